@@ -1,0 +1,176 @@
+package org.chronos;
+
+import io.dropwizard.core.Application;
+import io.dropwizard.core.server.DefaultServerFactory;
+import io.dropwizard.core.server.ServerFactory;
+import io.dropwizard.core.server.SimpleServerFactory;
+import io.dropwizard.core.setup.Bootstrap;
+import io.dropwizard.core.setup.Environment;
+import io.dropwizard.jetty.ConnectorFactory;
+import io.dropwizard.jetty.HttpConnectorFactory;
+import io.dropwizard.lifecycle.Managed;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import org.chronos.admin.ReloadTask;
+import org.chronos.admin.Signals;
+import org.chronos.api.TimerRequestParser;
+import org.chronos.callback.CallbackClient;
+import org.chronos.cli.ReplicasCommand;
+import org.chronos.cluster.ClusterConfig;
+import org.chronos.cluster.ClusterService;
+import org.chronos.cluster.ConfigException;
+import org.chronos.health.TimerThreadHealthCheck;
+import org.chronos.node.TimerNode;
+import org.chronos.resources.PingResource;
+import org.chronos.resources.TimersResource;
+import org.chronos.stats.TagCounts;
+import org.chronos.stats.TimerMetrics;
+import org.chronos.timer.Clock;
+import org.chronos.timer.TimerIdGenerator;
+import org.chronos.timer.TimerService;
+import org.glassfish.jersey.server.ServerProperties;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** Wires a Chronos node from plain constructors, in dependency order. */
+public class ChronosApplication extends Application<ChronosConfiguration> {
+  private static final Logger LOG = LoggerFactory.getLogger(ChronosApplication.class);
+
+  private final Clock clock;
+  private TimerService timerService;
+  private TagCounts tagCounts;
+  private ClusterService clusterService;
+
+  public ChronosApplication() {
+    this(Clock.SYSTEM);
+  }
+
+  /** Tests pass a clock they control. */
+  public ChronosApplication(Clock clock) {
+    this.clock = clock;
+  }
+
+  public static void main(String[] args) throws Exception {
+    new ChronosApplication().run(args);
+  }
+
+  @Override
+  public String getName() {
+    return "chronos";
+  }
+
+  @Override
+  public void initialize(Bootstrap<ChronosConfiguration> bootstrap) {
+    bootstrap.addCommand(new ReplicasCommand());
+  }
+
+  @Override
+  public void run(ChronosConfiguration config, Environment environment) throws ConfigException {
+    int port = applicationPort(config.getServerFactory());
+    clusterService =
+        new ClusterService(
+            Path.of(config.getCluster().getConfigFile()), Path.of(config.getCluster().getSharedConfigFile()), port);
+    ClusterConfig identity = clusterService.view().config();
+    TimerIdGenerator ids = new TimerIdGenerator(clock, identity.deploymentId(), identity.instanceId());
+
+    ChronosConfiguration.CallbackSettings cb = config.getCallbacks();
+    CallbackClient callbacks =
+        new CallbackClient(
+            cb.getTimeout().toMilliseconds(), cb.getMaxInFlight(), cb.getMaxConnections(), cb.getIoThreads());
+
+    ChronosConfiguration.TimerSettings ts = config.getTimers();
+    tagCounts = new TagCounts(environment.metrics());
+    timerService =
+        new TimerService(
+            clock,
+            ts.getTickMillis(),
+            ts.getCommandQueueCapacity(),
+            ts.getMaxWorkPerRound(),
+            callbacks,
+            new TimerMetrics(environment.metrics()),
+            tagCounts);
+    TimerMetrics.registerGauges(environment.metrics(), timerService);
+    environment.metrics().register("chronos.callbacks.in-flight", (com.codahale.metrics.Gauge<Integer>) callbacks::inFlight);
+
+    TimerNode node = new TimerNode(clock, ids, timerService, clusterService::view);
+    environment.jersey().property(ServerProperties.LOCATION_HEADER_RELATIVE_URI_RESOLUTION_DISABLED, true);
+    environment
+        .jersey()
+        .register(new TimersResource(node, new TimerRequestParser(ts.getMaxTimerSeconds()), ts.getMaxBodySize().toBytes()));
+    environment.jersey().register(new PingResource());
+    environment
+        .healthChecks()
+        .register("timer-thread", new TimerThreadHealthCheck(timerService, clock, ts.getMaxLag().toMilliseconds()));
+
+    // Stopped in reverse order: the timer thread first, then in-flight callbacks get their grace.
+    long graceMillis = cb.getShutdownGracePeriod().toMilliseconds();
+    environment.lifecycle().manage(new Managed() {
+      @Override
+      public void start() {
+        callbacks.start();
+      }
+
+      @Override
+      public void stop() throws InterruptedException {
+        int abandoned = callbacks.stop(graceMillis);
+        LOG.info("callback client stopped ({} callbacks abandoned)", abandoned);
+      }
+    });
+    environment.lifecycle().manage(new Managed() {
+      @Override
+      public void start() {
+        timerService.start();
+      }
+
+      @Override
+      public void stop() throws InterruptedException {
+        int[] held = timerService.stop(5000);
+        LOG.info("timer service stopped holding {} live timers and {} tombstones", held[0], held[1]);
+      }
+    });
+    environment.lifecycle().manage(clusterService);
+    environment.admin().addTask(new ReloadTask(clusterService));
+
+    ExecutorService signalWork =
+        environment.lifecycle().executorService("chronos-signals").maxThreads(1).minThreads(1).build();
+    Signals.handle("HUP", signalWork, () -> {
+      try {
+        clusterService.reload();
+      } catch (ConfigException e) {
+        // Already logged by the cluster service, with the view it kept.
+      }
+    });
+  }
+
+  /** The first application connector's port: the default for cluster addresses without one. */
+  static int applicationPort(ServerFactory factory) {
+    List<ConnectorFactory> connectors = List.of();
+    if (factory instanceof DefaultServerFactory d) {
+      connectors = d.getApplicationConnectors();
+    } else if (factory instanceof SimpleServerFactory s) {
+      connectors = List.of(s.getConnector());
+    }
+    for (ConnectorFactory c : connectors) {
+      if (c instanceof HttpConnectorFactory http) {
+        return http.getPort();
+      }
+    }
+    return 7253;
+  }
+
+  /** For tests. */
+  public TimerService timerService() {
+    return timerService;
+  }
+
+  /** For tests. */
+  public TagCounts tagCounts() {
+    return tagCounts;
+  }
+
+  /** For tests. */
+  public ClusterService clusterService() {
+    return clusterService;
+  }
+}

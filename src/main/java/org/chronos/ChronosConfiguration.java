@@ -1,0 +1,237 @@
+package org.chronos;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import io.dropwizard.core.Configuration;
+import io.dropwizard.util.DataSize;
+import io.dropwizard.util.Duration;
+import io.dropwizard.validation.MinDataSize;
+import io.dropwizard.validation.MinDuration;
+import jakarta.validation.Valid;
+import jakarta.validation.constraints.Max;
+import jakarta.validation.constraints.Min;
+import jakarta.validation.constraints.NotEmpty;
+import jakarta.validation.constraints.NotNull;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * chronos.yml: Dropwizard's own settings plus ours. Every key of ours has a default that works,
+ * so the file needs only {@code cluster.configFile} and {@code cluster.sharedConfigFile}.
+ */
+public class ChronosConfiguration extends Configuration {
+
+  @Valid @NotNull private ClusterSettings cluster = new ClusterSettings();
+  @Valid @NotNull private TimerSettings timers = new TimerSettings();
+  @Valid @NotNull private CallbackSettings callbacks = new CallbackSettings();
+
+  @JsonProperty
+  public ClusterSettings getCluster() {
+    return cluster;
+  }
+
+  @JsonProperty
+  public void setCluster(ClusterSettings cluster) {
+    this.cluster = cluster;
+  }
+
+  @JsonProperty
+  public TimerSettings getTimers() {
+    return timers;
+  }
+
+  @JsonProperty
+  public void setTimers(TimerSettings timers) {
+    this.timers = timers;
+  }
+
+  @JsonProperty
+  public CallbackSettings getCallbacks() {
+    return callbacks;
+  }
+
+  @JsonProperty
+  public void setCallbacks(CallbackSettings callbacks) {
+    this.callbacks = callbacks;
+  }
+
+  /** Where the INI files live. */
+  public static class ClusterSettings {
+    /** The cluster file ([cluster], [identity]); missing means a single-node cluster. */
+    @NotEmpty private String configFile = "chronos_cluster.conf";
+
+    /** The shared file ([sites]); missing means a single site. */
+    @NotEmpty private String sharedConfigFile = "chronos_shared.conf";
+
+    @JsonProperty
+    public String getConfigFile() {
+      return configFile;
+    }
+
+    @JsonProperty
+    public void setConfigFile(String configFile) {
+      this.configFile = configFile;
+    }
+
+    @JsonProperty
+    public String getSharedConfigFile() {
+      return sharedConfigFile;
+    }
+
+    @JsonProperty
+    public void setSharedConfigFile(String sharedConfigFile) {
+      this.sharedConfigFile = sharedConfigFile;
+    }
+  }
+
+  /** The timer store and its thread. */
+  public static class TimerSettings {
+    @Min(1)
+    @Max(1000)
+    private long tickMillis = 1;
+
+    @Min(1)
+    private int commandQueueCapacity = 100_000;
+
+    @Min(1)
+    private int maxWorkPerRound = 10_000;
+
+    @NotNull
+    @MinDataSize(1)
+    private DataSize maxBodySize = DataSize.mebibytes(1);
+
+    @Min(1)
+    private long maxTimerSeconds = 10L * 365 * 24 * 3600;
+
+    @NotNull
+    @MinDuration(value = 1, unit = TimeUnit.MILLISECONDS)
+    private Duration maxLag = Duration.seconds(5);
+
+    @JsonProperty
+    public long getTickMillis() {
+      return tickMillis;
+    }
+
+    @JsonProperty
+    public void setTickMillis(long tickMillis) {
+      this.tickMillis = tickMillis;
+    }
+
+    @JsonProperty
+    public int getCommandQueueCapacity() {
+      return commandQueueCapacity;
+    }
+
+    @JsonProperty
+    public void setCommandQueueCapacity(int commandQueueCapacity) {
+      this.commandQueueCapacity = commandQueueCapacity;
+    }
+
+    @JsonProperty
+    public int getMaxWorkPerRound() {
+      return maxWorkPerRound;
+    }
+
+    @JsonProperty
+    public void setMaxWorkPerRound(int maxWorkPerRound) {
+      this.maxWorkPerRound = maxWorkPerRound;
+    }
+
+    @JsonProperty
+    public DataSize getMaxBodySize() {
+      return maxBodySize;
+    }
+
+    @JsonProperty
+    public void setMaxBodySize(DataSize maxBodySize) {
+      this.maxBodySize = maxBodySize;
+    }
+
+    @JsonProperty
+    public long getMaxTimerSeconds() {
+      return maxTimerSeconds;
+    }
+
+    @JsonProperty
+    public void setMaxTimerSeconds(long maxTimerSeconds) {
+      this.maxTimerSeconds = maxTimerSeconds;
+    }
+
+    @JsonProperty
+    public Duration getMaxLag() {
+      return maxLag;
+    }
+
+    @JsonProperty
+    public void setMaxLag(Duration maxLag) {
+      this.maxLag = maxLag;
+    }
+  }
+
+  /** Callback delivery. */
+  public static class CallbackSettings {
+    @NotNull
+    @MinDuration(value = 1, unit = TimeUnit.MILLISECONDS)
+    private Duration timeout = Duration.seconds(2);
+
+    @Min(1)
+    private int maxInFlight = 1000;
+
+    @Min(1)
+    private int maxConnections = 1000;
+
+    @Min(1)
+    @Max(64)
+    private int ioThreads = 2;
+
+    @NotNull private Duration shutdownGracePeriod = Duration.seconds(5);
+
+    @JsonProperty
+    public Duration getTimeout() {
+      return timeout;
+    }
+
+    @JsonProperty
+    public void setTimeout(Duration timeout) {
+      this.timeout = timeout;
+    }
+
+    @JsonProperty
+    public int getMaxInFlight() {
+      return maxInFlight;
+    }
+
+    @JsonProperty
+    public void setMaxInFlight(int maxInFlight) {
+      this.maxInFlight = maxInFlight;
+    }
+
+    @JsonProperty
+    public int getMaxConnections() {
+      return maxConnections;
+    }
+
+    @JsonProperty
+    public void setMaxConnections(int maxConnections) {
+      this.maxConnections = maxConnections;
+    }
+
+    @JsonProperty
+    public int getIoThreads() {
+      return ioThreads;
+    }
+
+    @JsonProperty
+    public void setIoThreads(int ioThreads) {
+      this.ioThreads = ioThreads;
+    }
+
+    @JsonProperty
+    public Duration getShutdownGracePeriod() {
+      return shutdownGracePeriod;
+    }
+
+    @JsonProperty
+    public void setShutdownGracePeriod(Duration shutdownGracePeriod) {
+      this.shutdownGracePeriod = shutdownGracePeriod;
+    }
+  }
+}

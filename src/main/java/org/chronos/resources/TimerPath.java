@@ -1,0 +1,28 @@
+package org.chronos.resources;
+
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The {@code <16 hex>-<rf>[anything]} part of a timer URL (PROTOCOL.md section 1). Immutable.
+ */
+public record TimerPath(long id, int replicationFactor) {
+  private static final Pattern PATTERN = Pattern.compile("([0-9a-fA-F]{16})-([0-9]{1,9}).*", Pattern.DOTALL);
+
+  /** Parses the part after {@code /timers/}; null when it is not a timer URL. */
+  public static TimerPath parse(String rest) {
+    Matcher m = PATTERN.matcher(rest);
+    if (!m.matches()) {
+      return null;
+    }
+    return new TimerPath(Long.parseUnsignedLong(m.group(1), 16), Integer.parseInt(m.group(2)));
+  }
+
+  public static String location(long id, int replicationFactor) {
+    return String.format("/timers/%016x-%d", id, replicationFactor);
+  }
+
+  public String location() {
+    return location(id, replicationFactor);
+  }
+}

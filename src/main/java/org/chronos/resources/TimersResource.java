@@ -1,0 +1,176 @@
+package org.chronos.resources;
+
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.DELETE;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.HeaderParam;
+import jakarta.ws.rs.PATCH;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.PUT;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.io.IOException;
+import java.io.InputStream;
+import org.chronos.api.BadRequestException;
+import org.chronos.api.TimerRequest;
+import org.chronos.api.TimerRequestParser;
+import org.chronos.node.OverloadedException;
+import org.chronos.node.TimerNode;
+
+/**
+ * The public timer API (PROTOCOL.md section 1) over HTTP; thread-safe, one instance serves every
+ * request thread. Reads and validates the body here, so that the timer thread only ever sees
+ * valid timers, and answers every client mistake with a 4xx and a reason in the body.
+ */
+@Path("/timers")
+@Produces(MediaType.TEXT_PLAIN)
+@Consumes(MediaType.WILDCARD)
+public final class TimersResource {
+  private final TimerNode node;
+  private final TimerRequestParser parser;
+  private final long maxBodyBytes;
+
+  public TimersResource(TimerNode node, TimerRequestParser parser, long maxBodyBytes) {
+    this.node = node;
+    this.parser = parser;
+    this.maxBodyBytes = maxBodyBytes;
+  }
+
+  @POST
+  public Response create(@HeaderParam("Content-Length") String contentLength, InputStream body) {
+    try {
+      TimerRequest request = parser.parse(readBody(contentLength, body));
+      long id = node.create(request);
+      int rf = request.replicationFactor() == null ? TimerNode.DEFAULT_REPLICATION_FACTOR : request.replicationFactor();
+      return ok(TimerPath.location(id, rf));
+    } catch (BadRequestException e) {
+      return error(e);
+    } catch (OverloadedException e) {
+      return overloaded(e);
+    }
+  }
+
+  @PUT
+  @Path("{rest: .*}")
+  public Response update(
+      @PathParam("rest") String rest, @HeaderParam("Content-Length") String contentLength, InputStream body) {
+    TimerPath path = TimerPath.parse(rest);
+    if (path == null) {
+      return notFound(rest);
+    }
+    try {
+      checkReplicationFactor(path);
+      TimerRequest request = parser.parse(readBody(contentLength, body));
+      node.update(path.id(), path.replicationFactor(), request);
+      return ok(path.location());
+    } catch (BadRequestException e) {
+      return error(e);
+    } catch (OverloadedException e) {
+      return overloaded(e);
+    }
+  }
+
+  @DELETE
+  @Path("{rest: .*}")
+  public Response delete(@PathParam("rest") String rest) {
+    TimerPath path = TimerPath.parse(rest);
+    if (path == null) {
+      return notFound(rest);
+    }
+    try {
+      checkReplicationFactor(path);
+      node.delete(path.id(), path.replicationFactor());
+      return Response.ok().build();
+    } catch (BadRequestException e) {
+      return error(e);
+    } catch (OverloadedException e) {
+      return overloaded(e);
+    }
+  }
+
+  /** {@code POST /timers/} is the same as {@code POST /timers}; anything else after it is not. */
+  @POST
+  @Path("{rest: .*}")
+  public Response createWithSlash(
+      @PathParam("rest") String rest, @HeaderParam("Content-Length") String contentLength, InputStream body) {
+    if (rest.isEmpty()) {
+      return create(contentLength, body);
+    }
+    return otherMethod(rest);
+  }
+
+  @GET
+  @Path("{rest: .*}")
+  public Response get(@PathParam("rest") String rest) {
+    return otherMethod(rest);
+  }
+
+  @PATCH
+  @Path("{rest: .*}")
+  public Response patch(@PathParam("rest") String rest) {
+    return otherMethod(rest);
+  }
+
+  private static Response otherMethod(String rest) {
+    if (TimerPath.parse(rest) == null) {
+      return notFound(rest);
+    }
+    return Response.status(405).header("Allow", "PUT, DELETE").entity("method not allowed on a timer\n").build();
+  }
+
+  private static void checkReplicationFactor(TimerPath path) throws BadRequestException {
+    if (path.replicationFactor() < 1) {
+      throw new BadRequestException("replication factor in the URL must be positive: " + path.replicationFactor());
+    }
+  }
+
+  private byte[] readBody(String contentLength, InputStream body) throws BadRequestException {
+    if (contentLength != null) {
+      long declared;
+      try {
+        declared = Long.parseLong(contentLength.trim());
+      } catch (NumberFormatException e) {
+        throw new BadRequestException("bad Content-Length: " + contentLength);
+      }
+      if (declared > maxBodyBytes) {
+        throw tooLarge();
+      }
+    }
+    try {
+      byte[] bytes = body.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBodyBytes + 1));
+      if (bytes.length > maxBodyBytes) {
+        throw tooLarge();
+      }
+      return bytes;
+    } catch (IOException e) {
+      throw new BadRequestException("could not read the body: " + e.getMessage());
+    }
+  }
+
+  private BadRequestException tooLarge() {
+    return new BadRequestException(413, "body larger than the limit of " + maxBodyBytes + " bytes");
+  }
+
+  private static Response ok(String location) {
+    return Response.ok().header("Location", location).build();
+  }
+
+  private static Response error(BadRequestException e) {
+    return Response.status(e.status()).type(MediaType.TEXT_PLAIN_TYPE).entity(e.getMessage() + "\n").build();
+  }
+
+  private static Response overloaded(OverloadedException e) {
+    return Response.status(503)
+        .header("Retry-After", "1")
+        .type(MediaType.TEXT_PLAIN_TYPE)
+        .entity("overloaded: " + e.getMessage() + "\n")
+        .build();
+  }
+
+  private static Response notFound(String rest) {
+    return Response.status(404).type(MediaType.TEXT_PLAIN_TYPE).entity("no such timer URL: /timers/" + rest + "\n").build();
+  }
+}

@@ -1,0 +1,76 @@
+package org.chronos.stats;
+
+import com.codahale.metrics.Counter;
+import com.codahale.metrics.Gauge;
+import com.codahale.metrics.Histogram;
+import com.codahale.metrics.Meter;
+import com.codahale.metrics.MetricRegistry;
+import org.chronos.timer.CallbackOutcome;
+import org.chronos.timer.Pop;
+import org.chronos.timer.Timer;
+import org.chronos.timer.TimerEvents;
+import org.chronos.timer.TimerService;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Timer totals, callback outcomes and pop lateness as Dropwizard metrics, plus the log lines
+ * that explain what happened to a timer. Event methods run on the timer thread.
+ */
+public final class TimerMetrics implements TimerEvents {
+  private static final Logger LOG = LoggerFactory.getLogger(TimerMetrics.class);
+
+  private final Meter stored;
+  private final Meter popped;
+  private final Counter succeeded;
+  private final Counter failed;
+  private final Meter dropped;
+  private final Histogram latenessMicros;
+
+  public TimerMetrics(MetricRegistry registry) {
+    this.stored = registry.meter("chronos.timers.stored");
+    this.popped = registry.meter("chronos.timers.popped");
+    this.succeeded = registry.counter("chronos.callbacks.succeeded");
+    this.failed = registry.counter("chronos.callbacks.failed");
+    this.dropped = registry.meter("chronos.timers.dropped");
+    this.latenessMicros = registry.histogram("chronos.pops.lateness-micros");
+  }
+
+  /** Gauges read from the service's published state. */
+  public static void registerGauges(MetricRegistry registry, TimerService service) {
+    registry.register("chronos.timers.live", (Gauge<Integer>) service::liveCount);
+    registry.register("chronos.timers.held", (Gauge<Integer>) service::heldCount);
+    registry.register("chronos.timers.queued-commands", (Gauge<Integer>) service::queuedCommands);
+  }
+
+  @Override
+  public void stored(Timer timer, Timer previous) {
+    stored.mark();
+  }
+
+  @Override
+  public void popped(Timer timer, Pop pop, long lateness) {
+    popped.mark();
+    latenessMicros.update(Math.max(0, lateness));
+  }
+
+  @Override
+  public void callbackSucceeded(Pop pop, Timer timer) {
+    succeeded.inc();
+  }
+
+  @Override
+  public void callbackFailed(Pop pop, CallbackOutcome outcome, boolean wasDropped) {
+    failed.inc();
+    if (wasDropped) {
+      dropped.mark();
+    }
+    LOG.info(
+        "callback for timer {} (pop {}) to {} failed: {}; {}",
+        String.format("%016x", pop.timerId()),
+        pop.sequence(),
+        pop.uri(),
+        outcome.detail(),
+        wasDropped ? "dropped this node's copy so the next replica pops it" : "timer had already changed");
+  }
+}

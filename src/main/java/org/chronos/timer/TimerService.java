@@ -1,0 +1,271 @@
+package org.chronos.timer;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Queue;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Owns the timer thread, which alone touches the {@link TimerStore}. Any thread may call the
+ * public methods: they hand commands to the timer thread and return at once.
+ *
+ * <p>Two queues feed the thread. Client commands go through a bounded queue, and a full queue
+ * is refused (the HTTP layer answers 503), so nothing is accepted and then lost. Internal work
+ * (callback outcomes, queries) goes through an unbounded queue, bounded in practice by the
+ * number of callbacks in flight, because an outcome must never be dropped.
+ *
+ * <p>The thread never does I/O: due timers go to the {@link CallbackSink}, whose completions come
+ * back as internal commands. Between rounds it parks until the wheel's next work or a command.
+ */
+public final class TimerService {
+  private static final Logger LOG = LoggerFactory.getLogger(TimerService.class);
+  private static final long MAX_PARK_MICROS = 50_000;
+
+  private final Clock clock;
+  private final TimerStore store;
+  private final CallbackSink callbacks;
+  private final TimerEvents events;
+  private final BlockingQueue<Runnable> commands;
+  private final Queue<Runnable> internal = new ConcurrentLinkedQueue<>();
+  private final int maxWorkPerRound;
+  private final Thread thread;
+
+  private volatile boolean running;
+  private volatile boolean parked;
+  private volatile long heartbeatMillis;
+  private volatile long oldestDueMillis = Long.MAX_VALUE;
+  private volatile int held;
+  private volatile int live;
+  private boolean sinkFull;
+
+  public TimerService(
+      Clock clock,
+      long tickMillis,
+      int commandQueueCapacity,
+      int maxWorkPerRound,
+      CallbackSink callbacks,
+      TimerEvents events,
+      TimerStore.Listener storeListener) {
+    if (commandQueueCapacity < 1 || maxWorkPerRound < 1) {
+      throw new IllegalArgumentException(
+          "queue capacity and work per round must be >= 1: " + commandQueueCapacity + ", " + maxWorkPerRound);
+    }
+    this.clock = clock;
+    this.store = new TimerStore(tickMillis, clock.millis(), storeListener);
+    this.callbacks = callbacks;
+    this.events = events;
+    this.commands = new ArrayBlockingQueue<>(commandQueueCapacity);
+    this.maxWorkPerRound = maxWorkPerRound;
+    this.thread = new Thread(this::run, "chronos-timer");
+    this.thread.setDaemon(true);
+    this.heartbeatMillis = clock.millis();
+  }
+
+  public void start() {
+    running = true;
+    thread.start();
+  }
+
+  /** Stops the thread and returns how many timers (live, tombstones) were still held. */
+  public int[] stop(long timeoutMillis) throws InterruptedException {
+    running = false;
+    LockSupport.unpark(thread);
+    thread.join(timeoutMillis);
+    if (thread.isAlive()) {
+      LOG.error("timer thread did not stop within {} ms", timeoutMillis);
+    }
+    return new int[] {live, held - live};
+  }
+
+  /**
+   * Stores a timer, replacing any with the same id.
+   *
+   * @return false if the command queue is full (the caller should answer 503)
+   */
+  public boolean store(Timer timer) {
+    return submit(() -> doStore(timer));
+  }
+
+  /**
+   * Replaces a timer by a tombstone (PROTOCOL.md section 5), or records a tombstone for an
+   * unknown one, so that a late replication cannot resurrect it.
+   *
+   * @return false if the command queue is full
+   */
+  public boolean delete(long id, int replicationFactor) {
+    return submit(() -> doDelete(id, replicationFactor));
+  }
+
+  /** Runs a client command on the timer thread; false if the queue is full. */
+  public boolean submit(Runnable command) {
+    if (!commands.offer(command)) {
+      return false;
+    }
+    wakeUp();
+    return true;
+  }
+
+  /** Runs a function of the store on the timer thread; never refused. */
+  public <T> CompletableFuture<T> query(Function<TimerStore, T> function) {
+    CompletableFuture<T> result = new CompletableFuture<>();
+    internal.add(
+        () -> {
+          try {
+            result.complete(function.apply(store));
+          } catch (RuntimeException e) {
+            result.completeExceptionally(e);
+          }
+        });
+    wakeUp();
+    return result;
+  }
+
+  /** Makes the thread look at its queues and the clock now (e.g. after a test moves the clock). */
+  public void wakeUp() {
+    if (parked) {
+      LockSupport.unpark(thread);
+    }
+  }
+
+  public boolean isAlive() {
+    return thread.isAlive();
+  }
+
+  /** Wall-clock ms at which the thread last started a round. */
+  public long heartbeatMillis() {
+    return heartbeatMillis;
+  }
+
+  /** Due time of the oldest timer that is due but not yet popped, or {@link Long#MAX_VALUE}. */
+  public long oldestDueMillis() {
+    return oldestDueMillis;
+  }
+
+  /** Timers held, tombstones included (as of the last round). */
+  public int heldCount() {
+    return held;
+  }
+
+  /** Live timers held (as of the last round). */
+  public int liveCount() {
+    return live;
+  }
+
+  public int queuedCommands() {
+    return commands.size();
+  }
+
+  private void doStore(Timer timer) {
+    Timer previous = store.get(timer.id());
+    store.put(timer);
+    events.stored(timer, previous);
+  }
+
+  private void doDelete(long id, int replicationFactor) {
+    long now = clock.millis();
+    Timer previous = store.get(id);
+    Timer tombstone =
+        previous == null ? Timer.tombstone(id, replicationFactor, now) : previous.toTombstone(now);
+    store.put(tombstone);
+    events.stored(tombstone, previous);
+  }
+
+  private void run() {
+    List<Runnable> batch = new ArrayList<>();
+    while (running) {
+      heartbeatMillis = clock.millis();
+      int work = runInternal();
+      batch.clear();
+      commands.drainTo(batch, maxWorkPerRound);
+      for (Runnable command : batch) {
+        runSafely(command);
+      }
+      work += batch.size();
+      sinkFull = false;
+      work += store.poll(clock.millis(), this::onDue, maxWorkPerRound);
+      held = store.size();
+      live = store.liveCount();
+      oldestDueMillis = store.oldestDueMillis();
+      if (work == 0 || sinkFull) {
+        park(sinkFull ? Long.MAX_VALUE : store.nextWorkMillis());
+      }
+    }
+    runInternal();
+    held = store.size();
+    live = store.liveCount();
+  }
+
+  private int runInternal() {
+    int n = 0;
+    Runnable r;
+    while ((r = internal.poll()) != null) {
+      runSafely(r);
+      n++;
+    }
+    return n;
+  }
+
+  private static void runSafely(Runnable command) {
+    try {
+      command.run();
+    } catch (RuntimeException e) {
+      LOG.error("timer command failed", e);
+    }
+  }
+
+  private void park(long untilMillis) {
+    parked = true;
+    try {
+      if (!commands.isEmpty() || !internal.isEmpty() || !running) {
+        return;
+      }
+      long waitMicros =
+          untilMillis == Long.MAX_VALUE ? MAX_PARK_MICROS : untilMillis * 1000 - clock.micros();
+      if (waitMicros > 0) {
+        LockSupport.parkNanos(this, TimeUnit.MICROSECONDS.toNanos(Math.min(waitMicros, MAX_PARK_MICROS)));
+      }
+    } finally {
+      parked = false;
+    }
+  }
+
+  private boolean onDue(Timer timer) {
+    if (timer.isTombstone()) {
+      store.expire(timer);
+      return true;
+    }
+    Pop pop =
+        new Pop(timer.id(), timer.callbackUri(), timer.opaque(), timer.sequence() + 1, timer.deadline());
+    if (!callbacks.trySend(pop, outcome -> onOutcomeFromAnyThread(timer, pop, outcome))) {
+      sinkFull = true;
+      return false;
+    }
+    store.popped(timer);
+    events.popped(timer, pop, clock.micros() - pop.dueMillis() * 1000);
+    return true;
+  }
+
+  private void onOutcomeFromAnyThread(Timer timer, Pop pop, CallbackOutcome outcome) {
+    internal.add(() -> onOutcome(timer, pop, outcome));
+    LockSupport.unpark(thread);
+  }
+
+  private void onOutcome(Timer timer, Pop pop, CallbackOutcome outcome) {
+    boolean current = store.get(timer.id()) == timer;
+    if (outcome.success()) {
+      events.callbackSucceeded(pop, current ? timer : null);
+      return;
+    }
+    // The next replica pops this timer 2 s after us; keeping our copy would pop it again.
+    boolean dropped = current && store.remove(timer);
+    events.callbackFailed(pop, outcome, dropped);
+  }
+}

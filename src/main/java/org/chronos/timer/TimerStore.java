@@ -1,0 +1,131 @@
+package org.chronos.timer;
+
+import java.util.function.Consumer;
+
+/**
+ * The timers this node holds: an id index plus the {@link TimerWheel} that orders them by due
+ * time. NOT thread safe: the timer thread owns it (see {@link TimerService}).
+ *
+ * <p>Every timer in the index is scheduled in the wheel for its next due time, tombstones
+ * included, so nothing is held forever. The store tells its {@link Listener} when a live
+ * (non-tombstone) timer enters or leaves, which is what per-tag statistics count.
+ */
+public final class TimerStore {
+
+  /** Told of live timers entering and leaving the store; called on the timer thread. */
+  public interface Listener {
+    void liveAdded(Timer timer);
+
+    void liveRemoved(Timer timer);
+
+    Listener NONE =
+        new Listener() {
+          @Override
+          public void liveAdded(Timer timer) {}
+
+          @Override
+          public void liveRemoved(Timer timer) {}
+        };
+  }
+
+  private final LongMap<Timer> index = new LongMap<>(1024);
+  private final TimerWheel<Timer> wheel;
+  private final Listener listener;
+  private int live;
+
+  public TimerStore(long tickMillis, long startMillis, Listener listener) {
+    this.wheel = new TimerWheel<>(tickMillis, startMillis);
+    this.listener = listener;
+  }
+
+  public Timer get(long id) {
+    return index.get(id);
+  }
+
+  /** Stores the timer, replacing any timer with the same id, and schedules its next due time. */
+  public void put(Timer timer) {
+    Timer old = index.put(timer.id(), timer);
+    if (old != null) {
+      wheel.cancel(old);
+      if (!old.isTombstone()) {
+        live--;
+        listener.liveRemoved(old);
+      }
+    }
+    if (!timer.isTombstone()) {
+      live++;
+      listener.liveAdded(timer);
+    }
+    wheel.add(timer, timer.nextDueMillis());
+  }
+
+  /** Removes the timer if it is the one stored under its id; false otherwise. */
+  public boolean remove(Timer timer) {
+    if (index.get(timer.id()) != timer) {
+      return false;
+    }
+    index.remove(timer.id());
+    wheel.cancel(timer);
+    if (!timer.isTombstone()) {
+      live--;
+      listener.liveRemoved(timer);
+    }
+    return true;
+  }
+
+  /**
+   * Hands due timers to the handler, at most {@code limit}. The handler receives each timer
+   * unscheduled but still indexed, and must {@link #popped reschedule} or {@link #remove} it.
+   */
+  public int poll(long nowMillis, TimerWheel.Handler<Timer> handler, int limit) {
+    return wheel.poll(nowMillis, handler, limit);
+  }
+
+  /**
+   * Records a pop of a due timer handed out by {@link #poll}: bumps its sequence number and
+   * schedules its next pop, or keeps it as a tombstone until its would-be next pop.
+   */
+  public void popped(Timer timer) {
+    boolean wasLive = !timer.isTombstone();
+    timer.recordPop();
+    if (wasLive && timer.isTombstone()) {
+      live--;
+      listener.liveRemoved(timer);
+    }
+    wheel.add(timer, timer.nextDueMillis());
+  }
+
+  /** Forgets a due tombstone handed out by {@link #poll}. */
+  public void expire(Timer tombstone) {
+    index.remove(tombstone.id());
+  }
+
+  public long nextWorkMillis() {
+    return wheel.nextWorkMillis();
+  }
+
+  public long oldestDueMillis() {
+    return wheel.oldestReadyDeadline();
+  }
+
+  /** Timers held, tombstones included. */
+  public int size() {
+    return index.size();
+  }
+
+  /** Live (non-tombstone) timers held. */
+  public int liveCount() {
+    return live;
+  }
+
+  public void forEach(Consumer<Timer> consumer) {
+    index.forEachValue(consumer);
+  }
+
+  /** Empties the store (at shutdown). */
+  public void clear() {
+    wheel.drain(t -> {});
+    index.clear();
+    live = 0;
+  }
+}

@@ -182,15 +182,16 @@ public final class TimerService {
     List<Runnable> batch = new ArrayList<>();
     while (running) {
       heartbeatMillis = clock.millis();
-      int work = runInternal();
+      // Client commands first, so a query sees every command submitted before it.
       batch.clear();
       commands.drainTo(batch, maxWorkPerRound);
       for (Runnable command : batch) {
         runSafely(command);
       }
-      work += batch.size();
       sinkFull = false;
-      work += store.poll(clock.millis(), this::onDue, maxWorkPerRound);
+      int work = batch.size() + store.poll(clock.millis(), this::onDue, maxWorkPerRound);
+      // Then outcomes and queries, so a query sees the pops due before it was asked.
+      work += runInternal();
       held = store.size();
       live = store.liveCount();
       oldestDueMillis = store.oldestDueMillis();
@@ -238,7 +239,7 @@ public final class TimerService {
   }
 
   private boolean onDue(Timer timer) {
-    if (timer.isTombstone()) {
+    if (!timer.hasMorePops()) {
       store.expire(timer);
       return true;
     }

@@ -95,9 +95,16 @@ public final class TimerStore {
     wheel.add(timer, timer.nextDueMillis());
   }
 
-  /** Forgets a due tombstone handed out by {@link #poll}. */
-  public void expire(Timer tombstone) {
-    index.remove(tombstone.id());
+  /**
+   * Forgets a due timer handed out by {@link #poll} that has no pops left: a tombstone, or a
+   * timer whose repeat-for was below its interval.
+   */
+  public void expire(Timer timer) {
+    index.remove(timer.id());
+    if (!timer.isTombstone()) {
+      live--;
+      listener.liveRemoved(timer);
+    }
   }
 
   public long nextWorkMillis() {

@@ -1,0 +1,194 @@
+package org.chronos.timer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+import org.chronos.testing.ManualClock;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class TimerServiceTest {
+  static final long T0 = 1_700_000_000_000L;
+
+  /** A callback sink the test answers by hand; can be told it is full. */
+  static final class FakeSink implements CallbackSink {
+    record Sent(Pop pop, Consumer<CallbackOutcome> done) {}
+
+    final ConcurrentLinkedQueue<Sent> pending = new ConcurrentLinkedQueue<>();
+    final List<Pop> sent = new CopyOnWriteArrayList<>();
+    volatile int capacity = Integer.MAX_VALUE;
+    final AtomicInteger inFlight = new AtomicInteger();
+
+    @Override
+    public boolean trySend(Pop pop, Consumer<CallbackOutcome> whenDone) {
+      if (inFlight.get() >= capacity) {
+        return false;
+      }
+      inFlight.incrementAndGet();
+      sent.add(pop);
+      pending.add(new Sent(pop, whenDone));
+      return true;
+    }
+
+    void answerAll(boolean success) {
+      Sent s;
+      while ((s = pending.poll()) != null) {
+        inFlight.decrementAndGet();
+        s.done().accept(success ? CallbackOutcome.succeeded("200") : CallbackOutcome.failed("503"));
+      }
+    }
+  }
+
+  private final ManualClock clock = new ManualClock(T0);
+  private final FakeSink sink = new FakeSink();
+  private final List<String> events = new CopyOnWriteArrayList<>();
+  private final TimerService service =
+      new TimerService(clock, 1, 4, 100, sink, new TimerEvents() {
+        @Override
+        public void callbackFailed(Pop pop, CallbackOutcome outcome, boolean dropped) {
+          events.add("failed dropped=" + dropped);
+        }
+
+        @Override
+        public void callbackSucceeded(Pop pop, Timer timer) {
+          events.add("succeeded");
+        }
+      }, TimerStore.Listener.NONE);
+
+  @AfterEach
+  void stop() throws InterruptedException {
+    service.stop(5000);
+  }
+
+  static Timer timer(long id, long intervalMs, long repeatForMs) {
+    return new Timer(id, 2, T0, intervalMs, repeatForMs, 0, "http://cb/" + id, ("opaque" + id).getBytes(StandardCharsets.UTF_8), List.of());
+  }
+
+  private void advance(long millis) {
+    clock.advance(millis);
+    service.wakeUp();
+  }
+
+  private int held() {
+    return service.query(TimerStore::size).join();
+  }
+
+  @Test
+  void popsOnlyWhenTheClockReachesTheDueTimeWithIncreasingSequenceNumbers() {
+    service.start();
+    assertThat(service.store(timer(1, 1000, 3000))).isTrue();
+    assertThat(held()).isEqualTo(1);
+    advance(999);
+    assertThat(held()).isEqualTo(1);
+    assertThat(sink.sent).isEmpty();
+    for (int k = 1; k <= 3; k++) {
+      advance(k == 1 ? 1 : 1000);
+      int expected = k;
+      await().atMost(Duration.ofSeconds(5)).until(() -> sink.sent.size() == expected);
+      sink.answerAll(true);
+    }
+    assertThat(sink.sent).extracting(Pop::sequence).containsExactly(1, 2, 3);
+    assertThat(sink.sent.get(0).uri()).isEqualTo("http://cb/1");
+    assertThat(new String(sink.sent.get(0).opaque(), StandardCharsets.UTF_8)).isEqualTo("opaque1");
+    assertThat(sink.sent).extracting(Pop::dueMillis).containsExactly(T0 + 1000, T0 + 2000, T0 + 3000);
+    await().until(() -> events.size() == 3);
+    assertThat(events).containsOnly("succeeded");
+  }
+
+  @Test
+  void failedCallbackDropsTheTimerSoARepeatingTimerStops() {
+    service.start();
+    service.store(timer(2, 1000, 10_000));
+    advance(1000);
+    await().until(() -> sink.sent.size() == 1);
+    sink.answerAll(false);
+    await().until(() -> events.contains("failed dropped=true"));
+    assertThat(held()).isZero();
+    advance(5000);
+    assertThat(held()).isZero();
+    assertThat(sink.sent).hasSize(1);
+  }
+
+  @Test
+  void deleteLeavesATombstoneThatNeverPops() {
+    service.start();
+    service.store(timer(3, 1000, 1000));
+    service.delete(3, 2);
+    Timer stored = service.query(s -> s.get(3)).join();
+    assertThat(stored.isTombstone()).isTrue();
+    assertThat(stored.intervalMillis()).isEqualTo(1000);
+    advance(1000);
+    await().until(() -> held() == 0);
+    assertThat(sink.sent).isEmpty();
+  }
+
+  @Test
+  void deleteOfAnUnknownTimerLeavesATombstoneForTenSeconds() {
+    service.start();
+    service.delete(4, 2);
+    assertThat(held()).isEqualTo(1);
+    advance(9_999);
+    assertThat(held()).isEqualTo(1);
+    advance(1);
+    await().until(() -> held() == 0);
+  }
+
+  @Test
+  void aFullCallbackSinkDelaysPopsInsteadOfDroppingThem() {
+    sink.capacity = 1;
+    service.start();
+    service.store(timer(5, 1000, 1000));
+    service.store(timer(6, 1000, 1000));
+    advance(1000);
+    await().until(() -> sink.sent.size() == 1);
+    assertThat(held()).isEqualTo(2);
+    assertThat(sink.sent).hasSize(1);
+    sink.answerAll(true);
+    await().until(() -> sink.sent.size() == 2);
+    sink.answerAll(true);
+    assertThat(sink.sent).extracting(Pop::timerId).containsExactlyInAnyOrder(5L, 6L);
+  }
+
+  @Test
+  void refusesCommandsWhenTheQueueIsFullAndLosesNoneItAccepted() {
+    // Not started: nothing drains the queue of capacity 4.
+    for (int i = 0; i < 4; i++) {
+      assertThat(service.store(timer(100 + i, 1000, 1000))).isTrue();
+    }
+    assertThat(service.store(timer(200, 1000, 1000))).isFalse();
+    assertThat(service.delete(201, 2)).isFalse();
+    service.start();
+    assertThat(held()).isEqualTo(4);
+  }
+
+  @Test
+  void reportsHeartbeatAndLag() {
+    service.start();
+    service.store(timer(7, 1000, 1000));
+    assertThat(held()).isEqualTo(1);
+    assertThat(service.isAlive()).isTrue();
+    assertThat(service.oldestDueMillis()).isEqualTo(Long.MAX_VALUE);
+    advance(1000);
+    await().until(() -> sink.sent.size() == 1);
+    await().until(() -> service.heartbeatMillis() >= T0 + 1000);
+  }
+
+  @Test
+  void stopReportsHowManyTimersWereStillHeld() throws InterruptedException {
+    service.start();
+    service.store(timer(8, 60_000, 60_000));
+    service.store(timer(9, 60_000, 60_000));
+    service.delete(9, 2);
+    assertThat(held()).isEqualTo(2);
+    int[] counts = service.stop(5000);
+    assertThat(counts).containsExactly(1, 1);
+    assertThat(service.isAlive()).isFalse();
+  }
+}

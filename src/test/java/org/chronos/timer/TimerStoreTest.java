@@ -1,0 +1,127 @@
+package org.chronos.timer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class TimerStoreTest {
+  static final long T0 = 1_000_000L;
+
+  private final Map<String, Integer> tagCounts = new HashMap<>();
+  private final TimerStore store =
+      new TimerStore(1, T0, new TimerStore.Listener() {
+        @Override
+        public void liveAdded(Timer timer) {
+          timer.tags().forEach(t -> tagCounts.merge(t.type(), t.count(), Integer::sum));
+        }
+
+        @Override
+        public void liveRemoved(Timer timer) {
+          timer.tags().forEach(t -> tagCounts.merge(t.type(), -t.count(), Integer::sum));
+        }
+      });
+
+  static Timer timer(long id, long intervalMs, long repeatForMs, List<Tag> tags) {
+    return new Timer(id, 2, T0, intervalMs, repeatForMs, 0, "http://cb/x", "o".getBytes(StandardCharsets.UTF_8), tags);
+  }
+
+  private List<Timer> pollTo(long now) {
+    List<Timer> due = new ArrayList<>();
+    store.poll(now, t -> {
+      if (!t.hasMorePops()) {
+        store.expire(t);
+      } else {
+        due.add(t);
+        store.popped(t);
+      }
+      return true;
+    }, 1000);
+    return due;
+  }
+
+  @Test
+  void repeatingTimerPopsAtEachIntervalUntilRepeatForThenLeavesATombstoneForOneInterval() {
+    store.put(timer(1, 1000, 3000, List.of()));
+    assertThat(pollTo(T0 + 999)).isEmpty();
+    for (int k = 1; k <= 3; k++) {
+      List<Timer> due = pollTo(T0 + k * 1000L);
+      assertThat(due).hasSize(1);
+      assertThat(due.get(0).sequence()).isEqualTo(k);
+    }
+    assertThat(store.get(1).isTombstone()).isTrue();
+    assertThat(store.liveCount()).isZero();
+    assertThat(store.size()).isEqualTo(1);
+    pollTo(T0 + 4000);
+    assertThat(store.get(1)).isNull();
+    assertThat(store.size()).isZero();
+  }
+
+  @Test
+  void replacingATimerCancelsTheOldVersion() {
+    store.put(timer(7, 1000, 1000, List.of()));
+    Timer replacement = timer(7, 5000, 5000, List.of());
+    store.put(replacement);
+    assertThat(pollTo(T0 + 4999)).isEmpty();
+    assertThat(pollTo(T0 + 5000)).containsExactly(replacement);
+    assertThat(store.size()).isEqualTo(1);
+  }
+
+  @Test
+  void removeOnlyRemovesTheVersionItWasGiven() {
+    Timer first = timer(9, 1000, 1000, List.of());
+    store.put(first);
+    Timer second = timer(9, 2000, 2000, List.of());
+    store.put(second);
+    assertThat(store.remove(first)).isFalse();
+    assertThat(store.get(9)).isSameAs(second);
+    assertThat(store.remove(second)).isTrue();
+    assertThat(store.get(9)).isNull();
+    assertThat(pollTo(T0 + 10_000)).isEmpty();
+  }
+
+  @Test
+  void tagCountsFollowLiveTimersThroughReplaceTombstoneAndLastPop() {
+    store.put(timer(1, 1000, 1000, List.of(new Tag("CALL", 2))));
+    store.put(timer(2, 1000, 2000, List.of(new Tag("CALL", 1), new Tag("REG", 1))));
+    assertThat(tagCounts).containsEntry("CALL", 3).containsEntry("REG", 1);
+    store.put(store.get(2).toTombstone(T0));
+    assertThat(tagCounts).containsEntry("CALL", 2).containsEntry("REG", 0);
+    pollTo(T0 + 1000);
+    assertThat(tagCounts).containsEntry("CALL", 0);
+  }
+
+  @Test
+  void zeroIntervalTimerPopsOnceImmediately() {
+    store.put(timer(3, 0, 0, List.of()));
+    List<Timer> due = pollTo(T0);
+    assertThat(due).hasSize(1);
+    assertThat(due.get(0).sequence()).isEqualTo(1);
+    assertThat(pollTo(T0 + 60_000)).isEmpty();
+    assertThat(store.size()).isZero();
+  }
+
+  @Test
+  void repeatForBelowIntervalNeverPops() {
+    Timer t = timer(4, 5000, 1000, List.of());
+    assertThat(t.maxPops()).isZero();
+    store.put(t);
+    assertThat(store.liveCount()).isEqualTo(1);
+    assertThat(pollTo(T0 + 60_000)).isEmpty();
+    assertThat(store.size()).isZero();
+    assertThat(store.liveCount()).isZero();
+  }
+
+  @Test
+  void timerAtAReplicaPositionPopsLaterByItsDelay() {
+    Timer t = timer(5, 1000, 1000, List.of());
+    t.setPopDelayMillis(2000);
+    store.put(t);
+    assertThat(pollTo(T0 + 2999)).isEmpty();
+    assertThat(pollTo(T0 + 3000)).hasSize(1);
+  }
+}

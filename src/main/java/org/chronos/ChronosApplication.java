@@ -20,7 +20,10 @@ import org.chronos.cli.ReplicasCommand;
 import org.chronos.cluster.ClusterConfig;
 import org.chronos.cluster.ClusterService;
 import org.chronos.cluster.ConfigException;
+import org.chronos.health.ClusterHealthCheck;
 import org.chronos.health.TimerThreadHealthCheck;
+import org.chronos.replication.Replicator;
+import com.codahale.metrics.Gauge;
 import org.chronos.node.TimerNode;
 import org.chronos.resources.PingResource;
 import org.chronos.resources.TimersResource;
@@ -28,6 +31,7 @@ import org.chronos.stats.TagCounts;
 import org.chronos.stats.TimerMetrics;
 import org.chronos.timer.Clock;
 import org.chronos.timer.TimerIdGenerator;
+import org.chronos.timer.TimerEvents;
 import org.chronos.timer.TimerService;
 import org.glassfish.jersey.server.ServerProperties;
 import org.slf4j.Logger;
@@ -79,7 +83,14 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
         new CallbackClient(
             cb.getTimeout().toMilliseconds(), cb.getMaxInFlight(), cb.getMaxConnections(), cb.getIoThreads());
 
+    ChronosConfiguration.ReplicationSettings rs = config.getReplication();
+    Replicator replicator =
+        new Replicator(
+            clock,
+            environment.metrics(), rs.getTimeout().toMilliseconds(), rs.getMaxQueuedPerPeer(), rs.getMaxInFlightPerPeer());
+
     ChronosConfiguration.TimerSettings ts = config.getTimers();
+    TimerNode node = new TimerNode(clock, ids, clusterService::view, replicator, environment.metrics());
     tagCounts = new TagCounts(environment.metrics());
     timerService =
         new TimerService(
@@ -88,12 +99,11 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             ts.getCommandQueueCapacity(),
             ts.getMaxWorkPerRound(),
             callbacks,
-            new TimerMetrics(environment.metrics()),
+            TimerEvents.all(new TimerMetrics(environment.metrics()), node),
             tagCounts);
+    node.bind(timerService);
     TimerMetrics.registerGauges(environment.metrics(), timerService);
-    environment.metrics().register("chronos.callbacks.in-flight", (com.codahale.metrics.Gauge<Integer>) callbacks::inFlight);
-
-    TimerNode node = new TimerNode(clock, ids, timerService, clusterService::view);
+    environment.metrics().register("chronos.callbacks.in-flight", (Gauge<Integer>) callbacks::inFlight);
     environment.jersey().property(ServerProperties.LOCATION_HEADER_RELATIVE_URI_RESOLUTION_DISABLED, true);
     environment
         .jersey()
@@ -105,6 +115,17 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
 
     // Stopped in reverse order: the timer thread first, then in-flight callbacks get their grace.
     long graceMillis = cb.getShutdownGracePeriod().toMilliseconds();
+    environment.lifecycle().manage(new Managed() {
+      @Override
+      public void start() {
+        replicator.start();
+      }
+
+      @Override
+      public void stop() {
+        replicator.stop();
+      }
+    });
     environment.lifecycle().manage(new Managed() {
       @Override
       public void start() {
@@ -130,6 +151,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
       }
     });
     environment.lifecycle().manage(clusterService);
+    environment.healthChecks().register("cluster", new ClusterHealthCheck(clusterService, replicator, clock));
     environment.admin().addTask(new ReloadTask(clusterService));
 
     ExecutorService signalWork =

@@ -22,6 +22,17 @@ public class ChronosConfiguration extends Configuration {
   @Valid @NotNull private ClusterSettings cluster = new ClusterSettings();
   @Valid @NotNull private TimerSettings timers = new TimerSettings();
   @Valid @NotNull private CallbackSettings callbacks = new CallbackSettings();
+  @Valid @NotNull private ReplicationSettings replication = new ReplicationSettings();
+
+  @JsonProperty
+  public ReplicationSettings getReplication() {
+    return replication;
+  }
+
+  @JsonProperty
+  public void setReplication(ReplicationSettings replication) {
+    this.replication = replication;
+  }
 
   @JsonProperty
   public ClusterSettings getCluster() {
@@ -232,6 +243,49 @@ public class ChronosConfiguration extends Configuration {
     @JsonProperty
     public void setShutdownGracePeriod(Duration shutdownGracePeriod) {
       this.shutdownGracePeriod = shutdownGracePeriod;
+    }
+  }
+
+  /** Node-to-node replication. */
+  public static class ReplicationSettings {
+    @NotNull
+    @MinDuration(value = 1, unit = TimeUnit.MILLISECONDS)
+    private Duration timeout = Duration.seconds(2);
+
+    @Min(1)
+    private int maxQueuedPerPeer = 100_000;
+
+    @Min(1)
+    private int maxInFlightPerPeer = 32;
+
+    @JsonProperty
+    public Duration getTimeout() {
+      return timeout;
+    }
+
+    @JsonProperty
+    public void setTimeout(Duration timeout) {
+      this.timeout = timeout;
+    }
+
+    @JsonProperty
+    public int getMaxQueuedPerPeer() {
+      return maxQueuedPerPeer;
+    }
+
+    @JsonProperty
+    public void setMaxQueuedPerPeer(int maxQueuedPerPeer) {
+      this.maxQueuedPerPeer = maxQueuedPerPeer;
+    }
+
+    @JsonProperty
+    public int getMaxInFlightPerPeer() {
+      return maxInFlightPerPeer;
+    }
+
+    @JsonProperty
+    public void setMaxInFlightPerPeer(int maxInFlightPerPeer) {
+      this.maxInFlightPerPeer = maxInFlightPerPeer;
     }
   }
 }

@@ -1,81 +1,250 @@
 package org.chronos.node;
 
+import com.codahale.metrics.Meter;
+import com.codahale.metrics.MetricRegistry;
 import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 import org.chronos.api.BadRequestException;
+import org.chronos.api.TimerJson;
 import org.chronos.api.TimerRequest;
 import org.chronos.cluster.ClusterView;
+import org.chronos.replication.Replicator;
+import org.chronos.replication.VersionRule;
+import org.chronos.resources.TimerPath;
 import org.chronos.timer.Clock;
+import org.chronos.timer.Pop;
 import org.chronos.timer.Timer;
+import org.chronos.timer.TimerEvents;
 import org.chronos.timer.TimerIdGenerator;
 import org.chronos.timer.TimerService;
+import org.chronos.timer.TimerStore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * What this node does with a client's timer request, independent of HTTP: picks the id and
- * replicas, builds the {@link Timer} and hands it to the {@link TimerService}. Thread-safe; called
- * from request threads.
+ * What this node does with timer requests and pops, independent of HTTP (PROTOCOL.md sections 1
+ * and 5). Request methods are called from request threads; the {@link TimerEvents} methods and
+ * the lambdas handed to {@link TimerService#execute} run on the timer thread.
+ *
+ * <p>A client's request is stored here (if this node is a replica), answered, and sent to the
+ * other replicas and the extra replicas of the old cluster. A replication message from a peer is
+ * merged by the {@link VersionRule} and never sent on. Replicas are recomputed under the current
+ * view on every update and pop, and replicas that dropped out are sent the timer too, which they
+ * store as a tombstone (passive rebalancing).
  */
-public final class TimerNode {
+public final class TimerNode implements TimerEvents {
   private static final Logger LOG = LoggerFactory.getLogger(TimerNode.class);
   public static final int DEFAULT_REPLICATION_FACTOR = 2;
   /** Each replica after the first pops this much later than the one before it (section 5). */
   public static final int REPLICA_DELAY_MILLIS = 2000;
+  private static final int MAX_INTERNED_LISTS = 10_000;
 
   private final Clock clock;
   private final TimerIdGenerator ids;
-  private final TimerService service;
   private final Supplier<ClusterView> view;
+  private final Replicator replicator;
+  private final Meter created;
+  private final Meter updated;
+  private final Meter deleted;
+  private final Meter replicated;
+  private final Map<List<String>, List<String>> replicaLists = new ConcurrentHashMap<>();
+  private TimerService service;
 
-  public TimerNode(Clock clock, TimerIdGenerator ids, TimerService service, Supplier<ClusterView> view) {
+  public TimerNode(
+      Clock clock, TimerIdGenerator ids, Supplier<ClusterView> view, Replicator replicator, MetricRegistry metrics) {
     this.clock = clock;
     this.ids = ids;
-    this.service = service;
     this.view = view;
+    this.replicator = replicator;
+    this.created = metrics.meter("chronos.timers.created");
+    this.updated = metrics.meter("chronos.timers.updated");
+    this.deleted = metrics.meter("chronos.timers.deleted");
+    this.replicated = metrics.meter("chronos.timers.replicas-received");
+  }
+
+  /** Connects the timer service, which is built with this node as one of its listeners. */
+  public void bind(TimerService timerService) {
+    this.service = timerService;
   }
 
   /** POST /timers: a new timer with a new id. Returns the id. */
   public long create(TimerRequest request) throws OverloadedException {
     int rf = request.replicationFactor() == null ? DEFAULT_REPLICATION_FACTOR : request.replicationFactor();
     long id = ids.next();
-    store(id, rf, request);
+    storeFromClient(id, rf, request);
+    created.mark();
     return id;
   }
 
-  /** PUT /timers/id-rf: replaces the timer, or creates it with that id. */
+  /**
+   * PUT /timers/id-rf: from a client, replaces the timer or creates it with that id; from a peer
+   * (the body has {@code replicas}), merges the copy without replicating it further.
+   */
   public void update(long id, int rf, TimerRequest request) throws BadRequestException, OverloadedException {
     if (request.replicationFactor() != null && request.replicationFactor() != rf) {
       throw new BadRequestException(
           "replication factor " + request.replicationFactor() + " in the body differs from " + rf + " in the URL");
     }
-    store(id, rf, request);
-  }
-
-  /** DELETE /timers/id-rf: the timer becomes a tombstone. Idempotent. */
-  public void delete(long id, int rf) throws OverloadedException {
-    if (!service.delete(id, rf)) {
-      throw new OverloadedException("timer queue is full");
+    if (request.isReplication()) {
+      acceptReplica(id, rf, request);
+      replicated.mark();
+    } else {
+      storeFromClient(id, rf, request);
+      updated.mark();
     }
   }
 
-  private void store(long id, int rf, TimerRequest request) throws OverloadedException {
-    Timer timer = toTimer(id, rf, request, clock.millis());
-    ClusterView current = view.get();
-    List<String> replicas = current.replicasFor(id, rf);
+  /** DELETE /timers/id-rf: the timer becomes a tombstone here and on every replica. Idempotent. */
+  public void delete(long id, int rf) throws OverloadedException {
+    ClusterView v = view.get();
+    List<String> replicas = intern(v.replicasFor(id, rf));
+    Set<String> peers = peersOf(v, id, rf, replicas);
+    boolean accepted = service.execute(store -> {
+      long now = clock.millis();
+      Timer existing = store.get(id);
+      Timer tombstone = existing == null ? Timer.tombstone(id, rf, now) : existing.toTombstone(now);
+      tombstone.setReplicas(replicas);
+      tombstone.setClusterViewId(v.viewId());
+      store.put(tombstone);
+      Set<String> to = withDroppedReplicas(peers, existing, v.localAddress());
+      replicator.send(to, TimerPath.location(id, rf), TimerJson.write(tombstone, now));
+    });
+    if (!accepted) {
+      throw new OverloadedException("timer queue is full");
+    }
+    deleted.mark();
+  }
+
+  private void storeFromClient(long id, int rf, TimerRequest request) throws OverloadedException {
+    long now = clock.millis();
+    ClusterView v = view.get();
+    Timer timer = toTimer(id, rf, request, now);
+    List<String> replicas = intern(v.replicasFor(id, rf));
     timer.setReplicas(replicas);
-    timer.setClusterViewId(current.viewId());
-    int index = replicas.indexOf(current.localAddress());
+    timer.setClusterViewId(v.viewId());
+    int index = replicas.indexOf(v.localAddress());
     timer.setPopDelayMillis(Math.max(index, 0) * REPLICA_DELAY_MILLIS);
     if (!timer.isTombstone() && timer.maxPops() == 0) {
       LOG.warn(
           "timer {} has repeat-for {} ms below its interval {} ms: accepted, but it will never pop",
           String.format("%016x", id), timer.repeatForMillis(), timer.intervalMillis());
     }
-    if (!service.store(timer)) {
+    byte[] body = TimerJson.write(timer, now);
+    String path = TimerPath.location(id, rf);
+    Set<String> peers = peersOf(v, id, rf, replicas);
+    boolean accepted = service.execute(store -> {
+      Timer previous = store.get(id);
+      if (index >= 0) {
+        store.put(timer);
+      } else if (previous != null) {
+        // Not a replica any more: keep only a tombstone so the stale copy never pops.
+        store.put(previous.toTombstone(clock.millis()));
+      }
+      Set<String> dropped = withDroppedReplicas(Set.of(), previous, v.localAddress());
+      dropped.removeAll(peers);
+      replicator.send(dropped, path, body);
+    });
+    if (!accepted) {
       throw new OverloadedException("timer queue is full");
     }
+    replicator.send(peers, path, body);
+  }
+
+  private void acceptReplica(long id, int rf, TimerRequest request) throws OverloadedException {
+    Timer incoming = toTimer(id, rf, request, clock.millis());
+    incoming.setReplicas(intern(request.replicas()));
+    incoming.setClusterViewId(request.clusterViewId());
+    if (request.sites() != null) {
+      incoming.setSites(request.sites());
+    }
+    if (!service.execute(store -> merge(store, incoming))) {
+      throw new OverloadedException("timer queue is full");
+    }
+  }
+
+  private void merge(TimerStore store, Timer incoming) {
+    ClusterView v = view.get();
+    Timer existing = store.get(incoming.id());
+    if (existing != null && !VersionRule.incomingWins(existing, incoming, v.viewId())) {
+      LOG.debug("kept {} over replicated {}", existing, incoming);
+      return;
+    }
+    int index = incoming.replicas().indexOf(v.localAddress());
+    Timer toStore = incoming;
+    if (existing != null && incoming.isTombstone()) {
+      // A tombstone keeps the interval and repeat-for of the timer it replaces (section 5).
+      toStore = existing.toTombstone(clock.millis());
+      toStore.setReplicas(incoming.replicas());
+      toStore.setClusterViewId(incoming.clusterViewId());
+    } else if (index < 0 && !incoming.isTombstone()) {
+      toStore = incoming.toTombstone(clock.millis());
+    }
+    toStore.setPopDelayMillis(Math.max(index, 0) * REPLICA_DELAY_MILLIS);
+    store.put(toStore);
+  }
+
+  @Override
+  public void popping(Timer timer) {
+    ClusterView v = view.get();
+    List<String> replicas = intern(v.replicasFor(timer.id(), timer.replicationFactor()));
+    if (!replicas.equals(timer.replicas())) {
+      Set<String> dropped = withDroppedReplicas(Set.of(), timer, v.localAddress());
+      dropped.removeAll(replicas);
+      timer.setReplicas(replicas);
+      if (!dropped.isEmpty()) {
+        replicator.send(dropped, TimerPath.location(timer.id(), timer.replicationFactor()), TimerJson.write(timer, clock.millis()));
+      }
+    }
+    timer.setClusterViewId(v.viewId());
+    timer.setPopDelayMillis(Math.max(replicas.indexOf(v.localAddress()), 0) * REPLICA_DELAY_MILLIS);
+  }
+
+  @Override
+  public void callbackSucceeded(Pop pop, Timer timer) {
+    if (timer == null) {
+      return;
+    }
+    // The other replicas then hold the popped version and skip this pop.
+    ClusterView v = view.get();
+    Set<String> peers = peersOf(v, timer.id(), timer.replicationFactor(), timer.replicas());
+    if (!peers.isEmpty()) {
+      replicator.send(peers, TimerPath.location(timer.id(), timer.replicationFactor()), TimerJson.write(timer, clock.millis()));
+    }
+  }
+
+  /** The replicas and extra replicas other than this node. */
+  private static Set<String> peersOf(ClusterView v, long id, int rf, List<String> replicas) {
+    Set<String> peers = new LinkedHashSet<>(replicas);
+    peers.addAll(v.extraReplicasFor(id, rf));
+    peers.remove(v.localAddress());
+    return peers;
+  }
+
+  private static Set<String> withDroppedReplicas(Set<String> peers, Timer previous, String local) {
+    Set<String> to = new LinkedHashSet<>(peers);
+    if (previous != null) {
+      to.addAll(previous.replicas());
+      to.remove(local);
+    }
+    return to;
+  }
+
+  // Timers share replica lists: there are few distinct ones and millions of timers.
+  private List<String> intern(List<String> replicas) {
+    List<String> shared = replicaLists.get(replicas);
+    if (shared != null) {
+      return shared;
+    }
+    List<String> copy = List.copyOf(replicas);
+    if (replicaLists.size() < MAX_INTERNED_LISTS) {
+      replicaLists.putIfAbsent(copy, copy);
+    }
+    return copy;
   }
 
   static Timer toTimer(long id, int rf, TimerRequest request, long nowMillis) {

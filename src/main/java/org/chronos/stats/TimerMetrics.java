@@ -20,7 +20,6 @@ import org.slf4j.LoggerFactory;
 public final class TimerMetrics implements TimerEvents {
   private static final Logger LOG = LoggerFactory.getLogger(TimerMetrics.class);
 
-  private final Meter stored;
   private final Meter popped;
   private final Counter succeeded;
   private final Counter failed;
@@ -28,7 +27,6 @@ public final class TimerMetrics implements TimerEvents {
   private final Histogram latenessMicros;
 
   public TimerMetrics(MetricRegistry registry) {
-    this.stored = registry.meter("chronos.timers.stored");
     this.popped = registry.meter("chronos.timers.popped");
     this.succeeded = registry.counter("chronos.callbacks.succeeded");
     this.failed = registry.counter("chronos.callbacks.failed");
@@ -41,11 +39,6 @@ public final class TimerMetrics implements TimerEvents {
     registry.register("chronos.timers.live", (Gauge<Integer>) service::liveCount);
     registry.register("chronos.timers.held", (Gauge<Integer>) service::heldCount);
     registry.register("chronos.timers.queued-commands", (Gauge<Integer>) service::queuedCommands);
-  }
-
-  @Override
-  public void stored(Timer timer, Timer previous) {
-    stored.mark();
   }
 
   @Override

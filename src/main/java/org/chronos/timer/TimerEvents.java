@@ -8,6 +8,12 @@ public interface TimerEvents {
   /** A client's or peer's timer was stored; {@code previous} is what it replaced, or null. */
   default void stored(Timer timer, Timer previous) {}
 
+  /**
+   * A timer is popping: its callback has been handed to the sink and it is about to be
+   * rescheduled, so this may update its replicas and pop delay.
+   */
+  default void popping(Timer timer) {}
+
   /** A timer was popped and its callback handed to the sink. */
   default void popped(Timer timer, Pop pop, long latenessMicros) {}
 
@@ -18,4 +24,44 @@ public interface TimerEvents {
   default void callbackFailed(Pop pop, CallbackOutcome outcome, boolean dropped) {}
 
   TimerEvents NONE = new TimerEvents() {};
+
+  /** Tells each of the given listeners, in order. */
+  static TimerEvents all(TimerEvents... listeners) {
+    return new TimerEvents() {
+      @Override
+      public void stored(Timer timer, Timer previous) {
+        for (TimerEvents l : listeners) {
+          l.stored(timer, previous);
+        }
+      }
+
+      @Override
+      public void popping(Timer timer) {
+        for (TimerEvents l : listeners) {
+          l.popping(timer);
+        }
+      }
+
+      @Override
+      public void popped(Timer timer, Pop pop, long latenessMicros) {
+        for (TimerEvents l : listeners) {
+          l.popped(timer, pop, latenessMicros);
+        }
+      }
+
+      @Override
+      public void callbackSucceeded(Pop pop, Timer timer) {
+        for (TimerEvents l : listeners) {
+          l.callbackSucceeded(pop, timer);
+        }
+      }
+
+      @Override
+      public void callbackFailed(Pop pop, CallbackOutcome outcome, boolean dropped) {
+        for (TimerEvents l : listeners) {
+          l.callbackFailed(pop, outcome, dropped);
+        }
+      }
+    };
+  }
 }

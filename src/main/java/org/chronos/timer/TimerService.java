@@ -9,6 +9,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -111,6 +112,11 @@ public final class TimerService {
     }
     wakeUp();
     return true;
+  }
+
+  /** Runs a client command on the timer thread with the store; false if the queue is full. */
+  public boolean execute(Consumer<TimerStore> command) {
+    return submit(() -> command.accept(store));
   }
 
   /** Runs a function of the store on the timer thread; never refused. */
@@ -249,6 +255,7 @@ public final class TimerService {
       sinkFull = true;
       return false;
     }
+    events.popping(timer);
     store.popped(timer);
     events.popped(timer, pop, clock.micros() - pop.dueMillis() * 1000);
     return true;

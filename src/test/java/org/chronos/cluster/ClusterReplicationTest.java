@@ -1,0 +1,173 @@
+package org.chronos.cluster;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+import org.chronos.testing.CallbackServer;
+import org.chronos.testing.CallbackServer.Received;
+import org.chronos.testing.CallbackServer.Reply;
+import org.chronos.testing.ClusterHarness;
+import org.chronos.testing.ClusterHarness.Node;
+import org.chronos.testing.TimerJson;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Replication between real nodes on loopback (PROTOCOL.md section 5): every timer pops exactly
+ * once whichever node took the request, whatever happened to its replicas.
+ */
+class ClusterReplicationTest {
+  /** A replica at position i pops 2 s after the one before it; this covers three and slack. */
+  static final Duration AFTER_ALL_REPLICAS = Duration.ofSeconds(6);
+
+  private ClusterHarness cluster;
+  private CallbackServer callbacks;
+
+  @BeforeEach
+  void setUp() {
+    callbacks = CallbackServer.start();
+  }
+
+  @AfterEach
+  void tearDown() {
+    if (cluster != null) {
+      cluster.close();
+    }
+    callbacks.close();
+  }
+
+  static long idOf(String location) {
+    return Long.parseUnsignedLong(location.substring("/timers/".length(), "/timers/".length() + 16), 16);
+  }
+
+  private Map<String, Long> callsPerPath() {
+    return callbacks.requests().stream().collect(Collectors.groupingBy(Received::path, Collectors.counting()));
+  }
+
+  /** Waits until every path has been called, then checks that none is called again for a while. */
+  private void assertEachPopsExactlyOnce(List<String> paths, Duration quietFor) {
+    await("every timer popped").atMost(Duration.ofSeconds(20))
+        .until(() -> callsPerPath().keySet().containsAll(paths));
+    await("no timer pops twice").pollDelay(quietFor).atMost(quietFor.plusSeconds(5)).until(() -> true);
+    assertThat(callsPerPath()).containsOnlyKeys(paths).allSatisfy((path, count) -> assertThat(count).as(path).isEqualTo(1));
+  }
+
+  private List<String> createTimers(Node via, int count, int intervalSeconds, int rf, String label) {
+    List<String> paths = new ArrayList<>();
+    for (int i = 0; i < count; i++) {
+      String path = callbacks.newPath(label);
+      paths.add(path);
+      via.client().createTimer(TimerJson.timer().interval(intervalSeconds).callback(callbacks.url(path), "o" + i)
+          .replicationFactor(rf).json());
+    }
+    return paths;
+  }
+
+  @Test
+  void threeNodesHundredTimersWithReplicationFactorThreeEachPopExactlyOnce() {
+    cluster = ClusterHarness.start(3);
+    List<String> paths = createTimers(cluster.node(0), 100, 1, 3, "rf3");
+    assertEachPopsExactlyOnce(paths, AFTER_ALL_REPLICAS);
+  }
+
+  @Test
+  void timersDeletedThroughAnotherNodeNeverPop() {
+    cluster = ClusterHarness.start(3);
+    List<String> locations = new ArrayList<>();
+    for (int i = 0; i < 100; i++) {
+      locations.add(cluster.node(0).client().createTimer(
+          TimerJson.timer().interval(3).callback(callbacks.url("/deleted"), "d" + i).replicationFactor(2).json()));
+    }
+    for (String location : locations) {
+      assertThat(cluster.node(1).client().delete(location).statusCode()).isEqualTo(200);
+    }
+    // A marker created after the deletes pops after them; by then any surviving copy would have too.
+    String marker = callbacks.newPath("marker");
+    cluster.node(1).client().createTimer(TimerJson.oneShot(3, callbacks.url(marker), "m"));
+    callbacks.awaitRequest(marker);
+    await().pollDelay(AFTER_ALL_REPLICAS).atMost(AFTER_ALL_REPLICAS.plusSeconds(5)).until(() -> true);
+    assertThat(callbacks.requestsTo("/deleted")).isEmpty();
+    for (Node node : cluster.nodes()) {
+      for (String location : locations) {
+        assertThat(node.holdsLive(idOf(location))).as("%s holds %s", node, location).isFalse();
+      }
+    }
+  }
+
+  @Test
+  void anUpdateThroughAnotherNodeReplacesEveryReplicasCopy() {
+    cluster = ClusterHarness.start(3);
+    String oldPath = callbacks.newPath("old");
+    String newPath = callbacks.newPath("new");
+    String location = cluster.node(0).client().createTimer(
+        TimerJson.timer().interval(3).callback(callbacks.url(oldPath), "v1").replicationFactor(3).json());
+    long id = idOf(location);
+    await().until(() -> cluster.nodes().stream().allMatch(n -> n.holdsLive(id)));
+    assertThat(cluster.node(1).client().put(location,
+        TimerJson.timer().interval(2).callback(callbacks.url(newPath), "v2").replicationFactor(3).json()).statusCode())
+        .isEqualTo(200);
+    await().until(() -> cluster.nodes().stream().allMatch(n -> "v2".equals(opaqueAt(n, id))));
+    assertEachPopsExactlyOnce(List.of(newPath), AFTER_ALL_REPLICAS);
+    assertThat(callbacks.requestsTo(newPath).get(0).bodyText()).isEqualTo("v2");
+  }
+
+  private static String opaqueAt(Node node, long id) {
+    var t = node.timer(id);
+    return t == null || t.isTombstone() ? null : new String(t.opaque(), java.nio.charset.StandardCharsets.UTF_8);
+  }
+
+  @Test
+  void aFailedCallbackIsPoppedOnceMoreByTheNextReplicaAndTheThirdStaysQuiet() {
+    cluster = ClusterHarness.start(3);
+    callbacks.respondByDefault(request -> request.number() == 1 ? Reply.status(503) : Reply.ok());
+    List<String> paths = createTimers(cluster.node(0), 10, 1, 3, "flaky");
+    await().atMost(Duration.ofSeconds(20)).until(() -> paths.stream().allMatch(p -> callbacks.requestsTo(p).size() >= 2));
+    await().pollDelay(AFTER_ALL_REPLICAS).atMost(AFTER_ALL_REPLICAS.plusSeconds(5)).until(() -> true);
+    for (String path : paths) {
+      List<Received> calls = callbacks.requestsTo(path);
+      assertThat(calls).as(path).hasSize(2);
+      long gap = calls.get(1).arrivalMillis() - calls.get(0).arrivalMillis();
+      assertThat(gap).as("backup pops about 2 s after the primary failed").isBetween(1000L, 4000L);
+      assertThat(calls.get(1).sequenceNumber()).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void timersStillPopExactlyOnceWhenTheNodeThatTookThemStops() {
+    cluster = ClusterHarness.start(3);
+    List<String> paths = createTimers(cluster.node(0), 30, 2, 2, "survivor");
+    // Every timer has reached its other replica before the node goes.
+    await().until(() -> cluster.node(1).liveCount() + cluster.node(2).liveCount() >= 30);
+    cluster.node(0).stop();
+    assertEachPopsExactlyOnce(paths, AFTER_ALL_REPLICAS);
+  }
+
+  @Test
+  void aRepeatingTimerKeepsItsSequenceThroughTheBackupWhenThePrimaryDies() {
+    cluster = ClusterHarness.start(2);
+    String path = callbacks.newPath("series");
+    String location = cluster.node(0).client().createTimer(
+        TimerJson.timer().interval(2).repeatFor(6).callback(callbacks.url(path), "s").replicationFactor(2).json());
+    long id = idOf(location);
+    Node primary = cluster.byAddress(cluster.node(0).view().replicasFor(id, 2).get(0));
+    Node backup = primary == cluster.node(0) ? cluster.node(1) : cluster.node(0);
+    callbacks.awaitRequests(path, 1);
+    // The backup has heard of the successful pop before the primary goes.
+    await().until(() -> backup.timer(id) != null && backup.timer(id).sequence() == 1);
+    primary.stop();
+    callbacks.awaitRequests(path, 3, Duration.ofSeconds(15));
+    await().pollDelay(AFTER_ALL_REPLICAS).atMost(AFTER_ALL_REPLICAS.plusSeconds(5)).until(() -> true);
+    assertThat(callbacks.requestsTo(path)).extracting(Received::sequenceNumber).containsExactly(1, 2, 3);
+  }
+
+  static <T> Map<T, Long> count(List<T> items) {
+    return items.stream().collect(Collectors.groupingBy(Function.identity(), Collectors.counting()));
+  }
+}

@@ -1,0 +1,210 @@
+package org.chronos.testing;
+
+import io.dropwizard.testing.DropwizardTestSupport;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Collectors;
+import org.chronos.ChronosApplication;
+import org.chronos.ChronosConfiguration;
+import org.chronos.cluster.ClusterView;
+import org.chronos.timer.Timer;
+
+/**
+ * Several real Chronos nodes in this JVM, each a full Dropwizard application on its own
+ * loopback port with its own cluster file; not thread-safe (drive it from the test thread).
+ * Nodes talk to each other over real HTTP, exactly as separate processes would.
+ */
+public final class ClusterHarness implements AutoCloseable {
+  private final Path dir;
+  private final List<Node> nodes = new ArrayList<>();
+
+  /** One node of the harness. */
+  public final class Node {
+    final int index;
+    final int port;
+    final String address;
+    final Path clusterFile;
+    final Path yaml;
+    DropwizardTestSupport<ChronosConfiguration> support;
+    ChronosClient client;
+
+    Node(int index, int port) throws IOException {
+      this.index = index;
+      this.port = port;
+      this.address = "127.0.0.1:" + port;
+      this.clusterFile = dir.resolve("cluster-" + index + ".conf");
+      this.yaml = dir.resolve("chronos-" + index + ".yml");
+      Files.writeString(yaml, String.join("\n",
+          "server:",
+          "  applicationConnectors:",
+          "    - type: http",
+          "      bindHost: 127.0.0.1",
+          "      port: " + port,
+          "  adminConnectors:",
+          "    - type: http",
+          "      bindHost: 127.0.0.1",
+          "      port: 0",
+          "  shutdownGracePeriod: 0s",
+          "  requestLog:",
+          "    appenders: []",
+          "cluster:",
+          "  configFile: " + clusterFile,
+          "  sharedConfigFile: " + dir.resolve("shared-" + index + ".conf"),
+          "callbacks:",
+          "  shutdownGracePeriod: 0s",
+          "logging:",
+          "  level: WARN",
+          "  loggers:",
+          "    org.apache.hc: WARN",
+          ""));
+    }
+
+    public String address() {
+      return address;
+    }
+
+    public ChronosClient client() {
+      return client;
+    }
+
+    public boolean isRunning() {
+      return support != null;
+    }
+
+    /** Writes this node's cluster file: itself as localhost, then the given lines. */
+    public void writeClusterFile(String clusterLines) {
+      try {
+        Files.writeString(clusterFile, "[cluster]\nlocalhost = " + address + "\n" + clusterLines
+            + "\n[identity]\ninstance_id = " + index + "\ndeployment_id = 0\n");
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+
+    public void writeRawClusterFile(String text) {
+      try {
+        Files.writeString(clusterFile, text);
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+
+    public void start() {
+      support = new DropwizardTestSupport<>(ChronosApplication.class, yaml.toString());
+      try {
+        support.before();
+      } catch (Exception e) {
+        support = null;
+        throw new IllegalStateException("node " + address + " did not start", e);
+      }
+      client = new ChronosClient(support.getLocalPort(), support.getAdminPort());
+    }
+
+    /** Stops the node; its timers are gone with it, as when the process dies. */
+    public void stop() {
+      if (support != null) {
+        support.after();
+        support = null;
+      }
+    }
+
+    public ChronosApplication app() {
+      return (ChronosApplication) support.getApplication();
+    }
+
+    public ClusterView view() {
+      return app().clusterService().view();
+    }
+
+    /** The node's copy of a timer, or null: read on its timer thread. */
+    public Timer timer(long id) {
+      return app().timerService().query(store -> store.get(id)).join();
+    }
+
+    /** Whether the node holds a live (non-tombstone) copy of the timer. */
+    public boolean holdsLive(long id) {
+      Timer t = timer(id);
+      return t != null && !t.isTombstone();
+    }
+
+    public int liveCount() {
+      return app().timerService().query(store -> store.liveCount()).join();
+    }
+
+    @Override
+    public String toString() {
+      return "node" + index + "@" + address;
+    }
+  }
+
+  private ClusterHarness(Path dir) {
+    this.dir = dir;
+  }
+
+  /** Creates {@code n} nodes, all listed as {@code node} lines on every node, and starts them. */
+  public static ClusterHarness start(int n) {
+    ClusterHarness harness = create(n);
+    String lines = harness.nodeLines("node", harness.nodes);
+    for (Node node : harness.nodes) {
+      node.writeClusterFile(lines);
+      node.start();
+    }
+    return harness;
+  }
+
+  /** Creates {@code n} nodes with ports and files but starts none. */
+  public static ClusterHarness create(int n) {
+    try {
+      ClusterHarness harness = new ClusterHarness(Files.createTempDirectory("chronos-cluster"));
+      for (int i = 0; i < n; i++) {
+        harness.nodes.add(harness.new Node(i, freePort()));
+      }
+      return harness;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  public Node node(int i) {
+    return nodes.get(i);
+  }
+
+  public List<Node> nodes() {
+    return List.copyOf(nodes);
+  }
+
+  /** The harness node with the given address. */
+  public Node byAddress(String address) {
+    return nodes.stream().filter(n -> n.address.equals(address)).findFirst()
+        .orElseThrow(() -> new IllegalArgumentException("no node " + address));
+  }
+
+  /** {@code role = address} lines for the nodes given. */
+  public String nodeLines(String role, List<Node> of) {
+    return of.stream().map(n -> role + " = " + n.address).collect(Collectors.joining("\n"));
+  }
+
+  @Override
+  public void close() {
+    for (Node node : nodes) {
+      try {
+        node.stop();
+      } catch (RuntimeException e) {
+        // Keep stopping the others.
+      }
+    }
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      socket.setReuseAddress(true);
+      return socket.getLocalPort();
+    }
+  }
+}

@@ -1,0 +1,101 @@
+package org.chronos.testing;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+/**
+ * Builds timer bodies as a client sends them (PROTOCOL.md section 1); not thread-safe, one
+ * builder per body. Only what is set appears in the JSON, so tests can leave fields out.
+ *
+ * <pre>{@code
+ * TimerJson.timer().interval(1).repeatFor(3).callback(url, "opaque").tag("CALL", 2).json()
+ * }</pre>
+ */
+public final class TimerJson {
+  private static final ObjectMapper MAPPER = new ObjectMapper();
+
+  private final ObjectNode root = MAPPER.createObjectNode();
+
+  private TimerJson() {}
+
+  public static TimerJson timer() {
+    return new TimerJson();
+  }
+
+  /** A one-shot timer that pops after {@code intervalSeconds}, calling {@code uri}. */
+  public static String oneShot(int intervalSeconds, String uri, String opaque) {
+    return timer().interval(intervalSeconds).callback(uri, opaque).json();
+  }
+
+  public TimerJson interval(long seconds) {
+    timing().put("interval", seconds);
+    return this;
+  }
+
+  public TimerJson repeatFor(long seconds) {
+    timing().put("repeat-for", seconds);
+    return this;
+  }
+
+  public TimerJson callback(String uri, String opaque) {
+    ObjectNode http = root.putObject("callback").putObject("http");
+    http.put("uri", uri);
+    http.put("opaque", opaque);
+    return this;
+  }
+
+  public TimerJson replicationFactor(int rf) {
+    reliability().put("replication-factor", rf);
+    return this;
+  }
+
+  /** Adds an entry to {@code statistics.tag-info}. */
+  public TimerJson tag(String type, int count) {
+    tagInfo().addObject().put("type", type).put("count", count);
+    return this;
+  }
+
+  /** Adds a raw JSON value (well-formed or not as a tag entry) to {@code statistics.tag-info}. */
+  public TimerJson rawTagEntry(String json) {
+    try {
+      tagInfo().add(MAPPER.readTree(json));
+    } catch (java.io.IOException e) {
+      throw new IllegalArgumentException("not JSON: " + json, e);
+    }
+    return this;
+  }
+
+  /** Sets a top-level member to a raw JSON value. */
+  public TimerJson raw(String field, String json) {
+    try {
+      root.set(field, MAPPER.readTree(json));
+    } catch (java.io.IOException e) {
+      throw new IllegalArgumentException("not JSON: " + json, e);
+    }
+    return this;
+  }
+
+  public String json() {
+    return root.toString();
+  }
+
+  @Override
+  public String toString() {
+    return json();
+  }
+
+  private ObjectNode timing() {
+    return root.has("timing") ? (ObjectNode) root.get("timing") : root.putObject("timing");
+  }
+
+  private ObjectNode reliability() {
+    return root.has("reliability") ? (ObjectNode) root.get("reliability") : root.putObject("reliability");
+  }
+
+  private ArrayNode tagInfo() {
+    ObjectNode statistics =
+        root.has("statistics") ? (ObjectNode) root.get("statistics") : root.putObject("statistics");
+    return statistics.has("tag-info") ? (ArrayNode) statistics.get("tag-info") : statistics.putArray("tag-info");
+  }
+}

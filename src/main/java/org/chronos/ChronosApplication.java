@@ -13,6 +13,9 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import org.chronos.admin.ReloadTask;
+import org.chronos.admin.ResyncTask;
+import org.chronos.resync.ResyncService;
+import org.chronos.resync.ResyncSource;
 import org.chronos.admin.Signals;
 import org.chronos.api.TimerRequestParser;
 import org.chronos.callback.CallbackClient;
@@ -105,9 +108,9 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     TimerMetrics.registerGauges(environment.metrics(), timerService);
     environment.metrics().register("chronos.callbacks.in-flight", (Gauge<Integer>) callbacks::inFlight);
     environment.jersey().property(ServerProperties.LOCATION_HEADER_RELATIVE_URI_RESOLUTION_DISABLED, true);
-    environment
-        .jersey()
-        .register(new TimersResource(node, new TimerRequestParser(ts.getMaxTimerSeconds()), ts.getMaxBodySize().toBytes()));
+    TimerRequestParser parser = new TimerRequestParser(ts.getMaxTimerSeconds());
+    ResyncSource resyncSource = new ResyncSource(clock, timerService, clusterService::view);
+    environment.jersey().register(new TimersResource(node, parser, ts.getMaxBodySize().toBytes(), resyncSource));
     environment.jersey().register(new PingResource());
     environment
         .healthChecks()
@@ -151,11 +154,31 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
       }
     });
     environment.lifecycle().manage(clusterService);
-    environment.healthChecks().register("cluster", new ClusterHealthCheck(clusterService, replicator, clock));
+    ResyncService resync =
+        new ResyncService(
+            clock, clusterService::view, node, replicator, parser, config.getResync().getPageSize(),
+            java.time.Duration.ofMillis(config.getResync().getRequestTimeout().toMilliseconds()), environment.metrics());
+    environment.lifecycle().manage(new Managed() {
+      @Override
+      public void start() {
+        if (config.getResync().isOnStart() && resync.hasPeers()) {
+          // A restarted node gets its timers back from its peers.
+          resync.start("node start");
+        }
+      }
+
+      @Override
+      public void stop() {
+        resync.stop();
+      }
+    });
+    environment.healthChecks().register("cluster", new ClusterHealthCheck(clusterService, replicator, resync, clock));
     environment.admin().addTask(new ReloadTask(clusterService));
+    environment.admin().addTask(new ResyncTask(resync));
 
     ExecutorService signalWork =
         environment.lifecycle().executorService("chronos-signals").maxThreads(1).minThreads(1).build();
+    Signals.handle("USR1", signalWork, () -> resync.start("SIGUSR1"));
     Signals.handle("HUP", signalWork, () -> {
       try {
         clusterService.reload();

@@ -23,6 +23,17 @@ public class ChronosConfiguration extends Configuration {
   @Valid @NotNull private TimerSettings timers = new TimerSettings();
   @Valid @NotNull private CallbackSettings callbacks = new CallbackSettings();
   @Valid @NotNull private ReplicationSettings replication = new ReplicationSettings();
+  @Valid @NotNull private ResyncSettings resync = new ResyncSettings();
+
+  @JsonProperty
+  public ResyncSettings getResync() {
+    return resync;
+  }
+
+  @JsonProperty
+  public void setResync(ResyncSettings resync) {
+    this.resync = resync;
+  }
 
   @JsonProperty
   public ReplicationSettings getReplication() {
@@ -286,6 +297,51 @@ public class ChronosConfiguration extends Configuration {
     @JsonProperty
     public void setMaxInFlightPerPeer(int maxInFlightPerPeer) {
       this.maxInFlightPerPeer = maxInFlightPerPeer;
+    }
+  }
+
+  /** Resync (scaling and restarts). */
+  public static class ResyncSettings {
+    /** Timers asked for per page from our own nodes (the original asks for 100). */
+    @Min(1)
+    @Max(10_000)
+    private int pageSize = 1000;
+
+    @NotNull
+    @MinDuration(value = 1, unit = TimeUnit.MILLISECONDS)
+    private Duration requestTimeout = Duration.seconds(10);
+
+    /** Resync when the node starts, so a restarted node gets its timers back. */
+    private boolean onStart = true;
+
+    @JsonProperty
+    public int getPageSize() {
+      return pageSize;
+    }
+
+    @JsonProperty
+    public void setPageSize(int pageSize) {
+      this.pageSize = pageSize;
+    }
+
+    @JsonProperty
+    public Duration getRequestTimeout() {
+      return requestTimeout;
+    }
+
+    @JsonProperty
+    public void setRequestTimeout(Duration requestTimeout) {
+      this.requestTimeout = requestTimeout;
+    }
+
+    @JsonProperty
+    public boolean isOnStart() {
+      return onStart;
+    }
+
+    @JsonProperty
+    public void setOnStart(boolean onStart) {
+      this.onStart = onStart;
     }
   }
 }

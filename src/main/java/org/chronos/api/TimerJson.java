@@ -30,8 +30,15 @@ public final class TimerJson {
     return out.toByteArray();
   }
 
-  /** Writes the timer object with the generator (used for resync pages too). */
+  /** Writes the timer object with the generator. */
   public static void writeTo(JsonGenerator g, Timer timer, long nowMillis) throws IOException {
+    writeTo(g, timer, nowMillis, timer.replicas(), timer.clusterViewId());
+  }
+
+  /** Writes the timer as it would be under another view (resync pages send the new replicas). */
+  public static void writeTo(
+      JsonGenerator g, Timer timer, long nowMillis, java.util.List<String> replicas, String clusterViewId)
+      throws IOException {
     g.writeStartObject();
     g.writeObjectFieldStart("timing");
     g.writeNumberField("start-time-delta", timer.startMillis() - nowMillis);
@@ -49,12 +56,12 @@ public final class TimerJson {
     g.writeEndObject();
 
     g.writeObjectFieldStart("reliability");
-    if (timer.clusterViewId() != null) {
-      g.writeStringField("cluster-view-id", timer.clusterViewId());
+    if (clusterViewId != null) {
+      g.writeStringField("cluster-view-id", clusterViewId);
     }
     g.writeNumberField("replication-factor", timer.replicationFactor());
     g.writeArrayFieldStart("replicas");
-    for (String replica : timer.replicas()) {
+    for (String replica : replicas) {
       g.writeString(replica);
     }
     g.writeEndArray();

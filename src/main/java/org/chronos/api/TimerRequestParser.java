@@ -52,6 +52,11 @@ public final class TimerRequestParser {
     } catch (IOException e) {
       throw new BadRequestException("unreadable body: " + e.getMessage());
     }
+    return parse(root);
+  }
+
+  /** Validates an already parsed timer object (resync pages carry timers inside a list). */
+  public TimerRequest parse(JsonNode root) throws BadRequestException {
     if (root == null || !root.isObject()) {
       throw new BadRequestException("body must be a JSON object, not " + describe(root));
     }

@@ -156,15 +156,34 @@ public final class TimerNode implements TimerEvents {
   }
 
   private void acceptReplica(long id, int rf, TimerRequest request) throws OverloadedException {
+    Timer incoming = replicaFrom(id, rf, request);
+    if (!service.execute(store -> merge(store, incoming))) {
+      throw new OverloadedException("timer queue is full");
+    }
+  }
+
+  /** A peer's copy of a timer (a replication message or a resync entry), ready to merge. */
+  public Timer replicaFrom(long id, int rf, TimerRequest request) {
     Timer incoming = toTimer(id, rf, request, clock.millis());
     incoming.setReplicas(intern(request.replicas()));
     incoming.setClusterViewId(request.clusterViewId());
     if (request.sites() != null) {
       incoming.setSites(request.sites());
     }
-    if (!service.execute(store -> merge(store, incoming))) {
-      throw new OverloadedException("timer queue is full");
-    }
+    return incoming;
+  }
+
+  /**
+   * Merges peers' copies by the version rule, without replicating them further; completes once
+   * they are in the store. Never refused: the caller (a resync) waits, which is its backpressure.
+   */
+  public java.util.concurrent.CompletableFuture<Void> mergeAll(List<Timer> copies) {
+    return service.query(store -> {
+      for (Timer copy : copies) {
+        merge(store, copy);
+      }
+      return null;
+    });
   }
 
   private void merge(TimerStore store, Timer incoming) {

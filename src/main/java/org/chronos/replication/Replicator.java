@@ -164,7 +164,7 @@ public final class Replicator {
   }
 
   private void drain(Peer p) {
-    while (true) {
+    while (!closed) {
       int inFlight = p.inFlight.get();
       if (inFlight >= maxInFlightPerPeer) {
         return;
@@ -225,7 +225,13 @@ public final class Replicator {
 
   private void done(Peer p) {
     p.inFlight.decrementAndGet();
-    drain(p);
+    // Not inline: a client that fails requests synchronously (e.g. while shutting down) would
+    // otherwise recurse through drain once per queued message.
+    try {
+      retries.execute(() -> drain(p));
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      // Stopped: whatever is queued stays unsent.
+    }
   }
 
   private void retryOrFail(Peer p, Message m, String reason) {

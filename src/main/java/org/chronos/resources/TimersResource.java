@@ -9,6 +9,7 @@ import jakarta.ws.rs.POST;
 import jakarta.ws.rs.PUT;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
@@ -19,6 +20,7 @@ import org.chronos.api.TimerRequest;
 import org.chronos.api.TimerRequestParser;
 import org.chronos.node.OverloadedException;
 import org.chronos.node.TimerNode;
+import org.chronos.resync.ResyncSource;
 
 /**
  * The public timer API (PROTOCOL.md section 1) over HTTP; thread-safe, one instance serves every
@@ -32,11 +34,79 @@ public final class TimersResource {
   private final TimerNode node;
   private final TimerRequestParser parser;
   private final long maxBodyBytes;
+  private final ResyncSource resync;
 
-  public TimersResource(TimerNode node, TimerRequestParser parser, long maxBodyBytes) {
+  public TimersResource(TimerNode node, TimerRequestParser parser, long maxBodyBytes, ResyncSource resync) {
     this.node = node;
     this.parser = parser;
     this.maxBodyBytes = maxBodyBytes;
+    this.resync = resync;
+  }
+
+  /** The internal resync API: a page of the timers a resyncing node replicates (section 6). */
+  @GET
+  @Produces(MediaType.APPLICATION_JSON)
+  public Response listForResync(
+      @QueryParam("node-for-replicas") String requester,
+      @QueryParam("cluster-view-id") String viewId,
+      @QueryParam("time-from") String timeFrom,
+      @HeaderParam("Range") String range) {
+    if (resync == null) {
+      return Response.status(405).build();
+    }
+    try {
+      Long from = null;
+      if (timeFrom != null) {
+        try {
+          from = Long.parseLong(timeFrom.trim());
+        } catch (NumberFormatException e) {
+          throw new BadRequestException("time-from must be an integer (ms): " + timeFrom);
+        }
+      }
+      ResyncSource.Page page = resync.page(requester, viewId, from, parseRange(range));
+      Response.ResponseBuilder response = Response.status(page.more() ? 206 : 200).entity(page.body());
+      if (page.more()) {
+        response.header("Content-Range", Integer.toString(page.count()));
+      }
+      return response.type(MediaType.APPLICATION_JSON_TYPE).build();
+    } catch (BadRequestException e) {
+      return error(e);
+    }
+  }
+
+  /** The internal resync API: the requester now holds these timers (section 6). */
+  @DELETE
+  @Path("references")
+  public Response references(@HeaderParam("Content-Length") String contentLength, InputStream body) {
+    if (resync == null) {
+      return Response.status(405).build();
+    }
+    try {
+      resync.references(ReferencesParser.parse(readBody(contentLength, body)));
+      return Response.status(202).build();
+    } catch (BadRequestException e) {
+      return error(e);
+    }
+  }
+
+  private static int parseRange(String range) throws BadRequestException {
+    if (range == null || range.isBlank()) {
+      return ResyncSource.MAX_PAGE;
+    }
+    String digits = range.trim();
+    int eq = digits.indexOf('=');
+    if (eq >= 0) {
+      digits = digits.substring(eq + 1).trim(); // tolerate "Range: timers=100"
+    }
+    try {
+      int n = Integer.parseInt(digits);
+      if (n < 1) {
+        throw new NumberFormatException();
+      }
+      return n;
+    } catch (NumberFormatException e) {
+      throw new BadRequestException("Range must be a positive number of timers: " + range);
+    }
   }
 
   @POST

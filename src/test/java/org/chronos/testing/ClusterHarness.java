@@ -58,6 +58,8 @@ public final class ClusterHarness implements AutoCloseable {
           "  sharedConfigFile: " + dir.resolve("shared-" + index + ".conf"),
           "callbacks:",
           "  shutdownGracePeriod: 0s",
+          "resync:",
+          "  pageSize: 100",
           "logging:",
           "  level: WARN",
           "  loggers:",
@@ -116,6 +118,24 @@ public final class ClusterHarness implements AutoCloseable {
 
     public ChronosApplication app() {
       return (ChronosApplication) support.getApplication();
+    }
+
+    /** POST /tasks/reload; returns the HTTP status. */
+    public int reload() {
+      return client.adminPost("/tasks/reload").statusCode();
+    }
+
+    /** POST /tasks/resync, which answers when the resync has finished; returns its summary. */
+    public com.fasterxml.jackson.databind.JsonNode resync() {
+      var response = client.adminPost("/tasks/resync");
+      if (response.statusCode() != 200) {
+        throw new AssertionError("resync on " + this + " answered " + response.statusCode() + ": " + response.body());
+      }
+      try {
+        return new com.fasterxml.jackson.databind.ObjectMapper().readTree(response.body());
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
     }
 
     public ClusterView view() {

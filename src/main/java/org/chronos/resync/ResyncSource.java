@@ -1,0 +1,228 @@
+package org.chronos.resync;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.math.BigInteger;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
+import org.chronos.api.BadRequestException;
+import org.chronos.api.TimerJson;
+import org.chronos.cluster.ClusterView;
+import org.chronos.timer.Clock;
+import org.chronos.timer.Timer;
+import org.chronos.timer.TimerService;
+
+/**
+ * Serves {@code GET /timers?node-for-replicas=...} (PROTOCOL.md section 6): the timers a
+ * resyncing node replicates under the new view, in pop-time order, a page at a time.
+ * Thread-safe; called from request threads.
+ *
+ * <p>The timer thread only copies references to the live timers (a few milliseconds for 100,000
+ * timers); replica choice, filtering and sorting happen on the request thread. The sorted list is
+ * kept per requester and view for a minute, so paging through it costs one copy, not one per
+ * page; each page's timers are then serialized as they are now, on the timer thread. A page never
+ * ends inside a run of equal pop times, because the next page starts strictly after the last pop
+ * time the requester saw.
+ */
+public final class ResyncSource {
+  private static final JsonFactory JSON = new JsonFactory();
+  private static final long CACHE_MILLIS = 60_000;
+  /** Largest page served, whatever the Range header asks. */
+  public static final int MAX_PAGE = 10_000;
+
+  private final Clock clock;
+  private final TimerService service;
+  private final Supplier<ClusterView> view;
+  private final Map<String, Listing> listings = new ConcurrentHashMap<>();
+  // Timer thread only: which new replicas a leaving node has heard hold each timer (bit per index).
+  private final Map<Long, Long> informed = new java.util.HashMap<>();
+
+  /** One resyncing node's timers, sorted by pop time. */
+  private record Listing(String viewId, long createdMillis, long[] popTimes, long[] ids, List<List<String>> oldReplicas) {}
+
+  /** One page: the JSON body and whether more timers remain. */
+  public record Page(byte[] body, int count, boolean more) {}
+
+  private record Candidate(long id, int rf, long popTime, List<String> replicas) {}
+
+  public ResyncSource(Clock clock, TimerService service, Supplier<ClusterView> view) {
+    this.clock = clock;
+    this.service = service;
+    this.view = view;
+  }
+
+  public Page page(String requester, String viewId, Long timeFrom, int limit) throws BadRequestException {
+    if (requester == null || requester.isEmpty()) {
+      throw new BadRequestException("node-for-replicas is required");
+    }
+    if (viewId == null || viewId.isEmpty()) {
+      throw new BadRequestException("cluster-view-id is required");
+    }
+    ClusterView v = view.get();
+    if (!v.viewId().equals(viewId)) {
+      throw new BadRequestException("cluster-view-id " + viewId + " differs from this node's " + v.viewId()
+          + ": reload the cluster configuration on every node first");
+    }
+    if (!v.isInCluster(requester)) {
+      throw new BadRequestException("node-for-replicas " + requester + " is not in this node's cluster");
+    }
+    int pageSize = Math.max(1, Math.min(limit, MAX_PAGE));
+    Listing listing = listing(requester, v, timeFrom == null);
+    int from = timeFrom == null ? 0 : firstAfter(listing.popTimes(), timeFrom);
+    int to = Math.min(from + pageSize, listing.ids().length);
+    if (to < listing.ids().length && to > from) {
+      // Never split a run of equal pop times: the next page starts after the last one seen.
+      long boundary = listing.popTimes()[to - 1];
+      if (listing.popTimes()[to] == boundary) {
+        int runStart = firstAtOrAfter(listing.popTimes(), boundary);
+        to = runStart > from ? runStart : firstAfter(listing.popTimes(), boundary);
+      }
+    }
+    boolean more = to < listing.ids().length;
+    long[] ids = Arrays.copyOfRange(listing.ids(), from, to);
+    List<List<String>> old = listing.oldReplicas().subList(from, to);
+    byte[] body = service.query(store -> write(store, ids, old, v)).join();
+    if (!more) {
+      listings.remove(requester);
+    }
+    return new Page(body, to - from, more);
+  }
+
+  private Listing listing(String requester, ClusterView v, boolean fresh) {
+    long now = clock.millis();
+    Listing cached = listings.get(requester);
+    if (!fresh && cached != null && cached.viewId().equals(v.viewId()) && now - cached.createdMillis() < CACHE_MILLIS) {
+      return cached;
+    }
+    List<Candidate> all = service.query(store -> {
+      List<Candidate> out = new ArrayList<>(store.liveCount());
+      store.forEach(t -> {
+        if (!t.isTombstone()) {
+          out.add(new Candidate(t.id(), t.replicationFactor(), popTime(t), t.replicas()));
+        }
+      });
+      return out;
+    }).join();
+    List<Candidate> mine = new ArrayList<>();
+    for (Candidate c : all) {
+      if (v.replicasFor(c.id(), c.rf()).contains(requester)) {
+        mine.add(c);
+      }
+    }
+    mine.sort(Comparator.comparingLong(Candidate::popTime));
+    long[] popTimes = new long[mine.size()];
+    long[] ids = new long[mine.size()];
+    List<List<String>> oldReplicas = new ArrayList<>(mine.size());
+    for (int i = 0; i < mine.size(); i++) {
+      popTimes[i] = mine.get(i).popTime();
+      ids[i] = mine.get(i).id();
+      oldReplicas.add(mine.get(i).replicas());
+    }
+    Listing listing = new Listing(v.viewId(), now, popTimes, ids, oldReplicas);
+    listings.put(requester, listing);
+    return listing;
+  }
+
+  /** The pop-time key of a timer: its next pop without this node's replica delay. */
+  public static long popTime(Timer t) {
+    return t.startMillis() + (t.sequence() + 1L) * t.intervalMillis();
+  }
+
+  private byte[] write(org.chronos.timer.TimerStore store, long[] ids, List<List<String>> old, ClusterView v) {
+    long now = clock.millis();
+    ByteArrayOutputStream out = new ByteArrayOutputStream(512 * ids.length + 16);
+    try (JsonGenerator g = JSON.createGenerator(out)) {
+      g.writeStartObject();
+      g.writeArrayFieldStart("Timers");
+      for (int i = 0; i < ids.length; i++) {
+        Timer t = store.get(ids[i]);
+        if (t == null || t.isTombstone()) {
+          continue; // deleted or popped for the last time since the listing was made
+        }
+        g.writeStartObject();
+        g.writeFieldName("TimerID");
+        g.writeNumber(new BigInteger(Long.toUnsignedString(t.id())));
+        g.writeArrayFieldStart("OldReplicas");
+        for (String r : old.get(i)) {
+          g.writeString(r);
+        }
+        g.writeEndArray();
+        g.writeFieldName("Timer");
+        TimerJson.writeTo(g, t, now, v.replicasFor(t.id(), t.replicationFactor()), v.viewId());
+        g.writeEndObject();
+      }
+      g.writeEndArray();
+      g.writeEndObject();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return out.toByteArray();
+  }
+
+  private static int firstAfter(long[] sorted, long value) {
+    int lo = 0;
+    int hi = sorted.length;
+    while (lo < hi) {
+      int mid = (lo + hi) >>> 1;
+      if (sorted[mid] <= value) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo;
+  }
+
+  private static int firstAtOrAfter(long[] sorted, long value) {
+    int lo = 0;
+    int hi = sorted.length;
+    while (lo < hi) {
+      int mid = (lo + hi) >>> 1;
+      if (sorted[mid] < value) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo;
+  }
+
+  /**
+   * {@code DELETE /timers/references}: the requester now holds these timers at these replica
+   * indexes. A leaving node drops its informational copy once every new replica holds it; a
+   * staying node has nothing to do.
+   *
+   * @return how many timers this node dropped
+   */
+  public int references(List<long[]> idAndIndex) {
+    ClusterView v = view.get();
+    if (v.newCluster().contains(v.localAddress())) {
+      return 0;
+    }
+    return service.query(store -> {
+      int dropped = 0;
+      for (long[] ref : idAndIndex) {
+        Timer t = store.get(ref[0]);
+        if (t == null || ref[1] < 0 || ref[1] >= 63) {
+          continue;
+        }
+        long mask = informed.merge(ref[0], 1L << ref[1], (a, b) -> a | b);
+        int needed = Math.min(t.replicationFactor(), v.newCluster().size());
+        if (Long.bitCount(mask & ((1L << needed) - 1)) == needed) {
+          store.remove(t);
+          informed.remove(ref[0]);
+          dropped++;
+        }
+      }
+      return dropped;
+    }).join();
+  }
+}

@@ -1,0 +1,20 @@
+package org.chronos.resync;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import java.util.List;
+
+/**
+ * What one resync run did; immutable, serialized as the admin task's answer.
+ *
+ * @param failures one line per node that could not be resynced, with the reason
+ */
+public record ResyncSummary(
+    @JsonProperty("nodesContacted") int nodesContacted,
+    @JsonProperty("nodesFailed") int nodesFailed,
+    @JsonProperty("timersReceived") long timersReceived,
+    @JsonProperty("stored") long stored,
+    @JsonProperty("replicated") long replicated,
+    @JsonProperty("tombstoned") long tombstoned,
+    @JsonProperty("malformed") long malformed,
+    @JsonProperty("durationMillis") long durationMillis,
+    @JsonProperty("failures") List<String> failures) {}

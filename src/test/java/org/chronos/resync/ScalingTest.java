@@ -1,0 +1,213 @@
+package org.chronos.resync;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+import org.chronos.testing.CallbackServer;
+import org.chronos.testing.CallbackServer.Received;
+import org.chronos.testing.ClusterHarness;
+import org.chronos.testing.ClusterHarness.Node;
+import org.chronos.testing.TimerJson;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Elastic scaling as an operator runs it (PROTOCOL.md section 6, seeds/clustering-v2.txt): edit
+ * the cluster files, reload, resync, finish. Real nodes, real callbacks; every timer pops once.
+ */
+class ScalingTest {
+  static final Duration AFTER_ALL_REPLICAS = Duration.ofSeconds(6);
+  static final int INTERVAL = 15;
+
+  private ClusterHarness cluster;
+  private CallbackServer callbacks;
+
+  @BeforeEach
+  void setUp() {
+    callbacks = CallbackServer.start();
+  }
+
+  @AfterEach
+  void tearDown() {
+    if (cluster != null) {
+      cluster.close();
+    }
+    callbacks.close();
+  }
+
+  private List<String> createTimers(Node via, int count, int rf) {
+    List<String> paths = new ArrayList<>();
+    for (int i = 0; i < count; i++) {
+      String path = callbacks.newPath("t");
+      paths.add(path);
+      via.client().createTimer(TimerJson.timer().interval(INTERVAL).callback(callbacks.url(path), "o" + i)
+          .replicationFactor(rf).json());
+    }
+    return paths;
+  }
+
+  private void assertEachPopsExactlyOnce(List<String> paths) {
+    await("every timer popped").atMost(Duration.ofSeconds(INTERVAL + 30))
+        .until(() -> calls().keySet().containsAll(paths));
+    await("no second pop").pollDelay(AFTER_ALL_REPLICAS).atMost(AFTER_ALL_REPLICAS.plusSeconds(5)).until(() -> true);
+    assertThat(calls()).containsOnlyKeys(paths).allSatisfy((path, n) -> assertThat(n).as(path).isEqualTo(1));
+  }
+
+  private Map<String, Long> calls() {
+    return callbacks.requests().stream().collect(Collectors.groupingBy(Received::path, Collectors.counting()));
+  }
+
+  private void configure(List<Node> nodes, String lines) {
+    for (Node n : nodes) {
+      n.writeClusterFile(lines);
+    }
+  }
+
+  private void reload(List<Node> nodes) {
+    for (Node n : nodes) {
+      assertThat(n.reload()).as("reload on %s", n).isEqualTo(200);
+    }
+  }
+
+  private void waitForReplication(List<Node> nodes, int liveCopies) {
+    await().until(() -> nodes.stream().mapToInt(Node::liveCount).sum() >= liveCopies);
+  }
+
+  @Test
+  void scaleUpFromTwoToFour() {
+    cluster = ClusterHarness.create(4);
+    List<Node> old = List.of(cluster.node(0), cluster.node(1));
+    List<Node> joining = List.of(cluster.node(2), cluster.node(3));
+    configure(old, cluster.nodeLines("node", old));
+    old.forEach(Node::start);
+    List<String> paths = createTimers(cluster.node(0), 60, 2);
+    waitForReplication(old, 120);
+
+    String during = cluster.nodeLines("node", old) + "\n" + cluster.nodeLines("joining", joining);
+    configure(cluster.nodes(), during);
+    joining.forEach(Node::start);
+    reload(old);
+    for (Node n : cluster.nodes()) {
+      JsonNode summary = n.resync();
+      assertThat(summary.get("nodesFailed").asInt()).as("%s: %s", n, summary).isZero();
+    }
+    configure(cluster.nodes(), cluster.nodeLines("node", cluster.nodes()));
+    reload(cluster.nodes());
+
+    assertThat(joining.stream().mapToInt(Node::liveCount).sum()).as("timers moved to the new nodes").isPositive();
+    assertEachPopsExactlyOnce(paths);
+  }
+
+  @Test
+  void scaleDownFromFourToTwo() {
+    cluster = ClusterHarness.start(4);
+    List<Node> staying = List.of(cluster.node(0), cluster.node(1));
+    List<Node> leaving = List.of(cluster.node(2), cluster.node(3));
+    List<String> paths = createTimers(cluster.node(2), 60, 2);
+    waitForReplication(cluster.nodes(), 120);
+
+    configure(cluster.nodes(), cluster.nodeLines("node", staying) + "\n" + cluster.nodeLines("leaving", leaving));
+    reload(cluster.nodes());
+    for (Node n : staying) {
+      JsonNode summary = n.resync();
+      assertThat(summary.get("nodesFailed").asInt()).as("%s: %s", n, summary).isZero();
+    }
+    // Leaving nodes drop their copies once every new replica holds them.
+    await().until(() -> leaving.stream().mapToInt(Node::liveCount).sum() == 0);
+    leaving.forEach(Node::stop);
+    configure(staying, cluster.nodeLines("node", staying));
+    reload(staying);
+    assertEachPopsExactlyOnce(paths);
+  }
+
+  @Test
+  void scaleUpThenDownEndingOnTheTwoNewNodesOnly() {
+    cluster = ClusterHarness.create(4);
+    List<Node> first = List.of(cluster.node(0), cluster.node(1));
+    List<Node> second = List.of(cluster.node(2), cluster.node(3));
+    configure(first, cluster.nodeLines("node", first));
+    first.forEach(Node::start);
+    List<String> paths = createTimers(cluster.node(1), 40, 2);
+    waitForReplication(first, 80);
+
+    configure(cluster.nodes(), cluster.nodeLines("node", first) + "\n" + cluster.nodeLines("joining", second));
+    second.forEach(Node::start);
+    reload(first);
+    cluster.nodes().forEach(Node::resync);
+    configure(cluster.nodes(), cluster.nodeLines("node", cluster.nodes()));
+    reload(cluster.nodes());
+
+    configure(cluster.nodes(), cluster.nodeLines("node", second) + "\n" + cluster.nodeLines("leaving", first));
+    reload(cluster.nodes());
+    second.forEach(Node::resync);
+    await().until(() -> first.stream().mapToInt(Node::liveCount).sum() == 0);
+    first.forEach(Node::stop);
+    configure(second, cluster.nodeLines("node", second));
+    reload(second);
+    assertThat(second.stream().mapToInt(Node::liveCount).sum()).isEqualTo(80);
+    assertEachPopsExactlyOnce(paths);
+  }
+
+  @Test
+  void scaleUpFromOneToTwoThenLoseTheOriginalNode() {
+    cluster = ClusterHarness.create(2);
+    Node original = cluster.node(0);
+    Node added = cluster.node(1);
+    configure(List.of(original), cluster.nodeLines("node", List.of(original)));
+    original.start();
+    List<String> paths = createTimers(original, 50, 2);
+
+    configure(cluster.nodes(), cluster.nodeLines("node", List.of(original)) + "\n" + cluster.nodeLines("joining", List.of(added)));
+    added.start();
+    reload(List.of(original));
+    cluster.nodes().forEach(Node::resync);
+    configure(cluster.nodes(), cluster.nodeLines("node", cluster.nodes()));
+    reload(cluster.nodes());
+    assertThat(added.liveCount()).isEqualTo(50);
+    original.stop();
+    assertEachPopsExactlyOnce(paths);
+  }
+
+  @Test
+  void aRestartedNodeRecoversItsTimersAndSurvivesItsPartnerDying() {
+    cluster = ClusterHarness.start(2);
+    Node a = cluster.node(0);
+    Node b = cluster.node(1);
+    List<String> paths = createTimers(b, 50, 2);
+    waitForReplication(cluster.nodes(), 100);
+    a.stop();
+    a.start();
+    // The resync a node runs when it starts brings its copies back from its partner.
+    await().atMost(Duration.ofSeconds(20)).until(() -> a.liveCount() == 50);
+    b.stop();
+    assertEachPopsExactlyOnce(paths);
+  }
+
+  @Test
+  void aThousandTimersMoveInOneResyncAcrossManyPages() {
+    cluster = ClusterHarness.create(2);
+    Node a = cluster.node(0);
+    Node b = cluster.node(1);
+    configure(List.of(a), cluster.nodeLines("node", List.of(a)));
+    a.start();
+    for (int i = 0; i < 1000; i++) {
+      a.client().createTimer(TimerJson.timer().interval(600).callback(callbacks.url("/never"), "p" + i).json());
+    }
+    configure(cluster.nodes(), cluster.nodeLines("node", List.of(a)) + "\n" + cluster.nodeLines("joining", List.of(b)));
+    b.start();
+    reload(List.of(a));
+    JsonNode summary = b.resync();
+    // The harness asks for pages of 100, so this took at least ten pages.
+    assertThat(summary.get("timersReceived").asLong()).as(summary.toString()).isEqualTo(1000);
+    assertThat(summary.get("stored").asLong()).isEqualTo(1000);
+    assertThat(summary.get("malformed").asLong()).isZero();
+    assertThat(b.liveCount()).isEqualTo(1000);
+  }
+}

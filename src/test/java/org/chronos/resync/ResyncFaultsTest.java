@@ -1,0 +1,90 @@
+package org.chronos.resync;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import org.chronos.testing.CallbackServer;
+import org.chronos.testing.CallbackServer.Reply;
+import org.chronos.testing.ClusterHarness;
+import org.chronos.testing.ClusterHarness.Node;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** A resync finishes and reports, whatever its peers do wrong. */
+class ResyncFaultsTest {
+  private ClusterHarness cluster;
+  private CallbackServer fakePeer;
+
+  @AfterEach
+  void tearDown() {
+    if (cluster != null) {
+      cluster.close();
+    }
+    if (fakePeer != null) {
+      fakePeer.close();
+    }
+  }
+
+  private Node nodeWithPeer(String peerAddress) {
+    cluster = ClusterHarness.create(1);
+    Node node = cluster.node(0);
+    node.writeClusterFile("node = " + node.address() + "\nnode = " + peerAddress);
+    node.start();
+    return node;
+  }
+
+  @Test
+  void anUnreachablePeerIsRetriedThenReportedAndTheRunFinishes() throws Exception {
+    int deadPort;
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      deadPort = s.getLocalPort();
+    }
+    Node node = nodeWithPeer("127.0.0.1:" + deadPort);
+    JsonNode summary = node.resync();
+    assertThat(summary.get("nodesContacted").asInt()).isEqualTo(1);
+    assertThat(summary.get("nodesFailed").asInt()).isEqualTo(1);
+    assertThat(summary.get("failures").get(0).asText()).contains("127.0.0.1:" + deadPort).contains("unreachable after 4 attempts");
+  }
+
+  @Test
+  void aMalformedPageIsCountedAndTheRunFinishes() {
+    fakePeer = CallbackServer.start();
+    fakePeer.respondByDefault(request -> Reply.ok().withBody("{\"Timers\": [ this is not json"));
+    Node node = nodeWithPeer("127.0.0.1:" + fakePeer.port());
+    JsonNode summary = node.resync();
+    assertThat(summary.get("malformed").asLong()).isEqualTo(1);
+    assertThat(summary.get("nodesFailed").asInt()).isEqualTo(1);
+    assertThat(summary.get("failures").get(0).asText()).contains("malformed page");
+  }
+
+  @Test
+  void malformedTimersAreSkippedAndTheGoodOnesStored() {
+    fakePeer = CallbackServer.start();
+    String peer = "127.0.0.1:" + fakePeer.port();
+    cluster = ClusterHarness.create(1);
+    Node node = cluster.node(0);
+    String replicas = "[\"" + node.address() + "\",\"" + peer + "\"]";
+    String good = "{\"TimerID\":1234,\"OldReplicas\":" + replicas + ",\"Timer\":{\"timing\":{\"interval\":600,"
+        + "\"repeat-for\":600,\"start-time-delta\":0,\"sequence-number\":0},\"callback\":{\"http\":{\"uri\":"
+        + "\"http://127.0.0.1:1/x\",\"opaque\":\"o\"}},\"reliability\":{\"replicas\":" + replicas + "}}}";
+    fakePeer.respondByDefault(request -> request.method().equals("GET")
+        ? Reply.ok().withBody("{\"Timers\":[{\"TimerID\":\"nope\"},{\"TimerID\":5,\"Timer\":[]}," + good + "]}")
+        : Reply.status(202));
+    node.writeClusterFile("node = " + node.address() + "\nnode = " + peer);
+    node.start();
+    JsonNode summary = node.resync();
+    assertThat(summary.get("timersReceived").asLong()).isEqualTo(3);
+    assertThat(summary.get("malformed").asLong()).isEqualTo(2);
+    assertThat(summary.get("stored").asLong()).isEqualTo(1);
+    assertThat(summary.get("nodesFailed").asInt()).isZero();
+    assertThat(node.holdsLive(1234)).isTrue();
+    // The peer was told which timer this node now holds.
+    assertThat(fakePeer.requests()).anySatisfy(r -> {
+      assertThat(r.method()).isEqualTo("DELETE");
+      assertThat(r.path()).isEqualTo("/timers/references");
+      assertThat(r.bodyText()).contains("\"ID\":1234").contains("\"ReplicaIndex\":0");
+    });
+  }
+}

@@ -93,7 +93,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             environment.metrics(), rs.getTimeout().toMilliseconds(), rs.getMaxQueuedPerPeer(), rs.getMaxInFlightPerPeer());
 
     ChronosConfiguration.TimerSettings ts = config.getTimers();
-    TimerNode node = new TimerNode(clock, ids, clusterService::view, replicator, environment.metrics());
+    TimerNode node = new TimerNode(clock, ids, clusterService::view, clusterService::previousView, replicator, environment.metrics());
     tagCounts = new TagCounts(environment.metrics());
     timerService =
         new TimerService(

@@ -45,7 +45,7 @@ public class ReplicasCommand extends Command {
                 .addArgument("--port")
                 .type(Integer.class)
                 .setDefault(ClusterConfig.DEFAULT_PORT)
-                .help("port for cluster addresses written without one (default 7253)");
+                .help("port for cluster addresses written without one");
         subparser
                 .addArgument("cluster-file")
                 .dest("clusterFile")

@@ -19,6 +19,7 @@ public final class ClusterService implements Managed {
   private final Path sharedFile;
   private final int defaultPort;
   private final AtomicReference<ClusterView> view = new AtomicReference<>();
+  private volatile ClusterView previous;
 
   /** Loads the files now, so a node with a bad file refuses to start and says why. */
   public ClusterService(Path clusterFile, Path sharedFile, int defaultPort) throws ConfigException {
@@ -38,6 +39,16 @@ public final class ClusterService implements Managed {
   }
 
   /**
+   * The view before the last reload that changed it (or the current one). Updates also tell the
+   * replicas a timer had under it, so a reload followed by an update moves the timer even where
+   * the new file has no leaving lines to say where it used to live.
+   */
+  public ClusterView previousView() {
+    ClusterView p = previous;
+    return p == null ? view.get() : p;
+  }
+
+  /**
    * Re-reads both files and swaps the view, or throws and keeps the current one.
    *
    * @return the new view
@@ -51,6 +62,9 @@ public final class ClusterService implements Managed {
       throw e;
     }
     ClusterView previous = view.getAndSet(next);
+    if (!previous.viewId().equals(next.viewId())) {
+      this.previous = previous;
+    }
     if (previous.config().instanceId() != next.config().instanceId()
         || previous.config().deploymentId() != next.config().deploymentId()) {
       LOG.warn("[identity] changed in {}: new timer ids use it only after a restart", clusterFile);

@@ -159,29 +159,74 @@ public final class ClusterView {
         return false;
     }
 
-    private static List<String> choose(
+    /**
+     * PROTOCOL.md section 4 steps 2-3 for one timer; package-private so tests can give servers
+     * equal hashes, which is the only way ranks can collide (see {@link #rankServers}).
+     */
+    static List<String> choose(
             List<String> servers, int[] serverHashes, long timerId, int replicationFactor) {
         checkReplicationFactor(replicationFactor);
         int n = serverHashes.length;
-        // Each slot packs (rank, server index) so one primitive sort orders servers by rank.
-        // The rank's sign bit is flipped so that signed long order is unsigned rank order.
+        long[] ranked = rankServers(serverHashes, timerId);
+        int count = Math.min(replicationFactor, n);
+        // Primary: lowest rank; then backups from the highest rank downwards. The usual factors
+        // (1 and 2) build their list directly, skipping the array List.of(array) would copy.
+        if (count == 1) {
+            return List.of(servers.get((int) ranked[0]));
+        }
+        if (count == 2) {
+            return List.of(servers.get((int) ranked[0]), servers.get((int) ranked[n - 1]));
+        }
+        String[] replicas = new String[count];
+        for (int r = 0; r < count; r++) {
+            long slot = r == 0 ? ranked[0] : ranked[n - r];
+            replicas[r] = servers.get((int) slot);
+        }
+        return List.of(replicas);
+    }
+
+    /**
+     * Servers sorted by ascending unsigned rank, each slot packing (rank, server index) so one
+     * primitive sort does the work; the rank's sign bit is flipped so that signed long order is
+     * unsigned rank order, and the index is the low 32 bits.
+     *
+     * <p>For a fixed timer id, murmur3 x86_32 is a bijection of its seed (every step of it is
+     * invertible), so distinct server hashes always give distinct ranks and the protocol's
+     * "rank taken: add 1, in list order" rule never fires. We still honour it exactly, but only
+     * after the sort has shown a tie, to keep the common path O(n log n) instead of O(n^2).
+     */
+    private static long[] rankServers(int[] serverHashes, long timerId) {
+        int n = serverHashes.length;
         long[] ranked = new long[n];
+        for (int i = 0; i < n; i++) {
+            ranked[i] = pack(Murmur3.x86_32(timerId, serverHashes[i]), i);
+        }
+        Arrays.sort(ranked);
+        if (!hasAdjacentEqualRanks(ranked)) {
+            return ranked;
+        }
         for (int i = 0; i < n; i++) {
             int rank = Murmur3.x86_32(timerId, serverHashes[i]);
             while (rankTaken(ranked, i, rank)) {
                 rank++;
             }
-            ranked[i] = ((long) (rank ^ Integer.MIN_VALUE) << 32) | i;
+            ranked[i] = pack(rank, i);
         }
         Arrays.sort(ranked);
-        int count = Math.min(replicationFactor, n);
-        String[] replicas = new String[count];
-        for (int r = 0; r < count; r++) {
-            // Primary: lowest rank; then backups from the highest rank downwards.
-            long slot = r == 0 ? ranked[0] : ranked[n - r];
-            replicas[r] = servers.get((int) slot);
+        return ranked;
+    }
+
+    private static long pack(int rank, int index) {
+        return ((long) (rank ^ Integer.MIN_VALUE) << 32) | index;
+    }
+
+    private static boolean hasAdjacentEqualRanks(long[] sorted) {
+        for (int i = 1; i < sorted.length; i++) {
+            if ((sorted[i] >> 32) == (sorted[i - 1] >> 32)) {
+                return true;
+            }
         }
-        return List.of(replicas);
+        return false;
     }
 
     private static void checkReplicationFactor(int replicationFactor) {
@@ -192,9 +237,9 @@ public final class ClusterView {
     }
 
     private static boolean rankTaken(long[] ranked, int count, int rank) {
-        int key = rank ^ Integer.MIN_VALUE;
+        long key = pack(rank, 0) >> 32;
         for (int i = 0; i < count; i++) {
-            if ((int) (ranked[i] >> 32) == key) {
+            if ((ranked[i] >> 32) == key) {
                 return true;
             }
         }

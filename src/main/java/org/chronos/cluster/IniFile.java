@@ -54,7 +54,7 @@ public final class IniFile {
                 continue;
             }
             if (line.startsWith("[")) {
-                if (!line.endsWith("]") || line.length() < 3) {
+                if (line.length() < 2 || !line.endsWith("]")) {
                     throw syntaxError(sourceName, lineNumber, raw, "a section header is [name]");
                 }
                 section = line.substring(1, line.length() - 1).strip();

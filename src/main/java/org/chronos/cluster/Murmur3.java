@@ -29,20 +29,13 @@ public final class Murmur3 {
         for (int i = 0; i < blockEnd; i += 4) {
             h = mix32Block(h, intLittleEndian(data, i));
         }
-        int k = 0;
-        switch (length & 3) {
-            case 3:
-                k ^= (data[blockEnd + 2] & 0xff) << 16;
-                // fall through
-            case 2:
-                k ^= (data[blockEnd + 1] & 0xff) << 8;
-                // fall through
-            case 1:
-                k ^= data[blockEnd] & 0xff;
-                h ^= mixK32(k);
-                break;
-            default:
-                break;
+        int tail = length & 3;
+        if (tail > 0) {
+            int k = 0;
+            for (int j = tail - 1; j >= 0; j--) {
+                k ^= (data[blockEnd + j] & 0xff) << (8 * j);
+            }
+            h ^= mixK32(k);
         }
         return fmix32(h ^ length);
     }

@@ -47,6 +47,7 @@ public final class TimerNode implements TimerEvents {
   private final Clock clock;
   private final TimerIdGenerator ids;
   private final Supplier<ClusterView> view;
+  private final Supplier<ClusterView> previousView;
   private final Replicator replicator;
   private final Meter created;
   private final Meter updated;
@@ -56,10 +57,16 @@ public final class TimerNode implements TimerEvents {
   private TimerService service;
 
   public TimerNode(
-      Clock clock, TimerIdGenerator ids, Supplier<ClusterView> view, Replicator replicator, MetricRegistry metrics) {
+      Clock clock,
+      TimerIdGenerator ids,
+      Supplier<ClusterView> view,
+      Supplier<ClusterView> previousView,
+      Replicator replicator,
+      MetricRegistry metrics) {
     this.clock = clock;
     this.ids = ids;
     this.view = view;
+    this.previousView = previousView;
     this.replicator = replicator;
     this.created = metrics.meter("chronos.timers.created");
     this.updated = metrics.meter("chronos.timers.updated");
@@ -76,7 +83,7 @@ public final class TimerNode implements TimerEvents {
   public long create(TimerRequest request) throws OverloadedException {
     int rf = request.replicationFactor() == null ? DEFAULT_REPLICATION_FACTOR : request.replicationFactor();
     long id = ids.next();
-    storeFromClient(id, rf, request);
+    storeFromClient(id, rf, request, true);
     created.mark();
     return id;
   }
@@ -94,7 +101,7 @@ public final class TimerNode implements TimerEvents {
       acceptReplica(id, rf, request);
       replicated.mark();
     } else {
-      storeFromClient(id, rf, request);
+      storeFromClient(id, rf, request, false);
       updated.mark();
     }
   }
@@ -120,7 +127,7 @@ public final class TimerNode implements TimerEvents {
     deleted.mark();
   }
 
-  private void storeFromClient(long id, int rf, TimerRequest request) throws OverloadedException {
+  private void storeFromClient(long id, int rf, TimerRequest request, boolean isNew) throws OverloadedException {
     long now = clock.millis();
     ClusterView v = view.get();
     Timer timer = toTimer(id, rf, request, now);
@@ -136,7 +143,8 @@ public final class TimerNode implements TimerEvents {
     }
     byte[] body = TimerJson.write(timer, now);
     String path = TimerPath.location(id, rf);
-    Set<String> peers = peersOf(v, id, rf, replicas);
+    // A new id was never stored anywhere, so only the current replicas need it.
+    Set<String> peers = isNew ? currentPeersOf(v, id, rf, replicas) : peersOf(v, id, rf, replicas);
     boolean accepted = service.execute(store -> {
       Timer previous = store.get(id);
       if (index >= 0) {
@@ -230,14 +238,28 @@ public final class TimerNode implements TimerEvents {
     }
     // The other replicas then hold the popped version and skip this pop.
     ClusterView v = view.get();
-    Set<String> peers = peersOf(v, timer.id(), timer.replicationFactor(), timer.replicas());
+    Set<String> peers = currentPeersOf(v, timer.id(), timer.replicationFactor(), timer.replicas());
     if (!peers.isEmpty()) {
       replicator.send(peers, TimerPath.location(timer.id(), timer.replicationFactor()), TimerJson.write(timer, clock.millis()));
     }
   }
 
-  /** The replicas and extra replicas other than this node. */
-  private static Set<String> peersOf(ClusterView v, long id, int rf, List<String> replicas) {
+  /**
+   * The replicas, the extra replicas, and the replicas under the view before the last reload,
+   * other than this node. Those that are not replicas store what they are sent as a tombstone.
+   */
+  private Set<String> peersOf(ClusterView v, long id, int rf, List<String> replicas) {
+    Set<String> peers = currentPeersOf(v, id, rf, replicas);
+    ClusterView before = previousView.get();
+    if (before != v) {
+      peers.addAll(before.replicasFor(id, rf));
+      peers.remove(v.localAddress());
+    }
+    return peers;
+  }
+
+  /** The replicas and extra replicas under the current view, other than this node. */
+  private static Set<String> currentPeersOf(ClusterView v, long id, int rf, List<String> replicas) {
     Set<String> peers = new LinkedHashSet<>(replicas);
     peers.addAll(v.extraReplicasFor(id, rf));
     peers.remove(v.localAddress());

@@ -1,0 +1,97 @@
+package org.chronos.cluster;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.net.http.HttpResponse;
+import java.util.List;
+import org.chronos.testing.CallbackServer;
+import org.chronos.testing.ClusterHarness;
+import org.chronos.testing.ClusterHarness.Node;
+import org.chronos.testing.TimerJson;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** Reloading the cluster file: all or nothing, and timers follow the new view. */
+class ReloadTest {
+  private ClusterHarness cluster;
+  private final CallbackServer callbacks = CallbackServer.start();
+
+  @AfterEach
+  void tearDown() {
+    if (cluster != null) {
+      cluster.close();
+    }
+    callbacks.close();
+  }
+
+  static long idOf(String location) {
+    return Long.parseUnsignedLong(location.substring(8, 24), 16);
+  }
+
+  @Test
+  void aBadFileIsRefusedWithTheReasonAndTheOldViewStays() {
+    cluster = ClusterHarness.start(2);
+    Node a = cluster.node(0);
+    String before = a.view().viewId();
+    a.writeRawClusterFile("[cluster]\nlocalhost = " + a.address() + "\nnode = " + a.address() + "\nnode = 1.2.3.4:99999\n");
+    HttpResponse<String> response = a.client().adminPost("/tasks/reload");
+    assertThat(response.statusCode()).isGreaterThanOrEqualTo(400);
+    assertThat(response.body()).contains("99999");
+    assertThat(a.view().viewId()).isEqualTo(before);
+    assertThat(a.view().newCluster()).containsExactly(cluster.node(0).address(), cluster.node(1).address());
+    // Still serving with the old view.
+    a.client().createTimer(TimerJson.oneShot(60, callbacks.url("/x"), "x"));
+  }
+
+  @Test
+  void aGoodFilePlacesNewTimersOnTheNewViewAndUpdatesMoveOldOnes() throws Exception {
+    cluster = ClusterHarness.create(3);
+    Node a = cluster.node(0);
+    Node b = cluster.node(1);
+    Node c = cluster.node(2);
+    List<Node> two = List.of(a, b);
+    for (Node n : two) {
+      n.writeClusterFile(cluster.nodeLines("node", two));
+      n.start();
+    }
+    // rf 1: each timer lives on exactly one node, so where it lives is easy to see.
+    String location = null;
+    long id = 0;
+    for (int i = 0; i < 200 && location == null; i++) {
+      String candidate = a.client().createTimer(TimerJson.timer().interval(300).callback(callbacks.url("/moved"), "v1")
+          .replicationFactor(1).json());
+      long candidateId = idOf(candidate);
+      ClusterView three = new ClusterView(ClusterConfig.parse(
+          "[cluster]\nlocalhost = " + c.address() + "\n" + cluster.nodeLines("node", cluster.nodes()), "test", 7253));
+      if (three.replicasFor(candidateId, 1).get(0).equals(c.address())) {
+        location = candidate;
+        id = candidateId;
+      }
+    }
+    assertThat(location).as("some timer belongs to the third node under the new view").isNotNull();
+    long movedId = id;
+    Node oldHome = cluster.byAddress(a.view().replicasFor(movedId, 1).get(0));
+    await().until(() -> oldHome.holdsLive(movedId));
+
+    for (Node n : cluster.nodes()) {
+      n.writeClusterFile(cluster.nodeLines("node", cluster.nodes()));
+    }
+    c.start();
+    assertThat(a.reload()).isEqualTo(200);
+    assertThat(b.reload()).isEqualTo(200);
+    assertThat(a.view().viewId()).isEqualTo(c.view().viewId());
+
+    // New timers use the new view: some of 30 rf-1 timers land on the new node.
+    for (int i = 0; i < 30; i++) {
+      a.client().createTimer(TimerJson.timer().interval(300).callback(callbacks.url("/new"), "n").replicationFactor(1).json());
+    }
+    await().until(() -> c.liveCount() > 0);
+
+    // An update through any node moves the timer to its new home; the old copy dies.
+    assertThat(b.client().put(location, TimerJson.timer().interval(300).callback(callbacks.url("/moved"), "v2")
+        .replicationFactor(1).json()).statusCode()).isEqualTo(200);
+    await().until(() -> c.holdsLive(movedId));
+    await().until(() -> !oldHome.holdsLive(movedId));
+  }
+}

@@ -93,7 +93,9 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             environment.metrics(), rs.getTimeout().toMilliseconds(), rs.getMaxQueuedPerPeer(), rs.getMaxInFlightPerPeer());
 
     ChronosConfiguration.TimerSettings ts = config.getTimers();
-    TimerNode node = new TimerNode(clock, ids, clusterService::view, clusterService::previousView, replicator, environment.metrics());
+    TimerNode node = new TimerNode(
+            clock, ids, clusterService::view, clusterService::previousView, clusterService::sites, replicator,
+            environment.metrics());
     tagCounts = new TagCounts(environment.metrics());
     timerService =
         new TimerService(
@@ -126,6 +128,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
 
       @Override
       public void stop() {
+        node.stop();
         replicator.stop();
       }
     });

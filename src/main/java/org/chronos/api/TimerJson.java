@@ -30,12 +30,26 @@ public final class TimerJson {
     return out.toByteArray();
   }
 
+  /** The timer as sent to another site: no replicas, with its site list (section 7). */
+  public static byte[] writeForSite(Timer timer, long nowMillis) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream(256 + (timer.opaque() == null ? 0 : timer.opaque().length));
+    try (JsonGenerator g = FACTORY.createGenerator(out)) {
+      writeTo(g, timer, nowMillis, null, timer.clusterViewId());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return out.toByteArray();
+  }
+
   /** Writes the timer object with the generator. */
   public static void writeTo(JsonGenerator g, Timer timer, long nowMillis) throws IOException {
     writeTo(g, timer, nowMillis, timer.replicas(), timer.clusterViewId());
   }
 
-  /** Writes the timer as it would be under another view (resync pages send the new replicas). */
+  /**
+   * Writes the timer with other replicas and view id: resync pages send the new replicas, and a
+   * timer sent to another site goes without replicas (null), so that site places it itself.
+   */
   public static void writeTo(
       JsonGenerator g, Timer timer, long nowMillis, java.util.List<String> replicas, String clusterViewId)
       throws IOException {
@@ -60,11 +74,13 @@ public final class TimerJson {
       g.writeStringField("cluster-view-id", clusterViewId);
     }
     g.writeNumberField("replication-factor", timer.replicationFactor());
-    g.writeArrayFieldStart("replicas");
-    for (String replica : replicas) {
-      g.writeString(replica);
+    if (replicas != null) {
+      g.writeArrayFieldStart("replicas");
+      for (String replica : replicas) {
+        g.writeString(replica);
+      }
+      g.writeEndArray();
     }
-    g.writeEndArray();
     g.writeArrayFieldStart("sites");
     for (String site : timer.sites()) {
       g.writeString(site);

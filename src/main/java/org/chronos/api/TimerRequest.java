@@ -30,7 +30,13 @@ public record TimerRequest(
     String clusterViewId,
     List<String> sites) {
 
+  /** From a node of this site: store it, do not send it on. */
   public boolean isReplication() {
     return replicas != null;
+  }
+
+  /** From another site (sites, no replicas): place it in this site, do not send it to other sites. */
+  public boolean isFromOtherSite() {
+    return replicas == null && sites != null;
   }
 }

@@ -121,7 +121,9 @@ public final class TimerRequestParser {
     }
     String uri = requiredString(http, "uri", "callback.http.");
     String opaque = requiredString(http, "opaque", "callback.http.");
-    boolean tombstone = replicas != null && uri.isEmpty() && opaque.isEmpty();
+    // Only peers (same site: replicas; other sites: sites) send tombstones; a client sending an
+    // empty URI made a mistake.
+    boolean tombstone = (replicas != null || sites != null) && uri.isEmpty() && opaque.isEmpty();
     if (!tombstone) {
       checkCallbackUri(uri);
     }

@@ -4,6 +4,7 @@ import io.dropwizard.lifecycle.Managed;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicReference;
+import org.chronos.sites.SitesConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -18,24 +19,31 @@ public final class ClusterService implements Managed {
   private final Path clusterFile;
   private final Path sharedFile;
   private final int defaultPort;
-  private final AtomicReference<ClusterView> view = new AtomicReference<>();
+  private final AtomicReference<Topology> current = new AtomicReference<>();
   private volatile ClusterView previous;
+
+  /** The two files' contents, swapped together so no reader sees one new and one old. */
+  private record Topology(ClusterView view, SitesConfig sites) {}
 
   /** Loads the files now, so a node with a bad file refuses to start and says why. */
   public ClusterService(Path clusterFile, Path sharedFile, int defaultPort) throws ConfigException {
     this.clusterFile = clusterFile;
     this.sharedFile = sharedFile;
     this.defaultPort = defaultPort;
-    ClusterView initial = load();
-    view.set(initial);
+    Topology initial = load();
+    current.set(initial);
     if (!Files.exists(clusterFile)) {
       LOG.info("cluster file {} not found: running as a single-node cluster", clusterFile);
     }
-    LOG.info("cluster view: {}", describe(initial));
+    LOG.info("cluster view: {}; sites: {}", describe(initial.view()), initial.sites());
   }
 
   public ClusterView view() {
-    return view.get();
+    return current.get().view();
+  }
+
+  public SitesConfig sites() {
+    return current.get().sites();
   }
 
   /**
@@ -45,7 +53,7 @@ public final class ClusterService implements Managed {
    */
   public ClusterView previousView() {
     ClusterView p = previous;
-    return p == null ? view.get() : p;
+    return p == null ? view() : p;
   }
 
   /**
@@ -54,40 +62,29 @@ public final class ClusterService implements Managed {
    * @return the new view
    */
   public synchronized ClusterView reload() throws ConfigException {
-    ClusterView next;
+    Topology next;
     try {
       next = load();
     } catch (ConfigException e) {
-      LOG.error("reload refused, keeping cluster view {}: {}", view.get().viewId(), e.getMessage());
+      LOG.error("reload refused, keeping cluster view {}: {}", view().viewId(), e.getMessage());
       throw e;
     }
-    ClusterView previous = view.getAndSet(next);
-    if (!previous.viewId().equals(next.viewId())) {
-      this.previous = previous;
+    Topology before = current.getAndSet(next);
+    if (!before.view().viewId().equals(next.view().viewId())) {
+      this.previous = before.view();
     }
-    if (previous.config().instanceId() != next.config().instanceId()
-        || previous.config().deploymentId() != next.config().deploymentId()) {
+    if (before.view().config().instanceId() != next.view().config().instanceId()
+        || before.view().config().deploymentId() != next.view().config().deploymentId()) {
       LOG.warn("[identity] changed in {}: new timer ids use it only after a restart", clusterFile);
     }
-    LOG.info("reloaded cluster view: {}", describe(next));
-    return next;
+    LOG.info("reloaded cluster view: {}; sites: {}", describe(next.view()), next.sites());
+    return next.view();
   }
 
-  private ClusterView load() throws ConfigException {
+  private Topology load() throws ConfigException {
     ClusterConfig config = ClusterConfig.load(clusterFile, defaultPort);
-    checkShared();
-    return new ClusterView(config);
-  }
-
-  // The [sites] file is read for syntax now; sites themselves arrive with geographic redundancy.
-  private void checkShared() throws ConfigException {
-    if (Files.exists(sharedFile)) {
-      try {
-        IniFile.parse(Files.readString(sharedFile), sharedFile.toString());
-      } catch (java.io.IOException e) {
-        throw new ConfigException("cannot read " + sharedFile + ": " + e.getMessage());
-      }
-    }
+    SitesConfig sites = SitesConfig.load(sharedFile, defaultPort);
+    return new Topology(new ClusterView(config), sites);
   }
 
   public static String describe(ClusterView v) {

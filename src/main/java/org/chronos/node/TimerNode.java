@@ -3,6 +3,7 @@ package org.chronos.node;
 import com.codahale.metrics.Meter;
 import com.codahale.metrics.MetricRegistry;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -16,6 +17,8 @@ import org.chronos.cluster.ClusterView;
 import org.chronos.replication.Replicator;
 import org.chronos.replication.VersionRule;
 import org.chronos.resources.TimerPath;
+import org.chronos.sites.SiteReplicator;
+import org.chronos.sites.SitesConfig;
 import org.chronos.timer.Clock;
 import org.chronos.timer.Pop;
 import org.chronos.timer.Timer;
@@ -48,6 +51,9 @@ public final class TimerNode implements TimerEvents {
   private final TimerIdGenerator ids;
   private final Supplier<ClusterView> view;
   private final Supplier<ClusterView> previousView;
+  private final Supplier<SitesConfig> sites;
+  private final SiteReplicator siteReplicator;
+  private final java.util.Random random = new java.util.Random();
   private final Replicator replicator;
   private final Meter created;
   private final Meter updated;
@@ -61,17 +67,25 @@ public final class TimerNode implements TimerEvents {
       TimerIdGenerator ids,
       Supplier<ClusterView> view,
       Supplier<ClusterView> previousView,
+      Supplier<SitesConfig> sites,
       Replicator replicator,
       MetricRegistry metrics) {
     this.clock = clock;
     this.ids = ids;
     this.view = view;
     this.previousView = previousView;
+    this.sites = sites;
+    this.siteReplicator = new SiteReplicator(replicator, metrics, sites, this::resendToSite);
     this.replicator = replicator;
     this.created = metrics.meter("chronos.timers.created");
     this.updated = metrics.meter("chronos.timers.updated");
     this.deleted = metrics.meter("chronos.timers.deleted");
     this.replicated = metrics.meter("chronos.timers.replicas-received");
+  }
+
+  /** Stops probing other sites. */
+  public void stop() {
+    siteReplicator.stop();
   }
 
   /** Connects the timer service, which is built with this node as one of its listeners. */
@@ -100,6 +114,9 @@ public final class TimerNode implements TimerEvents {
     if (request.isReplication()) {
       acceptReplica(id, rf, request);
       replicated.mark();
+    } else if (request.isFromOtherSite()) {
+      acceptFromOtherSite(id, rf, request);
+      replicated.mark();
     } else {
       storeFromClient(id, rf, request, false);
       updated.mark();
@@ -109,6 +126,7 @@ public final class TimerNode implements TimerEvents {
   /** DELETE /timers/id-rf: the timer becomes a tombstone here and on every replica. Idempotent. */
   public void delete(long id, int rf) throws OverloadedException {
     ClusterView v = view.get();
+    SitesConfig sc = sites.get();
     List<String> replicas = intern(v.replicasFor(id, rf));
     Set<String> peers = peersOf(v, id, rf, replicas);
     boolean accepted = service.execute(store -> {
@@ -117,9 +135,13 @@ public final class TimerNode implements TimerEvents {
       Timer tombstone = existing == null ? Timer.tombstone(id, rf, now) : existing.toTombstone(now);
       tombstone.setReplicas(replicas);
       tombstone.setClusterViewId(v.viewId());
+      // An unknown timer may live in any site: tell them all.
+      tombstone.setSites(existing == null ? sc.newTimerSites(random) : sc.refresh(existing.sites()));
       store.put(tombstone);
       Set<String> to = withDroppedReplicas(peers, existing, v.localAddress());
-      replicator.send(to, TimerPath.location(id, rf), TimerJson.write(tombstone, now));
+      String path = TimerPath.location(id, rf);
+      replicator.send(to, path, TimerJson.write(tombstone, now));
+      sendToOtherSites(tombstone, sc, path, now);
     });
     if (!accepted) {
       throw new OverloadedException("timer queue is full");
@@ -130,18 +152,22 @@ public final class TimerNode implements TimerEvents {
   private void storeFromClient(long id, int rf, TimerRequest request, boolean isNew) throws OverloadedException {
     long now = clock.millis();
     ClusterView v = view.get();
+    SitesConfig sc = sites.get();
     Timer timer = toTimer(id, rf, request, now);
     List<String> replicas = intern(v.replicasFor(id, rf));
     timer.setReplicas(replicas);
     timer.setClusterViewId(v.viewId());
+    timer.setSites(intern(sc.newTimerSites(random)));
     int index = replicas.indexOf(v.localAddress());
-    timer.setPopDelayMillis(Math.max(index, 0) * REPLICA_DELAY_MILLIS);
+    timer.setPopDelayMillis(popDelay(v, sc, timer));
     if (!timer.isTombstone() && timer.maxPops() == 0) {
       LOG.warn(
           "timer {} has repeat-for {} ms below its interval {} ms: accepted, but it will never pop",
           String.format("%016x", id), timer.repeatForMillis(), timer.intervalMillis());
     }
     byte[] body = TimerJson.write(timer, now);
+    byte[] siteBody = sc.replicateAcrossSites() ? TimerJson.writeForSite(timer, now) : null;
+    List<String> otherSites = timer.sites().subList(1, timer.sites().size());
     String path = TimerPath.location(id, rf);
     // A new id was never stored anywhere, so only the current replicas need it.
     Set<String> peers = isNew ? currentPeersOf(v, id, rf, replicas) : peersOf(v, id, rf, replicas);
@@ -161,6 +187,81 @@ public final class TimerNode implements TimerEvents {
       throw new OverloadedException("timer queue is full");
     }
     replicator.send(peers, path, body);
+    if (siteBody != null) {
+      siteReplicator.send(otherSites, path, siteBody);
+    }
+  }
+
+  /**
+   * A timer another site took from a client, or popped, or deleted: place it in this site and
+   * replicate it to this site's replicas, but not to other sites (the sender does that).
+   */
+  private void acceptFromOtherSite(long id, int rf, TimerRequest request) throws OverloadedException {
+    long now = clock.millis();
+    ClusterView v = view.get();
+    SitesConfig sc = sites.get();
+    Timer timer = toTimer(id, rf, request, now);
+    List<String> replicas = intern(v.replicasFor(id, rf));
+    timer.setReplicas(replicas);
+    timer.setClusterViewId(v.viewId());
+    timer.setSites(intern(sc.refresh(request.sites())));
+    byte[] body = TimerJson.write(timer, now);
+    Set<String> peers = currentPeersOf(v, id, rf, replicas);
+    if (!service.execute(store -> merge(store, timer))) {
+      throw new OverloadedException("timer queue is full");
+    }
+    replicator.send(peers, TimerPath.location(id, rf), body);
+  }
+
+  private void sendToOtherSites(Timer timer, SitesConfig sc, String path, long now) {
+    if (!sc.replicateAcrossSites() || timer.sites().size() < 2) {
+      return;
+    }
+    List<String> others = new ArrayList<>(timer.sites());
+    others.remove(sc.localSite());
+    siteReplicator.send(others, path, TimerJson.writeForSite(timer, now));
+  }
+
+  /**
+   * A remote site answers again after failing: send it every timer of ours whose site list
+   * includes it, so it is protected again now rather than at each timer's next change. Each
+   * timer is sent by its primary in this site only. Ids are gathered on the timer thread;
+   * serialization happens there too, a thousand timers at a time, so pops are not held up.
+   */
+  void resendToSite(String site) {
+    service.query(store -> {
+      List<Long> ids = new ArrayList<>();
+      String local = view.get().localAddress();
+      store.forEach(t -> {
+        if (!t.isTombstone() && t.sites().contains(site) && !t.replicas().isEmpty() && t.replicas().get(0).equals(local)) {
+          ids.add(t.id());
+        }
+      });
+      return ids;
+    }).thenAccept(ids -> {
+      LOG.info("re-sending {} timers to site {}", ids.size(), site);
+      for (int from = 0; from < ids.size(); from += 1000) {
+        List<Long> chunk = ids.subList(from, Math.min(ids.size(), from + 1000));
+        service.query(store -> {
+          long now = clock.millis();
+          for (long id : chunk) {
+            Timer t = store.get(id);
+            if (t != null && !t.isTombstone()) {
+              siteReplicator.send(List.of(site), TimerPath.location(id, t.replicationFactor()), TimerJson.writeForSite(t, now));
+            }
+          }
+          return null;
+        });
+      }
+    });
+  }
+
+  /** Replica position in this site, then this site's position in the timer's site list. */
+  private static int popDelay(ClusterView v, SitesConfig sc, Timer t) {
+    long replicaIndex = Math.max(t.replicas().indexOf(v.localAddress()), 0);
+    long siteIndex = Math.max(t.sites().indexOf(sc.localSite()), 0);
+    long delay = (replicaIndex + siteIndex * Math.min(t.replicationFactor(), 1000)) * REPLICA_DELAY_MILLIS;
+    return (int) Math.min(delay, Integer.MAX_VALUE);
   }
 
   private void acceptReplica(long id, int rf, TimerRequest request) throws OverloadedException {
@@ -211,7 +312,8 @@ public final class TimerNode implements TimerEvents {
     } else if (index < 0 && !incoming.isTombstone()) {
       toStore = incoming.toTombstone(clock.millis());
     }
-    toStore.setPopDelayMillis(Math.max(index, 0) * REPLICA_DELAY_MILLIS);
+    toStore.setSites(incoming.sites());
+    toStore.setPopDelayMillis(popDelay(v, sites.get(), toStore));
     store.put(toStore);
   }
 
@@ -228,7 +330,12 @@ public final class TimerNode implements TimerEvents {
       }
     }
     timer.setClusterViewId(v.viewId());
-    timer.setPopDelayMillis(Math.max(replicas.indexOf(v.localAddress()), 0) * REPLICA_DELAY_MILLIS);
+    SitesConfig sc = sites.get();
+    List<String> refreshed = sc.refresh(timer.sites());
+    if (refreshed != timer.sites()) {
+      timer.setSites(intern(refreshed));
+    }
+    timer.setPopDelayMillis(popDelay(v, sc, timer));
   }
 
   @Override
@@ -239,9 +346,13 @@ public final class TimerNode implements TimerEvents {
     // The other replicas then hold the popped version and skip this pop.
     ClusterView v = view.get();
     Set<String> peers = currentPeersOf(v, timer.id(), timer.replicationFactor(), timer.replicas());
+    String path = TimerPath.location(timer.id(), timer.replicationFactor());
+    long now = clock.millis();
     if (!peers.isEmpty()) {
-      replicator.send(peers, TimerPath.location(timer.id(), timer.replicationFactor()), TimerJson.write(timer, clock.millis()));
+      replicator.send(peers, path, TimerJson.write(timer, now));
     }
+    // Other sites' copies skip this pop too.
+    sendToOtherSites(timer, sites.get(), path, now);
   }
 
   /**

@@ -55,8 +55,18 @@ public final class Replicator {
   private final Map<String, Peer> peers = new ConcurrentHashMap<>();
   private volatile boolean closed;
 
+  /** Told once per message whether it was delivered (after any retries); any thread. */
+  @FunctionalInterface
+  public interface Outcome {
+    void delivered(String peer, boolean ok);
+  }
+
   /** A message for one peer. */
-  private record Message(String peer, String path, byte[] body, int attempt) {}
+  private record Message(String peer, String path, byte[] body, int attempt, Outcome outcome) {
+    Message retry() {
+      return new Message(peer, path, body, attempt + 1, outcome);
+    }
+  }
 
   private final class Peer {
     final String address;
@@ -122,8 +132,13 @@ public final class Replicator {
 
   /** Queues {@code PUT <path>} with the body to every peer given. */
   public void send(Collection<String> to, String path, byte[] body) {
+    send(to, path, body, null);
+  }
+
+  /** As {@link #send(Collection, String, byte[])}, reporting each peer's final outcome. */
+  public void send(Collection<String> to, String path, byte[] body, Outcome outcome) {
     for (String address : to) {
-      enqueue(new Message(address, path, body, 0));
+      enqueue(new Message(address, path, body, 0, outcome));
     }
   }
 
@@ -199,6 +214,9 @@ public final class Replicator {
               int status = result.getHead().getCode();
               if (status >= 200 && status < 300) {
                 p.sent.inc();
+                if (m.outcome() != null) {
+                  m.outcome().delivered(m.peer(), true);
+                }
                 done(p);
               } else if (status >= 500) {
                 retryOrFail(p, m, "HTTP " + status);
@@ -238,7 +256,7 @@ public final class Replicator {
     if (m.attempt() < RETRY_DELAYS_MILLIS.length && !closed) {
       try {
         retries.schedule(
-            () -> enqueue(new Message(m.peer(), m.path(), m.body(), m.attempt() + 1)),
+            () -> enqueue(m.retry()),
             RETRY_DELAYS_MILLIS[m.attempt()],
             TimeUnit.MILLISECONDS);
       } catch (java.util.concurrent.RejectedExecutionException e) {
@@ -252,6 +270,9 @@ public final class Replicator {
 
   private void fail(Peer p, Message m, String reason) {
     p.failed.inc();
+    if (m.outcome() != null) {
+      m.outcome().delivered(m.peer(), false);
+    }
     long now = clock.millis();
     long previous = p.lastFailureMillis.getAndSet(now);
     // One line per peer per 10 s is enough to explain a dead peer without flooding the log.

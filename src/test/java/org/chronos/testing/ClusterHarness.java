@@ -30,6 +30,7 @@ public final class ClusterHarness implements AutoCloseable {
     final int port;
     final String address;
     final Path clusterFile;
+    final Path sharedFile;
     final Path yaml;
     DropwizardTestSupport<ChronosConfiguration> support;
     ChronosClient client;
@@ -39,6 +40,7 @@ public final class ClusterHarness implements AutoCloseable {
       this.port = port;
       this.address = "127.0.0.1:" + port;
       this.clusterFile = dir.resolve("cluster-" + index + ".conf");
+      this.sharedFile = dir.resolve("shared-" + index + ".conf");
       this.yaml = dir.resolve("chronos-" + index + ".yml");
       Files.writeString(yaml, String.join("\n",
           "server:",
@@ -55,7 +57,7 @@ public final class ClusterHarness implements AutoCloseable {
           "    appenders: []",
           "cluster:",
           "  configFile: " + clusterFile,
-          "  sharedConfigFile: " + dir.resolve("shared-" + index + ".conf"),
+          "  sharedConfigFile: " + sharedFile,
           "callbacks:",
           "  shutdownGracePeriod: 0s",
           "resync:",
@@ -64,6 +66,8 @@ public final class ClusterHarness implements AutoCloseable {
           "  level: WARN",
           "  loggers:",
           "    org.apache.hc: WARN",
+          "    org.chronos.sites: INFO",
+          "    org.chronos.node: INFO",
           ""));
     }
 
@@ -84,6 +88,15 @@ public final class ClusterHarness implements AutoCloseable {
       try {
         Files.writeString(clusterFile, "[cluster]\nlocalhost = " + address + "\n" + clusterLines
             + "\n[identity]\ninstance_id = " + index + "\ndeployment_id = 0\n");
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+
+    /** Writes this node's shared file ([sites]). */
+    public void writeSharedFile(String text) {
+      try {
+        Files.writeString(sharedFile, text);
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }

@@ -1,0 +1,132 @@
+package org.chronos.sites;
+
+import com.codahale.metrics.Counter;
+import com.codahale.metrics.MetricRegistry;
+import java.util.Collection;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+import org.chronos.replication.Replicator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Sends timers to other sites (PROTOCOL.md section 7) through the {@link Replicator}; thread-safe.
+ *
+ * <p>A site's address may resolve to several nodes: HttpClient 5 tries each resolved address in
+ * turn when connecting, and the replicator retries, before a message counts as failed. Metrics
+ * per site: {@code chronos.sites.<name>.sent|failed}. When a site answers again after failing,
+ * {@code onRecovered} is told, so the node can send that site the timers it missed (something
+ * the original never does). Every remote site is probed with {@code GET /ping} every
+ * {@link #PROBE_MILLIS} ms, so a failure or a recovery (or a restart, which lost the site's
+ * copies) is noticed even when no timer is headed there.
+ */
+public final class SiteReplicator {
+  private static final Logger LOG = LoggerFactory.getLogger(SiteReplicator.class);
+
+  private final Replicator replicator;
+  private final MetricRegistry metrics;
+  private final Supplier<SitesConfig> sites;
+  private final Consumer<String> onRecovered;
+  private final Map<String, SiteState> states = new ConcurrentHashMap<>();
+  static final long PROBE_MILLIS = 2000;
+  /** Set by {@code GET /ping}: when the answering node started, so a restart can be seen. */
+  public static final String PING_STARTED_HEADER = "X-Chronos-Started";
+  private final java.util.concurrent.ScheduledExecutorService prober;
+  private final java.net.http.HttpClient http =
+      java.net.http.HttpClient.newBuilder().connectTimeout(java.time.Duration.ofSeconds(1)).build();
+
+  private final class SiteState {
+    final Counter sent;
+    final Counter failed;
+    final java.util.concurrent.atomic.AtomicBoolean failing = new java.util.concurrent.atomic.AtomicBoolean();
+    volatile String lastStarted;
+
+    SiteState(String name) {
+      sent = metrics.counter(MetricRegistry.name("chronos", "sites", name, "sent"));
+      failed = metrics.counter(MetricRegistry.name("chronos", "sites", name, "failed"));
+    }
+  }
+
+  public SiteReplicator(Replicator replicator, MetricRegistry metrics, Supplier<SitesConfig> sites, Consumer<String> onRecovered) {
+    this.replicator = replicator;
+    this.metrics = metrics;
+    this.sites = sites;
+    this.onRecovered = onRecovered;
+    this.prober = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "chronos-site-prober");
+      t.setDaemon(true);
+      return t;
+    });
+    prober.scheduleWithFixedDelay(this::probeSites, PROBE_MILLIS, PROBE_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
+  }
+
+  public void stop() {
+    prober.shutdownNow();
+  }
+
+  // Probes every remote site: a failed probe marks it failing; an answer from a failing site, or
+  // from a site whose node restarted since the last probe (it lost what it held), brings it back.
+  private void probeSites() {
+    SitesConfig config = sites.get();
+    config.remoteSites().forEach((name, address) -> {
+      SiteState state = states.computeIfAbsent(name, SiteState::new);
+      java.net.http.HttpRequest ping = java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://" + address + "/ping"))
+          .timeout(java.time.Duration.ofSeconds(1)).GET().build();
+      http.sendAsync(ping, java.net.http.HttpResponse.BodyHandlers.discarding()).whenComplete((response, error) -> {
+        if (error != null || response.statusCode() != 200) {
+          if (state.failing.compareAndSet(false, true)) {
+            LOG.warn("site {} at {} does not answer; its timers will be re-sent when it does", name, address);
+          }
+          return;
+        }
+        String started = response.headers().firstValue(PING_STARTED_HEADER).orElse("");
+        String before = state.lastStarted;
+        state.lastStarted = started;
+        if (before != null && !before.equals(started)) {
+          state.failing.set(true); // restarted between two probes: as good as failed
+        }
+        recovered(name, state);
+      });
+    });
+  }
+
+  private void recovered(String name, SiteState state) {
+    if (state.failing.compareAndSet(true, false)) {
+      LOG.info("site {} answers again: sending it the timers it holds copies of", name);
+      onRecovered.accept(name);
+    }
+  }
+
+  /** Sends {@code PUT path} with the body to each named remote site that is still configured. */
+  public void send(Collection<String> siteNames, String path, byte[] body) {
+    SitesConfig config = sites.get();
+    for (String name : siteNames) {
+      String address = config.remoteSites().get(name);
+      if (address == null || name.equals(config.localSite())) {
+        continue;
+      }
+      SiteState state = states.computeIfAbsent(name, SiteState::new);
+      replicator.send(java.util.List.of(address), path, body, (peer, ok) -> record(name, state, ok));
+    }
+  }
+
+  /** Whether the last message to the site failed. */
+  public boolean isFailing(String site) {
+    SiteState state = states.get(site);
+    return state != null && state.failing.get();
+  }
+
+  private void record(String name, SiteState state, boolean ok) {
+    if (ok) {
+      state.sent.inc();
+      recovered(name, state);
+    } else {
+      state.failed.inc();
+      if (state.failing.compareAndSet(false, true)) {
+        LOG.warn("replication to site {} failed; its timers will be re-sent when it answers again", name);
+      }
+    }
+  }
+}

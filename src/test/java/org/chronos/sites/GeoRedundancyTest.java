@@ -1,0 +1,163 @@
+package org.chronos.sites;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+import org.chronos.testing.CallbackServer;
+import org.chronos.testing.CallbackServer.Received;
+import org.chronos.testing.ClusterHarness;
+import org.chronos.testing.ClusterHarness.Node;
+import org.chronos.testing.TimerJson;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Timers replicated across sites (PROTOCOL.md section 7): one node per site here, each site its
+ * own single-node cluster, linked by [sites] remote_site lines.
+ */
+class GeoRedundancyTest {
+  private ClusterHarness cluster;
+  private CallbackServer callbacks;
+
+  @BeforeEach
+  void setUp() {
+    callbacks = CallbackServer.start();
+  }
+
+  @AfterEach
+  void tearDown() {
+    if (cluster != null) {
+      cluster.close();
+    }
+    callbacks.close();
+  }
+
+  /** Starts n sites of one node each; site i is "site<i>". */
+  private void startSites(int n, boolean acrossSites) {
+    cluster = ClusterHarness.create(n);
+    for (Node node : cluster.nodes()) {
+      node.writeClusterFile("node = " + node.address());
+      StringBuilder shared = new StringBuilder("[sites]\nlocal_site = " + site(node) + "\n");
+      for (Node other : cluster.nodes()) {
+        if (other != node) {
+          shared.append("remote_site = ").append(site(other)).append('=').append(other.address()).append('\n');
+        }
+      }
+      shared.append("replicate_timers_across_sites = ").append(acrossSites).append('\n');
+      node.writeSharedFile(shared.toString());
+      node.start();
+    }
+  }
+
+  private String site(Node node) {
+    return "site" + cluster.nodes().indexOf(node);
+  }
+
+  private List<String> createTimers(Node via, int count, int interval, String label) {
+    List<String> paths = new ArrayList<>();
+    for (int i = 0; i < count; i++) {
+      String path = callbacks.newPath(label);
+      paths.add(path);
+      via.client().createTimer(TimerJson.timer().interval(interval).callback(callbacks.url(path), "o").json());
+    }
+    return paths;
+  }
+
+  private Map<String, Long> calls() {
+    return callbacks.requests().stream().collect(Collectors.groupingBy(Received::path, Collectors.counting()));
+  }
+
+  private void assertEachPopsExactlyOnce(List<String> paths, Duration within, Duration quiet) {
+    await("every timer popped").atMost(within).until(() -> calls().keySet().containsAll(paths));
+    await("no second pop").pollDelay(quiet).atMost(quiet.plusSeconds(5)).until(() -> true);
+    assertThat(calls()).containsOnlyKeys(paths).allSatisfy((path, n) -> assertThat(n).as(path).isEqualTo(1));
+  }
+
+  @Test
+  void twoSitesHundredTimersSetInTheFirstEachPopExactlyOnce() {
+    startSites(2, true);
+    List<String> paths = createTimers(cluster.node(0), 100, 5, "two");
+    // Every timer reached the second site before the first pops.
+    await().atMost(Duration.ofSeconds(4)).until(() -> cluster.node(1).liveCount() == 100);
+    // The second site pops 1 (site index) x 2 (rf) x 2 s after the first: wait past that.
+    assertEachPopsExactlyOnce(paths, Duration.ofSeconds(15), Duration.ofSeconds(6));
+  }
+
+  @Test
+  void fourSitesAllButOneStoppedStillPopEveryTimerInTime() {
+    startSites(4, true);
+    List<String> paths = new ArrayList<>();
+    for (Node node : cluster.nodes()) {
+      paths.addAll(createTimers(node, 25, 4, site(node)));
+    }
+    for (Node node : cluster.nodes()) {
+      await().until(() -> node.liveCount() == 100);
+    }
+    long stoppedAt = System.currentTimeMillis();
+    for (int i = 1; i < 4; i++) {
+      cluster.node(i).stop();
+    }
+    // Interval 4 s, plus at most site index 3 x rf 2 x 2 s = 12 s, plus slack.
+    assertEachPopsExactlyOnce(paths, Duration.ofSeconds(4 + 12 + 8), Duration.ofSeconds(3));
+    assertThat(callbacks.requests()).allSatisfy(r -> assertThat(r.arrivalMillis() - stoppedAt).isLessThan(24_000));
+  }
+
+  @Test
+  void timersSetInBothSitesAndDeletedThroughTheSecondNeverPop() {
+    startSites(2, true);
+    List<String> locations = new ArrayList<>();
+    for (int i = 0; i < 20; i++) {
+      Node via = cluster.node(i % 2);
+      locations.add(via.client().createTimer(TimerJson.oneShot(3, callbacks.url("/deleted"), "d" + i)));
+    }
+    for (Node node : cluster.nodes()) {
+      await().until(() -> node.liveCount() == 20);
+    }
+    for (String location : locations) {
+      assertThat(cluster.node(1).client().delete(location).statusCode()).isEqualTo(200);
+    }
+    for (Node node : cluster.nodes()) {
+      await().until(() -> node.liveCount() == 0);
+    }
+    String marker = callbacks.newPath("marker");
+    cluster.node(0).client().createTimer(TimerJson.oneShot(3, callbacks.url(marker), "m"));
+    callbacks.awaitRequest(marker);
+    await().pollDelay(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(11)).until(() -> true);
+    assertThat(callbacks.requestsTo("/deleted")).isEmpty();
+  }
+
+  @Test
+  void withReplicationAcrossSitesOffAStoppedSitesTimersAreNotPoppedByTheOther() {
+    startSites(2, false);
+    createTimers(cluster.node(0), 20, 2, "local-only");
+    String marker = callbacks.newPath("marker");
+    cluster.node(1).client().createTimer(TimerJson.oneShot(2, callbacks.url(marker), "m"));
+    assertThat(cluster.node(1).liveCount()).isEqualTo(1);
+    cluster.node(0).stop();
+    callbacks.awaitRequest(marker);
+    await().pollDelay(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(11)).until(() -> true);
+    assertThat(callbacks.requests()).extracting(Received::path).containsExactly(marker);
+  }
+
+  @Test
+  void aRestartedSiteGetsItsTimersBackAndThenTheOriginalSiteDyingLosesNothing() {
+    startSites(2, true);
+    Node first = cluster.node(0);
+    Node second = cluster.node(1);
+    List<String> paths = createTimers(first, 30, 25, "recovered");
+    await().until(() -> second.liveCount() == 30);
+    second.stop();
+    second.start();
+    assertThat(second.liveCount()).isZero();
+    // The first site notices the restart and sends the second its timers again.
+    await().atMost(Duration.ofSeconds(15)).until(() -> second.liveCount() == 30);
+    first.stop();
+    assertEachPopsExactlyOnce(paths, Duration.ofSeconds(45), Duration.ofSeconds(3));
+  }
+}

@@ -33,6 +33,7 @@ public final class ClusterHarness implements AutoCloseable {
     final Path sharedFile;
     final Path yaml;
     DropwizardTestSupport<ChronosConfiguration> support;
+    Process process;
     ChronosClient client;
 
     Node(int index, int port) throws IOException {
@@ -121,11 +122,49 @@ public final class ClusterHarness implements AutoCloseable {
       client = new ChronosClient(support.getLocalPort(), support.getAdminPort());
     }
 
+    /**
+     * Starts the node as a child JVM (same classpath as the tests), for tests that kill it. Its
+     * admin port is fixed, so the client reaches both ports; {@link #app()} is not available.
+     */
+    public void startProcess() {
+      try {
+        int adminPort = freePort();
+        Path processYaml = dir.resolve("chronos-" + index + "-process.yml");
+        Files.writeString(processYaml, Files.readString(yaml).replace("      port: 0", "      port: " + adminPort));
+        Path log = dir.resolve("node-" + index + ".log");
+        process = new ProcessBuilder(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"),
+                ChronosApplication.class.getName(), "server", processYaml.toString())
+            .redirectErrorStream(true)
+            .redirectOutput(log.toFile())
+            .start();
+        client = new ChronosClient(port, adminPort);
+        org.awaitility.Awaitility.await("node " + address + " answers /ping (log: " + log + ")")
+            .atMost(java.time.Duration.ofSeconds(60))
+            .ignoreExceptions()
+            .until(() -> process.isAlive() && client.get("/ping").statusCode() == 200);
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+
+    /** Kills a node started by {@link #startProcess} at once (SIGKILL): no shutdown at all. */
+    public void kill() throws InterruptedException {
+      process.destroyForcibly();
+      process.waitFor();
+      process = null;
+    }
+
     /** Stops the node; its timers are gone with it, as when the process dies. */
     public void stop() {
       if (support != null) {
         support.after();
         support = null;
+      }
+      if (process != null) {
+        process.destroyForcibly();
+        process = null;
       }
     }
 

@@ -201,7 +201,9 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     }
     for (ConnectorFactory c : connectors) {
       if (c instanceof HttpConnectorFactory http) {
-        return http.getPort();
+        // Port 0 (ephemeral, as in tests) cannot be a peer's default port: cluster files must
+        // then give ports explicitly, and addresses without one fall back to the standard port.
+        return http.getPort() == 0 ? 7253 : http.getPort();
       }
     }
     return 7253;

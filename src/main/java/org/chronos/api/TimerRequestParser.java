@@ -9,6 +9,10 @@ import com.fasterxml.jackson.databind.node.JsonNodeType;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -44,9 +48,22 @@ public final class TimerRequestParser {
     if (body.length == 0) {
       throw new BadRequestException("empty body: a timer is a JSON object");
     }
+    String text;
+    try {
+      // Jackson lets overlong forms and code points above U+10FFFF through; the JDK's decoder does not.
+      text =
+          StandardCharsets.UTF_8
+              .newDecoder()
+              .onMalformedInput(CodingErrorAction.REPORT)
+              .onUnmappableCharacter(CodingErrorAction.REPORT)
+              .decode(ByteBuffer.wrap(body))
+              .toString();
+    } catch (CharacterCodingException e) {
+      throw new BadRequestException("malformed JSON: the body is not valid UTF-8");
+    }
     JsonNode root;
     try {
-      root = mapper.readTree(body);
+      root = mapper.readTree(text);
     } catch (JsonProcessingException e) {
       throw new BadRequestException("malformed JSON: " + e.getOriginalMessage());
     } catch (IOException e) {

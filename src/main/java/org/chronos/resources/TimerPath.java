@@ -7,7 +7,7 @@ import java.util.regex.Pattern;
  * The {@code <16 hex>-<rf>[anything]} part of a timer URL (PROTOCOL.md section 1). Immutable.
  */
 public record TimerPath(long id, int replicationFactor) {
-  private static final Pattern PATTERN = Pattern.compile("([0-9a-fA-F]{16})-([0-9]{1,9}).*", Pattern.DOTALL);
+  private static final Pattern PATTERN = Pattern.compile("([0-9a-fA-F]{16})-([0-9]{1,10}).*", Pattern.DOTALL);
 
   /** Parses the part after {@code /timers/}; null when it is not a timer URL. */
   public static TimerPath parse(String rest) {
@@ -15,7 +15,11 @@ public record TimerPath(long id, int replicationFactor) {
     if (!m.matches()) {
       return null;
     }
-    return new TimerPath(Long.parseUnsignedLong(m.group(1), 16), Integer.parseInt(m.group(2)));
+    long rf = Long.parseLong(m.group(2));
+    if (rf > Integer.MAX_VALUE) {
+      return null;
+    }
+    return new TimerPath(Long.parseUnsignedLong(m.group(1), 16), (int) rf);
   }
 
   public static String location(long id, int replicationFactor) {

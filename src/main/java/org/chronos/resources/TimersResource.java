@@ -4,6 +4,7 @@ import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.DELETE;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.HeaderParam;
+import jakarta.ws.rs.OPTIONS;
 import jakarta.ws.rs.PATCH;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.PUT;
@@ -35,6 +36,11 @@ public final class TimersResource {
   private final TimerRequestParser parser;
   private final long maxBodyBytes;
   private final ResyncSource resync;
+  /**
+   * How much of an oversized body is read and discarded so the connection can be kept; beyond
+   * this the 413 closes the connection (a client still sending may then miss the 413).
+   */
+  private static final long SWALLOW_BYTES = 4L * 1024 * 1024;
 
   public TimersResource(TimerNode node, TimerRequestParser parser, long maxBodyBytes, ResyncSource resync) {
     this.node = node;
@@ -86,6 +92,8 @@ public final class TimersResource {
       return Response.status(202).build();
     } catch (BadRequestException e) {
       return error(e);
+    } catch (TooLarge e) {
+      return tooLarge(e);
     }
   }
 
@@ -118,6 +126,8 @@ public final class TimersResource {
       return ok(TimerPath.location(id, rf));
     } catch (BadRequestException e) {
       return error(e);
+    } catch (TooLarge e) {
+      return tooLarge(e);
     } catch (OverloadedException e) {
       return overloaded(e);
     }
@@ -138,6 +148,8 @@ public final class TimersResource {
       return ok(path.location());
     } catch (BadRequestException e) {
       return error(e);
+    } catch (TooLarge e) {
+      return tooLarge(e);
     } catch (OverloadedException e) {
       return overloaded(e);
     }
@@ -184,6 +196,12 @@ public final class TimersResource {
     return otherMethod(rest);
   }
 
+  @OPTIONS
+  @Path("{rest: .*}")
+  public Response options(@PathParam("rest") String rest) {
+    return otherMethod(rest);
+  }
+
   private static Response otherMethod(String rest) {
     if (TimerPath.parse(rest) == null) {
       return notFound(rest);
@@ -197,7 +215,8 @@ public final class TimersResource {
     }
   }
 
-  private byte[] readBody(String contentLength, InputStream body) throws BadRequestException {
+  private byte[] readBody(String contentLength, InputStream body) throws BadRequestException, TooLarge {
+    long swallow = Math.max(maxBodyBytes, SWALLOW_BYTES);
     if (contentLength != null) {
       long declared;
       try {
@@ -206,13 +225,13 @@ public final class TimersResource {
         throw new BadRequestException("bad Content-Length: " + contentLength);
       }
       if (declared > maxBodyBytes) {
-        throw tooLarge();
+        throw new TooLarge(declared <= maxBodyBytes + swallow && drain(body, swallow));
       }
     }
     try {
       byte[] bytes = body.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBodyBytes + 1));
       if (bytes.length > maxBodyBytes) {
-        throw tooLarge();
+        throw new TooLarge(drain(body, swallow));
       }
       return bytes;
     } catch (IOException e) {
@@ -220,8 +239,45 @@ public final class TimersResource {
     }
   }
 
-  private BadRequestException tooLarge() {
-    return new BadRequestException(413, "body larger than the limit of " + maxBodyBytes + " bytes");
+  /** Reads and discards the rest of a body, up to {@code max} bytes; true if it ended by then. */
+  private static boolean drain(InputStream body, long max) {
+    byte[] buffer = new byte[16 * 1024];
+    long read = 0;
+    try {
+      int n;
+      while ((n = body.read(buffer)) != -1) {
+        read += n;
+        if (read > max) {
+          return false;
+        }
+      }
+      return true;
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  private Response tooLarge(TooLarge e) {
+    Response.ResponseBuilder response =
+        Response.status(413)
+            .type(MediaType.TEXT_PLAIN_TYPE)
+            .entity("body larger than the limit of " + maxBodyBytes + " bytes\n");
+    if (!e.drained) {
+      // The rest of the body is unread, so the connection cannot be reused: tell the client.
+      response.header("Connection", "close");
+    }
+    return response.build();
+  }
+
+  /** A body over the limit; {@code drained} when all of it was read, so the connection can stay. */
+  private static final class TooLarge extends Exception {
+    private static final long serialVersionUID = 1L;
+    final boolean drained;
+
+    TooLarge(boolean drained) {
+      super(null, null, false, false);
+      this.drained = drained;
+    }
   }
 
   private static Response ok(String location) {

@@ -1,0 +1,233 @@
+package org.chronos.callback;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.dropwizard.testing.ResourceHelpers;
+import io.dropwizard.testing.junit5.DropwizardAppExtension;
+import io.dropwizard.testing.junit5.DropwizardExtensionsSupport;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import org.chronos.ChronosApplication;
+import org.chronos.ChronosConfiguration;
+import org.chronos.testing.CallbackServer;
+import org.chronos.testing.CallbackServer.Received;
+import org.chronos.testing.CallbackServer.Reply;
+import org.chronos.testing.ChronosClient;
+import org.chronos.testing.TimerJson;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * What a callback looks like on the wire and what a single node does with its answer
+ * (PROTOCOL.md section 1): any 2xx is a success and the timer carries on; anything else, or no
+ * answer within 2 s, is a failure after which this node drops its copy (in a cluster the next
+ * replica would pop it), with no retry from this node.
+ *
+ * <p>Each failing timer carries a tag of its own, so the node dropping it shows up as that tag's
+ * live count falling to 0 while the timer still had pops left. The absence of further callbacks
+ * is shown with a marker timer due a full second after the next pop would have been.
+ *
+ * <p>The tests run at the same time as each other (they mostly wait), each on its own callback
+ * paths or tags; the class as a whole runs alone (see junit-platform.properties).
+ */
+@ExtendWith(DropwizardExtensionsSupport.class)
+class CallbackDeliveryTest {
+  static final DropwizardAppExtension<ChronosConfiguration> APP =
+      new DropwizardAppExtension<>(ChronosApplication.class, ResourceHelpers.resourceFilePath("test-chronos.yml"));
+
+  private static CallbackServer callbacks;
+  private static ChronosClient chronos;
+
+  @BeforeAll
+  static void start() {
+    callbacks = CallbackServer.start();
+    chronos = ChronosClient.of(APP);
+  }
+
+  @AfterAll
+  static void stop() {
+    callbacks.close();
+  }
+
+  private static String marker(int seconds) {
+    String path = callbacks.newPath("marker");
+    chronos.createTimer(TimerJson.oneShot(seconds, callbacks.url(path), "marker"));
+    return path;
+  }
+
+  private static String repeating(String path, String tag) {
+    return TimerJson.timer().interval(1).repeatFor(60).callback(callbacks.url(path), "r").tag(tag, 1).json();
+  }
+
+  /** 503 -> "FAD": tags are letters only. */
+  private static String lettersOf(int number) {
+    StringBuilder letters = new StringBuilder();
+    for (char digit : Integer.toString(number).toCharArray()) {
+      letters.append((char) ('A' + digit - '0'));
+    }
+    return letters.toString();
+  }
+
+  private static void awaitTagCount(String tag, long expected) {
+    await("live count of tag " + tag + " is " + expected)
+        .atMost(Duration.ofSeconds(5))
+        .pollInterval(Duration.ofMillis(10))
+        .until(() -> APP.<ChronosApplication>getApplication().tagCounts().count(tag) == expected);
+  }
+
+  @Execution(ExecutionMode.CONCURRENT)
+  @Test
+  void aCallbackIsAPostOfTheOpaqueAsOctetsWithSequenceNumberOne() {
+    String path = callbacks.newPath("format");
+    String opaque = "{\"call-id\": \"a\\\"b\", \"who\": \"sip:alice@example.com\"}\n\u00fcmlaut \u2603";
+
+    chronos.createTimer(TimerJson.oneShot(0, callbacks.url(path), opaque));
+
+    Received pop = callbacks.awaitRequest(path);
+    assertThat(pop.method()).isEqualTo("POST");
+    assertThat(pop.body()).isEqualTo(opaque.getBytes(StandardCharsets.UTF_8));
+    assertThat(pop.header("Content-Type")).isEqualTo("application/octet-stream");
+    assertThat(pop.header("X-Sequence-Number")).isEqualTo("1");
+  }
+
+  @Execution(ExecutionMode.CONCURRENT)
+  @Test
+  void theCallbackGoesToTheUriAsGivenIncludingItsQuery() {
+    String path = callbacks.newPath("with-query");
+
+    chronos.createTimer(TimerJson.oneShot(0, callbacks.url(path) + "?timer=abc&x=%20y", "q"));
+
+    Received pop = callbacks.awaitRequest(path);
+    assertThat(pop.query()).isEqualTo("timer=abc&x=%20y");
+  }
+
+  @Execution(ExecutionMode.CONCURRENT)
+  @Test
+  void anEmptyOpaqueArrivesAsAnEmptyBody() {
+    String path = callbacks.newPath("empty-opaque");
+
+    chronos.createTimer(TimerJson.oneShot(0, callbacks.url(path), ""));
+
+    assertThat(callbacks.awaitRequest(path).body()).isEmpty();
+  }
+
+  @Execution(ExecutionMode.CONCURRENT)
+  @Test
+  void aLargeOpaqueArrivesIntact() {
+    String path = callbacks.newPath("large-opaque");
+    String opaque = "0123456789abcdef".repeat(16 * 1024); // 256 KiB
+
+    chronos.createTimer(TimerJson.oneShot(0, callbacks.url(path), opaque));
+
+    assertThat(callbacks.awaitRequest(path).bodyText()).isEqualTo(opaque);
+  }
+
+  @Execution(ExecutionMode.CONCURRENT)
+  @ParameterizedTest(name = "HTTP {0}")
+  @ValueSource(ints = {200, 202, 204})
+  void anySuccessStatusKeepsARepeatingTimerGoing(int status) {
+    String path = callbacks.newPath("success-" + status);
+    callbacks.respond(path, request -> Reply.status(status));
+
+    chronos.createTimer(TimerJson.timer().interval(1).repeatFor(2).callback(callbacks.url(path), "ok").json());
+
+    List<Received> pops = callbacks.awaitRequests(path, 2);
+    assertThat(pops).extracting(Received::sequenceNumber).containsExactly(1, 2);
+  }
+
+  @Execution(ExecutionMode.CONCURRENT)
+  @ParameterizedTest(name = "HTTP {0}")
+  @ValueSource(ints = {503, 500, 404, 302})
+  void aFailedCallbackIsNotRetriedAndTheRepeatingTimerIsDropped(int status) {
+    String path = callbacks.newPath("fail-" + status);
+    String tag = "FAIL" + lettersOf(status);
+    callbacks.respond(path, request -> Reply.status(status).withBody("no thanks"));
+
+    chronos.createTimer(repeating(path, tag));
+
+    callbacks.awaitRequest(path);
+    awaitTagCount(tag, 0); // dropped with 59 pops left
+    String after = marker(2); // due a full second after pop 2 would have been
+    callbacks.awaitRequest(after);
+    assertThat(callbacks.requestsTo(path)).extracting(Received::sequenceNumber).containsExactly(1);
+  }
+
+  @Execution(ExecutionMode.CONCURRENT)
+  @Test
+  void aCallbackThatHangsPastTwoSecondsCountsAsAFailure() {
+    String path = callbacks.newPath("hang");
+    // The first callback hangs 2.5 s, past the 2 s deadline; later ones answer at once.
+    callbacks.respondByNumber(path, n -> n == 1 ? Reply.stall(Duration.ofMillis(2500)) : Reply.ok());
+
+    chronos.createTimer(repeating(path, "HANG"));
+
+    // Pop 1 is at 1 s; its deadline runs out at about 3 s, when the node drops the timer. Pops 2
+    // (at 2 s) and perhaps 3 (at 3 s, racing the deadline) still go out before that.
+    callbacks.awaitRequest(path);
+    awaitTagCount("HANG", 0);
+    String after = marker(2); // due a full second after the first pop that must not happen
+    callbacks.awaitRequest(after);
+    assertThat(callbacks.requestsTo(path))
+        .extracting(Received::sequenceNumber)
+        .startsWith(1, 2)
+        .isSubsetOf(1, 2, 3);
+  }
+
+  @Execution(ExecutionMode.CONCURRENT)
+  @Test
+  void aCallbackToAPortWhereNothingListensFailsCleanly() throws Exception {
+    int closedPort;
+    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      closedPort = socket.getLocalPort();
+    }
+
+    chronos.createTimer(
+        TimerJson.timer()
+            .interval(1)
+            .repeatFor(60)
+            .callback("http://127.0.0.1:" + closedPort + "/nobody", "lost")
+            .tag("NOBODY", 1)
+            .json());
+
+    awaitTagCount("NOBODY", 1); // stored
+    awaitTagCount("NOBODY", 0); // popped at 1 s, refused, dropped with 59 pops left
+
+    assertThat(chronos.admin("/healthcheck").statusCode()).isEqualTo(200);
+    String path = callbacks.newPath("after-refused");
+    chronos.createTimer(TimerJson.oneShot(0, callbacks.url(path), "still working"));
+    assertThat(callbacks.awaitRequest(path).bodyText()).isEqualTo("still working");
+  }
+
+  @Execution(ExecutionMode.CONCURRENT)
+  @Test
+  void aCallbackToAnUnresolvableHostFailsCleanly() throws IOException {
+    // .invalid never resolves (RFC 6761).
+    chronos.createTimer(
+        TimerJson.timer()
+            .interval(1)
+            .repeatFor(60)
+            .callback("http://no-such-host.invalid/cb", "lost")
+            .tag("UNRESOLVED", 1)
+            .json());
+
+    awaitTagCount("UNRESOLVED", 1); // stored
+    awaitTagCount("UNRESOLVED", 0); // popped at 1 s, failed, dropped with 59 pops left
+
+    String health = chronos.admin("/healthcheck").body();
+    assertThat(new ObjectMapper().readTree(health).path("timer-thread").path("healthy").asBoolean(false))
+        .as(health)
+        .isTrue();
+  }
+}

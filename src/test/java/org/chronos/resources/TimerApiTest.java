@@ -1,0 +1,279 @@
+package org.chronos.resources;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.dropwizard.testing.ResourceHelpers;
+import io.dropwizard.testing.junit5.DropwizardAppExtension;
+import io.dropwizard.testing.junit5.DropwizardExtensionsSupport;
+import java.net.URI;
+import java.net.http.HttpRequest;
+import java.net.http.HttpRequest.BodyPublisher;
+import java.net.http.HttpRequest.BodyPublishers;
+import java.net.http.HttpResponse;
+import java.util.concurrent.ThreadLocalRandom;
+import org.chronos.ChronosApplication;
+import org.chronos.ChronosConfiguration;
+import org.chronos.testing.CallbackServer;
+import org.chronos.testing.ChronosClient;
+import org.chronos.testing.TimerJson;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The shape of the public API over real HTTP (PROTOCOL.md section 1): which URL and method gets
+ * which status, what Location says, and the liveness and health endpoints. One node serves every
+ * test; timers that pop use interval 0 so nothing here waits on the clock.
+ */
+@ExtendWith(DropwizardExtensionsSupport.class)
+class TimerApiTest {
+  static final DropwizardAppExtension<ChronosConfiguration> APP =
+      new DropwizardAppExtension<>(ChronosApplication.class, ResourceHelpers.resourceFilePath("test-chronos.yml"));
+
+  private static final String LOCATION_RF2 = "/timers/[0-9a-f]{16}-2";
+  private static final String VALID_ID = "0123456789abcdef";
+
+  private static CallbackServer callbacks;
+  private static ChronosClient chronos;
+
+  @BeforeAll
+  static void start() {
+    callbacks = CallbackServer.start();
+    chronos = ChronosClient.of(APP);
+  }
+
+  @AfterAll
+  static void stop() {
+    callbacks.close();
+  }
+
+  private static String randomId() {
+    return String.format("%016x", ThreadLocalRandom.current().nextLong());
+  }
+
+  /**
+   * A timer body for methods that carry one, none for the others: a body on GET, HEAD, OPTIONS or
+   * DELETE is something no client sends, and Jetty then sometimes closes the connection after
+   * answering without saying so, which breaks the test client's next request on it.
+   */
+  private static BodyPublisher bodyFor(String method) {
+    return switch (method) {
+      case "GET", "HEAD", "OPTIONS", "DELETE" -> BodyPublishers.noBody();
+      default -> BodyPublishers.ofString(farFuture("/unused"));
+    };
+  }
+
+  private static String farFuture(String path) {
+    // Never pops while the test runs: these tests are about the answer, not the callback.
+    return TimerJson.oneShot(3600, callbacks.url(path), "x");
+  }
+
+  @Test
+  void postAnswers200WithALocationHoldingTheIdAndTheDefaultReplicationFactor() {
+    HttpResponse<String> response = chronos.post("/timers", farFuture("/unused"));
+
+    assertThat(response.statusCode()).isEqualTo(200);
+    assertThat(response.headers().firstValue("Location")).hasValueSatisfying(l -> assertThat(l).matches(LOCATION_RF2));
+  }
+
+  @Test
+  void postWithATrailingSlashIsTheSameAsWithout() {
+    HttpResponse<String> response = chronos.post("/timers/", farFuture("/unused"));
+
+    assertThat(response.statusCode()).isEqualTo(200);
+    assertThat(response.headers().firstValue("Location")).hasValueSatisfying(l -> assertThat(l).matches(LOCATION_RF2));
+  }
+
+  @ParameterizedTest(name = "replication-factor {0}")
+  @ValueSource(ints = {1, 3, 7})
+  void locationCarriesTheReplicationFactorFromTheBody(int rf) {
+    String body = TimerJson.timer().interval(3600).callback(callbacks.url("/unused"), "x").replicationFactor(rf).json();
+
+    String location = chronos.createTimer(body);
+
+    assertThat(location).matches("/timers/[0-9a-f]{16}-" + rf);
+  }
+
+  @Test
+  void everyPostGetsADifferentId() {
+    String first = chronos.createTimer(farFuture("/unused"));
+    String second = chronos.createTimer(farFuture("/unused"));
+
+    assertThat(first).isNotEqualTo(second);
+  }
+
+  @Test
+  void aTimerBodyNeedsNoContentType() {
+    HttpResponse<String> response = chronos.send("POST", "/timers", BodyPublishers.ofString(farFuture("/unused")));
+
+    assertThat(response.statusCode()).isEqualTo(200);
+  }
+
+  @Test
+  void aClientThatWaitsFor100ContinueGetsItsTimer() {
+    URI timers = URI.create("http://127.0.0.1:" + APP.getLocalPort() + "/timers");
+
+    HttpRequest request =
+        HttpRequest.newBuilder(timers).expectContinue(true).POST(BodyPublishers.ofString(farFuture("/unused"))).build();
+
+    HttpResponse<String> response = chronos.send(request);
+
+    assertThat(response.statusCode()).isEqualTo(200);
+  }
+
+  @ParameterizedTest(name = "replication-factor {0}")
+  @ValueSource(ints = {999_999_999, 1_000_000_000, Integer.MAX_VALUE})
+  void theLocationOfAnAcceptedTimerCanBeUsedToReplaceIt(int rf) {
+    String body = TimerJson.timer().interval(3600).callback(callbacks.url("/unused"), "x").replicationFactor(rf).json();
+    String location = chronos.createTimer(body);
+
+    HttpResponse<String> response = chronos.put(location, body);
+
+    assertThat(response.statusCode()).as("PUT %s: %s", location, response.body()).isEqualTo(200);
+    assertThat(response.headers().firstValue("Location")).hasValue(location);
+  }
+
+  @Test
+  void theLocationFromPostIsWhereTheTimerCanBeDeleted() {
+    String path = callbacks.newPath("deleted-by-location");
+    String location = chronos.createTimer(TimerJson.oneShot(3600, callbacks.url(path), "x"));
+
+    assertThat(chronos.delete(location).statusCode()).isEqualTo(200);
+    assertThat(chronos.delete(location).statusCode()).as("a second DELETE").isEqualTo(200);
+  }
+
+  @Test
+  void deletingATimerThatNeverExistedIs200() {
+    assertThat(chronos.delete("/timers/" + randomId() + "-2").statusCode()).isEqualTo(200);
+  }
+
+  @Test
+  void putToAnUnknownIdCreatesTheTimerWithThatId() {
+    String id = randomId();
+    String path = callbacks.newPath("put-created");
+
+    HttpResponse<String> response =
+        chronos.put("/timers/" + id + "-2", TimerJson.oneShot(0, callbacks.url(path), "made by PUT"));
+
+    assertThat(response.statusCode()).isEqualTo(200);
+    assertThat(response.headers().firstValue("Location")).hasValue("/timers/" + id + "-2");
+    assertThat(callbacks.awaitRequest(path).bodyText()).isEqualTo("made by PUT");
+  }
+
+  @Test
+  void putAcceptsAnythingAfterTheReplicationFactorAndAnswersWithTheCanonicalLocation() {
+    String id = randomId();
+    String path = callbacks.newPath("put-suffix");
+
+    HttpResponse<String> response =
+        chronos.put("/timers/" + id + "-3/some/thing?x=1", TimerJson.oneShot(0, callbacks.url(path), "suffix"));
+
+    assertThat(response.statusCode()).isEqualTo(200);
+    assertThat(response.headers().firstValue("Location")).hasValue("/timers/" + id + "-3");
+    assertThat(callbacks.awaitRequest(path).bodyText()).isEqualTo("suffix");
+  }
+
+  @Test
+  void putWithTheSameReplicationFactorInBodyAndUrlIsAccepted() {
+    String body = TimerJson.timer().interval(3600).callback(callbacks.url("/unused"), "x").replicationFactor(3).json();
+
+    assertThat(chronos.put("/timers/" + randomId() + "-3", body).statusCode()).isEqualTo(200);
+  }
+
+  @Test
+  void putWithADifferentReplicationFactorInTheBodyThanInTheUrlIs400() {
+    String body = TimerJson.timer().interval(3600).callback(callbacks.url("/unused"), "x").replicationFactor(3).json();
+
+    HttpResponse<String> response = chronos.put("/timers/" + randomId() + "-2", body);
+
+    assertThat(response.statusCode()).isEqualTo(400);
+    assertThat(response.body()).contains("replication factor");
+  }
+
+  @ParameterizedTest(name = "{0} /timers/{1}")
+  @CsvSource({
+    "PUT,    " + VALID_ID + "-0",
+    "DELETE, " + VALID_ID + "-0",
+    "DELETE, " + VALID_ID + "-00",
+  })
+  void aZeroReplicationFactorInTheUrlIs400(String method, String rest) {
+    HttpResponse<String> response =
+        chronos.send(method, "/timers/" + rest, bodyFor(method));
+
+    assertThat(response.statusCode()).isEqualTo(400);
+    assertThat(response.body()).contains("replication factor");
+  }
+
+  @ParameterizedTest(name = "{0} /timers/{1} is 404")
+  @CsvSource({
+    "GET,    garbage",
+    "PUT,    garbage",
+    "DELETE, garbage",
+    "POST,   garbage",
+    "DELETE, 0123456789abcde-2", // 15 hex digits
+    "DELETE, 0123456789abcdefa-2", // 17 hex digits
+    "DELETE, 0123456789abcdeg-2", // not hex
+    "DELETE, " + VALID_ID, // no replication factor
+    "DELETE, " + VALID_ID + "-", // empty replication factor
+    "PUT,    " + VALID_ID + "_2",
+    "DELETE, x" + VALID_ID + "-2",
+  })
+  void aUrlThatIsNotATimerIs404(String method, String rest) {
+    HttpResponse<String> response =
+        chronos.send(method, "/timers/" + rest, bodyFor(method));
+
+    assertThat(response.statusCode()).isEqualTo(404);
+  }
+
+  @ParameterizedTest(name = "{0} on a timer is 405")
+  @ValueSource(strings = {"GET", "POST", "PATCH", "HEAD", "OPTIONS"})
+  void methodsOtherThanPutAndDeleteOnATimerAre405(String method) {
+    HttpResponse<String> response =
+        chronos.send(method, "/timers/" + VALID_ID + "-2", bodyFor(method));
+
+    assertThat(response.statusCode()).isEqualTo(405);
+    // The Allow header of a 405 must name what is allowed (RFC 9110, 15.5.6).
+    assertThat(response.headers().firstValue("Allow"))
+        .hasValueSatisfying(allow -> assertThat(allow).contains("PUT").contains("DELETE").doesNotContain("GET"));
+  }
+
+  @ParameterizedTest(name = "{0} /timers is 405")
+  @ValueSource(strings = {"PUT", "DELETE", "PATCH"})
+  void methodsOtherThanPostOnTheCollectionAre405(String method) {
+    HttpResponse<String> response = chronos.send(method, "/timers", bodyFor(method));
+
+    assertThat(response.statusCode()).isEqualTo(405);
+  }
+
+  @Test
+  void getOnTheCollectionIsTheResyncApiAndNamesTheMissingParameter() {
+    // GET /timers?node-for-replicas=...&cluster-view-id=... is the internal resync API (section 6).
+    HttpResponse<String> response = chronos.get("/timers");
+
+    assertThat(response.statusCode()).isEqualTo(400);
+    assertThat(response.body()).contains("node-for-replicas");
+  }
+
+  @Test
+  void pingAnswersOk() {
+    HttpResponse<String> response = chronos.get("/ping");
+
+    assertThat(response.statusCode()).isEqualTo(200);
+    assertThat(response.body()).isEqualTo("OK");
+  }
+
+  @Test
+  void theHealthCheckReportsTheTimerThreadHealthy() throws Exception {
+    HttpResponse<String> response = chronos.admin("/healthcheck");
+
+    assertThat(response.statusCode()).isEqualTo(200);
+    JsonNode health = new ObjectMapper().readTree(response.body());
+    assertThat(health.path("timer-thread").path("healthy").asBoolean(false)).as(response.body()).isTrue();
+  }
+}

@@ -1,6 +1,9 @@
 package org.chronos.callback;
 
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.Semaphore;
@@ -45,6 +48,7 @@ public final class CallbackClient implements CallbackSink {
 
   private final CloseableHttpAsyncClient client;
   private final ScheduledThreadPoolExecutor deadlines;
+  private final ExecutorService dispatcher;
   private final Semaphore slots;
   private final int maxInFlight;
   private final long timeoutMillis;
@@ -93,6 +97,11 @@ public final class CallbackClient implements CallbackSink {
       return t;
     });
     this.deadlines.setRemoveOnCancelPolicy(true);
+    this.dispatcher = Executors.newSingleThreadExecutor(r -> {
+      Thread t = new Thread(r, "chronos-callback-dispatch");
+      t.setDaemon(true);
+      return t;
+    });
   }
 
   public void start() {
@@ -110,6 +119,17 @@ public final class CallbackClient implements CallbackSink {
       return false;
     }
     Exchange exchange = new Exchange(whenDone);
+    try {
+      // Off the timer thread: starting an exchange may resolve the host name synchronously, and a
+      // slow resolver must not hold up every other pop.
+      dispatcher.execute(() -> start(pop, exchange));
+    } catch (RejectedExecutionException e) {
+      exchange.finish(CallbackOutcome.failed("callback client stopped"));
+    }
+    return true;
+  }
+
+  private void start(Pop pop, Exchange exchange) {
     try {
       AsyncRequestProducer request =
           AsyncRequestBuilder.post(pop.uri())
@@ -132,7 +152,6 @@ public final class CallbackClient implements CallbackSink {
     } catch (RuntimeException e) {
       exchange.finish(CallbackOutcome.failed(describe(e)));
     }
-    return true;
   }
 
   /** One callback's completion: whichever of response, failure or deadline comes first wins. */
@@ -193,6 +212,7 @@ public final class CallbackClient implements CallbackSink {
     }
     client.close(abandoned > 0 ? CloseMode.IMMEDIATE : CloseMode.GRACEFUL);
     deadlines.shutdownNow();
+    dispatcher.shutdownNow();
     return abandoned;
   }
 

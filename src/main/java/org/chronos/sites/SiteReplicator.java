@@ -59,16 +59,26 @@ public final class SiteReplicator {
       t.setDaemon(true);
       return t;
     });
-    prober.scheduleWithFixedDelay(this::probeSites, PROBE_MILLIS, PROBE_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
+    prober.scheduleWithFixedDelay(this::probeSites, 0, PROBE_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
   }
 
   public void stop() {
     prober.shutdownNow();
   }
 
-  // Probes every remote site: a failed probe marks it failing; an answer from a failing site, or
-  // from a site whose node restarted since the last probe (it lost what it held), brings it back.
+  // Probes every remote site: a failed probe marks it failing; an answer from a failing site, from
+  // a site never reached before, or from a site whose node restarted since the last probe (it
+  // lost what it held) brings it back, which sends it our timers. Exceptions must not escape:
+  // they would cancel the schedule.
   private void probeSites() {
+    try {
+      probeEachSite();
+    } catch (RuntimeException e) {
+      LOG.error("probing remote sites failed", e);
+    }
+  }
+
+  private void probeEachSite() {
     SitesConfig config = sites.get();
     config.remoteSites().forEach((name, address) -> {
       SiteState state = states.computeIfAbsent(name, SiteState::new);
@@ -84,8 +94,9 @@ public final class SiteReplicator {
         String started = response.headers().firstValue(PING_STARTED_HEADER).orElse("");
         String before = state.lastStarted;
         state.lastStarted = started;
-        if (before != null && !before.equals(started)) {
-          state.failing.set(true); // restarted between two probes: as good as failed
+        if (!started.equals(before)) {
+          // First contact, or restarted between two probes: what it holds is unknown or lost.
+          state.failing.set(true);
         }
         recovered(name, state);
       });

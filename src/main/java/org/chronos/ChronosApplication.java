@@ -28,9 +28,12 @@ import org.chronos.health.TimerThreadHealthCheck;
 import org.chronos.replication.Replicator;
 import com.codahale.metrics.Gauge;
 import org.chronos.node.TimerNode;
+import org.chronos.overload.OverloadFilter;
 import org.chronos.resources.PingResource;
 import org.chronos.resources.TimersResource;
+import org.chronos.stats.PrometheusEndpoint;
 import org.chronos.stats.TagCounts;
+import org.chronos.stats.TagWindowStats;
 import org.chronos.stats.TimerMetrics;
 import org.chronos.timer.Clock;
 import org.chronos.timer.TimerIdGenerator;
@@ -84,7 +87,8 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     ChronosConfiguration.CallbackSettings cb = config.getCallbacks();
     CallbackClient callbacks =
         new CallbackClient(
-            cb.getTimeout().toMilliseconds(), cb.getMaxInFlight(), cb.getMaxConnections(), cb.getIoThreads());
+            cb.getTimeout().toMilliseconds(), cb.getMaxInFlight(), cb.getMaxConnections(), cb.getIoThreads(),
+            environment.metrics().timer("chronos.callbacks.latency"));
 
     ChronosConfiguration.ReplicationSettings rs = config.getReplication();
     Replicator replicator =
@@ -97,6 +101,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             clock, ids, clusterService::view, clusterService::previousView, clusterService::sites, replicator,
             environment.metrics());
     tagCounts = new TagCounts(environment.metrics());
+    TagWindowStats tagWindows = new TagWindowStats(clock, environment.metrics());
     timerService =
         new TimerService(
             clock,
@@ -105,7 +110,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             ts.getMaxWorkPerRound(),
             callbacks,
             TimerEvents.all(new TimerMetrics(environment.metrics()), node),
-            tagCounts);
+            tagWindows.after(tagCounts));
     node.bind(timerService);
     TimerMetrics.registerGauges(environment.metrics(), timerService);
     environment.metrics().register("chronos.callbacks.in-flight", (Gauge<Integer>) callbacks::inFlight);
@@ -113,6 +118,10 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     TimerRequestParser parser = new TimerRequestParser(ts.getMaxTimerSeconds());
     ResyncSource resyncSource = new ResyncSource(clock, timerService, clusterService::view);
     environment.jersey().register(new TimersResource(node, parser, ts.getMaxBodySize().toBytes(), resyncSource));
+    if (config.getOverload().isEnabled()) {
+      OverloadFilter.install(config.getOverload().buildMonitor(clock), ts.getMaxBodySize().toBytes(), environment);
+    }
+    PrometheusEndpoint.install(environment.metrics(), environment.admin());
     environment.jersey().register(new PingResource());
     environment
         .healthChecks()

@@ -12,6 +12,7 @@ import jakarta.validation.constraints.Min;
 import jakarta.validation.constraints.NotEmpty;
 import jakarta.validation.constraints.NotNull;
 import java.util.concurrent.TimeUnit;
+import org.chronos.overload.OverloadSettings;
 
 /**
  * chronos.yml: Dropwizard's own settings plus ours. Every key of ours has a default that works,
@@ -24,6 +25,17 @@ public class ChronosConfiguration extends Configuration {
   @Valid @NotNull private CallbackSettings callbacks = new CallbackSettings();
   @Valid @NotNull private ReplicationSettings replication = new ReplicationSettings();
   @Valid @NotNull private ResyncSettings resync = new ResyncSettings();
+  @Valid @NotNull private OverloadSettings overload = new OverloadSettings();
+
+  @JsonProperty
+  public OverloadSettings getOverload() {
+    return overload;
+  }
+
+  @JsonProperty
+  public void setOverload(OverloadSettings overload) {
+    this.overload = overload;
+  }
 
   @JsonProperty
   public ResyncSettings getResync() {

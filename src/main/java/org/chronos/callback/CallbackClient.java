@@ -1,5 +1,6 @@
 package org.chronos.callback;
 
+import com.codahale.metrics.Timer;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -52,9 +53,15 @@ public final class CallbackClient implements CallbackSink {
   private final Semaphore slots;
   private final int maxInFlight;
   private final long timeoutMillis;
+  private final Timer latency;
   private volatile boolean closed;
 
   public CallbackClient(long timeoutMillis, int maxInFlight, int maxConnections, int ioThreads) {
+    this(timeoutMillis, maxInFlight, maxConnections, ioThreads, new Timer());
+  }
+
+  /** @param latency told the time from send to outcome of every callback, whatever the outcome */
+  public CallbackClient(long timeoutMillis, int maxInFlight, int maxConnections, int ioThreads, Timer latency) {
     if (timeoutMillis < 1 || maxInFlight < 1 || maxConnections < 1 || ioThreads < 1) {
       throw new IllegalArgumentException(
           String.format(
@@ -62,6 +69,7 @@ public final class CallbackClient implements CallbackSink {
               timeoutMillis, maxInFlight, maxConnections, ioThreads));
     }
     this.timeoutMillis = timeoutMillis;
+    this.latency = latency;
     this.maxInFlight = maxInFlight;
     this.slots = new Semaphore(maxInFlight);
     Timeout timeout = Timeout.ofMilliseconds(timeoutMillis);
@@ -158,6 +166,7 @@ public final class CallbackClient implements CallbackSink {
   private final class Exchange implements FutureCallback<Message<HttpResponse, Void>> {
     private final Consumer<CallbackOutcome> whenDone;
     private final AtomicBoolean finished = new AtomicBoolean();
+    private final long startedNanos = System.nanoTime();
     private volatile ScheduledFuture<?> deadline;
 
     Exchange(Consumer<CallbackOutcome> whenDone) {
@@ -171,6 +180,7 @@ public final class CallbackClient implements CallbackSink {
           d.cancel(false);
         }
         slots.release();
+        latency.update(System.nanoTime() - startedNanos, TimeUnit.NANOSECONDS);
         whenDone.accept(outcome);
       }
     }

@@ -1,0 +1,196 @@
+package org.chronos.overload;
+
+import com.codahale.metrics.Gauge;
+import com.codahale.metrics.Meter;
+import com.codahale.metrics.MetricRegistry;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import jakarta.annotation.Priority;
+import io.dropwizard.core.setup.Environment;
+import jakarta.servlet.DispatcherType;
+import jakarta.ws.rs.Priorities;
+import jakarta.ws.rs.container.ContainerRequestContext;
+import jakarta.ws.rs.container.ContainerRequestFilter;
+import jakarta.ws.rs.container.ContainerResponseContext;
+import jakarta.ws.rs.container.ContainerResponseFilter;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.SequenceInputStream;
+import java.util.EnumSet;
+import java.util.Locale;
+
+/**
+ * Throttles client requests to the public timer API with a {@link LoadMonitor} (PROTOCOL.md
+ * section 8); thread-safe, one instance serves every Jersey request thread. Refused requests get
+ * 503 with {@code Retry-After} before any resource runs, so nothing is stored for them.
+ *
+ * <p><b>What takes a token.</b> Client requests: {@code POST /timers}, {@code PUT /timers/<id>}
+ * and {@code DELETE /timers/<id>}. Node-to-node traffic is exempt, because refusing it would make
+ * one overloaded node lose replicas that another node already accepted from its client: the
+ * resync API ({@code GET /timers}, {@code DELETE /timers/references}) by method and path, and
+ * replication, which the protocol marks only by {@code reliability.replicas} in a PUT's body.
+ *
+ * <p>So a PUT's body is read here, before the resource, and handed on unchanged. Deciding here
+ * rather than in the resource after its parse keeps overload control out of the resource and
+ * refuses before any parse; the cost is a streaming scan of PUT bodies (small JSON objects), which
+ * stops at the first sign either way. Like the protocol, it trusts the body: a client that sends
+ * {@code replicas} is treated as a peer (and its timer is merged as a replica, not replicated).
+ *
+ * <p><b>Latency.</b> Measured for admitted requests from when Jetty began to receive the request
+ * (stamped by {@link ArrivalStamp}, so time spent queued for a thread counts, which is where
+ * overload shows first) to when the response leaves Jersey; from this filter if unstamped.
+ */
+@Priority(Priorities.AUTHENTICATION - 100)
+public final class OverloadFilter implements ContainerRequestFilter, ContainerResponseFilter {
+  private static final String STARTED = OverloadFilter.class.getName() + ".startedNanos";
+  private static final JsonFactory JSON = new JsonFactory();
+
+  private final LoadMonitor monitor;
+  private final int peekLimit;
+  private final Meter rejected;
+
+  /**
+   * Installs the filter with its {@link ArrivalStamp} in the application's Jersey and servlets.
+   *
+   * @param maxBodyBytes the timer API's body limit
+   */
+  public static void install(LoadMonitor monitor, long maxBodyBytes, Environment environment) {
+    environment
+        .servlets()
+        .addFilter("chronos-arrival-stamp", new ArrivalStamp())
+        .addMappingForUrlPatterns(EnumSet.of(DispatcherType.REQUEST), false, "/timers", "/timers/*");
+    environment.jersey().register(new OverloadFilter(monitor, maxBodyBytes, environment.metrics()));
+  }
+
+  /**
+   * @param maxBodyBytes the resource's body limit: a PUT body is read only up to it, and a longer
+   *     one (which the resource refuses with 413 anyway) counts as a client's
+   */
+  public OverloadFilter(LoadMonitor monitor, long maxBodyBytes, MetricRegistry metrics) {
+    this.monitor = monitor;
+    this.peekLimit = (int) Math.min(Integer.MAX_VALUE - 8, maxBodyBytes + 1);
+    this.rejected = metrics.meter("chronos.overload.rejected");
+    metrics.register("chronos.overload.rate", (Gauge<Double>) monitor::rate);
+    metrics.register("chronos.overload.smoothed-latency-micros", (Gauge<Double>) monitor::smoothedLatencyMicros);
+  }
+
+  @Override
+  public void filter(ContainerRequestContext request) throws IOException {
+    if (!takesToken(request)) {
+      return;
+    }
+    long started =
+        request.getProperty(ArrivalStamp.ATTRIBUTE) instanceof Long arrived ? arrived : System.nanoTime();
+    long retryAfterSeconds = monitor.admit();
+    if (retryAfterSeconds > 0) {
+      rejected.mark();
+      Response.ResponseBuilder refusal = Response.status(Response.Status.SERVICE_UNAVAILABLE);
+      if (!drained(request)) {
+        refusal.header("Connection", "close");
+      }
+      request.abortWith(
+          refusal
+              .header("Retry-After", Long.toString(retryAfterSeconds))
+              .type(MediaType.TEXT_PLAIN_TYPE)
+              .entity(String.format(
+                  Locale.ROOT,
+                  "overloaded: requests above the current limit of %.1f/s; retry after %d s%n",
+                  monitor.rate(), retryAfterSeconds))
+              .build());
+      return;
+    }
+    request.setProperty(STARTED, started);
+  }
+
+  @Override
+  public void filter(ContainerRequestContext request, ContainerResponseContext response) {
+    if (request.getProperty(STARTED) instanceof Long started) {
+      monitor.completed((System.nanoTime() - started) / 1000);
+    }
+  }
+
+  private boolean takesToken(ContainerRequestContext request) throws IOException {
+    String path = request.getUriInfo().getPath();
+    if (path.startsWith("/")) {
+      path = path.substring(1);
+    }
+    if (!path.equals("timers") && !path.startsWith("timers/")) {
+      return false;
+    }
+    switch (request.getMethod()) {
+      case "POST":
+        return true;
+      case "DELETE":
+        return !path.equals("timers/references");
+      case "PUT":
+        return !isReplication(peekBody(request));
+      default:
+        return false;
+    }
+  }
+
+  /**
+   * Reads and discards the body of a refused request, so the connection can carry the client's
+   * next request: left unread, Jetty closes the connection after the 503, and a client that has
+   * already sent its next request on it sees the connection drop instead of an answer. False if
+   * the body is longer than the limit (the connection is then closed, and says so).
+   */
+  private boolean drained(ContainerRequestContext request) throws IOException {
+    InputStream body = request.getEntityStream();
+    if (body == null) {
+      return true;
+    }
+    byte[] buffer = new byte[8192];
+    long left = peekLimit;
+    while (left > 0) {
+      int n = body.read(buffer, 0, (int) Math.min(buffer.length, left));
+      if (n < 0) {
+        return true;
+      }
+      left -= n;
+    }
+    return body.read() < 0;
+  }
+
+  /** Reads up to the body limit and puts it back in front of whatever was not read. */
+  private byte[] peekBody(ContainerRequestContext request) throws IOException {
+    InputStream original = request.getEntityStream();
+    byte[] head = original.readNBytes(peekLimit);
+    request.setEntityStream(new SequenceInputStream(new ByteArrayInputStream(head), original));
+    return head;
+  }
+
+  /**
+   * Whether a timer body is a peer's replication message: {@code reliability.replicas} is present
+   * and not null, as the parser decides. Anything unreadable is a client's (the parser refuses it).
+   */
+  static boolean isReplication(byte[] body) {
+    try (JsonParser p = JSON.createParser(body)) {
+      if (p.nextToken() != JsonToken.START_OBJECT) {
+        return false;
+      }
+      while (p.nextToken() == JsonToken.FIELD_NAME) {
+        String field = p.currentName();
+        JsonToken value = p.nextToken();
+        if (field.equals("reliability") && value == JsonToken.START_OBJECT) {
+          while (p.nextToken() == JsonToken.FIELD_NAME) {
+            String inner = p.currentName();
+            if (p.nextToken() != JsonToken.VALUE_NULL && inner.equals("replicas")) {
+              return true;
+            }
+            p.skipChildren();
+          }
+          return false;
+        }
+        p.skipChildren();
+      }
+      return false;
+    } catch (IOException e) {
+      return false;
+    }
+  }
+}

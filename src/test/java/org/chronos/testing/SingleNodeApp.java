@@ -1,0 +1,87 @@
+package org.chronos.testing;
+
+import io.dropwizard.core.Application;
+import io.dropwizard.testing.DropwizardTestSupport;
+import io.dropwizard.testing.junit5.DropwizardAppExtension;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.chronos.ChronosApplication;
+import org.chronos.ChronosConfiguration;
+import org.chronos.timer.Clock;
+
+/**
+ * Builds a {@link DropwizardAppExtension} for one Chronos node on loopback (a single-node cluster:
+ * its cluster files do not exist), optionally on a clock the test controls; call from a test
+ * class's static initialiser. Extra YAML lines are appended to the node's configuration.
+ *
+ * <p>The admin port is 0. The application port cannot be: the node's cluster address defaults to
+ * it, and port 0 is refused there. So a free port is picked, as {@link ClusterHarness} does.
+ */
+public final class SingleNodeApp {
+  private SingleNodeApp() {}
+
+  /** A node on the system clock. */
+  public static DropwizardAppExtension<ChronosConfiguration> create(String... extraYamlLines) {
+    return create(null, extraYamlLines);
+  }
+
+  /** A node whose every time reading comes from {@code clock} (null: the system clock). */
+  public static DropwizardAppExtension<ChronosConfiguration> create(Clock clock, String... extraYamlLines) {
+    Path yaml = writeYaml(extraYamlLines);
+    DropwizardTestSupport<ChronosConfiguration> support =
+        new DropwizardTestSupport<>(ChronosApplication.class, yaml.toString()) {
+          @Override
+          public Application<ChronosConfiguration> newApplication() {
+            return clock == null ? new ChronosApplication() : new ChronosApplication(clock);
+          }
+        };
+    return new DropwizardAppExtension<>(support);
+  }
+
+  private static Path writeYaml(String... extraYamlLines) {
+    try {
+      Path dir = Files.createTempDirectory("chronos-node");
+      List<String> lines = new ArrayList<>(List.of(
+          "server:",
+          "  applicationConnectors:",
+          "    - type: http",
+          "      bindHost: 127.0.0.1",
+          "      port: " + freePort(),
+          "  adminConnectors:",
+          "    - type: http",
+          "      bindHost: 127.0.0.1",
+          "      port: 0",
+          "  shutdownGracePeriod: 0s",
+          "  requestLog:",
+          "    appenders: []",
+          "cluster:",
+          "  configFile: " + dir.resolve("absent-cluster.conf"),
+          "  sharedConfigFile: " + dir.resolve("absent-shared.conf"),
+          "callbacks:",
+          "  shutdownGracePeriod: 0s",
+          "logging:",
+          "  level: WARN",
+          "  loggers:",
+          "    org.apache.hc: WARN"));
+      lines.addAll(List.of(extraYamlLines));
+      Path yaml = dir.resolve("chronos.yml");
+      Files.writeString(yaml, String.join("\n", lines) + "\n");
+      return yaml;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      socket.setReuseAddress(true);
+      return socket.getLocalPort();
+    }
+  }
+}

@@ -11,11 +11,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
-import org.apache.hc.client5.http.config.ConnectionConfig;
-import org.apache.hc.client5.http.config.RequestConfig;
 import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
-import org.apache.hc.client5.http.impl.async.HttpAsyncClients;
-import org.apache.hc.client5.http.impl.nio.PoolingAsyncClientConnectionManagerBuilder;
 import org.apache.hc.core5.concurrent.FutureCallback;
 import org.apache.hc.core5.http.ContentType;
 import org.apache.hc.core5.http.HttpResponse;
@@ -26,9 +22,7 @@ import org.apache.hc.core5.http.nio.entity.DiscardingEntityConsumer;
 import org.apache.hc.core5.http.nio.support.AsyncRequestBuilder;
 import org.apache.hc.core5.http.nio.support.BasicResponseConsumer;
 import org.apache.hc.core5.io.CloseMode;
-import org.apache.hc.core5.reactor.IOReactorConfig;
-import org.apache.hc.core5.util.TimeValue;
-import org.apache.hc.core5.util.Timeout;
+import org.chronos.http.AsyncHttp;
 import org.chronos.timer.CallbackOutcome;
 import org.chronos.timer.CallbackSink;
 import org.chronos.timer.Pop;
@@ -72,44 +66,10 @@ public final class CallbackClient implements CallbackSink {
     this.latency = latency;
     this.maxInFlight = maxInFlight;
     this.slots = new Semaphore(maxInFlight);
-    Timeout timeout = Timeout.ofMilliseconds(timeoutMillis);
-    this.client =
-        HttpAsyncClients.custom()
-            .setConnectionManager(
-                PoolingAsyncClientConnectionManagerBuilder.create()
-                    .setMaxConnTotal(maxConnections)
-                    .setMaxConnPerRoute(maxConnections)
-                    .setDefaultConnectionConfig(
-                        ConnectionConfig.custom()
-                            .setConnectTimeout(timeout)
-                            .setSocketTimeout(timeout)
-                            .setTimeToLive(TimeValue.ofMinutes(5))
-                            .build())
-                    .build())
-            .setDefaultRequestConfig(
-                RequestConfig.custom()
-                    .setConnectionRequestTimeout(timeout)
-                    .setResponseTimeout(timeout)
-                    .setRedirectsEnabled(false)
-                    .build())
-            .setIOReactorConfig(IOReactorConfig.custom().setIoThreadCount(ioThreads).build())
-            .disableAutomaticRetries()
-            .disableCookieManagement()
-            .disableAuthCaching()
-            .evictIdleConnections(TimeValue.ofSeconds(30))
-            .setUserAgent("chronos")
-            .build();
-    this.deadlines = new ScheduledThreadPoolExecutor(1, r -> {
-      Thread t = new Thread(r, "chronos-callback-deadlines");
-      t.setDaemon(true);
-      return t;
-    });
+    this.client = AsyncHttp.client(timeoutMillis, maxConnections, maxConnections, ioThreads);
+    this.deadlines = new ScheduledThreadPoolExecutor(1, AsyncHttp.daemonThreads("chronos-callback-deadlines"));
     this.deadlines.setRemoveOnCancelPolicy(true);
-    this.dispatcher = Executors.newSingleThreadExecutor(r -> {
-      Thread t = new Thread(r, "chronos-callback-dispatch");
-      t.setDaemon(true);
-      return t;
-    });
+    this.dispatcher = Executors.newSingleThreadExecutor(AsyncHttp.daemonThreads("chronos-callback-dispatch"));
   }
 
   public void start() {

@@ -153,11 +153,8 @@ public final class TimerNode implements TimerEvents {
     long now = clock.millis();
     ClusterView v = view.get();
     SitesConfig sc = sites.get();
-    Timer timer = toTimer(id, rf, request, now);
-    List<String> replicas = intern(v.replicasFor(id, rf));
-    timer.setReplicas(replicas);
-    timer.setClusterViewId(v.viewId());
-    timer.setSites(intern(sc.newTimerSites(random)));
+    Timer timer = placeInThisSite(id, rf, request, now, v, sc.newTimerSites(random));
+    List<String> replicas = timer.replicas();
     int index = replicas.indexOf(v.localAddress());
     timer.setPopDelayMillis(popDelay(v, sc, timer));
     if (!timer.isTombstone() && timer.maxPops() == 0) {
@@ -199,18 +196,22 @@ public final class TimerNode implements TimerEvents {
   private void acceptFromOtherSite(long id, int rf, TimerRequest request) throws OverloadedException {
     long now = clock.millis();
     ClusterView v = view.get();
-    SitesConfig sc = sites.get();
-    Timer timer = toTimer(id, rf, request, now);
-    List<String> replicas = intern(v.replicasFor(id, rf));
-    timer.setReplicas(replicas);
-    timer.setClusterViewId(v.viewId());
-    timer.setSites(intern(sc.refresh(request.sites())));
+    Timer timer = placeInThisSite(id, rf, request, now, v, sites.get().refresh(request.sites()));
     byte[] body = TimerJson.write(timer, now);
-    Set<String> peers = currentPeersOf(v, id, rf, replicas);
+    Set<String> peers = currentPeersOf(v, id, rf, timer.replicas());
     if (!service.execute(store -> merge(store, timer))) {
       throw new OverloadedException("timer queue is full");
     }
     replicator.send(peers, TimerPath.location(id, rf), body);
+  }
+
+  /** The request as a timer on this site's replicas under the current view, with a site list. */
+  private Timer placeInThisSite(long id, int rf, TimerRequest request, long now, ClusterView v, List<String> siteList) {
+    Timer timer = toTimer(id, rf, request, now);
+    timer.setReplicas(intern(v.replicasFor(id, rf)));
+    timer.setClusterViewId(v.viewId());
+    timer.setSites(intern(siteList));
+    return timer;
   }
 
   private void sendToOtherSites(Timer timer, SitesConfig sc, String path, long now) {

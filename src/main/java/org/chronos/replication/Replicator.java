@@ -12,11 +12,7 @@ import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import org.apache.hc.client5.http.config.ConnectionConfig;
-import org.apache.hc.client5.http.config.RequestConfig;
 import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
-import org.apache.hc.client5.http.impl.async.HttpAsyncClients;
-import org.apache.hc.client5.http.impl.nio.PoolingAsyncClientConnectionManagerBuilder;
 import org.apache.hc.core5.concurrent.FutureCallback;
 import org.apache.hc.core5.http.ContentType;
 import org.apache.hc.core5.http.HttpResponse;
@@ -25,9 +21,7 @@ import org.apache.hc.core5.http.nio.entity.DiscardingEntityConsumer;
 import org.apache.hc.core5.http.nio.support.AsyncRequestBuilder;
 import org.apache.hc.core5.http.nio.support.BasicResponseConsumer;
 import org.apache.hc.core5.io.CloseMode;
-import org.apache.hc.core5.reactor.IOReactorConfig;
-import org.apache.hc.core5.util.TimeValue;
-import org.apache.hc.core5.util.Timeout;
+import org.chronos.http.AsyncHttp;
 import org.chronos.timer.Clock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -91,33 +85,8 @@ public final class Replicator {
     this.metrics = metrics;
     this.maxQueued = maxQueued;
     this.maxInFlightPerPeer = maxInFlightPerPeer;
-    Timeout timeout = Timeout.ofMilliseconds(timeoutMillis);
-    this.client =
-        HttpAsyncClients.custom()
-            .setConnectionManager(
-                PoolingAsyncClientConnectionManagerBuilder.create()
-                    .setMaxConnTotal(maxInFlightPerPeer * 16)
-                    .setMaxConnPerRoute(maxInFlightPerPeer)
-                    .setDefaultConnectionConfig(
-                        ConnectionConfig.custom().setConnectTimeout(timeout).setSocketTimeout(timeout).build())
-                    .build())
-            .setDefaultRequestConfig(
-                RequestConfig.custom()
-                    .setConnectionRequestTimeout(timeout)
-                    .setResponseTimeout(timeout)
-                    .setRedirectsEnabled(false)
-                    .build())
-            .setIOReactorConfig(IOReactorConfig.custom().setIoThreadCount(1).build())
-            .disableAutomaticRetries()
-            .disableCookieManagement()
-            .evictIdleConnections(TimeValue.ofSeconds(30))
-            .setUserAgent("chronos")
-            .build();
-    this.retries = new ScheduledThreadPoolExecutor(1, r -> {
-      Thread t = new Thread(r, "chronos-replication-retries");
-      t.setDaemon(true);
-      return t;
-    });
+    this.client = AsyncHttp.client(timeoutMillis, maxInFlightPerPeer * 16, maxInFlightPerPeer, 1);
+    this.retries = new ScheduledThreadPoolExecutor(1, AsyncHttp.daemonThreads("chronos-replication-retries"));
   }
 
   public void start() {

@@ -34,6 +34,7 @@ import org.chronos.replication.Replicator;
 import org.chronos.resources.TimerPath;
 import org.chronos.timer.Clock;
 import org.chronos.timer.Timer;
+import org.chronos.http.AsyncHttp;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -90,11 +91,7 @@ public final class ResyncService {
     this.pageSize = pageSize;
     this.requestTimeout = requestTimeout;
     this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(requestTimeout).build();
-    this.runner = Executors.newSingleThreadExecutor(r -> {
-      Thread t = new Thread(r, "chronos-resync");
-      t.setDaemon(true);
-      return t;
-    });
+    this.runner = Executors.newSingleThreadExecutor(AsyncHttp.daemonThreads("chronos-resync"));
     metrics.register("chronos.resync.nodes-remaining", (Gauge<Integer>) nodesRemaining::get);
     this.timersProcessed = metrics.counter("chronos.resync.timers-processed");
     this.runs = metrics.counter("chronos.resync.runs");

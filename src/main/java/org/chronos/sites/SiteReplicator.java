@@ -8,6 +8,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.chronos.replication.Replicator;
+import org.chronos.http.AsyncHttp;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -54,11 +55,7 @@ public final class SiteReplicator {
     this.metrics = metrics;
     this.sites = sites;
     this.onRecovered = onRecovered;
-    this.prober = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, "chronos-site-prober");
-      t.setDaemon(true);
-      return t;
-    });
+    this.prober = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(AsyncHttp.daemonThreads("chronos-site-prober"));
     prober.scheduleWithFixedDelay(this::probeSites, 0, PROBE_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
   }
 

@@ -6,9 +6,6 @@ import static org.awaitility.Awaitility.await;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.function.Function;
-import java.util.stream.Collectors;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.CallbackServer.Received;
 import org.chronos.testing.CallbackServer.Reply;
@@ -47,17 +44,7 @@ class ClusterReplicationTest {
     return Long.parseUnsignedLong(location.substring("/timers/".length(), "/timers/".length() + 16), 16);
   }
 
-  private Map<String, Long> callsPerPath() {
-    return callbacks.requests().stream().collect(Collectors.groupingBy(Received::path, Collectors.counting()));
-  }
 
-  /** Waits until every path has been called, then checks that none is called again for a while. */
-  private void assertEachPopsExactlyOnce(List<String> paths, Duration quietFor) {
-    await("every timer popped").atMost(Duration.ofSeconds(20))
-        .until(() -> callsPerPath().keySet().containsAll(paths));
-    await("no timer pops twice").pollDelay(quietFor).atMost(quietFor.plusSeconds(5)).until(() -> true);
-    assertThat(callsPerPath()).containsOnlyKeys(paths).allSatisfy((path, count) -> assertThat(count).as(path).isEqualTo(1));
-  }
 
   private List<String> createTimers(Node via, int count, int intervalSeconds, int rf, String label) {
     List<String> paths = new ArrayList<>();
@@ -74,7 +61,7 @@ class ClusterReplicationTest {
   void threeNodesHundredTimersWithReplicationFactorThreeEachPopExactlyOnce() {
     cluster = ClusterHarness.start(3);
     List<String> paths = createTimers(cluster.node(0), 100, 1, 3, "rf3");
-    assertEachPopsExactlyOnce(paths, AFTER_ALL_REPLICAS);
+    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(20), AFTER_ALL_REPLICAS);
   }
 
   @Test
@@ -114,7 +101,7 @@ class ClusterReplicationTest {
         TimerJson.timer().interval(2).callback(callbacks.url(newPath), "v2").replicationFactor(3).json()).statusCode())
         .isEqualTo(200);
     await().until(() -> cluster.nodes().stream().allMatch(n -> "v2".equals(opaqueAt(n, id))));
-    assertEachPopsExactlyOnce(List.of(newPath), AFTER_ALL_REPLICAS);
+    callbacks.assertEachCalledExactlyOnce(List.of(newPath), Duration.ofSeconds(20), AFTER_ALL_REPLICAS);
     assertThat(callbacks.requestsTo(newPath).get(0).bodyText()).isEqualTo("v2");
   }
 
@@ -164,7 +151,7 @@ class ClusterReplicationTest {
         .filter(address -> !address.equals(victim.address()))
         .allMatch(address -> cluster.byAddress(address).holdsLive(id))));
     victim.kill();
-    assertEachPopsExactlyOnce(paths, AFTER_ALL_REPLICAS);
+    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(20), AFTER_ALL_REPLICAS);
   }
 
   @Test
@@ -183,9 +170,5 @@ class ClusterReplicationTest {
     callbacks.awaitRequests(path, 3, Duration.ofSeconds(15));
     await().pollDelay(AFTER_ALL_REPLICAS).atMost(AFTER_ALL_REPLICAS.plusSeconds(5)).until(() -> true);
     assertThat(callbacks.requestsTo(path)).extracting(Received::sequenceNumber).containsExactly(1, 2, 3);
-  }
-
-  static <T> Map<T, Long> count(List<T> items) {
-    return items.stream().collect(Collectors.groupingBy(Function.identity(), Collectors.counting()));
   }
 }

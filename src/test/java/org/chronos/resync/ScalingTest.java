@@ -7,10 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.stream.Collectors;
 import org.chronos.testing.CallbackServer;
-import org.chronos.testing.CallbackServer.Received;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
 import org.chronos.testing.TimerJson;
@@ -53,16 +50,7 @@ class ScalingTest {
     return paths;
   }
 
-  private void assertEachPopsExactlyOnce(List<String> paths) {
-    await("every timer popped").atMost(Duration.ofSeconds(INTERVAL + 30))
-        .until(() -> calls().keySet().containsAll(paths));
-    await("no second pop").pollDelay(AFTER_ALL_REPLICAS).atMost(AFTER_ALL_REPLICAS.plusSeconds(5)).until(() -> true);
-    assertThat(calls()).containsOnlyKeys(paths).allSatisfy((path, n) -> assertThat(n).as(path).isEqualTo(1));
-  }
 
-  private Map<String, Long> calls() {
-    return callbacks.requests().stream().collect(Collectors.groupingBy(Received::path, Collectors.counting()));
-  }
 
   private void configure(List<Node> nodes, String lines) {
     for (Node n : nodes) {
@@ -102,7 +90,7 @@ class ScalingTest {
     reload(cluster.nodes());
 
     assertThat(joining.stream().mapToInt(Node::liveCount).sum()).as("timers moved to the new nodes").isPositive();
-    assertEachPopsExactlyOnce(paths);
+    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(INTERVAL + 30), AFTER_ALL_REPLICAS);
   }
 
   @Test
@@ -124,7 +112,7 @@ class ScalingTest {
     leaving.forEach(Node::stop);
     configure(staying, cluster.nodeLines("node", staying));
     reload(staying);
-    assertEachPopsExactlyOnce(paths);
+    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(INTERVAL + 30), AFTER_ALL_REPLICAS);
   }
 
   @Test
@@ -152,7 +140,7 @@ class ScalingTest {
     configure(second, cluster.nodeLines("node", second));
     reload(second);
     assertThat(second.stream().mapToInt(Node::liveCount).sum()).isEqualTo(80);
-    assertEachPopsExactlyOnce(paths);
+    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(INTERVAL + 30), AFTER_ALL_REPLICAS);
   }
 
   @Test
@@ -172,7 +160,7 @@ class ScalingTest {
     reload(cluster.nodes());
     assertThat(added.liveCount()).isEqualTo(50);
     original.stop();
-    assertEachPopsExactlyOnce(paths);
+    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(INTERVAL + 30), AFTER_ALL_REPLICAS);
   }
 
   @Test
@@ -187,7 +175,7 @@ class ScalingTest {
     // The resync a node runs when it starts brings its copies back from its partner.
     await().atMost(Duration.ofSeconds(20)).until(() -> a.liveCount() == 50);
     b.stop();
-    assertEachPopsExactlyOnce(paths);
+    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(INTERVAL + 30), AFTER_ALL_REPLICAS);
   }
 
   @Test

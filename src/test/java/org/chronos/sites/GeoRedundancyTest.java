@@ -6,8 +6,6 @@ import static org.awaitility.Awaitility.await;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.stream.Collectors;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.CallbackServer.Received;
 import org.chronos.testing.ClusterHarness;
@@ -69,15 +67,7 @@ class GeoRedundancyTest {
     return paths;
   }
 
-  private Map<String, Long> calls() {
-    return callbacks.requests().stream().collect(Collectors.groupingBy(Received::path, Collectors.counting()));
-  }
 
-  private void assertEachPopsExactlyOnce(List<String> paths, Duration within, Duration quiet) {
-    await("every timer popped").atMost(within).until(() -> calls().keySet().containsAll(paths));
-    await("no second pop").pollDelay(quiet).atMost(quiet.plusSeconds(5)).until(() -> true);
-    assertThat(calls()).containsOnlyKeys(paths).allSatisfy((path, n) -> assertThat(n).as(path).isEqualTo(1));
-  }
 
   @Test
   void twoSitesHundredTimersSetInTheFirstEachPopExactlyOnce() {
@@ -86,7 +76,7 @@ class GeoRedundancyTest {
     // Every timer reached the second site before the first pops.
     await().atMost(Duration.ofSeconds(4)).until(() -> cluster.node(1).liveCount() == 100);
     // The second site pops 1 (site index) x 2 (rf) x 2 s after the first: wait past that.
-    assertEachPopsExactlyOnce(paths, Duration.ofSeconds(15), Duration.ofSeconds(6));
+    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(15), Duration.ofSeconds(6));
   }
 
   @Test
@@ -104,7 +94,7 @@ class GeoRedundancyTest {
       cluster.node(i).stop();
     }
     // Interval 4 s, plus at most site index 3 x rf 2 x 2 s = 12 s, plus slack.
-    assertEachPopsExactlyOnce(paths, Duration.ofSeconds(4 + 12 + 8), Duration.ofSeconds(3));
+    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(4 + 12 + 8), Duration.ofSeconds(3));
     assertThat(callbacks.requests()).allSatisfy(r -> assertThat(r.arrivalMillis() - stoppedAt).isLessThan(24_000));
   }
 
@@ -158,6 +148,6 @@ class GeoRedundancyTest {
     // The first site notices the restart and sends the second its timers again.
     await().atMost(Duration.ofSeconds(15)).until(() -> second.liveCount() == 30);
     first.stop();
-    assertEachPopsExactlyOnce(paths, Duration.ofSeconds(45), Duration.ofSeconds(3));
+    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(45), Duration.ofSeconds(3));
   }
 }

@@ -211,6 +211,28 @@ public final class CallbackServer implements AutoCloseable {
         .until(() -> requestsTo(path), list -> list.size() >= count);
   }
 
+  /** How many requests each path has had so far. */
+  public synchronized Map<String, Long> callsPerPath() {
+    Map<String, Long> calls = new HashMap<>();
+    for (Received r : received) {
+      calls.merge(r.path(), 1L, Long::sum);
+    }
+    return calls;
+  }
+
+  /**
+   * Waits until every path has been called, then checks, after {@code quietFor} more, that each
+   * was called exactly once and no other path was called: "every timer pops exactly once".
+   */
+  public void assertEachCalledExactlyOnce(java.util.Collection<String> paths, Duration within, Duration quietFor) {
+    await("every path called on " + baseUrl()).atMost(within).pollInterval(POLL)
+        .until(() -> callsPerPath().keySet().containsAll(paths));
+    await("no second call").pollDelay(quietFor).atMost(quietFor.plusSeconds(5)).until(() -> true);
+    org.assertj.core.api.Assertions.assertThat(callsPerPath())
+        .containsOnlyKeys(paths)
+        .allSatisfy((path, n) -> org.assertj.core.api.Assertions.assertThat(n).as(path).isEqualTo(1));
+  }
+
   /** Waits for the first request to {@code path}. */
   public Received awaitRequest(String path) {
     return awaitRequests(path, 1).get(0);

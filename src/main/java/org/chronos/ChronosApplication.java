@@ -1,5 +1,6 @@
 package org.chronos;
 
+import com.codahale.metrics.Gauge;
 import io.dropwizard.core.Application;
 import io.dropwizard.core.server.DefaultServerFactory;
 import io.dropwizard.core.server.ServerFactory;
@@ -14,8 +15,6 @@ import java.util.List;
 import java.util.concurrent.ExecutorService;
 import org.chronos.admin.ReloadTask;
 import org.chronos.admin.ResyncTask;
-import org.chronos.resync.ResyncService;
-import org.chronos.resync.ResyncSource;
 import org.chronos.admin.Signals;
 import org.chronos.api.TimerRequestParser;
 import org.chronos.callback.CallbackClient;
@@ -25,19 +24,20 @@ import org.chronos.cluster.ClusterService;
 import org.chronos.cluster.ConfigException;
 import org.chronos.health.ClusterHealthCheck;
 import org.chronos.health.TimerThreadHealthCheck;
-import org.chronos.replication.Replicator;
-import com.codahale.metrics.Gauge;
 import org.chronos.node.TimerNode;
 import org.chronos.overload.OverloadFilter;
+import org.chronos.replication.Replicator;
 import org.chronos.resources.PingResource;
 import org.chronos.resources.TimersResource;
+import org.chronos.resync.ResyncService;
+import org.chronos.resync.ResyncSource;
 import org.chronos.stats.PrometheusEndpoint;
 import org.chronos.stats.TagCounts;
 import org.chronos.stats.TagWindowStats;
 import org.chronos.stats.TimerMetrics;
 import org.chronos.timer.Clock;
-import org.chronos.timer.TimerIdGenerator;
 import org.chronos.timer.TimerEvents;
+import org.chronos.timer.TimerIdGenerator;
 import org.chronos.timer.TimerService;
 import org.glassfish.jersey.server.ServerProperties;
 import org.slf4j.Logger;
@@ -80,25 +80,40 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     int port = applicationPort(config.getServerFactory());
     clusterService =
         new ClusterService(
-            Path.of(config.getCluster().getConfigFile()), Path.of(config.getCluster().getSharedConfigFile()), port);
+            Path.of(config.getCluster().getConfigFile()),
+            Path.of(config.getCluster().getSharedConfigFile()),
+            port);
     ClusterConfig identity = clusterService.view().config();
-    TimerIdGenerator ids = new TimerIdGenerator(clock, identity.deploymentId(), identity.instanceId());
+    TimerIdGenerator ids =
+        new TimerIdGenerator(clock, identity.deploymentId(), identity.instanceId());
 
     ChronosConfiguration.CallbackSettings cb = config.getCallbacks();
     CallbackClient callbacks =
         new CallbackClient(
-            cb.getTimeout().toMilliseconds(), cb.getMaxInFlight(), cb.getMaxConnections(), cb.getIoThreads(),
+            cb.getTimeout().toMilliseconds(),
+            cb.getMaxInFlight(),
+            cb.getMaxConnections(),
+            cb.getIoThreads(),
             environment.metrics().timer("chronos.callbacks.latency"));
 
     ChronosConfiguration.ReplicationSettings rs = config.getReplication();
     Replicator replicator =
         new Replicator(
             clock,
-            environment.metrics(), rs.getTimeout().toMilliseconds(), rs.getMaxQueuedPerPeer(), rs.getMaxInFlightPerPeer());
+            environment.metrics(),
+            rs.getTimeout().toMilliseconds(),
+            rs.getMaxQueuedPerPeer(),
+            rs.getMaxInFlightPerPeer());
 
     ChronosConfiguration.TimerSettings ts = config.getTimers();
-    TimerNode node = new TimerNode(
-            clock, ids, clusterService::view, clusterService::previousView, clusterService::sites, replicator,
+    TimerNode node =
+        new TimerNode(
+            clock,
+            ids,
+            clusterService::view,
+            clusterService::previousView,
+            clusterService::sites,
+            replicator,
             environment.metrics());
     tagCounts = new TagCounts(environment.metrics());
     TagWindowStats tagWindows = new TagWindowStats(clock, environment.metrics());
@@ -113,91 +128,131 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             tagWindows.after(tagCounts));
     node.bind(timerService);
     TimerMetrics.registerGauges(environment.metrics(), timerService);
-    environment.metrics().register("chronos.callbacks.in-flight", (Gauge<Integer>) callbacks::inFlight);
-    environment.jersey().property(ServerProperties.LOCATION_HEADER_RELATIVE_URI_RESOLUTION_DISABLED, true);
+    environment
+        .metrics()
+        .register("chronos.callbacks.in-flight", (Gauge<Integer>) callbacks::inFlight);
+    environment
+        .jersey()
+        .property(ServerProperties.LOCATION_HEADER_RELATIVE_URI_RESOLUTION_DISABLED, true);
     TimerRequestParser parser = new TimerRequestParser(ts.getMaxTimerSeconds());
     ResyncSource resyncSource = new ResyncSource(clock, timerService, clusterService::view);
-    environment.jersey().register(new TimersResource(node, parser, ts.getMaxBodySize().toBytes(), resyncSource));
+    environment
+        .jersey()
+        .register(new TimersResource(node, parser, ts.getMaxBodySize().toBytes(), resyncSource));
     if (config.getOverload().isEnabled()) {
-      OverloadFilter.install(config.getOverload().buildMonitor(clock), ts.getMaxBodySize().toBytes(), environment);
+      OverloadFilter.install(
+          config.getOverload().buildMonitor(clock), ts.getMaxBodySize().toBytes(), environment);
     }
     PrometheusEndpoint.install(environment.metrics(), environment.admin());
     environment.jersey().register(new PingResource());
     environment
         .healthChecks()
-        .register("timer-thread", new TimerThreadHealthCheck(timerService, clock, ts.getMaxLag().toMilliseconds()));
+        .register(
+            "timer-thread",
+            new TimerThreadHealthCheck(timerService, clock, ts.getMaxLag().toMilliseconds()));
 
     // Stopped in reverse order: the timer thread first, then in-flight callbacks get their grace.
     long graceMillis = cb.getShutdownGracePeriod().toMilliseconds();
-    environment.lifecycle().manage(new Managed() {
-      @Override
-      public void start() {
-        replicator.start();
-      }
+    environment
+        .lifecycle()
+        .manage(
+            new Managed() {
+              @Override
+              public void start() {
+                replicator.start();
+              }
 
-      @Override
-      public void stop() {
-        node.stop();
-        replicator.stop();
-      }
-    });
-    environment.lifecycle().manage(new Managed() {
-      @Override
-      public void start() {
-        callbacks.start();
-      }
+              @Override
+              public void stop() {
+                node.stop();
+                replicator.stop();
+              }
+            });
+    environment
+        .lifecycle()
+        .manage(
+            new Managed() {
+              @Override
+              public void start() {
+                callbacks.start();
+              }
 
-      @Override
-      public void stop() throws InterruptedException {
-        int abandoned = callbacks.stop(graceMillis);
-        LOG.info("callback client stopped ({} callbacks abandoned)", abandoned);
-      }
-    });
-    environment.lifecycle().manage(new Managed() {
-      @Override
-      public void start() {
-        timerService.start();
-      }
+              @Override
+              public void stop() throws InterruptedException {
+                int abandoned = callbacks.stop(graceMillis);
+                LOG.info("callback client stopped ({} callbacks abandoned)", abandoned);
+              }
+            });
+    environment
+        .lifecycle()
+        .manage(
+            new Managed() {
+              @Override
+              public void start() {
+                timerService.start();
+              }
 
-      @Override
-      public void stop() throws InterruptedException {
-        int[] held = timerService.stop(5000);
-        LOG.info("timer service stopped holding {} live timers and {} tombstones", held[0], held[1]);
-      }
-    });
+              @Override
+              public void stop() throws InterruptedException {
+                int[] held = timerService.stop(5000);
+                LOG.info(
+                    "timer service stopped holding {} live timers and {} tombstones",
+                    held[0],
+                    held[1]);
+              }
+            });
     environment.lifecycle().manage(clusterService);
     ResyncService resync =
         new ResyncService(
-            clock, clusterService::view, node, replicator, parser, config.getResync().getPageSize(),
-            java.time.Duration.ofMillis(config.getResync().getRequestTimeout().toMilliseconds()), environment.metrics());
-    environment.lifecycle().manage(new Managed() {
-      @Override
-      public void start() {
-        if (config.getResync().isOnStart() && resync.hasPeers()) {
-          // A restarted node gets its timers back from its peers.
-          resync.start("node start");
-        }
-      }
+            clock,
+            clusterService::view,
+            node,
+            replicator,
+            parser,
+            config.getResync().getPageSize(),
+            java.time.Duration.ofMillis(config.getResync().getRequestTimeout().toMilliseconds()),
+            environment.metrics());
+    environment
+        .lifecycle()
+        .manage(
+            new Managed() {
+              @Override
+              public void start() {
+                if (config.getResync().isOnStart() && resync.hasPeers()) {
+                  // A restarted node gets its timers back from its peers.
+                  resync.start("node start");
+                }
+              }
 
-      @Override
-      public void stop() {
-        resync.stop();
-      }
-    });
-    environment.healthChecks().register("cluster", new ClusterHealthCheck(clusterService, replicator, resync, clock));
+              @Override
+              public void stop() {
+                resync.stop();
+              }
+            });
+    environment
+        .healthChecks()
+        .register("cluster", new ClusterHealthCheck(clusterService, replicator, resync, clock));
     environment.admin().addTask(new ReloadTask(clusterService));
     environment.admin().addTask(new ResyncTask(resync));
 
     ExecutorService signalWork =
-        environment.lifecycle().executorService("chronos-signals").maxThreads(1).minThreads(1).build();
+        environment
+            .lifecycle()
+            .executorService("chronos-signals")
+            .maxThreads(1)
+            .minThreads(1)
+            .build();
     Signals.handle("USR1", signalWork, () -> resync.start("SIGUSR1"));
-    Signals.handle("HUP", signalWork, () -> {
-      try {
-        clusterService.reload();
-      } catch (ConfigException e) {
-        // Already logged by the cluster service, with the view it kept.
-      }
-    });
+    Signals.handle(
+        "HUP",
+        signalWork,
+        () -> {
+          try {
+            clusterService.reload();
+          } catch (ConfigException e) {
+            // Already logged by the cluster service, with the view it kept.
+          }
+        });
   }
 
   /** The first application connector's port: the default for cluster addresses without one. */

@@ -15,8 +15,8 @@ import java.util.concurrent.TimeUnit;
 import org.chronos.overload.OverloadSettings;
 
 /**
- * chronos.yml: Dropwizard's own settings plus ours. Every key of ours has a default that works,
- * so the file needs only {@code cluster.configFile} and {@code cluster.sharedConfigFile}.
+ * chronos.yml: Dropwizard's own settings plus ours. Every key of ours has a default that works, so
+ * the file needs only {@code cluster.configFile} and {@code cluster.sharedConfigFile}.
  */
 public class ChronosConfiguration extends Configuration {
 

@@ -24,15 +24,15 @@ import org.junit.jupiter.api.parallel.ExecutionMode;
  * When timers pop, end to end over real HTTP and the real clock: never early, not much late, as
  * often as repeat-for allows, and not at all once deleted or replaced (PROTOCOL.md section 1).
  *
- * <p>Times are compared on the wall clock ({@link System#currentTimeMillis()}), which is the
- * clock this node schedules with: a pop may not arrive before {@code k * interval} after the
- * moment just before the request was sent, because the node took the timer's start after that.
- * Arrival includes the callback's own delivery, so this catches pops early by more than that
- * (tens of ms once warmed up; exact timing is the timing wheel's unit tests' job).
+ * <p>Times are compared on the wall clock ({@link System#currentTimeMillis()}), which is the clock
+ * this node schedules with: a pop may not arrive before {@code k * interval} after the moment just
+ * before the request was sent, because the node took the timer's start after that. Arrival includes
+ * the callback's own delivery, so this catches pops early by more than that (tens of ms once warmed
+ * up; exact timing is the timing wheel's unit tests' job).
  *
  * <p>To show that a callback did NOT come, a test creates a marker timer due a full second after
- * the callback in question would have been, and waits for the marker: by then the node has
- * moved past that due time (pops go out in due order), and the second covers delivery.
+ * the callback in question would have been, and waits for the marker: by then the node has moved
+ * past that due time (pops go out in due order), and the second covers delivery.
  *
  * <p>The tests run at the same time as each other (they mostly wait), each on its own callback
  * paths or tags; the class as a whole runs alone (see junit-platform.properties).
@@ -40,7 +40,8 @@ import org.junit.jupiter.api.parallel.ExecutionMode;
 @ExtendWith(DropwizardExtensionsSupport.class)
 class TimerTimingTest {
   static final DropwizardAppExtension<ChronosConfiguration> APP =
-      new DropwizardAppExtension<>(ChronosApplication.class, ResourceHelpers.resourceFilePath("test-chronos.yml"));
+      new DropwizardAppExtension<>(
+          ChronosApplication.class, ResourceHelpers.resourceFilePath("test-chronos.yml"));
 
   /** How late a pop may arrive: the wheel ticks in 1 ms, so this only absorbs a slow machine. */
   private static final long MAX_LATE_MILLIS = 1000;
@@ -56,9 +57,9 @@ class TimerTimingTest {
   }
 
   /**
-   * Runs every request path once before the tests, so that a cold JVM's slow first requests do
-   * not widen the gap between sending a request and the node taking the timer's start: the
-   * never-early check can only see earliness larger than that gap.
+   * Runs every request path once before the tests, so that a cold JVM's slow first requests do not
+   * widen the gap between sending a request and the node taking the timer's start: the never-early
+   * check can only see earliness larger than that gap.
    */
   private static void warmUp() {
     String path = callbacks.newPath("warm-up");
@@ -98,10 +99,14 @@ class TimerTimingTest {
   private static void assertPoppedOnTime(Received pop, Created timer, int k, int intervalSeconds) {
     long due = (long) k * intervalSeconds * 1000;
     assertThat(pop.arrivalMillis() - timer.sentMillis())
-        .as("pop %d arrived %d ms after the request was sent", k, pop.arrivalMillis() - timer.sentMillis())
+        .as(
+            "pop %d arrived %d ms after the request was sent",
+            k, pop.arrivalMillis() - timer.sentMillis())
         .isGreaterThanOrEqualTo(due);
     assertThat(pop.arrivalMillis() - timer.answeredMillis())
-        .as("pop %d arrived %d ms after the request was answered", k, pop.arrivalMillis() - timer.answeredMillis())
+        .as(
+            "pop %d arrived %d ms after the request was answered",
+            k, pop.arrivalMillis() - timer.answeredMillis())
         .isLessThan(due + MAX_LATE_MILLIS);
   }
 
@@ -122,7 +127,9 @@ class TimerTimingTest {
   void aRepeatingTimerPopsOncePerIntervalWhileRepeatForLastsWithRisingSequenceNumbers() {
     String path = callbacks.newPath("repeat-3");
 
-    Created timer = create(TimerJson.timer().interval(1).repeatFor(3).callback(callbacks.url(path), "rep").json());
+    Created timer =
+        create(
+            TimerJson.timer().interval(1).repeatFor(3).callback(callbacks.url(path), "rep").json());
 
     callbacks.awaitRequests(path, 3);
     String after = marker(2); // due a second after a 4th pop would have been
@@ -141,7 +148,13 @@ class TimerTimingTest {
   void intervalEqualToRepeatForPopsOnce() {
     String path = callbacks.newPath("equal");
 
-    Created timer = create(TimerJson.timer().interval(1).repeatFor(1).callback(callbacks.url(path), "once").json());
+    Created timer =
+        create(
+            TimerJson.timer()
+                .interval(1)
+                .repeatFor(1)
+                .callback(callbacks.url(path), "once")
+                .json());
 
     assertPoppedOnTime(callbacks.awaitRequest(path), timer, 1, 1);
     String after = marker(2); // due a second after a 2nd pop would have been
@@ -154,7 +167,9 @@ class TimerTimingTest {
   void zeroIntervalAndZeroRepeatForPopsOnceAtOnce() {
     String path = callbacks.newPath("zero");
 
-    Created timer = create(TimerJson.timer().interval(0).repeatFor(0).callback(callbacks.url(path), "now").json());
+    Created timer =
+        create(
+            TimerJson.timer().interval(0).repeatFor(0).callback(callbacks.url(path), "now").json());
 
     Received pop = callbacks.awaitRequest(path);
     assertThat(pop.arrivalMillis() - timer.answeredMillis())
@@ -181,7 +196,8 @@ class TimerTimingTest {
   void repeatForBelowTheIntervalIsAcceptedButNeverPops() {
     String path = callbacks.newPath("never");
 
-    String body = TimerJson.timer().interval(1).repeatFor(0).callback(callbacks.url(path), "never").json();
+    String body =
+        TimerJson.timer().interval(1).repeatFor(0).callback(callbacks.url(path), "never").json();
 
     HttpResponse<String> response = chronos.post("/timers", body);
     assertThat(response.statusCode()).isEqualTo(200);
@@ -198,7 +214,9 @@ class TimerTimingTest {
     Created timer = create(TimerJson.oneShot(1, callbacks.url(path), "deleted"));
 
     assertThat(chronos.delete(timer.location()).statusCode()).isEqualTo(200);
-    assertThat(chronos.delete(timer.location()).statusCode()).as("a repeated DELETE").isEqualTo(200);
+    assertThat(chronos.delete(timer.location()).statusCode())
+        .as("a repeated DELETE")
+        .isEqualTo(200);
     String after = marker(2);
 
     callbacks.awaitRequest(after);
@@ -222,7 +240,9 @@ class TimerTimingTest {
   @Test
   void deletingARepeatingTimerAfterItsFirstPopStopsIt() {
     String path = callbacks.newPath("delete-repeating");
-    Created timer = create(TimerJson.timer().interval(1).repeatFor(10).callback(callbacks.url(path), "r").json());
+    Created timer =
+        create(
+            TimerJson.timer().interval(1).repeatFor(10).callback(callbacks.url(path), "r").json());
 
     callbacks.awaitRequest(path);
     assertThat(chronos.delete(timer.location()).statusCode()).isEqualTo(200);
@@ -249,7 +269,9 @@ class TimerTimingTest {
     Received pop = callbacks.awaitRequest(newPath);
     assertThat(pop.bodyText()).isEqualTo("new");
     assertThat(pop.sequenceNumber()).isEqualTo(1);
-    assertThat(pop.arrivalMillis() - putSent).as("the replacement times from the PUT").isGreaterThanOrEqualTo(2000);
+    assertThat(pop.arrivalMillis() - putSent)
+        .as("the replacement times from the PUT")
+        .isGreaterThanOrEqualTo(2000);
     assertThat(callbacks.requestsTo(oldPath)).isEmpty();
   }
 
@@ -260,7 +282,8 @@ class TimerTimingTest {
     String path = callbacks.newPath("put-unknown");
 
     long sent = System.currentTimeMillis();
-    HttpResponse<String> response = chronos.put(location, TimerJson.oneShot(1, callbacks.url(path), "p"));
+    HttpResponse<String> response =
+        chronos.put(location, TimerJson.oneShot(1, callbacks.url(path), "p"));
     Created timer = new Created(location, sent, System.currentTimeMillis());
 
     assertThat(response.statusCode()).isEqualTo(200);
@@ -281,7 +304,10 @@ class TimerTimingTest {
     List<Received> pops = callbacks.awaitRequests(path, count, Duration.ofSeconds(10));
     String after = marker(1); // created after all of them, so due after all of them
     callbacks.awaitRequest(after);
-    assertThat(callbacks.requestsTo(path)).extracting(Received::bodyText).doesNotHaveDuplicates().hasSize(count);
+    assertThat(callbacks.requestsTo(path))
+        .extracting(Received::bodyText)
+        .doesNotHaveDuplicates()
+        .hasSize(count);
     assertThat(pops).extracting(Received::sequenceNumber).containsOnly(1);
   }
 }

@@ -26,7 +26,8 @@ public final class ReloadTask extends Task {
     try {
       view = cluster.reload();
     } catch (ConfigException e) {
-      throw new ReloadRefusedException("reload refused, configuration unchanged: " + e.getMessage());
+      throw new ReloadRefusedException(
+          "reload refused, configuration unchanged: " + e.getMessage());
     }
     output.println("reloaded: " + ClusterService.describe(view));
   }

@@ -10,10 +10,10 @@ import org.chronos.resync.ResyncSummary;
 
 /**
  * {@code POST /tasks/resync}: runs a resync (PROTOCOL.md section 6) and answers when it has
- * finished, with its summary as JSON. While one runs, a request waits for it and then for a
- * fresh run. {@code POST /tasks/resync?wait=true} starts nothing: it waits for the running resync,
- * if any, and answers the latest summary ({@code null} if none ever ran); that is
- * {@code service chronos wait-sync}.
+ * finished, with its summary as JSON. While one runs, a request waits for it and then for a fresh
+ * run. {@code POST /tasks/resync?wait=true} starts nothing: it waits for the running resync, if
+ * any, and answers the latest summary ({@code null} if none ever ran); that is {@code service
+ * chronos wait-sync}.
  */
 public final class ResyncTask extends Task {
   private static final ObjectMapper MAPPER = new ObjectMapper();
@@ -27,7 +27,8 @@ public final class ResyncTask extends Task {
   @Override
   public void execute(Map<String, List<String>> parameters, PrintWriter output) throws Exception {
     boolean waitOnly = parameters.getOrDefault("wait", List.of()).contains("true");
-    ResyncSummary summary = waitOnly ? resync.awaitCurrent().join() : resync.start("admin task").join();
+    ResyncSummary summary =
+        waitOnly ? resync.awaitCurrent().join() : resync.start("admin task").join();
     output.println(MAPPER.writeValueAsString(summary));
   }
 }

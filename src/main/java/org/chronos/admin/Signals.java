@@ -7,8 +7,8 @@ import sun.misc.Signal;
 import sun.misc.SignalHandler;
 
 /**
- * The only place that touches the JVM's signal API. A handler only hands its work to an
- * executor, so a slow reload never runs on the JVM's signal thread.
+ * The only place that touches the JVM's signal API. A handler only hands its work to an executor,
+ * so a slow reload never runs on the JVM's signal thread.
  */
 public final class Signals {
   private static final Logger LOG = LoggerFactory.getLogger(Signals.class);
@@ -26,7 +26,8 @@ public final class Signals {
       if (previous == SignalHandler.SIG_IGN) {
         LOG.warn(
             "SIG{} was ignored when the JVM started (under nohup?), so it will not reach Chronos;"
-                + " use the admin tasks instead, or start the JVM without nohup", name);
+                + " use the admin tasks instead, or start the JVM without nohup",
+            name);
       }
       return true;
     } catch (IllegalArgumentException e) {

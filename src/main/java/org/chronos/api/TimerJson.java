@@ -10,9 +10,9 @@ import org.chronos.timer.Tag;
 import org.chronos.timer.Timer;
 
 /**
- * Writes a timer in the node-to-node format (PROTOCOL.md section 5): the public body plus
- * {@code start-time-delta}, {@code start-time}, {@code sequence-number}, {@code cluster-view-id},
- * {@code replicas} and {@code sites}. A tombstone has an empty URI and opaque. Thread-safe.
+ * Writes a timer in the node-to-node format (PROTOCOL.md section 5): the public body plus {@code
+ * start-time-delta}, {@code start-time}, {@code sequence-number}, {@code cluster-view-id}, {@code
+ * replicas} and {@code sites}. A tombstone has an empty URI and opaque. Thread-safe.
  */
 public final class TimerJson {
   private static final JsonFactory FACTORY = new JsonFactory();
@@ -21,7 +21,8 @@ public final class TimerJson {
 
   /** The timer as a replication body; {@code nowMillis} anchors the start-time delta. */
   public static byte[] write(Timer timer, long nowMillis) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream(256 + (timer.opaque() == null ? 0 : timer.opaque().length));
+    ByteArrayOutputStream out =
+        new ByteArrayOutputStream(256 + (timer.opaque() == null ? 0 : timer.opaque().length));
     try (JsonGenerator g = FACTORY.createGenerator(out)) {
       writeTo(g, timer, nowMillis);
     } catch (IOException e) {
@@ -32,7 +33,8 @@ public final class TimerJson {
 
   /** The timer as sent to another site: no replicas, with its site list (section 7). */
   public static byte[] writeForSite(Timer timer, long nowMillis) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream(256 + (timer.opaque() == null ? 0 : timer.opaque().length));
+    ByteArrayOutputStream out =
+        new ByteArrayOutputStream(256 + (timer.opaque() == null ? 0 : timer.opaque().length));
     try (JsonGenerator g = FACTORY.createGenerator(out)) {
       writeTo(g, timer, nowMillis, null, timer.clusterViewId());
     } catch (IOException e) {
@@ -51,7 +53,11 @@ public final class TimerJson {
    * timer sent to another site goes without replicas (null), so that site places it itself.
    */
   public static void writeTo(
-      JsonGenerator g, Timer timer, long nowMillis, java.util.List<String> replicas, String clusterViewId)
+      JsonGenerator g,
+      Timer timer,
+      long nowMillis,
+      java.util.List<String> replicas,
+      String clusterViewId)
       throws IOException {
     g.writeStartObject();
     g.writeObjectFieldStart("timing");
@@ -65,7 +71,8 @@ public final class TimerJson {
     g.writeObjectFieldStart("callback");
     g.writeObjectFieldStart("http");
     g.writeStringField("uri", timer.isTombstone() ? "" : timer.callbackUri());
-    g.writeStringField("opaque", timer.isTombstone() ? "" : new String(timer.opaque(), StandardCharsets.UTF_8));
+    g.writeStringField(
+        "opaque", timer.isTombstone() ? "" : new String(timer.opaque(), StandardCharsets.UTF_8));
     g.writeEndObject();
     g.writeEndObject();
 

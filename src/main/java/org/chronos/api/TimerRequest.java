@@ -35,7 +35,9 @@ public record TimerRequest(
     return replicas != null;
   }
 
-  /** From another site (sites, no replicas): place it in this site, do not send it to other sites. */
+  /**
+   * From another site (sites, no replicas): place it in this site, do not send it to other sites.
+   */
   public boolean isFromOtherSite() {
     return replicas == null && sites != null;
   }

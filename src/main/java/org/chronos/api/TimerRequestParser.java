@@ -32,7 +32,9 @@ public final class TimerRequestParser {
   private final ObjectMapper mapper;
   private final long maxSeconds;
 
-  /** @param maxSeconds the largest interval or repeat-for accepted, in seconds */
+  /**
+   * @param maxSeconds the largest interval or repeat-for accepted, in seconds
+   */
   public TimerRequestParser(long maxSeconds) {
     if (maxSeconds < 1) {
       throw new IllegalArgumentException("maxSeconds must be >= 1: " + maxSeconds);
@@ -50,7 +52,8 @@ public final class TimerRequestParser {
     }
     String text;
     try {
-      // Jackson lets overlong forms and code points above U+10FFFF through; the JDK's decoder does not.
+      // Jackson lets overlong forms and code points above U+10FFFF through; the JDK's decoder does
+      // not.
       text =
           StandardCharsets.UTF_8
               .newDecoder()
@@ -83,7 +86,8 @@ public final class TimerRequestParser {
     long repeatForSeconds =
         timing.has("repeat-for") ? requiredSeconds(timing, "repeat-for") : intervalSeconds;
     if (intervalSeconds == 0 && repeatForSeconds != 0) {
-      throw new BadRequestException("timing.interval is 0 but timing.repeat-for is not: it would pop forever");
+      throw new BadRequestException(
+          "timing.interval is 0 but timing.repeat-for is not: it would pop forever");
     }
     Long startTimeDelta = optionalLong(timing, "start-time-delta");
     Long startTime = optionalLong(timing, "start-time");
@@ -99,7 +103,8 @@ public final class TimerRequestParser {
     JsonNode reliability = root.get("reliability");
     if (reliability != null) {
       if (!reliability.isObject()) {
-        throw new BadRequestException("reliability must be an object, not " + describe(reliability));
+        throw new BadRequestException(
+            "reliability must be an object, not " + describe(reliability));
       }
       if (reliability.has("replication-factor")) {
         JsonNode rf = reliability.get("replication-factor");
@@ -117,7 +122,8 @@ public final class TimerRequestParser {
       JsonNode view = reliability.get("cluster-view-id");
       if (view != null && !view.isNull()) {
         if (!view.isTextual()) {
-          throw new BadRequestException("reliability.cluster-view-id must be a string, not " + describe(view));
+          throw new BadRequestException(
+              "reliability.cluster-view-id must be a string, not " + describe(view));
         }
         clusterViewId = view.textValue();
       }
@@ -172,7 +178,8 @@ public final class TimerRequestParser {
     }
     String scheme = parsed.getScheme() == null ? null : parsed.getScheme().toLowerCase(Locale.ROOT);
     if (!"http".equals(scheme) && !"https".equals(scheme)) {
-      throw new BadRequestException("callback.http.uri must be an absolute http or https URI: " + uri);
+      throw new BadRequestException(
+          "callback.http.uri must be an absolute http or https URI: " + uri);
     }
     if (parsed.getHost() == null || parsed.getHost().isEmpty()) {
       throw new BadRequestException("callback.http.uri has no host: " + uri);
@@ -214,7 +221,9 @@ public final class TimerRequestParser {
     int count = 1;
     JsonNode countNode = entry.get("count");
     if (countNode != null) {
-      if (!countNode.isIntegralNumber() || !countNode.canConvertToInt() || countNode.intValue() < 1) {
+      if (!countNode.isIntegralNumber()
+          || !countNode.canConvertToInt()
+          || countNode.intValue() < 1) {
         return null;
       }
       count = countNode.intValue();
@@ -228,11 +237,17 @@ public final class TimerRequestParser {
       throw new BadRequestException("timing." + field + " is required");
     }
     if (!node.isIntegralNumber()) {
-      throw new BadRequestException("timing." + field + " must be an integer number of seconds, not " + describe(node));
+      throw new BadRequestException(
+          "timing." + field + " must be an integer number of seconds, not " + describe(node));
     }
     if (!node.canConvertToLong() || node.longValue() < 0 || node.longValue() > maxSeconds) {
       throw new BadRequestException(
-          "timing." + field + " must be between 0 and " + maxSeconds + " seconds: " + node.asText());
+          "timing."
+              + field
+              + " must be between 0 and "
+              + maxSeconds
+              + " seconds: "
+              + node.asText());
     }
     return node.longValue();
   }
@@ -243,12 +258,14 @@ public final class TimerRequestParser {
       return null;
     }
     if (!node.isIntegralNumber() || !node.canConvertToLong()) {
-      throw new BadRequestException("timing." + field + " must be an integer, not " + describe(node));
+      throw new BadRequestException(
+          "timing." + field + " must be an integer, not " + describe(node));
     }
     return node.longValue();
   }
 
-  private static JsonNode requiredObject(JsonNode parent, String field, String path) throws BadRequestException {
+  private static JsonNode requiredObject(JsonNode parent, String field, String path)
+      throws BadRequestException {
     JsonNode node = parent.get(field);
     if (node == null || node.isNull()) {
       throw new BadRequestException(path + field + " is required");
@@ -259,7 +276,8 @@ public final class TimerRequestParser {
     return node;
   }
 
-  private static String requiredString(JsonNode parent, String field, String path) throws BadRequestException {
+  private static String requiredString(JsonNode parent, String field, String path)
+      throws BadRequestException {
     JsonNode node = parent.get(field);
     if (node == null || node.isNull()) {
       throw new BadRequestException(path + field + " is required");
@@ -270,18 +288,21 @@ public final class TimerRequestParser {
     return node.textValue();
   }
 
-  private static List<String> optionalStrings(JsonNode parent, String field) throws BadRequestException {
+  private static List<String> optionalStrings(JsonNode parent, String field)
+      throws BadRequestException {
     JsonNode node = parent.get(field);
     if (node == null || node.isNull()) {
       return null;
     }
     if (!node.isArray()) {
-      throw new BadRequestException("reliability." + field + " must be an array of strings, not " + describe(node));
+      throw new BadRequestException(
+          "reliability." + field + " must be an array of strings, not " + describe(node));
     }
     List<String> values = new ArrayList<>(node.size());
     for (JsonNode item : node) {
       if (!item.isTextual()) {
-        throw new BadRequestException("reliability." + field + " must hold only strings, not " + describe(item));
+        throw new BadRequestException(
+            "reliability." + field + " must hold only strings, not " + describe(item));
       }
       values.add(item.textValue());
     }

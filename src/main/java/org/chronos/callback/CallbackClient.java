@@ -33,10 +33,10 @@ import org.slf4j.LoggerFactory;
  * Delivers pops as HTTP POSTs with Apache HttpClient 5's async client; thread-safe.
  *
  * <p>Each callback has one deadline covering pool wait, connect and response (HttpClient's own
- * timeouts each cover one phase, so a scheduled cancel enforces the total). At most
- * {@code maxInFlight} callbacks run at once: beyond that {@link #trySend} refuses and the timer
- * thread holds the pop until a slot frees, so a slow client delays pops instead of piling up
- * unbounded work. Only a 2xx answer is a success.
+ * timeouts each cover one phase, so a scheduled cancel enforces the total). At most {@code
+ * maxInFlight} callbacks run at once: beyond that {@link #trySend} refuses and the timer thread
+ * holds the pop until a slot frees, so a slow client delays pops instead of piling up unbounded
+ * work. Only a 2xx answer is a success.
  */
 public final class CallbackClient implements CallbackSink {
   private static final Logger LOG = LoggerFactory.getLogger(CallbackClient.class);
@@ -54,8 +54,11 @@ public final class CallbackClient implements CallbackSink {
     this(timeoutMillis, maxInFlight, maxConnections, ioThreads, new Timer());
   }
 
-  /** @param latency told the time from send to outcome of every callback, whatever the outcome */
-  public CallbackClient(long timeoutMillis, int maxInFlight, int maxConnections, int ioThreads, Timer latency) {
+  /**
+   * @param latency told the time from send to outcome of every callback, whatever the outcome
+   */
+  public CallbackClient(
+      long timeoutMillis, int maxInFlight, int maxConnections, int ioThreads, Timer latency) {
     if (timeoutMillis < 1 || maxInFlight < 1 || maxConnections < 1 || ioThreads < 1) {
       throw new IllegalArgumentException(
           String.format(
@@ -67,9 +70,11 @@ public final class CallbackClient implements CallbackSink {
     this.maxInFlight = maxInFlight;
     this.slots = new Semaphore(maxInFlight);
     this.client = AsyncHttp.client(timeoutMillis, maxConnections, maxConnections, ioThreads);
-    this.deadlines = new ScheduledThreadPoolExecutor(1, AsyncHttp.daemonThreads("chronos-callback-deadlines"));
+    this.deadlines =
+        new ScheduledThreadPoolExecutor(1, AsyncHttp.daemonThreads("chronos-callback-deadlines"));
     this.deadlines.setRemoveOnCancelPolicy(true);
-    this.dispatcher = Executors.newSingleThreadExecutor(AsyncHttp.daemonThreads("chronos-callback-dispatch"));
+    this.dispatcher =
+        Executors.newSingleThreadExecutor(AsyncHttp.daemonThreads("chronos-callback-dispatch"));
   }
 
   public void start() {
@@ -102,10 +107,12 @@ public final class CallbackClient implements CallbackSink {
       AsyncRequestProducer request =
           AsyncRequestBuilder.post(pop.uri())
               .addHeader("X-Sequence-Number", Integer.toString(pop.sequence()))
-              .setEntity(AsyncEntityProducers.create(pop.opaque(), ContentType.APPLICATION_OCTET_STREAM))
+              .setEntity(
+                  AsyncEntityProducers.create(pop.opaque(), ContentType.APPLICATION_OCTET_STREAM))
               .build();
       Future<Message<HttpResponse, Void>> future =
-          client.execute(request, new BasicResponseConsumer<>(new DiscardingEntityConsumer<>()), exchange);
+          client.execute(
+              request, new BasicResponseConsumer<>(new DiscardingEntityConsumer<>()), exchange);
       exchange.deadline =
           deadlines.schedule(
               () -> {
@@ -178,7 +185,8 @@ public final class CallbackClient implements CallbackSink {
     }
     int abandoned = inFlight();
     if (abandoned > 0) {
-      LOG.warn("{} callbacks were still in flight after {} ms; abandoning them", abandoned, graceMillis);
+      LOG.warn(
+          "{} callbacks were still in flight after {} ms; abandoning them", abandoned, graceMillis);
     }
     client.close(abandoned > 0 ? CloseMode.IMMEDIATE : CloseMode.GRACEFUL);
     deadlines.shutdownNow();

@@ -18,222 +18,215 @@ import java.util.Set;
  * Immutable contents of {@code chronos_cluster.conf} (thread-safe); built by whoever loads or
  * reloads the cluster file, and turned into a {@link ClusterView} for replica placement.
  *
- * <p>Every address is normalized ({@link Addresses}). {@code nodes} are the staying nodes,
- * {@code joining} and {@code leaving} the nodes of a scale-up or scale-down in progress; when the
- * file has none of the three, {@code nodes} is just {@code localhost}. {@code localhost} need not
- * be in the cluster: a node that has been removed keeps running (and answering resyncs) until it
- * is stopped.
+ * <p>Every address is normalized ({@link Addresses}). {@code nodes} are the staying nodes, {@code
+ * joining} and {@code leaving} the nodes of a scale-up or scale-down in progress; when the file has
+ * none of the three, {@code nodes} is just {@code localhost}. {@code localhost} need not be in the
+ * cluster: a node that has been removed keeps running (and answering resyncs) until it is stopped.
  *
- * <p>Sections and keys other than {@code [cluster]} localhost/node/joining/leaving and
- * {@code [identity]} instance_id/deployment_id are ignored, so the older all-in-one
- * {@code chronos.conf} ({@code [http]} bind-address/bind-port, {@code node = host:port}) parses.
+ * <p>Sections and keys other than {@code [cluster]} localhost/node/joining/leaving and {@code
+ * [identity]} instance_id/deployment_id are ignored, so the older all-in-one {@code chronos.conf}
+ * ({@code [http]} bind-address/bind-port, {@code node = host:port}) parses.
  */
 public record ClusterConfig(
-        String localhost,
-        List<String> nodes,
-        List<String> joining,
-        List<String> leaving,
-        int instanceId,
-        int deploymentId) {
+    String localhost,
+    List<String> nodes,
+    List<String> joining,
+    List<String> leaving,
+    int instanceId,
+    int deploymentId) {
 
-    public static final int DEFAULT_PORT = 7253;
-    public static final int MAX_INSTANCE_ID = 127;
-    public static final int MAX_DEPLOYMENT_ID = 7;
+  public static final int DEFAULT_PORT = 7253;
+  public static final int MAX_INSTANCE_ID = 127;
+  public static final int MAX_DEPLOYMENT_ID = 7;
 
-    private static final String CLUSTER = "cluster";
-    private static final String IDENTITY = "identity";
+  private static final String CLUSTER = "cluster";
+  private static final String IDENTITY = "identity";
 
-    /**
-     * Validates what the file parser cannot have got wrong but a programmatic caller can.
-     *
-     * @throws IllegalArgumentException naming the bad value
-     */
-    public ClusterConfig {
-        Objects.requireNonNull(localhost, "localhost");
-        nodes = List.copyOf(nodes);
-        joining = List.copyOf(joining);
-        leaving = List.copyOf(leaving);
-        checkRange("instance_id", instanceId, MAX_INSTANCE_ID);
-        checkRange("deployment_id", deploymentId, MAX_DEPLOYMENT_ID);
-        if (nodes.isEmpty() && joining.isEmpty()) {
-            throw new IllegalArgumentException(
-                    "the new cluster (nodes + joining) is empty; leaving=" + leaving);
+  /**
+   * Validates what the file parser cannot have got wrong but a programmatic caller can.
+   *
+   * @throws IllegalArgumentException naming the bad value
+   */
+  public ClusterConfig {
+    Objects.requireNonNull(localhost, "localhost");
+    nodes = List.copyOf(nodes);
+    joining = List.copyOf(joining);
+    leaving = List.copyOf(leaving);
+    checkRange("instance_id", instanceId, MAX_INSTANCE_ID);
+    checkRange("deployment_id", deploymentId, MAX_DEPLOYMENT_ID);
+    if (nodes.isEmpty() && joining.isEmpty()) {
+      throw new IllegalArgumentException(
+          "the new cluster (nodes + joining) is empty; leaving=" + leaving);
+    }
+    Set<String> seen = new HashSet<>();
+    for (List<String> list : List.of(nodes, joining, leaving)) {
+      for (String address : list) {
+        if (!seen.add(address)) {
+          throw new IllegalArgumentException("address " + address + " is listed more than once");
         }
-        Set<String> seen = new HashSet<>();
-        for (List<String> list : List.of(nodes, joining, leaving)) {
-            for (String address : list) {
-                if (!seen.add(address)) {
-                    throw new IllegalArgumentException(
-                            "address " + address + " is listed more than once");
-                }
-            }
-        }
+      }
+    }
+  }
+
+  /** A single-node cluster of {@code 127.0.0.1:<defaultPort>}, identity 0/0: no file needed. */
+  public static ClusterConfig singleNode(int defaultPort) {
+    String localhost = Addresses.normalize("127.0.0.1", defaultPort);
+    return new ClusterConfig(localhost, List.of(localhost), List.of(), List.of(), 0, 0);
+  }
+
+  /**
+   * Reads {@code file}; a missing file is the {@link #singleNode} default, as for a node installed
+   * without clustering.
+   *
+   * @throws ConfigException if the file exists but cannot be read, or its content is invalid
+   */
+  public static ClusterConfig load(Path file, int defaultPort) throws ConfigException {
+    checkDefaultPort(defaultPort);
+    String text;
+    try {
+      text = Files.readString(file);
+    } catch (NoSuchFileException e) {
+      return singleNode(defaultPort);
+    } catch (CharacterCodingException e) {
+      throw new ConfigException(file + ": is not UTF-8 text", e);
+    } catch (IOException e) {
+      throw new ConfigException(file + ": cannot be read: " + e, e);
+    }
+    return parse(text, file.toString(), defaultPort);
+  }
+
+  /**
+   * Parses a cluster file's text; {@code sourceName} prefixes every error message and {@code
+   * defaultPort} (this node's HTTP port) completes addresses written without a port.
+   *
+   * @throws ConfigException naming the file, line, key and bad value
+   */
+  public static ClusterConfig parse(String text, String sourceName, int defaultPort)
+      throws ConfigException {
+    checkDefaultPort(defaultPort);
+    IniFile ini = IniFile.parse(text, sourceName);
+
+    Map<String, IniFile.Entry> firstSeen = new HashMap<>();
+    List<String> nodes = addresses(ini, "node", defaultPort, firstSeen);
+    List<String> joining = addresses(ini, "joining", defaultPort, firstSeen);
+    List<String> leaving = addresses(ini, "leaving", defaultPort, firstSeen);
+    boolean clustered = !(nodes.isEmpty() && joining.isEmpty() && leaving.isEmpty());
+
+    Optional<IniFile.Entry> localEntry = ini.singleEntry(CLUSTER, "localhost");
+    String localhost;
+    if (localEntry.isPresent()) {
+      localhost = address(ini, localEntry.get(), defaultPort);
+    } else if (clustered) {
+      throw new ConfigException(
+          sourceName
+              + ": [cluster] localhost is missing; it is required when node,"
+              + " joining or leaving lines are present");
+    } else {
+      localhost = Addresses.normalize("127.0.0.1", defaultPort);
     }
 
-    /** A single-node cluster of {@code 127.0.0.1:<defaultPort>}, identity 0/0: no file needed. */
-    public static ClusterConfig singleNode(int defaultPort) {
-        String localhost = Addresses.normalize("127.0.0.1", defaultPort);
-        return new ClusterConfig(localhost, List.of(localhost), List.of(), List.of(), 0, 0);
+    if (!clustered) {
+      nodes = List.of(localhost);
+    } else if (nodes.isEmpty() && joining.isEmpty()) {
+      throw new ConfigException(
+          sourceName
+              + ": [cluster] has leaving lines "
+              + leaving
+              + " but no node or joining line; no node would be left");
     }
 
-    /**
-     * Reads {@code file}; a missing file is the {@link #singleNode} default, as for a node
-     * installed without clustering.
-     *
-     * @throws ConfigException if the file exists but cannot be read, or its content is invalid
-     */
-    public static ClusterConfig load(Path file, int defaultPort) throws ConfigException {
-        checkDefaultPort(defaultPort);
-        String text;
-        try {
-            text = Files.readString(file);
-        } catch (NoSuchFileException e) {
-            return singleNode(defaultPort);
-        } catch (CharacterCodingException e) {
-            throw new ConfigException(file + ": is not UTF-8 text", e);
-        } catch (IOException e) {
-            throw new ConfigException(file + ": cannot be read: " + e, e);
-        }
-        return parse(text, file.toString(), defaultPort);
+    int instanceId = identity(ini, "instance_id", MAX_INSTANCE_ID);
+    int deploymentId = identity(ini, "deployment_id", MAX_DEPLOYMENT_ID);
+    return new ClusterConfig(localhost, nodes, joining, leaving, instanceId, deploymentId);
+  }
+
+  /** Node then joining addresses: where new timers are placed. */
+  public List<String> newCluster() {
+    return concat(nodes, joining);
+  }
+
+  /** Node then leaving addresses: where timers were placed before the scaling began. */
+  public List<String> oldCluster() {
+    return concat(nodes, leaving);
+  }
+
+  private static List<String> addresses(
+      IniFile ini, String key, int defaultPort, Map<String, IniFile.Entry> firstSeen)
+      throws ConfigException {
+    List<String> result = new ArrayList<>();
+    for (IniFile.Entry entry : ini.entries(CLUSTER, key)) {
+      String address = address(ini, entry, defaultPort);
+      IniFile.Entry earlier = firstSeen.putIfAbsent(address, entry);
+      if (earlier != null) {
+        throw new ConfigException(
+            String.format(
+                "%s:%d: [cluster] %s '%s' is %s, already listed on line %d as"
+                    + " %s '%s'; each address may appear once across"
+                    + " node, joining and leaving",
+                ini.sourceName(),
+                entry.line(),
+                key,
+                entry.value(),
+                address,
+                earlier.line(),
+                earlier.key(),
+                earlier.value()));
+      }
+      result.add(address);
     }
+    return result;
+  }
 
-    /**
-     * Parses a cluster file's text; {@code sourceName} prefixes every error message and
-     * {@code defaultPort} (this node's HTTP port) completes addresses written without a port.
-     *
-     * @throws ConfigException naming the file, line, key and bad value
-     */
-    public static ClusterConfig parse(String text, String sourceName, int defaultPort)
-            throws ConfigException {
-        checkDefaultPort(defaultPort);
-        IniFile ini = IniFile.parse(text, sourceName);
-
-        Map<String, IniFile.Entry> firstSeen = new HashMap<>();
-        List<String> nodes = addresses(ini, "node", defaultPort, firstSeen);
-        List<String> joining = addresses(ini, "joining", defaultPort, firstSeen);
-        List<String> leaving = addresses(ini, "leaving", defaultPort, firstSeen);
-        boolean clustered = !(nodes.isEmpty() && joining.isEmpty() && leaving.isEmpty());
-
-        Optional<IniFile.Entry> localEntry = ini.singleEntry(CLUSTER, "localhost");
-        String localhost;
-        if (localEntry.isPresent()) {
-            localhost = address(ini, localEntry.get(), defaultPort);
-        } else if (clustered) {
-            throw new ConfigException(
-                    sourceName
-                            + ": [cluster] localhost is missing; it is required when node,"
-                            + " joining or leaving lines are present");
-        } else {
-            localhost = Addresses.normalize("127.0.0.1", defaultPort);
-        }
-
-        if (!clustered) {
-            nodes = List.of(localhost);
-        } else if (nodes.isEmpty() && joining.isEmpty()) {
-            throw new ConfigException(
-                    sourceName
-                            + ": [cluster] has leaving lines "
-                            + leaving
-                            + " but no node or joining line; no node would be left");
-        }
-
-        int instanceId = identity(ini, "instance_id", MAX_INSTANCE_ID);
-        int deploymentId = identity(ini, "deployment_id", MAX_DEPLOYMENT_ID);
-        return new ClusterConfig(localhost, nodes, joining, leaving, instanceId, deploymentId);
+  private static String address(IniFile ini, IniFile.Entry entry, int defaultPort)
+      throws ConfigException {
+    try {
+      return Addresses.normalize(entry.value(), defaultPort);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(
+          String.format(
+              "%s:%d: [cluster] %s '%s' is not a valid address: %s",
+              ini.sourceName(), entry.line(), entry.key(), entry.value(), e.getMessage()),
+          e);
     }
+  }
 
-    /** Node then joining addresses: where new timers are placed. */
-    public List<String> newCluster() {
-        return concat(nodes, joining);
+  private static int identity(IniFile ini, String key, int max) throws ConfigException {
+    Optional<IniFile.Entry> entry = ini.singleEntry(IDENTITY, key);
+    if (entry.isEmpty()) {
+      return 0;
     }
+    String value = entry.get().value();
+    int parsed;
+    try {
+      parsed = Integer.parseInt(value);
+    } catch (NumberFormatException e) {
+      parsed = -1;
+    }
+    if (parsed < 0 || parsed > max) {
+      throw new ConfigException(
+          String.format(
+              "%s:%d: [identity] %s '%s' must be an integer 0-%d",
+              ini.sourceName(), entry.get().line(), key, value, max));
+    }
+    return parsed;
+  }
 
-    /** Node then leaving addresses: where timers were placed before the scaling began. */
-    public List<String> oldCluster() {
-        return concat(nodes, leaving);
+  private static void checkRange(String name, int value, int max) {
+    if (value < 0 || value > max) {
+      throw new IllegalArgumentException(name + " " + value + " is not in 0-" + max);
     }
+  }
 
-    private static List<String> addresses(
-            IniFile ini, String key, int defaultPort, Map<String, IniFile.Entry> firstSeen)
-            throws ConfigException {
-        List<String> result = new ArrayList<>();
-        for (IniFile.Entry entry : ini.entries(CLUSTER, key)) {
-            String address = address(ini, entry, defaultPort);
-            IniFile.Entry earlier = firstSeen.putIfAbsent(address, entry);
-            if (earlier != null) {
-                throw new ConfigException(
-                        String.format(
-                                "%s:%d: [cluster] %s '%s' is %s, already listed on line %d as"
-                                        + " %s '%s'; each address may appear once across"
-                                        + " node, joining and leaving",
-                                ini.sourceName(),
-                                entry.line(),
-                                key,
-                                entry.value(),
-                                address,
-                                earlier.line(),
-                                earlier.key(),
-                                earlier.value()));
-            }
-            result.add(address);
-        }
-        return result;
+  private static void checkDefaultPort(int defaultPort) {
+    if (defaultPort < 1 || defaultPort > 65535) {
+      throw new IllegalArgumentException("default port " + defaultPort + " is not in 1-65535");
     }
+  }
 
-    private static String address(IniFile ini, IniFile.Entry entry, int defaultPort)
-            throws ConfigException {
-        try {
-            return Addresses.normalize(entry.value(), defaultPort);
-        } catch (IllegalArgumentException e) {
-            throw new ConfigException(
-                    String.format(
-                            "%s:%d: [cluster] %s '%s' is not a valid address: %s",
-                            ini.sourceName(),
-                            entry.line(),
-                            entry.key(),
-                            entry.value(),
-                            e.getMessage()),
-                    e);
-        }
-    }
-
-    private static int identity(IniFile ini, String key, int max) throws ConfigException {
-        Optional<IniFile.Entry> entry = ini.singleEntry(IDENTITY, key);
-        if (entry.isEmpty()) {
-            return 0;
-        }
-        String value = entry.get().value();
-        int parsed;
-        try {
-            parsed = Integer.parseInt(value);
-        } catch (NumberFormatException e) {
-            parsed = -1;
-        }
-        if (parsed < 0 || parsed > max) {
-            throw new ConfigException(
-                    String.format(
-                            "%s:%d: [identity] %s '%s' must be an integer 0-%d",
-                            ini.sourceName(), entry.get().line(), key, value, max));
-        }
-        return parsed;
-    }
-
-    private static void checkRange(String name, int value, int max) {
-        if (value < 0 || value > max) {
-            throw new IllegalArgumentException(name + " " + value + " is not in 0-" + max);
-        }
-    }
-
-    private static void checkDefaultPort(int defaultPort) {
-        if (defaultPort < 1 || defaultPort > 65535) {
-            throw new IllegalArgumentException(
-                    "default port " + defaultPort + " is not in 1-65535");
-        }
-    }
-
-    private static List<String> concat(List<String> first, List<String> second) {
-        List<String> all = new ArrayList<>(first.size() + second.size());
-        all.addAll(first);
-        all.addAll(second);
-        return List.copyOf(all);
-    }
+  private static List<String> concat(List<String> first, List<String> second) {
+    List<String> all = new ArrayList<>(first.size() + second.size());
+    all.addAll(first);
+    all.addAll(second);
+    return List.copyOf(all);
+  }
 }

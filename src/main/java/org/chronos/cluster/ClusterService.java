@@ -48,8 +48,8 @@ public final class ClusterService implements Managed {
 
   /**
    * The view before the last reload that changed it (or the current one). Updates also tell the
-   * replicas a timer had under it, so a reload followed by an update moves the timer even where
-   * the new file has no leaving lines to say where it used to live.
+   * replicas a timer had under it, so a reload followed by an update moves the timer even where the
+   * new file has no leaving lines to say where it used to live.
    */
   public ClusterView previousView() {
     ClusterView p = previous;

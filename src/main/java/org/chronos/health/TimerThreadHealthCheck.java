@@ -28,7 +28,8 @@ public final class TimerThreadHealthCheck extends HealthCheck {
     }
     long oldestDue = service.oldestDueMillis();
     if (oldestDue != Long.MAX_VALUE && now - oldestDue > maxLagMillis) {
-      return Result.unhealthy("timer thread is %d ms behind (limit %d ms)", now - oldestDue, maxLagMillis);
+      return Result.unhealthy(
+          "timer thread is %d ms behind (limit %d ms)", now - oldestDue, maxLagMillis);
     }
     return Result.healthy("%d timers held, %d live", service.heldCount(), service.liveCount());
   }

@@ -14,14 +14,15 @@ import org.apache.hc.core5.util.Timeout;
  * How Chronos builds its HttpClient 5 async clients (callbacks and replication); stateless.
  *
  * <p>HttpClient has no single request deadline, so every phase gets the same timeout: pool wait
- * (connection request), connect, socket inactivity and response. No retries, redirects, cookies
- * or auth caching: a timer service must not call a URL twice on its own or follow it elsewhere.
+ * (connection request), connect, socket inactivity and response. No retries, redirects, cookies or
+ * auth caching: a timer service must not call a URL twice on its own or follow it elsewhere.
  */
 public final class AsyncHttp {
   private AsyncHttp() {}
 
   /** A pooled async client, not yet started. */
-  public static CloseableHttpAsyncClient client(long timeoutMillis, int maxTotal, int maxPerRoute, int ioThreads) {
+  public static CloseableHttpAsyncClient client(
+      long timeoutMillis, int maxTotal, int maxPerRoute, int ioThreads) {
     Timeout timeout = Timeout.ofMilliseconds(timeoutMillis);
     return HttpAsyncClients.custom()
         .setConnectionManager(

@@ -30,21 +30,23 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * What this node does with timer requests and pops, independent of HTTP (PROTOCOL.md sections 1
- * and 5). Request methods are called from request threads; the {@link TimerEvents} methods and
- * the lambdas handed to {@link TimerService#execute} run on the timer thread.
+ * What this node does with timer requests and pops, independent of HTTP (PROTOCOL.md sections 1 and
+ * 5). Request methods are called from request threads; the {@link TimerEvents} methods and the
+ * lambdas handed to {@link TimerService#execute} run on the timer thread.
  *
- * <p>A client's request is stored here (if this node is a replica), answered, and sent to the
- * other replicas and the extra replicas of the old cluster. A replication message from a peer is
- * merged by the {@link VersionRule} and never sent on. Replicas are recomputed under the current
- * view on every update and pop, and replicas that dropped out are sent the timer too, which they
- * store as a tombstone (passive rebalancing).
+ * <p>A client's request is stored here (if this node is a replica), answered, and sent to the other
+ * replicas and the extra replicas of the old cluster. A replication message from a peer is merged
+ * by the {@link VersionRule} and never sent on. Replicas are recomputed under the current view on
+ * every update and pop, and replicas that dropped out are sent the timer too, which they store as a
+ * tombstone (passive rebalancing).
  */
 public final class TimerNode implements TimerEvents {
   private static final Logger LOG = LoggerFactory.getLogger(TimerNode.class);
   public static final int DEFAULT_REPLICATION_FACTOR = 2;
+
   /** Each replica after the first pops this much later than the one before it (section 5). */
   public static final int REPLICA_DELAY_MILLIS = 2000;
+
   private static final int MAX_INTERNED_LISTS = 10_000;
 
   private final Clock clock;
@@ -95,7 +97,10 @@ public final class TimerNode implements TimerEvents {
 
   /** POST /timers: a new timer with a new id. Returns the id. */
   public long create(TimerRequest request) throws OverloadedException {
-    int rf = request.replicationFactor() == null ? DEFAULT_REPLICATION_FACTOR : request.replicationFactor();
+    int rf =
+        request.replicationFactor() == null
+            ? DEFAULT_REPLICATION_FACTOR
+            : request.replicationFactor();
     long id = ids.next();
     storeFromClient(id, rf, request, true);
     created.mark();
@@ -106,10 +111,15 @@ public final class TimerNode implements TimerEvents {
    * PUT /timers/id-rf: from a client, replaces the timer or creates it with that id; from a peer
    * (the body has {@code replicas}), merges the copy without replicating it further.
    */
-  public void update(long id, int rf, TimerRequest request) throws BadRequestException, OverloadedException {
+  public void update(long id, int rf, TimerRequest request)
+      throws BadRequestException, OverloadedException {
     if (request.replicationFactor() != null && request.replicationFactor() != rf) {
       throw new BadRequestException(
-          "replication factor " + request.replicationFactor() + " in the body differs from " + rf + " in the URL");
+          "replication factor "
+              + request.replicationFactor()
+              + " in the body differs from "
+              + rf
+              + " in the URL");
     }
     if (request.isReplication()) {
       acceptReplica(id, rf, request);
@@ -129,27 +139,32 @@ public final class TimerNode implements TimerEvents {
     SitesConfig sc = sites.get();
     List<String> replicas = intern(v.replicasFor(id, rf));
     Set<String> peers = peersOf(v, id, rf, replicas);
-    boolean accepted = service.execute(store -> {
-      long now = clock.millis();
-      Timer existing = store.get(id);
-      Timer tombstone = existing == null ? Timer.tombstone(id, rf, now) : existing.toTombstone(now);
-      tombstone.setReplicas(replicas);
-      tombstone.setClusterViewId(v.viewId());
-      // An unknown timer may live in any site: tell them all.
-      tombstone.setSites(existing == null ? sc.newTimerSites(random) : sc.refresh(existing.sites()));
-      store.put(tombstone);
-      Set<String> to = withDroppedReplicas(peers, existing, v.localAddress());
-      String path = TimerPath.location(id, rf);
-      replicator.send(to, path, TimerJson.write(tombstone, now));
-      sendToOtherSites(tombstone, sc, path, now);
-    });
+    boolean accepted =
+        service.execute(
+            store -> {
+              long now = clock.millis();
+              Timer existing = store.get(id);
+              Timer tombstone =
+                  existing == null ? Timer.tombstone(id, rf, now) : existing.toTombstone(now);
+              tombstone.setReplicas(replicas);
+              tombstone.setClusterViewId(v.viewId());
+              // An unknown timer may live in any site: tell them all.
+              tombstone.setSites(
+                  existing == null ? sc.newTimerSites(random) : sc.refresh(existing.sites()));
+              store.put(tombstone);
+              Set<String> to = withDroppedReplicas(peers, existing, v.localAddress());
+              String path = TimerPath.location(id, rf);
+              replicator.send(to, path, TimerJson.write(tombstone, now));
+              sendToOtherSites(tombstone, sc, path, now);
+            });
     if (!accepted) {
       throw new OverloadedException("timer queue is full");
     }
     deleted.mark();
   }
 
-  private void storeFromClient(long id, int rf, TimerRequest request, boolean isNew) throws OverloadedException {
+  private void storeFromClient(long id, int rf, TimerRequest request, boolean isNew)
+      throws OverloadedException {
     long now = clock.millis();
     ClusterView v = view.get();
     SitesConfig sc = sites.get();
@@ -160,7 +175,9 @@ public final class TimerNode implements TimerEvents {
     if (!timer.isTombstone() && timer.maxPops() == 0) {
       LOG.warn(
           "timer {} has repeat-for {} ms below its interval {} ms: accepted, but it will never pop",
-          String.format("%016x", id), timer.repeatForMillis(), timer.intervalMillis());
+          String.format("%016x", id),
+          timer.repeatForMillis(),
+          timer.intervalMillis());
     }
     byte[] body = TimerJson.write(timer, now);
     byte[] siteBody = sc.replicateAcrossSites() ? TimerJson.writeForSite(timer, now) : null;
@@ -168,18 +185,20 @@ public final class TimerNode implements TimerEvents {
     String path = TimerPath.location(id, rf);
     // A new id was never stored anywhere, so only the current replicas need it.
     Set<String> peers = isNew ? currentPeersOf(v, id, rf, replicas) : peersOf(v, id, rf, replicas);
-    boolean accepted = service.execute(store -> {
-      Timer previous = store.get(id);
-      if (index >= 0) {
-        store.put(timer);
-      } else if (previous != null) {
-        // Not a replica any more: keep only a tombstone so the stale copy never pops.
-        store.put(previous.toTombstone(clock.millis()));
-      }
-      Set<String> dropped = withDroppedReplicas(Set.of(), previous, v.localAddress());
-      dropped.removeAll(peers);
-      replicator.send(dropped, path, body);
-    });
+    boolean accepted =
+        service.execute(
+            store -> {
+              Timer previous = store.get(id);
+              if (index >= 0) {
+                store.put(timer);
+              } else if (previous != null) {
+                // Not a replica any more: keep only a tombstone so the stale copy never pops.
+                store.put(previous.toTombstone(clock.millis()));
+              }
+              Set<String> dropped = withDroppedReplicas(Set.of(), previous, v.localAddress());
+              dropped.removeAll(peers);
+              replicator.send(dropped, path, body);
+            });
     if (!accepted) {
       throw new OverloadedException("timer queue is full");
     }
@@ -193,7 +212,8 @@ public final class TimerNode implements TimerEvents {
    * A timer another site took from a client, or popped, or deleted: place it in this site and
    * replicate it to this site's replicas, but not to other sites (the sender does that).
    */
-  private void acceptFromOtherSite(long id, int rf, TimerRequest request) throws OverloadedException {
+  private void acceptFromOtherSite(long id, int rf, TimerRequest request)
+      throws OverloadedException {
     long now = clock.millis();
     ClusterView v = view.get();
     Timer timer = placeInThisSite(id, rf, request, now, v, sites.get().refresh(request.sites()));
@@ -206,7 +226,8 @@ public final class TimerNode implements TimerEvents {
   }
 
   /** The request as a timer on this site's replicas under the current view, with a site list. */
-  private Timer placeInThisSite(long id, int rf, TimerRequest request, long now, ClusterView v, List<String> siteList) {
+  private Timer placeInThisSite(
+      long id, int rf, TimerRequest request, long now, ClusterView v, List<String> siteList) {
     Timer timer = toTimer(id, rf, request, now);
     timer.setReplicas(intern(v.replicasFor(id, rf)));
     timer.setClusterViewId(v.viewId());
@@ -224,44 +245,57 @@ public final class TimerNode implements TimerEvents {
   }
 
   /**
-   * A remote site answers again after failing: send it every timer of ours whose site list
-   * includes it, so it is protected again now rather than at each timer's next change. Each
-   * timer is sent by its primary in this site only. Ids are gathered on the timer thread;
-   * serialization happens there too, a thousand timers at a time, so pops are not held up.
+   * A remote site answers again after failing: send it every timer of ours whose site list includes
+   * it, so it is protected again now rather than at each timer's next change. Each timer is sent by
+   * its primary in this site only. Ids are gathered on the timer thread; serialization happens
+   * there too, a thousand timers at a time, so pops are not held up.
    */
   void resendToSite(String site) {
-    service.query(store -> {
-      List<Long> ids = new ArrayList<>();
-      String local = view.get().localAddress();
-      store.forEach(t -> {
-        if (!t.isTombstone() && t.sites().contains(site) && !t.replicas().isEmpty() && t.replicas().get(0).equals(local)) {
-          ids.add(t.id());
-        }
-      });
-      return ids;
-    }).thenAccept(ids -> {
-      LOG.info("re-sending {} timers to site {}", ids.size(), site);
-      for (int from = 0; from < ids.size(); from += 1000) {
-        List<Long> chunk = ids.subList(from, Math.min(ids.size(), from + 1000));
-        service.query(store -> {
-          long now = clock.millis();
-          for (long id : chunk) {
-            Timer t = store.get(id);
-            if (t != null && !t.isTombstone()) {
-              siteReplicator.send(List.of(site), TimerPath.location(id, t.replicationFactor()), TimerJson.writeForSite(t, now));
-            }
-          }
-          return null;
-        });
-      }
-    });
+    service
+        .query(
+            store -> {
+              List<Long> ids = new ArrayList<>();
+              String local = view.get().localAddress();
+              store.forEach(
+                  t -> {
+                    if (!t.isTombstone()
+                        && t.sites().contains(site)
+                        && !t.replicas().isEmpty()
+                        && t.replicas().get(0).equals(local)) {
+                      ids.add(t.id());
+                    }
+                  });
+              return ids;
+            })
+        .thenAccept(
+            ids -> {
+              LOG.info("re-sending {} timers to site {}", ids.size(), site);
+              for (int from = 0; from < ids.size(); from += 1000) {
+                List<Long> chunk = ids.subList(from, Math.min(ids.size(), from + 1000));
+                service.query(
+                    store -> {
+                      long now = clock.millis();
+                      for (long id : chunk) {
+                        Timer t = store.get(id);
+                        if (t != null && !t.isTombstone()) {
+                          siteReplicator.send(
+                              List.of(site),
+                              TimerPath.location(id, t.replicationFactor()),
+                              TimerJson.writeForSite(t, now));
+                        }
+                      }
+                      return null;
+                    });
+              }
+            });
   }
 
   /** Replica position in this site, then this site's position in the timer's site list. */
   private static int popDelay(ClusterView v, SitesConfig sc, Timer t) {
     long replicaIndex = Math.max(t.replicas().indexOf(v.localAddress()), 0);
     long siteIndex = Math.max(t.sites().indexOf(sc.localSite()), 0);
-    long delay = (replicaIndex + siteIndex * Math.min(t.replicationFactor(), 1000)) * REPLICA_DELAY_MILLIS;
+    long delay =
+        (replicaIndex + siteIndex * Math.min(t.replicationFactor(), 1000)) * REPLICA_DELAY_MILLIS;
     return (int) Math.min(delay, Integer.MAX_VALUE);
   }
 
@@ -284,16 +318,17 @@ public final class TimerNode implements TimerEvents {
   }
 
   /**
-   * Merges peers' copies by the version rule, without replicating them further; completes once
-   * they are in the store. Never refused: the caller (a resync) waits, which is its backpressure.
+   * Merges peers' copies by the version rule, without replicating them further; completes once they
+   * are in the store. Never refused: the caller (a resync) waits, which is its backpressure.
    */
   public java.util.concurrent.CompletableFuture<Void> mergeAll(List<Timer> copies) {
-    return service.query(store -> {
-      for (Timer copy : copies) {
-        merge(store, copy);
-      }
-      return null;
-    });
+    return service.query(
+        store -> {
+          for (Timer copy : copies) {
+            merge(store, copy);
+          }
+          return null;
+        });
   }
 
   private void merge(TimerStore store, Timer incoming) {
@@ -327,7 +362,10 @@ public final class TimerNode implements TimerEvents {
       dropped.removeAll(replicas);
       timer.setReplicas(replicas);
       if (!dropped.isEmpty()) {
-        replicator.send(dropped, TimerPath.location(timer.id(), timer.replicationFactor()), TimerJson.write(timer, clock.millis()));
+        replicator.send(
+            dropped,
+            TimerPath.location(timer.id(), timer.replicationFactor()),
+            TimerJson.write(timer, clock.millis()));
       }
     }
     timer.setClusterViewId(v.viewId());
@@ -357,8 +395,8 @@ public final class TimerNode implements TimerEvents {
   }
 
   /**
-   * The replicas, the extra replicas, and the replicas under the view before the last reload,
-   * other than this node. Those that are not replicas store what they are sent as a tombstone.
+   * The replicas, the extra replicas, and the replicas under the view before the last reload, other
+   * than this node. Those that are not replicas store what they are sent as a tombstone.
    */
   private Set<String> peersOf(ClusterView v, long id, int rf, List<String> replicas) {
     Set<String> peers = currentPeersOf(v, id, rf, replicas);
@@ -411,6 +449,14 @@ public final class TimerNode implements TimerEvents {
     String uri = request.tombstone() ? null : request.callbackUri().intern();
     byte[] opaque = request.tombstone() ? null : request.opaque().getBytes(StandardCharsets.UTF_8);
     return new Timer(
-        id, rf, start, request.intervalMillis(), request.repeatForMillis(), sequence, uri, opaque, request.tags());
+        id,
+        rf,
+        start,
+        request.intervalMillis(),
+        request.repeatForMillis(),
+        sequence,
+        uri,
+        opaque,
+        request.tags());
   }
 }

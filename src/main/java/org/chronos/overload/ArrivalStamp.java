@@ -12,10 +12,10 @@ import org.eclipse.jetty.ee10.servlet.ServletContextRequest;
  * Records on each request when Jetty began to receive it, for {@link OverloadFilter}'s latency;
  * thread-safe and stateless, a servlet filter in front of Jersey.
  *
- * <p>Jersey filters see only a proxy of the servlet request, through which Jetty's own request
- * (and its arrival time) cannot be reached; a servlet filter gets the real one. The arrival time
- * matters because under overload requests wait for a thread before any filter runs, and that
- * wait is the first thing to grow.
+ * <p>Jersey filters see only a proxy of the servlet request, through which Jetty's own request (and
+ * its arrival time) cannot be reached; a servlet filter gets the real one. The arrival time matters
+ * because under overload requests wait for a thread before any filter runs, and that wait is the
+ * first thing to grow.
  */
 final class ArrivalStamp implements Filter {
   /** Request attribute (and so Jersey property): {@link System#nanoTime} at arrival, a Long. */

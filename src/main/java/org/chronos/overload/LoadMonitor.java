@@ -4,28 +4,28 @@ import org.chronos.timer.Clock;
 
 /**
  * Admission control for client requests (PROTOCOL.md section 8): a token bucket whose refill rate
- * follows the latency of the requests it admitted; thread-safe. Request threads call
- * {@link #admit} before doing any work and {@link #completed} once answered; metrics read
- * {@link #rate}. Every method holds the monitor's lock for a few arithmetic operations: far less
- * than the HTTP work around it, so one lock for all request threads is cheap enough.
+ * follows the latency of the requests it admitted; thread-safe. Request threads call {@link #admit}
+ * before doing any work and {@link #completed} once answered; metrics read {@link #rate}. Every
+ * method holds the monitor's lock for a few arithmetic operations: far less than the HTTP work
+ * around it, so one lock for all request threads is cheap enough.
  *
  * <p><b>Bucket.</b> Holds up to {@code bucketSize} tokens and starts full, so a burst of that size
- * is admitted at once; it refills continuously at the current rate. A request takes one token or
- * is refused, with the whole seconds until a token is expected (for {@code Retry-After}).
+ * is admitted at once; it refills continuously at the current rate. A request takes one token or is
+ * refused, with the whole seconds until a token is expected (for {@code Retry-After}).
  *
  * <p><b>Adaptation.</b> At most once per {@value #ADJUST_INTERVAL_MILLIS} ms, on the first admit or
- * completion after the interval, and only if requests completed in it (no evidence, no change):
- * the mean latency of the interval is averaged with the previous smoothed value (weight one half
- * each). Above the target, the rate is multiplied by target/smoothed, kept between
- * {@value #MAX_DECREASE} and {@value #MIN_DECREASE}, so it falls faster the further latency is
- * over, but never below {@code minRate}. At or below the target, the rate rises by a fixed step
- * ({@value #INCREASE_FRACTION} of the initial rate, at least 1/s), but only if the rate was what
- * limited clients: some request was refused, or at least half the rate was used. Without that
- * condition an idle node's rate would creep up without bound and admit a huge burst later.
+ * completion after the interval, and only if requests completed in it (no evidence, no change): the
+ * mean latency of the interval is averaged with the previous smoothed value (weight one half each).
+ * Above the target, the rate is multiplied by target/smoothed, kept between {@value #MAX_DECREASE}
+ * and {@value #MIN_DECREASE}, so it falls faster the further latency is over, but never below
+ * {@code minRate}. At or below the target, the rate rises by a fixed step ({@value
+ * #INCREASE_FRACTION} of the initial rate, at least 1/s), but only if the rate was what limited
+ * clients: some request was refused, or at least half the rate was used. Without that condition an
+ * idle node's rate would creep up without bound and admit a huge burst later.
  *
  * <p>Time is the injected wall {@link Clock}. If it steps back, the bucket and the adjustment
- * interval restart from the new time: a refill is lost, but nothing stalls until the clock
- * catches up.
+ * interval restart from the new time: a refill is lost, but nothing stalls until the clock catches
+ * up.
  */
 public final class LoadMonitor {
   static final long ADJUST_INTERVAL_MILLIS = 1000;
@@ -49,9 +49,11 @@ public final class LoadMonitor {
   private long admitted;
   private long refused;
 
-  public LoadMonitor(Clock clock, long targetLatencyMicros, int bucketSize, double initialRate, double minRate) {
+  public LoadMonitor(
+      Clock clock, long targetLatencyMicros, int bucketSize, double initialRate, double minRate) {
     if (targetLatencyMicros < 1) {
-      throw new IllegalArgumentException("target latency must be positive: " + targetLatencyMicros + " us");
+      throw new IllegalArgumentException(
+          "target latency must be positive: " + targetLatencyMicros + " us");
     }
     if (bucketSize < 1) {
       throw new IllegalArgumentException("bucket size must be at least 1: " + bucketSize);
@@ -60,7 +62,8 @@ public final class LoadMonitor {
       throw new IllegalArgumentException("minimum rate must be positive: " + minRate);
     }
     if (!(initialRate >= minRate) || Double.isInfinite(initialRate)) {
-      throw new IllegalArgumentException("initial rate " + initialRate + " must be at least the minimum rate " + minRate);
+      throw new IllegalArgumentException(
+          "initial rate " + initialRate + " must be at least the minimum rate " + minRate);
     }
     this.clock = clock;
     this.targetLatencyMicros = targetLatencyMicros;
@@ -77,8 +80,8 @@ public final class LoadMonitor {
   /**
    * Takes a token for one request.
    *
-   * @return 0 if the request is admitted; otherwise the whole seconds (at least 1) until a token
-   *     is expected at the current rate
+   * @return 0 if the request is admitted; otherwise the whole seconds (at least 1) until a token is
+   *     expected at the current rate
    */
   public synchronized long admit() {
     long now = clock.millis();
@@ -133,9 +136,12 @@ public final class LoadMonitor {
     }
     if (samples > 0) {
       double mean = (double) latencySumMicros / samples;
-      smoothedLatencyMicros = Double.isNaN(smoothedLatencyMicros) ? mean : (smoothedLatencyMicros + mean) / 2;
+      smoothedLatencyMicros =
+          Double.isNaN(smoothedLatencyMicros) ? mean : (smoothedLatencyMicros + mean) / 2;
       if (smoothedLatencyMicros > targetLatencyMicros) {
-        double factor = Math.min(MIN_DECREASE, Math.max(MAX_DECREASE, targetLatencyMicros / smoothedLatencyMicros));
+        double factor =
+            Math.min(
+                MIN_DECREASE, Math.max(MAX_DECREASE, targetLatencyMicros / smoothedLatencyMicros));
         rate = Math.max(minRate, rate * factor);
       } else if (refused > 0 || admitted >= 0.5 * rate * elapsed / 1000.0) {
         rate += increaseStep;

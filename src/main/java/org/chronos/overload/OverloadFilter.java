@@ -6,8 +6,8 @@ import com.codahale.metrics.MetricRegistry;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
-import jakarta.annotation.Priority;
 import io.dropwizard.core.setup.Environment;
+import jakarta.annotation.Priority;
 import jakarta.servlet.DispatcherType;
 import jakarta.ws.rs.Priorities;
 import jakarta.ws.rs.container.ContainerRequestContext;
@@ -24,15 +24,15 @@ import java.util.EnumSet;
 import java.util.Locale;
 
 /**
- * Throttles client requests to the public timer API with a {@link LoadMonitor} (PROTOCOL.md
- * section 8); thread-safe, one instance serves every Jersey request thread. Refused requests get
- * 503 with {@code Retry-After} before any resource runs, so nothing is stored for them.
+ * Throttles client requests to the public timer API with a {@link LoadMonitor} (PROTOCOL.md section
+ * 8); thread-safe, one instance serves every Jersey request thread. Refused requests get 503 with
+ * {@code Retry-After} before any resource runs, so nothing is stored for them.
  *
- * <p><b>What takes a token.</b> Client requests: {@code POST /timers}, {@code PUT /timers/<id>}
- * and {@code DELETE /timers/<id>}. Node-to-node traffic is exempt, because refusing it would make
- * one overloaded node lose replicas that another node already accepted from its client: the
- * resync API ({@code GET /timers}, {@code DELETE /timers/references}) by method and path, and
- * replication, which the protocol marks only by {@code reliability.replicas} in a PUT's body.
+ * <p><b>What takes a token.</b> Client requests: {@code POST /timers}, {@code PUT /timers/<id>} and
+ * {@code DELETE /timers/<id>}. Node-to-node traffic is exempt, because refusing it would make one
+ * overloaded node lose replicas that another node already accepted from its client: the resync API
+ * ({@code GET /timers}, {@code DELETE /timers/references}) by method and path, and replication,
+ * which the protocol marks only by {@code reliability.replicas} in a PUT's body.
  *
  * <p>So a PUT's body is read here, before the resource, and handed on unchanged. Deciding here
  * rather than in the resource after its parse keeps overload control out of the resource and
@@ -62,7 +62,8 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
     environment
         .servlets()
         .addFilter("chronos-arrival-stamp", new ArrivalStamp())
-        .addMappingForUrlPatterns(EnumSet.of(DispatcherType.REQUEST), false, "/timers", "/timers/*");
+        .addMappingForUrlPatterns(
+            EnumSet.of(DispatcherType.REQUEST), false, "/timers", "/timers/*");
     environment.jersey().register(new OverloadFilter(monitor, maxBodyBytes, environment.metrics()));
   }
 
@@ -75,7 +76,8 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
     this.peekLimit = (int) Math.min(Integer.MAX_VALUE - 8, maxBodyBytes + 1);
     this.rejected = metrics.meter("chronos.overload.rejected");
     metrics.register("chronos.overload.rate", (Gauge<Double>) monitor::rate);
-    metrics.register("chronos.overload.smoothed-latency-micros", (Gauge<Double>) monitor::smoothedLatencyMicros);
+    metrics.register(
+        "chronos.overload.smoothed-latency-micros", (Gauge<Double>) monitor::smoothedLatencyMicros);
   }
 
   @Override
@@ -84,7 +86,9 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
       return;
     }
     long started =
-        request.getProperty(ArrivalStamp.ATTRIBUTE) instanceof Long arrived ? arrived : System.nanoTime();
+        request.getProperty(ArrivalStamp.ATTRIBUTE) instanceof Long arrived
+            ? arrived
+            : System.nanoTime();
     long retryAfterSeconds = monitor.admit();
     if (retryAfterSeconds > 0) {
       rejected.mark();
@@ -96,10 +100,12 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
           refusal
               .header("Retry-After", Long.toString(retryAfterSeconds))
               .type(MediaType.TEXT_PLAIN_TYPE)
-              .entity(String.format(
-                  Locale.ROOT,
-                  "overloaded: requests above the current limit of %.1f/s; retry after %d s%n",
-                  monitor.rate(), retryAfterSeconds))
+              .entity(
+                  String.format(
+                      Locale.ROOT,
+                      "overloaded: requests above the current limit of %.1f/s; retry after %d s%n",
+                      monitor.rate(),
+                      retryAfterSeconds))
               .build());
       return;
     }
@@ -134,10 +140,10 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
   }
 
   /**
-   * Reads and discards the body of a refused request, so the connection can carry the client's
-   * next request: left unread, Jetty closes the connection after the 503, and a client that has
-   * already sent its next request on it sees the connection drop instead of an answer. False if
-   * the body is longer than the limit (the connection is then closed, and says so).
+   * Reads and discards the body of a refused request, so the connection can carry the client's next
+   * request: left unread, Jetty closes the connection after the 503, and a client that has already
+   * sent its next request on it sees the connection drop instead of an answer. False if the body is
+   * longer than the limit (the connection is then closed, and says so).
    */
   private boolean drained(ContainerRequestContext request) throws IOException {
     InputStream body = request.getEntityStream();

@@ -12,9 +12,9 @@ import java.util.concurrent.TimeUnit;
 import org.chronos.timer.Clock;
 
 /**
- * The {@code overload} section of chronos.yml; a configuration bean, read once at start. Every
- * key has a default, the original's: target latency 500 ms, bucket 1000, initial rate 500/s,
- * minimum rate 10/s, enabled.
+ * The {@code overload} section of chronos.yml; a configuration bean, read once at start. Every key
+ * has a default, the original's: target latency 500 ms, bucket 1000, initial rate 500/s, minimum
+ * rate 10/s, enabled.
  */
 public class OverloadSettings {
   private boolean enabled = true;

@@ -30,11 +30,11 @@ import org.slf4j.LoggerFactory;
  * Sends timers to other nodes ({@code PUT /timers/<id>-<rf>}); thread-safe and never blocks its
  * caller, which may be a request thread or the timer thread.
  *
- * <p>Each peer has a bounded queue and a cap on requests in flight. A full queue drops the
- * message and counts it as a failure (the timer's other copies and the next pop or resync repair
- * it), rather than letting a dead peer eat the heap. Connection failures, timeouts and 5xx
- * answers are retried a few times with backoff; 4xx answers are not. Metrics per peer:
- * {@code chronos.replication.<peer>.queued|sent|failed}.
+ * <p>Each peer has a bounded queue and a cap on requests in flight. A full queue drops the message
+ * and counts it as a failure (the timer's other copies and the next pop or resync repair it),
+ * rather than letting a dead peer eat the heap. Connection failures, timeouts and 5xx answers are
+ * retried a few times with backoff; 4xx answers are not. Metrics per peer: {@code
+ * chronos.replication.<peer>.queued|sent|failed}.
  */
 public final class Replicator {
   private static final Logger LOG = LoggerFactory.getLogger(Replicator.class);
@@ -80,13 +80,19 @@ public final class Replicator {
     }
   }
 
-  public Replicator(Clock clock, MetricRegistry metrics, long timeoutMillis, int maxQueued, int maxInFlightPerPeer) {
+  public Replicator(
+      Clock clock,
+      MetricRegistry metrics,
+      long timeoutMillis,
+      int maxQueued,
+      int maxInFlightPerPeer) {
     this.clock = clock;
     this.metrics = metrics;
     this.maxQueued = maxQueued;
     this.maxInFlightPerPeer = maxInFlightPerPeer;
     this.client = AsyncHttp.client(timeoutMillis, maxInFlightPerPeer * 16, maxInFlightPerPeer, 1);
-    this.retries = new ScheduledThreadPoolExecutor(1, AsyncHttp.daemonThreads("chronos-replication-retries"));
+    this.retries =
+        new ScheduledThreadPoolExecutor(1, AsyncHttp.daemonThreads("chronos-replication-retries"));
   }
 
   public void start() {
@@ -120,12 +126,13 @@ public final class Replicator {
   /** Peers whose last failure was at or after {@code sinceMillis} (for health and logs). */
   public Map<String, Long> recentFailures(long sinceMillis) {
     Map<String, Long> result = new java.util.TreeMap<>();
-    peers.forEach((address, p) -> {
-      long last = p.lastFailureMillis.get();
-      if (last != 0 && last >= sinceMillis) {
-        result.put(address, last);
-      }
-    });
+    peers.forEach(
+        (address, p) -> {
+          long last = p.lastFailureMillis.get();
+          if (last != 0 && last >= sinceMillis) {
+            result.put(address, last);
+          }
+        });
     return result;
   }
 
@@ -225,9 +232,7 @@ public final class Replicator {
     if (m.attempt() < RETRY_DELAYS_MILLIS.length && !closed) {
       try {
         retries.schedule(
-            () -> enqueue(m.retry()),
-            RETRY_DELAYS_MILLIS[m.attempt()],
-            TimeUnit.MILLISECONDS);
+            () -> enqueue(m.retry()), RETRY_DELAYS_MILLIS[m.attempt()], TimeUnit.MILLISECONDS);
       } catch (java.util.concurrent.RejectedExecutionException e) {
         fail(p, m, reason);
       }
@@ -246,7 +251,12 @@ public final class Replicator {
     long previous = p.lastFailureMillis.getAndSet(now);
     // One line per peer per 10 s is enough to explain a dead peer without flooding the log.
     if (now - previous > 10_000) {
-      LOG.warn("replication to {} failed ({}): PUT {} after {} attempts", p.address, reason, m.path(), m.attempt() + 1);
+      LOG.warn(
+          "replication to {} failed ({}): PUT {} after {} attempts",
+          p.address,
+          reason,
+          m.path(),
+          m.attempt() + 1);
     }
   }
 }

@@ -4,8 +4,8 @@ import java.util.Objects;
 import org.chronos.timer.Timer;
 
 /**
- * Decides between two copies of a timer (PROTOCOL.md section 5). A pure function: the same
- * rule on every node is what lets replicas converge whatever order messages arrive in.
+ * Decides between two copies of a timer (PROTOCOL.md section 5). A pure function: the same rule on
+ * every node is what lets replicas converge whatever order messages arrive in.
  */
 public final class VersionRule {
   /** Start times closer than this are treated as the same series of pops. */

@@ -28,9 +28,14 @@ final class ReferencesParser {
     for (JsonNode entry : root.get("IDs")) {
       JsonNode id = entry.get("ID");
       JsonNode index = entry.get("ReplicaIndex");
-      if (id == null || !id.isIntegralNumber() || index == null || !index.isIntegralNumber()
-          || !index.canConvertToInt() || index.intValue() < 0) {
-        throw new BadRequestException("each IDs entry needs an integer ID and a non-negative ReplicaIndex: " + entry);
+      if (id == null
+          || !id.isIntegralNumber()
+          || index == null
+          || !index.isIntegralNumber()
+          || !index.canConvertToInt()
+          || index.intValue() < 0) {
+        throw new BadRequestException(
+            "each IDs entry needs an integer ID and a non-negative ReplicaIndex: " + entry);
       }
       refs.add(new long[] {id.bigIntegerValue().longValue(), index.intValue()});
     }

@@ -3,11 +3,10 @@ package org.chronos.resources;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/**
- * The {@code <16 hex>-<rf>[anything]} part of a timer URL (PROTOCOL.md section 1). Immutable.
- */
+/** The {@code <16 hex>-<rf>[anything]} part of a timer URL (PROTOCOL.md section 1). Immutable. */
 public record TimerPath(long id, int replicationFactor) {
-  private static final Pattern PATTERN = Pattern.compile("([0-9a-fA-F]{16})-([0-9]{1,10}).*", Pattern.DOTALL);
+  private static final Pattern PATTERN =
+      Pattern.compile("([0-9a-fA-F]{16})-([0-9]{1,10}).*", Pattern.DOTALL);
 
   /** Parses the part after {@code /timers/}; null when it is not a timer URL. */
   public static TimerPath parse(String rest) {

@@ -10,8 +10,8 @@ import jakarta.ws.rs.POST;
 import jakarta.ws.rs.PUT;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
-import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import java.io.IOException;
@@ -25,8 +25,8 @@ import org.chronos.resync.ResyncSource;
 
 /**
  * The public timer API (PROTOCOL.md section 1) over HTTP; thread-safe, one instance serves every
- * request thread. Reads and validates the body here, so that the timer thread only ever sees
- * valid timers, and answers every client mistake with a 4xx and a reason in the body.
+ * request thread. Reads and validates the body here, so that the timer thread only ever sees valid
+ * timers, and answers every client mistake with a 4xx and a reason in the body.
  */
 @Path("/timers")
 @Produces(MediaType.TEXT_PLAIN)
@@ -36,13 +36,15 @@ public final class TimersResource {
   private final TimerRequestParser parser;
   private final long maxBodyBytes;
   private final ResyncSource resync;
+
   /**
-   * How much of an oversized body is read and discarded so the connection can be kept; beyond
-   * this the 413 closes the connection (a client still sending may then miss the 413).
+   * How much of an oversized body is read and discarded so the connection can be kept; beyond this
+   * the 413 closes the connection (a client still sending may then miss the 413).
    */
   private static final long SWALLOW_BYTES = 4L * 1024 * 1024;
 
-  public TimersResource(TimerNode node, TimerRequestParser parser, long maxBodyBytes, ResyncSource resync) {
+  public TimersResource(
+      TimerNode node, TimerRequestParser parser, long maxBodyBytes, ResyncSource resync) {
     this.node = node;
     this.parser = parser;
     this.maxBodyBytes = maxBodyBytes;
@@ -70,7 +72,8 @@ public final class TimersResource {
         }
       }
       ResyncSource.Page page = resync.page(requester, viewId, from, parseRange(range));
-      Response.ResponseBuilder response = Response.status(page.more() ? 206 : 200).entity(page.body());
+      Response.ResponseBuilder response =
+          Response.status(page.more() ? 206 : 200).entity(page.body());
       if (page.more()) {
         response.header("Content-Range", Integer.toString(page.count()));
       }
@@ -83,7 +86,8 @@ public final class TimersResource {
   /** The internal resync API: the requester now holds these timers (section 6). */
   @DELETE
   @Path("references")
-  public Response references(@HeaderParam("Content-Length") String contentLength, InputStream body) {
+  public Response references(
+      @HeaderParam("Content-Length") String contentLength, InputStream body) {
     if (resync == null) {
       return Response.status(405).build();
     }
@@ -122,7 +126,10 @@ public final class TimersResource {
     try {
       TimerRequest request = parser.parse(readBody(contentLength, body));
       long id = node.create(request);
-      int rf = request.replicationFactor() == null ? TimerNode.DEFAULT_REPLICATION_FACTOR : request.replicationFactor();
+      int rf =
+          request.replicationFactor() == null
+              ? TimerNode.DEFAULT_REPLICATION_FACTOR
+              : request.replicationFactor();
       return ok(TimerPath.location(id, rf));
     } catch (BadRequestException e) {
       return error(e);
@@ -136,7 +143,9 @@ public final class TimersResource {
   @PUT
   @Path("{rest: .*}")
   public Response update(
-      @PathParam("rest") String rest, @HeaderParam("Content-Length") String contentLength, InputStream body) {
+      @PathParam("rest") String rest,
+      @HeaderParam("Content-Length") String contentLength,
+      InputStream body) {
     TimerPath path = TimerPath.parse(rest);
     if (path == null) {
       return notFound(rest);
@@ -177,7 +186,9 @@ public final class TimersResource {
   @POST
   @Path("{rest: .*}")
   public Response createWithSlash(
-      @PathParam("rest") String rest, @HeaderParam("Content-Length") String contentLength, InputStream body) {
+      @PathParam("rest") String rest,
+      @HeaderParam("Content-Length") String contentLength,
+      InputStream body) {
     if (rest.isEmpty()) {
       return create(contentLength, body);
     }
@@ -206,16 +217,21 @@ public final class TimersResource {
     if (TimerPath.parse(rest) == null) {
       return notFound(rest);
     }
-    return Response.status(405).header("Allow", "PUT, DELETE").entity("method not allowed on a timer\n").build();
+    return Response.status(405)
+        .header("Allow", "PUT, DELETE")
+        .entity("method not allowed on a timer\n")
+        .build();
   }
 
   private static void checkReplicationFactor(TimerPath path) throws BadRequestException {
     if (path.replicationFactor() < 1) {
-      throw new BadRequestException("replication factor in the URL must be positive: " + path.replicationFactor());
+      throw new BadRequestException(
+          "replication factor in the URL must be positive: " + path.replicationFactor());
     }
   }
 
-  private byte[] readBody(String contentLength, InputStream body) throws BadRequestException, TooLarge {
+  private byte[] readBody(String contentLength, InputStream body)
+      throws BadRequestException, TooLarge {
     long swallow = Math.max(maxBodyBytes, SWALLOW_BYTES);
     if (contentLength != null) {
       long declared;
@@ -285,7 +301,10 @@ public final class TimersResource {
   }
 
   private static Response error(BadRequestException e) {
-    return Response.status(e.status()).type(MediaType.TEXT_PLAIN_TYPE).entity(e.getMessage() + "\n").build();
+    return Response.status(e.status())
+        .type(MediaType.TEXT_PLAIN_TYPE)
+        .entity(e.getMessage() + "\n")
+        .build();
   }
 
   private static Response overloaded(OverloadedException e) {
@@ -297,6 +316,9 @@ public final class TimersResource {
   }
 
   private static Response notFound(String rest) {
-    return Response.status(404).type(MediaType.TEXT_PLAIN_TYPE).entity("no such timer URL: /timers/" + rest + "\n").build();
+    return Response.status(404)
+        .type(MediaType.TEXT_PLAIN_TYPE)
+        .entity("no such timer URL: /timers/" + rest + "\n")
+        .build();
   }
 }

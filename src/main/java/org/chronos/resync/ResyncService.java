@@ -29,26 +29,26 @@ import org.chronos.api.BadRequestException;
 import org.chronos.api.TimerRequest;
 import org.chronos.api.TimerRequestParser;
 import org.chronos.cluster.ClusterView;
+import org.chronos.http.AsyncHttp;
 import org.chronos.node.TimerNode;
 import org.chronos.replication.Replicator;
 import org.chronos.resources.TimerPath;
 import org.chronos.timer.Clock;
 import org.chronos.timer.Timer;
-import org.chronos.http.AsyncHttp;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Runs resyncs (PROTOCOL.md section 6) on one background thread, one at a time: asking for a
- * resync while one runs joins the running one. Thread-safe.
+ * Runs resyncs (PROTOCOL.md section 6) on one background thread, one at a time: asking for a resync
+ * while one runs joins the running one. Thread-safe.
  *
- * <p>For every other node of the old and new cluster, pages through the timers this node
- * replicates under the new view; stores those where this node's replica position is as good as
- * or better than before; sends them on to new replicas below it that were not above it before,
- * and to old replicas at or below its new position that are replicas no more (as tombstones);
- * then tells the peer, with {@code DELETE /timers/references}, which timers it now holds. An
- * unreachable peer is retried a few times, then reported; a malformed page or timer is counted
- * and skipped. The run always finishes.
+ * <p>For every other node of the old and new cluster, pages through the timers this node replicates
+ * under the new view; stores those where this node's replica position is as good as or better than
+ * before; sends them on to new replicas below it that were not above it before, and to old replicas
+ * at or below its new position that are replicas no more (as tombstones); then tells the peer, with
+ * {@code DELETE /timers/references}, which timers it now holds. An unreachable peer is retried a
+ * few times, then reported; a malformed page or timer is counted and skipped. The run always
+ * finishes.
  */
 public final class ResyncService {
   private static final Logger LOG = LoggerFactory.getLogger(ResyncService.class);
@@ -90,7 +90,11 @@ public final class ResyncService {
     this.parser = parser;
     this.pageSize = pageSize;
     this.requestTimeout = requestTimeout;
-    this.http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(requestTimeout).build();
+    this.http =
+        HttpClient.newBuilder()
+            .version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(requestTimeout)
+            .build();
     this.runner = Executors.newSingleThreadExecutor(AsyncHttp.daemonThreads("chronos-resync"));
     metrics.register("chronos.resync.nodes-remaining", (Gauge<Integer>) nodesRemaining::get);
     this.timersProcessed = metrics.counter("chronos.resync.timers-processed");
@@ -98,21 +102,27 @@ public final class ResyncService {
   }
 
   /**
-   * Starts a resync; completes with its summary. While one runs, the request waits for it and
-   * then gets a fresh run (the running one may predate a reload), shared by every request that
-   * arrived meanwhile.
+   * Starts a resync; completes with its summary. While one runs, the request waits for it and then
+   * gets a fresh run (the running one may predate a reload), shared by every request that arrived
+   * meanwhile.
    */
   public synchronized CompletableFuture<ResyncSummary> start(String reason) {
     if (running != null && !running.isDone()) {
       if (queued == null) {
-        LOG.info("resync requested ({}) while one is running: another starts when it finishes", reason);
-        queued = running.handle((summary, error) -> null).thenApplyAsync(ignored -> {
-          synchronized (this) {
-            running = queued;
-            queued = null;
-          }
-          return run(reason);
-        }, runner);
+        LOG.info(
+            "resync requested ({}) while one is running: another starts when it finishes", reason);
+        queued =
+            running
+                .handle((summary, error) -> null)
+                .thenApplyAsync(
+                    ignored -> {
+                      synchronized (this) {
+                        running = queued;
+                        queued = null;
+                      }
+                      return run(reason);
+                    },
+                    runner);
       }
       return queued;
     }
@@ -126,7 +136,9 @@ public final class ResyncService {
     synchronized (this) {
       current = queued != null ? queued : running;
     }
-    return current == null ? CompletableFuture.completedFuture(last) : current.exceptionally(e -> last);
+    return current == null
+        ? CompletableFuture.completedFuture(last)
+        : current.exceptionally(e -> last);
   }
 
   /** Whether the cluster has any node but this one to resync from. */
@@ -167,7 +179,8 @@ public final class ResyncService {
     runs.inc();
     ClusterView v = view.get();
     Set<String> peers = peers(v);
-    LOG.info("resync started ({}): {} nodes to ask, cluster view {}", reason, peers.size(), v.viewId());
+    LOG.info(
+        "resync started ({}): {} nodes to ask, cluster view {}", reason, peers.size(), v.viewId());
     Tally tally = new Tally();
     nodesRemaining.set(peers.size());
     List<String> failures = new ArrayList<>();
@@ -191,9 +204,17 @@ public final class ResyncService {
       }
     }
     nodesRemaining.set(0);
-    ResyncSummary summary = new ResyncSummary(
-        contacted, failures.size(), tally.received.get(), tally.stored.get(), tally.replicated.get(),
-        tally.tombstoned.get(), tally.malformed.get(), clock.millis() - startedMillis, List.copyOf(failures));
+    ResyncSummary summary =
+        new ResyncSummary(
+            contacted,
+            failures.size(),
+            tally.received.get(),
+            tally.stored.get(),
+            tally.replicated.get(),
+            tally.tombstoned.get(),
+            tally.malformed.get(),
+            clock.millis() - startedMillis,
+            List.copyOf(failures));
     last = summary;
     LOG.info("resync finished ({}): {}", reason, summary);
     return summary;
@@ -207,18 +228,29 @@ public final class ResyncService {
     final AtomicLong malformed = new AtomicLong();
   }
 
-  private void resyncFrom(String peer, ClusterView v, Tally tally) throws ResyncException, InterruptedException {
+  private void resyncFrom(String peer, ClusterView v, Tally tally)
+      throws ResyncException, InterruptedException {
     String local = v.localAddress();
     List<long[]> references = new ArrayList<>();
     Long timeFrom = null;
     while (true) {
-      String query = "node-for-replicas=" + URLEncoder.encode(local, StandardCharsets.UTF_8)
-          + "&cluster-view-id=" + v.viewId() + (timeFrom == null ? "" : "&time-from=" + timeFrom);
-      HttpResponse<byte[]> response = sendWithRetries(HttpRequest.newBuilder(URI.create("http://" + peer + "/timers?" + query))
-          .timeout(requestTimeout).header("Range", Integer.toString(pageSize)).GET().build());
+      String query =
+          "node-for-replicas="
+              + URLEncoder.encode(local, StandardCharsets.UTF_8)
+              + "&cluster-view-id="
+              + v.viewId()
+              + (timeFrom == null ? "" : "&time-from=" + timeFrom);
+      HttpResponse<byte[]> response =
+          sendWithRetries(
+              HttpRequest.newBuilder(URI.create("http://" + peer + "/timers?" + query))
+                  .timeout(requestTimeout)
+                  .header("Range", Integer.toString(pageSize))
+                  .GET()
+                  .build());
       int status = response.statusCode();
       if (status != 200 && status != 206) {
-        throw new ResyncException("GET /timers answered " + status + ": " + abbreviate(response.body()));
+        throw new ResyncException(
+            "GET /timers answered " + status + ": " + abbreviate(response.body()));
       }
       JsonNode timers;
       try {
@@ -254,7 +286,13 @@ public final class ResyncService {
   }
 
   /** Applies the replica-level rules to one timer; returns its pop time (the paging cursor). */
-  private long process(JsonNode entry, String local, ClusterView v, List<Timer> toStore, List<long[]> references, Tally tally)
+  private long process(
+      JsonNode entry,
+      String local,
+      ClusterView v,
+      List<Timer> toStore,
+      List<long[]> references,
+      Tally tally)
       throws BadRequestException {
     JsonNode idNode = entry.get("TimerID");
     if (idNode == null || !idNode.isIntegralNumber()) {
@@ -273,12 +311,16 @@ public final class ResyncService {
     }
     List<String> newReplicas = request.replicas();
     int rf = request.replicationFactor() == null ? newReplicas.size() : request.replicationFactor();
-    long start = request.startTimeMillis() != null ? request.startTimeMillis() : clock.millis() + request.startTimeDeltaMillis();
+    long start =
+        request.startTimeMillis() != null
+            ? request.startTimeMillis()
+            : clock.millis() + request.startTimeDeltaMillis();
     int sequence = request.sequenceNumber() == null ? 0 : request.sequenceNumber();
     long popTime = start + (sequence + 1L) * request.intervalMillis();
     int newIndex = newReplicas.indexOf(local);
     if (newIndex < 0) {
-      throw new BadRequestException("this node is not among the timer's new replicas " + newReplicas);
+      throw new BadRequestException(
+          "this node is not among the timer's new replicas " + newReplicas);
     }
     int oldIndex = oldReplicas.indexOf(local);
     if (oldIndex < 0 || newIndex <= oldIndex) {
@@ -309,25 +351,36 @@ public final class ResyncService {
     return popTime;
   }
 
-  private void sendReferences(String peer, List<long[]> references) throws ResyncException, InterruptedException {
+  private void sendReferences(String peer, List<long[]> references)
+      throws ResyncException, InterruptedException {
     for (int from = 0; from < references.size(); from += REFERENCES_PER_REQUEST) {
       ObjectNode body = MAPPER.createObjectNode();
       ArrayNode ids = body.putArray("IDs");
-      for (long[] ref : references.subList(from, Math.min(references.size(), from + REFERENCES_PER_REQUEST))) {
-        ids.addObject().put("ID", new java.math.BigInteger(Long.toUnsignedString(ref[0]))).put("ReplicaIndex", ref[1]);
+      for (long[] ref :
+          references.subList(from, Math.min(references.size(), from + REFERENCES_PER_REQUEST))) {
+        ids.addObject()
+            .put("ID", new java.math.BigInteger(Long.toUnsignedString(ref[0])))
+            .put("ReplicaIndex", ref[1]);
       }
-      HttpResponse<byte[]> response = sendWithRetries(HttpRequest.newBuilder(URI.create("http://" + peer + "/timers/references"))
-          .timeout(requestTimeout)
-          .header("Content-Type", "application/json")
-          .method("DELETE", HttpRequest.BodyPublishers.ofByteArray(bytes(body)))
-          .build());
+      HttpResponse<byte[]> response =
+          sendWithRetries(
+              HttpRequest.newBuilder(URI.create("http://" + peer + "/timers/references"))
+                  .timeout(requestTimeout)
+                  .header("Content-Type", "application/json")
+                  .method("DELETE", HttpRequest.BodyPublishers.ofByteArray(bytes(body)))
+                  .build());
       if (response.statusCode() / 100 != 2) {
-        throw new ResyncException("DELETE /timers/references answered " + response.statusCode() + ": " + abbreviate(response.body()));
+        throw new ResyncException(
+            "DELETE /timers/references answered "
+                + response.statusCode()
+                + ": "
+                + abbreviate(response.body()));
       }
     }
   }
 
-  private HttpResponse<byte[]> sendWithRetries(HttpRequest request) throws ResyncException, InterruptedException {
+  private HttpResponse<byte[]> sendWithRetries(HttpRequest request)
+      throws ResyncException, InterruptedException {
     IOException lastFailure = null;
     for (int attempt = 0; attempt <= RETRY_DELAYS_MILLIS.length; attempt++) {
       if (attempt > 0) {
@@ -343,7 +396,8 @@ public final class ResyncService {
         lastFailure = e;
       }
     }
-    throw new ResyncException("unreachable after " + (RETRY_DELAYS_MILLIS.length + 1) + " attempts: " + lastFailure);
+    throw new ResyncException(
+        "unreachable after " + (RETRY_DELAYS_MILLIS.length + 1) + " attempts: " + lastFailure);
   }
 
   private static byte[] bytes(JsonNode node) {

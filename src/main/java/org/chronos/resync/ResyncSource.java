@@ -21,20 +21,21 @@ import org.chronos.timer.Timer;
 import org.chronos.timer.TimerService;
 
 /**
- * Serves {@code GET /timers?node-for-replicas=...} (PROTOCOL.md section 6): the timers a
- * resyncing node replicates under the new view, in pop-time order, a page at a time.
- * Thread-safe; called from request threads.
+ * Serves {@code GET /timers?node-for-replicas=...} (PROTOCOL.md section 6): the timers a resyncing
+ * node replicates under the new view, in pop-time order, a page at a time. Thread-safe; called from
+ * request threads.
  *
  * <p>The timer thread only copies references to the live timers (a few milliseconds for 100,000
  * timers); replica choice, filtering and sorting happen on the request thread. The sorted list is
- * kept per requester and view for a minute, so paging through it costs one copy, not one per
- * page; each page's timers are then serialized as they are now, on the timer thread. A page never
- * ends inside a run of equal pop times, because the next page starts strictly after the last pop
- * time the requester saw.
+ * kept per requester and view for a minute, so paging through it costs one copy, not one per page;
+ * each page's timers are then serialized as they are now, on the timer thread. A page never ends
+ * inside a run of equal pop times, because the next page starts strictly after the last pop time
+ * the requester saw.
  */
 public final class ResyncSource {
   private static final JsonFactory JSON = new JsonFactory();
   private static final long CACHE_MILLIS = 60_000;
+
   /** Largest page served, whatever the Range header asks. */
   public static final int MAX_PAGE = 10_000;
 
@@ -46,7 +47,12 @@ public final class ResyncSource {
   private final Map<Long, Long> informed = new java.util.HashMap<>();
 
   /** One resyncing node's timers, sorted by pop time. */
-  private record Listing(String viewId, long createdMillis, long[] popTimes, long[] ids, List<List<String>> oldReplicas) {}
+  private record Listing(
+      String viewId,
+      long createdMillis,
+      long[] popTimes,
+      long[] ids,
+      List<List<String>> oldReplicas) {}
 
   /** One page: the JSON body and whether more timers remain. */
   public record Page(byte[] body, int count, boolean more) {}
@@ -59,7 +65,8 @@ public final class ResyncSource {
     this.view = view;
   }
 
-  public Page page(String requester, String viewId, Long timeFrom, int limit) throws BadRequestException {
+  public Page page(String requester, String viewId, Long timeFrom, int limit)
+      throws BadRequestException {
     if (requester == null || requester.isEmpty()) {
       throw new BadRequestException("node-for-replicas is required");
     }
@@ -68,11 +75,16 @@ public final class ResyncSource {
     }
     ClusterView v = view.get();
     if (!v.viewId().equals(viewId)) {
-      throw new BadRequestException("cluster-view-id " + viewId + " differs from this node's " + v.viewId()
-          + ": reload the cluster configuration on every node first");
+      throw new BadRequestException(
+          "cluster-view-id "
+              + viewId
+              + " differs from this node's "
+              + v.viewId()
+              + ": reload the cluster configuration on every node first");
     }
     if (!v.isInCluster(requester)) {
-      throw new BadRequestException("node-for-replicas " + requester + " is not in this node's cluster");
+      throw new BadRequestException(
+          "node-for-replicas " + requester + " is not in this node's cluster");
     }
     int pageSize = Math.max(1, Math.min(limit, MAX_PAGE));
     Listing listing = listing(requester, v, timeFrom == null);
@@ -99,18 +111,28 @@ public final class ResyncSource {
   private Listing listing(String requester, ClusterView v, boolean fresh) {
     long now = clock.millis();
     Listing cached = listings.get(requester);
-    if (!fresh && cached != null && cached.viewId().equals(v.viewId()) && now - cached.createdMillis() < CACHE_MILLIS) {
+    if (!fresh
+        && cached != null
+        && cached.viewId().equals(v.viewId())
+        && now - cached.createdMillis() < CACHE_MILLIS) {
       return cached;
     }
-    List<Candidate> all = service.query(store -> {
-      List<Candidate> out = new ArrayList<>(store.liveCount());
-      store.forEach(t -> {
-        if (!t.isTombstone()) {
-          out.add(new Candidate(t.id(), t.replicationFactor(), popTime(t), t.replicas()));
-        }
-      });
-      return out;
-    }).join();
+    List<Candidate> all =
+        service
+            .query(
+                store -> {
+                  List<Candidate> out = new ArrayList<>(store.liveCount());
+                  store.forEach(
+                      t -> {
+                        if (!t.isTombstone()) {
+                          out.add(
+                              new Candidate(
+                                  t.id(), t.replicationFactor(), popTime(t), t.replicas()));
+                        }
+                      });
+                  return out;
+                })
+            .join();
     List<Candidate> mine = new ArrayList<>();
     for (Candidate c : all) {
       if (v.replicasFor(c.id(), c.rf()).contains(requester)) {
@@ -136,7 +158,8 @@ public final class ResyncSource {
     return t.startMillis() + (t.sequence() + 1L) * t.intervalMillis();
   }
 
-  private byte[] write(org.chronos.timer.TimerStore store, long[] ids, List<List<String>> old, ClusterView v) {
+  private byte[] write(
+      org.chronos.timer.TimerStore store, long[] ids, List<List<String>> old, ClusterView v) {
     long now = clock.millis();
     ByteArrayOutputStream out = new ByteArrayOutputStream(512 * ids.length + 16);
     try (JsonGenerator g = JSON.createGenerator(out)) {
@@ -197,8 +220,8 @@ public final class ResyncSource {
 
   /**
    * {@code DELETE /timers/references}: the requester now holds these timers at these replica
-   * indexes. A leaving node drops its informational copy once every new replica holds it; a
-   * staying node has nothing to do.
+   * indexes. A leaving node drops its informational copy once every new replica holds it; a staying
+   * node has nothing to do.
    *
    * @return how many timers this node dropped
    */
@@ -207,22 +230,25 @@ public final class ResyncSource {
     if (v.newCluster().contains(v.localAddress())) {
       return 0;
     }
-    return service.query(store -> {
-      int dropped = 0;
-      for (long[] ref : idAndIndex) {
-        Timer t = store.get(ref[0]);
-        if (t == null || ref[1] < 0 || ref[1] >= 63) {
-          continue;
-        }
-        long mask = informed.merge(ref[0], 1L << ref[1], (a, b) -> a | b);
-        int needed = Math.min(t.replicationFactor(), v.newCluster().size());
-        if (Long.bitCount(mask & ((1L << needed) - 1)) == needed) {
-          store.remove(t);
-          informed.remove(ref[0]);
-          dropped++;
-        }
-      }
-      return dropped;
-    }).join();
+    return service
+        .query(
+            store -> {
+              int dropped = 0;
+              for (long[] ref : idAndIndex) {
+                Timer t = store.get(ref[0]);
+                if (t == null || ref[1] < 0 || ref[1] >= 63) {
+                  continue;
+                }
+                long mask = informed.merge(ref[0], 1L << ref[1], (a, b) -> a | b);
+                int needed = Math.min(t.replicationFactor(), v.newCluster().size());
+                if (Long.bitCount(mask & ((1L << needed) - 1)) == needed) {
+                  store.remove(t);
+                  informed.remove(ref[0]);
+                  dropped++;
+                }
+              }
+              return dropped;
+            })
+        .join();
   }
 }

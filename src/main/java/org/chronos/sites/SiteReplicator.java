@@ -7,8 +7,8 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
-import org.chronos.replication.Replicator;
 import org.chronos.http.AsyncHttp;
+import org.chronos.replication.Replicator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,12 +16,12 @@ import org.slf4j.LoggerFactory;
  * Sends timers to other sites (PROTOCOL.md section 7) through the {@link Replicator}; thread-safe.
  *
  * <p>A site's address may resolve to several nodes: HttpClient 5 tries each resolved address in
- * turn when connecting, and the replicator retries, before a message counts as failed. Metrics
- * per site: {@code chronos.sites.<name>.sent|failed}. When a site answers again after failing,
- * {@code onRecovered} is told, so the node can send that site the timers it missed (something
- * the original never does). Every remote site is probed with {@code GET /ping} every
- * {@link #PROBE_MILLIS} ms, so a failure or a recovery (or a restart, which lost the site's
- * copies) is noticed even when no timer is headed there.
+ * turn when connecting, and the replicator retries, before a message counts as failed. Metrics per
+ * site: {@code chronos.sites.<name>.sent|failed}. When a site answers again after failing, {@code
+ * onRecovered} is told, so the node can send that site the timers it missed (something the original
+ * never does). Every remote site is probed with {@code GET /ping} every {@link #PROBE_MILLIS} ms,
+ * so a failure or a recovery (or a restart, which lost the site's copies) is noticed even when no
+ * timer is headed there.
  */
 public final class SiteReplicator {
   private static final Logger LOG = LoggerFactory.getLogger(SiteReplicator.class);
@@ -32,8 +32,10 @@ public final class SiteReplicator {
   private final Consumer<String> onRecovered;
   private final Map<String, SiteState> states = new ConcurrentHashMap<>();
   static final long PROBE_MILLIS = 2000;
+
   /** Set by {@code GET /ping}: when the answering node started, so a restart can be seen. */
   public static final String PING_STARTED_HEADER = "X-Chronos-Started";
+
   private final java.util.concurrent.ScheduledExecutorService prober;
   private final java.net.http.HttpClient http =
       java.net.http.HttpClient.newBuilder().connectTimeout(java.time.Duration.ofSeconds(1)).build();
@@ -41,7 +43,8 @@ public final class SiteReplicator {
   private final class SiteState {
     final Counter sent;
     final Counter failed;
-    final java.util.concurrent.atomic.AtomicBoolean failing = new java.util.concurrent.atomic.AtomicBoolean();
+    final java.util.concurrent.atomic.AtomicBoolean failing =
+        new java.util.concurrent.atomic.AtomicBoolean();
     volatile String lastStarted;
 
     SiteState(String name) {
@@ -50,13 +53,20 @@ public final class SiteReplicator {
     }
   }
 
-  public SiteReplicator(Replicator replicator, MetricRegistry metrics, Supplier<SitesConfig> sites, Consumer<String> onRecovered) {
+  public SiteReplicator(
+      Replicator replicator,
+      MetricRegistry metrics,
+      Supplier<SitesConfig> sites,
+      Consumer<String> onRecovered) {
     this.replicator = replicator;
     this.metrics = metrics;
     this.sites = sites;
     this.onRecovered = onRecovered;
-    this.prober = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(AsyncHttp.daemonThreads("chronos-site-prober"));
-    prober.scheduleWithFixedDelay(this::probeSites, 0, PROBE_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
+    this.prober =
+        java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+            AsyncHttp.daemonThreads("chronos-site-prober"));
+    prober.scheduleWithFixedDelay(
+        this::probeSites, 0, PROBE_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
   }
 
   public void stop() {
@@ -77,27 +87,41 @@ public final class SiteReplicator {
 
   private void probeEachSite() {
     SitesConfig config = sites.get();
-    config.remoteSites().forEach((name, address) -> {
-      SiteState state = states.computeIfAbsent(name, SiteState::new);
-      java.net.http.HttpRequest ping = java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://" + address + "/ping"))
-          .timeout(java.time.Duration.ofSeconds(1)).GET().build();
-      http.sendAsync(ping, java.net.http.HttpResponse.BodyHandlers.discarding()).whenComplete((response, error) -> {
-        if (error != null || response.statusCode() != 200) {
-          if (state.failing.compareAndSet(false, true)) {
-            LOG.warn("site {} at {} does not answer; its timers will be re-sent when it does", name, address);
-          }
-          return;
-        }
-        String started = response.headers().firstValue(PING_STARTED_HEADER).orElse("");
-        String before = state.lastStarted;
-        state.lastStarted = started;
-        if (!started.equals(before)) {
-          // First contact, or restarted between two probes: what it holds is unknown or lost.
-          state.failing.set(true);
-        }
-        recovered(name, state);
-      });
-    });
+    config
+        .remoteSites()
+        .forEach(
+            (name, address) -> {
+              SiteState state = states.computeIfAbsent(name, SiteState::new);
+              java.net.http.HttpRequest ping =
+                  java.net.http.HttpRequest.newBuilder(
+                          java.net.URI.create("http://" + address + "/ping"))
+                      .timeout(java.time.Duration.ofSeconds(1))
+                      .GET()
+                      .build();
+              http.sendAsync(ping, java.net.http.HttpResponse.BodyHandlers.discarding())
+                  .whenComplete(
+                      (response, error) -> {
+                        if (error != null || response.statusCode() != 200) {
+                          if (state.failing.compareAndSet(false, true)) {
+                            LOG.warn(
+                                "site {} at {} does not answer; its timers will be re-sent when it does",
+                                name,
+                                address);
+                          }
+                          return;
+                        }
+                        String started =
+                            response.headers().firstValue(PING_STARTED_HEADER).orElse("");
+                        String before = state.lastStarted;
+                        state.lastStarted = started;
+                        if (!started.equals(before)) {
+                          // First contact, or restarted between two probes: what it holds is
+                          // unknown or lost.
+                          state.failing.set(true);
+                        }
+                        recovered(name, state);
+                      });
+            });
   }
 
   private void recovered(String name, SiteState state) {
@@ -116,7 +140,8 @@ public final class SiteReplicator {
         continue;
       }
       SiteState state = states.computeIfAbsent(name, SiteState::new);
-      replicator.send(java.util.List.of(address), path, body, (peer, ok) -> record(name, state, ok));
+      replicator.send(
+          java.util.List.of(address), path, body, (peer, ok) -> record(name, state, ok));
     }
   }
 
@@ -133,7 +158,9 @@ public final class SiteReplicator {
     } else {
       state.failed.inc();
       if (state.failing.compareAndSet(false, true)) {
-        LOG.warn("replication to site {} failed; its timers will be re-sent when it answers again", name);
+        LOG.warn(
+            "replication to site {} failed; its timers will be re-sent when it answers again",
+            name);
       }
     }
   }

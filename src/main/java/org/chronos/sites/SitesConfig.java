@@ -23,7 +23,8 @@ import org.slf4j.LoggerFactory;
  *
  * @param remoteSites site name to the address that reaches it, in file order
  */
-public record SitesConfig(String localSite, Map<String, String> remoteSites, boolean replicateAcrossSites) {
+public record SitesConfig(
+    String localSite, Map<String, String> remoteSites, boolean replicateAcrossSites) {
   private static final Logger LOG = LoggerFactory.getLogger(SitesConfig.class);
   private static final String SECTION = "sites";
   private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]+");
@@ -49,43 +50,64 @@ public record SitesConfig(String localSite, Map<String, String> remoteSites, boo
     }
   }
 
-  public static SitesConfig parse(String text, String source, int defaultPort) throws ConfigException {
+  public static SitesConfig parse(String text, String source, int defaultPort)
+      throws ConfigException {
     IniFile ini = IniFile.parse(text, source);
     String local = ini.value(SECTION, "local_site").orElse(DEFAULT_SITE).trim();
     if (!NAME.matcher(local).matches()) {
-      throw new ConfigException(source + ": [sites] local_site '" + local + "' is not a valid site name");
+      throw new ConfigException(
+          source + ": [sites] local_site '" + local + "' is not a valid site name");
     }
     Map<String, String> remotes = new LinkedHashMap<>();
     for (IniFile.Entry entry : ini.entries(SECTION, "remote_site")) {
       String value = entry.value();
       int eq = value.indexOf('=');
       if (eq <= 0 || eq == value.length() - 1) {
-        throw new ConfigException(source + ":" + entry.line() + ": [sites] remote_site must be name=address, not '" + value + "'");
+        throw new ConfigException(
+            source
+                + ":"
+                + entry.line()
+                + ": [sites] remote_site must be name=address, not '"
+                + value
+                + "'");
       }
       String name = value.substring(0, eq).trim();
       String address = value.substring(eq + 1).trim();
       if (!NAME.matcher(name).matches()) {
-        throw new ConfigException(source + ":" + entry.line() + ": [sites] remote site name '" + name + "' is not valid");
+        throw new ConfigException(
+            source + ":" + entry.line() + ": [sites] remote site name '" + name + "' is not valid");
       }
       String normalized;
       try {
         normalized = Addresses.normalize(address, defaultPort);
       } catch (IllegalArgumentException e) {
-        throw new ConfigException(source + ":" + entry.line() + ": [sites] remote site " + name + " address '" + address + "': " + e.getMessage());
+        throw new ConfigException(
+            source
+                + ":"
+                + entry.line()
+                + ": [sites] remote site "
+                + name
+                + " address '"
+                + address
+                + "': "
+                + e.getMessage());
       }
       if (name.equals(local)) {
-        LOG.info("{}:{}: ignoring remote_site {}: it is the local site", source, entry.line(), name);
+        LOG.info(
+            "{}:{}: ignoring remote_site {}: it is the local site", source, entry.line(), name);
         continue;
       }
       if (remotes.putIfAbsent(name, normalized) != null) {
-        throw new ConfigException(source + ":" + entry.line() + ": [sites] remote site " + name + " is listed twice");
+        throw new ConfigException(
+            source + ":" + entry.line() + ": [sites] remote site " + name + " is listed twice");
       }
     }
     boolean across = parseBoolean(ini.value(SECTION, "replicate_timers_across_sites"), source);
     return new SitesConfig(local, remotes, across);
   }
 
-  private static boolean parseBoolean(Optional<String> value, String source) throws ConfigException {
+  private static boolean parseBoolean(Optional<String> value, String source)
+      throws ConfigException {
     if (value.isEmpty()) {
       return false;
     }
@@ -93,7 +115,12 @@ public record SitesConfig(String localSite, Map<String, String> remoteSites, boo
     return switch (v) {
       case "true", "yes", "on", "1" -> true;
       case "false", "no", "off", "0" -> false;
-      default -> throw new ConfigException(source + ": [sites] replicate_timers_across_sites must be true or false, not '" + value.get() + "'");
+      default ->
+          throw new ConfigException(
+              source
+                  + ": [sites] replicate_timers_across_sites must be true or false, not '"
+                  + value.get()
+                  + "'");
     };
   }
 
@@ -114,7 +141,8 @@ public record SitesConfig(String localSite, Map<String, String> remoteSites, boo
   public List<String> refresh(List<String> sites) {
     List<String> known = new ArrayList<>();
     for (String site : sites) {
-      if ((site.equals(localSite) || (replicateAcrossSites && remoteSites.containsKey(site))) && !known.contains(site)) {
+      if ((site.equals(localSite) || (replicateAcrossSites && remoteSites.containsKey(site)))
+          && !known.contains(site)) {
         known.add(site);
       }
     }

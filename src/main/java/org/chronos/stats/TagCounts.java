@@ -10,9 +10,9 @@ import org.chronos.timer.Timer;
 import org.chronos.timer.TimerStore;
 
 /**
- * Per-tag live counts (PROTOCOL.md section 8): the sum of tag counts over live timers. Updated
- * on the timer thread; read from any thread. Each tag gets a gauge
- * {@code chronos.tags.<TAG>.count} the first time it is seen.
+ * Per-tag live counts (PROTOCOL.md section 8): the sum of tag counts over live timers. Updated on
+ * the timer thread; read from any thread. Each tag gets a gauge {@code chronos.tags.<TAG>.count}
+ * the first time it is seen.
  */
 public final class TagCounts implements TimerStore.Listener {
   private final MetricRegistry registry;
@@ -51,7 +51,8 @@ public final class TagCounts implements TimerStore.Listener {
         tag,
         t -> {
           AtomicLong created = new AtomicLong();
-          registry.register(MetricRegistry.name("chronos", "tags", t, "count"), (Gauge<Long>) created::get);
+          registry.register(
+              MetricRegistry.name("chronos", "tags", t, "count"), (Gauge<Long>) created::get);
           return created;
         });
   }

@@ -12,35 +12,36 @@ import org.chronos.timer.TimerStore;
 
 /**
  * Per-tag count statistics over 5 s and 5 min windows (PROTOCOL.md section 8); thread-safe: the
- * timer thread reports count changes through {@link #countChanged}, and metrics reporters read
- * from any thread through the gauges or {@link #lastPeriod}.
+ * timer thread reports count changes through {@link #countChanged}, and metrics reporters read from
+ * any thread through the gauges or {@link #lastPeriod}.
  *
  * <p><b>Which period is reported.</b> Periods are aligned to multiples of the window length since
- * the Unix epoch, as the original's were, so every node of a cluster reports the same periods.
- * What is reported is the last <em>completed</em> period: a scrape can come at any moment, and a
- * partial period would give an average over a few milliseconds. Until a tag's first period
- * completes, the period before it is reported, all zeros.
+ * the Unix epoch, as the original's were, so every node of a cluster reports the same periods. What
+ * is reported is the last <em>completed</em> period: a scrape can come at any moment, and a partial
+ * period would give an average over a few milliseconds. Until a tag's first period completes, the
+ * period before it is reported, all zeros.
  *
  * <p><b>What is computed.</b> The count is a step function of time, so statistics are
- * time-weighted: over a period of length P, average = (1/P)∫c(t)dt and variance =
- * (1/P)∫(c(t) - average)²dt (the population variance of the count over the period). The high- and
- * low-water marks are the highest and lowest counts held for some time within the period,
- * including the count carried in from the period before. A count held for no time at all does not
- * count: a replaced timer is reported as its old tags removed, then its new ones added, and both
- * normally land in the same millisecond, so an update does not show as a dip in the low-water
- * mark. (If they straddle a millisecond boundary, the dip is held for that millisecond and shows.)
+ * time-weighted: over a period of length P, average = (1/P)∫c(t)dt and variance = (1/P)∫(c(t) -
+ * average)²dt (the population variance of the count over the period). The high- and low-water marks
+ * are the highest and lowest counts held for some time within the period, including the count
+ * carried in from the period before. A count held for no time at all does not count: a replaced
+ * timer is reported as its old tags removed, then its new ones added, and both normally land in the
+ * same millisecond, so an update does not show as a dip in the low-water mark. (If they straddle a
+ * millisecond boundary, the dip is held for that millisecond and shows.)
  *
  * <p>A tag's count is 0 until it is first seen. A period without changes reports the count held
- * throughout it (variance 0), so a tag that goes idle keeps reporting. Time is the injected
- * {@link Clock}; if it steps back, time stands still here until the clock catches up.
+ * throughout it (variance 0), so a tag that goes idle keeps reporting. Time is the injected {@link
+ * Clock}; if it steps back, time stands still here until the clock catches up.
  *
- * <p><b>Locking.</b> One lock per tag. The timer thread is the only writer and reporters read a
- * few times a minute, so the lock is nearly always uncontended; a read takes the lock because it
- * may have to roll an idle tag's windows forward to the present.
+ * <p><b>Locking.</b> One lock per tag. The timer thread is the only writer and reporters read a few
+ * times a minute, so the lock is nearly always uncontended; a read takes the lock because it may
+ * have to roll an idle tag's windows forward to the present.
  */
 public final class TagWindowStats {
   /** The short window: 5 s. */
   public static final long SHORT_WINDOW_MILLIS = 5_000;
+
   /** The long window: 5 min. */
   public static final long LONG_WINDOW_MILLIS = 300_000;
 
@@ -51,7 +52,8 @@ public final class TagWindowStats {
    *
    * @param startMillis wall-clock start of the period (a multiple of its length)
    */
-  public record Period(long startMillis, long lengthMillis, double average, long hwm, long lwm, double variance) {}
+  public record Period(
+      long startMillis, long lengthMillis, double average, long hwm, long lwm, double variance) {}
 
   private final Clock clock;
   private final MetricRegistry registry;
@@ -73,13 +75,14 @@ public final class TagWindowStats {
   }
 
   /**
-   * The last completed period of a tag for a window length ({@link #SHORT_WINDOW_MILLIS} or
-   * {@link #LONG_WINDOW_MILLIS}), as of now; null for a tag never seen.
+   * The last completed period of a tag for a window length ({@link #SHORT_WINDOW_MILLIS} or {@link
+   * #LONG_WINDOW_MILLIS}), as of now; null for a tag never seen.
    */
   public Period lastPeriod(String tag, long windowMillis) {
     int index = WINDOWS.indexOf(windowMillis);
     if (index < 0) {
-      throw new IllegalArgumentException("no window of " + windowMillis + " ms; windows are " + WINDOWS);
+      throw new IllegalArgumentException(
+          "no window of " + windowMillis + " ms; windows are " + WINDOWS);
     }
     Series s = series.get(tag);
     return s == null ? null : s.last(index, clock.millis());
@@ -116,10 +119,12 @@ public final class TagWindowStats {
     for (int i = 0; i < WINDOWS.size(); i++) {
       int index = i;
       String base = MetricRegistry.name("chronos", "tags", tag, label(WINDOWS.get(i)));
-      registry.register(base + ".average", (Gauge<Double>) () -> s.last(index, clock.millis()).average());
+      registry.register(
+          base + ".average", (Gauge<Double>) () -> s.last(index, clock.millis()).average());
       registry.register(base + ".hwm", (Gauge<Long>) () -> s.last(index, clock.millis()).hwm());
       registry.register(base + ".lwm", (Gauge<Long>) () -> s.last(index, clock.millis()).lwm());
-      registry.register(base + ".variance", (Gauge<Double>) () -> s.last(index, clock.millis()).variance());
+      registry.register(
+          base + ".variance", (Gauge<Double>) () -> s.last(index, clock.millis()).variance());
     }
     return s;
   }
@@ -132,6 +137,7 @@ public final class TagWindowStats {
   private static final class Series {
     private final Window[] windows = new Window[WINDOWS.size()];
     private long value;
+
     /** Time up to which every window has accounted for {@link #value}. */
     private long accountedTo;
 
@@ -164,9 +170,9 @@ public final class TagWindowStats {
   }
 
   /**
-   * The period being accumulated for one window length, and the last completed one. Sums are of
-   * the count minus the count at the period's start, which keeps them small when a large count
-   * moves a little (the usual case), so the variance does not drown in rounding.
+   * The period being accumulated for one window length, and the last completed one. Sums are of the
+   * count minus the count at the period's start, which keeps them small when a large count moves a
+   * little (the usual case), so the variance does not drown in rounding.
    */
   private static final class Window {
     private final long length;

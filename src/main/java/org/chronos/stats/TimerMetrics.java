@@ -14,8 +14,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Timer totals, callback outcomes and pop lateness as Dropwizard metrics, plus the log lines
- * that explain what happened to a timer. Event methods run on the timer thread.
+ * Timer totals, callback outcomes and pop lateness as Dropwizard metrics, plus the log lines that
+ * explain what happened to a timer. Event methods run on the timer thread.
  */
 public final class TimerMetrics implements TimerEvents {
   private static final Logger LOG = LoggerFactory.getLogger(TimerMetrics.class);
@@ -64,6 +64,8 @@ public final class TimerMetrics implements TimerEvents {
         pop.sequence(),
         pop.uri(),
         outcome.detail(),
-        wasDropped ? "dropped this node's copy so the next replica pops it" : "timer had already changed");
+        wasDropped
+            ? "dropped this node's copy so the next replica pops it"
+            : "timer had already changed");
   }
 }

@@ -6,9 +6,9 @@ import java.util.function.Consumer;
 /**
  * An open-addressing map from primitive long keys to values. NOT thread safe.
  *
- * <p>Exists because the timer index holds millions of entries and a {@code HashMap<Long, V>}
- * spends about 50 bytes of boxing and node overhead on each; this spends about 24 (two parallel
- * arrays at load factor 0.5-0.7). Linear probing with backward-shift deletion, so no tombstones.
+ * <p>Exists because the timer index holds millions of entries and a {@code HashMap<Long, V>} spends
+ * about 50 bytes of boxing and node overhead on each; this spends about 24 (two parallel arrays at
+ * load factor 0.5-0.7). Linear probing with backward-shift deletion, so no tombstones.
  */
 final class LongMap<V> {
   private static final float MAX_LOAD = 0.7f;

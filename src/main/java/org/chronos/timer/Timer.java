@@ -3,15 +3,15 @@ package org.chronos.timer;
 import java.util.List;
 
 /**
- * One timer as this node holds it. Mutable and owned by the timer thread once handed to the
- * {@link TimerService}; a request thread may build one and hand it over (the command queue
- * publishes it safely) but must not touch it afterwards.
+ * One timer as this node holds it. Mutable and owned by the timer thread once handed to the {@link
+ * TimerService}; a request thread may build one and hand it over (the command queue publishes it
+ * safely) but must not touch it afterwards.
  *
- * <p>A timer pops at {@code start + (sequence + 1) * interval + popDelay} while
- * {@code sequence < maxPops()}. A tombstone (no callback) remembers a deleted or finished timer
- * until its last would-be pop, so that late replication cannot resurrect it (PROTOCOL.md
- * section 5). Fields are kept primitive and shared where possible (interned URI, replica and site
- * lists): a node holds millions of these.
+ * <p>A timer pops at {@code start + (sequence + 1) * interval + popDelay} while {@code sequence <
+ * maxPops()}. A tombstone (no callback) remembers a deleted or finished timer until its last
+ * would-be pop, so that late replication cannot resurrect it (PROTOCOL.md section 5). Fields are
+ * kept primitive and shared where possible (interned URI, replica and site lists): a node holds
+ * millions of these.
  */
 public final class Timer extends TimerWheel.Entry {
   /** How long a tombstone for an unknown or zero-interval timer lives. */
@@ -49,7 +49,8 @@ public final class Timer extends TimerWheel.Entry {
           "interval and repeat-for must be >= 0: " + intervalMillis + ", " + repeatForMillis);
     }
     if ((callbackUri == null) != (opaque == null)) {
-      throw new IllegalArgumentException("a timer has both a callback URI and opaque data, or neither");
+      throw new IllegalArgumentException(
+          "a timer has both a callback URI and opaque data, or neither");
     }
     this.id = id;
     this.replicationFactor = replicationFactor;
@@ -81,7 +82,16 @@ public final class Timer extends TimerWheel.Entry {
   /** A tombstone replacing this timer, keeping its interval and repeat-for (section 5). */
   public Timer toTombstone(long nowMillis) {
     Timer t =
-        new Timer(id, replicationFactor, nowMillis, intervalMillis, repeatForMillis, 0, null, null, List.of());
+        new Timer(
+            id,
+            replicationFactor,
+            nowMillis,
+            intervalMillis,
+            repeatForMillis,
+            0,
+            null,
+            null,
+            List.of());
     t.replicas = replicas;
     t.sites = sites;
     t.clusterViewId = clusterViewId;
@@ -158,7 +168,8 @@ public final class Timer extends TimerWheel.Entry {
     if (isTombstone() && intervalMillis == 0) {
       return startMillis + DEFAULT_TOMBSTONE_MILLIS;
     }
-    return saturatedAdd(startMillis, saturatedMultiply(sequence + 1L, intervalMillis) + popDelayMillis);
+    return saturatedAdd(
+        startMillis, saturatedMultiply(sequence + 1L, intervalMillis) + popDelayMillis);
   }
 
   /** Records a pop: the sequence number goes up; a timer with no pops left becomes a tombstone. */
@@ -193,7 +204,12 @@ public final class Timer extends TimerWheel.Entry {
   public String toString() {
     return String.format(
         "Timer[%016x-%d seq=%d start=%d interval=%dms repeat-for=%dms%s]",
-        id, replicationFactor, sequence, startMillis, intervalMillis, repeatForMillis,
+        id,
+        replicationFactor,
+        sequence,
+        startMillis,
+        intervalMillis,
+        repeatForMillis,
         isTombstone() ? " tombstone" : "");
   }
 

@@ -1,16 +1,16 @@
 package org.chronos.timer;
 
 /**
- * What the timer thread reports as it works: metrics, logs and (in a cluster) replication hang
- * off this. Called on the timer thread, so implementations must be quick and must not block.
+ * What the timer thread reports as it works: metrics, logs and (in a cluster) replication hang off
+ * this. Called on the timer thread, so implementations must be quick and must not block.
  */
 public interface TimerEvents {
   /** A client's or peer's timer was stored; {@code previous} is what it replaced, or null. */
   default void stored(Timer timer, Timer previous) {}
 
   /**
-   * A timer is popping: its callback has been handed to the sink and it is about to be
-   * rescheduled, so this may update its replicas and pop delay.
+   * A timer is popping: its callback has been handed to the sink and it is about to be rescheduled,
+   * so this may update its replicas and pop delay.
    */
   default void popping(Timer timer) {}
 

@@ -15,13 +15,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Owns the timer thread, which alone touches the {@link TimerStore}. Any thread may call the
- * public methods: they hand commands to the timer thread and return at once.
+ * Owns the timer thread, which alone touches the {@link TimerStore}. Any thread may call the public
+ * methods: they hand commands to the timer thread and return at once.
  *
- * <p>Two queues feed the thread. Client commands go through a bounded queue, and a full queue
- * is refused (the HTTP layer answers 503), so nothing is accepted and then lost. Internal work
- * (callback outcomes, queries) goes through an unbounded queue, bounded in practice by the
- * number of callbacks in flight, because an outcome must never be dropped.
+ * <p>Two queues feed the thread. Client commands go through a bounded queue, and a full queue is
+ * refused (the HTTP layer answers 503), so nothing is accepted and then lost. Internal work
+ * (callback outcomes, queries) goes through an unbounded queue, bounded in practice by the number
+ * of callbacks in flight, because an outcome must never be dropped.
  *
  * <p>The thread never does I/O: due timers go to the {@link CallbackSink}, whose completions come
  * back as internal commands. Between rounds it parks until the wheel's next work or a command.
@@ -57,7 +57,10 @@ public final class TimerService {
       TimerStore.Listener storeListener) {
     if (commandQueueCapacity < 1 || maxWorkPerRound < 1) {
       throw new IllegalArgumentException(
-          "queue capacity and work per round must be >= 1: " + commandQueueCapacity + ", " + maxWorkPerRound);
+          "queue capacity and work per round must be >= 1: "
+              + commandQueueCapacity
+              + ", "
+              + maxWorkPerRound);
     }
     this.clock = clock;
     this.store = new TimerStore(tickMillis, clock.millis(), storeListener);
@@ -96,8 +99,8 @@ public final class TimerService {
   }
 
   /**
-   * Replaces a timer by a tombstone (PROTOCOL.md section 5), or records a tombstone for an
-   * unknown one, so that a late replication cannot resurrect it.
+   * Replaces a timer by a tombstone (PROTOCOL.md section 5), or records a tombstone for an unknown
+   * one, so that a late replication cannot resurrect it.
    *
    * @return false if the command queue is full
    */
@@ -237,7 +240,8 @@ public final class TimerService {
       long waitMicros =
           untilMillis == Long.MAX_VALUE ? MAX_PARK_MICROS : untilMillis * 1000 - clock.micros();
       if (waitMicros > 0) {
-        LockSupport.parkNanos(this, TimeUnit.MICROSECONDS.toNanos(Math.min(waitMicros, MAX_PARK_MICROS)));
+        LockSupport.parkNanos(
+            this, TimeUnit.MICROSECONDS.toNanos(Math.min(waitMicros, MAX_PARK_MICROS)));
       }
     } finally {
       parked = false;
@@ -250,7 +254,12 @@ public final class TimerService {
       return true;
     }
     Pop pop =
-        new Pop(timer.id(), timer.callbackUri(), timer.opaque(), timer.sequence() + 1, timer.deadline());
+        new Pop(
+            timer.id(),
+            timer.callbackUri(),
+            timer.opaque(),
+            timer.sequence() + 1,
+            timer.deadline());
     if (!callbacks.trySend(pop, outcome -> onOutcomeFromAnyThread(timer, pop, outcome))) {
       sinkFull = true;
       return false;

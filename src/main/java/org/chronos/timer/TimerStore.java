@@ -3,12 +3,12 @@ package org.chronos.timer;
 import java.util.function.Consumer;
 
 /**
- * The timers this node holds: an id index plus the {@link TimerWheel} that orders them by due
- * time. NOT thread safe: the timer thread owns it (see {@link TimerService}).
+ * The timers this node holds: an id index plus the {@link TimerWheel} that orders them by due time.
+ * NOT thread safe: the timer thread owns it (see {@link TimerService}).
  *
- * <p>Every timer in the index is scheduled in the wheel for its next due time, tombstones
- * included, so nothing is held forever. The store tells its {@link Listener} when a live
- * (non-tombstone) timer enters or leaves, which is what per-tag statistics count.
+ * <p>Every timer in the index is scheduled in the wheel for its next due time, tombstones included,
+ * so nothing is held forever. The store tells its {@link Listener} when a live (non-tombstone)
+ * timer enters or leaves, which is what per-tag statistics count.
  */
 public final class TimerStore {
 
@@ -96,8 +96,8 @@ public final class TimerStore {
   }
 
   /**
-   * Forgets a due timer handed out by {@link #poll} that has no pops left: a tombstone, or a
-   * timer whose repeat-for was below its interval.
+   * Forgets a due timer handed out by {@link #poll} that has no pops left: a tombstone, or a timer
+   * whose repeat-for was below its interval.
    */
   public void expire(Timer timer) {
     index.remove(timer.id());

@@ -1,20 +1,20 @@
 package org.chronos.timer;
 
 /**
- * A hierarchical timing wheel. NOT thread safe: one thread owns an instance and calls every
- * method; there is no thread and no clock inside, time is always an argument.
+ * A hierarchical timing wheel. NOT thread safe: one thread owns an instance and calls every method;
+ * there is no thread and no clock inside, time is always an argument.
  *
- * <p>After Varghese and Lauck, "Hashed and Hierarchical Timing Wheels" (1987). Eight levels of
- * 256 slots cover every non-negative 64-bit tick. An entry sits at the level of the highest byte
- * in which its deadline tick differs from the wheel's current tick, in the slot named by that
- * byte, so placement is exact (no rounds to count) and an entry moves down at most seven times
- * before it expires. Add and cancel are O(1): entries are intrusive doubly linked list nodes.
- * Advancing jumps straight to the next slot that holds anything (found in per-level occupancy
- * bitmaps), so an idle wheel, or a clock that leaps ahead by years, costs nothing per empty tick.
+ * <p>After Varghese and Lauck, "Hashed and Hierarchical Timing Wheels" (1987). Eight levels of 256
+ * slots cover every non-negative 64-bit tick. An entry sits at the level of the highest byte in
+ * which its deadline tick differs from the wheel's current tick, in the slot named by that byte, so
+ * placement is exact (no rounds to count) and an entry moves down at most seven times before it
+ * expires. Add and cancel are O(1): entries are intrusive doubly linked list nodes. Advancing jumps
+ * straight to the next slot that holds anything (found in per-level occupancy bitmaps), so an idle
+ * wheel, or a clock that leaps ahead by years, costs nothing per empty tick.
  *
- * <p>Guarantees: an entry is never handed out before its deadline ({@code deadline <= now}); it
- * may be late by up to one tick. Entries due in the same tick come out in no particular order;
- * entries due in different ticks come out in deadline order.
+ * <p>Guarantees: an entry is never handed out before its deadline ({@code deadline <= now}); it may
+ * be late by up to one tick. Entries due in the same tick come out in no particular order; entries
+ * due in different ticks come out in deadline order.
  *
  * <p>Caveats: times must be non-negative; the handler may re-add or cancel entries (including the
  * one it was handed) but must not call {@link #poll} re-entrantly.
@@ -124,8 +124,8 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
   }
 
   /**
-   * Hands every entry whose deadline is at or before {@code nowMillis} to the handler, up to
-   * {@code limit} of them, in deadline order (by tick).
+   * Hands every entry whose deadline is at or before {@code nowMillis} to the handler, up to {@code
+   * limit} of them, in deadline order (by tick).
    *
    * @return the number of entries the handler accepted
    */
@@ -156,9 +156,9 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
   }
 
   /**
-   * The earliest time (ms) at which {@link #poll} may have work: now if something is due, the
-   * start of the next occupied slot otherwise (which may only cascade entries down), or
-   * {@link Long#MAX_VALUE} when the wheel is empty.
+   * The earliest time (ms) at which {@link #poll} may have work: now if something is due, the start
+   * of the next occupied slot otherwise (which may only cascade entries down), or {@link
+   * Long#MAX_VALUE} when the wheel is empty.
    */
   public long nextWorkMillis() {
     if (readyHead != null) {
@@ -173,7 +173,9 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
     return readyHead == null ? Long.MAX_VALUE : readyHead.deadline;
   }
 
-  /** Removes every entry, handing each to the consumer (used at shutdown to count what was held). */
+  /**
+   * Removes every entry, handing each to the consumer (used at shutdown to count what was held).
+   */
   @SuppressWarnings("unchecked")
   public void drain(java.util.function.Consumer<? super E> consumer) {
     while (readyHead != null) {

@@ -15,8 +15,17 @@ class TimerJsonTest {
 
   @Test
   void theInternalFormatRoundTripsThroughTheParser() throws Exception {
-    Timer timer = new Timer(0xabcL, 3, 1_000_000L, 5000, 15_000, 2, "http://cb:80/x", "op\u00e9que".getBytes(StandardCharsets.UTF_8),
-        List.of(new Tag("CALL", 2), new Tag("REG", 1)));
+    Timer timer =
+        new Timer(
+            0xabcL,
+            3,
+            1_000_000L,
+            5000,
+            15_000,
+            2,
+            "http://cb:80/x",
+            "op\u00e9que".getBytes(StandardCharsets.UTF_8),
+            List.of(new Tag("CALL", 2), new Tag("REG", 1)));
     timer.setReplicas(List.of("10.0.0.1:7253", "10.0.0.2:7253"));
     timer.setClusterViewId("12345");
     timer.setSites(List.of("site1", "site2"));
@@ -58,10 +67,11 @@ class TimerJsonTest {
 
   @Test
   void fieldsWeDoNotKnowAreIgnoredNotRejected() throws Exception {
-    String body = "{\"timing\":{\"interval\":1,\"repeat-for\":1,\"future-field\":[1,2]},"
-        + "\"callback\":{\"http\":{\"uri\":\"http://x/\",\"opaque\":\"o\",\"extra\":true}},"
-        + "\"reliability\":{\"replicas\":[\"a:1\"],\"cluster-view-id\":\"9\",\"something\":{}},"
-        + "\"unknown-section\":{\"a\":1}}";
+    String body =
+        "{\"timing\":{\"interval\":1,\"repeat-for\":1,\"future-field\":[1,2]},"
+            + "\"callback\":{\"http\":{\"uri\":\"http://x/\",\"opaque\":\"o\",\"extra\":true}},"
+            + "\"reliability\":{\"replicas\":[\"a:1\"],\"cluster-view-id\":\"9\",\"something\":{}},"
+            + "\"unknown-section\":{\"a\":1}}";
     TimerRequest parsed = parser.parse(body.getBytes(StandardCharsets.UTF_8));
     assertThat(parsed.isReplication()).isTrue();
     assertThat(parsed.replicas()).containsExactly("a:1");

@@ -30,14 +30,14 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * What a callback looks like on the wire and what a single node does with its answer
- * (PROTOCOL.md section 1): any 2xx is a success and the timer carries on; anything else, or no
- * answer within 2 s, is a failure after which this node drops its copy (in a cluster the next
- * replica would pop it), with no retry from this node.
+ * What a callback looks like on the wire and what a single node does with its answer (PROTOCOL.md
+ * section 1): any 2xx is a success and the timer carries on; anything else, or no answer within 2
+ * s, is a failure after which this node drops its copy (in a cluster the next replica would pop
+ * it), with no retry from this node.
  *
  * <p>Each failing timer carries a tag of its own, so the node dropping it shows up as that tag's
- * live count falling to 0 while the timer still had pops left. The absence of further callbacks
- * is shown with a marker timer due a full second after the next pop would have been.
+ * live count falling to 0 while the timer still had pops left. The absence of further callbacks is
+ * shown with a marker timer due a full second after the next pop would have been.
  *
  * <p>The tests run at the same time as each other (they mostly wait), each on its own callback
  * paths or tags; the class as a whole runs alone (see junit-platform.properties).
@@ -45,7 +45,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 @ExtendWith(DropwizardExtensionsSupport.class)
 class CallbackDeliveryTest {
   static final DropwizardAppExtension<ChronosConfiguration> APP =
-      new DropwizardAppExtension<>(ChronosApplication.class, ResourceHelpers.resourceFilePath("test-chronos.yml"));
+      new DropwizardAppExtension<>(
+          ChronosApplication.class, ResourceHelpers.resourceFilePath("test-chronos.yml"));
 
   private static CallbackServer callbacks;
   private static ChronosClient chronos;
@@ -68,7 +69,12 @@ class CallbackDeliveryTest {
   }
 
   private static String repeating(String path, String tag) {
-    return TimerJson.timer().interval(1).repeatFor(60).callback(callbacks.url(path), "r").tag(tag, 1).json();
+    return TimerJson.timer()
+        .interval(1)
+        .repeatFor(60)
+        .callback(callbacks.url(path), "r")
+        .tag(tag, 1)
+        .json();
   }
 
   /** 503 -> "FAD": tags are letters only. */
@@ -91,7 +97,8 @@ class CallbackDeliveryTest {
   @Test
   void aCallbackIsAPostOfTheOpaqueAsOctetsWithSequenceNumberOne() {
     String path = callbacks.newPath("format");
-    String opaque = "{\"call-id\": \"a\\\"b\", \"who\": \"sip:alice@example.com\"}\n\u00fcmlaut \u2603";
+    String opaque =
+        "{\"call-id\": \"a\\\"b\", \"who\": \"sip:alice@example.com\"}\n\u00fcmlaut \u2603";
 
     chronos.createTimer(TimerJson.oneShot(0, callbacks.url(path), opaque));
 
@@ -141,7 +148,8 @@ class CallbackDeliveryTest {
     String path = callbacks.newPath("success-" + status);
     callbacks.respond(path, request -> Reply.status(status));
 
-    chronos.createTimer(TimerJson.timer().interval(1).repeatFor(2).callback(callbacks.url(path), "ok").json());
+    chronos.createTimer(
+        TimerJson.timer().interval(1).repeatFor(2).callback(callbacks.url(path), "ok").json());
 
     List<Received> pops = callbacks.awaitRequests(path, 2);
     assertThat(pops).extracting(Received::sequenceNumber).containsExactly(1, 2);
@@ -169,7 +177,8 @@ class CallbackDeliveryTest {
   void aCallbackThatHangsPastTwoSecondsCountsAsAFailure() {
     String path = callbacks.newPath("hang");
     // The first callback hangs 2.5 s, past the 2 s deadline; later ones answer at once.
-    callbacks.respondByNumber(path, n -> n == 1 ? Reply.stall(Duration.ofMillis(2500)) : Reply.ok());
+    callbacks.respondByNumber(
+        path, n -> n == 1 ? Reply.stall(Duration.ofMillis(2500)) : Reply.ok());
 
     chronos.createTimer(repeating(path, "HANG"));
 
@@ -226,7 +235,12 @@ class CallbackDeliveryTest {
     awaitTagCount("UNRESOLVED", 0); // popped at 1 s, failed, dropped with 59 pops left
 
     String health = chronos.admin("/healthcheck").body();
-    assertThat(new ObjectMapper().readTree(health).path("timer-thread").path("healthy").asBoolean(false))
+    assertThat(
+            new ObjectMapper()
+                .readTree(health)
+                .path("timer-thread")
+                .path("healthy")
+                .asBoolean(false))
         .as(health)
         .isTrue();
   }

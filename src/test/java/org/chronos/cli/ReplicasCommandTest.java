@@ -24,111 +24,129 @@ import org.junit.jupiter.api.io.TempDir;
 
 class ReplicasCommandTest {
 
-    @TempDir Path dir;
-    private Path clusterFile;
-    private final ByteArrayOutputStream stdout = new ByteArrayOutputStream();
+  @TempDir Path dir;
+  private Path clusterFile;
+  private final ByteArrayOutputStream stdout = new ByteArrayOutputStream();
 
-    @BeforeEach
-    void writeThreeNodeClusterFile() throws IOException {
-        clusterFile = dir.resolve("chronos_cluster.conf");
-        Files.writeString(clusterFile, """
+  @BeforeEach
+  void writeThreeNodeClusterFile() throws IOException {
+    clusterFile = dir.resolve("chronos_cluster.conf");
+    Files.writeString(
+        clusterFile,
+        """
                 [cluster]
                 localhost = 10.0.10.1
                 node = 10.0.10.1
                 node = 10.0.10.2
                 node = 10.0.10.3
                 """);
-    }
+  }
 
-    @Test
-    void printsTheViewIdThenEachTimerAsGivenWithItsReplicasPrimaryFirst()
-            throws ConfigException {
-        ReplicasCommand.printReplicas(
-                clusterFile,
-                7253,
-                List.of("ffffffffffffffff-3", "/timers/647c72c63386bcb5-3", "ca4ae8e06a9888a7-2"),
-                new PrintStream(stdout, true, StandardCharsets.UTF_8));
+  @Test
+  void printsTheViewIdThenEachTimerAsGivenWithItsReplicasPrimaryFirst() throws ConfigException {
+    ReplicasCommand.printReplicas(
+        clusterFile,
+        7253,
+        List.of("ffffffffffffffff-3", "/timers/647c72c63386bcb5-3", "ca4ae8e06a9888a7-2"),
+        new PrintStream(stdout, true, StandardCharsets.UTF_8));
 
-        // Expected values are the compatibility vectors for this cluster.
-        assertThat(output()).isEqualTo("""
+    // Expected values are the compatibility vectors for this cluster.
+    assertThat(output())
+        .isEqualTo(
+            """
                 cluster-view-id 4612148004983448064
                 ffffffffffffffff-3 10.0.10.1:7253 10.0.10.3:7253 10.0.10.2:7253
                 /timers/647c72c63386bcb5-3 10.0.10.3:7253 10.0.10.1:7253 10.0.10.2:7253
                 ca4ae8e06a9888a7-2 10.0.10.3:7253 10.0.10.1:7253
                 """);
+  }
+
+  @Test
+  void thePortOptionCompletesAddressesWrittenWithoutOne() throws ConfigException {
+    ReplicasCommand.printReplicas(
+        clusterFile, 8000, List.of("0000000000000000-1"), new PrintStream(stdout, true));
+
+    assertThat(output().lines().skip(1)).singleElement().asString().endsWith(":8000");
+  }
+
+  @Test
+  void aMalformedTimerIsRefusedByNameBeforeAnythingIsPrinted() {
+    for (String bad :
+        List.of(
+            "123-2",
+            "ffffffffffffffff",
+            "ffffffffffffffff-0",
+            "gggggggggggggggg-2",
+            "/timer/ffffffffffffffff-2",
+            "ffffffffffffffff-2x")) {
+      assertThatThrownBy(
+              () ->
+                  ReplicasCommand.printReplicas(
+                      clusterFile,
+                      7253,
+                      List.of("0000000000000000-1", bad),
+                      new PrintStream(stdout, true)))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("'" + bad + "'");
     }
+    assertThat(output()).isEmpty();
+  }
 
-    @Test
-    void thePortOptionCompletesAddressesWrittenWithoutOne() throws ConfigException {
-        ReplicasCommand.printReplicas(
-                clusterFile, 8000, List.of("0000000000000000-1"), new PrintStream(stdout, true));
+  @Test
+  void aMissingOrBadClusterFileIsAnError() throws IOException {
+    Path missing = dir.resolve("nope.conf");
+    assertThatThrownBy(
+            () ->
+                ReplicasCommand.printReplicas(
+                    missing, 7253, List.of("0000000000000000-1"), new PrintStream(stdout)))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("nope.conf");
 
-        assertThat(output().lines().skip(1)).singleElement().asString().endsWith(":8000");
-    }
+    Files.writeString(clusterFile, "[cluster]\nnode = 1.2.3.4:99999\n");
+    assertThatThrownBy(
+            () ->
+                ReplicasCommand.printReplicas(
+                    clusterFile, 7253, List.of("0000000000000000-1"), new PrintStream(stdout)))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("1.2.3.4:99999");
+  }
 
-    @Test
-    void aMalformedTimerIsRefusedByNameBeforeAnythingIsPrinted() {
-        for (String bad : List.of("123-2", "ffffffffffffffff", "ffffffffffffffff-0",
-                "gggggggggggggggg-2", "/timer/ffffffffffffffff-2", "ffffffffffffffff-2x")) {
-            assertThatThrownBy(() -> ReplicasCommand.printReplicas(
-                            clusterFile, 7253, List.of("0000000000000000-1", bad),
-                            new PrintStream(stdout, true)))
-                    .isInstanceOf(IllegalArgumentException.class)
-                    .hasMessageContaining("'" + bad + "'");
-        }
-        assertThat(output()).isEmpty();
-    }
+  @Test
+  void throughTheDropwizardCliAMalformedTimerFailsWithAOneLineError() {
+    ByteArrayOutputStream stderr = new ByteArrayOutputStream();
+    Cli cli = cli(stderr);
 
-    @Test
-    void aMissingOrBadClusterFileIsAnError() throws IOException {
-        Path missing = dir.resolve("nope.conf");
-        assertThatThrownBy(() -> ReplicasCommand.printReplicas(
-                        missing, 7253, List.of("0000000000000000-1"), new PrintStream(stdout)))
-                .isInstanceOf(ConfigException.class)
-                .hasMessageContaining("nope.conf");
+    Optional<Throwable> failure = cli.run("replicas", clusterFile.toString(), "not-a-timer");
 
-        Files.writeString(clusterFile, "[cluster]\nnode = 1.2.3.4:99999\n");
-        assertThatThrownBy(() -> ReplicasCommand.printReplicas(
-                        clusterFile, 7253, List.of("0000000000000000-1"), new PrintStream(stdout)))
-                .isInstanceOf(ConfigException.class)
-                .hasMessageContaining("1.2.3.4:99999");
-    }
+    // A present failure is what makes Application.run exit with status 1.
+    assertThat(failure).isPresent();
+    assertThat(stderr.toString(StandardCharsets.UTF_8))
+        .contains("replicas: malformed timer 'not-a-timer'")
+        .doesNotContain("\tat ");
+  }
 
-    @Test
-    void throughTheDropwizardCliAMalformedTimerFailsWithAOneLineError() {
-        ByteArrayOutputStream stderr = new ByteArrayOutputStream();
-        Cli cli = cli(stderr);
+  @Test
+  void throughTheDropwizardCliAMissingTimerArgumentIsAUsageError() {
+    ByteArrayOutputStream stderr = new ByteArrayOutputStream();
 
-        Optional<Throwable> failure = cli.run("replicas", clusterFile.toString(), "not-a-timer");
+    Optional<Throwable> failure = cli(stderr).run("replicas", clusterFile.toString());
 
-        // A present failure is what makes Application.run exit with status 1.
-        assertThat(failure).isPresent();
-        assertThat(stderr.toString(StandardCharsets.UTF_8))
-                .contains("replicas: malformed timer 'not-a-timer'")
-                .doesNotContain("\tat ");
-    }
+    assertThat(failure).isPresent();
+    assertThat(stderr.toString(StandardCharsets.UTF_8)).contains("timer");
+  }
 
-    @Test
-    void throughTheDropwizardCliAMissingTimerArgumentIsAUsageError() {
-        ByteArrayOutputStream stderr = new ByteArrayOutputStream();
-
-        Optional<Throwable> failure = cli(stderr).run("replicas", clusterFile.toString());
-
-        assertThat(failure).isPresent();
-        assertThat(stderr.toString(StandardCharsets.UTF_8)).contains("timer");
-    }
-
-    private Cli cli(ByteArrayOutputStream stderr) {
-        Application<Configuration> application = new Application<>() {
-            @Override
-            public void run(Configuration configuration, Environment environment) {}
+  private Cli cli(ByteArrayOutputStream stderr) {
+    Application<Configuration> application =
+        new Application<>() {
+          @Override
+          public void run(Configuration configuration, Environment environment) {}
         };
-        Bootstrap<Configuration> bootstrap = new Bootstrap<>(application);
-        bootstrap.addCommand(new ReplicasCommand());
-        return new Cli(new JarLocation(getClass()), bootstrap, stdout, stderr);
-    }
+    Bootstrap<Configuration> bootstrap = new Bootstrap<>(application);
+    bootstrap.addCommand(new ReplicasCommand());
+    return new Cli(new JarLocation(getClass()), bootstrap, stdout, stderr);
+  }
 
-    private String output() {
-        return stdout.toString(StandardCharsets.UTF_8);
-    }
+  private String output() {
+    return stdout.toString(StandardCharsets.UTF_8);
+  }
 }

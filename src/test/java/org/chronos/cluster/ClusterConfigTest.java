@@ -12,24 +12,25 @@ import org.junit.jupiter.api.io.TempDir;
 
 class ClusterConfigTest {
 
-    private static ClusterConfig parse(String text) throws ConfigException {
-        return ClusterConfig.parse(text, "chronos_cluster.conf", 7253);
-    }
+  private static ClusterConfig parse(String text) throws ConfigException {
+    return ClusterConfig.parse(text, "chronos_cluster.conf", 7253);
+  }
 
-    @Test
-    void addressesWithoutAPortTakeTheDefaultPort() throws ConfigException {
-        ClusterConfig config = ClusterConfig.parse(
-                "[cluster]\nlocalhost = 1.2.3.4\nnode = 1.2.3.4\nnode = 5.6.7.8:7000\n",
-                "f", 9999);
+  @Test
+  void addressesWithoutAPortTakeTheDefaultPort() throws ConfigException {
+    ClusterConfig config =
+        ClusterConfig.parse(
+            "[cluster]\nlocalhost = 1.2.3.4\nnode = 1.2.3.4\nnode = 5.6.7.8:7000\n", "f", 9999);
 
-        assertThat(config.localhost()).isEqualTo("1.2.3.4:9999");
-        assertThat(config.nodes()).containsExactly("1.2.3.4:9999", "5.6.7.8:7000");
-    }
+    assertThat(config.localhost()).isEqualTo("1.2.3.4:9999");
+    assertThat(config.nodes()).containsExactly("1.2.3.4:9999", "5.6.7.8:7000");
+  }
 
-    @Test
-    void theOldAllInOneChronosConfFormatParses() throws ConfigException {
-        // From seeds/clustering-v1.txt, scale-up example.
-        String v1 = """
+  @Test
+  void theOldAllInOneChronosConfFormatParses() throws ConfigException {
+    // From seeds/clustering-v1.txt, scale-up example.
+    String v1 =
+        """
                 [http]
                 bind-address = 0.0.0.0
                 bind-port = 7253
@@ -40,18 +41,18 @@ class ClusterConfigTest {
                 node = 5.6.7.8:7253
                 """;
 
-        ClusterConfig config = parse(v1);
+    ClusterConfig config = parse(v1);
 
-        assertThat(config.localhost()).isEqualTo("1.2.3.4:7253");
-        assertThat(config.nodes()).containsExactly("1.2.3.4:7253", "5.6.7.8:7253");
-        assertThat(config.newCluster()).isEqualTo(config.oldCluster()).isEqualTo(config.nodes());
-        assertThat(new ClusterView(config).isInCluster("1.2.3.4:7253")).isTrue();
-    }
+    assertThat(config.localhost()).isEqualTo("1.2.3.4:7253");
+    assertThat(config.nodes()).containsExactly("1.2.3.4:7253", "5.6.7.8:7253");
+    assertThat(config.newCluster()).isEqualTo(config.oldCluster()).isEqualTo(config.nodes());
+    assertThat(new ClusterView(config).isInCluster("1.2.3.4:7253")).isTrue();
+  }
 
-    @Test
-    void theDocumentedExampleWithCommentsJoiningLeavingAndIdentityParses()
-            throws ConfigException {
-        String text = """
+  @Test
+  void theDocumentedExampleWithCommentsJoiningLeavingAndIdentityParses() throws ConfigException {
+    String text =
+        """
                 [cluster]
                 localhost = 1.2.3.4          # this node's address, exactly as the others list it
                 node = 1.2.3.4               # staying nodes, in the same order on every node
@@ -62,50 +63,52 @@ class ClusterConfigTest {
                 deployment_id = 7            # 0-7, same within a site
                 """;
 
-        ClusterConfig config = parse(text);
+    ClusterConfig config = parse(text);
 
-        assertThat(config.nodes()).containsExactly("1.2.3.4:7253");
-        assertThat(config.joining()).containsExactly("2.3.4.5:7253");
-        assertThat(config.leaving()).containsExactly("3.4.5.6:7253");
-        assertThat(config.newCluster()).containsExactly("1.2.3.4:7253", "2.3.4.5:7253");
-        assertThat(config.oldCluster()).containsExactly("1.2.3.4:7253", "3.4.5.6:7253");
-        assertThat(config.instanceId()).isEqualTo(1);
-        assertThat(config.deploymentId()).isEqualTo(7);
-    }
+    assertThat(config.nodes()).containsExactly("1.2.3.4:7253");
+    assertThat(config.joining()).containsExactly("2.3.4.5:7253");
+    assertThat(config.leaving()).containsExactly("3.4.5.6:7253");
+    assertThat(config.newCluster()).containsExactly("1.2.3.4:7253", "2.3.4.5:7253");
+    assertThat(config.oldCluster()).containsExactly("1.2.3.4:7253", "3.4.5.6:7253");
+    assertThat(config.instanceId()).isEqualTo(1);
+    assertThat(config.deploymentId()).isEqualTo(7);
+  }
 
-    @Test
-    void withoutNodeLinesTheClusterIsJustLocalhost() throws ConfigException {
-        ClusterConfig config = parse("[cluster]\nlocalhost = 10.9.8.7\n");
+  @Test
+  void withoutNodeLinesTheClusterIsJustLocalhost() throws ConfigException {
+    ClusterConfig config = parse("[cluster]\nlocalhost = 10.9.8.7\n");
 
-        assertThat(config.nodes()).containsExactly("10.9.8.7:7253");
-        assertThat(config.newCluster()).containsExactly("10.9.8.7:7253");
-        assertThat(config.instanceId()).isZero();
-        assertThat(config.deploymentId()).isZero();
-    }
+    assertThat(config.nodes()).containsExactly("10.9.8.7:7253");
+    assertThat(config.newCluster()).containsExactly("10.9.8.7:7253");
+    assertThat(config.instanceId()).isZero();
+    assertThat(config.deploymentId()).isZero();
+  }
 
-    @Test
-    void anEmptyFileIsTheLoopbackSingleNode() throws ConfigException {
-        ClusterConfig config = parse("# nothing configured yet\n");
+  @Test
+  void anEmptyFileIsTheLoopbackSingleNode() throws ConfigException {
+    ClusterConfig config = parse("# nothing configured yet\n");
 
-        assertThat(config).isEqualTo(ClusterConfig.singleNode(7253));
-        assertThat(config.localhost()).isEqualTo("127.0.0.1:7253");
-        assertThat(config.nodes()).containsExactly("127.0.0.1:7253");
-    }
+    assertThat(config).isEqualTo(ClusterConfig.singleNode(7253));
+    assertThat(config.localhost()).isEqualTo("127.0.0.1:7253");
+    assertThat(config.nodes()).containsExactly("127.0.0.1:7253");
+  }
 
-    @Test
-    void joiningOnlyIsAllowedButLeavingOnlyWouldLeaveNoNode() throws ConfigException {
-        assertThat(parse("[cluster]\nlocalhost = a\njoining = a\n").newCluster())
-                .containsExactly("a:7253");
+  @Test
+  void joiningOnlyIsAllowedButLeavingOnlyWouldLeaveNoNode() throws ConfigException {
+    assertThat(parse("[cluster]\nlocalhost = a\njoining = a\n").newCluster())
+        .containsExactly("a:7253");
 
-        assertThatThrownBy(() -> parse("[cluster]\nlocalhost = a\nleaving = a\n"))
-                .isInstanceOf(ConfigException.class)
-                .hasMessageContaining("leaving")
-                .hasMessageContaining("a:7253");
-    }
+    assertThatThrownBy(() -> parse("[cluster]\nlocalhost = a\nleaving = a\n"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("leaving")
+        .hasMessageContaining("a:7253");
+  }
 
-    @Test
-    void ipv6AddressesAreBracketedAndGetThePort() throws ConfigException {
-        ClusterConfig config = parse("""
+  @Test
+  void ipv6AddressesAreBracketedAndGetThePort() throws ConfigException {
+    ClusterConfig config =
+        parse(
+            """
                 [cluster]
                 localhost = [::1]:7253
                 node = [::1]:7253
@@ -114,132 +117,144 @@ class ClusterConfigTest {
                 node = [fe80::1%eth0]:8000
                 """);
 
-        assertThat(config.localhost()).isEqualTo("[::1]:7253");
-        assertThat(config.nodes()).containsExactly(
-                "[::1]:7253", "[2001:db8::2]:7253", "[2001:db8::3]:7253", "[fe80::1%eth0]:8000");
-    }
+    assertThat(config.localhost()).isEqualTo("[::1]:7253");
+    assertThat(config.nodes())
+        .containsExactly(
+            "[::1]:7253", "[2001:db8::2]:7253", "[2001:db8::3]:7253", "[fe80::1%eth0]:8000");
+  }
 
-    @Test
-    void hostnamesAreAccepted() throws ConfigException {
-        ClusterConfig config = parse("[cluster]\nlocalhost = chronos-1.example.com\n"
+  @Test
+  void hostnamesAreAccepted() throws ConfigException {
+    ClusterConfig config =
+        parse(
+            "[cluster]\nlocalhost = chronos-1.example.com\n"
                 + "node = chronos-1.example.com\nnode = chronos_2:7254\n");
 
-        assertThat(config.nodes()).containsExactly("chronos-1.example.com:7253", "chronos_2:7254");
+    assertThat(config.nodes()).containsExactly("chronos-1.example.com:7253", "chronos_2:7254");
+  }
+
+  @Test
+  void invalidAddressesAreRefusedNamingLineKeyAndValue() {
+    assertBad(
+        "[cluster]\nlocalhost = a\nnode = 1.2.3.4:0\n",
+        "chronos_cluster.conf:3",
+        "node",
+        "'1.2.3.4:0'");
+    assertBad("[cluster]\nlocalhost = a\nnode = 1.2.3.4:65536\n", ":3", "'1.2.3.4:65536'");
+    assertBad("[cluster]\nlocalhost = a\nnode = 1.2.3.4:http\n", ":3", "'1.2.3.4:http'");
+    assertBad("[cluster]\nlocalhost = a\njoining = :7253\n", ":3", "joining", "empty");
+    assertBad("[cluster]\nlocalhost = a\nnode =\n", ":3", "node", "empty");
+    assertBad("[cluster]\nlocalhost = 1.2.3.4 5\n", ":2", "localhost", "'1.2.3.4 5'");
+    assertBad("[cluster]\nlocalhost = [::1\n", ":2", "'[::1'");
+    assertBad("[cluster]\nlocalhost = [::1]7253\n", ":2", "'[::1]7253'");
+    assertBad("[cluster]\nlocalhost = [zz::1]:7253\n", ":2", "zz::1");
+    assertBad("[cluster]\nlocalhost = [1.2.3.4]:7253\n", ":2", "1.2.3.4");
+  }
+
+  @Test
+  void theSameAddressTwiceAcrossNodeJoiningAndLeavingIsRefused() {
+    assertBad(
+        "[cluster]\nlocalhost = a\nnode = 1.2.3.4\nleaving = 1.2.3.4:7253\n",
+        ":4",
+        "leaving",
+        "1.2.3.4:7253",
+        "line 3");
+    assertBad("[cluster]\nlocalhost = a\nnode = b\nnode = b\n", ":4", "'b'", "line 3");
+    assertBad("[cluster]\nlocalhost = a\nnode = b\njoining = b\n", ":4", "joining");
+  }
+
+  @Test
+  void localhostIsRequiredOnceNodesAreListed() {
+    assertBad("[cluster]\nnode = 1.2.3.4\n", "chronos_cluster.conf", "localhost");
+    assertBad("[cluster]\nlocalhost = a\nlocalhost = b\n", ":3", "localhost", "'b'");
+  }
+
+  @Test
+  void identityOutOfRangeOrNotANumberIsRefused() {
+    assertBad("[identity]\ninstance_id = 128\n", ":2", "instance_id", "'128'", "0-127");
+    assertBad("[identity]\ninstance_id = -1\n", ":2", "'-1'");
+    assertBad("[identity]\ninstance_id = one\n", ":2", "'one'");
+    assertBad("[identity]\ndeployment_id = 8\n", ":2", "deployment_id", "'8'", "0-7");
+    assertBad("[identity]\ndeployment_id = 99999999999\n", ":2", "'99999999999'");
+  }
+
+  @Test
+  void identityAtItsLimitsIsAccepted() throws ConfigException {
+    ClusterConfig config = parse("[identity]\ninstance_id = 127\ndeployment_id = 0\n");
+
+    assertThat(config.instanceId()).isEqualTo(127);
+  }
+
+  @Test
+  void unknownSectionsAndKeysAreIgnored() throws ConfigException {
+    ClusterConfig config = parse("[logging]\nlevel = 5\n[cluster]\nlocalhost = a\nweight = 3\n");
+
+    assertThat(config.nodes()).containsExactly("a:7253");
+  }
+
+  @Test
+  void aMissingFileIsTheSingleNodeDefault(@TempDir Path dir) throws ConfigException {
+    ClusterConfig config = ClusterConfig.load(dir.resolve("chronos_cluster.conf"), 7000);
+
+    assertThat(config.localhost()).isEqualTo("127.0.0.1:7000");
+    assertThat(config.nodes()).containsExactly("127.0.0.1:7000");
+    assertThat(config.instanceId()).isZero();
+    assertThat(config.deploymentId()).isZero();
+  }
+
+  @Test
+  void aFileIsReadAndItsPathNamedInErrors(@TempDir Path dir) throws IOException {
+    Path file = dir.resolve("chronos_cluster.conf");
+    Files.writeString(file, "[cluster]\nlocalhost = 1.2.3.4\nnode = 1.2.3.4\nnode = 1.2.3.5\n");
+
+    assertThat(loadQuietly(file).nodes()).containsExactly("1.2.3.4:7253", "1.2.3.5:7253");
+
+    Files.writeString(file, "[identity]\ninstance_id = 300\n");
+    assertThatThrownBy(() -> ClusterConfig.load(file, 7253))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining(file + ":2")
+        .hasMessageContaining("'300'");
+  }
+
+  @Test
+  void anUnreadableFileIsAnErrorNotTheDefault(@TempDir Path dir) throws IOException {
+    Path directory = Files.createDirectory(dir.resolve("chronos_cluster.conf"));
+    Path notUtf8 = dir.resolve("latin1.conf");
+    Files.write(notUtf8, new byte[] {'[', 'c', ']', '\n', 'k', '=', (byte) 0xe9, '\n'});
+
+    assertThatThrownBy(() -> ClusterConfig.load(directory, 7253))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining(directory.toString());
+    assertThatThrownBy(() -> ClusterConfig.load(notUtf8, 7253))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("latin1.conf")
+        .hasMessageContaining("UTF-8");
+  }
+
+  @Test
+  void programmaticConstructionValidatesToo() {
+    assertThatThrownBy(() -> new ClusterConfig("a:1", List.of(), List.of(), List.of("b:1"), 0, 0))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("b:1");
+    assertThatThrownBy(() -> new ClusterConfig("a:1", List.of("a:1"), List.of(), List.of(), 128, 0))
+        .hasMessageContaining("128");
+    assertThatThrownBy(
+            () -> new ClusterConfig("a:1", List.of("a:1"), List.of("a:1"), List.of(), 0, 0))
+        .hasMessageContaining("a:1");
+  }
+
+  private static ClusterConfig loadQuietly(Path file) {
+    try {
+      return ClusterConfig.load(file, 7253);
+    } catch (ConfigException e) {
+      throw new AssertionError(e);
     }
+  }
 
-    @Test
-    void invalidAddressesAreRefusedNamingLineKeyAndValue() {
-        assertBad("[cluster]\nlocalhost = a\nnode = 1.2.3.4:0\n", "chronos_cluster.conf:3", "node",
-                "'1.2.3.4:0'");
-        assertBad("[cluster]\nlocalhost = a\nnode = 1.2.3.4:65536\n", ":3", "'1.2.3.4:65536'");
-        assertBad("[cluster]\nlocalhost = a\nnode = 1.2.3.4:http\n", ":3", "'1.2.3.4:http'");
-        assertBad("[cluster]\nlocalhost = a\njoining = :7253\n", ":3", "joining", "empty");
-        assertBad("[cluster]\nlocalhost = a\nnode =\n", ":3", "node", "empty");
-        assertBad("[cluster]\nlocalhost = 1.2.3.4 5\n", ":2", "localhost", "'1.2.3.4 5'");
-        assertBad("[cluster]\nlocalhost = [::1\n", ":2", "'[::1'");
-        assertBad("[cluster]\nlocalhost = [::1]7253\n", ":2", "'[::1]7253'");
-        assertBad("[cluster]\nlocalhost = [zz::1]:7253\n", ":2", "zz::1");
-        assertBad("[cluster]\nlocalhost = [1.2.3.4]:7253\n", ":2", "1.2.3.4");
+  private static void assertBad(String text, String... fragments) {
+    var thrown = assertThatThrownBy(() -> parse(text)).isInstanceOf(ConfigException.class);
+    for (String fragment : fragments) {
+      thrown.hasMessageContaining(fragment);
     }
-
-    @Test
-    void theSameAddressTwiceAcrossNodeJoiningAndLeavingIsRefused() {
-        assertBad("[cluster]\nlocalhost = a\nnode = 1.2.3.4\nleaving = 1.2.3.4:7253\n",
-                ":4", "leaving", "1.2.3.4:7253", "line 3");
-        assertBad("[cluster]\nlocalhost = a\nnode = b\nnode = b\n", ":4", "'b'", "line 3");
-        assertBad("[cluster]\nlocalhost = a\nnode = b\njoining = b\n", ":4", "joining");
-    }
-
-    @Test
-    void localhostIsRequiredOnceNodesAreListed() {
-        assertBad("[cluster]\nnode = 1.2.3.4\n", "chronos_cluster.conf", "localhost");
-        assertBad("[cluster]\nlocalhost = a\nlocalhost = b\n", ":3", "localhost", "'b'");
-    }
-
-    @Test
-    void identityOutOfRangeOrNotANumberIsRefused() {
-        assertBad("[identity]\ninstance_id = 128\n", ":2", "instance_id", "'128'", "0-127");
-        assertBad("[identity]\ninstance_id = -1\n", ":2", "'-1'");
-        assertBad("[identity]\ninstance_id = one\n", ":2", "'one'");
-        assertBad("[identity]\ndeployment_id = 8\n", ":2", "deployment_id", "'8'", "0-7");
-        assertBad("[identity]\ndeployment_id = 99999999999\n", ":2", "'99999999999'");
-    }
-
-    @Test
-    void identityAtItsLimitsIsAccepted() throws ConfigException {
-        ClusterConfig config = parse("[identity]\ninstance_id = 127\ndeployment_id = 0\n");
-
-        assertThat(config.instanceId()).isEqualTo(127);
-    }
-
-    @Test
-    void unknownSectionsAndKeysAreIgnored() throws ConfigException {
-        ClusterConfig config = parse("[logging]\nlevel = 5\n[cluster]\nlocalhost = a\nweight = 3\n");
-
-        assertThat(config.nodes()).containsExactly("a:7253");
-    }
-
-    @Test
-    void aMissingFileIsTheSingleNodeDefault(@TempDir Path dir) throws ConfigException {
-        ClusterConfig config = ClusterConfig.load(dir.resolve("chronos_cluster.conf"), 7000);
-
-        assertThat(config.localhost()).isEqualTo("127.0.0.1:7000");
-        assertThat(config.nodes()).containsExactly("127.0.0.1:7000");
-        assertThat(config.instanceId()).isZero();
-        assertThat(config.deploymentId()).isZero();
-    }
-
-    @Test
-    void aFileIsReadAndItsPathNamedInErrors(@TempDir Path dir) throws IOException {
-        Path file = dir.resolve("chronos_cluster.conf");
-        Files.writeString(file, "[cluster]\nlocalhost = 1.2.3.4\nnode = 1.2.3.4\nnode = 1.2.3.5\n");
-
-        assertThat(loadQuietly(file).nodes()).containsExactly("1.2.3.4:7253", "1.2.3.5:7253");
-
-        Files.writeString(file, "[identity]\ninstance_id = 300\n");
-        assertThatThrownBy(() -> ClusterConfig.load(file, 7253))
-                .isInstanceOf(ConfigException.class)
-                .hasMessageContaining(file + ":2")
-                .hasMessageContaining("'300'");
-    }
-
-    @Test
-    void anUnreadableFileIsAnErrorNotTheDefault(@TempDir Path dir) throws IOException {
-        Path directory = Files.createDirectory(dir.resolve("chronos_cluster.conf"));
-        Path notUtf8 = dir.resolve("latin1.conf");
-        Files.write(notUtf8, new byte[] {'[', 'c', ']', '\n', 'k', '=', (byte) 0xe9, '\n'});
-
-        assertThatThrownBy(() -> ClusterConfig.load(directory, 7253))
-                .isInstanceOf(ConfigException.class)
-                .hasMessageContaining(directory.toString());
-        assertThatThrownBy(() -> ClusterConfig.load(notUtf8, 7253))
-                .isInstanceOf(ConfigException.class)
-                .hasMessageContaining("latin1.conf")
-                .hasMessageContaining("UTF-8");
-    }
-
-    @Test
-    void programmaticConstructionValidatesToo() {
-        assertThatThrownBy(() -> new ClusterConfig("a:1", List.of(), List.of(), List.of("b:1"), 0, 0))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("b:1");
-        assertThatThrownBy(() -> new ClusterConfig("a:1", List.of("a:1"), List.of(), List.of(), 128, 0))
-                .hasMessageContaining("128");
-        assertThatThrownBy(() -> new ClusterConfig("a:1", List.of("a:1"), List.of("a:1"), List.of(), 0, 0))
-                .hasMessageContaining("a:1");
-    }
-
-    private static ClusterConfig loadQuietly(Path file) {
-        try {
-            return ClusterConfig.load(file, 7253);
-        } catch (ConfigException e) {
-            throw new AssertionError(e);
-        }
-    }
-
-    private static void assertBad(String text, String... fragments) {
-        var thrown = assertThatThrownBy(() -> parse(text)).isInstanceOf(ConfigException.class);
-        for (String fragment : fragments) {
-            thrown.hasMessageContaining(fragment);
-        }
-    }
+  }
 }

@@ -17,8 +17,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Replication between real nodes on loopback (PROTOCOL.md section 5): every timer pops exactly
- * once whichever node took the request, whatever happened to its replicas.
+ * Replication between real nodes on loopback (PROTOCOL.md section 5): every timer pops exactly once
+ * whichever node took the request, whatever happened to its replicas.
  */
 class ClusterReplicationTest {
   /** A replica at position i pops 2 s after the one before it; this covers three and slack. */
@@ -41,18 +41,23 @@ class ClusterReplicationTest {
   }
 
   static long idOf(String location) {
-    return Long.parseUnsignedLong(location.substring("/timers/".length(), "/timers/".length() + 16), 16);
+    return Long.parseUnsignedLong(
+        location.substring("/timers/".length(), "/timers/".length() + 16), 16);
   }
 
-
-
-  private List<String> createTimers(Node via, int count, int intervalSeconds, int rf, String label) {
+  private List<String> createTimers(
+      Node via, int count, int intervalSeconds, int rf, String label) {
     List<String> paths = new ArrayList<>();
     for (int i = 0; i < count; i++) {
       String path = callbacks.newPath(label);
       paths.add(path);
-      via.client().createTimer(TimerJson.timer().interval(intervalSeconds).callback(callbacks.url(path), "o" + i)
-          .replicationFactor(rf).json());
+      via.client()
+          .createTimer(
+              TimerJson.timer()
+                  .interval(intervalSeconds)
+                  .callback(callbacks.url(path), "o" + i)
+                  .replicationFactor(rf)
+                  .json());
     }
     return paths;
   }
@@ -69,17 +74,29 @@ class ClusterReplicationTest {
     cluster = ClusterHarness.start(3);
     List<String> locations = new ArrayList<>();
     for (int i = 0; i < 100; i++) {
-      locations.add(cluster.node(0).client().createTimer(
-          TimerJson.timer().interval(3).callback(callbacks.url("/deleted"), "d" + i).replicationFactor(2).json()));
+      locations.add(
+          cluster
+              .node(0)
+              .client()
+              .createTimer(
+                  TimerJson.timer()
+                      .interval(3)
+                      .callback(callbacks.url("/deleted"), "d" + i)
+                      .replicationFactor(2)
+                      .json()));
     }
     for (String location : locations) {
       assertThat(cluster.node(1).client().delete(location).statusCode()).isEqualTo(200);
     }
-    // A marker created after the deletes pops after them; by then any surviving copy would have too.
+    // A marker created after the deletes pops after them; by then any surviving copy would have
+    // too.
     String marker = callbacks.newPath("marker");
     cluster.node(1).client().createTimer(TimerJson.oneShot(3, callbacks.url(marker), "m"));
     callbacks.awaitRequest(marker);
-    await().pollDelay(AFTER_ALL_REPLICAS).atMost(AFTER_ALL_REPLICAS.plusSeconds(5)).until(() -> true);
+    await()
+        .pollDelay(AFTER_ALL_REPLICAS)
+        .atMost(AFTER_ALL_REPLICAS.plusSeconds(5))
+        .until(() -> true);
     assertThat(callbacks.requestsTo("/deleted")).isEmpty();
     for (Node node : cluster.nodes()) {
       for (String location : locations) {
@@ -93,21 +110,42 @@ class ClusterReplicationTest {
     cluster = ClusterHarness.start(3);
     String oldPath = callbacks.newPath("old");
     String newPath = callbacks.newPath("new");
-    String location = cluster.node(0).client().createTimer(
-        TimerJson.timer().interval(3).callback(callbacks.url(oldPath), "v1").replicationFactor(3).json());
+    String location =
+        cluster
+            .node(0)
+            .client()
+            .createTimer(
+                TimerJson.timer()
+                    .interval(3)
+                    .callback(callbacks.url(oldPath), "v1")
+                    .replicationFactor(3)
+                    .json());
     long id = idOf(location);
     await().until(() -> cluster.nodes().stream().allMatch(n -> n.holdsLive(id)));
-    assertThat(cluster.node(1).client().put(location,
-        TimerJson.timer().interval(2).callback(callbacks.url(newPath), "v2").replicationFactor(3).json()).statusCode())
+    assertThat(
+            cluster
+                .node(1)
+                .client()
+                .put(
+                    location,
+                    TimerJson.timer()
+                        .interval(2)
+                        .callback(callbacks.url(newPath), "v2")
+                        .replicationFactor(3)
+                        .json())
+                .statusCode())
         .isEqualTo(200);
     await().until(() -> cluster.nodes().stream().allMatch(n -> "v2".equals(opaqueAt(n, id))));
-    callbacks.assertEachCalledExactlyOnce(List.of(newPath), Duration.ofSeconds(20), AFTER_ALL_REPLICAS);
+    callbacks.assertEachCalledExactlyOnce(
+        List.of(newPath), Duration.ofSeconds(20), AFTER_ALL_REPLICAS);
     assertThat(callbacks.requestsTo(newPath).get(0).bodyText()).isEqualTo("v2");
   }
 
   private static String opaqueAt(Node node, long id) {
     var t = node.timer(id);
-    return t == null || t.isTombstone() ? null : new String(t.opaque(), java.nio.charset.StandardCharsets.UTF_8);
+    return t == null || t.isTombstone()
+        ? null
+        : new String(t.opaque(), java.nio.charset.StandardCharsets.UTF_8);
   }
 
   @Test
@@ -115,8 +153,13 @@ class ClusterReplicationTest {
     cluster = ClusterHarness.start(3);
     callbacks.respondByDefault(request -> request.number() == 1 ? Reply.status(503) : Reply.ok());
     List<String> paths = createTimers(cluster.node(0), 10, 1, 3, "flaky");
-    await().atMost(Duration.ofSeconds(20)).until(() -> paths.stream().allMatch(p -> callbacks.requestsTo(p).size() >= 2));
-    await().pollDelay(AFTER_ALL_REPLICAS).atMost(AFTER_ALL_REPLICAS.plusSeconds(5)).until(() -> true);
+    await()
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> paths.stream().allMatch(p -> callbacks.requestsTo(p).size() >= 2));
+    await()
+        .pollDelay(AFTER_ALL_REPLICAS)
+        .atMost(AFTER_ALL_REPLICAS.plusSeconds(5))
+        .until(() -> true);
     for (String path : paths) {
       List<Received> calls = callbacks.requestsTo(path);
       assertThat(calls).as(path).hasSize(2);
@@ -142,14 +185,28 @@ class ClusterReplicationTest {
     for (int i = 0; i < 30; i++) {
       String path = callbacks.newPath("survivor");
       paths.add(path);
-      ids.add(idOf(victim.client().createTimer(
-          TimerJson.timer().interval(3).callback(callbacks.url(path), "o").replicationFactor(2).json())));
+      ids.add(
+          idOf(
+              victim
+                  .client()
+                  .createTimer(
+                      TimerJson.timer()
+                          .interval(3)
+                          .callback(callbacks.url(path), "o")
+                          .replicationFactor(2)
+                          .json())));
     }
     // Every timer has reached each of its other replicas before the node goes.
     ClusterView view = cluster.node(1).view();
-    await().until(() -> ids.stream().allMatch(id -> view.replicasFor(id, 2).stream()
-        .filter(address -> !address.equals(victim.address()))
-        .allMatch(address -> cluster.byAddress(address).holdsLive(id))));
+    await()
+        .until(
+            () ->
+                ids.stream()
+                    .allMatch(
+                        id ->
+                            view.replicasFor(id, 2).stream()
+                                .filter(address -> !address.equals(victim.address()))
+                                .allMatch(address -> cluster.byAddress(address).holdsLive(id))));
     victim.kill();
     callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(20), AFTER_ALL_REPLICAS);
   }
@@ -158,8 +215,17 @@ class ClusterReplicationTest {
   void aRepeatingTimerKeepsItsSequenceThroughTheBackupWhenThePrimaryDies() {
     cluster = ClusterHarness.start(2);
     String path = callbacks.newPath("series");
-    String location = cluster.node(0).client().createTimer(
-        TimerJson.timer().interval(2).repeatFor(6).callback(callbacks.url(path), "s").replicationFactor(2).json());
+    String location =
+        cluster
+            .node(0)
+            .client()
+            .createTimer(
+                TimerJson.timer()
+                    .interval(2)
+                    .repeatFor(6)
+                    .callback(callbacks.url(path), "s")
+                    .replicationFactor(2)
+                    .json());
     long id = idOf(location);
     Node primary = cluster.byAddress(cluster.node(0).view().replicasFor(id, 2).get(0));
     Node backup = primary == cluster.node(0) ? cluster.node(1) : cluster.node(0);
@@ -168,7 +234,12 @@ class ClusterReplicationTest {
     await().until(() -> backup.timer(id) != null && backup.timer(id).sequence() == 1);
     primary.stop();
     callbacks.awaitRequests(path, 3, Duration.ofSeconds(15));
-    await().pollDelay(AFTER_ALL_REPLICAS).atMost(AFTER_ALL_REPLICAS.plusSeconds(5)).until(() -> true);
-    assertThat(callbacks.requestsTo(path)).extracting(Received::sequenceNumber).containsExactly(1, 2, 3);
+    await()
+        .pollDelay(AFTER_ALL_REPLICAS)
+        .atMost(AFTER_ALL_REPLICAS.plusSeconds(5))
+        .until(() -> true);
+    assertThat(callbacks.requestsTo(path))
+        .extracting(Received::sequenceNumber)
+        .containsExactly(1, 2, 3);
   }
 }

@@ -8,25 +8,27 @@ import org.junit.jupiter.api.Test;
 
 class IniFileTest {
 
-    @Test
-    void repeatedKeysAreAllKeptInFileOrder() throws ConfigException {
-        IniFile ini = IniFile.parse("[cluster]\nnode = b\nnode = a\nnode = c\n", "f.conf");
+  @Test
+  void repeatedKeysAreAllKeptInFileOrder() throws ConfigException {
+    IniFile ini = IniFile.parse("[cluster]\nnode = b\nnode = a\nnode = c\n", "f.conf");
 
-        assertThat(ini.values("cluster", "node")).containsExactly("b", "a", "c");
-        assertThat(ini.entries("cluster", "node")).extracting(IniFile.Entry::line)
-                .containsExactly(2, 3, 4);
-    }
+    assertThat(ini.values("cluster", "node")).containsExactly("b", "a", "c");
+    assertThat(ini.entries("cluster", "node"))
+        .extracting(IniFile.Entry::line)
+        .containsExactly(2, 3, 4);
+  }
 
-    @Test
-    void whitespaceAroundKeysAndValuesIsTrimmed() throws ConfigException {
-        IniFile ini = IniFile.parse("  [ cluster ]  \n\t localhost\t=   1.2.3.4  \n", "f");
+  @Test
+  void whitespaceAroundKeysAndValuesIsTrimmed() throws ConfigException {
+    IniFile ini = IniFile.parse("  [ cluster ]  \n\t localhost\t=   1.2.3.4  \n", "f");
 
-        assertThat(ini.value("cluster", "localhost")).contains("1.2.3.4");
-    }
+    assertThat(ini.value("cluster", "localhost")).contains("1.2.3.4");
+  }
 
-    @Test
-    void commentsAreSkippedWholeLineAndAfterWhitespaceHash() throws ConfigException {
-        String text = """
+  @Test
+  void commentsAreSkippedWholeLineAndAfterWhitespaceHash() throws ConfigException {
+    String text =
+        """
                 # a comment
                 ; another
                 [cluster]
@@ -37,66 +39,68 @@ class IniFileTest {
                 joining = # nothing
                 """;
 
-        IniFile ini = IniFile.parse(text, "f");
+    IniFile ini = IniFile.parse(text, "f");
 
-        assertThat(ini.value("cluster", "localhost")).contains("1.2.3.4");
-        assertThat(ini.values("cluster", "node")).containsExactly("a#b", "c");
-        assertThat(ini.values("cluster", "joining")).containsExactly("");
-        assertThat(ini.sectionNames()).containsExactly("cluster");
-    }
+    assertThat(ini.value("cluster", "localhost")).contains("1.2.3.4");
+    assertThat(ini.values("cluster", "node")).containsExactly("a#b", "c");
+    assertThat(ini.values("cluster", "joining")).containsExactly("");
+    assertThat(ini.sectionNames()).containsExactly("cluster");
+  }
 
-    @Test
-    void keysBeforeAnyHeaderBelongToTheEmptySection() throws ConfigException {
-        IniFile ini = IniFile.parse("top = 1\n[s]\nk = v\n", "f");
+  @Test
+  void keysBeforeAnyHeaderBelongToTheEmptySection() throws ConfigException {
+    IniFile ini = IniFile.parse("top = 1\n[s]\nk = v\n", "f");
 
-        assertThat(ini.sectionNames()).containsExactly("", "s");
-        assertThat(ini.value("", "top")).contains("1");
-        assertThat(ini.value("s", "top")).isEmpty();
-    }
+    assertThat(ini.sectionNames()).containsExactly("", "s");
+    assertThat(ini.value("", "top")).contains("1");
+    assertThat(ini.value("s", "top")).isEmpty();
+  }
 
-    @Test
-    void aRepeatedHeaderContinuesTheSameSection() throws ConfigException {
-        IniFile ini = IniFile.parse("[a]\nk = 1\n[b]\n[a]\nk = 2\n", "f");
+  @Test
+  void aRepeatedHeaderContinuesTheSameSection() throws ConfigException {
+    IniFile ini = IniFile.parse("[a]\nk = 1\n[b]\n[a]\nk = 2\n", "f");
 
-        assertThat(ini.values("a", "k")).containsExactly("1", "2");
-        assertThat(ini.hasSection("b")).isTrue();
-        assertThat(ini.hasSection("c")).isFalse();
-        assertThat(ini.entries("c")).isEmpty();
-    }
+    assertThat(ini.values("a", "k")).containsExactly("1", "2");
+    assertThat(ini.hasSection("b")).isTrue();
+    assertThat(ini.hasSection("c")).isFalse();
+    assertThat(ini.entries("c")).isEmpty();
+  }
 
-    @Test
-    void windowsLineEndingsAndAByteOrderMarkAreAccepted() throws ConfigException {
-        IniFile ini = IniFile.parse("\uFEFF[cluster]\r\nnode = a\r\nnode = b\r\n", "f");
+  @Test
+  void windowsLineEndingsAndAByteOrderMarkAreAccepted() throws ConfigException {
+    IniFile ini = IniFile.parse("\uFEFF[cluster]\r\nnode = a\r\nnode = b\r\n", "f");
 
-        assertThat(ini.values("cluster", "node")).containsExactly("a", "b");
-    }
+    assertThat(ini.values("cluster", "node")).containsExactly("a", "b");
+  }
 
-    @Test
-    void aLineThatIsNeitherHeaderNorKeyValueIsAnErrorNamingLineAndContent() {
-        assertThatThrownBy(() -> IniFile.parse("[cluster]\n\nnode 1.2.3.4\n", "my.conf"))
-                .isInstanceOf(ConfigException.class)
-                .hasMessageContaining("my.conf:3")
-                .hasMessageContaining("node 1.2.3.4");
-    }
+  @Test
+  void aLineThatIsNeitherHeaderNorKeyValueIsAnErrorNamingLineAndContent() {
+    assertThatThrownBy(() -> IniFile.parse("[cluster]\n\nnode 1.2.3.4\n", "my.conf"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("my.conf:3")
+        .hasMessageContaining("node 1.2.3.4");
+  }
 
-    @Test
-    void malformedHeadersAndEmptyKeysAreErrors() {
-        assertThatThrownBy(() -> IniFile.parse("[cluster\n", "f"))
-                .hasMessageContaining("f:1").hasMessageContaining("[cluster");
-        assertThatThrownBy(() -> IniFile.parse("[]\n", "f")).hasMessageContaining("empty");
-        assertThatThrownBy(() -> IniFile.parse("[s]\n = v\n", "f"))
-                .hasMessageContaining("f:2").hasMessageContaining("= v");
-    }
+  @Test
+  void malformedHeadersAndEmptyKeysAreErrors() {
+    assertThatThrownBy(() -> IniFile.parse("[cluster\n", "f"))
+        .hasMessageContaining("f:1")
+        .hasMessageContaining("[cluster");
+    assertThatThrownBy(() -> IniFile.parse("[]\n", "f")).hasMessageContaining("empty");
+    assertThatThrownBy(() -> IniFile.parse("[s]\n = v\n", "f"))
+        .hasMessageContaining("f:2")
+        .hasMessageContaining("= v");
+  }
 
-    @Test
-    void aSingleValuedKeyGivenTwiceIsAnErrorNamingBothValues() throws ConfigException {
-        IniFile ini = IniFile.parse("[cluster]\nlocalhost = a\nlocalhost = b\n", "f");
+  @Test
+  void aSingleValuedKeyGivenTwiceIsAnErrorNamingBothValues() throws ConfigException {
+    IniFile ini = IniFile.parse("[cluster]\nlocalhost = a\nlocalhost = b\n", "f");
 
-        assertThatThrownBy(() -> ini.value("cluster", "localhost"))
-                .isInstanceOf(ConfigException.class)
-                .hasMessageContaining("f:3")
-                .hasMessageContaining("'a'")
-                .hasMessageContaining("'b'");
-        assertThat(ini.values("cluster", "localhost")).isEqualTo(List.of("a", "b"));
-    }
+    assertThatThrownBy(() -> ini.value("cluster", "localhost"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("f:3")
+        .hasMessageContaining("'a'")
+        .hasMessageContaining("'b'");
+    assertThat(ini.values("cluster", "localhost")).isEqualTo(List.of("a", "b"));
+  }
 }

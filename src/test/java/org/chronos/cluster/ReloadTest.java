@@ -34,12 +34,18 @@ class ReloadTest {
     cluster = ClusterHarness.start(2);
     Node a = cluster.node(0);
     String before = a.view().viewId();
-    a.writeRawClusterFile("[cluster]\nlocalhost = " + a.address() + "\nnode = " + a.address() + "\nnode = 1.2.3.4:99999\n");
+    a.writeRawClusterFile(
+        "[cluster]\nlocalhost = "
+            + a.address()
+            + "\nnode = "
+            + a.address()
+            + "\nnode = 1.2.3.4:99999\n");
     HttpResponse<String> response = a.client().adminPost("/tasks/reload");
     assertThat(response.statusCode()).isGreaterThanOrEqualTo(400);
     assertThat(response.body()).contains("99999");
     assertThat(a.view().viewId()).isEqualTo(before);
-    assertThat(a.view().newCluster()).containsExactly(cluster.node(0).address(), cluster.node(1).address());
+    assertThat(a.view().newCluster())
+        .containsExactly(cluster.node(0).address(), cluster.node(1).address());
     // Still serving with the old view.
     a.client().createTimer(TimerJson.oneShot(60, callbacks.url("/x"), "x"));
   }
@@ -59,11 +65,24 @@ class ReloadTest {
     String location = null;
     long id = 0;
     for (int i = 0; i < 200 && location == null; i++) {
-      String candidate = a.client().createTimer(TimerJson.timer().interval(300).callback(callbacks.url("/moved"), "v1")
-          .replicationFactor(1).json());
+      String candidate =
+          a.client()
+              .createTimer(
+                  TimerJson.timer()
+                      .interval(300)
+                      .callback(callbacks.url("/moved"), "v1")
+                      .replicationFactor(1)
+                      .json());
       long candidateId = idOf(candidate);
-      ClusterView three = new ClusterView(ClusterConfig.parse(
-          "[cluster]\nlocalhost = " + c.address() + "\n" + cluster.nodeLines("node", cluster.nodes()), "test", 7253));
+      ClusterView three =
+          new ClusterView(
+              ClusterConfig.parse(
+                  "[cluster]\nlocalhost = "
+                      + c.address()
+                      + "\n"
+                      + cluster.nodeLines("node", cluster.nodes()),
+                  "test",
+                  7253));
       if (three.replicasFor(candidateId, 1).get(0).equals(c.address())) {
         location = candidate;
         id = candidateId;
@@ -84,13 +103,28 @@ class ReloadTest {
 
     // New timers use the new view: some of 30 rf-1 timers land on the new node.
     for (int i = 0; i < 30; i++) {
-      a.client().createTimer(TimerJson.timer().interval(300).callback(callbacks.url("/new"), "n").replicationFactor(1).json());
+      a.client()
+          .createTimer(
+              TimerJson.timer()
+                  .interval(300)
+                  .callback(callbacks.url("/new"), "n")
+                  .replicationFactor(1)
+                  .json());
     }
     await().until(() -> c.liveCount() > 0);
 
     // An update through any node moves the timer to its new home; the old copy dies.
-    assertThat(b.client().put(location, TimerJson.timer().interval(300).callback(callbacks.url("/moved"), "v2")
-        .replicationFactor(1).json()).statusCode()).isEqualTo(200);
+    assertThat(
+            b.client()
+                .put(
+                    location,
+                    TimerJson.timer()
+                        .interval(300)
+                        .callback(callbacks.url("/moved"), "v2")
+                        .replicationFactor(1)
+                        .json())
+                .statusCode())
+        .isEqualTo(200);
     await().until(() -> c.holdsLive(movedId));
     await().until(() -> !oldHome.holdsLive(movedId));
   }

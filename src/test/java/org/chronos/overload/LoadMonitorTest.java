@@ -28,8 +28,8 @@ class LoadMonitorTest {
   }
 
   /**
-   * One second of traffic: {@code requests} admits, each answered after {@code latencyMicros},
-   * then the clock moves on a second, so the next call adjusts the rate.
+   * One second of traffic: {@code requests} admits, each answered after {@code latencyMicros}, then
+   * the clock moves on a second, so the next call adjusts the rate.
    */
   private void secondOf(LoadMonitor m, int requests, long latencyMicros) {
     for (int i = 0; i < requests; i++) {
@@ -214,8 +214,11 @@ class LoadMonitorTest {
 
   @Test
   void badSettingsAreRefusedByName() {
-    assertThatThrownBy(() -> new LoadMonitor(clock, 0, 10, 10, 1)).hasMessageContaining("target latency");
-    assertThatThrownBy(() -> monitor(0, 10, 1)).hasMessageContaining("bucket size").hasMessageContaining("0");
+    assertThatThrownBy(() -> new LoadMonitor(clock, 0, 10, 10, 1))
+        .hasMessageContaining("target latency");
+    assertThatThrownBy(() -> monitor(0, 10, 1))
+        .hasMessageContaining("bucket size")
+        .hasMessageContaining("0");
     assertThatThrownBy(() -> monitor(10, 10, 0)).hasMessageContaining("minimum rate");
     assertThatThrownBy(() -> monitor(10, 5, 10)).hasMessageContaining("initial rate 5.0");
   }

@@ -13,10 +13,14 @@ import java.nio.charset.StandardCharsets;
 import org.chronos.ChronosConfiguration;
 import org.junit.jupiter.api.Test;
 
-/** The {@code overload} section: every key defaults to the original's value, and bad ones fail at start. */
+/**
+ * The {@code overload} section: every key defaults to the original's value, and bad ones fail at
+ * start.
+ */
 class OverloadSettingsTest {
   private static final YamlConfigurationFactory<ChronosConfiguration> FACTORY =
-      new YamlConfigurationFactory<>(ChronosConfiguration.class, Validators.newValidator(), Jackson.newObjectMapper(), "dw");
+      new YamlConfigurationFactory<>(
+          ChronosConfiguration.class, Validators.newValidator(), Jackson.newObjectMapper(), "dw");
 
   private static ChronosConfiguration parse(String yaml) throws Exception {
     return FACTORY.build(
@@ -46,7 +50,8 @@ class OverloadSettingsTest {
   @Test
   void theShippedFileStatesTheDefaults() throws Exception {
     // Tests run in the project directory, where the shipped file lives.
-    OverloadSettings o = FACTORY.build(path -> new FileInputStream(path), "chronos.yml").getOverload();
+    OverloadSettings o =
+        FACTORY.build(path -> new FileInputStream(path), "chronos.yml").getOverload();
 
     assertThat(o.isEnabled()).isTrue();
     assertThat(o.getTargetLatency().toMilliseconds()).isEqualTo(500);

@@ -29,9 +29,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * Overload control over real HTTP: a node with a tiny bucket (20 tokens, 10/s, never lower)
- * refuses client requests past it with 503 and Retry-After, stores nothing it refused, pops
- * everything it accepted exactly once, and never throttles node-to-node traffic.
+ * Overload control over real HTTP: a node with a tiny bucket (20 tokens, 10/s, never lower) refuses
+ * client requests past it with 503 and Retry-After, stores nothing it refused, pops everything it
+ * accepted exactly once, and never throttles node-to-node traffic.
  */
 @ExtendWith(DropwizardExtensionsSupport.class)
 class OverloadTest {
@@ -68,17 +68,20 @@ class OverloadTest {
     List<Future<List<Outcome>>> futures = new ArrayList<>();
     long started = System.nanoTime();
     for (int t = 0; t < threads; t++) {
-      futures.add(pool.submit(() -> {
-        go.await();
-        List<Outcome> outcomes = new ArrayList<>();
-        for (int i = 0; i < perThread; i++) {
-          String path = CALLBACKS.newPath("burst");
-          long begin = System.nanoTime();
-          HttpResponse<String> response = client.post("/timers", TimerJson.oneShot(1, CALLBACKS.url(path), path));
-          outcomes.add(new Outcome(path, response, System.nanoTime() - begin));
-        }
-        return outcomes;
-      }));
+      futures.add(
+          pool.submit(
+              () -> {
+                go.await();
+                List<Outcome> outcomes = new ArrayList<>();
+                for (int i = 0; i < perThread; i++) {
+                  String path = CALLBACKS.newPath("burst");
+                  long begin = System.nanoTime();
+                  HttpResponse<String> response =
+                      client.post("/timers", TimerJson.oneShot(1, CALLBACKS.url(path), path));
+                  outcomes.add(new Outcome(path, response, System.nanoTime() - begin));
+                }
+                return outcomes;
+              }));
     }
     go.countDown();
     List<Outcome> all = new ArrayList<>();
@@ -90,25 +93,33 @@ class OverloadTest {
 
     List<Outcome> accepted = all.stream().filter(o -> o.status() == 200).toList();
     List<Outcome> refused = all.stream().filter(o -> o.status() == 503).toList();
-    assertThat(accepted.size() + refused.size()).as("every answer is 200 or 503").isEqualTo(threads * perThread);
+    assertThat(accepted.size() + refused.size())
+        .as("every answer is 200 or 503")
+        .isEqualTo(threads * perThread);
     assertThat(refused).as("requests past the bucket are refused").isNotEmpty();
     for (Outcome o : refused) {
       String retryAfter = o.response().headers().firstValue("Retry-After").orElse("");
       assertThat(retryAfter).as("Retry-After of %s", o.path()).matches("[1-9][0-9]*");
       assertThat(o.response().body()).contains("overloaded");
     }
-    // At most the bucket, then the rate (which creeps up by 1/s a second while latency is low; other
+    // At most the bucket, then the rate (which creeps up by 1/s a second while latency is low;
+    // other
     // tests may have emptied the bucket or raised the rate before this one).
     double rate = gauge(client, "chronos.overload.rate");
-    assertThat(accepted.size()).isBetween(1, 20 + (int) Math.ceil((rate + 2) * (elapsedSeconds + 1)));
+    assertThat(accepted.size())
+        .isBetween(1, 20 + (int) Math.ceil((rate + 2) * (elapsedSeconds + 1)));
 
     List<Long> acceptedNanos = accepted.stream().map(Outcome::nanos).sorted().toList();
     long p99 = acceptedNanos.get((int) Math.ceil(acceptedNanos.size() * 0.99) - 1);
-    assertThat(Duration.ofNanos(p99)).as("p99 latency of accepted requests").isLessThan(Duration.ofSeconds(1));
+    assertThat(Duration.ofNanos(p99))
+        .as("p99 latency of accepted requests")
+        .isLessThan(Duration.ofSeconds(1));
 
     // Exactly the accepted timers were stored, and the refusals were counted.
-    assertThat(meterCount(client, "chronos.timers.created") - createdBefore).isEqualTo(accepted.size());
-    assertThat(meterCount(client, "chronos.overload.rejected") - rejectedBefore).isEqualTo(refused.size());
+    assertThat(meterCount(client, "chronos.timers.created") - createdBefore)
+        .isEqualTo(accepted.size());
+    assertThat(meterCount(client, "chronos.overload.rejected") - rejectedBefore)
+        .isEqualTo(refused.size());
 
     // Every accepted timer pops, then is a tombstone, so it can never pop again.
     List<Long> ids = new ArrayList<>();
@@ -116,8 +127,15 @@ class OverloadTest {
       CALLBACKS.awaitRequest(o.path());
       ids.add(idOf(o.response().headers().firstValue("Location").orElseThrow()));
     }
-    await("accepted timers finished").atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20)).until(
-        () -> app().timerService().query(store -> ids.stream().map(store::get).allMatch(OverloadTest::finished)).join());
+    await("accepted timers finished")
+        .atMost(Duration.ofSeconds(10))
+        .pollInterval(Duration.ofMillis(20))
+        .until(
+            () ->
+                app()
+                    .timerService()
+                    .query(store -> ids.stream().map(store::get).allMatch(OverloadTest::finished))
+                    .join());
     for (Outcome o : accepted) {
       assertThat(CALLBACKS.requestsTo(o.path())).as("callbacks to %s", o.path()).hasSize(1);
     }
@@ -131,17 +149,23 @@ class OverloadTest {
     ChronosClient client = ChronosClient.of(APP);
     AtomicBoolean stop = new AtomicBoolean();
     AtomicInteger clientRefusals = new AtomicInteger();
-    Thread hammer = new Thread(() -> {
-      while (!stop.get()) {
-        HttpResponse<String> r = client.post("/timers", TimerJson.oneShot(3600, CALLBACKS.url("/hammer"), "h"));
-        if (r.statusCode() == 503) {
-          clientRefusals.incrementAndGet();
-        }
-      }
-    }, "client-hammer");
+    Thread hammer =
+        new Thread(
+            () -> {
+              while (!stop.get()) {
+                HttpResponse<String> r =
+                    client.post("/timers", TimerJson.oneShot(3600, CALLBACKS.url("/hammer"), "h"));
+                if (r.statusCode() == 503) {
+                  clientRefusals.incrementAndGet();
+                }
+              }
+            },
+            "client-hammer");
     hammer.start();
     try {
-      await("clients are being throttled").atMost(Duration.ofSeconds(10)).until(() -> clientRefusals.get() > 0);
+      await("clients are being throttled")
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> clientRefusals.get() > 0);
       int refusalsBefore = clientRefusals.get();
       String self = "127.0.0.1:" + APP.getLocalPort();
 
@@ -149,14 +173,19 @@ class OverloadTest {
       for (int i = 0; i < 60; i++) {
         String path = String.format("/timers/%016x-2", ThreadLocalRandom.current().nextLong());
         HttpResponse<String> replica = client.put(path, replicationBody(self));
-        assertThat(replica.statusCode()).as("replication PUT %d: %s", i, replica.body()).isEqualTo(200);
-        HttpResponse<String> references = client.send(
-            "DELETE", "/timers/references", BodyPublishers.ofString("{\"IDs\":[]}"));
+        assertThat(replica.statusCode())
+            .as("replication PUT %d: %s", i, replica.body())
+            .isEqualTo(200);
+        HttpResponse<String> references =
+            client.send("DELETE", "/timers/references", BodyPublishers.ofString("{\"IDs\":[]}"));
         assertThat(references.statusCode()).as("DELETE /timers/references").isEqualTo(202);
-        HttpResponse<String> page = client.get("/timers?node-for-replicas=" + self + "&cluster-view-id=0");
+        HttpResponse<String> page =
+            client.get("/timers?node-for-replicas=" + self + "&cluster-view-id=0");
         assertThat(page.statusCode()).as("resync GET /timers: %s", page.body()).isNotEqualTo(503);
       }
-      assertThat(clientRefusals.get()).as("clients were still refused meanwhile").isGreaterThan(refusalsBefore);
+      assertThat(clientRefusals.get())
+          .as("clients were still refused meanwhile")
+          .isGreaterThan(refusalsBefore);
     } finally {
       stop.set(true);
       hammer.join();
@@ -172,13 +201,15 @@ class OverloadTest {
     // Drain the bucket with updates and deletes of one timer (created once a token frees up).
     for (int i = 0; i < 500 && (!updateRefused || !deleteRefused); i++) {
       if (location == null) {
-        HttpResponse<String> created = client.post("/timers", TimerJson.oneShot(3600, CALLBACKS.url("/upd"), "u"));
+        HttpResponse<String> created =
+            client.post("/timers", TimerJson.oneShot(3600, CALLBACKS.url("/upd"), "u"));
         if (created.statusCode() == 200) {
           location = created.headers().firstValue("Location").orElseThrow();
         }
         continue;
       }
-      HttpResponse<String> update = client.put(location, TimerJson.oneShot(3600, CALLBACKS.url("/upd"), "v"));
+      HttpResponse<String> update =
+          client.put(location, TimerJson.oneShot(3600, CALLBACKS.url("/upd"), "v"));
       assertThat(update.statusCode()).isIn(200, 503);
       updateRefused |= update.statusCode() == 503;
       HttpResponse<String> delete = client.delete(location);
@@ -191,8 +222,12 @@ class OverloadTest {
 
   private static String replicationBody(String self) {
     return "{\"timing\":{\"interval\":3600,\"repeat-for\":3600,\"start-time-delta\":0,\"sequence-number\":0},"
-        + "\"callback\":{\"http\":{\"uri\":\"" + CALLBACKS.url("/replica") + "\",\"opaque\":\"r\"}},"
-        + "\"reliability\":{\"cluster-view-id\":\"0\",\"replicas\":[\"" + self + "\"]}}";
+        + "\"callback\":{\"http\":{\"uri\":\""
+        + CALLBACKS.url("/replica")
+        + "\",\"opaque\":\"r\"}},"
+        + "\"reliability\":{\"cluster-view-id\":\"0\",\"replicas\":[\""
+        + self
+        + "\"]}}";
   }
 
   private static boolean finished(Timer timer) {

@@ -5,7 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
-/** The overload filter tells a peer's replication PUT from a client's by the body, as the parser does. */
+/**
+ * The overload filter tells a peer's replication PUT from a client's by the body, as the parser
+ * does.
+ */
 class ReplicationBodyTest {
   private static boolean replication(String json) {
     return OverloadFilter.isReplication(json.getBytes(StandardCharsets.UTF_8));
@@ -14,9 +17,10 @@ class ReplicationBodyTest {
   @Test
   void aBodyWithReplicasIsReplication() {
     assertThat(replication("{\"reliability\":{\"replicas\":[\"10.0.0.1:7253\"]}}")).isTrue();
-    assertThat(replication(
-        "{\"timing\":{\"interval\":1},\"callback\":{\"http\":{\"uri\":\"http://x/\",\"opaque\":\"{}\"}},"
-            + "\"reliability\":{\"replication-factor\":2,\"sites\":[\"a\"],\"replicas\":[\"a\",\"b\"]}}"))
+    assertThat(
+            replication(
+                "{\"timing\":{\"interval\":1},\"callback\":{\"http\":{\"uri\":\"http://x/\",\"opaque\":\"{}\"}},"
+                    + "\"reliability\":{\"replication-factor\":2,\"sites\":[\"a\"],\"replicas\":[\"a\",\"b\"]}}"))
         .isTrue();
     // A malformed replicas value is still a peer's message; the parser answers 400 for it.
     assertThat(replication("{\"reliability\":{\"replicas\":\"oops\"}}")).isTrue();
@@ -24,10 +28,13 @@ class ReplicationBodyTest {
 
   @Test
   void aClientBodyIsNot() {
-    assertThat(replication("{\"timing\":{\"interval\":1},\"reliability\":{\"replication-factor\":3}}")).isFalse();
+    assertThat(
+            replication("{\"timing\":{\"interval\":1},\"reliability\":{\"replication-factor\":3}}"))
+        .isFalse();
     assertThat(replication("{\"reliability\":{\"replicas\":null}}")).isFalse();
     assertThat(replication("{\"reliability\":[\"replicas\"]}")).isFalse();
-    assertThat(replication("{\"callback\":{\"replicas\":[\"a\"]},\"statistics\":{\"replicas\":1}}")).isFalse();
+    assertThat(replication("{\"callback\":{\"replicas\":[\"a\"]},\"statistics\":{\"replicas\":1}}"))
+        .isFalse();
     assertThat(replication("{\"reliability\":{\"x\":{\"replicas\":[\"a\"]}}}")).isFalse();
   }
 

@@ -10,41 +10,50 @@ class VersionRuleTest {
   static final String CURRENT = "42";
 
   static Timer copy(int sequence, long start, String viewId) {
-    Timer t = new Timer(1, 2, start, 1000, 10_000, sequence, "http://cb/", new byte[] {1}, List.of());
+    Timer t =
+        new Timer(1, 2, start, 1000, 10_000, sequence, "http://cb/", new byte[] {1}, List.of());
     t.setClusterViewId(viewId);
     return t;
   }
 
   @Test
   void theCopyFromTheCurrentViewWinsOverAnOlderView() {
-    assertThat(VersionRule.incomingWins(copy(5, 2000, "old"), copy(0, 1000, CURRENT), CURRENT)).isTrue();
-    assertThat(VersionRule.incomingWins(copy(0, 1000, CURRENT), copy(5, 2000, "old"), CURRENT)).isFalse();
+    assertThat(VersionRule.incomingWins(copy(5, 2000, "old"), copy(0, 1000, CURRENT), CURRENT))
+        .isTrue();
+    assertThat(VersionRule.incomingWins(copy(0, 1000, CURRENT), copy(5, 2000, "old"), CURRENT))
+        .isFalse();
   }
 
   @Test
   void withEqualSequenceNumbersTheLaterStartWins() {
-    assertThat(VersionRule.incomingWins(copy(1, 1000, CURRENT), copy(1, 1500, CURRENT), CURRENT)).isTrue();
-    assertThat(VersionRule.incomingWins(copy(1, 1500, CURRENT), copy(1, 1000, CURRENT), CURRENT)).isFalse();
+    assertThat(VersionRule.incomingWins(copy(1, 1000, CURRENT), copy(1, 1500, CURRENT), CURRENT))
+        .isTrue();
+    assertThat(VersionRule.incomingWins(copy(1, 1500, CURRENT), copy(1, 1000, CURRENT), CURRENT))
+        .isFalse();
   }
 
   @Test
   void aLowerNonZeroSequenceOfTheSameSeriesLoses() {
-    assertThat(VersionRule.incomingWins(copy(3, 1000, CURRENT), copy(2, 1150, CURRENT), CURRENT)).isFalse();
+    assertThat(VersionRule.incomingWins(copy(3, 1000, CURRENT), copy(2, 1150, CURRENT), CURRENT))
+        .isFalse();
   }
 
   @Test
   void aLowerSequenceOfADifferentSeriesWins() {
     // Start times 200 ms or more apart: a client replaced the timer, which restarts its series.
-    assertThat(VersionRule.incomingWins(copy(3, 1000, CURRENT), copy(2, 1200, CURRENT), CURRENT)).isTrue();
+    assertThat(VersionRule.incomingWins(copy(3, 1000, CURRENT), copy(2, 1200, CURRENT), CURRENT))
+        .isTrue();
   }
 
   @Test
   void sequenceZeroAlwaysCountsAsANewTimer() {
-    assertThat(VersionRule.incomingWins(copy(3, 1000, CURRENT), copy(0, 1050, CURRENT), CURRENT)).isTrue();
+    assertThat(VersionRule.incomingWins(copy(3, 1000, CURRENT), copy(0, 1050, CURRENT), CURRENT))
+        .isTrue();
   }
 
   @Test
   void aHigherSequenceWins() {
-    assertThat(VersionRule.incomingWins(copy(1, 1000, CURRENT), copy(2, 1000, CURRENT), CURRENT)).isTrue();
+    assertThat(VersionRule.incomingWins(copy(1, 1000, CURRENT), copy(2, 1000, CURRENT), CURRENT))
+        .isTrue();
   }
 }

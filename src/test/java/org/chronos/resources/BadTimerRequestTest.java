@@ -30,15 +30,16 @@ import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Everything a client can send wrongly gets a 4xx with a reason in the body, never a 500 and
- * never a hang (PROTOCOL.md section 1); bodies over the configured limit get 413 whether they
- * announce their length or arrive chunked. A second node with a 1 KiB limit shows the limit is
- * the configured one.
+ * Everything a client can send wrongly gets a 4xx with a reason in the body, never a 500 and never
+ * a hang (PROTOCOL.md section 1); bodies over the configured limit get 413 whether they announce
+ * their length or arrive chunked. A second node with a 1 KiB limit shows the limit is the
+ * configured one.
  */
 @ExtendWith(DropwizardExtensionsSupport.class)
 class BadTimerRequestTest {
   static final DropwizardAppExtension<ChronosConfiguration> APP =
-      new DropwizardAppExtension<>(ChronosApplication.class, ResourceHelpers.resourceFilePath("test-chronos.yml"));
+      new DropwizardAppExtension<>(
+          ChronosApplication.class, ResourceHelpers.resourceFilePath("test-chronos.yml"));
 
   static final DropwizardAppExtension<ChronosConfiguration> SMALL_LIMIT_APP =
       new DropwizardAppExtension<>(
@@ -49,9 +50,12 @@ class BadTimerRequestTest {
           ConfigOverride.config("small-limit", "timers.maxBodySize", "1KiB"));
 
   private static final int MIB = 1024 * 1024;
+
   /** Nothing listens on the discard port here; and with interval 3600 nothing ever pops anyway. */
   private static final String URI = "http://127.0.0.1:9/cb";
-  private static final String CALLBACK = "\"callback\":{\"http\":{\"uri\":\"" + URI + "\",\"opaque\":\"x\"}}";
+
+  private static final String CALLBACK =
+      "\"callback\":{\"http\":{\"uri\":\"" + URI + "\",\"opaque\":\"x\"}}";
   private static final String TIMING = "\"timing\":{\"interval\":3600}";
   private static final String VALID = "{" + TIMING + "," + CALLBACK + "}";
 
@@ -93,7 +97,8 @@ class BadTimerRequestTest {
   }
 
   private static Case badReliability(String name, String reliability, String reason) {
-    return bad(name, "{" + TIMING + "," + CALLBACK + ",\"reliability\":" + reliability + "}", reason);
+    return bad(
+        name, "{" + TIMING + "," + CALLBACK + ",\"reliability\":" + reliability + "}", reason);
   }
 
   /** A valid body with {@code bytes} in place of the opaque's "x". */
@@ -119,18 +124,28 @@ class BadTimerRequestTest {
         bad("number", "42", "object"),
         bad("null", "null", "object"),
         bad("boolean", "true", "object"),
-        bad("duplicate top-level key", "{" + TIMING + "," + TIMING + "," + CALLBACK + "}", "uplicate"),
-        bad("duplicate nested key", "{\"timing\":{\"interval\":1,\"interval\":3600}," + CALLBACK + "}", "uplicate"),
+        bad(
+            "duplicate top-level key",
+            "{" + TIMING + "," + TIMING + "," + CALLBACK + "}",
+            "uplicate"),
+        bad(
+            "duplicate nested key",
+            "{\"timing\":{\"interval\":1,\"interval\":3600}," + CALLBACK + "}",
+            "uplicate"),
         bad("trailing garbage", VALID + " xyz", "JSON"),
         bad("trailing second object", VALID + VALID, "JSON"),
         bad("trailing comma", VALID.substring(0, VALID.length() - 1) + ",}", "JSON"),
-        badHttp("unquoted control character", "{\"uri\":\"" + URI + "\",\"opaque\":\"a\u0001b\"}", "JSON"),
+        badHttp(
+            "unquoted control character",
+            "{\"uri\":\"" + URI + "\",\"opaque\":\"a\u0001b\"}",
+            "JSON"),
         badBytesInOpaque("invalid UTF-8 continuation", (byte) 0xC3, (byte) 0x28),
         badBytesInOpaque("0xFF byte", (byte) 0xFF),
         badBytesInOpaque("truncated 3-byte sequence", (byte) 0xE2, (byte) 0x82),
         badBytesInOpaque("overlong encoding of '/'", (byte) 0xC0, (byte) 0xAF),
         badBytesInOpaque("UTF-8-encoded surrogate", (byte) 0xED, (byte) 0xA0, (byte) 0x80),
-        badBytesInOpaque("code point above U+10FFFF", (byte) 0xF4, (byte) 0x90, (byte) 0x80, (byte) 0x80),
+        badBytesInOpaque(
+            "code point above U+10FFFF", (byte) 0xF4, (byte) 0x90, (byte) 0x80, (byte) 0x80),
         // timing
         bad("missing timing", "{" + CALLBACK + "}", "timing"),
         badTiming("timing is a number", "5", "timing"),
@@ -147,17 +162,25 @@ class BadTimerRequestTest {
         badTiming("interval beyond a long", "{\"interval\":99999999999999999999}", "interval"),
         badTiming("interval beyond ten years", "{\"interval\":315360001}", "interval"),
         badTiming("interval is a boolean", "{\"interval\":true}", "interval"),
-        badTiming("interval 0 with repeat-for 5", "{\"interval\":0,\"repeat-for\":5}", "repeat-for"),
+        badTiming(
+            "interval 0 with repeat-for 5", "{\"interval\":0,\"repeat-for\":5}", "repeat-for"),
         badTiming("negative repeat-for", "{\"interval\":1,\"repeat-for\":-1}", "repeat-for"),
         badTiming("repeat-for is a string", "{\"interval\":1,\"repeat-for\":\"3\"}", "repeat-for"),
         badTiming("repeat-for is a float", "{\"interval\":1,\"repeat-for\":2.5}", "repeat-for"),
-        badTiming("repeat-for beyond a long", "{\"interval\":1,\"repeat-for\":99999999999999999999}", "repeat-for"),
-        badTiming("start-time-delta is a string", "{\"interval\":1,\"start-time-delta\":\"-5\"}", "start-time-delta"),
+        badTiming(
+            "repeat-for beyond a long",
+            "{\"interval\":1,\"repeat-for\":99999999999999999999}",
+            "repeat-for"),
+        badTiming(
+            "start-time-delta is a string",
+            "{\"interval\":1,\"start-time-delta\":\"-5\"}",
+            "start-time-delta"),
         // callback
         bad("missing callback", "{" + TIMING + "}", "callback"),
         badCallback("callback is a string", "\"" + URI + "\"", "callback"),
         badCallback("callback is empty", "{}", "http"),
-        badCallback("unknown callback type", "{\"sip\":{\"uri\":\"sip:a@b\",\"opaque\":\"x\"}}", "sip"),
+        badCallback(
+            "unknown callback type", "{\"sip\":{\"uri\":\"sip:a@b\",\"opaque\":\"x\"}}", "sip"),
         badCallback("http is a string", "{\"http\":\"" + URI + "\"}", "http"),
         badHttp("missing uri", "{\"opaque\":\"x\"}", "uri"),
         badHttp("missing opaque", "{\"uri\":\"" + URI + "\"}", "opaque"),
@@ -177,16 +200,26 @@ class BadTimerRequestTest {
         badReliability("reliability is a string", "\"2\"", "reliability"),
         badReliability("reliability is an array", "[2]", "reliability"),
         badReliability("replication-factor 0", "{\"replication-factor\":0}", "replication-factor"),
-        badReliability("negative replication-factor", "{\"replication-factor\":-2}", "replication-factor"),
-        badReliability("replication-factor is a string", "{\"replication-factor\":\"2\"}", "replication-factor"),
-        badReliability("replication-factor is a float", "{\"replication-factor\":2.5}", "replication-factor"),
-        badReliability("huge replication-factor", "{\"replication-factor\":99999999999}", "replication-factor"),
+        badReliability(
+            "negative replication-factor", "{\"replication-factor\":-2}", "replication-factor"),
+        badReliability(
+            "replication-factor is a string",
+            "{\"replication-factor\":\"2\"}",
+            "replication-factor"),
+        badReliability(
+            "replication-factor is a float", "{\"replication-factor\":2.5}", "replication-factor"),
+        badReliability(
+            "huge replication-factor",
+            "{\"replication-factor\":99999999999}",
+            "replication-factor"),
         badReliability("empty replicas", "{\"replicas\":[]}", "replicas"),
         badReliability("replicas is a string", "{\"replicas\":\"10.0.0.1:7253\"}", "replicas"));
   }
 
   private static void assertRejected(HttpResponse<String> response, Case c) {
-    assertThat(response.statusCode()).as("%s: answered %s", c.name(), response.body()).isEqualTo(c.status());
+    assertThat(response.statusCode())
+        .as("%s: answered %s", c.name(), response.body())
+        .isEqualTo(c.status());
     assertThat(response.body()).as("%s: the reason", c.name()).containsIgnoringCase(c.reason());
   }
 
@@ -207,7 +240,8 @@ class BadTimerRequestTest {
   void theValidBodyTheTableStartsFromIsAccepted() {
     // Guards the table: each case must fail for its own reason, not because the base is wrong.
     assertThat(chronos.post("/timers", VALID).statusCode()).isEqualTo(200);
-    String withReliability = "{" + TIMING + "," + CALLBACK + ",\"reliability\":{\"replication-factor\":2}}";
+    String withReliability =
+        "{" + TIMING + "," + CALLBACK + ",\"reliability\":{\"replication-factor\":2}}";
     assertThat(chronos.post("/timers", withReliability).statusCode()).isEqualTo(200);
   }
 
@@ -225,10 +259,17 @@ class BadTimerRequestTest {
       byte[] body = damage(original, random);
 
       HttpResponse<String> response =
-          chronos.send("POST", "/timers", BodyPublishers.ofByteArray(body), "Content-Type", "application/json");
+          chronos.send(
+              "POST",
+              "/timers",
+              BodyPublishers.ofByteArray(body),
+              "Content-Type",
+              "application/json");
 
       assertThat(response.statusCode())
-          .as("seed %d, body %s: answered %s", seed, new String(body, StandardCharsets.ISO_8859_1), response.body())
+          .as(
+              "seed %d, body %s: answered %s",
+              seed, new String(body, StandardCharsets.ISO_8859_1), response.body())
           .isIn(200, 400);
     }
   }
@@ -243,7 +284,10 @@ class BadTimerRequestTest {
       int at = random.nextInt(body.length);
       switch (random.nextInt(4)) {
         case 0 -> body[at] = (byte) random.nextInt(256);
-        case 1 -> body = concat(Arrays.copyOfRange(body, 0, at), Arrays.copyOfRange(body, at + 1, body.length));
+        case 1 ->
+            body =
+                concat(
+                    Arrays.copyOfRange(body, 0, at), Arrays.copyOfRange(body, at + 1, body.length));
         case 2 -> {
           byte inserted = JSON_PUNCTUATION[random.nextInt(JSON_PUNCTUATION.length)];
           byte[] before = Arrays.copyOfRange(body, 0, at);
@@ -304,17 +348,18 @@ class BadTimerRequestTest {
   }
 
   /**
-   * A 413 is answered before the body has been read to its end. Unless the node reads the rest
-   * (or closes the connection and says so with {@code Connection: close}), a client that reuses
-   * the connection, as keep-alive clients do, has its next, valid request fail. A body twice the
-   * limit is small enough that a node can afford to read and discard it.
+   * A 413 is answered before the body has been read to its end. Unless the node reads the rest (or
+   * closes the connection and says so with {@code Connection: close}), a client that reuses the
+   * connection, as keep-alive clients do, has its next, valid request fail. A body twice the limit
+   * is small enough that a node can afford to read and discard it.
    */
   @ParameterizedTest(name = "chunked={0}")
   @ValueSource(booleans = {false, true})
   void afterA413TheClientsNextRequestOnTheSameConnectionSucceeds(boolean chunked) {
     ChronosClient client = ChronosClient.of(APP);
     for (int i = 0; i < 20; i++) {
-      HttpResponse<String> tooLarge = client.send("POST", "/timers", publish(validBodyOfSize(2 * MIB), chunked));
+      HttpResponse<String> tooLarge =
+          client.send("POST", "/timers", publish(validBodyOfSize(2 * MIB), chunked));
       assertThat(tooLarge.statusCode()).isEqualTo(413);
 
       assertThat(client.post("/timers", VALID).statusCode())
@@ -334,7 +379,8 @@ class BadTimerRequestTest {
   void aBodyFarOverTheLimitIsRefusedAndTheNodeKeepsServing(boolean chunked) {
     ChronosClient client = ChronosClient.of(APP);
     try {
-      HttpResponse<String> response = client.send("POST", "/timers", publish(validBodyOfSize(16 * MIB), chunked));
+      HttpResponse<String> response =
+          client.send("POST", "/timers", publish(validBodyOfSize(16 * MIB), chunked));
       assertThat(response.statusCode()).isEqualTo(413);
     } catch (UncheckedIOException closedDuringUpload) {
       assertThat(closedDuringUpload).hasRootCauseInstanceOf(IOException.class);
@@ -349,9 +395,11 @@ class BadTimerRequestTest {
     String path = method.equals("POST") ? "/timers" : randomLocation();
 
     HttpResponse<String> atLimit =
-        ChronosClient.of(SMALL_LIMIT_APP).send(method, path, publish(validBodyOfSize(1024), chunked));
+        ChronosClient.of(SMALL_LIMIT_APP)
+            .send(method, path, publish(validBodyOfSize(1024), chunked));
     HttpResponse<String> overLimit =
-        ChronosClient.of(SMALL_LIMIT_APP).send(method, path, publish(validBodyOfSize(1025), chunked));
+        ChronosClient.of(SMALL_LIMIT_APP)
+            .send(method, path, publish(validBodyOfSize(1025), chunked));
 
     assertThat(atLimit.statusCode()).as(atLimit.body()).isEqualTo(200);
     assertThat(overLimit.statusCode()).isEqualTo(413);
@@ -360,6 +408,9 @@ class BadTimerRequestTest {
 
   static Stream<Arguments> methodsAndChunking() {
     return Stream.of(
-        Arguments.of("POST", false), Arguments.of("POST", true), Arguments.of("PUT", false), Arguments.of("PUT", true));
+        Arguments.of("POST", false),
+        Arguments.of("POST", true),
+        Arguments.of("PUT", false),
+        Arguments.of("PUT", true));
   }
 }

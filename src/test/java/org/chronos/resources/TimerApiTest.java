@@ -34,7 +34,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 @ExtendWith(DropwizardExtensionsSupport.class)
 class TimerApiTest {
   static final DropwizardAppExtension<ChronosConfiguration> APP =
-      new DropwizardAppExtension<>(ChronosApplication.class, ResourceHelpers.resourceFilePath("test-chronos.yml"));
+      new DropwizardAppExtension<>(
+          ChronosApplication.class, ResourceHelpers.resourceFilePath("test-chronos.yml"));
 
   private static final String LOCATION_RF2 = "/timers/[0-9a-f]{16}-2";
   private static final String VALID_ID = "0123456789abcdef";
@@ -79,7 +80,8 @@ class TimerApiTest {
     HttpResponse<String> response = chronos.post("/timers", farFuture("/unused"));
 
     assertThat(response.statusCode()).isEqualTo(200);
-    assertThat(response.headers().firstValue("Location")).hasValueSatisfying(l -> assertThat(l).matches(LOCATION_RF2));
+    assertThat(response.headers().firstValue("Location"))
+        .hasValueSatisfying(l -> assertThat(l).matches(LOCATION_RF2));
   }
 
   @Test
@@ -87,13 +89,19 @@ class TimerApiTest {
     HttpResponse<String> response = chronos.post("/timers/", farFuture("/unused"));
 
     assertThat(response.statusCode()).isEqualTo(200);
-    assertThat(response.headers().firstValue("Location")).hasValueSatisfying(l -> assertThat(l).matches(LOCATION_RF2));
+    assertThat(response.headers().firstValue("Location"))
+        .hasValueSatisfying(l -> assertThat(l).matches(LOCATION_RF2));
   }
 
   @ParameterizedTest(name = "replication-factor {0}")
   @ValueSource(ints = {1, 3, 7})
   void locationCarriesTheReplicationFactorFromTheBody(int rf) {
-    String body = TimerJson.timer().interval(3600).callback(callbacks.url("/unused"), "x").replicationFactor(rf).json();
+    String body =
+        TimerJson.timer()
+            .interval(3600)
+            .callback(callbacks.url("/unused"), "x")
+            .replicationFactor(rf)
+            .json();
 
     String location = chronos.createTimer(body);
 
@@ -110,7 +118,8 @@ class TimerApiTest {
 
   @Test
   void aTimerBodyNeedsNoContentType() {
-    HttpResponse<String> response = chronos.send("POST", "/timers", BodyPublishers.ofString(farFuture("/unused")));
+    HttpResponse<String> response =
+        chronos.send("POST", "/timers", BodyPublishers.ofString(farFuture("/unused")));
 
     assertThat(response.statusCode()).isEqualTo(200);
   }
@@ -120,7 +129,10 @@ class TimerApiTest {
     URI timers = URI.create("http://127.0.0.1:" + APP.getLocalPort() + "/timers");
 
     HttpRequest request =
-        HttpRequest.newBuilder(timers).expectContinue(true).POST(BodyPublishers.ofString(farFuture("/unused"))).build();
+        HttpRequest.newBuilder(timers)
+            .expectContinue(true)
+            .POST(BodyPublishers.ofString(farFuture("/unused")))
+            .build();
 
     HttpResponse<String> response = chronos.send(request);
 
@@ -130,7 +142,12 @@ class TimerApiTest {
   @ParameterizedTest(name = "replication-factor {0}")
   @ValueSource(ints = {999_999_999, 1_000_000_000, Integer.MAX_VALUE})
   void theLocationOfAnAcceptedTimerCanBeUsedToReplaceIt(int rf) {
-    String body = TimerJson.timer().interval(3600).callback(callbacks.url("/unused"), "x").replicationFactor(rf).json();
+    String body =
+        TimerJson.timer()
+            .interval(3600)
+            .callback(callbacks.url("/unused"), "x")
+            .replicationFactor(rf)
+            .json();
     String location = chronos.createTimer(body);
 
     HttpResponse<String> response = chronos.put(location, body);
@@ -159,7 +176,8 @@ class TimerApiTest {
     String path = callbacks.newPath("put-created");
 
     HttpResponse<String> response =
-        chronos.put("/timers/" + id + "-2", TimerJson.oneShot(0, callbacks.url(path), "made by PUT"));
+        chronos.put(
+            "/timers/" + id + "-2", TimerJson.oneShot(0, callbacks.url(path), "made by PUT"));
 
     assertThat(response.statusCode()).isEqualTo(200);
     assertThat(response.headers().firstValue("Location")).hasValue("/timers/" + id + "-2");
@@ -172,7 +190,9 @@ class TimerApiTest {
     String path = callbacks.newPath("put-suffix");
 
     HttpResponse<String> response =
-        chronos.put("/timers/" + id + "-3/some/thing?x=1", TimerJson.oneShot(0, callbacks.url(path), "suffix"));
+        chronos.put(
+            "/timers/" + id + "-3/some/thing?x=1",
+            TimerJson.oneShot(0, callbacks.url(path), "suffix"));
 
     assertThat(response.statusCode()).isEqualTo(200);
     assertThat(response.headers().firstValue("Location")).hasValue("/timers/" + id + "-3");
@@ -181,14 +201,24 @@ class TimerApiTest {
 
   @Test
   void putWithTheSameReplicationFactorInBodyAndUrlIsAccepted() {
-    String body = TimerJson.timer().interval(3600).callback(callbacks.url("/unused"), "x").replicationFactor(3).json();
+    String body =
+        TimerJson.timer()
+            .interval(3600)
+            .callback(callbacks.url("/unused"), "x")
+            .replicationFactor(3)
+            .json();
 
     assertThat(chronos.put("/timers/" + randomId() + "-3", body).statusCode()).isEqualTo(200);
   }
 
   @Test
   void putWithADifferentReplicationFactorInTheBodyThanInTheUrlIs400() {
-    String body = TimerJson.timer().interval(3600).callback(callbacks.url("/unused"), "x").replicationFactor(3).json();
+    String body =
+        TimerJson.timer()
+            .interval(3600)
+            .callback(callbacks.url("/unused"), "x")
+            .replicationFactor(3)
+            .json();
 
     HttpResponse<String> response = chronos.put("/timers/" + randomId() + "-2", body);
 
@@ -203,8 +233,7 @@ class TimerApiTest {
     "DELETE, " + VALID_ID + "-00",
   })
   void aZeroReplicationFactorInTheUrlIs400(String method, String rest) {
-    HttpResponse<String> response =
-        chronos.send(method, "/timers/" + rest, bodyFor(method));
+    HttpResponse<String> response = chronos.send(method, "/timers/" + rest, bodyFor(method));
 
     assertThat(response.statusCode()).isEqualTo(400);
     assertThat(response.body()).contains("replication factor");
@@ -225,8 +254,7 @@ class TimerApiTest {
     "DELETE, x" + VALID_ID + "-2",
   })
   void aUrlThatIsNotATimerIs404(String method, String rest) {
-    HttpResponse<String> response =
-        chronos.send(method, "/timers/" + rest, bodyFor(method));
+    HttpResponse<String> response = chronos.send(method, "/timers/" + rest, bodyFor(method));
 
     assertThat(response.statusCode()).isEqualTo(404);
   }
@@ -240,7 +268,8 @@ class TimerApiTest {
     assertThat(response.statusCode()).isEqualTo(405);
     // The Allow header of a 405 must name what is allowed (RFC 9110, 15.5.6).
     assertThat(response.headers().firstValue("Allow"))
-        .hasValueSatisfying(allow -> assertThat(allow).contains("PUT").contains("DELETE").doesNotContain("GET"));
+        .hasValueSatisfying(
+            allow -> assertThat(allow).contains("PUT").contains("DELETE").doesNotContain("GET"));
   }
 
   @ParameterizedTest(name = "{0} /timers is 405")
@@ -274,6 +303,8 @@ class TimerApiTest {
 
     assertThat(response.statusCode()).isEqualTo(200);
     JsonNode health = new ObjectMapper().readTree(response.body());
-    assertThat(health.path("timer-thread").path("healthy").asBoolean(false)).as(response.body()).isTrue();
+    assertThat(health.path("timer-thread").path("healthy").asBoolean(false))
+        .as(response.body())
+        .isTrue();
   }
 }

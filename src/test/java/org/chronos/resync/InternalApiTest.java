@@ -53,7 +53,8 @@ class InternalApiTest {
 
   @Test
   void aNodeOutsideTheClusterIsRejected() {
-    HttpResponse<String> r = get("?node-for-replicas=10.9.9.9:7253&cluster-view-id=" + a.view().viewId());
+    HttpResponse<String> r =
+        get("?node-for-replicas=10.9.9.9:7253&cluster-view-id=" + a.view().viewId());
     assertThat(r.statusCode()).isEqualTo(400);
     assertThat(r.body()).contains("not in this node's cluster");
   }
@@ -61,7 +62,9 @@ class InternalApiTest {
   @Test
   void aValidRequestPagesWithContentRangeAndTheDocumentedFormat() throws Exception {
     for (int i = 0; i < 5; i++) {
-      a.client().createTimer(TimerJson.timer().interval(300 + i).callback("http://127.0.0.1:1/x", "o" + i).json());
+      a.client()
+          .createTimer(
+              TimerJson.timer().interval(300 + i).callback("http://127.0.0.1:1/x", "o" + i).json());
     }
     String query = "?node-for-replicas=" + b.address() + "&cluster-view-id=" + a.view().viewId();
     HttpResponse<String> first = get(query, "Range", "2");
@@ -73,25 +76,49 @@ class InternalApiTest {
     assertThat(entry.get("TimerID").isIntegralNumber()).isTrue();
     assertThat(entry.get("OldReplicas").isArray()).isTrue();
     assertThat(entry.at("/Timer/reliability/replicas")).hasSize(2);
-    assertThat(entry.at("/Timer/reliability/cluster-view-id").asText()).isEqualTo(a.view().viewId());
+    assertThat(entry.at("/Timer/reliability/cluster-view-id").asText())
+        .isEqualTo(a.view().viewId());
     long lastPop = 0;
     for (JsonNode t : page.get("Timers")) {
-      lastPop = Math.max(lastPop, t.at("/Timer/timing/start-time").asLong() + 1000L * t.at("/Timer/timing/interval").asLong());
+      lastPop =
+          Math.max(
+              lastPop,
+              t.at("/Timer/timing/start-time").asLong()
+                  + 1000L * t.at("/Timer/timing/interval").asLong());
     }
     HttpResponse<String> rest = get(query + "&time-from=" + lastPop, "Range", "100");
     assertThat(rest.statusCode()).isEqualTo(200);
-    assertThat(new ObjectMapper().readTree(rest.body()).get("Timers").size()).isGreaterThanOrEqualTo(3);
+    assertThat(new ObjectMapper().readTree(rest.body()).get("Timers").size())
+        .isGreaterThanOrEqualTo(3);
   }
 
   @Test
   void referencesAnswer202AndRejectMalformedBodies() {
-    assertThat(a.client().send("DELETE", "/timers/references",
-        BodyPublishers.ofString("{\"IDs\":[{\"ID\":1,\"ReplicaIndex\":0}]}")).statusCode()).isEqualTo(202);
-    assertThat(a.client().send("DELETE", "/timers/references", BodyPublishers.ofString("{\"IDs\":5}")).statusCode())
+    assertThat(
+            a.client()
+                .send(
+                    "DELETE",
+                    "/timers/references",
+                    BodyPublishers.ofString("{\"IDs\":[{\"ID\":1,\"ReplicaIndex\":0}]}"))
+                .statusCode())
+        .isEqualTo(202);
+    assertThat(
+            a.client()
+                .send("DELETE", "/timers/references", BodyPublishers.ofString("{\"IDs\":5}"))
+                .statusCode())
         .isEqualTo(400);
-    assertThat(a.client().send("DELETE", "/timers/references", BodyPublishers.ofString("not json")).statusCode())
+    assertThat(
+            a.client()
+                .send("DELETE", "/timers/references", BodyPublishers.ofString("not json"))
+                .statusCode())
         .isEqualTo(400);
-    assertThat(a.client().send("DELETE", "/timers/references",
-        BodyPublishers.ofString("{\"IDs\":[{\"ID\":\"x\",\"ReplicaIndex\":0}]}")).statusCode()).isEqualTo(400);
+    assertThat(
+            a.client()
+                .send(
+                    "DELETE",
+                    "/timers/references",
+                    BodyPublishers.ofString("{\"IDs\":[{\"ID\":\"x\",\"ReplicaIndex\":0}]}"))
+                .statusCode())
+        .isEqualTo(400);
   }
 }

@@ -45,7 +45,9 @@ class ResyncFaultsTest {
     JsonNode summary = node.resync();
     assertThat(summary.get("nodesContacted").asInt()).isEqualTo(1);
     assertThat(summary.get("nodesFailed").asInt()).isEqualTo(1);
-    assertThat(summary.get("failures").get(0).asText()).contains("127.0.0.1:" + deadPort).contains("unreachable after 4 attempts");
+    assertThat(summary.get("failures").get(0).asText())
+        .contains("127.0.0.1:" + deadPort)
+        .contains("unreachable after 4 attempts");
   }
 
   @Test
@@ -66,12 +68,23 @@ class ResyncFaultsTest {
     cluster = ClusterHarness.create(1);
     Node node = cluster.node(0);
     String replicas = "[\"" + node.address() + "\",\"" + peer + "\"]";
-    String good = "{\"TimerID\":1234,\"OldReplicas\":" + replicas + ",\"Timer\":{\"timing\":{\"interval\":600,"
-        + "\"repeat-for\":600,\"start-time-delta\":0,\"sequence-number\":0},\"callback\":{\"http\":{\"uri\":"
-        + "\"http://127.0.0.1:1/x\",\"opaque\":\"o\"}},\"reliability\":{\"replicas\":" + replicas + "}}}";
-    fakePeer.respondByDefault(request -> request.method().equals("GET")
-        ? Reply.ok().withBody("{\"Timers\":[{\"TimerID\":\"nope\"},{\"TimerID\":5,\"Timer\":[]}," + good + "]}")
-        : Reply.status(202));
+    String good =
+        "{\"TimerID\":1234,\"OldReplicas\":"
+            + replicas
+            + ",\"Timer\":{\"timing\":{\"interval\":600,"
+            + "\"repeat-for\":600,\"start-time-delta\":0,\"sequence-number\":0},\"callback\":{\"http\":{\"uri\":"
+            + "\"http://127.0.0.1:1/x\",\"opaque\":\"o\"}},\"reliability\":{\"replicas\":"
+            + replicas
+            + "}}}";
+    fakePeer.respondByDefault(
+        request ->
+            request.method().equals("GET")
+                ? Reply.ok()
+                    .withBody(
+                        "{\"Timers\":[{\"TimerID\":\"nope\"},{\"TimerID\":5,\"Timer\":[]},"
+                            + good
+                            + "]}")
+                : Reply.status(202));
     node.writeClusterFile("node = " + node.address() + "\nnode = " + peer);
     node.start();
     JsonNode summary = node.resync();
@@ -81,10 +94,12 @@ class ResyncFaultsTest {
     assertThat(summary.get("nodesFailed").asInt()).isZero();
     assertThat(node.holdsLive(1234)).isTrue();
     // The peer was told which timer this node now holds.
-    assertThat(fakePeer.requests()).anySatisfy(r -> {
-      assertThat(r.method()).isEqualTo("DELETE");
-      assertThat(r.path()).isEqualTo("/timers/references");
-      assertThat(r.bodyText()).contains("\"ID\":1234").contains("\"ReplicaIndex\":0");
-    });
+    assertThat(fakePeer.requests())
+        .anySatisfy(
+            r -> {
+              assertThat(r.method()).isEqualTo("DELETE");
+              assertThat(r.path()).isEqualTo("/timers/references");
+              assertThat(r.bodyText()).contains("\"ID\":1234").contains("\"ReplicaIndex\":0");
+            });
   }
 }

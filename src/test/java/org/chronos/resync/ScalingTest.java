@@ -16,8 +16,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Elastic scaling as an operator runs it (PROTOCOL.md section 6, seeds/clustering-v2.txt): edit
- * the cluster files, reload, resync, finish. Real nodes, real callbacks; every timer pops once.
+ * Elastic scaling as an operator runs it (PROTOCOL.md section 6, seeds/clustering-v2.txt): edit the
+ * cluster files, reload, resync, finish. Real nodes, real callbacks; every timer pops once.
  */
 class ScalingTest {
   static final Duration AFTER_ALL_REPLICAS = Duration.ofSeconds(6);
@@ -44,13 +44,16 @@ class ScalingTest {
     for (int i = 0; i < count; i++) {
       String path = callbacks.newPath("t");
       paths.add(path);
-      via.client().createTimer(TimerJson.timer().interval(INTERVAL).callback(callbacks.url(path), "o" + i)
-          .replicationFactor(rf).json());
+      via.client()
+          .createTimer(
+              TimerJson.timer()
+                  .interval(INTERVAL)
+                  .callback(callbacks.url(path), "o" + i)
+                  .replicationFactor(rf)
+                  .json());
     }
     return paths;
   }
-
-
 
   private void configure(List<Node> nodes, String lines) {
     for (Node n : nodes) {
@@ -89,8 +92,11 @@ class ScalingTest {
     configure(cluster.nodes(), cluster.nodeLines("node", cluster.nodes()));
     reload(cluster.nodes());
 
-    assertThat(joining.stream().mapToInt(Node::liveCount).sum()).as("timers moved to the new nodes").isPositive();
-    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(INTERVAL + 30), AFTER_ALL_REPLICAS);
+    assertThat(joining.stream().mapToInt(Node::liveCount).sum())
+        .as("timers moved to the new nodes")
+        .isPositive();
+    callbacks.assertEachCalledExactlyOnce(
+        paths, Duration.ofSeconds(INTERVAL + 30), AFTER_ALL_REPLICAS);
   }
 
   @Test
@@ -101,7 +107,9 @@ class ScalingTest {
     List<String> paths = createTimers(cluster.node(2), 60, 2);
     waitForReplication(cluster.nodes(), 120);
 
-    configure(cluster.nodes(), cluster.nodeLines("node", staying) + "\n" + cluster.nodeLines("leaving", leaving));
+    configure(
+        cluster.nodes(),
+        cluster.nodeLines("node", staying) + "\n" + cluster.nodeLines("leaving", leaving));
     reload(cluster.nodes());
     for (Node n : staying) {
       JsonNode summary = n.resync();
@@ -112,7 +120,8 @@ class ScalingTest {
     leaving.forEach(Node::stop);
     configure(staying, cluster.nodeLines("node", staying));
     reload(staying);
-    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(INTERVAL + 30), AFTER_ALL_REPLICAS);
+    callbacks.assertEachCalledExactlyOnce(
+        paths, Duration.ofSeconds(INTERVAL + 30), AFTER_ALL_REPLICAS);
   }
 
   @Test
@@ -125,14 +134,18 @@ class ScalingTest {
     List<String> paths = createTimers(cluster.node(1), 40, 2);
     waitForReplication(first, 80);
 
-    configure(cluster.nodes(), cluster.nodeLines("node", first) + "\n" + cluster.nodeLines("joining", second));
+    configure(
+        cluster.nodes(),
+        cluster.nodeLines("node", first) + "\n" + cluster.nodeLines("joining", second));
     second.forEach(Node::start);
     reload(first);
     cluster.nodes().forEach(Node::resync);
     configure(cluster.nodes(), cluster.nodeLines("node", cluster.nodes()));
     reload(cluster.nodes());
 
-    configure(cluster.nodes(), cluster.nodeLines("node", second) + "\n" + cluster.nodeLines("leaving", first));
+    configure(
+        cluster.nodes(),
+        cluster.nodeLines("node", second) + "\n" + cluster.nodeLines("leaving", first));
     reload(cluster.nodes());
     second.forEach(Node::resync);
     await().until(() -> first.stream().mapToInt(Node::liveCount).sum() == 0);
@@ -140,7 +153,8 @@ class ScalingTest {
     configure(second, cluster.nodeLines("node", second));
     reload(second);
     assertThat(second.stream().mapToInt(Node::liveCount).sum()).isEqualTo(80);
-    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(INTERVAL + 30), AFTER_ALL_REPLICAS);
+    callbacks.assertEachCalledExactlyOnce(
+        paths, Duration.ofSeconds(INTERVAL + 30), AFTER_ALL_REPLICAS);
   }
 
   @Test
@@ -152,7 +166,11 @@ class ScalingTest {
     original.start();
     List<String> paths = createTimers(original, 50, 2);
 
-    configure(cluster.nodes(), cluster.nodeLines("node", List.of(original)) + "\n" + cluster.nodeLines("joining", List.of(added)));
+    configure(
+        cluster.nodes(),
+        cluster.nodeLines("node", List.of(original))
+            + "\n"
+            + cluster.nodeLines("joining", List.of(added)));
     added.start();
     reload(List.of(original));
     cluster.nodes().forEach(Node::resync);
@@ -160,7 +178,8 @@ class ScalingTest {
     reload(cluster.nodes());
     assertThat(added.liveCount()).isEqualTo(50);
     original.stop();
-    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(INTERVAL + 30), AFTER_ALL_REPLICAS);
+    callbacks.assertEachCalledExactlyOnce(
+        paths, Duration.ofSeconds(INTERVAL + 30), AFTER_ALL_REPLICAS);
   }
 
   @Test
@@ -175,7 +194,8 @@ class ScalingTest {
     // The resync a node runs when it starts brings its copies back from its partner.
     await().atMost(Duration.ofSeconds(20)).until(() -> a.liveCount() == 50);
     b.stop();
-    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(INTERVAL + 30), AFTER_ALL_REPLICAS);
+    callbacks.assertEachCalledExactlyOnce(
+        paths, Duration.ofSeconds(INTERVAL + 30), AFTER_ALL_REPLICAS);
   }
 
   @Test
@@ -186,9 +206,13 @@ class ScalingTest {
     configure(List.of(a), cluster.nodeLines("node", List.of(a)));
     a.start();
     for (int i = 0; i < 1000; i++) {
-      a.client().createTimer(TimerJson.timer().interval(600).callback(callbacks.url("/never"), "p" + i).json());
+      a.client()
+          .createTimer(
+              TimerJson.timer().interval(600).callback(callbacks.url("/never"), "p" + i).json());
     }
-    configure(cluster.nodes(), cluster.nodeLines("node", List.of(a)) + "\n" + cluster.nodeLines("joining", List.of(b)));
+    configure(
+        cluster.nodes(),
+        cluster.nodeLines("node", List.of(a)) + "\n" + cluster.nodeLines("joining", List.of(b)));
     b.start();
     reload(List.of(a));
     JsonNode summary = b.resync();

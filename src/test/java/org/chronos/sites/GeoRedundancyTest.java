@@ -16,8 +16,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Timers replicated across sites (PROTOCOL.md section 7): one node per site here, each site its
- * own single-node cluster, linked by [sites] remote_site lines.
+ * Timers replicated across sites (PROTOCOL.md section 7): one node per site here, each site its own
+ * single-node cluster, linked by [sites] remote_site lines.
  */
 class GeoRedundancyTest {
   private ClusterHarness cluster;
@@ -44,7 +44,12 @@ class GeoRedundancyTest {
       StringBuilder shared = new StringBuilder("[sites]\nlocal_site = " + site(node) + "\n");
       for (Node other : cluster.nodes()) {
         if (other != node) {
-          shared.append("remote_site = ").append(site(other)).append('=').append(other.address()).append('\n');
+          shared
+              .append("remote_site = ")
+              .append(site(other))
+              .append('=')
+              .append(other.address())
+              .append('\n');
         }
       }
       shared.append("replicate_timers_across_sites = ").append(acrossSites).append('\n');
@@ -62,12 +67,12 @@ class GeoRedundancyTest {
     for (int i = 0; i < count; i++) {
       String path = callbacks.newPath(label);
       paths.add(path);
-      via.client().createTimer(TimerJson.timer().interval(interval).callback(callbacks.url(path), "o").json());
+      via.client()
+          .createTimer(
+              TimerJson.timer().interval(interval).callback(callbacks.url(path), "o").json());
     }
     return paths;
   }
-
-
 
   @Test
   void twoSitesHundredTimersSetInTheFirstEachPopExactlyOnce() {
@@ -94,8 +99,10 @@ class GeoRedundancyTest {
       cluster.node(i).stop();
     }
     // Interval 4 s, plus at most site index 3 x rf 2 x 2 s = 12 s, plus slack.
-    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(4 + 12 + 8), Duration.ofSeconds(3));
-    assertThat(callbacks.requests()).allSatisfy(r -> assertThat(r.arrivalMillis() - stoppedAt).isLessThan(24_000));
+    callbacks.assertEachCalledExactlyOnce(
+        paths, Duration.ofSeconds(4 + 12 + 8), Duration.ofSeconds(3));
+    assertThat(callbacks.requests())
+        .allSatisfy(r -> assertThat(r.arrivalMillis() - stoppedAt).isLessThan(24_000));
   }
 
   @Test
@@ -104,7 +111,8 @@ class GeoRedundancyTest {
     List<String> locations = new ArrayList<>();
     for (int i = 0; i < 20; i++) {
       Node via = cluster.node(i % 2);
-      locations.add(via.client().createTimer(TimerJson.oneShot(3, callbacks.url("/deleted"), "d" + i)));
+      locations.add(
+          via.client().createTimer(TimerJson.oneShot(3, callbacks.url("/deleted"), "d" + i)));
     }
     for (Node node : cluster.nodes()) {
       await().until(() -> node.liveCount() == 20);

@@ -45,21 +45,45 @@ class MetricsEndpointsTest {
     String popPath = CALLBACKS.newPath("pops");
 
     // T0: three timers. A and B are far off; C pops after 1 s.
-    String a = client.createTimer(TimerJson.timer().interval(3600).callback(CALLBACKS.url("/a"), "a").tag("CALL", 2).json());
-    String b = client.createTimer(TimerJson.timer().interval(3600).callback(CALLBACKS.url("/b"), "b").tag("REG", 3).json());
-    client.createTimer(TimerJson.timer().interval(1).callback(CALLBACKS.url(popPath), "c").tag("SUB", 1).json());
+    String a =
+        client.createTimer(
+            TimerJson.timer()
+                .interval(3600)
+                .callback(CALLBACKS.url("/a"), "a")
+                .tag("CALL", 2)
+                .json());
+    String b =
+        client.createTimer(
+            TimerJson.timer()
+                .interval(3600)
+                .callback(CALLBACKS.url("/b"), "b")
+                .tag("REG", 3)
+                .json());
+    client.createTimer(
+        TimerJson.timer().interval(1).callback(CALLBACKS.url(popPath), "c").tag("SUB", 1).json());
     settle();
 
     // T0 + 1 s: C pops; its callback is answered 200.
     moveTo(1000);
     CALLBACKS.awaitRequest(popPath);
-    await("the callback's outcome").atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(10))
+    await("the callback's outcome")
+        .atMost(Duration.ofSeconds(10))
+        .pollInterval(Duration.ofMillis(10))
         .until(() -> client.counter("chronos.callbacks.succeeded") == 1);
 
     // T0 + 2.5 s: A is updated to 5 CALLs.
     moveTo(2500);
-    assertThat(client.put(a, TimerJson.timer().interval(3600).callback(CALLBACKS.url("/a"), "a2").tag("CALL", 5).json())
-        .statusCode()).isEqualTo(200);
+    assertThat(
+            client
+                .put(
+                    a,
+                    TimerJson.timer()
+                        .interval(3600)
+                        .callback(CALLBACKS.url("/a"), "a2")
+                        .tag("CALL", 5)
+                        .json())
+                .statusCode())
+        .isEqualTo(200);
     settle();
 
     // T0 + 3.75 s: B is deleted.
@@ -121,8 +145,11 @@ class MetricsEndpointsTest {
     assertWindow(metrics, "CALL", "5m", 4.975, 5, 2, 0.074375);
     assertWindow(metrics, "CALL", "5s", 5, 5, 5, 0);
     assertWindow(metrics, "REG", "5s", 0, 0, 0, 0);
-    assertWindow(metrics, "SUB", "5m", 1000.0 / 300_000, 1, 0, 1000.0 / 300_000 * (1 - 1000.0 / 300_000));
-    assertThat(count(metrics, "meters", "chronos.timers.popped")).as("A and B never popped").isEqualTo(1);
+    assertWindow(
+        metrics, "SUB", "5m", 1000.0 / 300_000, 1, 0, 1000.0 / 300_000 * (1 - 1000.0 / 300_000));
+    assertThat(count(metrics, "meters", "chronos.timers.popped"))
+        .as("A and B never popped")
+        .isEqualTo(1);
   }
 
   private static void moveTo(long offsetMillis) {
@@ -142,7 +169,9 @@ class MetricsEndpointsTest {
 
   private static String prometheus(ChronosClient client) {
     HttpResponse<String> response = client.admin("/prometheus");
-    assertThat(response.statusCode()).as("GET admin /prometheus: %s", response.body()).isEqualTo(200);
+    assertThat(response.statusCode())
+        .as("GET admin /prometheus: %s", response.body())
+        .isEqualTo(200);
     assertThat(response.headers().firstValue("Content-Type").orElse("")).startsWith("text/plain");
     return response.body();
   }
@@ -160,11 +189,21 @@ class MetricsEndpointsTest {
   }
 
   private static void assertWindow(
-      JsonNode metrics, String tag, String window, double average, long hwm, long lwm, double variance) {
+      JsonNode metrics,
+      String tag,
+      String window,
+      double average,
+      long hwm,
+      long lwm,
+      double variance) {
     String base = "chronos.tags." + tag + "." + window + ".";
-    assertThat(gauge(metrics, base + "average").asDouble()).as(base + "average").isCloseTo(average, within(1e-9));
+    assertThat(gauge(metrics, base + "average").asDouble())
+        .as(base + "average")
+        .isCloseTo(average, within(1e-9));
     assertThat(gauge(metrics, base + "hwm").asLong()).as(base + "hwm").isEqualTo(hwm);
     assertThat(gauge(metrics, base + "lwm").asLong()).as(base + "lwm").isEqualTo(lwm);
-    assertThat(gauge(metrics, base + "variance").asDouble()).as(base + "variance").isCloseTo(variance, within(1e-9));
+    assertThat(gauge(metrics, base + "variance").asDouble())
+        .as(base + "variance")
+        .isCloseTo(variance, within(1e-9));
   }
 }

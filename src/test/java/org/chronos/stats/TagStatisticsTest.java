@@ -21,11 +21,11 @@ import org.junit.jupiter.api.parallel.Execution;
 import org.junit.jupiter.api.parallel.ExecutionMode;
 
 /**
- * Per-tag live counts as an operator reads them, the gauge {@code chronos.tags.<TAG>.count} on
- * the admin port's {@code /metrics} (PROTOCOL.md section 8), and the leniency of the
- * {@code statistics} member: a malformed tag entry is dropped, never a reason to refuse a timer.
- * Every test uses tags of its own, so the tests share one node. Timers are stored by the timer
- * thread after the request is answered, so counts are polled, not read once.
+ * Per-tag live counts as an operator reads them, the gauge {@code chronos.tags.<TAG>.count} on the
+ * admin port's {@code /metrics} (PROTOCOL.md section 8), and the leniency of the {@code statistics}
+ * member: a malformed tag entry is dropped, never a reason to refuse a timer. Every test uses tags
+ * of its own, so the tests share one node. Timers are stored by the timer thread after the request
+ * is answered, so counts are polled, not read once.
  *
  * <p>The tests run at the same time as each other (they mostly wait), each on its own callback
  * paths or tags; the class as a whole runs alone (see junit-platform.properties).
@@ -33,7 +33,8 @@ import org.junit.jupiter.api.parallel.ExecutionMode;
 @ExtendWith(DropwizardExtensionsSupport.class)
 class TagStatisticsTest {
   static final DropwizardAppExtension<ChronosConfiguration> APP =
-      new DropwizardAppExtension<>(ChronosApplication.class, ResourceHelpers.resourceFilePath("test-chronos.yml"));
+      new DropwizardAppExtension<>(
+          ChronosApplication.class, ResourceHelpers.resourceFilePath("test-chronos.yml"));
 
   private static CallbackServer callbacks;
   private static ChronosClient chronos;
@@ -91,7 +92,8 @@ class TagStatisticsTest {
   @Test
   void theGaugeFallsAtATimersLastPop() {
     String path = callbacks.newPath("last-pop");
-    chronos.createTimer(TimerJson.timer().interval(1).callback(callbacks.url(path), "c").tag("LASTPOP", 2).json());
+    chronos.createTimer(
+        TimerJson.timer().interval(1).callback(callbacks.url(path), "c").tag("LASTPOP", 2).json());
     awaitCount("LASTPOP", 2); // stored; it pops a second after it was created
 
     callbacks.awaitRequest(path);
@@ -102,8 +104,7 @@ class TagStatisticsTest {
   @Execution(ExecutionMode.CONCURRENT)
   @Test
   void aTimerCountsForEachOfItsTags() {
-    chronos.createTimer(
-        longLived().tag("BOTHA", 1).tag("BOTHB", 5).json());
+    chronos.createTimer(longLived().tag("BOTHA", 1).tag("BOTHB", 5).json());
 
     awaitGauge("BOTHA", 1);
     awaitGauge("BOTHB", 5);
@@ -112,8 +113,7 @@ class TagStatisticsTest {
   @Execution(ExecutionMode.CONCURRENT)
   @Test
   void aTagWithoutACountCountsOne() {
-    chronos.createTimer(
-        longLived().rawTagEntry("{\"type\":\"NOCOUNT\"}").json());
+    chronos.createTimer(longLived().rawTagEntry("{\"type\":\"NOCOUNT\"}").json());
 
     awaitGauge("NOCOUNT", 1);
   }
@@ -153,28 +153,32 @@ class TagStatisticsTest {
     assertThat(tagCounts().count("DIGIT1")).isZero();
     assertThat(tagCounts().count("STRING")).isZero();
 
-    assertThat(chronos.delete(response.headers().firstValue("Location").orElseThrow()).statusCode()).isEqualTo(200);
+    assertThat(chronos.delete(response.headers().firstValue("Location").orElseThrow()).statusCode())
+        .isEqualTo(200);
     awaitGauge("WELLFORMED", 0);
   }
 
   @Execution(ExecutionMode.CONCURRENT)
   @Test
   void statisticsThatAreNotAnObjectOrTagInfoThatIsNotAnArrayAreIgnored() {
-    String[] notStatistics = {"\"CALL\"", "[]", "7", "null", "{\"tag-info\":\"CALL\"}", "{\"tag-info\":{}}"};
+    String[] notStatistics = {
+      "\"CALL\"", "[]", "7", "null", "{\"tag-info\":\"CALL\"}", "{\"tag-info\":{}}"
+    };
     for (String statistics : notStatistics) {
       String body = longLived().raw("statistics", statistics).json();
 
       HttpResponse<String> response = chronos.post("/timers", body);
 
-      assertThat(response.statusCode()).as("statistics %s: %s", statistics, response.body()).isEqualTo(200);
+      assertThat(response.statusCode())
+          .as("statistics %s: %s", statistics, response.body())
+          .isEqualTo(200);
     }
   }
 
   @Execution(ExecutionMode.CONCURRENT)
   @Test
   void replacingATimerReplacesItsTags() {
-    String location =
-        chronos.createTimer(longLived().tag("BEFORE", 4).json());
+    String location = chronos.createTimer(longLived().tag("BEFORE", 4).json());
     awaitGauge("BEFORE", 4);
 
     chronos.put(location, longLived().tag("AFTER", 2).json());
@@ -188,7 +192,12 @@ class TagStatisticsTest {
   void aRepeatingTimerKeepsCountingUntilItsLastPop() {
     String path = callbacks.newPath("repeating-tag");
     chronos.createTimer(
-        TimerJson.timer().interval(1).repeatFor(2).callback(callbacks.url(path), "r").tag("REPEAT", 1).json());
+        TimerJson.timer()
+            .interval(1)
+            .repeatFor(2)
+            .callback(callbacks.url(path), "r")
+            .tag("REPEAT", 1)
+            .json());
     awaitCount("REPEAT", 1);
 
     callbacks.awaitRequest(path);

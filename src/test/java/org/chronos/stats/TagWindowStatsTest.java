@@ -132,7 +132,8 @@ class TagWindowStatsTest {
     clock.set(T0 + 3_600_000 + 1234);
 
     assertThat(shortPeriod("CALL")).isEqualTo(new Period(T0 + 3_600_000 - 5000, 5000, 8, 8, 8, 0));
-    assertThat(longPeriod("CALL")).isEqualTo(new Period(T0 + 3_600_000 - 300_000, 300_000, 8, 8, 8, 0));
+    assertThat(longPeriod("CALL"))
+        .isEqualTo(new Period(T0 + 3_600_000 - 300_000, 300_000, 8, 8, 8, 0));
   }
 
   @Test
@@ -199,15 +200,22 @@ class TagWindowStatsTest {
 
     for (int i = 0; i < tags; i++) {
       double variance = i * i / 4.0;
-      assertThat(shortPeriod(name(i))).as(name(i)).isEqualTo(new Period(T0, 5000, 1.5 * i, 2L * i, i, variance));
+      assertThat(shortPeriod(name(i)))
+          .as(name(i))
+          .isEqualTo(new Period(T0, 5000, 1.5 * i, 2L * i, i, variance));
     }
     assertThat(registry.getGauges().keySet())
         .filteredOn(n -> n.startsWith("chronos.tags."))
         .hasSize(tags * 8)
         .contains(
-            "chronos.tags.AB.5s.average", "chronos.tags.AB.5s.hwm", "chronos.tags.AB.5s.lwm",
-            "chronos.tags.AB.5s.variance", "chronos.tags.AB.5m.average", "chronos.tags.AB.5m.hwm",
-            "chronos.tags.AB.5m.lwm", "chronos.tags.AB.5m.variance");
+            "chronos.tags.AB.5s.average",
+            "chronos.tags.AB.5s.hwm",
+            "chronos.tags.AB.5s.lwm",
+            "chronos.tags.AB.5s.variance",
+            "chronos.tags.AB.5m.average",
+            "chronos.tags.AB.5m.hwm",
+            "chronos.tags.AB.5m.lwm",
+            "chronos.tags.AB.5m.variance");
     String tag = name(10);
     assertThat(gauge("chronos.tags." + tag + ".5s.average")).isEqualTo(15.0);
     assertThat(gauge("chronos.tags." + tag + ".5s.hwm")).isEqualTo(20L);
@@ -231,27 +239,29 @@ class TagWindowStatsTest {
     CountDownLatch readersStarted = new CountDownLatch(4);
     List<Thread> readers = new ArrayList<>();
     for (int r = 0; r < 4; r++) {
-      Thread reader = new Thread(() -> {
-        readersStarted.countDown();
-        try {
-          while (!done.get()) {
-            for (long window : new long[] {SHORT_WINDOW_MILLIS, LONG_WINDOW_MILLIS}) {
-              Period p = stats.lastPeriod("CALL", window);
-              if (p == null) {
-                continue;
-              }
-              // Counts alternate between 0 and 100, so every period lies within them.
-              assertThat(p.lwm()).isBetween(0L, 100L);
-              assertThat(p.hwm()).isBetween(p.lwm(), 100L);
-              assertThat(p.average()).isBetween((double) p.lwm(), (double) p.hwm());
-              assertThat(p.variance()).isBetween(0.0, 2500.0 + 1e-6);
-              assertThat(p.startMillis() % window).isZero();
-            }
-          }
-        } catch (Throwable t) {
-          failure.compareAndSet(null, t);
-        }
-      });
+      Thread reader =
+          new Thread(
+              () -> {
+                readersStarted.countDown();
+                try {
+                  while (!done.get()) {
+                    for (long window : new long[] {SHORT_WINDOW_MILLIS, LONG_WINDOW_MILLIS}) {
+                      Period p = stats.lastPeriod("CALL", window);
+                      if (p == null) {
+                        continue;
+                      }
+                      // Counts alternate between 0 and 100, so every period lies within them.
+                      assertThat(p.lwm()).isBetween(0L, 100L);
+                      assertThat(p.hwm()).isBetween(p.lwm(), 100L);
+                      assertThat(p.average()).isBetween((double) p.lwm(), (double) p.hwm());
+                      assertThat(p.variance()).isBetween(0.0, 2500.0 + 1e-6);
+                      assertThat(p.startMillis() % window).isZero();
+                    }
+                  }
+                } catch (Throwable t) {
+                  failure.compareAndSet(null, t);
+                }
+              });
       reader.start();
       readers.add(reader);
     }
@@ -282,6 +292,7 @@ class TagWindowStatsTest {
   }
 
   private static Timer timer(long id, Tag... tags) {
-    return new Timer(id, 1, T0, 60_000, 60_000, 0, "http://127.0.0.1/cb", new byte[0], List.of(tags));
+    return new Timer(
+        id, 1, T0, 60_000, 60_000, 0, "http://127.0.0.1/cb", new byte[0], List.of(tags));
   }
 }

@@ -25,14 +25,14 @@ import java.util.function.IntFunction;
 import java.util.function.Predicate;
 
 /**
- * A callback target for tests; thread-safe, any test thread may call any method while Chronos
- * nodes call in. A JDK {@link HttpServer} on 127.0.0.1 and an ephemeral port records every
- * request it receives and answers as the test chose for that request's path: 200 by default, or
- * any status, optionally after a delay (to play a client slower than the callback deadline).
+ * A callback target for tests; thread-safe, any test thread may call any method while Chronos nodes
+ * call in. A JDK {@link HttpServer} on 127.0.0.1 and an ephemeral port records every request it
+ * receives and answers as the test chose for that request's path: 200 by default, or any status,
+ * optionally after a delay (to play a client slower than the callback deadline).
  *
  * <p>Tests sharing one server keep apart by giving each timer its own path ({@link #newPath}).
- * Requests to one path are numbered 1, 2, 3, ... in arrival order, so a test can answer, say,
- * the first callback with 503 and later ones with 200. Handlers run on a pool of their own, so a
+ * Requests to one path are numbered 1, 2, 3, ... in arrival order, so a test can answer, say, the
+ * first callback with 503 and later ones with 200. Handlers run on a pool of their own, so a
  * delayed answer never holds up other requests. Waiting is done with Awaitility, never a sleep.
  */
 public final class CallbackServer implements AutoCloseable {
@@ -73,7 +73,9 @@ public final class CallbackServer implements AutoCloseable {
       return new String(body, StandardCharsets.UTF_8);
     }
 
-    /** The {@code X-Sequence-Number} Chronos sent; fails the test if it is missing or not a number. */
+    /**
+     * The {@code X-Sequence-Number} Chronos sent; fails the test if it is missing or not a number.
+     */
     public int sequenceNumber() {
       String value = header("X-Sequence-Number");
       if (value == null) {
@@ -84,7 +86,15 @@ public final class CallbackServer implements AutoCloseable {
 
     @Override
     public String toString() {
-      return method + " " + path + " #" + number + " seq=" + header("X-Sequence-Number") + " at " + arrivalMillis;
+      return method
+          + " "
+          + path
+          + " #"
+          + number
+          + " seq="
+          + header("X-Sequence-Number")
+          + " at "
+          + arrivalMillis;
     }
   }
 
@@ -221,16 +231,20 @@ public final class CallbackServer implements AutoCloseable {
   }
 
   /**
-   * Waits until every path has been called, then checks, after {@code quietFor} more, that each
-   * was called exactly once and no other path was called: "every timer pops exactly once".
+   * Waits until every path has been called, then checks, after {@code quietFor} more, that each was
+   * called exactly once and no other path was called: "every timer pops exactly once".
    */
-  public void assertEachCalledExactlyOnce(java.util.Collection<String> paths, Duration within, Duration quietFor) {
-    await("every path called on " + baseUrl()).atMost(within).pollInterval(POLL)
+  public void assertEachCalledExactlyOnce(
+      java.util.Collection<String> paths, Duration within, Duration quietFor) {
+    await("every path called on " + baseUrl())
+        .atMost(within)
+        .pollInterval(POLL)
         .until(() -> callsPerPath().keySet().containsAll(paths));
     await("no second call").pollDelay(quietFor).atMost(quietFor.plusSeconds(5)).until(() -> true);
     org.assertj.core.api.Assertions.assertThat(callsPerPath())
         .containsOnlyKeys(paths)
-        .allSatisfy((path, n) -> org.assertj.core.api.Assertions.assertThat(n).as(path).isEqualTo(1));
+        .allSatisfy(
+            (path, n) -> org.assertj.core.api.Assertions.assertThat(n).as(path).isEqualTo(1));
   }
 
   /** Waits for the first request to {@code path}. */
@@ -264,7 +278,8 @@ public final class CallbackServer implements AutoCloseable {
       Map<String, List<String>> headers = new HashMap<>();
       exchange
           .getRequestHeaders()
-          .forEach((name, values) -> headers.put(name.toLowerCase(Locale.ROOT), List.copyOf(values)));
+          .forEach(
+              (name, values) -> headers.put(name.toLowerCase(Locale.ROOT), List.copyOf(values)));
       String path = exchange.getRequestURI().getRawPath();
       Received request;
       synchronized (this) {

@@ -18,8 +18,8 @@ import java.time.Duration;
 
 /**
  * A raw HTTP client for one Chronos node, built on {@link java.net.http.HttpClient} so tests
- * control methods, headers and body bytes; thread-safe. Every request has a 10 s timeout: a
- * request Chronos leaves hanging fails the test instead of blocking it.
+ * control methods, headers and body bytes; thread-safe. Every request has a 10 s timeout: a request
+ * Chronos leaves hanging fails the test instead of blocking it.
  */
 public final class ChronosClient {
   private static final ObjectMapper MAPPER = new ObjectMapper();
@@ -46,7 +46,8 @@ public final class ChronosClient {
   }
 
   /** Sends {@code method path} with {@code body} and header name/value pairs. */
-  public HttpResponse<String> send(String method, String path, BodyPublisher body, String... headers) {
+  public HttpResponse<String> send(
+      String method, String path, BodyPublisher body, String... headers) {
     HttpRequest.Builder request =
         HttpRequest.newBuilder(base.resolve(path)).timeout(REQUEST_TIMEOUT).method(method, body);
     if (headers.length > 0) {
@@ -83,17 +84,27 @@ public final class ChronosClient {
     return send("GET", path, BodyPublishers.noBody());
   }
 
-  /** POSTs a timer, checks it was accepted, and returns its Location ({@code /timers/<id>-<rf>}). */
+  /**
+   * POSTs a timer, checks it was accepted, and returns its Location ({@code /timers/<id>-<rf>}).
+   */
   public String createTimer(String json) {
     HttpResponse<String> response = post("/timers", json);
-    assertThat(response.statusCode()).as("POST /timers %s answered %s", json, response.body()).isEqualTo(200);
-    return response.headers().firstValue("Location").orElseThrow(() -> new AssertionError("no Location header"));
+    assertThat(response.statusCode())
+        .as("POST /timers %s answered %s", json, response.body())
+        .isEqualTo(200);
+    return response
+        .headers()
+        .firstValue("Location")
+        .orElseThrow(() -> new AssertionError("no Location header"));
   }
 
   /** POST with an empty body on the admin port (tasks). */
   public HttpResponse<String> adminPost(String path) {
     return send(
-        HttpRequest.newBuilder(admin.resolve(path)).timeout(Duration.ofSeconds(60)).POST(BodyPublishers.noBody()).build());
+        HttpRequest.newBuilder(admin.resolve(path))
+            .timeout(Duration.ofSeconds(60))
+            .POST(BodyPublishers.noBody())
+            .build());
   }
 
   /** GET on the admin port. */

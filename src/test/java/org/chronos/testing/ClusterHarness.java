@@ -16,9 +16,9 @@ import org.chronos.cluster.ClusterView;
 import org.chronos.timer.Timer;
 
 /**
- * Several real Chronos nodes in this JVM, each a full Dropwizard application on its own
- * loopback port with its own cluster file; not thread-safe (drive it from the test thread).
- * Nodes talk to each other over real HTTP, exactly as separate processes would.
+ * Several real Chronos nodes in this JVM, each a full Dropwizard application on its own loopback
+ * port with its own cluster file; not thread-safe (drive it from the test thread). Nodes talk to
+ * each other over real HTTP, exactly as separate processes would.
  */
 public final class ClusterHarness implements AutoCloseable {
   private final Path dir;
@@ -43,33 +43,36 @@ public final class ClusterHarness implements AutoCloseable {
       this.clusterFile = dir.resolve("cluster-" + index + ".conf");
       this.sharedFile = dir.resolve("shared-" + index + ".conf");
       this.yaml = dir.resolve("chronos-" + index + ".yml");
-      Files.writeString(yaml, String.join("\n",
-          "server:",
-          "  applicationConnectors:",
-          "    - type: http",
-          "      bindHost: 127.0.0.1",
-          "      port: " + port,
-          "  adminConnectors:",
-          "    - type: http",
-          "      bindHost: 127.0.0.1",
-          "      port: 0",
-          "  shutdownGracePeriod: 0s",
-          "  requestLog:",
-          "    appenders: []",
-          "cluster:",
-          "  configFile: " + clusterFile,
-          "  sharedConfigFile: " + sharedFile,
-          "callbacks:",
-          "  shutdownGracePeriod: 0s",
-          "resync:",
-          "  pageSize: 100",
-          "logging:",
-          "  level: WARN",
-          "  loggers:",
-          "    org.apache.hc: WARN",
-          "    org.chronos.sites: INFO",
-          "    org.chronos.node: INFO",
-          ""));
+      Files.writeString(
+          yaml,
+          String.join(
+              "\n",
+              "server:",
+              "  applicationConnectors:",
+              "    - type: http",
+              "      bindHost: 127.0.0.1",
+              "      port: " + port,
+              "  adminConnectors:",
+              "    - type: http",
+              "      bindHost: 127.0.0.1",
+              "      port: 0",
+              "  shutdownGracePeriod: 0s",
+              "  requestLog:",
+              "    appenders: []",
+              "cluster:",
+              "  configFile: " + clusterFile,
+              "  sharedConfigFile: " + sharedFile,
+              "callbacks:",
+              "  shutdownGracePeriod: 0s",
+              "resync:",
+              "  pageSize: 100",
+              "logging:",
+              "  level: WARN",
+              "  loggers:",
+              "    org.apache.hc: WARN",
+              "    org.chronos.sites: INFO",
+              "    org.chronos.node: INFO",
+              ""));
     }
 
     public String address() {
@@ -87,8 +90,15 @@ public final class ClusterHarness implements AutoCloseable {
     /** Writes this node's cluster file: itself as localhost, then the given lines. */
     public void writeClusterFile(String clusterLines) {
       try {
-        Files.writeString(clusterFile, "[cluster]\nlocalhost = " + address + "\n" + clusterLines
-            + "\n[identity]\ninstance_id = " + index + "\ndeployment_id = 0\n");
+        Files.writeString(
+            clusterFile,
+            "[cluster]\nlocalhost = "
+                + address
+                + "\n"
+                + clusterLines
+                + "\n[identity]\ninstance_id = "
+                + index
+                + "\ndeployment_id = 0\n");
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
@@ -130,15 +140,21 @@ public final class ClusterHarness implements AutoCloseable {
       try {
         int adminPort = freePort();
         Path processYaml = dir.resolve("chronos-" + index + "-process.yml");
-        Files.writeString(processYaml, Files.readString(yaml).replace("      port: 0", "      port: " + adminPort));
+        Files.writeString(
+            processYaml,
+            Files.readString(yaml).replace("      port: 0", "      port: " + adminPort));
         Path log = dir.resolve("node-" + index + ".log");
-        process = new ProcessBuilder(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"),
-                ChronosApplication.class.getName(), "server", processYaml.toString())
-            .redirectErrorStream(true)
-            .redirectOutput(log.toFile())
-            .start();
+        process =
+            new ProcessBuilder(
+                    Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "-cp",
+                    System.getProperty("java.class.path"),
+                    ChronosApplication.class.getName(),
+                    "server",
+                    processYaml.toString())
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile())
+                .start();
         client = new ChronosClient(port, adminPort);
         org.awaitility.Awaitility.await("node " + address + " answers /ping (log: " + log + ")")
             .atMost(java.time.Duration.ofSeconds(60))
@@ -181,7 +197,8 @@ public final class ClusterHarness implements AutoCloseable {
     public com.fasterxml.jackson.databind.JsonNode resync() {
       var response = client.adminPost("/tasks/resync");
       if (response.statusCode() != 200) {
-        throw new AssertionError("resync on " + this + " answered " + response.statusCode() + ": " + response.body());
+        throw new AssertionError(
+            "resync on " + this + " answered " + response.statusCode() + ": " + response.body());
       }
       try {
         return new com.fasterxml.jackson.databind.ObjectMapper().readTree(response.body());
@@ -253,7 +270,9 @@ public final class ClusterHarness implements AutoCloseable {
 
   /** The harness node with the given address. */
   public Node byAddress(String address) {
-    return nodes.stream().filter(n -> n.address.equals(address)).findFirst()
+    return nodes.stream()
+        .filter(n -> n.address.equals(address))
+        .findFirst()
         .orElseThrow(() -> new IllegalArgumentException("no node " + address));
   }
 

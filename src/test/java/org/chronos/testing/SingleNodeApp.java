@@ -32,7 +32,8 @@ public final class SingleNodeApp {
   }
 
   /** A node whose every time reading comes from {@code clock} (null: the system clock). */
-  public static DropwizardAppExtension<ChronosConfiguration> create(Clock clock, String... extraYamlLines) {
+  public static DropwizardAppExtension<ChronosConfiguration> create(
+      Clock clock, String... extraYamlLines) {
     Path yaml = writeYaml(extraYamlLines);
     DropwizardTestSupport<ChronosConfiguration> support =
         new DropwizardTestSupport<>(ChronosApplication.class, yaml.toString()) {
@@ -47,28 +48,30 @@ public final class SingleNodeApp {
   private static Path writeYaml(String... extraYamlLines) {
     try {
       Path dir = Files.createTempDirectory("chronos-node");
-      List<String> lines = new ArrayList<>(List.of(
-          "server:",
-          "  applicationConnectors:",
-          "    - type: http",
-          "      bindHost: 127.0.0.1",
-          "      port: " + freePort(),
-          "  adminConnectors:",
-          "    - type: http",
-          "      bindHost: 127.0.0.1",
-          "      port: 0",
-          "  shutdownGracePeriod: 0s",
-          "  requestLog:",
-          "    appenders: []",
-          "cluster:",
-          "  configFile: " + dir.resolve("absent-cluster.conf"),
-          "  sharedConfigFile: " + dir.resolve("absent-shared.conf"),
-          "callbacks:",
-          "  shutdownGracePeriod: 0s",
-          "logging:",
-          "  level: WARN",
-          "  loggers:",
-          "    org.apache.hc: WARN"));
+      List<String> lines =
+          new ArrayList<>(
+              List.of(
+                  "server:",
+                  "  applicationConnectors:",
+                  "    - type: http",
+                  "      bindHost: 127.0.0.1",
+                  "      port: " + freePort(),
+                  "  adminConnectors:",
+                  "    - type: http",
+                  "      bindHost: 127.0.0.1",
+                  "      port: 0",
+                  "  shutdownGracePeriod: 0s",
+                  "  requestLog:",
+                  "    appenders: []",
+                  "cluster:",
+                  "  configFile: " + dir.resolve("absent-cluster.conf"),
+                  "  sharedConfigFile: " + dir.resolve("absent-shared.conf"),
+                  "callbacks:",
+                  "  shutdownGracePeriod: 0s",
+                  "logging:",
+                  "  level: WARN",
+                  "  loggers:",
+                  "    org.apache.hc: WARN"));
       lines.addAll(List.of(extraYamlLines));
       Path yaml = dir.resolve("chronos.yml");
       Files.writeString(yaml, String.join("\n", lines) + "\n");

@@ -5,8 +5,8 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 /**
- * Builds timer bodies as a client sends them (PROTOCOL.md section 1); not thread-safe, one
- * builder per body. Only what is set appears in the JSON, so tests can leave fields out.
+ * Builds timer bodies as a client sends them (PROTOCOL.md section 1); not thread-safe, one builder
+ * per body. Only what is set appears in the JSON, so tests can leave fields out.
  *
  * <pre>{@code
  * TimerJson.timer().interval(1).repeatFor(3).callback(url, "opaque").tag("CALL", 2).json()
@@ -90,12 +90,16 @@ public final class TimerJson {
   }
 
   private ObjectNode reliability() {
-    return root.has("reliability") ? (ObjectNode) root.get("reliability") : root.putObject("reliability");
+    return root.has("reliability")
+        ? (ObjectNode) root.get("reliability")
+        : root.putObject("reliability");
   }
 
   private ArrayNode tagInfo() {
     ObjectNode statistics =
         root.has("statistics") ? (ObjectNode) root.get("statistics") : root.putObject("statistics");
-    return statistics.has("tag-info") ? (ArrayNode) statistics.get("tag-info") : statistics.putArray("tag-info");
+    return statistics.has("tag-info")
+        ? (ArrayNode) statistics.get("tag-info")
+        : statistics.putArray("tag-info");
   }
 }

@@ -50,17 +50,24 @@ class TimerServiceTest {
   private final FakeSink sink = new FakeSink();
   private final List<String> events = new CopyOnWriteArrayList<>();
   private final TimerService service =
-      new TimerService(clock, 1, 4, 100, sink, new TimerEvents() {
-        @Override
-        public void callbackFailed(Pop pop, CallbackOutcome outcome, boolean dropped) {
-          events.add("failed dropped=" + dropped);
-        }
+      new TimerService(
+          clock,
+          1,
+          4,
+          100,
+          sink,
+          new TimerEvents() {
+            @Override
+            public void callbackFailed(Pop pop, CallbackOutcome outcome, boolean dropped) {
+              events.add("failed dropped=" + dropped);
+            }
 
-        @Override
-        public void callbackSucceeded(Pop pop, Timer timer) {
-          events.add("succeeded");
-        }
-      }, TimerStore.Listener.NONE);
+            @Override
+            public void callbackSucceeded(Pop pop, Timer timer) {
+              events.add("succeeded");
+            }
+          },
+          TimerStore.Listener.NONE);
 
   @AfterEach
   void stop() throws InterruptedException {
@@ -68,7 +75,16 @@ class TimerServiceTest {
   }
 
   static Timer timer(long id, long intervalMs, long repeatForMs) {
-    return new Timer(id, 2, T0, intervalMs, repeatForMs, 0, "http://cb/" + id, ("opaque" + id).getBytes(StandardCharsets.UTF_8), List.of());
+    return new Timer(
+        id,
+        2,
+        T0,
+        intervalMs,
+        repeatForMs,
+        0,
+        "http://cb/" + id,
+        ("opaque" + id).getBytes(StandardCharsets.UTF_8),
+        List.of());
   }
 
   private void advance(long millis) {
@@ -97,7 +113,9 @@ class TimerServiceTest {
     assertThat(sink.sent).extracting(Pop::sequence).containsExactly(1, 2, 3);
     assertThat(sink.sent.get(0).uri()).isEqualTo("http://cb/1");
     assertThat(new String(sink.sent.get(0).opaque(), StandardCharsets.UTF_8)).isEqualTo("opaque1");
-    assertThat(sink.sent).extracting(Pop::dueMillis).containsExactly(T0 + 1000, T0 + 2000, T0 + 3000);
+    assertThat(sink.sent)
+        .extracting(Pop::dueMillis)
+        .containsExactly(T0 + 1000, T0 + 2000, T0 + 3000);
     await().until(() -> events.size() == 3);
     assertThat(events).containsOnly("succeeded");
   }

@@ -12,8 +12,8 @@ import org.junit.jupiter.api.Test;
 import org.quicktheories.core.Gen;
 
 /**
- * Random create / update / delete / advance sequences against a simple model: the store never
- * pops a deleted timer, never pops early, and never loses a live one.
+ * Random create / update / delete / advance sequences against a simple model: the store never pops
+ * a deleted timer, never pops early, and never loses a live one.
  */
 class TimerStorePropertyTest {
   static final long T0 = 5_000_000L;
@@ -21,12 +21,14 @@ class TimerStorePropertyTest {
   record Op(int kind, int id, int intervalSeconds, int repeats, int advanceMillis) {}
 
   static Gen<Op> ops() {
-    return integers().between(0, 3).zip(
-        integers().between(0, 15),
-        integers().between(0, 4),
-        integers().between(1, 3),
-        integers().between(0, 2500),
-        (kind, id, interval, repeats, advance) -> new Op(kind, id, interval, repeats, advance));
+    return integers()
+        .between(0, 3)
+        .zip(
+            integers().between(0, 15),
+            integers().between(0, 4),
+            integers().between(1, 3),
+            integers().between(0, 2500),
+            (kind, id, interval, repeats, advance) -> new Op(kind, id, interval, repeats, advance));
   }
 
   /** What the model expects of one timer: when it is due next and how many pops remain. */
@@ -51,39 +53,48 @@ class TimerStorePropertyTest {
     Map<Long, Expected> model = new HashMap<>();
     long[] now = {T0};
     List<String> violations = new ArrayList<>();
-    TimerWheel.Handler<Timer> handler = t -> {
-      if (!t.hasMorePops()) {
-        if (model.containsKey(t.id())) {
-          violations.add("live timer " + t.id() + " expired as a tombstone");
-        }
-        store.expire(t);
-        return true;
-      }
-      Expected e = model.get(t.id());
-      if (e == null) {
-        violations.add("popped deleted or unknown timer " + t.id());
-      } else {
-        if (now[0] < e.nextDue()) {
-          violations.add("timer " + t.id() + " popped at " + now[0] + " before " + e.nextDue());
-        }
-        if (t.sequence() + 1 != e.seq + 1) {
-          violations.add("timer " + t.id() + " popped with sequence " + (t.sequence() + 1) + ", expected " + (e.seq + 1));
-        }
-        e.seq++;
-        if (--e.remaining == 0) {
-          model.remove(t.id());
-        }
-      }
-      store.popped(t);
-      return true;
-    };
+    TimerWheel.Handler<Timer> handler =
+        t -> {
+          if (!t.hasMorePops()) {
+            if (model.containsKey(t.id())) {
+              violations.add("live timer " + t.id() + " expired as a tombstone");
+            }
+            store.expire(t);
+            return true;
+          }
+          Expected e = model.get(t.id());
+          if (e == null) {
+            violations.add("popped deleted or unknown timer " + t.id());
+          } else {
+            if (now[0] < e.nextDue()) {
+              violations.add("timer " + t.id() + " popped at " + now[0] + " before " + e.nextDue());
+            }
+            if (t.sequence() + 1 != e.seq + 1) {
+              violations.add(
+                  "timer "
+                      + t.id()
+                      + " popped with sequence "
+                      + (t.sequence() + 1)
+                      + ", expected "
+                      + (e.seq + 1));
+            }
+            e.seq++;
+            if (--e.remaining == 0) {
+              model.remove(t.id());
+            }
+          }
+          store.popped(t);
+          return true;
+        };
     for (Op op : ops) {
       long id = op.id();
       switch (op.kind()) {
         case 0, 1 -> { // create or update: same for the store
           long interval = op.intervalSeconds() * 1000L;
           long repeatFor = interval == 0 ? 0 : interval * op.repeats();
-          store.put(new Timer(id, 2, now[0], interval, repeatFor, 0, "http://x/", new byte[] {1}, List.of()));
+          store.put(
+              new Timer(
+                  id, 2, now[0], interval, repeatFor, 0, "http://x/", new byte[] {1}, List.of()));
           Expected e = new Expected();
           e.start = now[0];
           e.interval = interval;
@@ -92,7 +103,8 @@ class TimerStorePropertyTest {
         }
         case 2 -> {
           Timer existing = store.get(id);
-          store.put(existing == null ? Timer.tombstone(id, 2, now[0]) : existing.toTombstone(now[0]));
+          store.put(
+              existing == null ? Timer.tombstone(id, 2, now[0]) : existing.toTombstone(now[0]));
           model.remove(id);
         }
         default -> {

@@ -14,33 +14,48 @@ class TimerStoreTest {
 
   private final Map<String, Integer> tagCounts = new HashMap<>();
   private final TimerStore store =
-      new TimerStore(1, T0, new TimerStore.Listener() {
-        @Override
-        public void liveAdded(Timer timer) {
-          timer.tags().forEach(t -> tagCounts.merge(t.type(), t.count(), Integer::sum));
-        }
+      new TimerStore(
+          1,
+          T0,
+          new TimerStore.Listener() {
+            @Override
+            public void liveAdded(Timer timer) {
+              timer.tags().forEach(t -> tagCounts.merge(t.type(), t.count(), Integer::sum));
+            }
 
-        @Override
-        public void liveRemoved(Timer timer) {
-          timer.tags().forEach(t -> tagCounts.merge(t.type(), -t.count(), Integer::sum));
-        }
-      });
+            @Override
+            public void liveRemoved(Timer timer) {
+              timer.tags().forEach(t -> tagCounts.merge(t.type(), -t.count(), Integer::sum));
+            }
+          });
 
   static Timer timer(long id, long intervalMs, long repeatForMs, List<Tag> tags) {
-    return new Timer(id, 2, T0, intervalMs, repeatForMs, 0, "http://cb/x", "o".getBytes(StandardCharsets.UTF_8), tags);
+    return new Timer(
+        id,
+        2,
+        T0,
+        intervalMs,
+        repeatForMs,
+        0,
+        "http://cb/x",
+        "o".getBytes(StandardCharsets.UTF_8),
+        tags);
   }
 
   private List<Timer> pollTo(long now) {
     List<Timer> due = new ArrayList<>();
-    store.poll(now, t -> {
-      if (!t.hasMorePops()) {
-        store.expire(t);
-      } else {
-        due.add(t);
-        store.popped(t);
-      }
-      return true;
-    }, 1000);
+    store.poll(
+        now,
+        t -> {
+          if (!t.hasMorePops()) {
+            store.expire(t);
+          } else {
+            due.add(t);
+            store.popped(t);
+          }
+          return true;
+        },
+        1000);
     return due;
   }
 

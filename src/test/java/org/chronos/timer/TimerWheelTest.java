@@ -30,11 +30,14 @@ class TimerWheelTest {
 
   private int pollTo(TimerWheel<Item> wheel, long time) {
     now = time;
-    return wheel.poll(time, e -> {
-      popped.add(e);
-      poppedAt.add(now);
-      return true;
-    }, Integer.MAX_VALUE);
+    return wheel.poll(
+        time,
+        e -> {
+          popped.add(e);
+          poppedAt.add(now);
+          return true;
+        },
+        Integer.MAX_VALUE);
   }
 
   @Test
@@ -68,8 +71,26 @@ class TimerWheelTest {
   }
 
   @ParameterizedTest
-  @ValueSource(longs = {1, 254, 255, 256, 257, 511, 512, 65_535, 65_536, 65_537, 16_777_215, 16_777_216,
-      16_777_217, 4_294_967_295L, 4_294_967_296L, 1L << 40, (1L << 48) + 3})
+  @ValueSource(
+      longs = {
+        1,
+        254,
+        255,
+        256,
+        257,
+        511,
+        512,
+        65_535,
+        65_536,
+        65_537,
+        16_777_215,
+        16_777_216,
+        16_777_217,
+        4_294_967_295L,
+        4_294_967_296L,
+        1L << 40,
+        (1L << 48) + 3
+      })
   void shouldPopExactlyOnBucketEdgesAndAcrossLevels(long delay) {
     long start = 123_456_789L;
     TimerWheel<Item> wheel = new TimerWheel<>(1, start);
@@ -94,7 +115,9 @@ class TimerWheelTest {
     pollTo(wheel, 1_000_001);
     assertThat(popped).extracting(i -> i.deadline()).containsExactlyElementsOf(deadlines);
     for (int i = 0; i < popped.size(); i++) {
-      assertThat(poppedAt.get(i)).isGreaterThanOrEqualTo(popped.get(i).deadline()).isLessThan(popped.get(i).deadline() + 7);
+      assertThat(poppedAt.get(i))
+          .isGreaterThanOrEqualTo(popped.get(i).deadline())
+          .isLessThan(popped.get(i).deadline() + 7);
     }
   }
 
@@ -150,10 +173,13 @@ class TimerWheelTest {
     Item b = new Item("b");
     wheel.add(a, 5);
     wheel.add(b, 5);
-    wheel.poll(10, e -> {
-      popped.add(e);
-      return true;
-    }, 1);
+    wheel.poll(
+        10,
+        e -> {
+          popped.add(e);
+          return true;
+        },
+        1);
     Item remaining = popped.get(0) == a ? b : a;
     assertThat(remaining.isScheduled()).isTrue();
     assertThat(wheel.cancel(remaining)).isTrue();
@@ -192,7 +218,9 @@ class TimerWheelTest {
     assertThat(wheel.poll(100, e -> got.add(e), 4)).isEqualTo(4);
     assertThat(got).hasSize(4);
     assertThat(wheel.poll(100, e -> got.add(e), 100)).isEqualTo(6);
-    assertThat(got).extracting(TimerWheel.Entry::deadline).containsExactly(1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L);
+    assertThat(got)
+        .extracting(TimerWheel.Entry::deadline)
+        .containsExactly(1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L);
   }
 
   @Test
@@ -219,13 +247,16 @@ class TimerWheelTest {
     List<Long> pops = new ArrayList<>();
     for (long t = 0; t <= 5000; t += 100) {
       long at = t;
-      wheel.poll(t, e -> {
-        pops.add(at);
-        if (pops.size() < 5) {
-          wheel.add(e, e.deadline() + 1000);
-        }
-        return true;
-      }, 100);
+      wheel.poll(
+          t,
+          e -> {
+            pops.add(at);
+            if (pops.size() < 5) {
+              wheel.add(e, e.deadline() + 1000);
+            }
+            return true;
+          },
+          100);
     }
     assertThat(pops).containsExactly(1000L, 2000L, 3000L, 4000L, 5000L);
     assertThat(wheel.size()).isZero();
@@ -266,7 +297,9 @@ class TimerWheelTest {
 
   @Test
   void shouldNameTheBadValueInConstructorErrors() {
-    assertThatThrownBy(() -> new TimerWheel<Item>(0, 0)).hasMessageContaining("tickMillis").hasMessageContaining("0");
+    assertThatThrownBy(() -> new TimerWheel<Item>(0, 0))
+        .hasMessageContaining("tickMillis")
+        .hasMessageContaining("0");
     assertThatThrownBy(() -> new TimerWheel<Item>(1, -5)).hasMessageContaining("-5");
   }
 

@@ -151,7 +151,6 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             "timer-thread",
             new TimerThreadHealthCheck(timerService, clock, ts.getMaxLag().toMilliseconds()));
 
-    // Stopped in reverse order: the timer thread first, then in-flight callbacks get their grace.
     long graceMillis = cb.getShutdownGracePeriod().toMilliseconds();
     environment
         .lifecycle()
@@ -160,45 +159,28 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
               @Override
               public void start() {
                 replicator.start();
-              }
-
-              @Override
-              public void stop() {
-                node.stop();
-                replicator.stop();
-              }
-            });
-    environment
-        .lifecycle()
-        .manage(
-            new Managed() {
-              @Override
-              public void start() {
                 callbacks.start();
-              }
-
-              @Override
-              public void stop() throws InterruptedException {
-                int abandoned = callbacks.stop(graceMillis);
-                LOG.info("callback client stopped ({} callbacks abandoned)", abandoned);
-              }
-            });
-    environment
-        .lifecycle()
-        .manage(
-            new Managed() {
-              @Override
-              public void start() {
                 timerService.start();
               }
 
+              /*
+               * Jetty has stopped taking requests by now. Stop popping, but keep the timer thread
+               * handling callback outcomes until the callbacks in flight finish (or the grace
+               * period ends): a success must still be replicated, or a backup pops it again.
+               * Then let the replication queues empty before closing the replicator.
+               */
               @Override
               public void stop() throws InterruptedException {
+                timerService.stopPopping();
+                int abandoned = callbacks.stop(graceMillis);
                 int[] held = timerService.stop(5000);
                 LOG.info(
-                    "timer service stopped holding {} live timers and {} tombstones",
+                    "stopped holding {} live timers and {} tombstones; {} callbacks abandoned",
                     held[0],
-                    held[1]);
+                    held[1],
+                    abandoned);
+                node.stop();
+                replicator.stop(graceMillis);
               }
             });
     environment.lifecycle().manage(clusterService);

@@ -99,7 +99,16 @@ public final class Replicator {
     client.start();
   }
 
-  public void stop() {
+  /**
+   * Waits up to {@code graceMillis} for every peer's queue to empty (shutdown must not drop the
+   * replication of pops that just succeeded), then closes.
+   */
+  public void stop(long graceMillis) throws InterruptedException {
+    long giveUp = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
+    while (peers.values().stream().anyMatch(p -> p.queued.get() + p.inFlight.get() > 0)
+        && System.nanoTime() < giveUp) {
+      Thread.sleep(10);
+    }
     closed = true;
     retries.shutdownNow();
     client.close(CloseMode.GRACEFUL);

@@ -40,6 +40,7 @@ public final class TimerService {
   private final Thread thread;
 
   private volatile boolean running;
+  private volatile boolean popping = true;
   private volatile boolean parked;
   private volatile long heartbeatMillis;
   private volatile long oldestDueMillis = Long.MAX_VALUE;
@@ -76,6 +77,15 @@ public final class TimerService {
   public void start() {
     running = true;
     thread.start();
+  }
+
+  /**
+   * Stops popping timers (at shutdown) while still handling commands, queries and callback
+   * outcomes, so callbacks in flight are accounted for and replicated.
+   */
+  public void stopPopping() {
+    popping = false;
+    wakeUp();
   }
 
   /** Stops the thread and returns how many timers (live, tombstones) were still held. */
@@ -198,7 +208,8 @@ public final class TimerService {
         runSafely(command);
       }
       sinkFull = false;
-      int work = batch.size() + store.poll(clock.millis(), this::onDue, maxWorkPerRound);
+      int work =
+          batch.size() + (popping ? store.poll(clock.millis(), this::onDue, maxWorkPerRound) : 0);
       // Then outcomes and queries, so a query sees the pops due before it was asked.
       work += runInternal();
       held = store.size();

@@ -45,6 +45,12 @@ public final class SingleNodeApp {
     return new DropwizardAppExtension<>(support);
   }
 
+  /** The node as a bare support object, for tests that start and stop it themselves. */
+  public static DropwizardTestSupport<ChronosConfiguration> support(
+      io.dropwizard.testing.ConfigOverride... overrides) {
+    return new DropwizardTestSupport<>(ChronosApplication.class, writeYaml().toString(), overrides);
+  }
+
   private static Path writeYaml(String... extraYamlLines) {
     try {
       Path dir = Files.createTempDirectory("chronos-node");

@@ -244,7 +244,18 @@ public final class CallbackServer implements AutoCloseable {
     org.assertj.core.api.Assertions.assertThat(callsPerPath())
         .containsOnlyKeys(paths)
         .allSatisfy(
-            (path, n) -> org.assertj.core.api.Assertions.assertThat(n).as(path).isEqualTo(1));
+            (path, n) ->
+                org.assertj.core.api.Assertions.assertThat(n)
+                    .as("%s called at %s", path, arrivals(path))
+                    .isEqualTo(1));
+  }
+
+  private List<String> arrivals(String path) {
+    return requestsTo(path).stream()
+        .map(
+            r ->
+                r.arrivalMillis() + " ms (X-Sequence-Number " + r.header("X-Sequence-Number") + ")")
+        .toList();
   }
 
   /** Waits for the first request to {@code path}. */

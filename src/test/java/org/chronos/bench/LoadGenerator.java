@@ -149,6 +149,7 @@ public final class LoadGenerator {
     AtomicInteger badSequence = new AtomicInteger();
     AtomicInteger createErrors = new AtomicInteger();
     AtomicInteger callbacks = new AtomicInteger();
+    java.util.Set<Integer> callbackConnections = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     ExecutorService callbackThreads = Executors.newFixedThreadPool(4);
     HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 1024);
@@ -157,6 +158,7 @@ public final class LoadGenerator {
         "/cb",
         exchange -> {
           long arrival = nowMicros();
+          callbackConnections.add(exchange.getRemoteAddress().getPort());
           byte[] body;
           try (InputStream in = exchange.getRequestBody()) {
             body = in.readAllBytes();
@@ -298,6 +300,10 @@ public final class LoadGenerator {
         missing,
         duplicates,
         badSequence.get());
+    System.out.printf(
+        Locale.ROOT,
+        "the node used %d connections for its callbacks%n",
+        callbackConnections.size());
     System.out.printf(
         Locale.ROOT,
         "node metric chronos.pops.lateness-micros: count %d (+%d in this run, warm-up included), p50 %.0f us, p75 %.0f us, p99 %.0f us, p999 %.0f us, max %d us (a ~1028-sample reservoir biased to the last 5 minutes)%n",
@@ -481,13 +487,14 @@ public final class LoadGenerator {
       Stats latency,
       double nodeCpuMicrosPerRequest,
       double timerThreadCpuMicrosPerRequest,
+      double timerThreadSwitchesPerRequest,
       double generatorCpuMicrosPerRequest,
       Map<Integer, Long> statuses) {
     @Override
     public String toString() {
       return String.format(
           Locale.ROOT,
-          "%-22s %9.0f req/s  (%,d in %.1f s; unexpected %d %s) latency %s; CPU/request: node %s (timer thread %s), generator %.0f us",
+          "%-22s %9.0f req/s  (%,d in %.1f s; unexpected %d %s) latency %s; CPU/request: node %s (timer thread %s, %s context switches), generator %.0f us",
           name,
           rate,
           completed,
@@ -501,6 +508,9 @@ public final class LoadGenerator {
           Double.isNaN(timerThreadCpuMicrosPerRequest)
               ? "n/a"
               : String.format(Locale.ROOT, "%.1f us", timerThreadCpuMicrosPerRequest),
+          Double.isNaN(timerThreadSwitchesPerRequest)
+              ? "n/a"
+              : String.format(Locale.ROOT, "%.2f", timerThreadSwitchesPerRequest),
           generatorCpuMicrosPerRequest);
     }
   }
@@ -519,6 +529,7 @@ public final class LoadGenerator {
     long end = start + TimeUnit.SECONDS.toNanos(seconds);
     double nodeCpuBefore = cpuMicros(nodePid);
     double timerThreadCpuBefore = threadCpuMicros(nodePid, "chronos-timer");
+    double switchesBefore = threadContextSwitches(nodePid, "chronos-timer");
     double ownCpuBefore = cpuMicros(ProcessHandle.current().pid());
     AtomicLong lastCompletion = new AtomicLong(start);
 
@@ -572,6 +583,7 @@ public final class LoadGenerator {
     long n = completed.get();
     double nodeCpu = nodePid > 0 ? (cpuMicros(nodePid) - nodeCpuBefore) / n : Double.NaN;
     double timerThreadCpu = (threadCpuMicros(nodePid, "chronos-timer") - timerThreadCpuBefore) / n;
+    double switches = (threadContextSwitches(nodePid, "chronos-timer") - switchesBefore) / n;
     double ownCpu = (cpuMicros(ProcessHandle.current().pid()) - ownCpuBefore) / n;
     Map<Integer, Long> statusCounts = new java.util.TreeMap<>();
     statuses.forEach((k, v) -> statusCounts.put(k, v.get()));
@@ -584,6 +596,7 @@ public final class LoadGenerator {
         Stats.of(latencies, Math.min(recorded.get(), capacity)),
         nodeCpu,
         timerThreadCpu,
+        switches,
         ownCpu,
         statusCounts);
   }
@@ -593,6 +606,41 @@ public final class LoadGenerator {
    * resolution), or NaN.
    */
   static double threadCpuMicros(long pid, String name) {
+    return sumOverThreads(
+        pid,
+        name,
+        (stat, status) -> {
+          String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+          // stat fields 14 and 15 (utime, stime, in USER_HZ = 100 ticks a second) are 11 and 12
+          // here
+          return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 1_000_000.0 / 100;
+        });
+  }
+
+  /**
+   * Voluntary plus involuntary context switches of a process's threads with the given name, or NaN.
+   */
+  static double threadContextSwitches(long pid, String name) {
+    return sumOverThreads(
+        pid,
+        name,
+        (stat, status) -> {
+          double n = 0;
+          for (String line : status.split("\n")) {
+            if (line.startsWith("voluntary_ctxt_switches:")
+                || line.startsWith("nonvoluntary_ctxt_switches:")) {
+              n += Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
+            }
+          }
+          return n;
+        });
+  }
+
+  interface ThreadReading {
+    double read(String stat, String status);
+  }
+
+  static double sumOverThreads(long pid, String name, ThreadReading reading) {
     if (pid <= 0) {
       return Double.NaN;
     }
@@ -605,10 +653,10 @@ public final class LoadGenerator {
           if (!java.nio.file.Files.readString(task.resolve("comm")).trim().equals(name)) {
             continue;
           }
-          String stat = java.nio.file.Files.readString(task.resolve("stat"));
-          String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-          // fields 14 and 15 of stat (utime, stime) are 11 and 12 after the command name
-          total += (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 1_000_000.0 / 100; // USER_HZ
+          total +=
+              reading.read(
+                  java.nio.file.Files.readString(task.resolve("stat")),
+                  java.nio.file.Files.readString(task.resolve("status")));
           found = true;
         } catch (IOException | RuntimeException e) {
           // the thread ended meanwhile

@@ -245,6 +245,7 @@ public class WheelBenchmark {
     long nextId = BENCH_IDS;
     long frozenNow;
     long fired;
+    long expireScheduled;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -277,8 +278,6 @@ public class WheelBenchmark {
         store.poll(System.currentTimeMillis(), this, 10_000);
       }
     }
-
-    long expireScheduled;
   }
 
   /**

@@ -132,17 +132,35 @@ public final class TimerService {
     return submit(() -> command.accept(store));
   }
 
-  /** Runs a function of the store on the timer thread; never refused. */
+  /**
+   * Runs a function of the store on the timer thread, after every command submitted before it;
+   * never refused. From another thread it waits for room in the command queue (its caller waits for
+   * the answer anyway); from the timer thread itself it goes to the internal queue, since waiting
+   * there for room would wait forever.
+   */
   public <T> CompletableFuture<T> query(Function<TimerStore, T> function) {
     CompletableFuture<T> result = new CompletableFuture<>();
-    internal.add(
+    Runnable task =
         () -> {
           try {
+            // The answer reflects the pops due by now, whatever else this round has done.
+            pollDue();
             result.complete(function.apply(store));
           } catch (RuntimeException e) {
             result.completeExceptionally(e);
           }
-        });
+        };
+    if (Thread.currentThread() == thread) {
+      internal.add(task);
+    } else {
+      try {
+        commands.put(task);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        result.completeExceptionally(e);
+        return result;
+      }
+    }
     wakeUp();
     return result;
   }
@@ -201,16 +219,15 @@ public final class TimerService {
     List<Runnable> batch = new ArrayList<>();
     while (running) {
       heartbeatMillis = clock.millis();
-      // Client commands first, so a query sees every command submitted before it.
+      // Commands (and queries from other threads) in the order they were submitted.
       batch.clear();
       commands.drainTo(batch, maxWorkPerRound);
       for (Runnable command : batch) {
         runSafely(command);
       }
       sinkFull = false;
-      int work =
-          batch.size() + (popping ? store.poll(clock.millis(), this::onDue, maxWorkPerRound) : 0);
-      // Then outcomes and queries, so a query sees the pops due before it was asked.
+      int work = batch.size() + pollDue();
+      // Then callback outcomes.
       work += runInternal();
       held = store.size();
       live = store.liveCount();
@@ -219,9 +236,17 @@ public final class TimerService {
         park(sinkFull ? Long.MAX_VALUE : store.nextWorkMillis());
       }
     }
+    // Answer whatever was still queued, so no caller waits forever on a stopped service.
+    batch.clear();
+    commands.drainTo(batch);
+    batch.forEach(TimerService::runSafely);
     runInternal();
     held = store.size();
     live = store.liveCount();
+  }
+
+  private int pollDue() {
+    return popping ? store.poll(clock.millis(), this::onDue, maxWorkPerRound) : 0;
   }
 
   private int runInternal() {

@@ -8,6 +8,7 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
@@ -47,7 +48,7 @@ final class PopRecorder implements AutoCloseable {
   private final HttpServer server;
   private final ExecutorService serverThreads;
   private final AsyncPoster client;
-  private final java.util.concurrent.Semaphore inFlight;
+  private final Semaphore inFlight;
   private volatile boolean running;
   private Thread pacer;
 
@@ -57,7 +58,7 @@ final class PopRecorder implements AutoCloseable {
    */
   PopRecorder(int capacity, int intervalSeconds, int maxInFlight) throws IOException {
     this.capacity = capacity;
-    this.inFlight = new java.util.concurrent.Semaphore(maxInFlight);
+    this.inFlight = new Semaphore(maxInFlight);
     this.intervalSeconds = intervalSeconds;
     this.intervalNanos = TimeUnit.SECONDS.toNanos(intervalSeconds);
     this.sent = new AtomicLongArray(capacity);

@@ -277,8 +277,13 @@ public final class ResyncService {
       }
       node.mergeAll(toStore).join();
       tally.stored.addAndGet(toStore.size());
-      if (status == 200 || maxPopTime == Long.MIN_VALUE) {
+      if (status == 200) {
         break;
+      }
+      if (maxPopTime == Long.MIN_VALUE) {
+        // A 206 without a usable timer gives no pop time to continue from: say so, rather
+        // than end as if the peer had nothing more.
+        throw new ResyncException("206 page without timers: cannot continue paging");
       }
       timeFrom = maxPopTime;
     }

@@ -42,6 +42,8 @@ public final class ResyncSource {
   private final Clock clock;
   private final TimerService service;
   private final Supplier<ClusterView> view;
+  private static final byte[] EMPTY_PAGE =
+      "{\"Timers\":[]}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
   private final Map<String, Listing> listings = new ConcurrentHashMap<>();
   // Timer thread only: which new replicas a leaving node has heard hold each timer (bit per index).
   private final Map<Long, Long> informed = new java.util.HashMap<>();
@@ -89,23 +91,37 @@ public final class ResyncSource {
     int pageSize = Math.max(1, Math.min(limit, MAX_PAGE));
     Listing listing = listing(requester, v, timeFrom == null);
     int from = timeFrom == null ? 0 : firstAfter(listing.popTimes(), timeFrom);
-    int to = Math.min(from + pageSize, listing.ids().length);
-    if (to < listing.ids().length && to > from) {
-      // Never split a run of equal pop times: the next page starts after the last one seen.
-      long boundary = listing.popTimes()[to - 1];
-      if (listing.popTimes()[to] == boundary) {
-        int runStart = firstAtOrAfter(listing.popTimes(), boundary);
-        to = runStart > from ? runStart : firstAfter(listing.popTimes(), boundary);
+    while (true) {
+      int to = pageEnd(listing.popTimes(), from, pageSize);
+      boolean more = to < listing.ids().length;
+      long[] ids = Arrays.copyOfRange(listing.ids(), from, to);
+      List<List<String>> old = listing.oldReplicas().subList(from, to);
+      byte[] body = service.query(store -> write(store, ids, old, v)).join();
+      if (more && Arrays.equals(body, EMPTY_PAGE)) {
+        // Every timer of this page popped or went since the listing was made. An empty 206
+        // would leave the requester no pop time to continue from: serve the next page instead.
+        from = to;
+        continue;
+      }
+      if (!more) {
+        listings.remove(requester);
+      }
+      return new Page(body, to - from, more);
+    }
+  }
+
+  /** Where a page starting at {@code from} ends: never inside a run of equal pop times. */
+  private static int pageEnd(long[] popTimes, int from, int pageSize) {
+    int to = Math.min(from + pageSize, popTimes.length);
+    if (to < popTimes.length && to > from) {
+      // The next page starts after the last pop time seen, so a run must not be split.
+      long boundary = popTimes[to - 1];
+      if (popTimes[to] == boundary) {
+        int runStart = firstAtOrAfter(popTimes, boundary);
+        to = runStart > from ? runStart : firstAfter(popTimes, boundary);
       }
     }
-    boolean more = to < listing.ids().length;
-    long[] ids = Arrays.copyOfRange(listing.ids(), from, to);
-    List<List<String>> old = listing.oldReplicas().subList(from, to);
-    byte[] body = service.query(store -> write(store, ids, old, v)).join();
-    if (!more) {
-      listings.remove(requester);
-    }
-    return new Page(body, to - from, more);
+    return to;
   }
 
   private Listing listing(String requester, ClusterView v, boolean fresh) {

@@ -144,7 +144,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
           config.getOverload().buildMonitor(clock), ts.getMaxBodySize().toBytes(), environment);
     }
     PrometheusEndpoint.install(environment.metrics(), environment.admin());
-    environment.jersey().register(new PingResource());
+    environment.jersey().register(new PingResource(ts.getMaxBodySize().toBytes()));
     environment
         .healthChecks()
         .register(

@@ -21,8 +21,15 @@ public record TimerPath(long id, int replicationFactor) {
     return new TimerPath(Long.parseUnsignedLong(m.group(1), 16), (int) rf);
   }
 
+  private static final char[] HEX = "0123456789abcdef".toCharArray();
+
+  /** {@code /timers/<16 lowercase hex digits>-<rf>}; by hand, since it runs for every request. */
   public static String location(long id, int replicationFactor) {
-    return String.format("/timers/%016x-%d", id, replicationFactor);
+    StringBuilder s = new StringBuilder(36).append("/timers/");
+    for (int shift = 60; shift >= 0; shift -= 4) {
+      s.append(HEX[(int) (id >>> shift) & 0xf]);
+    }
+    return s.append('-').append(replicationFactor).toString();
   }
 
   public String location() {

@@ -14,7 +14,6 @@ import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
-import java.io.IOException;
 import java.io.InputStream;
 import org.chronos.api.BadRequestException;
 import org.chronos.api.TimerRequest;
@@ -36,12 +35,6 @@ public final class TimersResource {
   private final TimerRequestParser parser;
   private final long maxBodyBytes;
   private final ResyncSource resync;
-
-  /**
-   * How much of an oversized body is read and discarded so the connection can be kept; beyond this
-   * the 413 closes the connection (a client still sending may then miss the 413).
-   */
-  private static final long SWALLOW_BYTES = 4L * 1024 * 1024;
 
   public TimersResource(
       TimerNode node, TimerRequestParser parser, long maxBodyBytes, ResyncSource resync) {
@@ -92,12 +85,13 @@ public final class TimersResource {
       return Response.status(405).build();
     }
     try {
-      resync.references(ReferencesParser.parse(readBody(contentLength, body)));
+      resync.references(
+          ReferencesParser.parse(RequestBody.read(contentLength, body, maxBodyBytes)));
       return Response.status(202).build();
     } catch (BadRequestException e) {
       return error(e);
-    } catch (TooLarge e) {
-      return tooLarge(e);
+    } catch (RequestBody.TooLarge e) {
+      return e.response();
     }
   }
 
@@ -124,7 +118,7 @@ public final class TimersResource {
   @POST
   public Response create(@HeaderParam("Content-Length") String contentLength, InputStream body) {
     try {
-      TimerRequest request = parser.parse(readBody(contentLength, body));
+      TimerRequest request = parser.parse(RequestBody.read(contentLength, body, maxBodyBytes));
       long id = node.create(request);
       int rf =
           request.replicationFactor() == null
@@ -133,8 +127,8 @@ public final class TimersResource {
       return ok(TimerPath.location(id, rf));
     } catch (BadRequestException e) {
       return error(e);
-    } catch (TooLarge e) {
-      return tooLarge(e);
+    } catch (RequestBody.TooLarge e) {
+      return e.response();
     } catch (OverloadedException e) {
       return overloaded(e);
     }
@@ -152,13 +146,13 @@ public final class TimersResource {
     }
     try {
       checkReplicationFactor(path);
-      TimerRequest request = parser.parse(readBody(contentLength, body));
+      TimerRequest request = parser.parse(RequestBody.read(contentLength, body, maxBodyBytes));
       node.update(path.id(), path.replicationFactor(), request);
       return ok(path.location());
     } catch (BadRequestException e) {
       return error(e);
-    } catch (TooLarge e) {
-      return tooLarge(e);
+    } catch (RequestBody.TooLarge e) {
+      return e.response();
     } catch (OverloadedException e) {
       return overloaded(e);
     }
@@ -227,72 +221,6 @@ public final class TimersResource {
     if (path.replicationFactor() < 1) {
       throw new BadRequestException(
           "replication factor in the URL must be positive: " + path.replicationFactor());
-    }
-  }
-
-  private byte[] readBody(String contentLength, InputStream body)
-      throws BadRequestException, TooLarge {
-    long swallow = Math.max(maxBodyBytes, SWALLOW_BYTES);
-    if (contentLength != null) {
-      long declared;
-      try {
-        declared = Long.parseLong(contentLength.trim());
-      } catch (NumberFormatException e) {
-        throw new BadRequestException("bad Content-Length: " + contentLength);
-      }
-      if (declared > maxBodyBytes) {
-        throw new TooLarge(declared <= maxBodyBytes + swallow && drain(body, swallow));
-      }
-    }
-    try {
-      byte[] bytes = body.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBodyBytes + 1));
-      if (bytes.length > maxBodyBytes) {
-        throw new TooLarge(drain(body, swallow));
-      }
-      return bytes;
-    } catch (IOException e) {
-      throw new BadRequestException("could not read the body: " + e.getMessage());
-    }
-  }
-
-  /** Reads and discards the rest of a body, up to {@code max} bytes; true if it ended by then. */
-  private static boolean drain(InputStream body, long max) {
-    byte[] buffer = new byte[16 * 1024];
-    long read = 0;
-    try {
-      int n;
-      while ((n = body.read(buffer)) != -1) {
-        read += n;
-        if (read > max) {
-          return false;
-        }
-      }
-      return true;
-    } catch (IOException e) {
-      return false;
-    }
-  }
-
-  private Response tooLarge(TooLarge e) {
-    Response.ResponseBuilder response =
-        Response.status(413)
-            .type(MediaType.TEXT_PLAIN_TYPE)
-            .entity("body larger than the limit of " + maxBodyBytes + " bytes\n");
-    if (!e.drained) {
-      // The rest of the body is unread, so the connection cannot be reused: tell the client.
-      response.header("Connection", "close");
-    }
-    return response.build();
-  }
-
-  /** A body over the limit; {@code drained} when all of it was read, so the connection can stay. */
-  private static final class TooLarge extends Exception {
-    private static final long serialVersionUID = 1L;
-    final boolean drained;
-
-    TooLarge(boolean drained) {
-      super(null, null, false, false);
-      this.drained = drained;
     }
   }
 

@@ -298,6 +298,25 @@ class TimerApiTest {
   }
 
   @Test
+  void postPingReadsTheBodyAndAnswersOkWithoutCreatingATimer() {
+    Long liveBefore = chronos.gauge("chronos.timers.live");
+
+    HttpResponse<String> response = chronos.post("/ping", farFuture("/unused"));
+
+    assertThat(response.statusCode()).isEqualTo(200);
+    assertThat(response.body()).isEqualTo("OK");
+    assertThat(chronos.gauge("chronos.timers.live")).isLessThanOrEqualTo(liveBefore);
+  }
+
+  @Test
+  void postPingWithABodyOverTheLimitIs413() {
+    // test-chronos.yml keeps the default 1 MiB limit.
+    HttpResponse<String> response = chronos.post("/ping", "x".repeat(1024 * 1024 + 1));
+
+    assertThat(response.statusCode()).isEqualTo(413);
+  }
+
+  @Test
   void theHealthCheckReportsTheTimerThreadHealthy() throws Exception {
     HttpResponse<String> response = chronos.admin("/healthcheck");
 

@@ -7,7 +7,7 @@
 # Builds target/chronos.jar and the test classes if they are missing or older than the sources,
 # runs each benchmark in its own JVM (nodes are child JVMs on 127.0.0.1), removes its processes
 # and temporary directory when it ends (also on Ctrl-C), and prints a summary.
-# Environment: JAVA (default: java), CBENCH_JFR=1 to keep JFR profiles of the resync,
+# Environment: JAVA (default: java), CBENCH_JFR=1 to keep JFR profiles of both benchmarks,
 # CBENCH_ROUNDS=<n> to alternate single/cluster phases n times (default 1),
 # CBENCH_KEEP=1 to keep the work directory (node logs, cluster files), CBENCH_WAIT_QUIET=<s> to
 # wait up to that many seconds for the machine to be idle before each benchmark (the figures

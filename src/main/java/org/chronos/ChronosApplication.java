@@ -103,7 +103,9 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             environment.metrics(),
             rs.getTimeout().toMilliseconds(),
             rs.getMaxQueuedPerPeer(),
-            rs.getMaxInFlightPerPeer());
+            rs.getMaxInFlightPerPeer(),
+            rs.getMaxBatch(),
+            (int) Math.min(Integer.MAX_VALUE, rs.getMaxBatchSize().toBytes()));
 
     ChronosConfiguration.TimerSettings ts = config.getTimers();
     TimerNode node =

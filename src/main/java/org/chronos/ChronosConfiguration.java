@@ -281,6 +281,39 @@ public class ChronosConfiguration extends Configuration {
     @Min(1)
     private int maxInFlightPerPeer = 32;
 
+    /**
+     * Messages per {@code POST /timers/batch} to a peer that takes batches (our nodes); 1 sends
+     * single PUTs only, as the original does.
+     */
+    @Min(1)
+    @Max(10_000)
+    private int maxBatch = 100;
+
+    /** Body bytes per batch; keep it well under the peers' {@code timers.maxBodySize}. */
+    @NotNull
+    @MinDataSize(1)
+    private DataSize maxBatchSize = DataSize.kibibytes(256);
+
+    @JsonProperty
+    public int getMaxBatch() {
+      return maxBatch;
+    }
+
+    @JsonProperty
+    public void setMaxBatch(int maxBatch) {
+      this.maxBatch = maxBatch;
+    }
+
+    @JsonProperty
+    public DataSize getMaxBatchSize() {
+      return maxBatchSize;
+    }
+
+    @JsonProperty
+    public void setMaxBatchSize(DataSize maxBatchSize) {
+      this.maxBatchSize = maxBatchSize;
+    }
+
     @JsonProperty
     public Duration getTimeout() {
       return timeout;

@@ -2,7 +2,6 @@ package org.chronos;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.dropwizard.testing.ResourceHelpers;
 import io.dropwizard.testing.junit5.DropwizardAppExtension;
 import io.dropwizard.testing.junit5.DropwizardExtensionsSupport;
 import java.net.http.HttpResponse;
@@ -12,6 +11,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.CallbackServer.Received;
 import org.chronos.testing.ChronosClient;
+import org.chronos.testing.SingleNodeApp;
 import org.chronos.testing.TimerJson;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -39,9 +39,7 @@ import org.junit.jupiter.api.parallel.ExecutionMode;
  */
 @ExtendWith(DropwizardExtensionsSupport.class)
 class TimerTimingTest {
-  static final DropwizardAppExtension<ChronosConfiguration> APP =
-      new DropwizardAppExtension<>(
-          ChronosApplication.class, ResourceHelpers.resourceFilePath("test-chronos.yml"));
+  static final DropwizardAppExtension<ChronosConfiguration> APP = SingleNodeApp.create();
 
   /** How late a pop may arrive: the wheel ticks in 1 ms, so this only absorbs a slow machine. */
   private static final long MAX_LATE_MILLIS = 1000;

@@ -31,8 +31,9 @@ import java.util.Locale;
  * <p><b>What takes a token.</b> Client requests: {@code POST /timers}, {@code PUT /timers/<id>} and
  * {@code DELETE /timers/<id>}. Node-to-node traffic is exempt, because refusing it would make one
  * overloaded node lose replicas that another node already accepted from its client: the resync API
- * ({@code GET /timers}, {@code DELETE /timers/references}) by method and path, and replication,
- * which the protocol marks only by {@code reliability.replicas} in a PUT's body.
+ * ({@code GET /timers}, {@code DELETE /timers/references}) and our nodes' batched replication
+ * ({@code POST /timers/batch}) by method and path, and replication, which the protocol marks only
+ * by {@code reliability.replicas} in a PUT's body.
  *
  * <p>So a PUT's body is read here, before the resource, and handed on unchanged. Deciding here
  * rather than in the resource after its parse keeps overload control out of the resource and
@@ -129,7 +130,7 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
     }
     switch (request.getMethod()) {
       case "POST":
-        return true;
+        return !path.equals("timers/batch");
       case "DELETE":
         return !path.equals("timers/references");
       case "PUT":

@@ -3,7 +3,10 @@ package org.chronos.replication;
 import com.codahale.metrics.Counter;
 import com.codahale.metrics.Gauge;
 import com.codahale.metrics.MetricRegistry;
+import java.io.IOException;
+import java.util.ArrayList;
 import java.util.Collection;
+import java.util.List;
 import java.util.Map;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentHashMap;
@@ -17,6 +20,7 @@ import org.apache.hc.core5.concurrent.FutureCallback;
 import org.apache.hc.core5.http.ContentType;
 import org.apache.hc.core5.http.HttpResponse;
 import org.apache.hc.core5.http.nio.entity.AsyncEntityProducers;
+import org.apache.hc.core5.http.nio.entity.BasicAsyncEntityConsumer;
 import org.apache.hc.core5.http.nio.entity.DiscardingEntityConsumer;
 import org.apache.hc.core5.http.nio.support.AsyncRequestBuilder;
 import org.apache.hc.core5.http.nio.support.BasicResponseConsumer;
@@ -39,6 +43,7 @@ import org.slf4j.LoggerFactory;
 public final class Replicator {
   private static final Logger LOG = LoggerFactory.getLogger(Replicator.class);
   private static final long[] RETRY_DELAYS_MILLIS = {200, 1000};
+  private static final long SINGLES_AFTER_REFUSAL_MILLIS = 10 * 60_000;
 
   private final CloseableHttpAsyncClient client;
   private final ScheduledThreadPoolExecutor retries;
@@ -46,6 +51,8 @@ public final class Replicator {
   private final MetricRegistry metrics;
   private final int maxQueued;
   private final int maxInFlightPerPeer;
+  private final int maxBatch;
+  private final int maxBatchBytes;
   private final Map<String, Peer> peers = new ConcurrentHashMap<>();
   private volatile boolean closed;
 
@@ -56,9 +63,15 @@ public final class Replicator {
   }
 
   /** A message for one peer. */
-  private record Message(String peer, String path, byte[] body, int attempt, Outcome outcome) {
+  private record Message(
+      String peer, String path, byte[] body, int attempt, Outcome outcome, boolean alone) {
     Message retry() {
-      return new Message(peer, path, body, attempt + 1, outcome);
+      return new Message(peer, path, body, attempt + 1, outcome, alone);
+    }
+
+    /** The same message again, not counted as an attempt; sent on its own if {@code alone}. */
+    Message again(boolean alone) {
+      return new Message(peer, path, body, attempt, outcome, alone);
     }
   }
 
@@ -69,7 +82,11 @@ public final class Replicator {
     final AtomicInteger inFlight = new AtomicInteger();
     final Counter sent;
     final Counter failed;
+    final Counter batches;
     final AtomicLong lastFailureMillis = new AtomicLong();
+
+    /** Until when this peer is sent single PUTs only, because it did not take a batch. */
+    volatile long singlesUntilMillis;
 
     Peer(String address) {
       this.address = address;
@@ -77,6 +94,7 @@ public final class Replicator {
       metrics.register(base + ".queued", (Gauge<Integer>) queued::get);
       this.sent = metrics.counter(base + ".sent");
       this.failed = metrics.counter(base + ".failed");
+      this.batches = metrics.counter(base + ".batches");
     }
   }
 
@@ -86,10 +104,28 @@ public final class Replicator {
       long timeoutMillis,
       int maxQueued,
       int maxInFlightPerPeer) {
+    this(clock, metrics, timeoutMillis, maxQueued, maxInFlightPerPeer, 1, 0);
+  }
+
+  /**
+   * @param maxBatch at most this many messages per {@code POST /timers/batch} (1: never batch)
+   * @param maxBatchBytes and at most about this many bytes of bodies; a message with a body over
+   *     half of it always goes alone
+   */
+  public Replicator(
+      Clock clock,
+      MetricRegistry metrics,
+      long timeoutMillis,
+      int maxQueued,
+      int maxInFlightPerPeer,
+      int maxBatch,
+      int maxBatchBytes) {
     this.clock = clock;
     this.metrics = metrics;
     this.maxQueued = maxQueued;
     this.maxInFlightPerPeer = maxInFlightPerPeer;
+    this.maxBatch = maxBatch;
+    this.maxBatchBytes = maxBatchBytes;
     this.client = AsyncHttp.client(timeoutMillis, maxInFlightPerPeer * 16, maxInFlightPerPeer, 1);
     this.retries =
         new ScheduledThreadPoolExecutor(1, AsyncHttp.daemonThreads("chronos-replication-retries"));
@@ -122,7 +158,7 @@ public final class Replicator {
   /** As {@link #send(Collection, String, byte[])}, reporting each peer's final outcome. */
   public void send(Collection<String> to, String path, byte[] body, Outcome outcome) {
     for (String address : to) {
-      enqueue(new Message(address, path, body, 0, outcome));
+      enqueue(new Message(address, path, body, 0, outcome, false));
     }
   }
 
@@ -182,8 +218,43 @@ public final class Replicator {
         continue;
       }
       p.queued.decrementAndGet();
-      execute(p, m);
+      List<Message> batch = batchAfter(p, m);
+      if (batch == null) {
+        execute(p, m);
+      } else {
+        executeBatch(p, batch);
+      }
     }
+  }
+
+  /**
+   * When the peer takes batches and more messages wait, {@code first} and as many more as fit in
+   * one batch; otherwise null. A message that must go alone is sent at once, over the in-flight cap
+   * by one (it is rare: a big body, or a batch the peer found too large).
+   */
+  private List<Message> batchAfter(Peer p, Message first) {
+    if (maxBatch < 2
+        || first.alone()
+        || first.body().length > maxBatchBytes / 2
+        || p.queue.isEmpty()
+        || clock.millis() < p.singlesUntilMillis) {
+      return null;
+    }
+    List<Message> batch = new ArrayList<>(Math.min(maxBatch, 64));
+    batch.add(first);
+    long bytes = first.body().length;
+    Message next;
+    while (batch.size() < maxBatch && bytes < maxBatchBytes && (next = p.queue.poll()) != null) {
+      p.queued.decrementAndGet();
+      if (next.alone() || next.body().length > maxBatchBytes / 2) {
+        p.inFlight.incrementAndGet();
+        execute(p, next);
+        continue;
+      }
+      batch.add(next);
+      bytes += next.body().length;
+    }
+    return batch.size() > 1 ? batch : null;
   }
 
   private void execute(Peer p, Message m) {
@@ -196,33 +267,116 @@ public final class Replicator {
           new FutureCallback<org.apache.hc.core5.http.Message<HttpResponse, Void>>() {
             @Override
             public void completed(org.apache.hc.core5.http.Message<HttpResponse, Void> result) {
-              int status = result.getHead().getCode();
-              if (status >= 200 && status < 300) {
-                p.sent.inc();
-                if (m.outcome() != null) {
-                  m.outcome().delivered(m.peer(), true);
-                }
-                done(p);
-              } else if (status >= 500) {
-                retryOrFail(p, m, "HTTP " + status);
-              } else {
-                fail(p, m, "HTTP " + status + " (not retried)");
-                done(p);
-              }
+              settle(p, m, result.getHead().getCode());
+              done(p);
             }
 
             @Override
             public void failed(Exception ex) {
               retryOrFail(p, m, ex.getClass().getSimpleName() + ": " + ex.getMessage());
+              done(p);
             }
 
             @Override
             public void cancelled() {
               retryOrFail(p, m, "cancelled");
+              done(p);
             }
           });
     } catch (RuntimeException e) {
       retryOrFail(p, m, e.toString());
+      done(p);
+    }
+  }
+
+  /** Sends several messages as one {@code POST /timers/batch}; see {@link ReplicationBatch}. */
+  private void executeBatch(Peer p, List<Message> batch) {
+    List<String> paths = new ArrayList<>(batch.size());
+    List<byte[]> bodies = new ArrayList<>(batch.size());
+    for (Message m : batch) {
+      paths.add(m.path());
+      bodies.add(m.body());
+    }
+    try {
+      client.execute(
+          AsyncRequestBuilder.post("http://" + p.address + ReplicationBatch.PATH)
+              .setEntity(
+                  AsyncEntityProducers.create(
+                      ReplicationBatch.encode(paths, bodies), ContentType.APPLICATION_JSON))
+              .build(),
+          new BasicResponseConsumer<>(new BasicAsyncEntityConsumer()),
+          new FutureCallback<org.apache.hc.core5.http.Message<HttpResponse, byte[]>>() {
+            @Override
+            public void completed(org.apache.hc.core5.http.Message<HttpResponse, byte[]> result) {
+              batchAnswered(p, batch, result.getHead().getCode(), result.getBody());
+              done(p);
+            }
+
+            @Override
+            public void failed(Exception ex) {
+              String reason = ex.getClass().getSimpleName() + ": " + ex.getMessage();
+              batch.forEach(m -> retryOrFail(p, m, reason));
+              done(p);
+            }
+
+            @Override
+            public void cancelled() {
+              batch.forEach(m -> retryOrFail(p, m, "cancelled"));
+              done(p);
+            }
+          });
+    } catch (RuntimeException e) {
+      batch.forEach(m -> retryOrFail(p, m, e.toString()));
+      done(p);
+    }
+  }
+
+  private void batchAnswered(Peer p, List<Message> batch, int status, byte[] body) {
+    if (status == 200) {
+      int[] statuses;
+      try {
+        statuses = ReplicationBatch.decodeStatuses(body == null ? new byte[0] : body, batch.size());
+      } catch (IOException e) {
+        refuseBatches(p, "its answer to a batch was not one: " + e.getMessage());
+        batch.forEach(m -> enqueue(m.again(false)));
+        return;
+      }
+      p.batches.inc();
+      for (int i = 0; i < statuses.length; i++) {
+        settle(p, batch.get(i), statuses[i]);
+      }
+    } else if (status == 413) {
+      // The peer's body limit is below our batch size: these go alone, later ones still batch.
+      batch.forEach(m -> enqueue(m.again(true)));
+    } else if (status >= 500) {
+      batch.forEach(m -> retryOrFail(p, m, "HTTP " + status + " to a batch"));
+    } else {
+      // Not one of ours (an original Chronos node answers 404 or 405), or an older one.
+      refuseBatches(p, "it answered HTTP " + status + " to a batch");
+      batch.forEach(m -> enqueue(m.again(false)));
+    }
+  }
+
+  private void refuseBatches(Peer p, String reason) {
+    p.singlesUntilMillis = clock.millis() + SINGLES_AFTER_REFUSAL_MILLIS;
+    LOG.info(
+        "replication to {}: single PUTs for the next {} s, because {}",
+        p.address,
+        SINGLES_AFTER_REFUSAL_MILLIS / 1000,
+        reason);
+  }
+
+  /** One message's answer: delivered, retried (5xx) or failed (other 4xx, never retried). */
+  private void settle(Peer p, Message m, int status) {
+    if (status >= 200 && status < 300) {
+      p.sent.inc();
+      if (m.outcome() != null) {
+        m.outcome().delivered(m.peer(), true);
+      }
+    } else if (status >= 500) {
+      retryOrFail(p, m, "HTTP " + status);
+    } else {
+      fail(p, m, "HTTP " + status + " (not retried)");
     }
   }
 
@@ -248,7 +402,6 @@ public final class Replicator {
     } else {
       fail(p, m, reason);
     }
-    done(p);
   }
 
   private void fail(Peer p, Message m, String reason) {

@@ -14,12 +14,15 @@ import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
+import java.io.IOException;
 import java.io.InputStream;
+import java.util.List;
 import org.chronos.api.BadRequestException;
 import org.chronos.api.TimerRequest;
 import org.chronos.api.TimerRequestParser;
 import org.chronos.node.OverloadedException;
 import org.chronos.node.TimerNode;
+import org.chronos.replication.ReplicationBatch;
 import org.chronos.resync.ResyncSource;
 
 /**
@@ -173,6 +176,58 @@ public final class TimersResource {
       return error(e);
     } catch (OverloadedException e) {
       return overloaded(e);
+    }
+  }
+
+  /**
+   * Our nodes' batched replication ({@link ReplicationBatch}, not in the original protocol): each
+   * entry is handled as the {@code PUT} it stands for, and the answer lists their statuses. Only
+   * replication and other-site messages may be batched; a client's update in a batch gets 400, so
+   * batches cannot sidestep overload control (which exempts them).
+   */
+  @POST
+  @Path("batch")
+  @Produces(MediaType.APPLICATION_JSON)
+  public Response batch(@HeaderParam("Content-Length") String contentLength, InputStream body) {
+    List<ReplicationBatch.Entry> entries;
+    try {
+      entries = ReplicationBatch.decode(RequestBody.read(contentLength, body, maxBodyBytes));
+    } catch (BadRequestException e) {
+      return error(e);
+    } catch (RequestBody.TooLarge e) {
+      return e.response();
+    } catch (IOException e) {
+      return error(new BadRequestException("malformed batch: " + e.getMessage()));
+    }
+    int[] statuses = new int[entries.size()];
+    for (int i = 0; i < statuses.length; i++) {
+      statuses[i] = applyBatched(entries.get(i));
+    }
+    return Response.ok(ReplicationBatch.encodeStatuses(statuses), MediaType.APPLICATION_JSON_TYPE)
+        .build();
+  }
+
+  private int applyBatched(ReplicationBatch.Entry entry) {
+    String prefix = "/timers/";
+    TimerPath path =
+        entry.path() != null && entry.path().startsWith(prefix)
+            ? TimerPath.parse(entry.path().substring(prefix.length()))
+            : null;
+    if (path == null) {
+      return 404;
+    }
+    try {
+      checkReplicationFactor(path);
+      TimerRequest request = parser.parse(entry.body());
+      if (!request.isReplication() && !request.isFromOtherSite()) {
+        return 400;
+      }
+      node.update(path.id(), path.replicationFactor(), request);
+      return 200;
+    } catch (BadRequestException e) {
+      return e.status();
+    } catch (OverloadedException e) {
+      return 503;
     }
   }
 

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.dropwizard.testing.ResourceHelpers;
 import io.dropwizard.testing.junit5.DropwizardAppExtension;
 import io.dropwizard.testing.junit5.DropwizardExtensionsSupport;
 import java.io.IOException;
@@ -19,6 +18,7 @@ import org.chronos.testing.CallbackServer;
 import org.chronos.testing.CallbackServer.Received;
 import org.chronos.testing.CallbackServer.Reply;
 import org.chronos.testing.ChronosClient;
+import org.chronos.testing.SingleNodeApp;
 import org.chronos.testing.TimerJson;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -44,9 +44,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 @ExtendWith(DropwizardExtensionsSupport.class)
 class CallbackDeliveryTest {
-  static final DropwizardAppExtension<ChronosConfiguration> APP =
-      new DropwizardAppExtension<>(
-          ChronosApplication.class, ResourceHelpers.resourceFilePath("test-chronos.yml"));
+  static final DropwizardAppExtension<ChronosConfiguration> APP = SingleNodeApp.create();
 
   private static CallbackServer callbacks;
   private static ChronosClient chronos;

@@ -3,9 +3,15 @@ package org.chronos.cluster;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.CallbackServer.Received;
 import org.chronos.testing.CallbackServer.Reply;
@@ -66,6 +72,43 @@ class ClusterReplicationTest {
   void threeNodesHundredTimersWithReplicationFactorThreeEachPopExactlyOnce() {
     cluster = ClusterHarness.start(3);
     List<String> paths = createTimers(cluster.node(0), 100, 1, 3, "rf3");
+    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(20), AFTER_ALL_REPLICAS);
+  }
+
+  @Test
+  void timersCreatedInABurstReachTheOtherNodeInBatchesAndEachPopsExactlyOnce() throws Exception {
+    // One replication request in flight at a time, so that a burst of creates queues up behind it
+    // and the queue travels as POST /timers/batch.
+    cluster = ClusterHarness.start(2, "replication:", "  maxInFlightPerPeer: 1");
+    Node a = cluster.node(0);
+    Node b = cluster.node(1);
+    HttpClient http = HttpClient.newHttpClient();
+    List<String> paths = new ArrayList<>();
+    List<CompletableFuture<HttpResponse<String>>> creates = new ArrayList<>();
+    for (int i = 0; i < 200; i++) {
+      String path = callbacks.newPath("burst");
+      paths.add(path);
+      String body = TimerJson.timer().interval(4).callback(callbacks.url(path), "b" + i).json();
+      creates.add(
+          http.sendAsync(
+              HttpRequest.newBuilder(URI.create("http://" + a.address() + "/timers"))
+                  .POST(HttpRequest.BodyPublishers.ofString(body))
+                  .build(),
+              HttpResponse.BodyHandlers.ofString()));
+    }
+    List<Long> ids = new ArrayList<>();
+    for (CompletableFuture<HttpResponse<String>> create : creates) {
+      HttpResponse<String> response = create.get(20, TimeUnit.SECONDS);
+      assertThat(response.statusCode()).isEqualTo(200);
+      ids.add(idOf(response.headers().firstValue("Location").orElseThrow()));
+    }
+
+    await()
+        .atMost(Duration.ofSeconds(3))
+        .untilAsserted(() -> assertThat(ids).allMatch(b::holdsLive));
+    assertThat(a.client().counter("chronos.replication." + b.address() + ".batches"))
+        .as("batches node 0 sent node 1")
+        .isPositive();
     callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(20), AFTER_ALL_REPLICAS);
   }
 

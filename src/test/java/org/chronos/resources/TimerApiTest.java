@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.dropwizard.testing.ResourceHelpers;
 import io.dropwizard.testing.junit5.DropwizardAppExtension;
 import io.dropwizard.testing.junit5.DropwizardExtensionsSupport;
 import java.net.URI;
@@ -13,10 +12,10 @@ import java.net.http.HttpRequest.BodyPublisher;
 import java.net.http.HttpRequest.BodyPublishers;
 import java.net.http.HttpResponse;
 import java.util.concurrent.ThreadLocalRandom;
-import org.chronos.ChronosApplication;
 import org.chronos.ChronosConfiguration;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.ChronosClient;
+import org.chronos.testing.SingleNodeApp;
 import org.chronos.testing.TimerJson;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -33,9 +32,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 @ExtendWith(DropwizardExtensionsSupport.class)
 class TimerApiTest {
-  static final DropwizardAppExtension<ChronosConfiguration> APP =
-      new DropwizardAppExtension<>(
-          ChronosApplication.class, ResourceHelpers.resourceFilePath("test-chronos.yml"));
+  static final DropwizardAppExtension<ChronosConfiguration> APP = SingleNodeApp.create();
 
   private static final String LOCATION_RF2 = "/timers/[0-9a-f]{16}-2";
   private static final String VALID_ID = "0123456789abcdef";
@@ -310,7 +307,7 @@ class TimerApiTest {
 
   @Test
   void postPingWithABodyOverTheLimitIs413() {
-    // test-chronos.yml keeps the default 1 MiB limit.
+    // SingleNodeApp keeps the default 1 MiB limit.
     HttpResponse<String> response = chronos.post("/ping", "x".repeat(1024 * 1024 + 1));
 
     assertThat(response.statusCode()).isEqualTo(413);

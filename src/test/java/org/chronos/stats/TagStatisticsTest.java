@@ -3,7 +3,6 @@ package org.chronos.stats;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import io.dropwizard.testing.ResourceHelpers;
 import io.dropwizard.testing.junit5.DropwizardAppExtension;
 import io.dropwizard.testing.junit5.DropwizardExtensionsSupport;
 import java.net.http.HttpResponse;
@@ -12,6 +11,7 @@ import org.chronos.ChronosApplication;
 import org.chronos.ChronosConfiguration;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.ChronosClient;
+import org.chronos.testing.SingleNodeApp;
 import org.chronos.testing.TimerJson;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -32,9 +32,7 @@ import org.junit.jupiter.api.parallel.ExecutionMode;
  */
 @ExtendWith(DropwizardExtensionsSupport.class)
 class TagStatisticsTest {
-  static final DropwizardAppExtension<ChronosConfiguration> APP =
-      new DropwizardAppExtension<>(
-          ChronosApplication.class, ResourceHelpers.resourceFilePath("test-chronos.yml"));
+  static final DropwizardAppExtension<ChronosConfiguration> APP = SingleNodeApp.create();
 
   private static CallbackServer callbacks;
   private static ChronosClient chronos;

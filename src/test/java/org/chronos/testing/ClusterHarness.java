@@ -36,7 +36,7 @@ public final class ClusterHarness implements AutoCloseable {
     Process process;
     ChronosClient client;
 
-    Node(int index, int port) throws IOException {
+    Node(int index, int port, List<String> extraYamlLines) throws IOException {
       this.index = index;
       this.port = port;
       this.address = "127.0.0.1:" + port;
@@ -72,6 +72,7 @@ public final class ClusterHarness implements AutoCloseable {
               "    org.apache.hc: WARN",
               "    org.chronos.sites: INFO",
               "    org.chronos.node: INFO",
+              String.join("\n", extraYamlLines),
               ""));
     }
 
@@ -237,8 +238,8 @@ public final class ClusterHarness implements AutoCloseable {
   }
 
   /** Creates {@code n} nodes, all listed as {@code node} lines on every node, and starts them. */
-  public static ClusterHarness start(int n) {
-    ClusterHarness harness = create(n);
+  public static ClusterHarness start(int n, String... extraYamlLines) {
+    ClusterHarness harness = create(n, extraYamlLines);
     String lines = harness.nodeLines("node", harness.nodes);
     for (Node node : harness.nodes) {
       node.writeClusterFile(lines);
@@ -247,12 +248,15 @@ public final class ClusterHarness implements AutoCloseable {
     return harness;
   }
 
-  /** Creates {@code n} nodes with ports and files but starts none. */
-  public static ClusterHarness create(int n) {
+  /**
+   * Creates {@code n} nodes with ports and files but starts none; {@code extraYamlLines} are
+   * appended to every node's configuration (top-level sections the base file does not have).
+   */
+  public static ClusterHarness create(int n, String... extraYamlLines) {
     try {
       ClusterHarness harness = new ClusterHarness(Files.createTempDirectory("chronos-cluster"));
       for (int i = 0; i < n; i++) {
-        harness.nodes.add(harness.new Node(i, freePort()));
+        harness.nodes.add(harness.new Node(i, freePort(), List.of(extraYamlLines)));
       }
       return harness;
     } catch (IOException e) {

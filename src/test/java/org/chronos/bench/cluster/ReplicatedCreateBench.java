@@ -19,6 +19,9 @@ import java.util.List;
  * create rate above what replication sustains shows as a growing queue. After the window it polls
  * until node 2's {@code chronos.timers.live} equals node 1's.
  *
+ * <p>With {@code -Dcbench.jfr=true}, both nodes of (b) are profiled (JFR) from before the warm-up
+ * to the end of the measured window.
+ *
  * <p>{@code java -cp target/test-classes:target/chronos.jar
  * org.chronos.bench.cluster.ReplicatedCreateBench <work dir> [jar] [concurrency=32] [measured s=20]
  * [rounds=1] [min warm-up s=10] [max warm-up s=150]}
@@ -87,6 +90,12 @@ public final class ReplicatedCreateBench {
           two.writeClusterFile(2, List.of(one, two), List.of());
           one.start(jar);
           two.start(jar);
+          // Attaching JFR deoptimizes code for a while: do it before the warm-up.
+          boolean profile = Boolean.getBoolean("cbench.jfr");
+          if (profile) {
+            one.startProfile("create-node1");
+            two.startProfile("create-node2");
+          }
           String peer = "chronos.replication." + two.address();
           List<Long> pids = List.of(one.pid(), two.pid());
           CpuMonitor cpu = new CpuMonitor(() -> pids);
@@ -111,6 +120,15 @@ public final class ReplicatedCreateBench {
                     }
                   });
           String used = cpu.stop();
+          if (profile) {
+            one.stopProfile();
+            two.stopProfile();
+            System.out.println(
+                "JFR recordings: "
+                    + one.dir.resolve("create-node1.jfr")
+                    + " "
+                    + two.dir.resolve("create-node2.jfr"));
+          }
           others = Math.max(others, cpu.others());
           JsonNode atEnd = one.metrics();
           long ended = System.nanoTime();

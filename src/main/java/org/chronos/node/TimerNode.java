@@ -179,12 +179,13 @@ public final class TimerNode implements TimerEvents {
           timer.repeatForMillis(),
           timer.intervalMillis());
     }
-    byte[] body = TimerJson.write(timer, now);
     byte[] siteBody = sc.replicateAcrossSites() ? TimerJson.writeForSite(timer, now) : null;
     List<String> otherSites = timer.sites().subList(1, timer.sites().size());
     String path = TimerPath.location(id, rf);
     // A new id was never stored anywhere, so only the current replicas need it.
     Set<String> peers = isNew ? currentPeersOf(v, id, rf, replicas) : peersOf(v, id, rf, replicas);
+    // Serialized only when some peer needs it (never on a single node).
+    byte[] body = peers.isEmpty() ? null : TimerJson.write(timer, now);
     boolean accepted =
         service.execute(
             store -> {
@@ -197,12 +198,16 @@ public final class TimerNode implements TimerEvents {
               }
               Set<String> dropped = withDroppedReplicas(Set.of(), previous, v.localAddress());
               dropped.removeAll(peers);
-              replicator.send(dropped, path, body);
+              if (!dropped.isEmpty()) {
+                replicator.send(dropped, path, body != null ? body : TimerJson.write(timer, now));
+              }
             });
     if (!accepted) {
       throw new OverloadedException("timer queue is full");
     }
-    replicator.send(peers, path, body);
+    if (body != null) {
+      replicator.send(peers, path, body);
+    }
     if (siteBody != null) {
       siteReplicator.send(otherSites, path, siteBody);
     }

@@ -45,6 +45,12 @@ public final class Replicator {
   private static final long[] RETRY_DELAYS_MILLIS = {200, 1000};
   private static final long SINGLES_AFTER_REFUSAL_MILLIS = 10 * 60_000;
 
+  /**
+   * Requests in flight to a peer that takes batches below which a message is sent at once; at or
+   * above it, messages wait for a reply (or a full batch) and go together.
+   */
+  private static final int EAGER_IN_FLIGHT = 2;
+
   private final CloseableHttpAsyncClient client;
   private final ScheduledThreadPoolExecutor retries;
   private final Clock clock;
@@ -205,6 +211,11 @@ public final class Replicator {
       if (inFlight >= maxInFlightPerPeer) {
         return;
       }
+      if (inFlight >= EAGER_IN_FLIGHT && p.queued.get() < maxBatch && batching(p)) {
+        // Replies are due: let messages gather into a batch that the next reply sends, rather
+        // than spend a request on each (the wait is at most one round trip).
+        return;
+      }
       if (!p.inFlight.compareAndSet(inFlight, inFlight + 1)) {
         continue;
       }
@@ -227,17 +238,21 @@ public final class Replicator {
     }
   }
 
+  /** Whether messages to this peer may travel in batches now. */
+  private boolean batching(Peer p) {
+    return maxBatch > 1 && clock.millis() >= p.singlesUntilMillis;
+  }
+
   /**
    * When the peer takes batches and more messages wait, {@code first} and as many more as fit in
    * one batch; otherwise null. A message that must go alone is sent at once, over the in-flight cap
    * by one (it is rare: a big body, or a batch the peer found too large).
    */
   private List<Message> batchAfter(Peer p, Message first) {
-    if (maxBatch < 2
-        || first.alone()
+    if (first.alone()
         || first.body().length > maxBatchBytes / 2
         || p.queue.isEmpty()
-        || clock.millis() < p.singlesUntilMillis) {
+        || !batching(p)) {
       return null;
     }
     List<Message> batch = new ArrayList<>(Math.min(maxBatch, 64));

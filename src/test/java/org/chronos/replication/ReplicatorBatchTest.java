@@ -134,6 +134,28 @@ class ReplicatorBatchTest {
     assertThat(peer.delivered).containsExactlyInAnyOrderElementsOf(expected);
   }
 
+  @Test
+  void withTwoRequestsUnansweredFurtherMessagesWaitAndGoTogether() throws Exception {
+    peer.hold = 2;
+    replicator = new Replicator(Clock.SYSTEM, new MetricRegistry(), 2000, 1000, 32, 20, 256 * 1024);
+    replicator.start();
+    Map<Integer, Boolean> outcomes = new ConcurrentHashMap<>();
+    send(0, outcomes);
+    send(1, outcomes);
+    await(() -> peer.requests.size() == 2, "two PUTs reached the peer");
+    for (int i = 2; i < MESSAGES; i++) {
+      send(i, outcomes);
+    }
+    await(() -> peer.requests.size() == 4, "two full batches were sent");
+    peer.release.countDown();
+    await(() -> outcomes.size() == MESSAGES, "every message has an outcome");
+
+    assertThat(outcomes.values()).containsOnly(true);
+    // 32 requests could be in flight, but messages that find two unanswered go in batches.
+    assertThat(peer.requests).containsExactly("PUT 1", "PUT 1", "POST 20", "POST 20", "POST 9");
+    assertThat(peer.delivered).containsExactlyInAnyOrderElementsOf(allPaths());
+  }
+
   private static void await(BooleanSupplier condition, String what) throws InterruptedException {
     long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
     while (!condition.getAsBoolean()) {
@@ -153,6 +175,9 @@ class ReplicatorBatchTest {
     final Set<String> unavailableOnce = ConcurrentHashMap.newKeySet();
     final Set<String> refused = ConcurrentHashMap.newKeySet();
     volatile int batchStatus = 200;
+
+    /** The first this many requests are held until {@link #release}. */
+    volatile int hold = 1;
 
     Peer() {
       try {
@@ -175,7 +200,7 @@ class ReplicatorBatchTest {
         String path = exchange.getRequestURI().getPath();
         if (exchange.getRequestMethod().equals("PUT")) {
           requests.add("PUT 1");
-          if (requests.size() == 1) {
+          if (requests.size() <= hold) {
             release.await(10, TimeUnit.SECONDS);
           }
           answer(exchange, status(path), new byte[0]);

@@ -18,10 +18,14 @@ import org.chronos.timer.Clock;
  * mean latency of the interval is averaged with the previous smoothed value (weight one half each).
  * Above the target, the rate is multiplied by target/smoothed, kept between {@value #MAX_DECREASE}
  * and {@value #MIN_DECREASE}, so it falls faster the further latency is over, but never below
- * {@code minRate}. At or below the target, the rate rises by a fixed step ({@value
- * #INCREASE_FRACTION} of the initial rate, at least 1/s), but only if the rate was what limited
+ * {@code minRate}. At or below the target, the rate rises, but only if the rate was what limited
  * clients: some request was refused, or at least half the rate was used. Without that condition an
- * idle node's rate would creep up without bound and admit a huge burst later.
+ * idle node's rate would creep up without bound and admit a huge burst later. Near the target it
+ * rises by a fixed step ({@value #INCREASE_FRACTION} of the initial rate, at least 1/s), as the
+ * original's does; far below it (under {@value #FAST_BELOW} of the target) by {@value
+ * #FAST_INCREASE} of itself (at least the step). Improvement on the original: with its defaults
+ * (500/s, +10/s a second) a node able to take 20,000 requests a second refused most of them for
+ * over half an hour; this way it admits them within about 20 seconds of demand.
  *
  * <p>Time is the injected wall {@link Clock}. If it steps back, the bucket and the adjustment
  * interval restart from the new time: a refill is lost, but nothing stalls until the clock catches
@@ -32,6 +36,8 @@ public final class LoadMonitor {
   static final double MAX_DECREASE = 0.5;
   static final double MIN_DECREASE = 0.9;
   static final double INCREASE_FRACTION = 0.02;
+  static final double FAST_BELOW = 0.25;
+  static final double FAST_INCREASE = 0.2;
 
   private final Clock clock;
   private final long targetLatencyMicros;
@@ -144,7 +150,10 @@ public final class LoadMonitor {
                 MIN_DECREASE, Math.max(MAX_DECREASE, targetLatencyMicros / smoothedLatencyMicros));
         rate = Math.max(minRate, rate * factor);
       } else if (refused > 0 || admitted >= 0.5 * rate * elapsed / 1000.0) {
-        rate += increaseStep;
+        rate +=
+            smoothedLatencyMicros < targetLatencyMicros * FAST_BELOW
+                ? Math.max(increaseStep, rate * FAST_INCREASE)
+                : increaseStep;
       }
     }
     latencySumMicros = 0;

@@ -9,6 +9,8 @@ import org.junit.jupiter.api.Test;
 /** The token bucket and its latency-driven rate, on a clock moved by hand. */
 class LoadMonitorTest {
   private static final long TARGET_MICROS = 500_000;
+  private static final org.assertj.core.data.Offset<Double> WITHIN =
+      org.assertj.core.data.Offset.offset(1e-6);
 
   private final ManualClock clock = new ManualClock(1_700_000_000_000L);
 
@@ -145,8 +147,39 @@ class LoadMonitorTest {
         }
       }
       m.admit();
-      assertThat(m.rate()).as("second %d", second).isEqualTo(100 + 2.0 * second);
+      // 1 ms is far below the 500 ms target: a fifth more each second.
+      assertThat(m.rate()).as("second %d", second).isCloseTo(100 * Math.pow(1.2, second), WITHIN);
     }
+  }
+
+  @Test
+  void latencyNearTheTargetRaisesTheRateByAFixedStep() {
+    LoadMonitor m = monitor(10, 100, 10);
+    for (int second = 1; second <= 3; second++) {
+      for (int i = 0; i < 150; i++) {
+        if (m.admit() == 0) {
+          m.completed(TARGET_MICROS / 2);
+        }
+        if (i % 15 == 14) {
+          clock.advance(100);
+        }
+      }
+      m.admit();
+      assertThat(m.rate()).as("second %d", second).isCloseTo(100 + 2.0 * second, WITHIN);
+    }
+  }
+
+  @Test
+  void aFastNodeStartingAtTheDefaultRateAdmitsTwentyThousandASecondWithinHalfAMinute() {
+    LoadMonitor m = new LoadMonitor(clock, TARGET_MICROS, 1000, 500, 10);
+    int seconds = 0;
+    while (m.rate() < 20_000 && seconds < 60) {
+      secondOf(m, 20_000, 2000);
+      m.admit();
+      seconds++;
+    }
+
+    assertThat(seconds).isLessThanOrEqualTo(30);
   }
 
   @Test
@@ -155,7 +188,7 @@ class LoadMonitorTest {
     secondOf(m, 60, 1000);
     m.admit();
 
-    assertThat(m.rate()).isEqualTo(102.0);
+    assertThat(m.rate()).isCloseTo(120.0, WITHIN);
   }
 
   @Test
@@ -191,7 +224,7 @@ class LoadMonitorTest {
     assertThat(m.rate()).isEqualTo(10.0);
 
     // Demand above the rate, fast answers: the smoothed latency halves each second, and once it
-    // is under the target the rate climbs by 2/s a second.
+    // is under the target the rate climbs (by 2/s a second, then by a fifth once far below).
     double before = m.rate();
     for (int i = 0; i < 20; i++) {
       secondOf(m, 200, 1000);

@@ -105,9 +105,10 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
  *       node needs one for PUT and DELETE by id, so the store is the production figure and the bare
  *       wheel shows what the index costs.
  *   <li>The forks run the JVM's default collector (G1), as the node does. The store's id index
- *       writes references at random places in a large old-generation array, which G1's write
- *       barrier and remembered-set refinement make expensive; {@code bench/run-all.sh} therefore
- *       also runs ours and Netty with {@code -XX:+UseParallelGC} (see bench/README.md).
+ *       writes references into a large old-generation array, which G1's write barrier and
+ *       remembered-set refinement made expensive while every insert went to a random slot; {@code
+ *       bench/run-all.sh} therefore also runs ours and Netty with {@code -XX:+UseParallelGC} (see
+ *       bench/README.md).
  *   <li>{@code oursService} is the production path for expiry: {@link TimerService#store} from the
  *       caller thread (a bounded command queue) and the timer thread pops, records each pop
  *       (sequence number, tombstone kept until the next would-be pop) and hands it to a callback

@@ -61,10 +61,9 @@ public final class TimerStore {
 
   /** Removes the timer if it is the one stored under its id; false otherwise. */
   public boolean remove(Timer timer) {
-    if (index.get(timer.id()) != timer) {
+    if (!index.remove(timer.id(), timer)) {
       return false;
     }
-    index.remove(timer.id());
     wheel.cancel(timer);
     if (!timer.isTombstone()) {
       live--;

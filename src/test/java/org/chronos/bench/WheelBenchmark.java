@@ -29,6 +29,7 @@ import org.chronos.timer.Clock;
 import org.chronos.timer.Pop;
 import org.chronos.timer.Timer;
 import org.chronos.timer.TimerEvents;
+import org.chronos.timer.TimerIdGenerator;
 import org.chronos.timer.TimerService;
 import org.chronos.timer.TimerStore;
 import org.chronos.timer.TimerWheel;
@@ -71,6 +72,12 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
  *       layer builds one per request), a {@code HashedWheelTimeout} inside Netty, a {@code
  *       ScheduledFutureTask} inside STPE. Random delays come from one pre-computed table shared by
  *       all three.
+ *   <li>Ours gets its ids from {@link TimerIdGenerator}, as the HTTP layer does ({@code millis <<
+ *       30 | node << 20 | sequence}, {@value #IDS_PER_MILLI} ids per millisecond), so the id index
+ *       sees keys shaped like production's rather than 0, 1, 2...; making them (a compare-and-set)
+ *       is counted in ours although a node does it on the request thread. Ours cancels by id, as a
+ *       DELETE does: look the timer up in the index, then remove it from the index and the wheel.
+ *       (A real DELETE then stores a tombstone in its place; that is not measured here.)
  *   <li><b>schedule+cancel</b>: each operation schedules a new timer and cancels the one it
  *       scheduled {@value #LAG} operations earlier, so what is cancelled really sits in the
  *       structure (for Netty: already moved from its hand-off queue into a wheel bucket by the
@@ -98,9 +105,10 @@ import org.openjdk.jmh.runner.options.OptionsBuilder;
  *       node needs one for PUT and DELETE by id, so the store is the production figure and the bare
  *       wheel shows what the index costs.
  *   <li>The forks run the JVM's default collector (G1), as the node does. The store's id index
- *       writes references at random places in a large old-generation array, which G1's write
- *       barrier and remembered-set refinement make expensive; {@code bench/run-all.sh} therefore
- *       also runs ours and Netty with {@code -XX:+UseParallelGC} (see bench/README.md).
+ *       writes references into a large old-generation array, which G1's write barrier and
+ *       remembered-set refinement made expensive while every insert went to a random slot; {@code
+ *       bench/run-all.sh} therefore also runs ours and Netty with {@code -XX:+UseParallelGC} (see
+ *       bench/README.md).
  *   <li>{@code oursService} is the production path for expiry: {@link TimerService#store} from the
  *       caller thread (a bounded command queue) and the timer thread pops, records each pop
  *       (sequence number, tombstone kept until the next would-be pop) and hands it to a callback
@@ -148,6 +156,30 @@ public class WheelBenchmark {
     }
     // Netty logs through slf4j/logback, which defaults to DEBUG without a config file.
     InternalLoggerFactory.setDefaultFactory(JdkLoggerFactory.INSTANCE);
+  }
+
+  /**
+   * Timer ids for ours come from {@link TimerIdGenerator} (millis << 30 | node << 20 | sequence),
+   * on a clock that advances one millisecond every {@value #IDS_PER_MILLI} ids: the id density of a
+   * node creating ~16,000 timers a second, about what one node sustains in the creation benchmark
+   * (section 4 of bench/README.md). The id index is sensitive to the shape of its keys, so they
+   * must look like production's.
+   */
+  static final int IDS_PER_MILLI = 16;
+
+  /** A clock for the id generator only: advances 1 ms every {@value #IDS_PER_MILLI} readings. */
+  static final class IdClock implements Clock {
+    private final long startMillis;
+    private long readings;
+
+    IdClock(long startMillis) {
+      this.startMillis = startMillis;
+    }
+
+    @Override
+    public long millis() {
+      return startMillis + readings++ / IDS_PER_MILLI;
+    }
   }
 
   static Timer newTimer(long id, long startMillis, long delayMillis) {
@@ -240,32 +272,36 @@ public class WheelBenchmark {
   @State(Scope.Thread)
   public static class Ours extends CpuAccounted implements TimerWheel.Handler<Timer> {
     TimerStore store;
-    Timer[] ring;
+    TimerIdGenerator ids;
+    long[] ring;
     int cursor;
-    long nextId = BENCH_IDS;
     long frozenNow;
     long fired;
     long expireScheduled;
+    long lastSetUpId;
 
     @Setup(Level.Trial)
     public void setUp() {
       frozenNow = System.currentTimeMillis();
+      ids = new TimerIdGenerator(new IdClock(frozenNow - PENDING / IDS_PER_MILLI), 0, 1);
       store = new TimerStore(1, frozenNow, TimerStore.Listener.NONE);
       SplittableRandom random = new SplittableRandom(7);
-      for (long id = 0; id < PENDING; id++) {
-        store.put(newTimer(id, frozenNow, 1 + random.nextLong(SPREAD_MILLIS)));
+      for (int i = 0; i < PENDING; i++) {
+        store.put(newTimer(ids.next(), frozenNow, 1 + random.nextLong(SPREAD_MILLIS)));
       }
-      ring = new Timer[LAG];
+      ring = new long[LAG];
       for (int i = 0; i < LAG; i++) {
-        ring[i] = newTimer(nextId++, frozenNow, DELAYS[i & DELAY_MASK]);
-        store.put(ring[i]);
+        Timer t = newTimer(ids.next(), frozenNow, DELAYS[i & DELAY_MASK]);
+        store.put(t);
+        ring[i] = t.id();
       }
+      lastSetUpId = ring[LAG - 1];
     }
 
     @Override
     public boolean onExpiry(Timer timer) {
       store.remove(timer);
-      if (timer.id() >= BENCH_IDS) {
+      if (timer.id() > lastSetUpId) {
         fired++;
       }
       return true;
@@ -281,17 +317,21 @@ public class WheelBenchmark {
   }
 
   /**
-   * Ours, schedule+cancel. Time is frozen (nothing is polled): the background timers are due within
-   * the hour anyway, and Netty's and STPE's threads expire only ~280 of them a second.
+   * Ours, schedule+cancel: a new timer with a new id (made by {@link TimerIdGenerator}, as the HTTP
+   * layer does, so the id index sees production-shaped keys) goes into the store; the one scheduled
+   * {@value #LAG} operations earlier is cancelled by id, as a DELETE would find it: index lookup,
+   * then removal from the index and the wheel. Time is frozen (nothing is polled): the background
+   * timers are due within the hour anyway, and Netty's and STPE's threads expire only ~280 of them
+   * a second.
    */
   @Benchmark
   public void oursScheduleCancel(Ours s) {
     int slot = s.cursor++ & (LAG - 1);
-    long id = s.nextId++;
-    Timer t = newTimer(id, s.frozenNow, DELAYS[(int) id & DELAY_MASK]);
+    long id = s.ids.next();
+    Timer t = newTimer(id, s.frozenNow, DELAYS[slot & DELAY_MASK]);
     s.store.put(t);
-    s.store.remove(s.ring[slot]);
-    s.ring[slot] = t;
+    s.store.remove(s.store.get(s.ring[slot]));
+    s.ring[slot] = id;
     s.ops++;
   }
 
@@ -299,7 +339,7 @@ public class WheelBenchmark {
   @Benchmark
   public void oursScheduleExpire(Ours s) {
     long now = System.currentTimeMillis();
-    s.store.put(newTimer(s.nextId++, now, 1));
+    s.store.put(newTimer(s.ids.next(), now, 1));
     s.store.poll(now, s, 10_000);
     s.expireScheduled++;
     s.ops++;

@@ -2,12 +2,21 @@ package org.chronos.timer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 class LongMapTest {
+
+  /** A timer id as {@link TimerIdGenerator} lays it out. */
+  static long id(long millis, int node, int sequence) {
+    return (millis << 30) | ((long) node << 20) | sequence;
+  }
 
   @Test
   void shouldAgreeWithHashMapUnderRandomPutsAndRemoves() {
@@ -25,8 +34,245 @@ class LongMapTest {
       }
     }
     assertThat(map.size()).isEqualTo(model.size());
+    map.checkInvariants();
     for (long key = 0; key < 5000; key++) {
       assertThat(map.get(key * 0x100000000L)).isEqualTo(model.get(key * 0x100000000L));
     }
+  }
+
+  @Test
+  void shouldAgreeWithHashMapOnTimerShapedKeysAtEveryDensity() {
+    // One id per millisecond (no two keys share a block) up to a full block per millisecond and
+    // beyond, on several nodes, so blocks fill, overflow into their neighbours and get emptied in
+    // and out of order.
+    for (int perMilli : new int[] {1, 3, 16, 17, 200}) {
+      LongMap<Long> map = new LongMap<>(16);
+      Map<Long, Long> model = new HashMap<>();
+      long[] inserted = new long[100_000];
+      int oldest = 0;
+      Random random = new Random(perMilli);
+      long millis = 1_700_000_000_000L;
+      int sequence = 0;
+      for (int i = 0; i < inserted.length; i++) {
+        if (sequence == perMilli) {
+          millis++;
+          sequence = 0;
+        }
+        long key = id(millis, random.nextInt(3), sequence++);
+        inserted[i] = key;
+        assertThat(map.put(key, (long) i)).isEqualTo(model.put(key, (long) i));
+        if (random.nextInt(4) != 0) {
+          // Remove mostly in creation order (as expiry does), sometimes anywhere (as DELETE does;
+          // possibly a key already gone).
+          long victim;
+          if (random.nextBoolean()) {
+            while (!model.containsKey(inserted[oldest])) {
+              oldest++;
+            }
+            victim = inserted[oldest];
+          } else {
+            victim = inserted[oldest + random.nextInt(i + 1 - oldest)];
+          }
+          assertThat(map.remove(victim)).isEqualTo(model.remove(victim));
+        }
+        if (i % 10_000 == 0) {
+          map.checkInvariants();
+        }
+      }
+      map.checkInvariants();
+      assertThat(map.size()).isEqualTo(model.size());
+      for (long key : inserted) {
+        assertThat(map.get(key)).isEqualTo(model.get(key));
+      }
+      Set<Long> seen = new HashSet<>();
+      map.forEachValue(seen::add);
+      assertThat(seen).isEqualTo(new HashSet<>(model.values()));
+    }
+  }
+
+  @Test
+  void shouldRemoveOnlyTheSameValue() {
+    LongMap<String> map = new LongMap<>(4);
+    String a = new String("a");
+    String equalToA = new String("a");
+    map.put(7L, a);
+    assertThat(map.remove(7L, equalToA)).isFalse(); // identity, not equals
+    assertThat(map.remove(8L, a)).isFalse();
+    assertThat(map.get(7L)).isSameAs(a);
+    assertThat(map.remove(7L, a)).isTrue();
+    assertThat(map.get(7L)).isNull();
+    assertThat(map.size()).isZero();
+    assertThat(map.remove(7L, a)).isFalse();
+  }
+
+  @Test
+  void shouldKeepCollidingKeysReachableAcrossTheEndOfTheTableWhenOneIsRemoved() {
+    LongMap<Long> map = new LongMap<>(4); // 16 slots
+    int last = map.capacity() - 1;
+    List<Long> colliding = new ArrayList<>();
+    for (long key = 0; colliding.size() < 5; key++) {
+      if (map.slot(key) == last) {
+        colliding.add(key);
+      }
+    }
+    // All five start at the last slot, so four of them wrap to slots 0-3.
+    for (long key : colliding) {
+      map.put(key, key);
+    }
+    for (int removed = 0; removed < colliding.size(); removed++) {
+      long victim = colliding.get(removed);
+      assertThat(map.remove(victim)).isEqualTo(victim);
+      assertThat(map.get(victim)).isNull();
+      for (long key : colliding.subList(removed + 1, colliding.size())) {
+        assertThat(map.get(key)).as("key %d after removing %d", key, victim).isEqualTo(key);
+      }
+      assertThat(map.size()).isEqualTo(colliding.size() - removed - 1);
+      map.checkInvariants();
+    }
+  }
+
+  @Test
+  void shouldMoveBackOnlyEntriesThatMayLeaveTheirPlace() {
+    // Keys homed at slots 3, 3, 4, 5, 5: removing the first must move the second 3 back but must
+    // not move an entry in front of its home slot.
+    LongMap<Long> map = new LongMap<>(4);
+    Map<Integer, List<Long>> byHome = new HashMap<>();
+    for (long key = 0; byHome.values().stream().mapToInt(List::size).sum() < 40; key++) {
+      int home = map.slot(key);
+      if (home >= 3 && home <= 5) {
+        byHome.computeIfAbsent(home, h -> new ArrayList<>()).add(key);
+      }
+    }
+    List<Long> keys =
+        List.of(
+            byHome.get(3).get(0),
+            byHome.get(3).get(1),
+            byHome.get(4).get(0),
+            byHome.get(5).get(0),
+            byHome.get(5).get(1));
+    for (long victim : keys) {
+      LongMap<Long> m = new LongMap<>(4);
+      keys.forEach(k -> m.put(k, k));
+      assertThat(m.remove(victim)).isEqualTo(victim);
+      for (long key : keys) {
+        assertThat(m.get(key)).isEqualTo(key == victim ? null : key);
+      }
+      long fresh = byHome.get(4).get(1);
+      m.put(fresh, fresh); // a later insert still finds a free place and everything stays found
+      for (long key : keys) {
+        assertThat(m.get(key)).isEqualTo(key == victim ? null : key);
+      }
+      assertThat(m.get(fresh)).isEqualTo(fresh);
+      m.checkInvariants();
+    }
+  }
+
+  @Test
+  void shouldGrowFromTheSmallestTableToMillionsOfEntries() {
+    LongMap<Long> map = new LongMap<>(1);
+    assertThat(map.capacity()).isEqualTo(16);
+    long millis = 1_700_000_000_000L;
+    int n = 1_500_000;
+    for (int i = 0; i < n; i++) {
+      long key = id(millis + i / 16, 5, i % 16);
+      assertThat(map.put(key, (long) i)).isNull();
+    }
+    assertThat(map.size()).isEqualTo(n);
+    map.checkInvariants();
+    assertThat(map.capacity()).isGreaterThanOrEqualTo((int) (n / 0.7f)).isLessThanOrEqualTo(4 * n);
+    for (int i = 0; i < n; i++) {
+      assertThat(map.get(id(millis + i / 16, 5, i % 16))).isEqualTo(i);
+    }
+    assertThat(map.get(id(millis, 6, 0))).isNull();
+    for (int i = 0; i < n; i += 2) {
+      assertThat(map.remove(id(millis + i / 16, 5, i % 16))).isEqualTo(i);
+    }
+    assertThat(map.size()).isEqualTo(n / 2);
+    map.checkInvariants();
+    for (int i = 1; i < n; i += 2) {
+      assertThat(map.get(id(millis + i / 16, 5, i % 16))).isEqualTo(i);
+    }
+    map.clear();
+    assertThat(map.size()).isZero();
+    assertThat(map.get(id(millis, 5, 1))).isNull();
+  }
+
+  @Test
+  void shouldPutConsecutiveIdsIntoOneBlockEveryOtherSlot() {
+    LongMap<Long> map = new LongMap<>(1 << 20);
+    int block = 1 << LongMap.BLOCK_BITS;
+    int group = 1 << LongMap.GROUP_BITS;
+    long millis = 1_700_000_000_000L;
+    Set<Integer> blocks = new HashSet<>();
+    for (long ms = millis; ms < millis + 1000; ms++) {
+      int first = map.slot(id(ms, 3, 0));
+      for (int sequence = 1; sequence < group; sequence++) {
+        int slot = map.slot(id(ms, 3, sequence));
+        assertThat(slot / block).isEqualTo(first / block);
+        assertThat(Math.floorMod(slot - first, block)).isEqualTo(2 * sequence);
+      }
+      blocks.add(first / block);
+    }
+    // ...while different milliseconds go to different blocks (1000 of 65536: expect ~8 repeats).
+    assertThat(blocks.size()).isGreaterThan(980);
+  }
+
+  @Test
+  void shouldSpreadLoneIdsOverEverySlotOfTheirBlocks() {
+    // One id per millisecond: all have sequence 0, yet they must not all start their blocks.
+    LongMap<Long> map = new LongMap<>(1 << 16);
+    int block = 1 << LongMap.BLOCK_BITS;
+    int[] perOffset = new int[block];
+    int[] perSlot = new int[map.capacity()];
+    int n = 200_000;
+    for (int i = 0; i < n; i++) {
+      int slot = map.slot(id(1_700_000_000_000L + i, 1, 0));
+      perOffset[slot % block]++;
+      perSlot[slot]++;
+    }
+    for (int count : perOffset) {
+      assertThat(count).isBetween(n / block * 9 / 10, n / block * 11 / 10);
+    }
+    int max = 0;
+    for (int count : perSlot) {
+      max = Math.max(max, count);
+    }
+    // ~1.5 keys per slot on average; a uniform hash puts at most ~12 in one slot here.
+    assertThat(max).isLessThan(16);
+  }
+
+  @Test
+  void shouldKeepEveryKeyFoundWhenBlocksCollide() {
+    // Groups of keys whose blocks coincide (a 16-slot table has one block), inserted and removed
+    // in every order: runs wrap around the end of the table and removals shift entries back.
+    LongMap<Long> map = new LongMap<>(4); // 16 slots, one block: every group shares it
+    List<Long> keys = new ArrayList<>();
+    for (int group = 0; group < 3; group++) {
+      for (int sequence = 0; sequence < 3; sequence++) {
+        keys.add(id(1_700_000_000_000L + group, 0, sequence));
+      }
+    }
+    Random random = new Random(3);
+    for (int round = 0; round < 200; round++) {
+      java.util.Collections.shuffle(keys, random);
+      LongMap<Long> m = new LongMap<>(4);
+      for (long key : keys) {
+        assertThat(m.put(key, key)).isNull();
+        m.checkInvariants();
+      }
+      for (long key : keys) {
+        assertThat(m.get(key)).isEqualTo(key);
+      }
+      java.util.Collections.shuffle(keys, random);
+      for (int removed = 0; removed < keys.size(); removed++) {
+        assertThat(m.remove(keys.get(removed))).isEqualTo(keys.get(removed));
+        m.checkInvariants();
+        for (long key : keys.subList(removed + 1, keys.size())) {
+          assertThat(m.get(key)).isEqualTo(key);
+        }
+      }
+      assertThat(m.size()).isZero();
+    }
+    assertThat(map.size()).isZero();
   }
 }

@@ -306,7 +306,7 @@ public final class LoadGenerator {
         callbackConnections.size());
     System.out.printf(
         Locale.ROOT,
-        "node metric chronos.pops.lateness-micros: count %d (+%d in this run, warm-up included), p50 %.0f us, p75 %.0f us, p99 %.0f us, p999 %.0f us, max %d us (a ~1028-sample reservoir biased to the last 5 minutes)%n",
+        "node metric chronos.pops.lateness-micros: count %d (+%d in this run, warm-up included), p50 %.0f us, p75 %.0f us, p99 %.0f us, p999 %.0f us, max %d us (percentiles over the node's last 10,000 pops, so warm-up pops count too)%n",
         h.path("count").asLong(),
         h.path("count").asLong() - histogramCountBefore,
         h.path("p50").asDouble(),

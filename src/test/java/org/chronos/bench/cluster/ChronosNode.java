@@ -41,6 +41,7 @@ final class ChronosNode implements AutoCloseable {
   final int port;
   final int adminPort;
   final Path dir;
+  private Path profile;
   final Path clusterFile;
   private final Path work;
   private Process process;
@@ -158,12 +159,14 @@ final class ChronosNode implements AutoCloseable {
 
   /** Starts a JFR recording (profile settings) of this node; see {@link #stopProfile()}. */
   void startProfile(String name) throws IOException, InterruptedException {
-    jcmd("JFR.start", "name=cbench", "settings=profile", "filename=" + dir.resolve(name + ".jfr"));
+    profile = dir.resolve(name + ".jfr");
+    jcmd("JFR.start", "name=cbench", "settings=profile", "filename=" + profile);
   }
 
-  /** Stops the recording and writes it into this node's directory. */
+  /** Stops the recording, writes it into this node's directory and says where. */
   void stopProfile() throws IOException, InterruptedException {
     jcmd("JFR.stop", "name=cbench");
+    System.out.println("JFR recording of " + name + ": " + profile);
   }
 
   private void jcmd(String... command) throws IOException, InterruptedException {

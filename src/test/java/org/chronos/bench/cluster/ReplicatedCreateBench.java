@@ -123,11 +123,6 @@ public final class ReplicatedCreateBench {
           if (profile) {
             one.stopProfile();
             two.stopProfile();
-            System.out.println(
-                "JFR recordings: "
-                    + one.dir.resolve("create-node1.jfr")
-                    + " "
-                    + two.dir.resolve("create-node2.jfr"));
           }
           others = Math.max(others, cpu.others());
           JsonNode atEnd = one.metrics();

@@ -168,8 +168,23 @@ public final class TimerRequestParser {
         sites);
   }
 
+  /**
+   * Callback URIs found valid lately, by hash: most timers share a few URIs, and parsing one costs
+   * more than the rest of the check. Racy on purpose (a slot holds some valid URI or null).
+   */
+  private static final String[] VALID_URIS = new String[256];
+
   /** Rejects at request time what could only fail at pop time. */
   static void checkCallbackUri(String uri) throws BadRequestException {
+    int slot = uri.hashCode() & (VALID_URIS.length - 1);
+    if (uri.equals(VALID_URIS[slot])) {
+      return;
+    }
+    check(uri);
+    VALID_URIS[slot] = uri;
+  }
+
+  private static void check(String uri) throws BadRequestException {
     URI parsed;
     try {
       parsed = new URI(uri);

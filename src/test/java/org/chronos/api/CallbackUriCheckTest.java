@@ -1,0 +1,36 @@
+package org.chronos.api;
+
+import static org.assertj.core.api.Assertions.assertThatCode;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** The callback URI check, which remembers URIs it found valid; nothing invalid gets through. */
+class CallbackUriCheckTest {
+  @ParameterizedTest
+  @ValueSource(strings = {"ftp://host/x", "/relative", "http:///nohost", "http://bad host/", "x"})
+  void anInvalidUriIsRefusedEveryTime(String uri) {
+    for (int i = 0; i < 3; i++) {
+      assertThatThrownBy(() -> TimerRequestParser.checkCallbackUri(uri))
+          .isInstanceOf(BadRequestException.class);
+    }
+  }
+
+  @Test
+  void aValidUriIsAcceptedAgainAndDoesNotMakeAnotherValid() throws BadRequestException {
+    for (int i = 0; i < 3; i++) {
+      assertThatCode(() -> TimerRequestParser.checkCallbackUri("http://127.0.0.1:8080/cb"))
+          .doesNotThrowAnyException();
+    }
+    // Every one of these shares a slot with some valid URI checked above or below, sooner or
+    // later; none may pass because of it.
+    for (int i = 0; i < 2000; i++) {
+      TimerRequestParser.checkCallbackUri("https://host-" + i + ".example/cb");
+      String invalid = "gopher://host-" + i + ".example/cb";
+      assertThatThrownBy(() -> TimerRequestParser.checkCallbackUri(invalid))
+          .isInstanceOf(BadRequestException.class);
+    }
+  }
+}

@@ -103,7 +103,9 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             environment.metrics(),
             rs.getTimeout().toMilliseconds(),
             rs.getMaxQueuedPerPeer(),
-            rs.getMaxInFlightPerPeer());
+            rs.getMaxInFlightPerPeer(),
+            rs.getMaxBulkInFlightPerPeer(),
+            rs.getMaxBulkQueuedPerPeer());
 
     ChronosConfiguration.TimerSettings ts = config.getTimers();
     TimerNode node =

@@ -9,6 +9,7 @@ import java.util.Queue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -27,18 +28,37 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Sends timers to other nodes ({@code PUT /timers/<id>-<rf>}); thread-safe and never blocks its
- * caller, which may be a request thread or the timer thread.
+ * Sends timers to other nodes ({@code PUT /timers/<id>-<rf>}); thread-safe. {@link #send} never
+ * blocks its caller, which may be a request thread or the timer thread; {@link #sendBulk} waits for
+ * room, which is the backpressure of a resync.
  *
- * <p>Each peer has a bounded queue and a cap on requests in flight. A full queue drops the message
- * and counts it as a failure (the timer's other copies and the next pop or resync repair it),
- * rather than letting a dead peer eat the heap. Connection failures, timeouts and 5xx answers are
- * retried a few times with backoff; 4xx answers are not. Metrics per peer: {@code
- * chronos.replication.<peer>.queued|sent|failed}.
+ * <p>Each peer has two lanes. The <b>urgent</b> lane carries the replication of client requests and
+ * of successful pops: a backup that does not hear of a pop within the 2 s replica delay pops the
+ * timer again, so these must never wait behind a resync's bulk traffic. The <b>bulk</b> lane
+ * carries a resync's copies. The lanes have their own queues and their own caps on requests in
+ * flight, so an urgent message waits only for other urgent ones, and bulk traffic, with a small cap
+ * of its own, is never starved by urgent traffic either, nor can it take more than a few of the
+ * peer's request threads. An urgent queue is bounded: when full the message is dropped and counted
+ * as a failure (the timer's other copies and the next pop or resync repair it) rather than letting
+ * a dead peer eat the heap. A bulk sender instead waits until fewer than {@code maxBulkQueued} of
+ * its messages are waiting or in flight.
+ *
+ * <p>Connection failures, timeouts and 5xx answers are retried a few times with backoff; 4xx
+ * answers are not. A completion sends the lane's next message at once, on the thread that completed
+ * (no hand-off per message); a lane is drained by one thread at a time, so a client that fails
+ * requests synchronously does not recurse. Metrics per peer: {@code
+ * chronos.replication.<peer>.queued} (both lanes), {@code .bulk-queued}, {@code .sent}, {@code
+ * .failed}.
  */
 public final class Replicator {
   private static final Logger LOG = LoggerFactory.getLogger(Replicator.class);
   private static final long[] RETRY_DELAYS_MILLIS = {200, 1000};
+
+  /** Default cap on a peer's bulk requests in flight. */
+  public static final int DEFAULT_MAX_BULK_IN_FLIGHT = 2;
+
+  /** Default cap on a peer's bulk messages waiting or in flight before {@link #sendBulk} waits. */
+  public static final int DEFAULT_MAX_BULK_QUEUED = 2000;
 
   private final CloseableHttpAsyncClient client;
   private final ScheduledThreadPoolExecutor retries;
@@ -46,6 +66,8 @@ public final class Replicator {
   private final MetricRegistry metrics;
   private final int maxQueued;
   private final int maxInFlightPerPeer;
+  private final int maxBulkInFlight;
+  private final int maxBulkQueued;
   private final Map<String, Peer> peers = new ConcurrentHashMap<>();
   private volatile boolean closed;
 
@@ -56,27 +78,56 @@ public final class Replicator {
   }
 
   /** A message for one peer. */
-  private record Message(String peer, String path, byte[] body, int attempt, Outcome outcome) {
+  private record Message(
+      String peer, String path, byte[] body, int attempt, Outcome outcome, boolean bulk) {
     Message retry() {
-      return new Message(peer, path, body, attempt + 1, outcome);
+      return new Message(peer, path, body, attempt + 1, outcome, bulk);
+    }
+  }
+
+  /** One peer's queue of one priority, with its own cap on requests in flight. */
+  private final class Lane {
+    final Peer peer;
+    final boolean bulk;
+    final int maxInFlight;
+    final Queue<Message> queue = new ConcurrentLinkedQueue<>();
+    final AtomicInteger queued = new AtomicInteger();
+    final AtomicInteger inFlight = new AtomicInteger();
+    // Drain requests not yet seen by the thread draining the lane (0: nobody is draining).
+    final AtomicInteger drainRequests = new AtomicInteger();
+    // Bulk lane: messages accepted and not yet finished (queued, in flight or waiting to retry).
+    final Semaphore room;
+
+    Lane(Peer peer, boolean bulk, int maxInFlight, int room) {
+      this.peer = peer;
+      this.bulk = bulk;
+      this.maxInFlight = maxInFlight;
+      this.room = bulk ? new Semaphore(room) : null;
     }
   }
 
   private final class Peer {
     final String address;
-    final Queue<Message> queue = new ConcurrentLinkedQueue<>();
-    final AtomicInteger queued = new AtomicInteger();
-    final AtomicInteger inFlight = new AtomicInteger();
+    final Lane urgent;
+    final Lane bulk;
     final Counter sent;
     final Counter failed;
     final AtomicLong lastFailureMillis = new AtomicLong();
 
     Peer(String address) {
       this.address = address;
+      this.urgent = new Lane(this, false, maxInFlightPerPeer, 0);
+      this.bulk = new Lane(this, true, maxBulkInFlight, maxBulkQueued);
       String base = MetricRegistry.name("chronos", "replication", address);
-      metrics.register(base + ".queued", (Gauge<Integer>) queued::get);
+      metrics.register(
+          base + ".queued", (Gauge<Integer>) () -> urgent.queued.get() + bulk.queued.get());
+      metrics.register(base + ".bulk-queued", (Gauge<Integer>) bulk.queued::get);
       this.sent = metrics.counter(base + ".sent");
       this.failed = metrics.counter(base + ".failed");
+    }
+
+    int pending() {
+      return urgent.queued.get() + urgent.inFlight.get() + bulk.queued.get() + bulk.inFlight.get();
     }
   }
 
@@ -86,11 +137,42 @@ public final class Replicator {
       long timeoutMillis,
       int maxQueued,
       int maxInFlightPerPeer) {
+    this(
+        clock,
+        metrics,
+        timeoutMillis,
+        maxQueued,
+        maxInFlightPerPeer,
+        DEFAULT_MAX_BULK_IN_FLIGHT,
+        DEFAULT_MAX_BULK_QUEUED);
+  }
+
+  public Replicator(
+      Clock clock,
+      MetricRegistry metrics,
+      long timeoutMillis,
+      int maxQueued,
+      int maxInFlightPerPeer,
+      int maxBulkInFlight,
+      int maxBulkQueued) {
+    if (maxInFlightPerPeer < 1 || maxBulkInFlight < 1 || maxBulkQueued < 1) {
+      throw new IllegalArgumentException(
+          "in-flight caps and bulk room must be >= 1: "
+              + maxInFlightPerPeer
+              + ", "
+              + maxBulkInFlight
+              + ", "
+              + maxBulkQueued);
+    }
     this.clock = clock;
     this.metrics = metrics;
     this.maxQueued = maxQueued;
     this.maxInFlightPerPeer = maxInFlightPerPeer;
-    this.client = AsyncHttp.client(timeoutMillis, maxInFlightPerPeer * 16, maxInFlightPerPeer, 1);
+    this.maxBulkInFlight = maxBulkInFlight;
+    this.maxBulkQueued = maxBulkQueued;
+    // Both lanes' requests in flight fit in the pool: neither waits there for the other.
+    int perRoute = maxInFlightPerPeer + maxBulkInFlight;
+    this.client = AsyncHttp.client(timeoutMillis, perRoute * 16, perRoute, 1);
     this.retries =
         new ScheduledThreadPoolExecutor(1, AsyncHttp.daemonThreads("chronos-replication-retries"));
   }
@@ -100,21 +182,22 @@ public final class Replicator {
   }
 
   /**
-   * Waits up to {@code graceMillis} for every peer's queue to empty (shutdown must not drop the
+   * Waits up to {@code graceMillis} for every peer's queues to empty (shutdown must not drop the
    * replication of pops that just succeeded), then closes.
    */
   public void stop(long graceMillis) throws InterruptedException {
     long giveUp = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
-    while (peers.values().stream().anyMatch(p -> p.queued.get() + p.inFlight.get() > 0)
-        && System.nanoTime() < giveUp) {
+    while (peers.values().stream().anyMatch(p -> p.pending() > 0) && System.nanoTime() < giveUp) {
       Thread.sleep(10);
     }
     closed = true;
     retries.shutdownNow();
     client.close(CloseMode.GRACEFUL);
+    // Nobody waits for bulk room any more: whatever is queued stays unsent.
+    peers.values().forEach(p -> p.bulk.room.release(maxBulkQueued));
   }
 
-  /** Queues {@code PUT <path>} with the body to every peer given. */
+  /** Queues {@code PUT <path>} with the body to every peer given, in the urgent lane. */
   public void send(Collection<String> to, String path, byte[] body) {
     send(to, path, body, null);
   }
@@ -122,14 +205,35 @@ public final class Replicator {
   /** As {@link #send(Collection, String, byte[])}, reporting each peer's final outcome. */
   public void send(Collection<String> to, String path, byte[] body, Outcome outcome) {
     for (String address : to) {
-      enqueue(new Message(address, path, body, 0, outcome));
+      enqueue(new Message(address, path, body, 0, outcome, false));
     }
   }
 
-  /** Messages waiting or in flight to a peer. */
+  /**
+   * Queues {@code PUT <path>} to every peer given in the bulk lane, behind any urgent message,
+   * first waiting while a peer has {@code maxBulkQueued} bulk messages unfinished.
+   *
+   * @throws InterruptedException if interrupted while waiting (messages to peers not yet queued are
+   *     not sent)
+   */
+  public void sendBulk(Collection<String> to, String path, byte[] body, Outcome outcome)
+      throws InterruptedException {
+    for (String address : to) {
+      if (closed) {
+        if (outcome != null) {
+          outcome.delivered(address, false);
+        }
+        continue;
+      }
+      peer(address).bulk.room.acquire();
+      enqueue(new Message(address, path, body, 0, outcome, true));
+    }
+  }
+
+  /** Messages waiting or in flight to a peer, in both lanes. */
   public int pending(String address) {
     Peer p = peers.get(address);
-    return p == null ? 0 : p.queued.get() + p.inFlight.get();
+    return p == null ? 0 : p.pending();
   }
 
   /** Peers whose last failure was at or after {@code sinceMillis} (for health and logs). */
@@ -150,43 +254,52 @@ public final class Replicator {
   }
 
   private void enqueue(Message m) {
-    if (closed) {
-      return;
-    }
     Peer p = peer(m.peer());
-    if (p.queued.incrementAndGet() > maxQueued) {
-      p.queued.decrementAndGet();
-      fail(p, m, "queue full (" + maxQueued + " messages)");
+    Lane lane = m.bulk() ? p.bulk : p.urgent;
+    if (closed) {
+      if (m.bulk()) {
+        finish(lane, m, false); // its sender may be counting on an outcome
+      }
       return;
     }
-    p.queue.add(m);
-    drain(p);
-  }
-
-  private void drain(Peer p) {
-    while (!closed) {
-      int inFlight = p.inFlight.get();
-      if (inFlight >= maxInFlightPerPeer) {
-        return;
-      }
-      if (!p.inFlight.compareAndSet(inFlight, inFlight + 1)) {
-        continue;
-      }
-      Message m = p.queue.poll();
-      if (m == null) {
-        p.inFlight.decrementAndGet();
-        // A message may have arrived between the poll and the decrement; look once more.
-        if (p.queue.isEmpty()) {
-          return;
-        }
-        continue;
-      }
-      p.queued.decrementAndGet();
-      execute(p, m);
+    // The bulk lane is bounded by its senders waiting for room, the urgent lane here.
+    if (!m.bulk() && lane.queued.incrementAndGet() > maxQueued) {
+      lane.queued.decrementAndGet();
+      fail(lane, m, "queue full (" + maxQueued + " messages)");
+      return;
     }
+    if (m.bulk()) {
+      lane.queued.incrementAndGet();
+    }
+    lane.queue.add(m);
+    drain(lane);
   }
 
-  private void execute(Peer p, Message m) {
+  /**
+   * Sends the lane's queued messages while it has room in flight. One thread at a time drains a
+   * lane; a call meanwhile (a completion, a new message, or a synchronous failure inside {@code
+   * execute}) makes that thread look again instead of recursing.
+   */
+  private void drain(Lane lane) {
+    if (lane.drainRequests.getAndIncrement() != 0) {
+      return;
+    }
+    int requests = 1;
+    do {
+      while (!closed && lane.inFlight.get() < lane.maxInFlight) {
+        Message m = lane.queue.poll();
+        if (m == null) {
+          break;
+        }
+        lane.queued.decrementAndGet();
+        lane.inFlight.incrementAndGet();
+        execute(lane, m);
+      }
+      requests = lane.drainRequests.addAndGet(-requests);
+    } while (requests != 0);
+  }
+
+  private void execute(Lane lane, Message m) {
     try {
       client.execute(
           AsyncRequestBuilder.put("http://" + m.peer() + m.path())
@@ -198,64 +311,66 @@ public final class Replicator {
             public void completed(org.apache.hc.core5.http.Message<HttpResponse, Void> result) {
               int status = result.getHead().getCode();
               if (status >= 200 && status < 300) {
-                p.sent.inc();
-                if (m.outcome() != null) {
-                  m.outcome().delivered(m.peer(), true);
-                }
-                done(p);
+                lane.peer.sent.inc();
+                finish(lane, m, true);
+                done(lane);
               } else if (status >= 500) {
-                retryOrFail(p, m, "HTTP " + status);
+                retryOrFail(lane, m, "HTTP " + status);
               } else {
-                fail(p, m, "HTTP " + status + " (not retried)");
-                done(p);
+                fail(lane, m, "HTTP " + status + " (not retried)");
+                done(lane);
               }
             }
 
             @Override
             public void failed(Exception ex) {
-              retryOrFail(p, m, ex.getClass().getSimpleName() + ": " + ex.getMessage());
+              retryOrFail(lane, m, ex.getClass().getSimpleName() + ": " + ex.getMessage());
             }
 
             @Override
             public void cancelled() {
-              retryOrFail(p, m, "cancelled");
+              retryOrFail(lane, m, "cancelled");
             }
           });
     } catch (RuntimeException e) {
-      retryOrFail(p, m, e.toString());
+      retryOrFail(lane, m, e.toString());
     }
   }
 
-  private void done(Peer p) {
-    p.inFlight.decrementAndGet();
-    // Not inline: a client that fails requests synchronously (e.g. while shutting down) would
-    // otherwise recurse through drain once per queued message.
-    try {
-      retries.execute(() -> drain(p));
-    } catch (java.util.concurrent.RejectedExecutionException e) {
-      // Stopped: whatever is queued stays unsent.
-    }
+  /** A request of the lane ended: its next message goes out now, from this thread. */
+  private void done(Lane lane) {
+    lane.inFlight.decrementAndGet();
+    drain(lane);
   }
 
-  private void retryOrFail(Peer p, Message m, String reason) {
+  private void retryOrFail(Lane lane, Message m, String reason) {
     if (m.attempt() < RETRY_DELAYS_MILLIS.length && !closed) {
       try {
         retries.schedule(
             () -> enqueue(m.retry()), RETRY_DELAYS_MILLIS[m.attempt()], TimeUnit.MILLISECONDS);
       } catch (java.util.concurrent.RejectedExecutionException e) {
-        fail(p, m, reason);
+        fail(lane, m, reason);
       }
     } else {
-      fail(p, m, reason);
+      fail(lane, m, reason);
     }
-    done(p);
+    done(lane);
   }
 
-  private void fail(Peer p, Message m, String reason) {
-    p.failed.inc();
-    if (m.outcome() != null) {
-      m.outcome().delivered(m.peer(), false);
+  /** The message's final outcome: told to its sender, and its bulk room freed. */
+  private void finish(Lane lane, Message m, boolean ok) {
+    if (lane.bulk) {
+      lane.room.release();
     }
+    if (m.outcome() != null) {
+      m.outcome().delivered(m.peer(), ok);
+    }
+  }
+
+  private void fail(Lane lane, Message m, String reason) {
+    Peer p = lane.peer;
+    p.failed.inc();
+    finish(lane, m, false);
     long now = clock.millis();
     long previous = p.lastFailureMillis.getAndSet(now);
     // One line per peer per 10 s is enough to explain a dead peer without flooding the log.

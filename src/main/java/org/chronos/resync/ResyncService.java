@@ -19,9 +19,12 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
@@ -55,6 +58,10 @@ public final class ResyncService {
   private static final ObjectMapper MAPPER = new ObjectMapper();
   private static final long[] RETRY_DELAYS_MILLIS = {250, 1000, 2000};
   private static final int REFERENCES_PER_REQUEST = 1000;
+  // Pages fetched and parsed ahead of the one being processed.
+  private static final int PAGES_AHEAD = 2;
+  // Copies merged per timer-thread command: a few hundred microseconds at most.
+  private static final int MERGE_CHUNK = 250;
 
   private final Clock clock;
   private final Supplier<ClusterView> view;
@@ -65,6 +72,7 @@ public final class ResyncService {
   private final HttpClient http;
   private final Duration requestTimeout;
   private final ExecutorService runner;
+  private final ExecutorService fetchers;
   private final AtomicInteger nodesRemaining = new AtomicInteger();
   private final Counter timersProcessed;
   private final Counter runs;
@@ -96,6 +104,8 @@ public final class ResyncService {
             .connectTimeout(requestTimeout)
             .build();
     this.runner = Executors.newSingleThreadExecutor(AsyncHttp.daemonThreads("chronos-resync"));
+    this.fetchers =
+        Executors.newSingleThreadExecutor(AsyncHttp.daemonThreads("chronos-resync-fetch"));
     metrics.register("chronos.resync.nodes-remaining", (Gauge<Integer>) nodesRemaining::get);
     this.timersProcessed = metrics.counter("chronos.resync.timers-processed");
     this.runs = metrics.counter("chronos.resync.runs");
@@ -172,6 +182,7 @@ public final class ResyncService {
 
   public void stop() {
     runner.shutdownNow();
+    fetchers.shutdownNow();
   }
 
   private ResyncSummary run(String reason) {
@@ -204,6 +215,12 @@ public final class ResyncService {
       }
     }
     nodesRemaining.set(0);
+    try {
+      // The run is over when its copies have reached the other replicas, not when queued.
+      tally.awaitCopies();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
     ResyncSummary summary =
         new ResyncSummary(
             contacted,
@@ -212,6 +229,7 @@ public final class ResyncService {
             tally.stored.get(),
             tally.replicated.get(),
             tally.tombstoned.get(),
+            tally.copiesFailed.get(),
             tally.malformed.get(),
             clock.millis() - startedMillis,
             List.copyOf(failures));
@@ -226,79 +244,180 @@ public final class ResyncService {
     final AtomicLong replicated = new AtomicLong();
     final AtomicLong tombstoned = new AtomicLong();
     final AtomicLong malformed = new AtomicLong();
+    final AtomicLong copiesFailed = new AtomicLong();
+    private final AtomicLong copiesPending = new AtomicLong();
+
+    /** Queues copies in the replicator's bulk lane, counting them until their outcome. */
+    void sendBulk(Replicator replicator, List<String> to, String path, byte[] body)
+        throws InterruptedException {
+      for (String peer : to) {
+        copiesPending.incrementAndGet();
+        try {
+          replicator.sendBulk(List.of(peer), path, body, this::delivered);
+        } catch (InterruptedException e) {
+          copiesPending.decrementAndGet();
+          throw e;
+        }
+      }
+    }
+
+    private void delivered(String peer, boolean ok) {
+      if (!ok) {
+        copiesFailed.incrementAndGet();
+      }
+      if (copiesPending.decrementAndGet() == 0) {
+        synchronized (this) {
+          notifyAll();
+        }
+      }
+    }
+
+    /**
+     * Waits until every copy sent was delivered or given up on (after the replicator's retries).
+     */
+    synchronized void awaitCopies() throws InterruptedException {
+      while (copiesPending.get() > 0) {
+        wait();
+      }
+    }
   }
 
+  /** One timer of a page, parsed by the fetcher; null request when it was malformed. */
+  private record Entry(long id, List<String> oldReplicas, JsonNode timer, TimerRequest request) {}
+
+  /** A page as the fetcher hands it on; {@code last} after a 200. */
+  private record FetchedPage(List<Entry> entries, boolean last) {}
+
+  /** The fetcher stopped: the reason, handed on after the pages before it. */
+  private record FetchFailed(ResyncException reason) {}
+
+  /**
+   * Pages through a peer's listing. A fetcher thread asks for each page, parses it and asks for the
+   * next as soon as it knows where that starts, while this thread processes the page before it:
+   * stores, sends copies (waiting for room in the replicator's bulk lane, which paces the run to
+   * what the peers absorb) and merges. At most {@link #PAGES_AHEAD} pages wait in between.
+   */
   private void resyncFrom(String peer, ClusterView v, Tally tally)
       throws ResyncException, InterruptedException {
     String local = v.localAddress();
     List<long[]> references = new ArrayList<>();
-    Long timeFrom = null;
-    while (true) {
-      String query =
-          "node-for-replicas="
-              + URLEncoder.encode(local, StandardCharsets.UTF_8)
-              + "&cluster-view-id="
-              + v.viewId()
-              + (timeFrom == null ? "" : "&time-from=" + timeFrom);
-      HttpResponse<byte[]> response =
-          sendWithRetries(
-              HttpRequest.newBuilder(URI.create("http://" + peer + "/timers?" + query))
-                  .timeout(requestTimeout)
-                  .header("Range", Integer.toString(pageSize))
-                  .GET()
-                  .build());
-      int status = response.statusCode();
-      if (status != 200 && status != 206) {
-        throw new ResyncException(
-            "GET /timers answered " + status + ": " + abbreviate(response.body()));
-      }
-      JsonNode timers;
-      try {
-        timers = MAPPER.readTree(response.body()).get("Timers");
-      } catch (IOException e) {
-        tally.malformed.incrementAndGet();
-        throw new ResyncException("malformed page: " + e.getMessage());
-      }
-      if (timers == null || !timers.isArray()) {
-        tally.malformed.incrementAndGet();
-        throw new ResyncException("malformed page: no Timers list");
-      }
-      List<Timer> toStore = new ArrayList<>();
-      long maxPopTime = Long.MIN_VALUE;
-      for (JsonNode entry : timers) {
-        tally.received.incrementAndGet();
-        timersProcessed.inc();
-        try {
-          maxPopTime = Math.max(maxPopTime, process(entry, local, v, toStore, references, tally));
-        } catch (BadRequestException | RuntimeException e) {
-          tally.malformed.incrementAndGet();
-          LOG.debug("skipping malformed timer from {}: {}", peer, e.getMessage());
+    BlockingQueue<Object> pages = new ArrayBlockingQueue<>(PAGES_AHEAD);
+    Future<?> fetcher = fetchers.submit(() -> fetchAll(peer, v, tally, pages));
+    try {
+      while (true) {
+        Object next = pages.take();
+        if (next instanceof FetchFailed failed) {
+          throw failed.reason();
+        }
+        FetchedPage page = (FetchedPage) next;
+        List<Timer> toStore = new ArrayList<>();
+        for (Entry entry : page.entries()) {
+          if (entry.request() == null) {
+            continue;
+          }
+          try {
+            process(entry, local, v, toStore, references, tally);
+          } catch (BadRequestException | RuntimeException e) {
+            tally.malformed.incrementAndGet();
+            LOG.debug("skipping malformed timer from {}: {}", peer, e.getMessage());
+          }
+        }
+        merge(toStore);
+        tally.stored.addAndGet(toStore.size());
+        if (page.last()) {
+          break;
         }
       }
-      node.mergeAll(toStore).join();
-      tally.stored.addAndGet(toStore.size());
-      if (status == 200) {
-        break;
-      }
-      if (maxPopTime == Long.MIN_VALUE) {
-        // A 206 without a usable timer gives no pop time to continue from: say so, rather
-        // than end as if the peer had nothing more.
-        throw new ResyncException("206 page without timers: cannot continue paging");
-      }
-      timeFrom = maxPopTime;
+    } finally {
+      fetcher.cancel(true);
     }
     sendReferences(peer, references);
   }
 
-  /** Applies the replica-level rules to one timer; returns its pop time (the paging cursor). */
-  private long process(
-      JsonNode entry,
-      String local,
-      ClusterView v,
-      List<Timer> toStore,
-      List<long[]> references,
-      Tally tally)
-      throws BadRequestException {
+  /** The fetcher: pages in order onto {@code pages}, ending with the last page or a failure. */
+  private void fetchAll(String peer, ClusterView v, Tally tally, BlockingQueue<Object> pages) {
+    try {
+      Long timeFrom = null;
+      while (true) {
+        String query =
+            "node-for-replicas="
+                + URLEncoder.encode(v.localAddress(), StandardCharsets.UTF_8)
+                + "&cluster-view-id="
+                + v.viewId()
+                + (timeFrom == null ? "" : "&time-from=" + timeFrom);
+        HttpResponse<byte[]> response;
+        try {
+          response =
+              sendWithRetries(
+                  HttpRequest.newBuilder(URI.create("http://" + peer + "/timers?" + query))
+                      .timeout(requestTimeout)
+                      .header("Range", Integer.toString(pageSize))
+                      .GET()
+                      .build());
+        } catch (ResyncException e) {
+          pages.put(new FetchFailed(e));
+          return;
+        }
+        int status = response.statusCode();
+        if (status != 200 && status != 206) {
+          pages.put(
+              new FetchFailed(
+                  new ResyncException(
+                      "GET /timers answered " + status + ": " + abbreviate(response.body()))));
+          return;
+        }
+        JsonNode timers;
+        try {
+          timers = MAPPER.readTree(response.body()).get("Timers");
+        } catch (IOException e) {
+          tally.malformed.incrementAndGet();
+          pages.put(new FetchFailed(new ResyncException("malformed page: " + e.getMessage())));
+          return;
+        }
+        if (timers == null || !timers.isArray()) {
+          tally.malformed.incrementAndGet();
+          pages.put(new FetchFailed(new ResyncException("malformed page: no Timers list")));
+          return;
+        }
+        List<Entry> entries = new ArrayList<>(timers.size());
+        long maxPopTime = Long.MIN_VALUE;
+        for (JsonNode item : timers) {
+          tally.received.incrementAndGet();
+          timersProcessed.inc();
+          try {
+            Entry entry = parse(item);
+            entries.add(entry);
+            maxPopTime = Math.max(maxPopTime, popTime(entry.request()));
+          } catch (BadRequestException | RuntimeException e) {
+            tally.malformed.incrementAndGet();
+            LOG.debug("skipping malformed timer from {}: {}", peer, e.getMessage());
+          }
+        }
+        boolean last = status == 200;
+        pages.put(new FetchedPage(entries, last));
+        if (last) {
+          return;
+        }
+        if (maxPopTime == Long.MIN_VALUE) {
+          // A 206 without a usable timer gives no pop time to continue from: say so, rather
+          // than end as if the peer had nothing more.
+          pages.put(
+              new FetchFailed(
+                  new ResyncException("206 page without timers: cannot continue paging")));
+          return;
+        }
+        timeFrom = maxPopTime;
+      }
+    } catch (InterruptedException e) {
+      // The run stopped waiting for pages.
+    } catch (RuntimeException e) {
+      LOG.error("resync page fetch from {} failed", peer, e);
+      pages.offer(new FetchFailed(new ResyncException("page fetch failed: " + e)));
+    }
+  }
+
+  /** Parses one entry of a page. */
+  private Entry parse(JsonNode entry) throws BadRequestException {
     JsonNode idNode = entry.get("TimerID");
     if (idNode == null || !idNode.isIntegralNumber()) {
       throw new BadRequestException("TimerID missing or not a number");
@@ -314,14 +433,44 @@ public final class ResyncService {
     if (!request.isReplication()) {
       throw new BadRequestException("Timer has no replicas");
     }
-    List<String> newReplicas = request.replicas();
-    int rf = request.replicationFactor() == null ? newReplicas.size() : request.replicationFactor();
+    return new Entry(id, oldReplicas, timerNode, request);
+  }
+
+  /** The timer's next pop (the paging cursor). */
+  private long popTime(TimerRequest request) {
     long start =
         request.startTimeMillis() != null
             ? request.startTimeMillis()
             : clock.millis() + request.startTimeDeltaMillis();
     int sequence = request.sequenceNumber() == null ? 0 : request.sequenceNumber();
-    long popTime = start + (sequence + 1L) * request.intervalMillis();
+    return start + (sequence + 1L) * request.intervalMillis();
+  }
+
+  /** Merges a page's copies a chunk at a time, so the timer thread is never held for long. */
+  private void merge(List<Timer> toStore) {
+    CompletableFuture<Void> last = null;
+    for (int from = 0; from < toStore.size(); from += MERGE_CHUNK) {
+      last = node.mergeAll(toStore.subList(from, Math.min(toStore.size(), from + MERGE_CHUNK)));
+    }
+    if (last != null) {
+      last.join(); // queries run in order: the last done means all done
+    }
+  }
+
+  /** Applies the replica-level rules to one timer. */
+  private void process(
+      Entry entry,
+      String local,
+      ClusterView v,
+      List<Timer> toStore,
+      List<long[]> references,
+      Tally tally)
+      throws BadRequestException, InterruptedException {
+    long id = entry.id();
+    List<String> oldReplicas = entry.oldReplicas();
+    TimerRequest request = entry.request();
+    List<String> newReplicas = request.replicas();
+    int rf = request.replicationFactor() == null ? newReplicas.size() : request.replicationFactor();
     int newIndex = newReplicas.indexOf(local);
     if (newIndex < 0) {
       throw new BadRequestException(
@@ -331,8 +480,6 @@ public final class ResyncService {
     if (oldIndex < 0 || newIndex <= oldIndex) {
       toStore.add(node.replicaFrom(id, rf, request));
     }
-    byte[] body = bytes(timerNode);
-    String path = TimerPath.location(id, rf);
     List<String> replicateTo = new ArrayList<>();
     for (int j = newIndex + 1; j < newReplicas.size(); j++) {
       String candidate = newReplicas.get(j);
@@ -348,12 +495,15 @@ public final class ResyncService {
         tombstoneTo.add(former);
       }
     }
-    replicator.send(replicateTo, path, body);
-    replicator.send(tombstoneTo, path, body);
+    if (!replicateTo.isEmpty() || !tombstoneTo.isEmpty()) {
+      byte[] body = bytes(entry.timer());
+      String path = TimerPath.location(id, rf);
+      tally.sendBulk(replicator, replicateTo, path, body);
+      tally.sendBulk(replicator, tombstoneTo, path, body);
+    }
     tally.replicated.addAndGet(replicateTo.size());
     tally.tombstoned.addAndGet(tombstoneTo.size());
     references.add(new long[] {id, newIndex});
-    return popTime;
   }
 
   private void sendReferences(String peer, List<long[]> references)

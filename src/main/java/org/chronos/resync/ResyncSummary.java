@@ -6,6 +6,8 @@ import java.util.List;
 /**
  * What one resync run did; immutable, serialized as the admin task's answer.
  *
+ * @param copiesFailed copies (replicated or tombstoned) not delivered after the replicator's
+ *     retries
  * @param failures one line per node that could not be resynced, with the reason
  */
 public record ResyncSummary(
@@ -15,6 +17,7 @@ public record ResyncSummary(
     @JsonProperty("stored") long stored,
     @JsonProperty("replicated") long replicated,
     @JsonProperty("tombstoned") long tombstoned,
+    @JsonProperty("copiesFailed") long copiesFailed,
     @JsonProperty("malformed") long malformed,
     @JsonProperty("durationMillis") long durationMillis,
     @JsonProperty("failures") List<String> failures) {}

@@ -331,6 +331,31 @@ public final class TimerNode implements TimerEvents {
         });
   }
 
+  /**
+   * Merges a resync page's copies (those flagged in {@code store}) by the version rule, except any
+   * copy of which this node holds a later pop (see {@link VersionRule#isLaterPop}): a page is a
+   * snapshot, and applying it would undo that pop. Completes, once done, with the copies so
+   * superseded, which the caller must not send on either.
+   */
+  public java.util.concurrent.CompletableFuture<boolean[]> mergeResyncCopies(
+      List<Timer> copies, boolean[] store) {
+    return service.query(
+        s -> {
+          String viewId = view.get().viewId();
+          boolean[] superseded = new boolean[copies.size()];
+          for (int i = 0; i < copies.size(); i++) {
+            Timer copy = copies.get(i);
+            Timer existing = s.get(copy.id());
+            if (existing != null && VersionRule.isLaterPop(existing, copy, viewId)) {
+              superseded[i] = true;
+            } else if (store[i]) {
+              merge(s, copy);
+            }
+          }
+          return superseded;
+        });
+  }
+
   private void merge(TimerStore store, Timer incoming) {
     ClusterView v = view.get();
     Timer existing = store.get(incoming.id());

@@ -62,6 +62,8 @@ public final class ResyncService {
   private static final int PAGES_AHEAD = 2;
   // Copies merged per timer-thread command: a few hundred microseconds at most.
   private static final int MERGE_CHUNK = 250;
+  // Copies of timers due this soon go in the urgent lane (the bulk lane may be a second behind).
+  private static final long URGENT_WITHIN_MILLIS = 10_000;
 
   private final Clock clock;
   private final Supplier<ClusterView> view;
@@ -227,6 +229,7 @@ public final class ResyncService {
             failures.size(),
             tally.received.get(),
             tally.stored.get(),
+            tally.superseded.get(),
             tally.replicated.get(),
             tally.tombstoned.get(),
             tally.copiesFailed.get(),
@@ -245,15 +248,20 @@ public final class ResyncService {
     final AtomicLong tombstoned = new AtomicLong();
     final AtomicLong malformed = new AtomicLong();
     final AtomicLong copiesFailed = new AtomicLong();
+    final AtomicLong superseded = new AtomicLong();
     private final AtomicLong copiesPending = new AtomicLong();
 
-    /** Queues copies in the replicator's bulk lane, counting them until their outcome. */
-    void sendBulk(Replicator replicator, List<String> to, String path, byte[] body)
+    /** Queues copies in one of the replicator's lanes, counting them until their outcome. */
+    void send(Replicator replicator, boolean urgent, List<String> to, String path, byte[] body)
         throws InterruptedException {
       for (String peer : to) {
         copiesPending.incrementAndGet();
         try {
-          replicator.sendBulk(List.of(peer), path, body, this::delivered);
+          if (urgent) {
+            replicator.send(List.of(peer), path, body, this::delivered);
+          } else {
+            replicator.sendBulk(List.of(peer), path, body, this::delivered);
+          }
         } catch (InterruptedException e) {
           copiesPending.decrementAndGet();
           throw e;
@@ -283,7 +291,17 @@ public final class ResyncService {
   }
 
   /** One timer of a page, parsed by the fetcher; null request when it was malformed. */
-  private record Entry(long id, List<String> oldReplicas, JsonNode timer, TimerRequest request) {}
+  private record Entry(
+      long id, List<String> oldReplicas, JsonNode timer, TimerRequest request, long popTime) {}
+
+  /** What to do with one entry: store it here or not, and which nodes to send it to. */
+  private record Plan(
+      Entry entry,
+      Timer copy,
+      boolean store,
+      int newIndex,
+      List<String> replicateTo,
+      List<String> tombstoneTo) {}
 
   /** A page as the fetcher hands it on; {@code last} after a 200. */
   private record FetchedPage(List<Entry> entries, boolean last) {}
@@ -310,20 +328,16 @@ public final class ResyncService {
           throw failed.reason();
         }
         FetchedPage page = (FetchedPage) next;
-        List<Timer> toStore = new ArrayList<>();
+        List<Plan> plans = new ArrayList<>(page.entries().size());
         for (Entry entry : page.entries()) {
-          if (entry.request() == null) {
-            continue;
-          }
           try {
-            process(entry, local, v, toStore, references, tally);
+            plans.add(plan(entry, local));
           } catch (BadRequestException | RuntimeException e) {
             tally.malformed.incrementAndGet();
             LOG.debug("skipping malformed timer from {}: {}", peer, e.getMessage());
           }
         }
-        merge(toStore);
-        tally.stored.addAndGet(toStore.size());
+        apply(plans, references, tally);
         if (page.last()) {
           break;
         }
@@ -387,7 +401,7 @@ public final class ResyncService {
           try {
             Entry entry = parse(item);
             entries.add(entry);
-            maxPopTime = Math.max(maxPopTime, popTime(entry.request()));
+            maxPopTime = Math.max(maxPopTime, entry.popTime());
           } catch (BadRequestException | RuntimeException e) {
             tally.malformed.incrementAndGet();
             LOG.debug("skipping malformed timer from {}: {}", peer, e.getMessage());
@@ -433,7 +447,7 @@ public final class ResyncService {
     if (!request.isReplication()) {
       throw new BadRequestException("Timer has no replicas");
     }
-    return new Entry(id, oldReplicas, timerNode, request);
+    return new Entry(id, oldReplicas, timerNode, request, popTime(request));
   }
 
   /** The timer's next pop (the paging cursor). */
@@ -446,27 +460,8 @@ public final class ResyncService {
     return start + (sequence + 1L) * request.intervalMillis();
   }
 
-  /** Merges a page's copies a chunk at a time, so the timer thread is never held for long. */
-  private void merge(List<Timer> toStore) {
-    CompletableFuture<Void> last = null;
-    for (int from = 0; from < toStore.size(); from += MERGE_CHUNK) {
-      last = node.mergeAll(toStore.subList(from, Math.min(toStore.size(), from + MERGE_CHUNK)));
-    }
-    if (last != null) {
-      last.join(); // queries run in order: the last done means all done
-    }
-  }
-
-  /** Applies the replica-level rules to one timer. */
-  private void process(
-      Entry entry,
-      String local,
-      ClusterView v,
-      List<Timer> toStore,
-      List<long[]> references,
-      Tally tally)
-      throws BadRequestException, InterruptedException {
-    long id = entry.id();
+  /** Applies the replica-level rules to one timer (section 6, step 2). */
+  private Plan plan(Entry entry, String local) throws BadRequestException {
     List<String> oldReplicas = entry.oldReplicas();
     TimerRequest request = entry.request();
     List<String> newReplicas = request.replicas();
@@ -477,9 +472,7 @@ public final class ResyncService {
           "this node is not among the timer's new replicas " + newReplicas);
     }
     int oldIndex = oldReplicas.indexOf(local);
-    if (oldIndex < 0 || newIndex <= oldIndex) {
-      toStore.add(node.replicaFrom(id, rf, request));
-    }
+    boolean store = oldIndex < 0 || newIndex <= oldIndex;
     List<String> replicateTo = new ArrayList<>();
     for (int j = newIndex + 1; j < newReplicas.size(); j++) {
       String candidate = newReplicas.get(j);
@@ -495,15 +488,58 @@ public final class ResyncService {
         tombstoneTo.add(former);
       }
     }
-    if (!replicateTo.isEmpty() || !tombstoneTo.isEmpty()) {
-      byte[] body = bytes(entry.timer());
-      String path = TimerPath.location(id, rf);
-      tally.sendBulk(replicator, replicateTo, path, body);
-      tally.sendBulk(replicator, tombstoneTo, path, body);
+    Timer copy = node.replicaFrom(entry.id(), rf, request);
+    return new Plan(entry, copy, store, newIndex, replicateTo, tombstoneTo);
+  }
+
+  /**
+   * Stores a page's timers (on the timer thread, {@link #MERGE_CHUNK} at a time, so it is never
+   * held for long), then sends the copies. A page is a snapshot taken a moment ago: a timer this
+   * node has popped since (or heard popped) is neither stored nor sent on, or the older copy would
+   * undo the pop here and on the other replicas, and the timer would pop twice. Copies of timers
+   * due within {@link #URGENT_WITHIN_MILLIS} go in the replicator's urgent lane, so that their
+   * replicas learn their new positions before the pop; the rest in the bulk lane, whose room paces
+   * the run to what the peers absorb.
+   */
+  private void apply(List<Plan> plans, List<long[]> references, Tally tally)
+      throws InterruptedException {
+    List<CompletableFuture<boolean[]>> chunks = new ArrayList<>();
+    for (int from = 0; from < plans.size(); from += MERGE_CHUNK) {
+      List<Plan> chunk = plans.subList(from, Math.min(plans.size(), from + MERGE_CHUNK));
+      List<Timer> copies = new ArrayList<>(chunk.size());
+      boolean[] store = new boolean[chunk.size()];
+      for (int i = 0; i < chunk.size(); i++) {
+        copies.add(chunk.get(i).copy());
+        store[i] = chunk.get(i).store();
+      }
+      chunks.add(node.mergeResyncCopies(copies, store));
     }
-    tally.replicated.addAndGet(replicateTo.size());
-    tally.tombstoned.addAndGet(tombstoneTo.size());
-    references.add(new long[] {id, newIndex});
+    long urgentBefore = clock.millis() + URGENT_WITHIN_MILLIS;
+    for (int c = 0; c < chunks.size(); c++) {
+      boolean[] superseded = chunks.get(c).join();
+      for (int i = 0; i < superseded.length; i++) {
+        Plan plan = plans.get(c * MERGE_CHUNK + i);
+        Entry entry = plan.entry();
+        references.add(new long[] {entry.id(), plan.newIndex()});
+        if (superseded[i]) {
+          tally.superseded.incrementAndGet();
+          continue;
+        }
+        if (plan.store()) {
+          tally.stored.incrementAndGet();
+        }
+        if (plan.replicateTo().isEmpty() && plan.tombstoneTo().isEmpty()) {
+          continue;
+        }
+        byte[] body = bytes(entry.timer());
+        String path = TimerPath.location(entry.id(), plan.copy().replicationFactor());
+        boolean urgent = entry.popTime() < urgentBefore;
+        tally.send(replicator, urgent, plan.replicateTo(), path, body);
+        tally.send(replicator, urgent, plan.tombstoneTo(), path, body);
+        tally.replicated.addAndGet(plan.replicateTo().size());
+        tally.tombstoned.addAndGet(plan.tombstoneTo().size());
+      }
+    }
   }
 
   private void sendReferences(String peer, List<long[]> references)

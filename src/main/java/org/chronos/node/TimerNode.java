@@ -318,20 +318,6 @@ public final class TimerNode implements TimerEvents {
   }
 
   /**
-   * Merges peers' copies by the version rule, without replicating them further; completes once they
-   * are in the store. Never refused: the caller (a resync) waits, which is its backpressure.
-   */
-  public java.util.concurrent.CompletableFuture<Void> mergeAll(List<Timer> copies) {
-    return service.query(
-        store -> {
-          for (Timer copy : copies) {
-            merge(store, copy);
-          }
-          return null;
-        });
-  }
-
-  /**
    * Merges a resync page's copies (those flagged in {@code store}) by the version rule, except any
    * copy of which this node holds a later pop (see {@link VersionRule#isLaterPop}): a page is a
    * snapshot, and applying it would undo that pop. Completes, once done, with the copies so

@@ -125,6 +125,12 @@ class ResyncUnderLoadTest {
     Timer created = node.timer(id);
     callbacks.awaitRequest(path);
     await().until(() -> node.timer(id).sequence() == 1);
+    // The pop's replication reached the peer.
+    await()
+        .until(
+            () ->
+                fakePeer.requests().stream()
+                    .anyMatch(r -> r.method().equals("PUT") && r.path().equals(location)));
 
     // The peer's page still has the timer as it was before that pop (sequence 0).
     String replicas =
@@ -154,15 +160,15 @@ class ResyncUnderLoadTest {
                 : Reply.status(request.method().equals("PUT") ? 200 : 202));
     JsonNode summary = node.resync();
 
-    assertThat(summary.get("timersReceived").asLong()).as(summary.toString()).isEqualTo(1);
-    assertThat(summary.get("superseded").asLong()).as(summary.toString()).isEqualTo(1);
+    callbacks.assertEachCalledExactlyOnce(
+        List.of(path), Duration.ofSeconds(5), ScalingTest.AFTER_ALL_REPLICAS);
     assertThat(node.timer(id).sequence()).as("the pop is not undone").isEqualTo(1);
     List<Received> puts =
         fakePeer.requests().stream().filter(r -> r.method().equals("PUT")).toList();
     assertThat(puts.subList(putsBefore, puts.size()))
         .as("the older copy is not sent on either")
         .isEmpty();
-    callbacks.assertEachCalledExactlyOnce(
-        List.of(path), Duration.ofSeconds(5), ScalingTest.AFTER_ALL_REPLICAS);
+    assertThat(summary.get("timersReceived").asLong()).as(summary.toString()).isEqualTo(1);
+    assertThat(summary.get("superseded").asLong()).as(summary.toString()).isEqualTo(1);
   }
 }

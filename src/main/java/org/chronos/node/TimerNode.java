@@ -308,7 +308,16 @@ public final class TimerNode implements TimerEvents {
 
   /** A peer's copy of a timer (a replication message or a resync entry), ready to merge. */
   public Timer replicaFrom(long id, int rf, TimerRequest request) {
-    Timer incoming = toTimer(id, rf, request, clock.millis());
+    return replicaFrom(id, rf, request, clock.millis());
+  }
+
+  /**
+   * As {@link #replicaFrom(long, int, TimerRequest)}, with the moment the copy's {@code
+   * start-time-delta} counts from: for a resync page, when the page arrived, however long it then
+   * waited to be processed.
+   */
+  public Timer replicaFrom(long id, int rf, TimerRequest request, long receivedMillis) {
+    Timer incoming = toTimer(id, rf, request, receivedMillis);
     incoming.setReplicas(intern(request.replicas()));
     incoming.setClusterViewId(request.clusterViewId());
     if (request.sites() != null) {

@@ -58,7 +58,7 @@ public final class Replicator {
   public static final int DEFAULT_MAX_BULK_IN_FLIGHT = 2;
 
   /** Default cap on a peer's bulk messages waiting or in flight before {@link #sendBulk} waits. */
-  public static final int DEFAULT_MAX_BULK_QUEUED = 2000;
+  public static final int DEFAULT_MAX_BULK_QUEUED = 256;
 
   private final CloseableHttpAsyncClient client;
   private final ScheduledThreadPoolExecutor retries;

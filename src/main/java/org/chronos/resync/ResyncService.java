@@ -29,6 +29,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 import org.chronos.api.BadRequestException;
+import org.chronos.api.TimerJson;
 import org.chronos.api.TimerRequest;
 import org.chronos.api.TimerRequestParser;
 import org.chronos.cluster.ClusterView;
@@ -292,7 +293,7 @@ public final class ResyncService {
 
   /** One timer of a page, parsed by the fetcher; null request when it was malformed. */
   private record Entry(
-      long id, List<String> oldReplicas, JsonNode timer, TimerRequest request, long popTime) {}
+      long id, List<String> oldReplicas, TimerRequest request, long popTime, long receivedMillis) {}
 
   /** What to do with one entry: store it here or not, and which nodes to send it to. */
   private record Plan(
@@ -301,7 +302,8 @@ public final class ResyncService {
       boolean store,
       int newIndex,
       List<String> replicateTo,
-      List<String> tombstoneTo) {}
+      List<String> tombstoneTo,
+      byte[] body) {}
 
   /** A page as the fetcher hands it on; {@code last} after a 200. */
   private record FetchedPage(List<Entry> entries, boolean last) {}
@@ -372,6 +374,8 @@ public final class ResyncService {
           pages.put(new FetchFailed(e));
           return;
         }
+        // Start-time deltas count from now, not from when the page is processed.
+        long received = clock.millis();
         int status = response.statusCode();
         if (status != 200 && status != 206) {
           pages.put(
@@ -399,7 +403,7 @@ public final class ResyncService {
           tally.received.incrementAndGet();
           timersProcessed.inc();
           try {
-            Entry entry = parse(item);
+            Entry entry = parse(item, received);
             entries.add(entry);
             maxPopTime = Math.max(maxPopTime, entry.popTime());
           } catch (BadRequestException | RuntimeException e) {
@@ -431,7 +435,7 @@ public final class ResyncService {
   }
 
   /** Parses one entry of a page. */
-  private Entry parse(JsonNode entry) throws BadRequestException {
+  private Entry parse(JsonNode entry, long receivedMillis) throws BadRequestException {
     JsonNode idNode = entry.get("TimerID");
     if (idNode == null || !idNode.isIntegralNumber()) {
       throw new BadRequestException("TimerID missing or not a number");
@@ -447,15 +451,15 @@ public final class ResyncService {
     if (!request.isReplication()) {
       throw new BadRequestException("Timer has no replicas");
     }
-    return new Entry(id, oldReplicas, timerNode, request, popTime(request));
+    return new Entry(id, oldReplicas, request, popTime(request, receivedMillis), receivedMillis);
   }
 
   /** The timer's next pop (the paging cursor). */
-  private long popTime(TimerRequest request) {
+  private static long popTime(TimerRequest request, long receivedMillis) {
     long start =
         request.startTimeMillis() != null
             ? request.startTimeMillis()
-            : clock.millis() + request.startTimeDeltaMillis();
+            : receivedMillis + request.startTimeDeltaMillis();
     int sequence = request.sequenceNumber() == null ? 0 : request.sequenceNumber();
     return start + (sequence + 1L) * request.intervalMillis();
   }
@@ -488,8 +492,14 @@ public final class ResyncService {
         tombstoneTo.add(former);
       }
     }
-    Timer copy = node.replicaFrom(entry.id(), rf, request);
-    return new Plan(entry, copy, store, newIndex, replicateTo, tombstoneTo);
+    Timer copy = node.replicaFrom(entry.id(), rf, request, entry.receivedMillis());
+    // Written now, before the copy goes to the timer thread: the start-time delta counts from
+    // now, and the copy carries the new replicas and view id, as the page did.
+    byte[] body =
+        replicateTo.isEmpty() && tombstoneTo.isEmpty()
+            ? null
+            : TimerJson.write(copy, clock.millis());
+    return new Plan(entry, copy, store, newIndex, replicateTo, tombstoneTo, body);
   }
 
   /**
@@ -528,10 +538,10 @@ public final class ResyncService {
         if (plan.store()) {
           tally.stored.incrementAndGet();
         }
-        if (plan.replicateTo().isEmpty() && plan.tombstoneTo().isEmpty()) {
+        if (plan.body() == null) {
           continue;
         }
-        byte[] body = bytes(entry.timer());
+        byte[] body = plan.body();
         String path = TimerPath.location(entry.id(), plan.copy().replicationFactor());
         boolean urgent = entry.popTime() < urgentBefore;
         tally.send(replicator, urgent, plan.replicateTo(), path, body);

@@ -291,7 +291,7 @@ public final class ResyncService {
     }
   }
 
-  /** One timer of a page, parsed by the fetcher; null request when it was malformed. */
+  /** One timer of a page, parsed by the fetcher, with when its page arrived. */
   private record Entry(
       long id, List<String> oldReplicas, TimerRequest request, long popTime, long receivedMillis) {}
 

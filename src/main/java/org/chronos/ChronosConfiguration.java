@@ -13,6 +13,7 @@ import jakarta.validation.constraints.NotEmpty;
 import jakarta.validation.constraints.NotNull;
 import java.util.concurrent.TimeUnit;
 import org.chronos.overload.OverloadSettings;
+import org.chronos.replication.Replicator;
 
 /**
  * chronos.yml: Dropwizard's own settings plus ours. Every key of ours has a default that works, so
@@ -314,6 +315,17 @@ public class ChronosConfiguration extends Configuration {
       this.maxBatchSize = maxBatchSize;
     }
 
+    /**
+     * A resync's copies to a peer in flight at once. They go in their own lane, behind the
+     * replication of requests and pops; this bounds how much of the peer they can take.
+     */
+    @Min(1)
+    private int maxBulkInFlightPerPeer = Replicator.DEFAULT_MAX_BULK_IN_FLIGHT;
+
+    /** A resync's copies to a peer waiting or in flight before the resync waits for room. */
+    @Min(1)
+    private int maxBulkQueuedPerPeer = Replicator.DEFAULT_MAX_BULK_QUEUED;
+
     @JsonProperty
     public Duration getTimeout() {
       return timeout;
@@ -342,6 +354,26 @@ public class ChronosConfiguration extends Configuration {
     @JsonProperty
     public void setMaxInFlightPerPeer(int maxInFlightPerPeer) {
       this.maxInFlightPerPeer = maxInFlightPerPeer;
+    }
+
+    @JsonProperty
+    public int getMaxBulkInFlightPerPeer() {
+      return maxBulkInFlightPerPeer;
+    }
+
+    @JsonProperty
+    public void setMaxBulkInFlightPerPeer(int maxBulkInFlightPerPeer) {
+      this.maxBulkInFlightPerPeer = maxBulkInFlightPerPeer;
+    }
+
+    @JsonProperty
+    public int getMaxBulkQueuedPerPeer() {
+      return maxBulkQueuedPerPeer;
+    }
+
+    @JsonProperty
+    public void setMaxBulkQueuedPerPeer(int maxBulkQueuedPerPeer) {
+      this.maxBulkQueuedPerPeer = maxBulkQueuedPerPeer;
     }
   }
 

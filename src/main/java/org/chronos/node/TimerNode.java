@@ -313,7 +313,16 @@ public final class TimerNode implements TimerEvents {
 
   /** A peer's copy of a timer (a replication message or a resync entry), ready to merge. */
   public Timer replicaFrom(long id, int rf, TimerRequest request) {
-    Timer incoming = toTimer(id, rf, request, clock.millis());
+    return replicaFrom(id, rf, request, clock.millis());
+  }
+
+  /**
+   * As {@link #replicaFrom(long, int, TimerRequest)}, with the moment the copy's {@code
+   * start-time-delta} counts from: for a resync page, when the page arrived, however long it then
+   * waited to be processed.
+   */
+  public Timer replicaFrom(long id, int rf, TimerRequest request, long receivedMillis) {
+    Timer incoming = toTimer(id, rf, request, receivedMillis);
     incoming.setReplicas(intern(request.replicas()));
     incoming.setClusterViewId(request.clusterViewId());
     if (request.sites() != null) {
@@ -323,16 +332,27 @@ public final class TimerNode implements TimerEvents {
   }
 
   /**
-   * Merges peers' copies by the version rule, without replicating them further; completes once they
-   * are in the store. Never refused: the caller (a resync) waits, which is its backpressure.
+   * Merges a resync page's copies (those flagged in {@code store}) by the version rule, except any
+   * copy of which this node holds a later pop (see {@link VersionRule#isLaterPop}): a page is a
+   * snapshot, and applying it would undo that pop. Completes, once done, with the copies so
+   * superseded, which the caller must not send on either.
    */
-  public java.util.concurrent.CompletableFuture<Void> mergeAll(List<Timer> copies) {
+  public java.util.concurrent.CompletableFuture<boolean[]> mergeResyncCopies(
+      List<Timer> copies, boolean[] store) {
     return service.query(
-        store -> {
-          for (Timer copy : copies) {
-            merge(store, copy);
+        s -> {
+          String viewId = view.get().viewId();
+          boolean[] superseded = new boolean[copies.size()];
+          for (int i = 0; i < copies.size(); i++) {
+            Timer copy = copies.get(i);
+            Timer existing = s.get(copy.id());
+            if (existing != null && VersionRule.isLaterPop(existing, copy, viewId)) {
+              superseded[i] = true;
+            } else if (store[i]) {
+              merge(s, copy);
+            }
           }
-          return null;
+          return superseded;
         });
   }
 

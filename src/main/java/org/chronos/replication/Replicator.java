@@ -12,6 +12,7 @@ import java.util.Queue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -31,14 +32,35 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Sends timers to other nodes ({@code PUT /timers/<id>-<rf>}); thread-safe and never blocks its
- * caller, which may be a request thread or the timer thread.
+ * Sends timers to other nodes ({@code PUT /timers/<id>-<rf>}); thread-safe. {@link #send} never
+ * blocks its caller, which may be a request thread or the timer thread; {@link #sendBulk} waits for
+ * room, which is the backpressure of a resync.
  *
- * <p>Each peer has a bounded queue and a cap on requests in flight. A full queue drops the message
- * and counts it as a failure (the timer's other copies and the next pop or resync repair it),
- * rather than letting a dead peer eat the heap. Connection failures, timeouts and 5xx answers are
- * retried a few times with backoff; 4xx answers are not. Metrics per peer: {@code
- * chronos.replication.<peer>.queued|sent|failed}.
+ * <p>Each peer has two lanes. The <b>urgent</b> lane carries the replication of client requests and
+ * of successful pops: a backup that does not hear of a pop within the 2 s replica delay pops the
+ * timer again, so these must never wait behind a resync's bulk traffic. The <b>bulk</b> lane
+ * carries a resync's copies. The lanes have their own queues and their own caps on requests in
+ * flight, so an urgent message waits only for other urgent ones, and bulk traffic, with a small cap
+ * of its own, is never starved by urgent traffic either, nor can it take more than a few of the
+ * peer's request threads. An urgent queue is bounded: when full the message is dropped and counted
+ * as a failure (the timer's other copies and the next pop or resync repair it) rather than letting
+ * a dead peer eat the heap. A bulk sender instead waits until fewer than {@code maxBulkQueued} of
+ * its messages are waiting or in flight.
+ *
+ * <p>Connection failures, timeouts and 5xx answers are retried a few times with backoff; 4xx
+ * answers are not. A completion sends the lane's next message at once, on the thread that completed
+ * (no hand-off per message); a lane is drained by one thread at a time, so a client that fails
+ * requests synchronously does not recurse.
+ *
+ * <p><b>Batches.</b> To a peer that takes them (our nodes), messages queued in a lane travel
+ * together as one {@code POST /timers/batch} ({@link ReplicationBatch}), up to {@code maxBatch}
+ * messages and about {@code maxBatchBytes} of bodies; a lone message is still a plain PUT. While
+ * {@value #EAGER_IN_FLIGHT} of a lane's requests are unanswered, new messages wait for a reply (or
+ * a full batch) instead of each taking a request. A peer that answers a batch with anything but its
+ * statuses (an original Chronos node: 404 or 405) gets single PUTs for the next {@value
+ * #SINGLES_AFTER_REFUSAL_MILLIS} ms, and a batch it finds too large (413) is sent again message by
+ * message. Metrics per peer: {@code chronos.replication.<peer>.queued} (both lanes), {@code
+ * .bulk-queued}, {@code .sent}, {@code .failed} (messages), {@code .batches} (batches accepted).
  */
 public final class Replicator {
   private static final Logger LOG = LoggerFactory.getLogger(Replicator.class);
@@ -46,10 +68,16 @@ public final class Replicator {
   private static final long SINGLES_AFTER_REFUSAL_MILLIS = 10 * 60_000;
 
   /**
-   * Requests in flight to a peer that takes batches below which a message is sent at once; at or
-   * above it, messages wait for a reply (or a full batch) and go together.
+   * Requests in flight in a lane to a peer that takes batches below which a message is sent at
+   * once; at or above it, messages wait for a reply (or a full batch) and go together.
    */
   private static final int EAGER_IN_FLIGHT = 2;
+
+  /** Default cap on a peer's bulk requests in flight. */
+  public static final int DEFAULT_MAX_BULK_IN_FLIGHT = 2;
+
+  /** Default cap on a peer's bulk messages waiting or in flight before {@link #sendBulk} waits. */
+  public static final int DEFAULT_MAX_BULK_QUEUED = 256;
 
   private final CloseableHttpAsyncClient client;
   private final ScheduledThreadPoolExecutor retries;
@@ -57,6 +85,8 @@ public final class Replicator {
   private final MetricRegistry metrics;
   private final int maxQueued;
   private final int maxInFlightPerPeer;
+  private final int maxBulkInFlight;
+  private final int maxBulkQueued;
   private final int maxBatch;
   private final int maxBatchBytes;
   private final Map<String, Peer> peers = new ConcurrentHashMap<>();
@@ -70,22 +100,48 @@ public final class Replicator {
 
   /** A message for one peer. */
   private record Message(
-      String peer, String path, byte[] body, int attempt, Outcome outcome, boolean alone) {
+      String peer,
+      String path,
+      byte[] body,
+      int attempt,
+      Outcome outcome,
+      boolean bulk,
+      boolean alone) {
     Message retry() {
-      return new Message(peer, path, body, attempt + 1, outcome, alone);
+      return new Message(peer, path, body, attempt + 1, outcome, bulk, alone);
     }
 
     /** The same message again, not counted as an attempt; sent on its own if {@code alone}. */
     Message again(boolean alone) {
-      return new Message(peer, path, body, attempt, outcome, alone);
+      return new Message(peer, path, body, attempt, outcome, bulk, alone);
+    }
+  }
+
+  /** One peer's queue of one priority, with its own cap on requests in flight. */
+  private final class Lane {
+    final Peer peer;
+    final boolean bulk;
+    final int maxInFlight;
+    final Queue<Message> queue = new ConcurrentLinkedQueue<>();
+    final AtomicInteger queued = new AtomicInteger();
+    final AtomicInteger inFlight = new AtomicInteger();
+    // Drain requests not yet seen by the thread draining the lane (0: nobody is draining).
+    final AtomicInteger drainRequests = new AtomicInteger();
+    // Bulk lane: messages accepted and not yet finished (queued, in flight or waiting to retry).
+    final Semaphore room;
+
+    Lane(Peer peer, boolean bulk, int maxInFlight, int room) {
+      this.peer = peer;
+      this.bulk = bulk;
+      this.maxInFlight = maxInFlight;
+      this.room = bulk ? new Semaphore(room) : null;
     }
   }
 
   private final class Peer {
     final String address;
-    final Queue<Message> queue = new ConcurrentLinkedQueue<>();
-    final AtomicInteger queued = new AtomicInteger();
-    final AtomicInteger inFlight = new AtomicInteger();
+    final Lane urgent;
+    final Lane bulk;
     final Counter sent;
     final Counter failed;
     final Counter batches;
@@ -96,11 +152,19 @@ public final class Replicator {
 
     Peer(String address) {
       this.address = address;
+      this.urgent = new Lane(this, false, maxInFlightPerPeer, 0);
+      this.bulk = new Lane(this, true, maxBulkInFlight, maxBulkQueued);
       String base = MetricRegistry.name("chronos", "replication", address);
-      metrics.register(base + ".queued", (Gauge<Integer>) queued::get);
+      metrics.register(
+          base + ".queued", (Gauge<Integer>) () -> urgent.queued.get() + bulk.queued.get());
+      metrics.register(base + ".bulk-queued", (Gauge<Integer>) bulk.queued::get);
       this.sent = metrics.counter(base + ".sent");
       this.failed = metrics.counter(base + ".failed");
       this.batches = metrics.counter(base + ".batches");
+    }
+
+    int pending() {
+      return urgent.queued.get() + urgent.inFlight.get() + bulk.queued.get() + bulk.inFlight.get();
     }
   }
 
@@ -110,7 +174,35 @@ public final class Replicator {
       long timeoutMillis,
       int maxQueued,
       int maxInFlightPerPeer) {
-    this(clock, metrics, timeoutMillis, maxQueued, maxInFlightPerPeer, 1, 0);
+    this(
+        clock,
+        metrics,
+        timeoutMillis,
+        maxQueued,
+        maxInFlightPerPeer,
+        DEFAULT_MAX_BULK_IN_FLIGHT,
+        DEFAULT_MAX_BULK_QUEUED);
+  }
+
+  /** Without batches: single PUTs only, as the original sends. */
+  public Replicator(
+      Clock clock,
+      MetricRegistry metrics,
+      long timeoutMillis,
+      int maxQueued,
+      int maxInFlightPerPeer,
+      int maxBulkInFlight,
+      int maxBulkQueued) {
+    this(
+        clock,
+        metrics,
+        timeoutMillis,
+        maxQueued,
+        maxInFlightPerPeer,
+        maxBulkInFlight,
+        maxBulkQueued,
+        1,
+        0);
   }
 
   /**
@@ -124,15 +216,30 @@ public final class Replicator {
       long timeoutMillis,
       int maxQueued,
       int maxInFlightPerPeer,
+      int maxBulkInFlight,
+      int maxBulkQueued,
       int maxBatch,
       int maxBatchBytes) {
+    if (maxInFlightPerPeer < 1 || maxBulkInFlight < 1 || maxBulkQueued < 1) {
+      throw new IllegalArgumentException(
+          "in-flight caps and bulk room must be >= 1: "
+              + maxInFlightPerPeer
+              + ", "
+              + maxBulkInFlight
+              + ", "
+              + maxBulkQueued);
+    }
     this.clock = clock;
     this.metrics = metrics;
     this.maxQueued = maxQueued;
     this.maxInFlightPerPeer = maxInFlightPerPeer;
+    this.maxBulkInFlight = maxBulkInFlight;
+    this.maxBulkQueued = maxBulkQueued;
     this.maxBatch = maxBatch;
     this.maxBatchBytes = maxBatchBytes;
-    this.client = AsyncHttp.client(timeoutMillis, maxInFlightPerPeer * 16, maxInFlightPerPeer, 1);
+    // Both lanes' requests in flight fit in the pool: neither waits there for the other.
+    int perRoute = maxInFlightPerPeer + maxBulkInFlight;
+    this.client = AsyncHttp.client(timeoutMillis, perRoute * 16, perRoute, 1);
     this.retries =
         new ScheduledThreadPoolExecutor(1, AsyncHttp.daemonThreads("chronos-replication-retries"));
   }
@@ -142,21 +249,22 @@ public final class Replicator {
   }
 
   /**
-   * Waits up to {@code graceMillis} for every peer's queue to empty (shutdown must not drop the
+   * Waits up to {@code graceMillis} for every peer's queues to empty (shutdown must not drop the
    * replication of pops that just succeeded), then closes.
    */
   public void stop(long graceMillis) throws InterruptedException {
     long giveUp = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
-    while (peers.values().stream().anyMatch(p -> p.queued.get() + p.inFlight.get() > 0)
-        && System.nanoTime() < giveUp) {
+    while (peers.values().stream().anyMatch(p -> p.pending() > 0) && System.nanoTime() < giveUp) {
       Thread.sleep(10);
     }
     closed = true;
     retries.shutdownNow();
     client.close(CloseMode.GRACEFUL);
+    // Nobody waits for bulk room any more: whatever is queued stays unsent.
+    peers.values().forEach(p -> p.bulk.room.release(maxBulkQueued));
   }
 
-  /** Queues {@code PUT <path>} with the body to every peer given. */
+  /** Queues {@code PUT <path>} with the body to every peer given, in the urgent lane. */
   public void send(Collection<String> to, String path, byte[] body) {
     send(to, path, body, null);
   }
@@ -164,14 +272,35 @@ public final class Replicator {
   /** As {@link #send(Collection, String, byte[])}, reporting each peer's final outcome. */
   public void send(Collection<String> to, String path, byte[] body, Outcome outcome) {
     for (String address : to) {
-      enqueue(new Message(address, path, body, 0, outcome, false));
+      enqueue(new Message(address, path, body, 0, outcome, false, false));
     }
   }
 
-  /** Messages waiting or in flight to a peer. */
+  /**
+   * Queues {@code PUT <path>} to every peer given in the bulk lane, behind any urgent message,
+   * first waiting while a peer has {@code maxBulkQueued} bulk messages unfinished.
+   *
+   * @throws InterruptedException if interrupted while waiting (messages to peers not yet queued are
+   *     not sent)
+   */
+  public void sendBulk(Collection<String> to, String path, byte[] body, Outcome outcome)
+      throws InterruptedException {
+    for (String address : to) {
+      if (closed) {
+        if (outcome != null) {
+          outcome.delivered(address, false);
+        }
+        continue;
+      }
+      peer(address).bulk.room.acquire();
+      enqueue(new Message(address, path, body, 0, outcome, true, false));
+    }
+  }
+
+  /** Messages waiting or in flight to a peer, in both lanes. */
   public int pending(String address) {
     Peer p = peers.get(address);
-    return p == null ? 0 : p.queued.get() + p.inFlight.get();
+    return p == null ? 0 : p.pending();
   }
 
   /** Peers whose last failure was at or after {@code sinceMillis} (for health and logs). */
@@ -192,50 +321,62 @@ public final class Replicator {
   }
 
   private void enqueue(Message m) {
-    if (closed) {
-      return;
-    }
     Peer p = peer(m.peer());
-    if (p.queued.incrementAndGet() > maxQueued) {
-      p.queued.decrementAndGet();
-      fail(p, m, "queue full (" + maxQueued + " messages)");
+    Lane lane = m.bulk() ? p.bulk : p.urgent;
+    if (closed) {
+      if (m.bulk()) {
+        finish(lane, m, false); // its sender may be counting on an outcome
+      }
       return;
     }
-    p.queue.add(m);
-    drain(p);
+    // The bulk lane is bounded by its senders waiting for room, the urgent lane here.
+    if (!m.bulk() && lane.queued.incrementAndGet() > maxQueued) {
+      lane.queued.decrementAndGet();
+      fail(lane, m, "queue full (" + maxQueued + " messages)");
+      return;
+    }
+    if (m.bulk()) {
+      lane.queued.incrementAndGet();
+    }
+    lane.queue.add(m);
+    drain(lane);
   }
 
-  private void drain(Peer p) {
-    while (!closed) {
-      int inFlight = p.inFlight.get();
-      if (inFlight >= maxInFlightPerPeer) {
-        return;
-      }
-      if (inFlight >= EAGER_IN_FLIGHT && p.queued.get() < maxBatch && batching(p)) {
-        // Replies are due: let messages gather into a batch that the next reply sends, rather
-        // than spend a request on each (the wait is at most one round trip).
-        return;
-      }
-      if (!p.inFlight.compareAndSet(inFlight, inFlight + 1)) {
-        continue;
-      }
-      Message m = p.queue.poll();
-      if (m == null) {
-        p.inFlight.decrementAndGet();
-        // A message may have arrived between the poll and the decrement; look once more.
-        if (p.queue.isEmpty()) {
-          return;
-        }
-        continue;
-      }
-      p.queued.decrementAndGet();
-      List<Message> batch = batchAfter(p, m);
-      if (batch == null) {
-        execute(p, m);
-      } else {
-        executeBatch(p, batch);
-      }
+  /**
+   * Sends the lane's queued messages while it has room in flight, batched where the peer takes
+   * batches. One thread at a time drains a lane; a call meanwhile (a completion, a new message, or
+   * a synchronous failure inside {@code execute}) makes that thread look again instead of
+   * recursing.
+   */
+  private void drain(Lane lane) {
+    if (lane.drainRequests.getAndIncrement() != 0) {
+      return;
     }
+    int requests = 1;
+    do {
+      while (!closed && lane.inFlight.get() < lane.maxInFlight) {
+        if (lane.inFlight.get() >= EAGER_IN_FLIGHT
+            && lane.queued.get() < maxBatch
+            && batching(lane.peer)) {
+          // Replies are due, and each drains the lane: let messages gather into a batch rather
+          // than spend a request on each (the wait is at most one round trip).
+          break;
+        }
+        Message m = lane.queue.poll();
+        if (m == null) {
+          break;
+        }
+        lane.queued.decrementAndGet();
+        lane.inFlight.incrementAndGet();
+        List<Message> batch = batchAfter(lane, m);
+        if (batch == null) {
+          execute(lane, m);
+        } else {
+          executeBatch(lane, batch);
+        }
+      }
+      requests = lane.drainRequests.addAndGet(-requests);
+    } while (requests != 0);
   }
 
   /** Whether messages to this peer may travel in batches now. */
@@ -248,22 +389,22 @@ public final class Replicator {
    * one batch; otherwise null. A message that must go alone is sent at once, over the in-flight cap
    * by one (it is rare: a big body, or a batch the peer found too large).
    */
-  private List<Message> batchAfter(Peer p, Message first) {
+  private List<Message> batchAfter(Lane lane, Message first) {
     if (first.alone()
         || first.body().length > maxBatchBytes / 2
-        || p.queue.isEmpty()
-        || !batching(p)) {
+        || lane.queue.isEmpty()
+        || !batching(lane.peer)) {
       return null;
     }
     List<Message> batch = new ArrayList<>(Math.min(maxBatch, 64));
     batch.add(first);
     long bytes = first.body().length;
     Message next;
-    while (batch.size() < maxBatch && bytes < maxBatchBytes && (next = p.queue.poll()) != null) {
-      p.queued.decrementAndGet();
+    while (batch.size() < maxBatch && bytes < maxBatchBytes && (next = lane.queue.poll()) != null) {
+      lane.queued.decrementAndGet();
       if (next.alone() || next.body().length > maxBatchBytes / 2) {
-        p.inFlight.incrementAndGet();
-        execute(p, next);
+        lane.inFlight.incrementAndGet();
+        execute(lane, next);
         continue;
       }
       batch.add(next);
@@ -272,7 +413,7 @@ public final class Replicator {
     return batch.size() > 1 ? batch : null;
   }
 
-  private void execute(Peer p, Message m) {
+  private void execute(Lane lane, Message m) {
     try {
       client.execute(
           AsyncRequestBuilder.put("http://" + m.peer() + m.path())
@@ -282,30 +423,30 @@ public final class Replicator {
           new FutureCallback<org.apache.hc.core5.http.Message<HttpResponse, Void>>() {
             @Override
             public void completed(org.apache.hc.core5.http.Message<HttpResponse, Void> result) {
-              settle(p, m, result.getHead().getCode());
-              done(p);
+              settle(lane, m, result.getHead().getCode());
+              done(lane);
             }
 
             @Override
             public void failed(Exception ex) {
-              retryOrFail(p, m, ex.getClass().getSimpleName() + ": " + ex.getMessage());
-              done(p);
+              retryOrFail(lane, m, ex.getClass().getSimpleName() + ": " + ex.getMessage());
+              done(lane);
             }
 
             @Override
             public void cancelled() {
-              retryOrFail(p, m, "cancelled");
-              done(p);
+              retryOrFail(lane, m, "cancelled");
+              done(lane);
             }
           });
     } catch (RuntimeException e) {
-      retryOrFail(p, m, e.toString());
-      done(p);
+      retryOrFail(lane, m, e.toString());
+      done(lane);
     }
   }
 
   /** Sends several messages as one {@code POST /timers/batch}; see {@link ReplicationBatch}. */
-  private void executeBatch(Peer p, List<Message> batch) {
+  private void executeBatch(Lane lane, List<Message> batch) {
     List<String> paths = new ArrayList<>(batch.size());
     List<byte[]> bodies = new ArrayList<>(batch.size());
     for (Message m : batch) {
@@ -314,7 +455,7 @@ public final class Replicator {
     }
     try {
       client.execute(
-          AsyncRequestBuilder.post("http://" + p.address + ReplicationBatch.PATH)
+          AsyncRequestBuilder.post("http://" + lane.peer.address + ReplicationBatch.PATH)
               .setEntity(
                   AsyncEntityProducers.create(
                       ReplicationBatch.encode(paths, bodies), ContentType.APPLICATION_JSON))
@@ -323,30 +464,31 @@ public final class Replicator {
           new FutureCallback<org.apache.hc.core5.http.Message<HttpResponse, byte[]>>() {
             @Override
             public void completed(org.apache.hc.core5.http.Message<HttpResponse, byte[]> result) {
-              batchAnswered(p, batch, result.getHead().getCode(), result.getBody());
-              done(p);
+              batchAnswered(lane, batch, result.getHead().getCode(), result.getBody());
+              done(lane);
             }
 
             @Override
             public void failed(Exception ex) {
               String reason = ex.getClass().getSimpleName() + ": " + ex.getMessage();
-              batch.forEach(m -> retryOrFail(p, m, reason));
-              done(p);
+              batch.forEach(m -> retryOrFail(lane, m, reason));
+              done(lane);
             }
 
             @Override
             public void cancelled() {
-              batch.forEach(m -> retryOrFail(p, m, "cancelled"));
-              done(p);
+              batch.forEach(m -> retryOrFail(lane, m, "cancelled"));
+              done(lane);
             }
           });
     } catch (RuntimeException e) {
-      batch.forEach(m -> retryOrFail(p, m, e.toString()));
-      done(p);
+      batch.forEach(m -> retryOrFail(lane, m, e.toString()));
+      done(lane);
     }
   }
 
-  private void batchAnswered(Peer p, List<Message> batch, int status, byte[] body) {
+  private void batchAnswered(Lane lane, List<Message> batch, int status, byte[] body) {
+    Peer p = lane.peer;
     if (status == 200) {
       int[] statuses;
       try {
@@ -358,13 +500,13 @@ public final class Replicator {
       }
       p.batches.inc();
       for (int i = 0; i < statuses.length; i++) {
-        settle(p, batch.get(i), statuses[i]);
+        settle(lane, batch.get(i), statuses[i]);
       }
     } else if (status == 413) {
       // The peer's body limit is below our batch size: these go alone, later ones still batch.
       batch.forEach(m -> enqueue(m.again(true)));
     } else if (status >= 500) {
-      batch.forEach(m -> retryOrFail(p, m, "HTTP " + status + " to a batch"));
+      batch.forEach(m -> retryOrFail(lane, m, "HTTP " + status + " to a batch"));
     } else {
       // Not one of ours (an original Chronos node answers 404 or 405), or an older one.
       refuseBatches(p, "it answered HTTP " + status + " to a batch");
@@ -382,48 +524,50 @@ public final class Replicator {
   }
 
   /** One message's answer: delivered, retried (5xx) or failed (other 4xx, never retried). */
-  private void settle(Peer p, Message m, int status) {
+  private void settle(Lane lane, Message m, int status) {
     if (status >= 200 && status < 300) {
-      p.sent.inc();
-      if (m.outcome() != null) {
-        m.outcome().delivered(m.peer(), true);
-      }
+      lane.peer.sent.inc();
+      finish(lane, m, true);
     } else if (status >= 500) {
-      retryOrFail(p, m, "HTTP " + status);
+      retryOrFail(lane, m, "HTTP " + status);
     } else {
-      fail(p, m, "HTTP " + status + " (not retried)");
+      fail(lane, m, "HTTP " + status + " (not retried)");
     }
   }
 
-  private void done(Peer p) {
-    p.inFlight.decrementAndGet();
-    // Not inline: a client that fails requests synchronously (e.g. while shutting down) would
-    // otherwise recurse through drain once per queued message.
-    try {
-      retries.execute(() -> drain(p));
-    } catch (java.util.concurrent.RejectedExecutionException e) {
-      // Stopped: whatever is queued stays unsent.
-    }
+  /** A request of the lane ended: its next message goes out now, from this thread. */
+  private void done(Lane lane) {
+    lane.inFlight.decrementAndGet();
+    drain(lane);
   }
 
-  private void retryOrFail(Peer p, Message m, String reason) {
+  private void retryOrFail(Lane lane, Message m, String reason) {
     if (m.attempt() < RETRY_DELAYS_MILLIS.length && !closed) {
       try {
         retries.schedule(
             () -> enqueue(m.retry()), RETRY_DELAYS_MILLIS[m.attempt()], TimeUnit.MILLISECONDS);
       } catch (java.util.concurrent.RejectedExecutionException e) {
-        fail(p, m, reason);
+        fail(lane, m, reason);
       }
     } else {
-      fail(p, m, reason);
+      fail(lane, m, reason);
     }
   }
 
-  private void fail(Peer p, Message m, String reason) {
-    p.failed.inc();
-    if (m.outcome() != null) {
-      m.outcome().delivered(m.peer(), false);
+  /** The message's final outcome: told to its sender, and its bulk room freed. */
+  private void finish(Lane lane, Message m, boolean ok) {
+    if (lane.bulk) {
+      lane.room.release();
     }
+    if (m.outcome() != null) {
+      m.outcome().delivered(m.peer(), ok);
+    }
+  }
+
+  private void fail(Lane lane, Message m, String reason) {
+    Peer p = lane.peer;
+    p.failed.inc();
+    finish(lane, m, false);
     long now = clock.millis();
     long previous = p.lastFailureMillis.getAndSet(now);
     // One line per peer per 10 s is enough to explain a dead peer without flooding the log.

@@ -33,4 +33,18 @@ public final class VersionRule {
     }
     return true;
   }
+
+  /**
+   * Whether {@code held} is a later pop of the timer {@code snapshot} was taken from: the same
+   * series of pops (start times within {@link #SAME_START_MILLIS}), popped more times, and placed
+   * under the current view. Only for resync pages, which are snapshots of the peer's store taken a
+   * moment before they arrive: by the rule above their lower sequence number would win (a sequence
+   * number of 0 always does) and undo the pop. A replication message is not a snapshot and goes by
+   * {@link #incomingWins} alone.
+   */
+  public static boolean isLaterPop(Timer held, Timer snapshot, String currentViewId) {
+    return Objects.equals(held.clusterViewId(), currentViewId)
+        && held.sequence() > snapshot.sequence()
+        && Math.abs(held.startMillis() - snapshot.startMillis()) < SAME_START_MILLIS;
+  }
 }

@@ -19,13 +19,17 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 import org.chronos.api.BadRequestException;
+import org.chronos.api.TimerJson;
 import org.chronos.api.TimerRequest;
 import org.chronos.api.TimerRequestParser;
 import org.chronos.cluster.ClusterView;
@@ -55,6 +59,12 @@ public final class ResyncService {
   private static final ObjectMapper MAPPER = new ObjectMapper();
   private static final long[] RETRY_DELAYS_MILLIS = {250, 1000, 2000};
   private static final int REFERENCES_PER_REQUEST = 1000;
+  // Pages fetched and parsed ahead of the one being processed.
+  private static final int PAGES_AHEAD = 2;
+  // Copies merged per timer-thread command: a few hundred microseconds at most.
+  private static final int MERGE_CHUNK = 250;
+  // Copies of timers due this soon go in the urgent lane (the bulk lane may be a second behind).
+  private static final long URGENT_WITHIN_MILLIS = 10_000;
 
   private final Clock clock;
   private final Supplier<ClusterView> view;
@@ -65,6 +75,7 @@ public final class ResyncService {
   private final HttpClient http;
   private final Duration requestTimeout;
   private final ExecutorService runner;
+  private final ExecutorService fetchers;
   private final AtomicInteger nodesRemaining = new AtomicInteger();
   private final Counter timersProcessed;
   private final Counter runs;
@@ -96,6 +107,8 @@ public final class ResyncService {
             .connectTimeout(requestTimeout)
             .build();
     this.runner = Executors.newSingleThreadExecutor(AsyncHttp.daemonThreads("chronos-resync"));
+    this.fetchers =
+        Executors.newSingleThreadExecutor(AsyncHttp.daemonThreads("chronos-resync-fetch"));
     metrics.register("chronos.resync.nodes-remaining", (Gauge<Integer>) nodesRemaining::get);
     this.timersProcessed = metrics.counter("chronos.resync.timers-processed");
     this.runs = metrics.counter("chronos.resync.runs");
@@ -172,6 +185,7 @@ public final class ResyncService {
 
   public void stop() {
     runner.shutdownNow();
+    fetchers.shutdownNow();
   }
 
   private ResyncSummary run(String reason) {
@@ -204,14 +218,22 @@ public final class ResyncService {
       }
     }
     nodesRemaining.set(0);
+    try {
+      // The run is over when its copies have reached the other replicas, not when queued.
+      tally.awaitCopies();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
     ResyncSummary summary =
         new ResyncSummary(
             contacted,
             failures.size(),
             tally.received.get(),
             tally.stored.get(),
+            tally.superseded.get(),
             tally.replicated.get(),
             tally.tombstoned.get(),
+            tally.copiesFailed.get(),
             tally.malformed.get(),
             clock.millis() - startedMillis,
             List.copyOf(failures));
@@ -226,79 +248,194 @@ public final class ResyncService {
     final AtomicLong replicated = new AtomicLong();
     final AtomicLong tombstoned = new AtomicLong();
     final AtomicLong malformed = new AtomicLong();
+    final AtomicLong copiesFailed = new AtomicLong();
+    final AtomicLong superseded = new AtomicLong();
+    private final AtomicLong copiesPending = new AtomicLong();
+
+    /** Queues copies in one of the replicator's lanes, counting them until their outcome. */
+    void send(Replicator replicator, boolean urgent, List<String> to, String path, byte[] body)
+        throws InterruptedException {
+      for (String peer : to) {
+        copiesPending.incrementAndGet();
+        try {
+          if (urgent) {
+            replicator.send(List.of(peer), path, body, this::delivered);
+          } else {
+            replicator.sendBulk(List.of(peer), path, body, this::delivered);
+          }
+        } catch (InterruptedException e) {
+          copiesPending.decrementAndGet();
+          throw e;
+        }
+      }
+    }
+
+    private void delivered(String peer, boolean ok) {
+      if (!ok) {
+        copiesFailed.incrementAndGet();
+      }
+      if (copiesPending.decrementAndGet() == 0) {
+        synchronized (this) {
+          notifyAll();
+        }
+      }
+    }
+
+    /**
+     * Waits until every copy sent was delivered or given up on (after the replicator's retries).
+     */
+    synchronized void awaitCopies() throws InterruptedException {
+      while (copiesPending.get() > 0) {
+        wait();
+      }
+    }
   }
 
+  /** One timer of a page, parsed by the fetcher, with when its page arrived. */
+  private record Entry(
+      long id, List<String> oldReplicas, TimerRequest request, long popTime, long receivedMillis) {}
+
+  /** What to do with one entry: store it here or not, and which nodes to send it to. */
+  private record Plan(
+      Entry entry,
+      Timer copy,
+      boolean store,
+      int newIndex,
+      List<String> replicateTo,
+      List<String> tombstoneTo,
+      byte[] body) {}
+
+  /** A page as the fetcher hands it on; {@code last} after a 200. */
+  private record FetchedPage(List<Entry> entries, boolean last) {}
+
+  /** The fetcher stopped: the reason, handed on after the pages before it. */
+  private record FetchFailed(ResyncException reason) {}
+
+  /**
+   * Pages through a peer's listing. A fetcher thread asks for each page, parses it and asks for the
+   * next as soon as it knows where that starts, while this thread processes the page before it:
+   * stores, sends copies (waiting for room in the replicator's bulk lane, which paces the run to
+   * what the peers absorb) and merges. At most {@link #PAGES_AHEAD} pages wait in between.
+   */
   private void resyncFrom(String peer, ClusterView v, Tally tally)
       throws ResyncException, InterruptedException {
     String local = v.localAddress();
     List<long[]> references = new ArrayList<>();
-    Long timeFrom = null;
-    while (true) {
-      String query =
-          "node-for-replicas="
-              + URLEncoder.encode(local, StandardCharsets.UTF_8)
-              + "&cluster-view-id="
-              + v.viewId()
-              + (timeFrom == null ? "" : "&time-from=" + timeFrom);
-      HttpResponse<byte[]> response =
-          sendWithRetries(
-              HttpRequest.newBuilder(URI.create("http://" + peer + "/timers?" + query))
-                  .timeout(requestTimeout)
-                  .header("Range", Integer.toString(pageSize))
-                  .GET()
-                  .build());
-      int status = response.statusCode();
-      if (status != 200 && status != 206) {
-        throw new ResyncException(
-            "GET /timers answered " + status + ": " + abbreviate(response.body()));
-      }
-      JsonNode timers;
-      try {
-        timers = MAPPER.readTree(response.body()).get("Timers");
-      } catch (IOException e) {
-        tally.malformed.incrementAndGet();
-        throw new ResyncException("malformed page: " + e.getMessage());
-      }
-      if (timers == null || !timers.isArray()) {
-        tally.malformed.incrementAndGet();
-        throw new ResyncException("malformed page: no Timers list");
-      }
-      List<Timer> toStore = new ArrayList<>();
-      long maxPopTime = Long.MIN_VALUE;
-      for (JsonNode entry : timers) {
-        tally.received.incrementAndGet();
-        timersProcessed.inc();
-        try {
-          maxPopTime = Math.max(maxPopTime, process(entry, local, v, toStore, references, tally));
-        } catch (BadRequestException | RuntimeException e) {
-          tally.malformed.incrementAndGet();
-          LOG.debug("skipping malformed timer from {}: {}", peer, e.getMessage());
+    BlockingQueue<Object> pages = new ArrayBlockingQueue<>(PAGES_AHEAD);
+    Future<?> fetcher = fetchers.submit(() -> fetchAll(peer, v, tally, pages));
+    try {
+      while (true) {
+        Object next = pages.take();
+        if (next instanceof FetchFailed failed) {
+          throw failed.reason();
+        }
+        FetchedPage page = (FetchedPage) next;
+        List<Plan> plans = new ArrayList<>(page.entries().size());
+        for (Entry entry : page.entries()) {
+          try {
+            plans.add(plan(entry, local));
+          } catch (BadRequestException | RuntimeException e) {
+            tally.malformed.incrementAndGet();
+            LOG.debug("skipping malformed timer from {}: {}", peer, e.getMessage());
+          }
+        }
+        apply(plans, references, tally);
+        if (page.last()) {
+          break;
         }
       }
-      node.mergeAll(toStore).join();
-      tally.stored.addAndGet(toStore.size());
-      if (status == 200) {
-        break;
-      }
-      if (maxPopTime == Long.MIN_VALUE) {
-        // A 206 without a usable timer gives no pop time to continue from: say so, rather
-        // than end as if the peer had nothing more.
-        throw new ResyncException("206 page without timers: cannot continue paging");
-      }
-      timeFrom = maxPopTime;
+    } finally {
+      fetcher.cancel(true);
     }
     sendReferences(peer, references);
   }
 
-  /** Applies the replica-level rules to one timer; returns its pop time (the paging cursor). */
-  private long process(
-      JsonNode entry,
-      String local,
-      ClusterView v,
-      List<Timer> toStore,
-      List<long[]> references,
-      Tally tally)
-      throws BadRequestException {
+  /** The fetcher: pages in order onto {@code pages}, ending with the last page or a failure. */
+  private void fetchAll(String peer, ClusterView v, Tally tally, BlockingQueue<Object> pages) {
+    try {
+      Long timeFrom = null;
+      while (true) {
+        String query =
+            "node-for-replicas="
+                + URLEncoder.encode(v.localAddress(), StandardCharsets.UTF_8)
+                + "&cluster-view-id="
+                + v.viewId()
+                + (timeFrom == null ? "" : "&time-from=" + timeFrom);
+        HttpResponse<byte[]> response;
+        try {
+          response =
+              sendWithRetries(
+                  HttpRequest.newBuilder(URI.create("http://" + peer + "/timers?" + query))
+                      .timeout(requestTimeout)
+                      .header("Range", Integer.toString(pageSize))
+                      .GET()
+                      .build());
+        } catch (ResyncException e) {
+          pages.put(new FetchFailed(e));
+          return;
+        }
+        // Start-time deltas count from now, not from when the page is processed.
+        long received = clock.millis();
+        int status = response.statusCode();
+        if (status != 200 && status != 206) {
+          pages.put(
+              new FetchFailed(
+                  new ResyncException(
+                      "GET /timers answered " + status + ": " + abbreviate(response.body()))));
+          return;
+        }
+        JsonNode timers;
+        try {
+          timers = MAPPER.readTree(response.body()).get("Timers");
+        } catch (IOException e) {
+          tally.malformed.incrementAndGet();
+          pages.put(new FetchFailed(new ResyncException("malformed page: " + e.getMessage())));
+          return;
+        }
+        if (timers == null || !timers.isArray()) {
+          tally.malformed.incrementAndGet();
+          pages.put(new FetchFailed(new ResyncException("malformed page: no Timers list")));
+          return;
+        }
+        List<Entry> entries = new ArrayList<>(timers.size());
+        long maxPopTime = Long.MIN_VALUE;
+        for (JsonNode item : timers) {
+          tally.received.incrementAndGet();
+          timersProcessed.inc();
+          try {
+            Entry entry = parse(item, received);
+            entries.add(entry);
+            maxPopTime = Math.max(maxPopTime, entry.popTime());
+          } catch (BadRequestException | RuntimeException e) {
+            tally.malformed.incrementAndGet();
+            LOG.debug("skipping malformed timer from {}: {}", peer, e.getMessage());
+          }
+        }
+        boolean last = status == 200;
+        pages.put(new FetchedPage(entries, last));
+        if (last) {
+          return;
+        }
+        if (maxPopTime == Long.MIN_VALUE) {
+          // A 206 without a usable timer gives no pop time to continue from: say so, rather
+          // than end as if the peer had nothing more.
+          pages.put(
+              new FetchFailed(
+                  new ResyncException("206 page without timers: cannot continue paging")));
+          return;
+        }
+        timeFrom = maxPopTime;
+      }
+    } catch (InterruptedException e) {
+      // The run stopped waiting for pages.
+    } catch (RuntimeException e) {
+      LOG.error("resync page fetch from {} failed", peer, e);
+      pages.offer(new FetchFailed(new ResyncException("page fetch failed: " + e)));
+    }
+  }
+
+  /** Parses one entry of a page. */
+  private Entry parse(JsonNode entry, long receivedMillis) throws BadRequestException {
     JsonNode idNode = entry.get("TimerID");
     if (idNode == null || !idNode.isIntegralNumber()) {
       throw new BadRequestException("TimerID missing or not a number");
@@ -314,25 +451,32 @@ public final class ResyncService {
     if (!request.isReplication()) {
       throw new BadRequestException("Timer has no replicas");
     }
-    List<String> newReplicas = request.replicas();
-    int rf = request.replicationFactor() == null ? newReplicas.size() : request.replicationFactor();
+    return new Entry(id, oldReplicas, request, popTime(request, receivedMillis), receivedMillis);
+  }
+
+  /** The timer's next pop (the paging cursor). */
+  private static long popTime(TimerRequest request, long receivedMillis) {
     long start =
         request.startTimeMillis() != null
             ? request.startTimeMillis()
-            : clock.millis() + request.startTimeDeltaMillis();
+            : receivedMillis + request.startTimeDeltaMillis();
     int sequence = request.sequenceNumber() == null ? 0 : request.sequenceNumber();
-    long popTime = start + (sequence + 1L) * request.intervalMillis();
+    return start + (sequence + 1L) * request.intervalMillis();
+  }
+
+  /** Applies the replica-level rules to one timer (section 6, step 2). */
+  private Plan plan(Entry entry, String local) throws BadRequestException {
+    List<String> oldReplicas = entry.oldReplicas();
+    TimerRequest request = entry.request();
+    List<String> newReplicas = request.replicas();
+    int rf = request.replicationFactor() == null ? newReplicas.size() : request.replicationFactor();
     int newIndex = newReplicas.indexOf(local);
     if (newIndex < 0) {
       throw new BadRequestException(
           "this node is not among the timer's new replicas " + newReplicas);
     }
     int oldIndex = oldReplicas.indexOf(local);
-    if (oldIndex < 0 || newIndex <= oldIndex) {
-      toStore.add(node.replicaFrom(id, rf, request));
-    }
-    byte[] body = bytes(timerNode);
-    String path = TimerPath.location(id, rf);
+    boolean store = oldIndex < 0 || newIndex <= oldIndex;
     List<String> replicateTo = new ArrayList<>();
     for (int j = newIndex + 1; j < newReplicas.size(); j++) {
       String candidate = newReplicas.get(j);
@@ -348,12 +492,64 @@ public final class ResyncService {
         tombstoneTo.add(former);
       }
     }
-    replicator.send(replicateTo, path, body);
-    replicator.send(tombstoneTo, path, body);
-    tally.replicated.addAndGet(replicateTo.size());
-    tally.tombstoned.addAndGet(tombstoneTo.size());
-    references.add(new long[] {id, newIndex});
-    return popTime;
+    Timer copy = node.replicaFrom(entry.id(), rf, request, entry.receivedMillis());
+    // Written now, before the copy goes to the timer thread: the start-time delta counts from
+    // now, and the copy carries the new replicas and view id, as the page did.
+    byte[] body =
+        replicateTo.isEmpty() && tombstoneTo.isEmpty()
+            ? null
+            : TimerJson.write(copy, clock.millis());
+    return new Plan(entry, copy, store, newIndex, replicateTo, tombstoneTo, body);
+  }
+
+  /**
+   * Stores a page's timers (on the timer thread, {@link #MERGE_CHUNK} at a time, so it is never
+   * held for long), then sends the copies. A page is a snapshot taken a moment ago: a timer this
+   * node has popped since (or heard popped) is neither stored nor sent on, or the older copy would
+   * undo the pop here and on the other replicas, and the timer would pop twice. Copies of timers
+   * due within {@link #URGENT_WITHIN_MILLIS} go in the replicator's urgent lane, so that their
+   * replicas learn their new positions before the pop; the rest in the bulk lane, whose room paces
+   * the run to what the peers absorb.
+   */
+  private void apply(List<Plan> plans, List<long[]> references, Tally tally)
+      throws InterruptedException {
+    List<CompletableFuture<boolean[]>> chunks = new ArrayList<>();
+    for (int from = 0; from < plans.size(); from += MERGE_CHUNK) {
+      List<Plan> chunk = plans.subList(from, Math.min(plans.size(), from + MERGE_CHUNK));
+      List<Timer> copies = new ArrayList<>(chunk.size());
+      boolean[] store = new boolean[chunk.size()];
+      for (int i = 0; i < chunk.size(); i++) {
+        copies.add(chunk.get(i).copy());
+        store[i] = chunk.get(i).store();
+      }
+      chunks.add(node.mergeResyncCopies(copies, store));
+    }
+    long urgentBefore = clock.millis() + URGENT_WITHIN_MILLIS;
+    for (int c = 0; c < chunks.size(); c++) {
+      boolean[] superseded = chunks.get(c).join();
+      for (int i = 0; i < superseded.length; i++) {
+        Plan plan = plans.get(c * MERGE_CHUNK + i);
+        Entry entry = plan.entry();
+        references.add(new long[] {entry.id(), plan.newIndex()});
+        if (superseded[i]) {
+          tally.superseded.incrementAndGet();
+          continue;
+        }
+        if (plan.store()) {
+          tally.stored.incrementAndGet();
+        }
+        if (plan.body() == null) {
+          continue;
+        }
+        byte[] body = plan.body();
+        String path = TimerPath.location(entry.id(), plan.copy().replicationFactor());
+        boolean urgent = entry.popTime() < urgentBefore;
+        tally.send(replicator, urgent, plan.replicateTo(), path, body);
+        tally.send(replicator, urgent, plan.tombstoneTo(), path, body);
+        tally.replicated.addAndGet(plan.replicateTo().size());
+        tally.tombstoned.addAndGet(plan.tombstoneTo().size());
+      }
+    }
   }
 
   private void sendReferences(String peer, List<long[]> references)

@@ -25,12 +25,14 @@ import org.chronos.timer.TimerService;
  * node replicates under the new view, in pop-time order, a page at a time. Thread-safe; called from
  * request threads.
  *
- * <p>The timer thread only copies references to the live timers (a few milliseconds for 100,000
- * timers); replica choice, filtering and sorting happen on the request thread. The sorted list is
- * kept per requester and view for a minute, so paging through it costs one copy, not one per page;
- * each page's timers are then serialized as they are now, on the timer thread. A page never ends
- * inside a run of equal pop times, because the next page starts strictly after the last pop time
- * the requester saw.
+ * <p>Little of the work happens on the timer thread. For the listing it copies, per live timer, the
+ * id, replication factor, pop time and replica list into flat arrays (no object per timer); replica
+ * choice, filtering and sorting happen on the request thread. The sorted list is kept per requester
+ * and view for a minute, so paging through it costs one copy, not one per page. For each page the
+ * timer thread takes a detached snapshot of the page's timers as they are now (skipping those
+ * deleted or popped for the last time since the listing), and the request thread writes the JSON
+ * from the snapshots. A page never ends inside a run of equal pop times, because the next page
+ * starts strictly after the last pop time the requester saw.
  */
 public final class ResyncSource {
   private static final JsonFactory JSON = new JsonFactory();
@@ -42,8 +44,6 @@ public final class ResyncSource {
   private final Clock clock;
   private final TimerService service;
   private final Supplier<ClusterView> view;
-  private static final byte[] EMPTY_PAGE =
-      "{\"Timers\":[]}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
   private final Map<String, Listing> listings = new ConcurrentHashMap<>();
   // Timer thread only: which new replicas a leaving node has heard hold each timer (bit per index).
   private final Map<Long, Long> informed = new java.util.HashMap<>();
@@ -58,8 +58,6 @@ public final class ResyncSource {
 
   /** One page: the JSON body and whether more timers remain. */
   public record Page(byte[] body, int count, boolean more) {}
-
-  private record Candidate(long id, int rf, long popTime, List<String> replicas) {}
 
   public ResyncSource(Clock clock, TimerService service, Supplier<ClusterView> view) {
     this.clock = clock;
@@ -95,19 +93,31 @@ public final class ResyncSource {
       int to = pageEnd(listing.popTimes(), from, pageSize);
       boolean more = to < listing.ids().length;
       long[] ids = Arrays.copyOfRange(listing.ids(), from, to);
-      List<List<String>> old = listing.oldReplicas().subList(from, to);
-      byte[] body = service.query(store -> write(store, ids, old, v)).join();
-      if (more && Arrays.equals(body, EMPTY_PAGE)) {
+      Timer[] timers = service.query(store -> snapshot(store, ids)).join();
+      if (more && Arrays.stream(timers).allMatch(java.util.Objects::isNull)) {
         // Every timer of this page popped or went since the listing was made. An empty 206
         // would leave the requester no pop time to continue from: serve the next page instead.
         from = to;
         continue;
       }
+      byte[] body = write(timers, listing.oldReplicas().subList(from, to), v);
       if (!more) {
         listings.remove(requester);
       }
       return new Page(body, to - from, more);
     }
+  }
+
+  /** The timer thread's part of a page: a copy of each listed timer still live, else null. */
+  private static Timer[] snapshot(org.chronos.timer.TimerStore store, long[] ids) {
+    Timer[] out = new Timer[ids.length];
+    for (int i = 0; i < ids.length; i++) {
+      Timer t = store.get(ids[i]);
+      if (t != null && !t.isTombstone()) {
+        out[i] = t.snapshot();
+      }
+    }
+    return out;
   }
 
   /** Where a page starting at {@code from} ends: never inside a run of equal pop times. */
@@ -133,40 +143,61 @@ public final class ResyncSource {
         && now - cached.createdMillis() < CACHE_MILLIS) {
       return cached;
     }
-    List<Candidate> all =
-        service
-            .query(
-                store -> {
-                  List<Candidate> out = new ArrayList<>(store.liveCount());
-                  store.forEach(
-                      t -> {
-                        if (!t.isTombstone()) {
-                          out.add(
-                              new Candidate(
-                                  t.id(), t.replicationFactor(), popTime(t), t.replicas()));
-                        }
-                      });
-                  return out;
-                })
-            .join();
-    List<Candidate> mine = new ArrayList<>();
-    for (Candidate c : all) {
-      if (v.replicasFor(c.id(), c.rf()).contains(requester)) {
-        mine.add(c);
+    Snapshot all = service.query(ResyncSource::listAll).join();
+    Integer[] mine = new Integer[all.size];
+    int count = 0;
+    for (int i = 0; i < all.size; i++) {
+      if (v.replicasFor(all.ids[i], all.rfs[i]).contains(requester)) {
+        mine[count++] = i;
       }
     }
-    mine.sort(Comparator.comparingLong(Candidate::popTime));
-    long[] popTimes = new long[mine.size()];
-    long[] ids = new long[mine.size()];
-    List<List<String>> oldReplicas = new ArrayList<>(mine.size());
-    for (int i = 0; i < mine.size(); i++) {
-      popTimes[i] = mine.get(i).popTime();
-      ids[i] = mine.get(i).id();
-      oldReplicas.add(mine.get(i).replicas());
+    Arrays.sort(mine, 0, count, Comparator.comparingLong(i -> all.popTimes[i]));
+    long[] popTimes = new long[count];
+    long[] ids = new long[count];
+    List<List<String>> oldReplicas = new ArrayList<>(count);
+    for (int k = 0; k < count; k++) {
+      int i = mine[k];
+      popTimes[k] = all.popTimes[i];
+      ids[k] = all.ids[i];
+      @SuppressWarnings("unchecked")
+      List<String> replicas = (List<String>) all.replicas[i];
+      oldReplicas.add(replicas);
     }
     Listing listing = new Listing(v.viewId(), now, popTimes, ids, oldReplicas);
     listings.put(requester, listing);
     return listing;
+  }
+
+  /** Every live timer's id, replication factor, pop time and replicas, in flat arrays. */
+  private static final class Snapshot {
+    final long[] ids;
+    final int[] rfs;
+    final long[] popTimes;
+    final Object[] replicas;
+    int size;
+
+    Snapshot(int capacity) {
+      ids = new long[capacity];
+      rfs = new int[capacity];
+      popTimes = new long[capacity];
+      replicas = new Object[capacity];
+    }
+  }
+
+  /** The timer thread's part of a listing: no allocation per timer. */
+  private static Snapshot listAll(org.chronos.timer.TimerStore store) {
+    Snapshot out = new Snapshot(store.liveCount());
+    store.forEach(
+        t -> {
+          if (!t.isTombstone() && out.size < out.ids.length) {
+            int i = out.size++;
+            out.ids[i] = t.id();
+            out.rfs[i] = t.replicationFactor();
+            out.popTimes[i] = popTime(t);
+            out.replicas[i] = t.replicas();
+          }
+        });
+    return out;
   }
 
   /** The pop-time key of a timer: its next pop without this node's replica delay. */
@@ -174,16 +205,16 @@ public final class ResyncSource {
     return t.startMillis() + (t.sequence() + 1L) * t.intervalMillis();
   }
 
-  private byte[] write(
-      org.chronos.timer.TimerStore store, long[] ids, List<List<String>> old, ClusterView v) {
+  /** A page's JSON, from the snapshots (null: no longer live, left out); any thread. */
+  private byte[] write(Timer[] timers, List<List<String>> old, ClusterView v) {
     long now = clock.millis();
-    ByteArrayOutputStream out = new ByteArrayOutputStream(512 * ids.length + 16);
+    ByteArrayOutputStream out = new ByteArrayOutputStream(512 * timers.length + 16);
     try (JsonGenerator g = JSON.createGenerator(out)) {
       g.writeStartObject();
       g.writeArrayFieldStart("Timers");
-      for (int i = 0; i < ids.length; i++) {
-        Timer t = store.get(ids[i]);
-        if (t == null || t.isTombstone()) {
+      for (int i = 0; i < timers.length; i++) {
+        Timer t = timers[i];
+        if (t == null) {
           continue; // deleted or popped for the last time since the listing was made
         }
         g.writeStartObject();

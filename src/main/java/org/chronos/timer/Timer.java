@@ -98,6 +98,30 @@ public final class Timer extends TimerWheel.Entry {
     return t;
   }
 
+  /**
+   * A detached copy, not in any store, that another thread may read once the copy has been handed
+   * over (e.g. through a completed future): the fields are copied, the lists and arrays they refer
+   * to are never modified in place.
+   */
+  public Timer snapshot() {
+    Timer t =
+        new Timer(
+            id,
+            replicationFactor,
+            startMillis,
+            intervalMillis,
+            repeatForMillis,
+            sequence,
+            callbackUri,
+            opaque,
+            tags);
+    t.popDelayMillis = popDelayMillis;
+    t.replicas = replicas;
+    t.sites = sites;
+    t.clusterViewId = clusterViewId;
+    return t;
+  }
+
   public long id() {
     return id;
   }

@@ -47,7 +47,8 @@ class ReplicatorBatchTest {
   /** One message in flight and held by the peer, then 50 more queued behind it. */
   private Map<Integer, Boolean> sendWhileThePeerHoldsTheFirst(int maxBatch) throws Exception {
     replicator =
-        new Replicator(Clock.SYSTEM, new MetricRegistry(), 2000, 1000, 1, maxBatch, 256 * 1024);
+        new Replicator(
+            Clock.SYSTEM, new MetricRegistry(), 2000, 1000, 1, 2, 256, maxBatch, 256 * 1024);
     replicator.start();
     Map<Integer, Boolean> outcomes = new ConcurrentHashMap<>();
     send(0, outcomes);
@@ -137,7 +138,8 @@ class ReplicatorBatchTest {
   @Test
   void withTwoRequestsUnansweredFurtherMessagesWaitAndGoTogether() throws Exception {
     peer.hold = 2;
-    replicator = new Replicator(Clock.SYSTEM, new MetricRegistry(), 2000, 1000, 32, 20, 256 * 1024);
+    replicator =
+        new Replicator(Clock.SYSTEM, new MetricRegistry(), 2000, 1000, 32, 2, 256, 20, 256 * 1024);
     replicator.start();
     Map<Integer, Boolean> outcomes = new ConcurrentHashMap<>();
     send(0, outcomes);

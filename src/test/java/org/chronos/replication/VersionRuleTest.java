@@ -56,4 +56,20 @@ class VersionRuleTest {
     assertThat(VersionRule.incomingWins(copy(1, 1000, CURRENT), copy(2, 1000, CURRENT), CURRENT))
         .isTrue();
   }
+
+  @Test
+  void aResyncSnapshotIsSupersededOnlyByALaterPopOfTheSameTimerUnderTheCurrentView() {
+    // Popped once since the snapshot: the snapshot's sequence 0 would otherwise win the rule.
+    assertThat(VersionRule.incomingWins(copy(1, 1000, CURRENT), copy(0, 1000, CURRENT), CURRENT))
+        .isTrue();
+    assertThat(VersionRule.isLaterPop(copy(1, 1000, CURRENT), copy(0, 1050, CURRENT), CURRENT))
+        .isTrue();
+    // Not popped since, another series (a client's update restarts it), or an older view.
+    assertThat(VersionRule.isLaterPop(copy(0, 1000, CURRENT), copy(0, 1000, CURRENT), CURRENT))
+        .isFalse();
+    assertThat(VersionRule.isLaterPop(copy(1, 1000, CURRENT), copy(0, 5000, CURRENT), CURRENT))
+        .isFalse();
+    assertThat(VersionRule.isLaterPop(copy(1, 1000, "old"), copy(0, 1000, CURRENT), CURRENT))
+        .isFalse();
+  }
 }

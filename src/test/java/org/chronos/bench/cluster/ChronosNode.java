@@ -120,9 +120,16 @@ final class ChronosNode implements AutoCloseable {
             ""));
     Path java = Path.of(System.getProperty("java.home"), "bin", "java");
     Path log = dir.resolve("node.log");
+    // -Dcbench.nodeOpts="..." adds JVM options to every node, e.g. -Xlog:gc:file=gc.log or
+    // -Ddw.replication.maxBulkInFlightPerPeer=4 (Dropwizard's override of a YAML key).
+    List<String> command = new java.util.ArrayList<>(List.of(java.toString(), "-Xmx1g"));
+    String nodeOpts = System.getProperty("cbench.nodeOpts", "").strip();
+    if (!nodeOpts.isEmpty()) {
+      command.addAll(List.of(nodeOpts.split("\\s+")));
+    }
+    command.addAll(List.of("-jar", jar.toString(), "server", yml.toString()));
     process =
-        new ProcessBuilder(
-                java.toString(), "-Xmx1g", "-jar", jar.toString(), "server", yml.toString())
+        new ProcessBuilder(command)
             .directory(dir.toFile())
             .redirectErrorStream(true)
             .redirectOutput(log.toFile())

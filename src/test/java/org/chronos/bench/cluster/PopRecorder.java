@@ -6,6 +6,7 @@ import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
@@ -40,6 +41,7 @@ final class PopRecorder implements AutoCloseable {
   private final AtomicLongArray sent;
   private final AtomicLongArray answered;
   private final AtomicLongArray arrived;
+  private final AtomicLongArray arrivedAgain;
   private final AtomicIntegerArray arrivals;
   private final byte[] primary; // 0 unknown, 1..n: index + 1 of the primary in the node list given
   private final AtomicInteger next = new AtomicInteger();
@@ -64,6 +66,7 @@ final class PopRecorder implements AutoCloseable {
     this.sent = new AtomicLongArray(capacity);
     this.answered = new AtomicLongArray(capacity);
     this.arrived = new AtomicLongArray(capacity);
+    this.arrivedAgain = new AtomicLongArray(capacity);
     this.arrivals = new AtomicIntegerArray(capacity);
     this.primary = new byte[capacity];
     this.server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 1024);
@@ -82,8 +85,11 @@ final class PopRecorder implements AutoCloseable {
               // not one of ours
             }
             if (key >= 0 && key < capacity) {
-              if (arrivals.getAndIncrement(key) == 0) {
+              int before = arrivals.getAndIncrement(key);
+              if (before == 0) {
                 arrived.set(key, now);
+              } else if (before == 1) {
+                arrivedAgain.set(key, now);
               }
             } else {
               strayCallbacks.incrementAndGet();
@@ -198,6 +204,31 @@ final class PopRecorder implements AutoCloseable {
 
   int created() {
     return Math.min(next.get(), capacity);
+  }
+
+  /**
+   * The timers due in {@code [from, to)} whose callback came twice, one line each: primary (1 = A,
+   * 2 = B), due time from {@code from}, and both arrivals from the due time (ms).
+   */
+  List<String> duplicates(long from, long to) {
+    List<String> out = new java.util.ArrayList<>();
+    for (int k = 0; k < created(); k++) {
+      long answeredAt = answered.get(k);
+      if (answeredAt == UNSET || arrivals.get(k) < 2) {
+        continue;
+      }
+      long due = answeredAt + intervalNanos;
+      if (due >= from && due < to) {
+        out.add(
+            String.format(
+                "primary %s, due at %+.0f ms, arrivals %+.1f and %+.1f ms from due",
+                primary[k] == 1 ? "A" : primary[k] == 2 ? "B" : "?",
+                (due - from) / 1e6,
+                (arrived.get(k) - due) / 1e6,
+                (arrivedAgain.get(k) - due) / 1e6));
+      }
+    }
+    return out;
   }
 
   /** Callback-side pop lateness of the timers due in {@code [from, to)} (nanoTime). */

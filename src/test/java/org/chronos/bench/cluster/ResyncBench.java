@@ -260,6 +260,14 @@ public final class ResyncBench {
         System.out.printf("%17s %s%n", "", p.cpu());
       }
 
+      for (Phase p : phases) {
+        List<String> twice = background.duplicates(p.from(), p.to());
+        if (!twice.isEmpty()) {
+          System.out.printf("duplicate callbacks, %s phase (%d):%n", p.name(), twice.size());
+          twice.stream().limit(40).forEach(line -> System.out.println("  " + line));
+        }
+      }
+
       JsonNode s = JSON.readTree(summary[0].substring(summary[0].indexOf(' ') + 1));
       Phase idle = phases.get(0);
       Phase resync = phases.get(1);

@@ -1,0 +1,182 @@
+package org.chronos.replication;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.codahale.metrics.MetricRegistry;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.chronos.testing.CallbackServer;
+import org.chronos.testing.CallbackServer.Received;
+import org.chronos.testing.CallbackServer.Reply;
+import org.chronos.timer.Clock;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The replicator against a real HTTP peer (a JDK server in this JVM): urgent messages (requests,
+ * pops) overtake a resync's bulk backlog, bulk traffic still moves under urgent load, bulk senders
+ * wait for room, and synchronous failures do not recurse.
+ */
+class ReplicatorTest {
+  private static final byte[] BODY = "{}".getBytes(StandardCharsets.UTF_8);
+
+  private CallbackServer peer;
+  private Replicator replicator;
+
+  @BeforeEach
+  void setUp() {
+    // Without a logback configuration, HttpClient would log every exchange at DEBUG.
+    if (org.slf4j.LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME)
+        instanceof ch.qos.logback.classic.Logger root) {
+      root.setLevel(ch.qos.logback.classic.Level.WARN);
+    }
+    peer = CallbackServer.start();
+  }
+
+  @AfterEach
+  void tearDown() throws InterruptedException {
+    if (replicator != null) {
+      replicator.stop(0);
+    }
+    peer.close();
+  }
+
+  private Replicator start(int maxInFlight, int maxBulkInFlight, int maxBulkQueued) {
+    replicator =
+        new Replicator(
+            Clock.SYSTEM,
+            new MetricRegistry(),
+            5000,
+            100_000,
+            maxInFlight,
+            maxBulkInFlight,
+            maxBulkQueued);
+    replicator.start();
+    return replicator;
+  }
+
+  private String address() {
+    return "127.0.0.1:" + peer.port();
+  }
+
+  /** Arrival position (1-based) of the first request to the path. */
+  private int arrivalOf(String path) {
+    return peer.awaitRequest(path).serial();
+  }
+
+  @Test
+  void aPopReplicationOvertakesAResyncBacklog() throws Exception {
+    // Each PUT takes the peer 5 ms: 400 bulk messages take at least a second at 2 in flight.
+    peer.respondByDefault(request -> Reply.ok().after(Duration.ofMillis(5)));
+    Replicator r = start(32, 2, 1000);
+    AtomicInteger bulkDelivered = new AtomicInteger();
+    for (int i = 0; i < 400; i++) {
+      r.sendBulk(
+          List.of(address()),
+          "/timers/bulk-" + i,
+          BODY,
+          (to, ok) -> {
+            if (ok) {
+              bulkDelivered.incrementAndGet();
+            }
+          });
+    }
+    peer.awaitRequest("/timers/bulk-0");
+    r.send(List.of(address()), "/timers/pop", BODY);
+
+    int popArrival = arrivalOf("/timers/pop");
+    // Behind the backlog it would arrive 401st; at once, after the few bulk messages in flight
+    // (a loaded machine may let a few dozen more through meanwhile).
+    assertThat(popArrival)
+        .as("the pop's replication overtakes the 400 bulk messages queued before it")
+        .isLessThan(200);
+    // The backlog still arrives in full, in order.
+    await().atMost(Duration.ofSeconds(20)).until(() -> bulkDelivered.get() == 400);
+    List<String> bulkOrder =
+        peer.requests().stream()
+            .map(Received::path)
+            .filter(p -> p.startsWith("/timers/bulk-"))
+            .toList();
+    assertThat(bulkOrder).hasSize(400);
+    assertThat(bulkOrder.subList(0, 2))
+        .containsExactlyInAnyOrder("/timers/bulk-0", "/timers/bulk-1");
+  }
+
+  @Test
+  void bulkTrafficKeepsMovingUnderUrgentLoad() throws Exception {
+    peer.respondByDefault(request -> Reply.ok().after(Duration.ofMillis(5)));
+    Replicator r = start(4, 1, 100);
+    // Enough urgent traffic to keep its lane busy for about 2.5 s (2,000 x 5 ms / 4 in flight).
+    for (int i = 0; i < 2000; i++) {
+      r.send(List.of(address()), "/timers/urgent-" + i, BODY);
+    }
+    CountDownLatch bulkDone = new CountDownLatch(20);
+    for (int i = 0; i < 20; i++) {
+      r.sendBulk(List.of(address()), "/timers/bulk-" + i, BODY, (to, ok) -> bulkDone.countDown());
+    }
+    assertThat(bulkDone.await(10, TimeUnit.SECONDS)).isTrue();
+    int lastBulk = arrivalOf("/timers/bulk-19");
+    assertThat(lastBulk)
+        .as("bulk messages are not starved until the urgent backlog is sent")
+        .isLessThan(1000);
+  }
+
+  @Test
+  void aBulkSenderWaitsForRoom() throws Exception {
+    CountDownLatch release = new CountDownLatch(1);
+    peer.respondByDefault(
+        request -> {
+          try {
+            release.await(10, TimeUnit.SECONDS);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+          return Reply.ok();
+        });
+    Replicator r = start(32, 2, 5);
+    AtomicInteger queued = new AtomicInteger();
+    AtomicInteger delivered = new AtomicInteger();
+    Thread sender =
+        new Thread(
+            () -> {
+              try {
+                for (int i = 0; i < 8; i++) {
+                  r.sendBulk(
+                      List.of(address()),
+                      "/timers/b" + i,
+                      BODY,
+                      (to, ok) -> delivered.incrementAndGet());
+                  queued.incrementAndGet();
+                }
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+            });
+    sender.start();
+    // Room for 5 unfinished messages: the sender waits on the sixth while the peer holds them.
+    await().until(() -> queued.get() == 5 && sender.getState() == Thread.State.WAITING);
+    assertThat(r.pending(address())).isEqualTo(5);
+    release.countDown();
+    sender.join(10_000);
+    assertThat(queued.get()).isEqualTo(8);
+    await().until(() -> delivered.get() == 8);
+  }
+
+  @Test
+  void manyMessagesFailingSynchronouslyDoNotRecurse() throws Exception {
+    Replicator r = start(32, 2, 10);
+    // A space in the address makes the URI invalid: every attempt fails inside execute itself.
+    AtomicInteger failed = new AtomicInteger();
+    for (int i = 0; i < 20_000; i++) {
+      r.send(List.of("bad peer:1"), "/timers/x" + i, BODY, (to, ok) -> failed.incrementAndGet());
+    }
+    await().atMost(Duration.ofSeconds(20)).until(() -> failed.get() == 20_000);
+    assertThat(r.pending("bad peer:1")).isZero();
+  }
+}

@@ -1,0 +1,174 @@
+package org.chronos.resync;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.IntStream;
+import org.chronos.testing.CallbackServer;
+import org.chronos.testing.CallbackServer.Received;
+import org.chronos.testing.CallbackServer.Reply;
+import org.chronos.testing.ClusterHarness;
+import org.chronos.testing.ClusterHarness.Node;
+import org.chronos.testing.TimerJson;
+import org.chronos.timer.Timer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Timers keep popping exactly once while a resync moves many others. */
+class ResyncUnderLoadTest {
+  private ClusterHarness cluster;
+  private CallbackServer callbacks;
+  private CallbackServer fakePeer;
+
+  @BeforeEach
+  void setUp() {
+    callbacks = CallbackServer.start();
+  }
+
+  @AfterEach
+  void tearDown() {
+    if (cluster != null) {
+      cluster.close();
+    }
+    callbacks.close();
+    if (fakePeer != null) {
+      fakePeer.close();
+    }
+  }
+
+  @Test
+  void shortTimersPopOnceWhileAJoiningNodeResyncsThousandsOfTimers() throws Exception {
+    cluster = ClusterHarness.create(2);
+    Node a = cluster.node(0);
+    Node b = cluster.node(1);
+    a.writeClusterFile(cluster.nodeLines("node", List.of(a)));
+    a.start();
+    String longTimer =
+        TimerJson.timer().interval(600).callback(callbacks.url("/never"), "x").json();
+    // Faster than the node's overload control admits (a burst of 1,000, then 500/s at first):
+    // a 503 is retried a little later.
+    IntStream.range(0, 4000)
+        .parallel()
+        .forEach(
+            i -> {
+              int status;
+              while ((status = a.client().post("/timers", longTimer).statusCode()) == 503) {
+                try {
+                  Thread.sleep(100);
+                } catch (InterruptedException e) {
+                  throw new IllegalStateException(e);
+                }
+              }
+              assertThat(status).isEqualTo(200);
+            });
+    assertThat(a.liveCount()).isEqualTo(4000);
+    String joined =
+        cluster.nodeLines("node", List.of(a)) + "\n" + cluster.nodeLines("joining", List.of(b));
+    a.writeClusterFile(joined);
+    b.writeClusterFile(joined);
+    b.start();
+    assertThat(a.reload()).isEqualTo(200);
+
+    // The background: one-shot 1 s timers created on A all through the resync; under the joined
+    // view about half have B as primary, and each pop is replicated to the other node.
+    List<String> paths = Collections.synchronizedList(new ArrayList<>());
+    AtomicBoolean creating = new AtomicBoolean(true);
+    Thread background =
+        new Thread(
+            () -> {
+              for (int i = 0; creating.get(); i++) {
+                String path = callbacks.newPath("bg");
+                a.client().createTimer(TimerJson.oneShot(1, callbacks.url(path), "bg" + i));
+                paths.add(path);
+                try {
+                  Thread.sleep(10);
+                } catch (InterruptedException e) {
+                  return;
+                }
+              }
+            });
+    background.start();
+    await().until(() -> paths.size() >= 100); // pops are under way before the resync starts
+    JsonNode summary = b.resync();
+    Thread.sleep(1000); // and go on for a while after it
+    creating.set(false);
+    background.join();
+
+    assertThat(summary.get("nodesFailed").asInt()).as(summary.toString()).isZero();
+    assertThat(summary.get("copiesFailed").asLong()).as(summary.toString()).isZero();
+    assertThat(b.liveCount()).as("B holds the long timers").isGreaterThanOrEqualTo(4000);
+    callbacks.assertEachCalledExactlyOnce(
+        List.copyOf(paths), Duration.ofSeconds(20), ScalingTest.AFTER_ALL_REPLICAS);
+  }
+
+  @Test
+  void aPageOlderThanALocalPopDoesNotUndoIt() {
+    fakePeer = CallbackServer.start();
+    String peer = "127.0.0.1:" + fakePeer.port();
+    cluster = ClusterHarness.create(1);
+    Node node = cluster.node(0);
+    node.writeClusterFile("node = " + node.address() + "\nnode = " + peer);
+    node.start();
+    // The peer takes replication (PUT) and references (DELETE); its page is set below.
+    fakePeer.respondByDefault(request -> Reply.status(request.method().equals("PUT") ? 200 : 202));
+
+    String path = callbacks.newPath("popped");
+    String location = node.client().createTimer(TimerJson.oneShot(1, callbacks.url(path), "once"));
+    long id = Long.parseUnsignedLong(location.substring("/timers/".length()).split("-")[0], 16);
+    Timer created = node.timer(id);
+    callbacks.awaitRequest(path);
+    await().until(() -> node.timer(id).sequence() == 1);
+    // The pop's replication reached the peer.
+    await()
+        .until(
+            () ->
+                fakePeer.requests().stream()
+                    .anyMatch(r -> r.method().equals("PUT") && r.path().equals(location)));
+
+    // The peer's page still has the timer as it was before that pop (sequence 0).
+    String replicas =
+        new com.fasterxml.jackson.databind.ObjectMapper()
+            .valueToTree(created.replicas())
+            .toString();
+    String page =
+        "{\"Timers\":[{\"TimerID\":"
+            + Long.toUnsignedString(id)
+            + ",\"OldReplicas\":"
+            + replicas
+            + ",\"Timer\":{\"timing\":{\"interval\":1,\"repeat-for\":1,\"start-time\":"
+            + created.startMillis()
+            + ",\"sequence-number\":0},\"callback\":{\"http\":{\"uri\":\""
+            + callbacks.url(path)
+            + "\",\"opaque\":\"once\"}},\"reliability\":{\"cluster-view-id\":\""
+            + node.view().viewId()
+            + "\",\"replicas\":"
+            + replicas
+            + "}}}]}";
+    int putsBefore =
+        (int) fakePeer.requests().stream().filter(r -> r.method().equals("PUT")).count();
+    fakePeer.respondByDefault(
+        request ->
+            request.method().equals("GET")
+                ? Reply.ok().withBody(page)
+                : Reply.status(request.method().equals("PUT") ? 200 : 202));
+    JsonNode summary = node.resync();
+
+    assertThat(node.holdsLive(id)).as("the pop is not undone").isFalse();
+    callbacks.assertEachCalledExactlyOnce(
+        List.of(path), Duration.ofSeconds(5), ScalingTest.AFTER_ALL_REPLICAS);
+    List<Received> puts =
+        fakePeer.requests().stream().filter(r -> r.method().equals("PUT")).toList();
+    assertThat(puts.subList(putsBefore, puts.size()))
+        .as("the older copy is not sent on either")
+        .isEmpty();
+    assertThat(summary.get("timersReceived").asLong()).as(summary.toString()).isEqualTo(1);
+    assertThat(summary.get("superseded").asLong()).as(summary.toString()).isEqualTo(1);
+  }
+}

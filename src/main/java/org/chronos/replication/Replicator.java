@@ -54,13 +54,14 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Batches.</b> To a peer that takes them (our nodes), messages queued in a lane travel
  * together as one {@code POST /timers/batch} ({@link ReplicationBatch}), up to {@code maxBatch}
- * messages and about {@code maxBatchBytes} of bodies; a lone message is still a plain PUT. While
- * {@value #EAGER_IN_FLIGHT} of a lane's requests are unanswered, new messages wait for a reply (or
- * a full batch) instead of each taking a request. A peer that answers a batch with anything but its
- * statuses (an original Chronos node: 404 or 405) gets single PUTs for the next {@value
- * #SINGLES_AFTER_REFUSAL_MILLIS} ms, and a batch it finds too large (413) is sent again message by
- * message. Metrics per peer: {@code chronos.replication.<peer>.queued} (both lanes), {@code
- * .bulk-queued}, {@code .sent}, {@code .failed} (messages), {@code .batches} (batches accepted).
+ * messages and about {@code maxBatchBytes} of bodies; a lone message is still a plain PUT. While a
+ * lane has a request unanswered, new messages wait for its reply (or a full batch) instead of each
+ * taking a request: at most one round trip more, for far fewer requests. A peer that answers a
+ * batch with anything but its statuses (an original Chronos node: 404 or 405) gets single PUTs for
+ * the next {@value #SINGLES_AFTER_REFUSAL_MILLIS} ms, and a batch it finds too large (413) is sent
+ * again message by message. Metrics per peer: {@code chronos.replication.<peer>.queued} (both
+ * lanes), {@code .bulk-queued}, {@code .sent}, {@code .failed} (messages), {@code .batches}
+ * (batches accepted).
  */
 public final class Replicator {
   private static final Logger LOG = LoggerFactory.getLogger(Replicator.class);
@@ -71,7 +72,7 @@ public final class Replicator {
    * Requests in flight in a lane to a peer that takes batches below which a message is sent at
    * once; at or above it, messages wait for a reply (or a full batch) and go together.
    */
-  private static final int EAGER_IN_FLIGHT = 2;
+  private static final int EAGER_IN_FLIGHT = 1;
 
   /** Default cap on a peer's bulk requests in flight. */
   public static final int DEFAULT_MAX_BULK_IN_FLIGHT = 2;

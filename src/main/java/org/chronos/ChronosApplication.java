@@ -196,6 +196,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             replicator,
             parser,
             config.getResync().getPageSize(),
+            config.getResync().getMaxTimersPerSecond(),
             java.time.Duration.ofMillis(config.getResync().getRequestTimeout().toMilliseconds()),
             environment.metrics());
     environment

@@ -391,6 +391,23 @@ public class ChronosConfiguration extends Configuration {
     /** Resync when the node starts, so a restarted node gets its timers back. */
     private boolean onStart = true;
 
+    /**
+     * Timers a resync takes in per second at most, 0 for no limit: a lower pace leaves more of the
+     * node's CPU to its own pops while a resync runs.
+     */
+    @Min(0)
+    private int maxTimersPerSecond = 0;
+
+    @JsonProperty
+    public int getMaxTimersPerSecond() {
+      return maxTimersPerSecond;
+    }
+
+    @JsonProperty
+    public void setMaxTimersPerSecond(int maxTimersPerSecond) {
+      this.maxTimersPerSecond = maxTimersPerSecond;
+    }
+
     @JsonProperty
     public int getPageSize() {
       return pageSize;

@@ -25,6 +25,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
@@ -72,6 +73,7 @@ public final class ResyncService {
   private final Replicator replicator;
   private final TimerRequestParser parser;
   private final int pageSize;
+  private final int maxTimersPerSecond;
   private final HttpClient http;
   private final Duration requestTimeout;
   private final ExecutorService runner;
@@ -92,9 +94,11 @@ public final class ResyncService {
       Replicator replicator,
       TimerRequestParser parser,
       int pageSize,
+      int maxTimersPerSecond,
       Duration requestTimeout,
       MetricRegistry metrics) {
     this.clock = clock;
+    this.maxTimersPerSecond = maxTimersPerSecond;
     this.view = view;
     this.node = node;
     this.replicator = replicator;
@@ -323,6 +327,8 @@ public final class ResyncService {
     List<long[]> references = new ArrayList<>();
     BlockingQueue<Object> pages = new ArrayBlockingQueue<>(PAGES_AHEAD);
     Future<?> fetcher = fetchers.submit(() -> fetchAll(peer, v, tally, pages));
+    long startedNanos = System.nanoTime();
+    long taken = 0;
     try {
       while (true) {
         Object next = pages.take();
@@ -343,11 +349,25 @@ public final class ResyncService {
         if (page.last()) {
           break;
         }
+        taken += page.entries().size();
+        pace(startedNanos, taken);
       }
     } finally {
       fetcher.cancel(true);
     }
     sendReferences(peer, references);
+  }
+
+  /** Waits until {@code taken} timers are within {@code resync.maxTimersPerSecond} of the start. */
+  private void pace(long startedNanos, long taken) throws InterruptedException {
+    if (maxTimersPerSecond <= 0) {
+      return;
+    }
+    long dueNanos = startedNanos + taken * 1_000_000_000L / maxTimersPerSecond;
+    long waitNanos = dueNanos - System.nanoTime();
+    if (waitNanos > 0) {
+      TimeUnit.NANOSECONDS.sleep(waitNanos);
+    }
   }
 
   /** The fetcher: pages in order onto {@code pages}, ending with the last page or a failure. */

@@ -222,4 +222,33 @@ class ScalingTest {
     assertThat(summary.get("malformed").asLong()).isZero();
     assertThat(b.liveCount()).isEqualTo(1000);
   }
+
+  @Test
+  void aPacedResyncTakesAtLeastWhatItsPaceAllowsAndStillMovesEveryTimer() {
+    cluster =
+        ClusterHarness.create(
+            2, "resync:", "  pageSize: 100", "  onStart: false", "  maxTimersPerSecond: 200");
+    Node a = cluster.node(0);
+    Node b = cluster.node(1);
+    configure(List.of(a), cluster.nodeLines("node", List.of(a)));
+    a.start();
+    for (int i = 0; i < 1000; i++) {
+      a.client()
+          .createTimer(
+              TimerJson.timer().interval(600).callback(callbacks.url("/never"), "p" + i).json());
+    }
+    configure(
+        cluster.nodes(),
+        cluster.nodeLines("node", List.of(a)) + "\n" + cluster.nodeLines("joining", List.of(b)));
+    b.start();
+    reload(List.of(a));
+    JsonNode summary = b.resync();
+
+    // Ten pages of 100; each but the last waits for its place at 200 timers a second: 4.5 s.
+    assertThat(summary.get("durationMillis").asLong())
+        .as(summary.toString())
+        .isBetween(4400L, 60_000L);
+    assertThat(summary.get("stored").asLong()).isEqualTo(1000);
+    assertThat(b.liveCount()).isEqualTo(1000);
+  }
 }

@@ -295,6 +295,40 @@ class TimerApiTest {
   }
 
   @Test
+  void aReplicationBatchAnswersEachEntryAsItsPutWould() {
+    String replica =
+        "{\"timing\":{\"interval\":3600,\"repeat-for\":3600},"
+            + "\"callback\":{\"http\":{\"uri\":\""
+            + callbacks.url("/unused")
+            + "\",\"opaque\":\"x\"}},"
+            + "\"reliability\":{\"replication-factor\":2,\"replicas\":[\"10.0.0.1:7253\"]}}";
+    String batch =
+        "{\"Requests\":["
+            + "{\"Path\":\"/timers/0000000000000001-2\",\"Body\":"
+            + replica
+            + "},"
+            // A client's timer (no replicas) may not travel in a batch.
+            + "{\"Path\":\"/timers/0000000000000002-2\",\"Body\":"
+            + farFuture("/unused")
+            + "},"
+            + "{\"Path\":\"/timers/not-a-timer\",\"Body\":"
+            + replica
+            + "},"
+            + "{\"Path\":\"/timers/0000000000000003-2\",\"Body\":{\"timing\":7}}]}";
+
+    HttpResponse<String> response = chronos.post("/timers/batch", batch);
+
+    assertThat(response.statusCode()).isEqualTo(200);
+    assertThat(response.body()).isEqualTo("{\"Statuses\":[200,400,404,400]}");
+  }
+
+  @Test
+  void somethingThatIsNotABatchIs400() {
+    assertThat(chronos.post("/timers/batch", "[1,2]").statusCode()).isEqualTo(400);
+    assertThat(chronos.post("/timers/batch", farFuture("/unused")).statusCode()).isEqualTo(400);
+  }
+
+  @Test
   void postPingReadsTheBodyAndAnswersOkWithoutCreatingATimer() {
     Long liveBefore = chronos.gauge("chronos.timers.live");
 

@@ -198,9 +198,11 @@ class ScalingTest {
         paths, Duration.ofSeconds(INTERVAL + 30), AFTER_ALL_REPLICAS);
   }
 
-  @Test
-  void aThousandTimersMoveInOneResyncAcrossManyPages() {
-    cluster = ClusterHarness.create(2);
+  /**
+   * A thousand timers on node 0 alone, then node 1 joining and node 0 reloaded; returns node 1's
+   * resync summary.
+   */
+  private JsonNode aThousandTimersResyncedToAJoiningNode() {
     Node a = cluster.node(0);
     Node b = cluster.node(1);
     configure(List.of(a), cluster.nodeLines("node", List.of(a)));
@@ -215,12 +217,20 @@ class ScalingTest {
         cluster.nodeLines("node", List.of(a)) + "\n" + cluster.nodeLines("joining", List.of(b)));
     b.start();
     reload(List.of(a));
-    JsonNode summary = b.resync();
+    return b.resync();
+  }
+
+  @Test
+  void aThousandTimersMoveInOneResyncAcrossManyPages() {
+    cluster = ClusterHarness.create(2);
+
+    JsonNode summary = aThousandTimersResyncedToAJoiningNode();
+
     // The harness asks for pages of 100, so this took at least ten pages.
     assertThat(summary.get("timersReceived").asLong()).as(summary.toString()).isEqualTo(1000);
     assertThat(summary.get("stored").asLong()).isEqualTo(1000);
     assertThat(summary.get("malformed").asLong()).isZero();
-    assertThat(b.liveCount()).isEqualTo(1000);
+    assertThat(cluster.node(1).liveCount()).isEqualTo(1000);
   }
 
   @Test
@@ -228,27 +238,14 @@ class ScalingTest {
     cluster =
         ClusterHarness.create(
             2, "resync:", "  pageSize: 100", "  onStart: false", "  maxTimersPerSecond: 200");
-    Node a = cluster.node(0);
-    Node b = cluster.node(1);
-    configure(List.of(a), cluster.nodeLines("node", List.of(a)));
-    a.start();
-    for (int i = 0; i < 1000; i++) {
-      a.client()
-          .createTimer(
-              TimerJson.timer().interval(600).callback(callbacks.url("/never"), "p" + i).json());
-    }
-    configure(
-        cluster.nodes(),
-        cluster.nodeLines("node", List.of(a)) + "\n" + cluster.nodeLines("joining", List.of(b)));
-    b.start();
-    reload(List.of(a));
-    JsonNode summary = b.resync();
+
+    JsonNode summary = aThousandTimersResyncedToAJoiningNode();
 
     // Ten pages of 100; each but the last waits for its place at 200 timers a second: 4.5 s.
     assertThat(summary.get("durationMillis").asLong())
         .as(summary.toString())
         .isBetween(4400L, 60_000L);
     assertThat(summary.get("stored").asLong()).isEqualTo(1000);
-    assertThat(b.liveCount()).isEqualTo(1000);
+    assertThat(cluster.node(1).liveCount()).isEqualTo(1000);
   }
 }

@@ -66,6 +66,7 @@ ROUNDS=${CBENCH_ROUNDS:-1}
 JVM_OPTS=(-Xmx1g)
 [ "${CBENCH_JFR:-0}" = 1 ] && JVM_OPTS+=(-Dcbench.jfr=true)
 [ -n "${CBENCH_NODE_OPTS:-}" ] && JVM_OPTS+=("-Dcbench.nodeOpts=$CBENCH_NODE_OPTS")
+[ -n "${CBENCH_INTERVAL:-}" ] && JVM_OPTS+=("-Dcbench.interval=$CBENCH_INTERVAL")
 
 busy_cores() { # CPU cores busy over the next 5 s, machine-wide
   local a b

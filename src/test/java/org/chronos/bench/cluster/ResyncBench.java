@@ -68,14 +68,18 @@ public final class ResyncBench {
     long afterMillis = (args.length > 5 ? Long.parseLong(args[5]) : 10) * 1000;
     long minWarmupMillis = (args.length > 6 ? Long.parseLong(args[6]) : 15) * 1000;
     long maxWarmupMillis = (args.length > 7 ? Long.parseLong(args[7]) : 120) * 1000;
+    // -Dcbench.interval=<s>: the background timers' interval (default 1 s). A longer one gives a
+    // timer's replica more time to reach its primary before the pop.
+    int interval = Integer.getInteger("cbench.interval", 1);
     System.out.printf(
-        "== 2. resync of %d timers: background %d pops/s (interval 1 s); %d cores, JVM %s%n",
+        "== 2. resync of %d timers: background %d pops/s (interval %d s); %d cores, JVM %s%n",
         timers,
         backgroundRate,
+        interval,
         Runtime.getRuntime().availableProcessors(),
         System.getProperty("java.vm.version"));
 
-    try (PopRecorder background = new PopRecorder(1 << 20, 1, 32);
+    try (PopRecorder background = new PopRecorder(1 << 20, interval, 32);
         CreateLoad load = new CreateLoad(2);
         ChronosNode a = new ChronosNode(work, "A");
         ChronosNode b = new ChronosNode(work, "B")) {

@@ -49,6 +49,12 @@ public final class TimerNode implements TimerEvents {
 
   private static final int MAX_INTERNED_LISTS = 10_000;
 
+  /**
+   * How much later a resync copy's start may be and still count as the start this node holds (the
+   * same 200 ms the version rule uses for "the same start", section 5).
+   */
+  static final long RESYNC_DRIFT_MILLIS = 200;
+
   private final Clock clock;
   private final TimerIdGenerator ids;
   private final Supplier<ClusterView> view;
@@ -349,11 +355,45 @@ public final class TimerNode implements TimerEvents {
             if (existing != null && VersionRule.isLaterPop(existing, copy, viewId)) {
               superseded[i] = true;
             } else if (store[i]) {
-              merge(s, copy);
+              merge(s, keepingStart(existing, copy));
             }
           }
           return superseded;
         });
+  }
+
+  /**
+   * A resync copy of the very timer this node holds (same pop, same interval) whose start is up to
+   * {@link #RESYNC_DRIFT_MILLIS} later keeps this node's start: the copy's start-time-delta was
+   * written when the peer built the page, so it arrives shifted by the page's time in transit, and
+   * by the version rule a later start wins; the timer would then pop that much late. Anything else
+   * is the copy unchanged.
+   */
+  static Timer keepingStart(Timer existing, Timer copy) {
+    if (existing == null
+        || existing.isTombstone()
+        || copy.isTombstone()
+        || existing.sequence() != copy.sequence()
+        || existing.intervalMillis() != copy.intervalMillis()
+        || copy.startMillis() < existing.startMillis()
+        || copy.startMillis() - existing.startMillis() > RESYNC_DRIFT_MILLIS) {
+      return copy;
+    }
+    Timer kept =
+        new Timer(
+            copy.id(),
+            copy.replicationFactor(),
+            existing.startMillis(),
+            copy.intervalMillis(),
+            copy.repeatForMillis(),
+            copy.sequence(),
+            copy.callbackUri(),
+            copy.opaque(),
+            copy.tags());
+    kept.setReplicas(copy.replicas());
+    kept.setClusterViewId(copy.clusterViewId());
+    kept.setSites(copy.sites());
+    return kept;
   }
 
   private void merge(TimerStore store, Timer incoming) {

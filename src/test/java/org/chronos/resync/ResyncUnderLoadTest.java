@@ -171,4 +171,62 @@ class ResyncUnderLoadTest {
     assertThat(summary.get("timersReceived").asLong()).as(summary.toString()).isEqualTo(1);
     assertThat(summary.get("superseded").asLong()).as(summary.toString()).isEqualTo(1);
   }
+
+  @Test
+  void aPageCopyOfAHeldTimerShiftedByItsTimeInTransitKeepsTheHeldStart() {
+    fakePeer = CallbackServer.start();
+    String peer = "127.0.0.1:" + fakePeer.port();
+    cluster = ClusterHarness.create(1);
+    Node node = cluster.node(0);
+    node.writeClusterFile("node = " + node.address() + "\nnode = " + peer);
+    node.start();
+    fakePeer.respondByDefault(request -> Reply.status(request.method().equals("PUT") ? 200 : 202));
+    String slightly = node.client().createTimer(TimerJson.oneShot(600, callbacks.url("/a"), "a"));
+    String much = node.client().createTimer(TimerJson.oneShot(600, callbacks.url("/b"), "b"));
+    Timer a = node.timer(idOf(slightly));
+    Timer b = node.timer(idOf(much));
+
+    // The peer lists both with a later start: 150 ms (a page's time in transit), and 5 s (another
+    // version of the timer).
+    String page =
+        "{\"Timers\":["
+            + entry(node, a, a.startMillis() + 150, "/a", "a")
+            + ","
+            + entry(node, b, b.startMillis() + 5000, "/b", "b")
+            + "]}";
+    fakePeer.respondByDefault(
+        request ->
+            request.method().equals("GET")
+                ? Reply.ok().withBody(page)
+                : Reply.status(request.method().equals("PUT") ? 200 : 202));
+    JsonNode summary = node.resync();
+
+    assertThat(summary.get("stored").asLong()).as(summary.toString()).isEqualTo(2);
+    assertThat(node.timer(a.id()).startMillis()).isEqualTo(a.startMillis());
+    assertThat(node.timer(b.id()).startMillis()).isEqualTo(b.startMillis() + 5000);
+  }
+
+  private static long idOf(String location) {
+    return Long.parseUnsignedLong(location.substring("/timers/".length()).split("-")[0], 16);
+  }
+
+  private String entry(Node node, Timer held, long startMillis, String path, String opaque) {
+    String replicas =
+        new com.fasterxml.jackson.databind.ObjectMapper().valueToTree(held.replicas()).toString();
+    return "{\"TimerID\":"
+        + Long.toUnsignedString(held.id())
+        + ",\"OldReplicas\":"
+        + replicas
+        + ",\"Timer\":{\"timing\":{\"interval\":600,\"repeat-for\":600,\"start-time\":"
+        + startMillis
+        + ",\"sequence-number\":0},\"callback\":{\"http\":{\"uri\":\""
+        + callbacks.url(path)
+        + "\",\"opaque\":\""
+        + opaque
+        + "\"}},\"reliability\":{\"cluster-view-id\":\""
+        + node.view().viewId()
+        + "\",\"replicas\":"
+        + replicas
+        + "}}}";
+  }
 }

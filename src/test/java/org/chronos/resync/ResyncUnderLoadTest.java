@@ -110,18 +110,11 @@ class ResyncUnderLoadTest {
 
   @Test
   void aPageOlderThanALocalPopDoesNotUndoIt() {
-    fakePeer = CallbackServer.start();
-    String peer = "127.0.0.1:" + fakePeer.port();
-    cluster = ClusterHarness.create(1);
-    Node node = cluster.node(0);
-    node.writeClusterFile("node = " + node.address() + "\nnode = " + peer);
-    node.start();
-    // The peer takes replication (PUT) and references (DELETE); its page is set below.
-    fakePeer.respondByDefault(request -> Reply.status(request.method().equals("PUT") ? 200 : 202));
+    Node node = nodeWithFakePeer();
 
     String path = callbacks.newPath("popped");
     String location = node.client().createTimer(TimerJson.oneShot(1, callbacks.url(path), "once"));
-    long id = Long.parseUnsignedLong(location.substring("/timers/".length()).split("-")[0], 16);
+    long id = idOf(location);
     Timer created = node.timer(id);
     callbacks.awaitRequest(path);
     await().until(() -> node.timer(id).sequence() == 1);
@@ -133,31 +126,11 @@ class ResyncUnderLoadTest {
                     .anyMatch(r -> r.method().equals("PUT") && r.path().equals(location)));
 
     // The peer's page still has the timer as it was before that pop (sequence 0).
-    String replicas =
-        new com.fasterxml.jackson.databind.ObjectMapper()
-            .valueToTree(created.replicas())
-            .toString();
     String page =
-        "{\"Timers\":[{\"TimerID\":"
-            + Long.toUnsignedString(id)
-            + ",\"OldReplicas\":"
-            + replicas
-            + ",\"Timer\":{\"timing\":{\"interval\":1,\"repeat-for\":1,\"start-time\":"
-            + created.startMillis()
-            + ",\"sequence-number\":0},\"callback\":{\"http\":{\"uri\":\""
-            + callbacks.url(path)
-            + "\",\"opaque\":\"once\"}},\"reliability\":{\"cluster-view-id\":\""
-            + node.view().viewId()
-            + "\",\"replicas\":"
-            + replicas
-            + "}}}]}";
+        "{\"Timers\":[" + entry(node, created, 1, created.startMillis(), path, "once") + "]}";
     int putsBefore =
         (int) fakePeer.requests().stream().filter(r -> r.method().equals("PUT")).count();
-    fakePeer.respondByDefault(
-        request ->
-            request.method().equals("GET")
-                ? Reply.ok().withBody(page)
-                : Reply.status(request.method().equals("PUT") ? 200 : 202));
+    servePage(page);
     JsonNode summary = node.resync();
 
     assertThat(node.holdsLive(id)).as("the pop is not undone").isFalse();
@@ -174,13 +147,7 @@ class ResyncUnderLoadTest {
 
   @Test
   void aPageCopyOfAHeldTimerShiftedByItsTimeInTransitKeepsTheHeldStart() {
-    fakePeer = CallbackServer.start();
-    String peer = "127.0.0.1:" + fakePeer.port();
-    cluster = ClusterHarness.create(1);
-    Node node = cluster.node(0);
-    node.writeClusterFile("node = " + node.address() + "\nnode = " + peer);
-    node.start();
-    fakePeer.respondByDefault(request -> Reply.status(request.method().equals("PUT") ? 200 : 202));
+    Node node = nodeWithFakePeer();
     String slightly = node.client().createTimer(TimerJson.oneShot(600, callbacks.url("/a"), "a"));
     String much = node.client().createTimer(TimerJson.oneShot(600, callbacks.url("/b"), "b"));
     Timer a = node.timer(idOf(slightly));
@@ -190,15 +157,11 @@ class ResyncUnderLoadTest {
     // version of the timer).
     String page =
         "{\"Timers\":["
-            + entry(node, a, a.startMillis() + 150, "/a", "a")
+            + entry(node, a, 600, a.startMillis() + 150, "/a", "a")
             + ","
-            + entry(node, b, b.startMillis() + 5000, "/b", "b")
+            + entry(node, b, 600, b.startMillis() + 5000, "/b", "b")
             + "]}";
-    fakePeer.respondByDefault(
-        request ->
-            request.method().equals("GET")
-                ? Reply.ok().withBody(page)
-                : Reply.status(request.method().equals("PUT") ? 200 : 202));
+    servePage(page);
     JsonNode summary = node.resync();
 
     assertThat(summary.get("stored").asLong()).as(summary.toString()).isEqualTo(2);
@@ -210,14 +173,43 @@ class ResyncUnderLoadTest {
     return Long.parseUnsignedLong(location.substring("/timers/".length()).split("-")[0], 16);
   }
 
-  private String entry(Node node, Timer held, long startMillis, String path, String opaque) {
+  /**
+   * A node whose cluster file lists a fake peer, which takes replication (PUT) and references
+   * (DELETE); what it lists for a resync is set with {@link #servePage}.
+   */
+  private Node nodeWithFakePeer() {
+    fakePeer = CallbackServer.start();
+    cluster = ClusterHarness.create(1);
+    Node node = cluster.node(0);
+    node.writeClusterFile("node = " + node.address() + "\nnode = 127.0.0.1:" + fakePeer.port());
+    node.start();
+    servePage(null);
+    return node;
+  }
+
+  /** The fake peer answers resync listings with this page (null: no listing). */
+  private void servePage(String page) {
+    fakePeer.respondByDefault(
+        request ->
+            page != null && request.method().equals("GET")
+                ? Reply.ok().withBody(page)
+                : Reply.status(request.method().equals("PUT") ? 200 : 202));
+  }
+
+  /** A resync page entry for {@code held}, at sequence 0, with the given interval and start. */
+  private String entry(
+      Node node, Timer held, int intervalSeconds, long startMillis, String path, String opaque) {
     String replicas =
         new com.fasterxml.jackson.databind.ObjectMapper().valueToTree(held.replicas()).toString();
     return "{\"TimerID\":"
         + Long.toUnsignedString(held.id())
         + ",\"OldReplicas\":"
         + replicas
-        + ",\"Timer\":{\"timing\":{\"interval\":600,\"repeat-for\":600,\"start-time\":"
+        + ",\"Timer\":{\"timing\":{\"interval\":"
+        + intervalSeconds
+        + ",\"repeat-for\":"
+        + intervalSeconds
+        + ",\"start-time\":"
         + startMillis
         + ",\"sequence-number\":0},\"callback\":{\"http\":{\"uri\":\""
         + callbacks.url(path)

@@ -6,24 +6,26 @@ import java.util.function.Consumer;
 /**
  * An open-addressing map from primitive long keys to values. NOT thread safe.
  *
- * <p>Exists because the timer index holds millions of entries and a {@code HashMap<Long, V>} spends
- * about 50 bytes of boxing and node overhead on each; this spends about 24 (two parallel arrays at
- * load factor 0.35-0.7). Linear probing with backward-shift deletion, so no tombstones.
+ * <p>Exists because the timer index ({@link TimerIndex}, keyed by groups of 8 consecutive timer
+ * ids) holds up to millions of entries and a {@code HashMap<Long, V>} spends about 50 bytes of
+ * boxing and node overhead on each; this spends about 24 (two parallel arrays at load factor
+ * 0.35-0.7). Linear probing with backward-shift deletion, so no tombstones.
  *
  * <p>The slot function keeps neighbouring keys together: keys that differ only in their low {@value
  * #GROUP_BITS} bits (a group of 8) share a block of 16 slots, chosen by hashing the rest of the
- * key, and take every other slot of it in key order, starting at a hashed offset. Timer ids are
- * {@code millis << 30 | node << 20 | sequence} (see {@link TimerIdGenerator}), so timers created
- * one after the other, and later deleted or expired in roughly that order, are read and written in
- * the same few cache lines instead of one random line (in each array) per operation. Under G1 that
- * also means one dirty card (512 bytes of the value array) per block rather than per insert, which
- * was most of the cost of a random reference store into a large old array. Leaving every other slot
- * free matters for removal: a group alone in its block has a free slot after each entry, so
- * backward shift stops at once, and a second group landing in the same block either fills the free
- * slots exactly or sits one slot off. (Whole blocks of 16 consecutive keys were tried: a group
- * whose block was taken then sat a block away from home, and removing its entries oldest first
- * moved all the later ones back each time.) Keys with nothing in common, such as one id per
- * millisecond, still spread uniformly: the offset within the block is hashed too.
+ * key, and take every other slot of it in key order, starting at a hashed offset. Keys made one
+ * after the other (timer ids are {@code millis << 30 | node << 20 | sequence}, see {@link
+ * TimerIdGenerator}, and the index's group keys are those ids without their low bits), and later
+ * removed in roughly that order, are read and written in the same few cache lines instead of one
+ * random line (in each array) per operation. Under G1 that also means one dirty card (512 bytes of
+ * the value array) per block rather than per insert, which was most of the cost of a random
+ * reference store into a large old array. Leaving every other slot free matters for removal: a
+ * group alone in its block has a free slot after each entry, so backward shift stops at once, and a
+ * second group landing in the same block either fills the free slots exactly or sits one slot off.
+ * (Whole blocks of 16 consecutive keys were tried: a group whose block was taken then sat a block
+ * away from home, and removing its entries oldest first moved all the later ones back each time.)
+ * Keys with nothing in common, such as one id per millisecond, still spread uniformly: the offset
+ * within the block is hashed too.
  */
 final class LongMap<V> {
   private static final float MAX_LOAD = 0.7f;

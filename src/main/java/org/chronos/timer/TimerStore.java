@@ -28,7 +28,7 @@ public final class TimerStore {
         };
   }
 
-  private final LongMap<Timer> index = new LongMap<>(1024);
+  private final TimerIndex index = new TimerIndex();
   private final TimerWheel<Timer> wheel;
   private final Listener listener;
   private int live;
@@ -44,7 +44,7 @@ public final class TimerStore {
 
   /** Stores the timer, replacing any timer with the same id, and schedules its next due time. */
   public void put(Timer timer) {
-    Timer old = index.put(timer.id(), timer);
+    Timer old = index.put(timer);
     if (old != null) {
       wheel.cancel(old);
       if (!old.isTombstone()) {
@@ -61,7 +61,7 @@ public final class TimerStore {
 
   /** Removes the timer if it is the one stored under its id; false otherwise. */
   public boolean remove(Timer timer) {
-    if (!index.remove(timer.id(), timer)) {
+    if (!index.remove(timer)) {
       return false;
     }
     wheel.cancel(timer);
@@ -99,7 +99,7 @@ public final class TimerStore {
    * whose repeat-for was below its interval.
    */
   public void expire(Timer timer) {
-    index.remove(timer.id());
+    index.remove(timer);
     if (!timer.isTombstone()) {
       live--;
       listener.liveRemoved(timer);
@@ -125,7 +125,7 @@ public final class TimerStore {
   }
 
   public void forEach(Consumer<Timer> consumer) {
-    index.forEachValue(consumer);
+    index.forEach(consumer);
   }
 
   /** Empties the store (at shutdown). */

@@ -116,6 +116,23 @@ public final class MemoryPerTimer {
               }
               return store;
             });
+    // The id index groups 8 consecutive ids; a node creating ~1,000 timers a second makes one id
+    // per millisecond, so no two share a group.
+    long[] loneIdOf = new long[count];
+    for (int i = 0; i < count; i++) {
+      loneIdOf[i] = ((now + i) << 30) | (1L << 20);
+    }
+    double oursLone =
+        measure(
+            "ours, one id per millisecond (no two ids share an index group)",
+            count,
+            n -> {
+              TimerStore store = new TimerStore(1, now, TimerStore.Listener.NONE);
+              for (int i = 0; i < n; i++) {
+                store.put(ourTimer(loneIdOf[i], now, intervalOf[i], opaqueBytes(i), REPLICAS));
+              }
+              return store;
+            });
     double oursProduction =
         measure(
             "ours, per-timer replica list (as ClusterView.replicasFor returns today)",
@@ -161,7 +178,8 @@ public final class MemoryPerTimer {
         ours / naive);
     System.out.printf(
         Locale.ROOT,
-        "RESULT memory: ours with per-timer replica list (production today) %.0f B/timer; naive with shared URI %.0f B/timer%n",
+        "RESULT memory: ours with one id per millisecond %.0f B/timer; ours with per-timer replica list (production today) %.0f B/timer; naive with shared URI %.0f B/timer%n",
+        oursLone,
         oursProduction,
         naiveShared);
     System.out.println(

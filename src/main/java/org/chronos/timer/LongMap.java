@@ -2,6 +2,7 @@ package org.chronos.timer;
 
 import java.util.Arrays;
 import java.util.function.Consumer;
+import java.util.function.ToIntFunction;
 
 /**
  * An open-addressing map from primitive long keys to values. NOT thread safe.
@@ -26,6 +27,10 @@ import java.util.function.Consumer;
  * away from home, and removing its entries oldest first moved all the later ones back each time.)
  * Keys with nothing in common, such as one id per millisecond, still spread uniformly: the offset
  * within the block is hashed too.
+ *
+ * <p>A resumable scan ({@link #beginScan}, {@link #scan}) walks the slots a chunk at a time while
+ * the map changes between chunks, and still visits every key that is present from its beginning to
+ * its end; see {@link #scan}.
  */
 final class LongMap<V> {
   private static final float MAX_LOAD = 0.7f;
@@ -44,6 +49,31 @@ final class LongMap<V> {
   private int mask;
   private int size;
   private int resizeAt;
+
+  // The scan under way, one at a time (0: none), and the last id handed out.
+  private long scanId;
+  private long lastScanId;
+  // The next slot the scan visits. 0 whenever no scan is under way (or it has visited nothing
+  // yet), which makes shiftBack's check "moved from the unvisited part to the visited part" false
+  // at the cost of one compare.
+  private int scanCursor;
+  // The table was rebuilt (or too much moved) since the scan's last step: it starts again.
+  private boolean scanRestarted;
+  // Keys that shiftBack moved from the unvisited part of the table (slot >= cursor) to the
+  // visited part: the next step visits them by key.
+  private long[] movedKeys = NO_KEYS;
+  private int movedCount;
+
+  private static final long[] NO_KEYS = new long[0];
+
+  /**
+   * Most keys remembered for a scan between two steps. Only moves across the cursor are remembered,
+   * and only removals in the one run of entries around the cursor make them, so a scan that is
+   * being stepped stays far below this. It bounds what a scan abandoned without {@link #endScan}
+   * costs: past it the scan restarts, which forgets the keys and stops remembering until the next
+   * step.
+   */
+  static final int MAX_MOVED_KEYS = 1 << 16;
 
   LongMap(int expected) {
     int capacity = Integer.highestOneBit(Math.max(16, (int) (expected / MAX_LOAD)) - 1) << 1;
@@ -123,6 +153,107 @@ final class LongMap<V> {
     size = 0;
   }
 
+  /**
+   * Begins a resumable scan of the values and returns its id for {@link #scan}. One scan at a time:
+   * this ends any scan under way, whose next {@link #scan} then fails.
+   */
+  long beginScan() {
+    endScan(scanId);
+    scanId = ++lastScanId;
+    return scanId;
+  }
+
+  /**
+   * Ends the scan if it is still the one under way (so the map stops tracking moves for it);
+   * otherwise does nothing. A scan that returned {@link ScanStep#DONE} is already over.
+   */
+  void endScan(long id) {
+    if (id != scanId || id == 0) {
+      return;
+    }
+    scanId = 0;
+    scanCursor = 0;
+    scanRestarted = false;
+    movedKeys = NO_KEYS;
+    movedCount = 0;
+  }
+
+  /**
+   * One step of the scan: visits the values of at most {@code maxSlots} more slots, or fewer once
+   * the visitor's answers (the cost of each value, e.g. how many items it holds) add up to {@code
+   * maxCost}; at least one slot. The visitor must not change the map. The map may change in any way
+   * between steps.
+   *
+   * <p>Every key present from {@link #beginScan} to the step that returns {@link ScanStep#DONE} is
+   * visited at least once, with its value as of that visit. Keys added or removed meanwhile may be
+   * visited or not, and a key may be visited more than once: callers that care keep the last visit.
+   * Why nothing present throughout is missed: entries only move when a removal shifts later entries
+   * of its run back into the gap (an insert takes a free slot, a put of a present key replaces the
+   * value in place), and when the table grows. A backward shift from a slot at or after the cursor
+   * to a gap before it would carry an unvisited entry into the visited part, so shiftBack remembers
+   * that key and the next step visits it by key; any other shift either stays on one side of the
+   * cursor or (wrapping around the end of the table) carries a visited entry to the unvisited part,
+   * which only visits it twice. Growth rebuilds the table, so the next step returns {@link
+   * ScanStep#RESTARTED} and the scan begins again on the new table (growth doubles the table, so
+   * this happens a few times at most however much the map grows).
+   *
+   * @throws IllegalStateException if the scan has ended or another has begun since
+   */
+  @SuppressWarnings("unchecked")
+  ScanStep scan(long id, int maxSlots, int maxCost, ToIntFunction<? super V> visitor) {
+    if (id != scanId || id == 0) {
+      throw new IllegalStateException("scan " + id + " is not under way: ended or replaced");
+    }
+    if (maxSlots < 1) {
+      throw new IllegalArgumentException("maxSlots must be >= 1: " + maxSlots);
+    }
+    if (scanRestarted) {
+      scanRestarted = false;
+      return ScanStep.RESTARTED;
+    }
+    int cost = 0;
+    for (int k = 0; k < movedCount; k++) {
+      Object v = get(movedKeys[k]);
+      if (v != null) {
+        cost += visitor.applyAsInt((V) v);
+      }
+    }
+    movedCount = 0;
+    int i = scanCursor;
+    int end = (int) Math.min((long) i + maxSlots, values.length);
+    do {
+      Object v = values[i++];
+      if (v != null) {
+        cost += visitor.applyAsInt((V) v);
+      }
+    } while (i < end && cost < maxCost);
+    if (i == values.length) {
+      endScan(id);
+      return ScanStep.DONE;
+    }
+    scanCursor = i;
+    return ScanStep.MORE;
+  }
+
+  // shiftBack moved this key from the unvisited part of the table to the visited part.
+  private void movedBehindScan(long key) {
+    if (movedCount == movedKeys.length) {
+      if (movedCount == MAX_MOVED_KEYS) {
+        restartScan();
+        return;
+      }
+      movedKeys = Arrays.copyOf(movedKeys, Math.max(16, movedCount * 2));
+    }
+    movedKeys[movedCount++] = key;
+  }
+
+  private void restartScan() {
+    scanCursor = 0;
+    scanRestarted = true;
+    movedKeys = NO_KEYS;
+    movedCount = 0;
+  }
+
   // The slot holding the key, or -1.
   private int find(long key) {
     int i = slot(key);
@@ -161,6 +292,9 @@ final class LongMap<V> {
       int home = slot(k, mixed);
       boolean movable = gap <= i ? (home <= gap || home > i) : (home <= gap && home > i);
       if (movable) {
+        if (gap < scanCursor && i >= scanCursor) {
+          movedBehindScan(k);
+        }
         keys[gap] = k;
         values[gap] = v;
         gap = i;
@@ -222,6 +356,9 @@ final class LongMap<V> {
     long[] oldKeys = keys;
     Object[] oldValues = values;
     allocate(capacity);
+    if (scanId != 0) {
+      restartScan();
+    }
     for (int i = 0; i < oldValues.length; i++) {
       Object v = oldValues[i];
       if (v != null) {

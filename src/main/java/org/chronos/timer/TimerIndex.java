@@ -124,6 +124,46 @@ final class TimerIndex {
         });
   }
 
+  /** Begins a resumable scan over the timers (one at a time; see {@link LongMap#scan}). */
+  long beginScan() {
+    return groups.beginScan();
+  }
+
+  /**
+   * One step of the scan: hands the consumer the timers of at most {@code maxSlots} more slots of
+   * the group map, stopping after the group that reaches {@code maxTimers} (so a few more at most;
+   * the groups the map moved behind the scan come on top). An id held from {@link #beginScan} until
+   * the step that returns {@link ScanStep#DONE} has its timer (as of the visit) handed over at
+   * least once: its group's key is in the map all that while (a group leaves the map only when its
+   * last timer does, and becoming an array replaces the value under the same key), and the map's
+   * scan visits every such key, reading the group as it is then. A timer may be handed over twice;
+   * one added or removed meanwhile may or may not be.
+   */
+  ScanStep scan(long scanId, int maxTimers, int maxSlots, Consumer<? super Timer> consumer) {
+    return groups.scan(
+        scanId,
+        maxSlots,
+        maxTimers,
+        o -> {
+          if (o instanceof Timer) {
+            consumer.accept((Timer) o);
+            return 1;
+          }
+          int n = 0;
+          for (Timer t : (Timer[]) o) {
+            if (t != null) {
+              consumer.accept(t);
+              n++;
+            }
+          }
+          return n;
+        });
+  }
+
+  void endScan(long scanId) {
+    groups.endScan(scanId);
+  }
+
   void clear() {
     groups.clear();
     size = 0;

@@ -128,6 +128,35 @@ public final class TimerStore {
     index.forEach(consumer);
   }
 
+  /**
+   * Begins a walk over the stored timers that {@link #scan} does a chunk at a time, so the timer
+   * thread can do other work in between. One walk at a time: beginning one ends any other. A walk
+   * given up before its end should be {@link #endScan ended}; one abandoned anyway costs a compare
+   * per entry the index moves and a bounded list of moved keys, until the next walk begins.
+   */
+  public long beginScan() {
+    return index.beginScan();
+  }
+
+  /**
+   * One chunk of the walk: hands the consumer the next timers, tombstones included, about {@code
+   * maxTimers} of them from at most {@code maxSlots} index slots. Every timer held from {@link
+   * #beginScan} until the chunk that returns {@link ScanStep#DONE} is handed over at least once, as
+   * it is at that moment; it may be handed over twice (keep the later), and timers stored or
+   * removed meanwhile may or may not be. On {@link ScanStep#RESTARTED} nothing was handed over and
+   * the walk starts again: discard what it gave so far.
+   *
+   * @throws IllegalStateException if the walk ended or another began since
+   */
+  public ScanStep scan(long scanId, int maxTimers, int maxSlots, Consumer<Timer> consumer) {
+    return index.scan(scanId, maxTimers, maxSlots, consumer);
+  }
+
+  /** Ends the walk if it is still under way; a walk that returned DONE is already over. */
+  public void endScan(long scanId) {
+    index.endScan(scanId);
+  }
+
   /** Empties the store (at shutdown). */
   public void clear() {
     wheel.drain(t -> {});

@@ -1,10 +1,12 @@
 package org.chronos.timer;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -274,5 +276,247 @@ class LongMapTest {
       assertThat(m.size()).isZero();
     }
     assertThat(map.size()).isZero();
+  }
+
+  /** A value that knows its key, one object per put, so a visit names the key and the put. */
+  record Entry(long key, int version) {}
+
+  @Test
+  void shouldVisitEveryKeyPresentThroughoutAScanWhateverChangesBetweenSteps() {
+    Random random = new Random(7);
+    int restarts = 0;
+    for (int round = 0; round < 20_000; round++) {
+      // Small tables and a small key space: long runs, wrap-around at the end of the table and
+      // backward shifts across the cursor between nearly every two steps.
+      int keySpace = 8 + random.nextInt(40);
+      boolean mayGrow = random.nextInt(8) == 0;
+      LongMap<Entry> map = new LongMap<>(4);
+      Map<Long, Entry> model = new HashMap<>();
+      Set<Entry> everPut = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+      int version = 0;
+      int start = random.nextInt(12);
+      for (int i = 0; i < start; i++) {
+        long key = randomKey(random, keySpace);
+        Entry e = new Entry(key, version++);
+        map.put(key, e);
+        model.put(key, e);
+        everPut.add(e);
+      }
+      Set<Long> throughout = new HashSet<>(model.keySet());
+      List<Entry> visited = new ArrayList<>();
+      long scan = map.beginScan();
+      while (true) {
+        ScanStep step =
+            map.scan(
+                scan,
+                1 + random.nextInt(4),
+                1 + random.nextInt(3),
+                e -> {
+                  visited.add(e);
+                  return 1;
+                });
+        if (step == ScanStep.DONE) {
+          break;
+        }
+        if (step == ScanStep.RESTARTED) {
+          visited.clear();
+          restarts++;
+        }
+        for (int change = random.nextInt(4); change > 0; change--) {
+          long key = randomKey(random, keySpace);
+          if (random.nextBoolean()) {
+            assertThat(map.remove(key)).isSameAs(model.remove(key));
+            throughout.remove(key);
+          } else if (mayGrow || model.containsKey(key) || model.size() < 11) {
+            Entry e = new Entry(key, version++);
+            assertThat(map.put(key, e)).isSameAs(model.put(key, e));
+            everPut.add(e);
+          }
+        }
+      }
+      Set<Long> visitedKeys = new HashSet<>();
+      for (Entry e : visited) {
+        assertThat(everPut.contains(e)).as("a value never put: %s", e).isTrue();
+        visitedKeys.add(e.key());
+      }
+      assertThat(visitedKeys).as("round %d", round).containsAll(throughout);
+      map.checkInvariants();
+    }
+    assertThat(restarts).as("scans restarted by growth").isGreaterThan(100);
+  }
+
+  private static long randomKey(Random random, int keySpace) {
+    // Some lone keys, some in groups sharing a block (as timer ids do).
+    int k = random.nextInt(keySpace);
+    return k < keySpace / 2 ? k * 0x100000000L : id(1_700_000_000_000L + k / 8, 0, k % 8);
+  }
+
+  @Test
+  void shouldRestartTheScanWhenTheTableGrowsMidScan() {
+    LongMap<Long> map = new LongMap<>(4);
+    for (long key = 0; key < 10; key++) {
+      map.put(key, key);
+    }
+    long scan = map.beginScan();
+    assertThat(map.scan(scan, 8, Integer.MAX_VALUE, v -> 1)).isEqualTo(ScanStep.MORE);
+    int capacity = map.capacity();
+    for (long key = 10; map.capacity() == capacity; key++) {
+      map.put(key, key);
+    }
+    List<Long> visited = new ArrayList<>();
+    assertThat(
+            map.scan(
+                scan,
+                8,
+                Integer.MAX_VALUE,
+                v -> {
+                  visited.add(v);
+                  return 1;
+                }))
+        .isEqualTo(ScanStep.RESTARTED);
+    assertThat(visited).isEmpty();
+    ScanStep step;
+    do {
+      step =
+          map.scan(
+              scan,
+              8,
+              Integer.MAX_VALUE,
+              v -> {
+                visited.add(v);
+                return 1;
+              });
+    } while (step == ScanStep.MORE);
+    assertThat(step).isEqualTo(ScanStep.DONE);
+    Set<Long> all = new HashSet<>();
+    map.forEachValue(all::add);
+    assertThat(visited).containsExactlyInAnyOrderElementsOf(all);
+  }
+
+  @Test
+  void shouldStopAStepOnceTheVisitorsCostsReachTheLimit() {
+    LongMap<Long> map = new LongMap<>(64);
+    for (long key = 0; key < 40; key++) {
+      map.put(key * 0x100000000L, key);
+    }
+    long scan = map.beginScan();
+    List<Long> visited = new ArrayList<>();
+    int steps = 0;
+    ScanStep step;
+    do {
+      int before = visited.size();
+      step =
+          map.scan(
+              scan,
+              map.capacity(),
+              3,
+              v -> {
+                visited.add(v);
+                return 1;
+              });
+      assertThat(visited.size() - before).isLessThanOrEqualTo(3);
+      steps++;
+    } while (step == ScanStep.MORE);
+    assertThat(visited).hasSize(40).doesNotHaveDuplicates();
+    assertThat(steps).isGreaterThanOrEqualTo(14);
+  }
+
+  @Test
+  void shouldRefuseStepsOfAScanThatEndedOrWasReplaced() {
+    LongMap<Long> map = new LongMap<>(4);
+    map.put(1L, 1L);
+    long first = map.beginScan();
+    long second = map.beginScan();
+    assertThatThrownBy(() -> map.scan(first, 1, 1, v -> 1))
+        .isInstanceOf(IllegalStateException.class);
+    map.endScan(first); // no longer under way: does nothing
+    assertThat(map.scan(second, 1, 1, v -> 1)).isEqualTo(ScanStep.MORE);
+    map.endScan(second);
+    assertThatThrownBy(() -> map.scan(second, 1, 1, v -> 1))
+        .isInstanceOf(IllegalStateException.class);
+    long third = map.beginScan();
+    assertThat(map.scan(third, map.capacity(), Integer.MAX_VALUE, v -> 1)).isEqualTo(ScanStep.DONE);
+    assertThatThrownBy(() -> map.scan(third, 1, 1, v -> 1))
+        .isInstanceOf(IllegalStateException.class);
+  }
+
+  @Test
+  void shouldBoundWhatAnAbandonedScanRemembers() {
+    // Two keys homed at the slot before the cursor: removing the first moves the second (which
+    // sits at the cursor, unvisited) behind it, and the scan must remember it. Done over and over
+    // with nobody stepping the scan, it stops remembering at a bound and restarts instead.
+    LongMap<Long> map = new LongMap<>(4); // 16 slots
+    int home = 7;
+    List<Long> homed = new ArrayList<>();
+    for (long key = 0; homed.size() < 2; key++) {
+      if (map.slot(key) == home) {
+        homed.add(key);
+      }
+    }
+    long scan = map.beginScan();
+    assertThat(map.scan(scan, home + 1, Integer.MAX_VALUE, v -> 1)).isEqualTo(ScanStep.MORE);
+    long a = homed.get(0);
+    long b = homed.get(1);
+    map.put(a, a);
+    for (int i = 0; i < LongMap.MAX_MOVED_KEYS + 1; i++) {
+      map.put(b, b); // the slot after its home, the cursor
+      map.remove(a); // b moves back into its home, behind the cursor
+      long swap = a;
+      a = b;
+      b = swap;
+    }
+    List<Long> visited = new ArrayList<>();
+    assertThat(
+            map.scan(
+                scan,
+                1,
+                1,
+                v -> {
+                  visited.add(v);
+                  return 1;
+                }))
+        .isEqualTo(ScanStep.RESTARTED);
+    assertThat(visited).isEmpty();
+  }
+
+  @Test
+  void shouldVisitAKeyMovedBehindTheCursorBetweenSteps() {
+    LongMap<Long> map = new LongMap<>(4); // 16 slots
+    int home = 7;
+    List<Long> homed = new ArrayList<>();
+    for (long key = 0; homed.size() < 2; key++) {
+      if (map.slot(key) == home) {
+        homed.add(key);
+      }
+    }
+    long a = homed.get(0);
+    long b = homed.get(1);
+    map.put(a, a); // slot 7
+    map.put(b, b); // slot 8
+    long scan = map.beginScan();
+    List<Long> visited = new ArrayList<>();
+    assertThat(
+            map.scan(
+                scan,
+                home + 1,
+                Integer.MAX_VALUE,
+                v -> {
+                  visited.add(v);
+                  return 1;
+                }))
+        .isEqualTo(ScanStep.MORE);
+    assertThat(visited).containsExactly(a); // slots 0-7
+    map.remove(a); // b moves from slot 8 (not visited yet) to 7 (visited)
+    assertThat(
+            map.scan(
+                scan,
+                map.capacity(),
+                Integer.MAX_VALUE,
+                v -> {
+                  visited.add(v);
+                  return 1;
+                }))
+        .isEqualTo(ScanStep.DONE);
+    assertThat(visited).containsExactly(a, b);
   }
 }

@@ -3,10 +3,14 @@ package org.chronos.timer;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 class TimerIndexTest {
@@ -146,5 +150,72 @@ class TimerIndexTest {
       assertThat(index.size()).isZero();
       assertThat(index.get(known.get(0))).isNull();
     }
+  }
+
+  @Test
+  void shouldHandOverEveryTimerHeldThroughoutAScanWhateverChangesBetweenSteps() {
+    Random random = new Random(11);
+    int restarts = 0;
+    for (int round = 0; round < 100; round++) {
+      // Ids in full groups, part groups and alone, about as many groups as the index's first
+      // table holds, so runs are long and some rounds grow the table mid-scan.
+      List<Long> pool = new ArrayList<>();
+      long millis = 1_700_000_000_000L;
+      while (pool.size() < 6000) {
+        int perMilli = random.nextInt(3) == 0 ? 1 + random.nextInt(8) : 1;
+        for (int sequence = 0; sequence < perMilli; sequence++) {
+          pool.add(id(millis, 1, sequence));
+        }
+        millis++;
+      }
+      TimerIndex index = new TimerIndex();
+      Map<Long, Timer> model = new HashMap<>();
+      Set<Timer> everPut = Collections.newSetFromMap(new IdentityHashMap<>());
+      // Mostly as many puts as removals between steps; every fourth round mostly puts, from a
+      // table not yet grown, so that it grows mid-scan.
+      boolean growing = round % 4 == 0;
+      int start = growing ? 2500 : 2000 + random.nextInt(2000);
+      for (int i = 0; i < start; i++) {
+        Timer t = timer(pool.get(random.nextInt(pool.size())));
+        index.put(t);
+        model.put(t.id(), t);
+        everPut.add(t);
+      }
+      Set<Long> throughout = new HashSet<>(model.keySet());
+      List<Timer> visited = new ArrayList<>();
+      long scan = index.beginScan();
+      while (true) {
+        ScanStep step =
+            index.scan(scan, 1 + random.nextInt(40), 1 + random.nextInt(20), visited::add);
+        if (step == ScanStep.DONE) {
+          break;
+        }
+        if (step == ScanStep.RESTARTED) {
+          visited.clear();
+          restarts++;
+        }
+        for (int change = random.nextInt(growing ? 20 : 12); change > 0; change--) {
+          long id = pool.get(random.nextInt(pool.size()));
+          if (random.nextInt(4) < (growing ? 1 : 2)) {
+            for (int tries = 0; tries < 4 && !model.containsKey(id); tries++) {
+              id = pool.get(random.nextInt(pool.size())); // rather one held
+            }
+            assertThat(index.remove(id)).isSameAs(model.remove(id));
+            throughout.remove(id);
+          } else {
+            Timer t = timer(id);
+            assertThat(index.put(t)).isSameAs(model.put(id, t));
+            everPut.add(t);
+          }
+        }
+      }
+      Set<Long> visitedIds = new HashSet<>();
+      for (Timer t : visited) {
+        assertThat(everPut.contains(t)).as("a timer never put: %s", t.id()).isTrue();
+        visitedIds.add(t.id());
+      }
+      assertThat(visitedIds).as("round %d", round).containsAll(throughout);
+    }
+    assertThat(restarts).as("scans restarted by growth").isPositive();
   }
 }

@@ -9,16 +9,21 @@ import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.LongConsumer;
 import java.util.function.Supplier;
 import org.chronos.api.BadRequestException;
 import org.chronos.api.TimerJson;
 import org.chronos.cluster.ClusterView;
 import org.chronos.timer.Clock;
+import org.chronos.timer.ScanStep;
 import org.chronos.timer.Timer;
 import org.chronos.timer.TimerService;
+import org.chronos.timer.TimerStore;
 
 /**
  * Serves {@code GET /timers?node-for-replicas=...} (PROTOCOL.md section 6): the timers a resyncing
@@ -26,13 +31,14 @@ import org.chronos.timer.TimerService;
  * request threads.
  *
  * <p>Little of the work happens on the timer thread. For the listing it copies, per live timer, the
- * id, replication factor, pop time and replica list into flat arrays (no object per timer); replica
- * choice, filtering and sorting happen on the request thread. The sorted list is kept per requester
- * and view for a minute, so paging through it costs one copy, not one per page. For each page the
- * timer thread takes a detached snapshot of the page's timers as they are now (skipping those
- * deleted or popped for the last time since the listing), and the request thread writes the JSON
- * from the snapshots. A page never ends inside a run of equal pop times, because the next page
- * starts strictly after the last pop time the requester saw.
+ * id, replication factor, pop time and replica list into flat arrays (no object per timer), a few
+ * thousand timers per query so that timers keep popping meanwhile; replica choice, filtering,
+ * removing timers listed twice and sorting happen on the request thread. The sorted list is kept
+ * per requester and view for a minute, so paging through it costs one copy, not one per page. For
+ * each page the timer thread takes a detached snapshot of the page's timers as they are now
+ * (skipping those deleted or popped for the last time since the listing), and the request thread
+ * writes the JSON from the snapshots. A page never ends inside a run of equal pop times, because
+ * the next page starts strictly after the last pop time the requester saw.
  */
 public final class ResyncSource {
   private static final JsonFactory JSON = new JsonFactory();
@@ -41,9 +47,22 @@ public final class ResyncSource {
   /** Largest page served, whatever the Range header asks. */
   public static final int MAX_PAGE = 10_000;
 
+  /**
+   * Timers copied per timer-thread query while listing: at ~0.45 us a timer, about 2 ms of the
+   * timer thread's time, between which timers pop and commands run.
+   */
+  static final int CHUNK_TIMERS = 4096;
+
+  /** Index slots looked at per listing query, per timer asked for (empty slots cost little). */
+  private static final int SLOTS_PER_TIMER = 4;
+
   private final Clock clock;
   private final TimerService service;
   private final Supplier<ClusterView> view;
+  private final int chunkTimers;
+  private final LongConsumer betweenChunks;
+  // The store walks for one listing at a time.
+  private final Object walkLock = new Object();
   private final Map<String, Listing> listings = new ConcurrentHashMap<>();
   // Timer thread only: which new replicas a leaving node has heard hold each timer (bit per index).
   private final Map<Long, Long> informed = new java.util.HashMap<>();
@@ -60,9 +79,24 @@ public final class ResyncSource {
   public record Page(byte[] body, int count, boolean more) {}
 
   public ResyncSource(Clock clock, TimerService service, Supplier<ClusterView> view) {
+    this(clock, service, view, CHUNK_TIMERS, lastListed -> {});
+  }
+
+  /**
+   * For tests: chunks of the listing of another size, and something to do between them, given the
+   * id of the last timer the chunk listed (-1 if none).
+   */
+  ResyncSource(
+      Clock clock,
+      TimerService service,
+      Supplier<ClusterView> view,
+      int chunkTimers,
+      LongConsumer betweenChunks) {
     this.clock = clock;
     this.service = service;
     this.view = view;
+    this.chunkTimers = chunkTimers;
+    this.betweenChunks = betweenChunks;
   }
 
   public Page page(String requester, String viewId, Long timeFrom, int limit)
@@ -109,7 +143,7 @@ public final class ResyncSource {
   }
 
   /** The timer thread's part of a page: a copy of each listed timer still live, else null. */
-  private static Timer[] snapshot(org.chronos.timer.TimerStore store, long[] ids) {
+  private static Timer[] snapshot(TimerStore store, long[] ids) {
     Timer[] out = new Timer[ids.length];
     for (int i = 0; i < ids.length; i++) {
       Timer t = store.get(ids[i]);
@@ -143,24 +177,37 @@ public final class ResyncSource {
         && now - cached.createdMillis() < CACHE_MILLIS) {
       return cached;
     }
-    Snapshot all = service.query(ResyncSource::listAll).join();
-    Integer[] mine = new Integer[all.size];
+    List<Snapshot> parts = listAll();
+    // The requester's timers, in the order the walk visited them.
+    int total = 0;
+    for (Snapshot part : parts) {
+      total += part.size;
+    }
+    long[] allIds = new long[total];
+    long[] allPopTimes = new long[total];
+    Object[] allReplicas = new Object[total];
     int count = 0;
-    for (int i = 0; i < all.size; i++) {
-      if (v.replicasFor(all.ids[i], all.rfs[i]).contains(requester)) {
-        mine[count++] = i;
+    for (Snapshot part : parts) {
+      for (int i = 0; i < part.size; i++) {
+        if (v.replicasFor(part.ids[i], part.rfs[i]).contains(requester)) {
+          allIds[count] = part.ids[i];
+          allPopTimes[count] = part.popTimes[i];
+          allReplicas[count] = part.replicas[i];
+          count++;
+        }
       }
     }
-    Arrays.sort(mine, 0, count, Comparator.comparingLong(i -> all.popTimes[i]));
-    long[] popTimes = new long[count];
-    long[] ids = new long[count];
-    List<List<String>> oldReplicas = new ArrayList<>(count);
-    for (int k = 0; k < count; k++) {
+    Integer[] mine = lastVisitOfEachId(allIds, count);
+    Arrays.sort(mine, Comparator.comparingLong(i -> allPopTimes[i]));
+    long[] popTimes = new long[mine.length];
+    long[] ids = new long[mine.length];
+    List<List<String>> oldReplicas = new ArrayList<>(mine.length);
+    for (int k = 0; k < mine.length; k++) {
       int i = mine[k];
-      popTimes[k] = all.popTimes[i];
-      ids[k] = all.ids[i];
+      popTimes[k] = allPopTimes[i];
+      ids[k] = allIds[i];
       @SuppressWarnings("unchecked")
-      List<String> replicas = (List<String>) all.replicas[i];
+      List<String> replicas = (List<String>) allReplicas[i];
       oldReplicas.add(replicas);
     }
     Listing listing = new Listing(v.viewId(), now, popTimes, ids, oldReplicas);
@@ -168,12 +215,104 @@ public final class ResyncSource {
     return listing;
   }
 
-  /** Every live timer's id, replication factor, pop time and replicas, in flat arrays. */
+  /**
+   * The positions of the first {@code count} ids, in order, leaving out all but the last of any id
+   * listed more than once (the store's walk hands a timer over twice when the index moves it from
+   * the visited part back to the unvisited part; the later copy is the newer).
+   */
+  static Integer[] lastVisitOfEachId(long[] ids, int count) {
+    long[] sorted = Arrays.copyOf(ids, count);
+    Arrays.sort(sorted);
+    Set<Long> repeated = new HashSet<>();
+    for (int i = 1; i < count; i++) {
+      if (sorted[i] == sorted[i - 1]) {
+        repeated.add(sorted[i]);
+      }
+    }
+    boolean[] superseded = new boolean[count];
+    int kept = count;
+    if (!repeated.isEmpty()) {
+      Set<Long> seen = new HashSet<>();
+      for (int i = count - 1; i >= 0; i--) {
+        if (repeated.contains(ids[i]) && !seen.add(ids[i])) {
+          superseded[i] = true;
+          kept--;
+        }
+      }
+    }
+    Integer[] out = new Integer[kept];
+    int k = 0;
+    for (int i = 0; i < count; i++) {
+      if (!superseded[i]) {
+        out[k++] = i;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Copies every live timer's id, replication factor, pop time and replicas, a chunk of the store
+   * per timer-thread query so that pops and commands run in between. Every timer live from the
+   * first chunk to the last is listed (see {@link TimerStore#scan}), perhaps twice. Timers stored
+   * while the walk is under way may be missed, which is fine: the requester asks once this node has
+   * the current view, and timers created or replicated in since were replicated to their replicas
+   * under that view by normal replication. Timers removed meanwhile may be listed or not; pages
+   * leave out those gone by then. One walk at a time, as the store allows: a second requester's
+   * listing waits for the first.
+   */
+  private List<Snapshot> listAll() {
+    synchronized (walkLock) {
+      List<Snapshot> parts = new ArrayList<>();
+      long scanId = service.query(TimerStore::beginScan).join();
+      boolean done = false;
+      try {
+        while (!done) {
+          Chunk chunk = service.query(store -> chunk(store, scanId, chunkTimers)).join();
+          if (chunk.step() == ScanStep.RESTARTED) {
+            parts.clear(); // the index grew: the walk starts over
+          } else {
+            parts.add(chunk.part());
+            done = chunk.step() == ScanStep.DONE;
+          }
+          if (!done) {
+            Snapshot last = parts.isEmpty() ? null : parts.get(parts.size() - 1);
+            betweenChunks.accept(last == null || last.size == 0 ? -1 : last.ids[last.size - 1]);
+          }
+        }
+      } finally {
+        if (!done) {
+          // Failed or interrupted: don't leave the store tracking a walk nobody finishes.
+          service.execute(store -> store.endScan(scanId));
+        }
+      }
+      return parts;
+    }
+  }
+
+  private record Chunk(ScanStep step, Snapshot part) {}
+
+  /** The timer thread's part of a listing: one chunk of the walk, no allocation per timer. */
+  private static Chunk chunk(TimerStore store, long scanId, int maxTimers) {
+    Snapshot out = new Snapshot(256);
+    ScanStep step =
+        store.scan(
+            scanId,
+            maxTimers,
+            maxTimers * SLOTS_PER_TIMER,
+            t -> {
+              if (!t.isTombstone()) {
+                out.add(t);
+              }
+            });
+    return new Chunk(step, out);
+  }
+
+  /** Live timers' id, replication factor, pop time and replicas, in flat arrays. */
   private static final class Snapshot {
-    final long[] ids;
-    final int[] rfs;
-    final long[] popTimes;
-    final Object[] replicas;
+    long[] ids;
+    int[] rfs;
+    long[] popTimes;
+    Object[] replicas;
     int size;
 
     Snapshot(int capacity) {
@@ -182,22 +321,21 @@ public final class ResyncSource {
       popTimes = new long[capacity];
       replicas = new Object[capacity];
     }
-  }
 
-  /** The timer thread's part of a listing: no allocation per timer. */
-  private static Snapshot listAll(org.chronos.timer.TimerStore store) {
-    Snapshot out = new Snapshot(store.liveCount());
-    store.forEach(
-        t -> {
-          if (!t.isTombstone() && out.size < out.ids.length) {
-            int i = out.size++;
-            out.ids[i] = t.id();
-            out.rfs[i] = t.replicationFactor();
-            out.popTimes[i] = popTime(t);
-            out.replicas[i] = t.replicas();
-          }
-        });
-    return out;
+    void add(Timer t) {
+      if (size == ids.length) {
+        int capacity = size * 2;
+        ids = Arrays.copyOf(ids, capacity);
+        rfs = Arrays.copyOf(rfs, capacity);
+        popTimes = Arrays.copyOf(popTimes, capacity);
+        replicas = Arrays.copyOf(replicas, capacity);
+      }
+      int i = size++;
+      ids[i] = t.id();
+      rfs[i] = t.replicationFactor();
+      popTimes[i] = popTime(t);
+      replicas[i] = t.replicas();
+    }
   }
 
   /** The pop-time key of a timer: its next pop without this node's replica delay. */

@@ -1,0 +1,201 @@
+package org.chronos.resync;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Random;
+import java.util.Set;
+import java.util.function.LongConsumer;
+import org.chronos.cluster.ClusterConfig;
+import org.chronos.cluster.ClusterView;
+import org.chronos.testing.ManualClock;
+import org.chronos.timer.CallbackOutcome;
+import org.chronos.timer.Timer;
+import org.chronos.timer.TimerEvents;
+import org.chronos.timer.TimerService;
+import org.chronos.timer.TimerStore;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The listing behind resync pages, made a few timers at a time while the timer thread goes on
+ * storing, deleting, dropping and popping timers between the chunks.
+ */
+class ResyncSourceTest {
+  private static final long T0 = 1_700_000_000_000L;
+  private static final String A = "10.0.0.1:7253";
+  private static final String B = "10.0.0.2:7253";
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final ManualClock clock = new ManualClock(T0);
+  private final TimerService service =
+      new TimerService(
+          clock,
+          1,
+          10_000,
+          100_000,
+          (pop, done) -> {
+            done.accept(CallbackOutcome.succeeded("200"));
+            return true;
+          },
+          TimerEvents.NONE,
+          TimerStore.Listener.NONE);
+  // Two nodes and replication factor 2: B replicates every timer, so B's listing is all of them.
+  private final ClusterView view =
+      new ClusterView(new ClusterConfig(A, List.of(A, B), List.of(), List.of(), 0, 0));
+  private final Random random = new Random(5);
+  private long nextMillis = 1_000_000;
+
+  @AfterEach
+  void stop() throws InterruptedException {
+    service.stop(5000);
+  }
+
+  /** Ids as timer ids come: some alone in their millisecond, some in runs of up to 8. */
+  private List<Long> newIds(int count) {
+    List<Long> ids = new ArrayList<>();
+    while (ids.size() < count) {
+      int perMilli = random.nextInt(3) == 0 ? 1 + random.nextInt(8) : 1;
+      for (int sequence = 0; sequence < perMilli && ids.size() < count; sequence++) {
+        ids.add((nextMillis << 30) | (1L << 20) | sequence);
+      }
+      nextMillis++;
+    }
+    return ids;
+  }
+
+  private List<Long> loneIds(int count) {
+    List<Long> ids = new ArrayList<>();
+    for (int i = 0; i < count; i++) {
+      ids.add((nextMillis++ << 30) | (1L << 20));
+    }
+    return ids;
+  }
+
+  /** Pops hourly for a day: stays live throughout the test unless deleted or dropped. */
+  private static Timer longLived(long id) {
+    return new Timer(id, 2, T0, 3_600_000, 86_400_000, 0, "http://cb/x", new byte[0], List.of());
+  }
+
+  /** Pops once, then is a tombstone until its would-be next pop, then leaves the index. */
+  private static Timer oneShot(long id, long dueInMillis) {
+    return new Timer(id, 2, T0, dueInMillis, dueInMillis, 0, "http://cb/x", new byte[0], List.of());
+  }
+
+  private void storeAll(List<Timer> timers) {
+    service
+        .query(
+            store -> {
+              timers.forEach(store::put);
+              return null;
+            })
+        .join();
+  }
+
+  private List<Long> listedIds(ResyncSource source) throws Exception {
+    ResyncSource.Page page = source.page(B, view.viewId(), null, ResyncSource.MAX_PAGE);
+    assertThat(page.more()).isFalse();
+    List<Long> ids = new ArrayList<>();
+    for (JsonNode entry : JSON.readTree(page.body()).get("Timers")) {
+      ids.add(entry.get("TimerID").bigIntegerValue().longValue());
+    }
+    return ids;
+  }
+
+  @Test
+  void shouldListEveryTimerLiveThroughoutTheListingWhileTimersComeAndGoBetweenChunks()
+      throws Exception {
+    service.start();
+    // Lone ids, so every timer is an entry of its own in the index's map, which is about
+    // two-thirds full, so many entries sit past their home slot. The worst case for a listing made
+    // in chunks: the timer listed last leaves right after its chunk, so the index shifts the entry
+    // after it, which the listing has not reached yet, back into its place.
+    List<Long> live = new ArrayList<>(); // listed unless the test deletes or drops it
+    List<Long> churning = new ArrayList<>(); // dropped between chunks, and replaced by new ones
+    for (long id : loneIds(1300)) {
+      (random.nextBoolean() ? live : churning).add(id);
+    }
+    Collections.shuffle(live, random);
+    List<Long> all = new ArrayList<>(churning);
+    all.addAll(live);
+    Collections.shuffle(all, random);
+    storeAll(all.stream().map(ResyncSourceTest::longLived).toList());
+    int[] chunks = {0};
+    LongConsumer betweenChunks =
+        lastListed -> {
+          chunks[0]++;
+          clock.advance(10); // lets the one-shot timers pop and leave
+          if (lastListed != -1) {
+            drop(lastListed);
+            live.remove(Long.valueOf(lastListed));
+            churning.remove(Long.valueOf(lastListed));
+          }
+          if (chunks[0] % 8 == 0) {
+            service.delete(live.remove(live.size() - 1), 2); // becomes a tombstone
+          }
+          for (int i = 0; i < 2; i++) {
+            drop(churning.remove(random.nextInt(churning.size())));
+          }
+          for (long id : loneIds(lastListed == -1 ? 2 : 3)) {
+            // Stored during the listing: may or may not be listed.
+            service.store(random.nextInt(4) == 0 ? oneShot(id, 5) : longLived(id));
+            churning.add(id);
+          }
+        };
+    ResyncSource source = new ResyncSource(clock, service, () -> view, 4, betweenChunks);
+
+    List<Long> listed = listedIds(source);
+
+    assertThat(chunks[0]).as("chunks").isGreaterThan(100);
+    assertThat(listed).doesNotHaveDuplicates();
+    Set<Long> missed = new HashSet<>(live);
+    missed.removeAll(listed);
+    assertThat(missed).as("live throughout, not listed").isEmpty();
+  }
+
+  /** Drops the timer from the index, as a leaving node does once the new replicas hold it. */
+  private void drop(long id) {
+    service.execute(
+        store -> {
+          Timer t = store.get(id);
+          if (t != null) { // a one-shot timer may have left already
+            store.remove(t);
+          }
+        });
+  }
+
+  @Test
+  void shouldListEachTimerOnceWhenTheIndexGrowsMidListing() throws Exception {
+    service.start();
+    List<Long> live = newIds(3000);
+    storeAll(live.stream().map(ResyncSourceTest::longLived).toList());
+    int[] chunks = {0};
+    LongConsumer betweenChunks =
+        lastListed -> {
+          if (++chunks[0] == 30) {
+            // Far more groups than the index has room for: it grows, and the walk starts over.
+            storeAll(newIds(6000).stream().map(ResyncSourceTest::longLived).toList());
+          }
+        };
+    ResyncSource source = new ResyncSource(clock, service, () -> view, 64, betweenChunks);
+
+    List<Long> listed = listedIds(source);
+
+    assertThat(chunks[0]).isGreaterThan(30);
+    assertThat(listed).doesNotHaveDuplicates();
+    assertThat(new HashSet<>(listed)).containsAll(live);
+  }
+
+  @Test
+  void shouldKeepTheLastOfEachIdListedMoreThanOnceInOrder() {
+    long[] ids = {5, 7, 5, 9, 7, 5, 11};
+    assertThat(ResyncSource.lastVisitOfEachId(ids, ids.length)).containsExactly(3, 4, 5, 6);
+    assertThat(ResyncSource.lastVisitOfEachId(ids, 3)).containsExactly(1, 2);
+    assertThat(ResyncSource.lastVisitOfEachId(new long[] {3, 2, 1}, 3)).containsExactly(0, 1, 2);
+  }
+}

@@ -69,12 +69,20 @@ public final class CallbackClient implements CallbackSink {
     this.latency = latency;
     this.maxInFlight = maxInFlight;
     this.slots = new Semaphore(maxInFlight);
-    this.client = AsyncHttp.client(timeoutMillis, maxConnections, maxConnections, ioThreads);
+    this.client =
+        AsyncHttp.client(
+            timeoutMillis,
+            maxConnections,
+            maxConnections,
+            ioThreads,
+            "chronos-callback-io",
+            AsyncHttp.POPS);
     this.deadlines =
         new ScheduledThreadPoolExecutor(1, AsyncHttp.daemonThreads("chronos-callback-deadlines"));
     this.deadlines.setRemoveOnCancelPolicy(true);
     this.dispatcher =
-        Executors.newSingleThreadExecutor(AsyncHttp.daemonThreads("chronos-callback-dispatch"));
+        Executors.newSingleThreadExecutor(
+            AsyncHttp.daemonThreads("chronos-callback-dispatch", AsyncHttp.POPS));
   }
 
   public void start() {

@@ -1,6 +1,7 @@
 package org.chronos.http;
 
 import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.hc.client5.http.config.ConnectionConfig;
 import org.apache.hc.client5.http.config.RequestConfig;
 import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
@@ -23,6 +24,25 @@ public final class AsyncHttp {
   /** A pooled async client, not yet started. */
   public static CloseableHttpAsyncClient client(
       long timeoutMillis, int maxTotal, int maxPerRoute, int ioThreads) {
+    return client(timeoutMillis, maxTotal, maxPerRoute, ioThreads, "chronos-http-io", NORMAL);
+  }
+
+  /** A pooled async client whose I/O threads have this name prefix and Java priority. */
+  public static CloseableHttpAsyncClient client(
+      long timeoutMillis,
+      int maxTotal,
+      int maxPerRoute,
+      int ioThreads,
+      String ioThreadName,
+      int ioThreadPriority) {
+    AtomicInteger ioThreadCount = new AtomicInteger();
+    ThreadFactory ioThreadFactory =
+        r -> {
+          Thread t = new Thread(r, ioThreadName + "-" + ioThreadCount.incrementAndGet());
+          t.setDaemon(true);
+          t.setPriority(ioThreadPriority);
+          return t;
+        };
     Timeout timeout = Timeout.ofMilliseconds(timeoutMillis);
     return HttpAsyncClients.custom()
         .setConnectionManager(
@@ -43,6 +63,7 @@ public final class AsyncHttp {
                 .setRedirectsEnabled(false)
                 .build())
         .setIOReactorConfig(IOReactorConfig.custom().setIoThreadCount(ioThreads).build())
+        .setThreadFactory(ioThreadFactory)
         .disableAutomaticRetries()
         .disableCookieManagement()
         .disableAuthCaching()
@@ -51,11 +72,34 @@ public final class AsyncHttp {
         .build();
   }
 
+  /**
+   * Java priority of the threads that deliver pops on time: the timer thread and the callback
+   * threads. Java priorities reach the OS only on Linux with {@code -XX:ThreadPriorityPolicy=1}
+   * (which the Debian package sets): {@code Thread.MAX_PRIORITY} is nice -4 there, granted to the
+   * packaged service by {@code LimitNICE=-4} and silently not granted elsewhere.
+   */
+  public static final int POPS = Thread.MAX_PRIORITY;
+
+  /** Java priority of ordinary threads. */
+  public static final int NORMAL = Thread.NORM_PRIORITY;
+
+  /**
+   * Java priority of background work (a resync): nice 4 under {@code -XX:ThreadPriorityPolicy=1},
+   * which any user may set, so that on a busy machine pops and requests get a core first.
+   */
+  public static final int BACKGROUND = Thread.MIN_PRIORITY;
+
   /** Daemon threads with one name: Chronos's helper threads must never keep the JVM alive. */
   public static ThreadFactory daemonThreads(String name) {
+    return daemonThreads(name, NORMAL);
+  }
+
+  /** Daemon threads with one name and a Java priority ({@link #POPS}, {@link #BACKGROUND}). */
+  public static ThreadFactory daemonThreads(String name, int priority) {
     return r -> {
       Thread t = new Thread(r, name);
       t.setDaemon(true);
+      t.setPriority(priority);
       return t;
     };
   }

@@ -240,7 +240,9 @@ public final class Replicator {
     this.maxBatchBytes = maxBatchBytes;
     // Both lanes' requests in flight fit in the pool: neither waits there for the other.
     int perRoute = maxInFlightPerPeer + maxBulkInFlight;
-    this.client = AsyncHttp.client(timeoutMillis, perRoute * 16, perRoute, 1);
+    this.client =
+        AsyncHttp.client(
+            timeoutMillis, perRoute * 16, perRoute, 1, "chronos-replication-io", AsyncHttp.NORMAL);
     this.retries =
         new ScheduledThreadPoolExecutor(1, AsyncHttp.daemonThreads("chronos-replication-retries"));
   }

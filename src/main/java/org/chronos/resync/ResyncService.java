@@ -110,9 +110,12 @@ public final class ResyncService {
             .version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(requestTimeout)
             .build();
-    this.runner = Executors.newSingleThreadExecutor(AsyncHttp.daemonThreads("chronos-resync"));
+    this.runner =
+        Executors.newSingleThreadExecutor(
+            AsyncHttp.daemonThreads("chronos-resync", AsyncHttp.BACKGROUND));
     this.fetchers =
-        Executors.newSingleThreadExecutor(AsyncHttp.daemonThreads("chronos-resync-fetch"));
+        Executors.newSingleThreadExecutor(
+            AsyncHttp.daemonThreads("chronos-resync-fetch", AsyncHttp.BACKGROUND));
     metrics.register("chronos.resync.nodes-remaining", (Gauge<Integer>) nodesRemaining::get);
     this.timersProcessed = metrics.counter("chronos.resync.timers-processed");
     this.runs = metrics.counter("chronos.resync.runs");

@@ -71,6 +71,9 @@ public final class TimerService {
     this.maxWorkPerRound = maxWorkPerRound;
     this.thread = new Thread(this::run, "chronos-timer");
     this.thread.setDaemon(true);
+    // Above other threads where the OS is told Java priorities (see AsyncHttp.POPS); the value is
+    // Thread.MAX_PRIORITY, written out because the timer package does not depend on http.
+    this.thread.setPriority(Thread.MAX_PRIORITY);
     this.heartbeatMillis = clock.millis();
   }
 

@@ -167,6 +167,13 @@ check "every entry is owned by root/root" bash -c '! awk "\$2 != \"root/root\"" 
 check "the package ships exactly 10 files" [ "$(grep -c '^-' "$T/contents")" -eq 10 ]
 check "the jar runs (java -jar chronos.jar --version)" \
     bash -c 'java -jar "$1" --version >/dev/null 2>&1' _ "$ROOT/usr/share/chronos/chronos.jar"
+# The service starts the JVM with /etc/default/chronos's JAVA_TOOL_OPTIONS: a JVM that refuses
+# them (a typo, a collector it lacks) would never start the node.
+check "the jar runs with /etc/default/chronos's JAVA_TOOL_OPTIONS: Shenandoah, priorities told to the OS" \
+    bash -c '. "$1" && [ -n "${JAVA_TOOL_OPTIONS-}" ] && export JAVA_TOOL_OPTIONS &&
+        flags=$(java -XX:+PrintCommandLineFlags -jar "$2" --version 2>&1) &&
+        grep -q -- "-XX:+UseShenandoahGC" <<<"$flags" && grep -q -- "-XX:ThreadPriorityPolicy=1" <<<"$flags"' \
+    _ "$ROOT/etc/default/chronos" "$ROOT/usr/share/chronos/chronos.jar"
 
 # The compressed files are committed next to their sources: they must match them.
 check "changelog.gz is gzip -9n of deb/changelog" \
@@ -220,7 +227,7 @@ unit_has() { grep -qx "$1" "$UNIT"; }
 for line in 'Type=exec' 'User=chronos' \
     'ExecStart=/usr/bin/java -jar /usr/share/chronos/chronos.jar server /etc/chronos/chronos.yml' \
     'ExecReload=/usr/bin/chronos-ctl reload' 'SuccessExitStatus=143' 'Restart=on-failure' \
-    'ProtectSystem=full' 'ProtectHome=true' 'PrivateTmp=true' 'NoNewPrivileges=true' \
+    'LimitNICE=-4' 'ProtectSystem=full' 'ProtectHome=true' 'PrivateTmp=true' 'NoNewPrivileges=true' \
     'ReadWritePaths=/var/log/chronos /var/lib/chronos' 'WantedBy=multi-user.target'; do
     check "chronos.service: $line" unit_has "$line"
 done

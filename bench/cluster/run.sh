@@ -9,6 +9,7 @@
 # and temporary directory when it ends (also on Ctrl-C), and prints a summary.
 # Environment: JAVA (default: java), CBENCH_JFR=1 to keep JFR profiles of both benchmarks,
 # CBENCH_ROUNDS=<n> to alternate single/cluster phases n times (default 1),
+# CBENCH_PLAIN_JVM=1 to run the nodes without the Debian package's JVM options (deb/chronos.default),
 # CBENCH_NODE_OPTS="<jvm options>" for every node JVM (e.g. -Xlog:gc:file=gc.log, or
 # -Ddw.replication.maxBulkInFlightPerPeer=4 to override a YAML key),
 # CBENCH_KEEP=1 to keep the work directory (node logs, cluster files), CBENCH_WAIT_QUIET=<s> to
@@ -67,6 +68,14 @@ JVM_OPTS=(-Xmx1g)
 [ "${CBENCH_JFR:-0}" = 1 ] && JVM_OPTS+=(-Dcbench.jfr=true)
 [ -n "${CBENCH_NODE_OPTS:-}" ] && JVM_OPTS+=("-Dcbench.nodeOpts=$CBENCH_NODE_OPTS")
 [ -n "${CBENCH_INTERVAL:-}" ] && JVM_OPTS+=("-Dcbench.interval=$CBENCH_INTERVAL")
+# Nodes run with the JVM options the Debian package uses (deb/chronos.default), unless
+# CBENCH_PLAIN_JVM=1 (then only -Xmx1g and CBENCH_NODE_OPTS).
+if [ "${CBENCH_PLAIN_JVM:-0}" = 1 ]; then
+  JVM_OPTS+=(-Dcbench.packagedJvm=false)
+  NODE_JVM="-Xmx1g ${CBENCH_NODE_OPTS:-}"
+else
+  NODE_JVM="-Xmx1g $(sed -n 's/^JAVA_TOOL_OPTIONS="\(.*\)"$/\1/p' deb/chronos.default) ${CBENCH_NODE_OPTS:-}"
+fi
 
 busy_cores() { # CPU cores busy over the next 5 s, machine-wide
   local a b
@@ -109,6 +118,7 @@ run() { # run <name> <main class> [args...]: runs one benchmark, its output show
 }
 
 echo "chronos cluster benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $("$JAVA" -version 2>&1 | head -1)"
+echo "node JVM options: $NODE_JVM"
 case $which in
   create) run create ReplicatedCreateBench 32 20 "$ROUNDS" ;;
   resync) run resync ResyncBench ;;

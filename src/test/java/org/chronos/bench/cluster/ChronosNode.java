@@ -60,6 +60,23 @@ final class ChronosNode implements AutoCloseable {
     return "127.0.0.1:" + port;
   }
 
+  /**
+   * The options in the {@code JAVA_TOOL_OPTIONS} line of deb/chronos.default (what the Debian
+   * package starts the node with), or none with {@code -Dcbench.packagedJvm=false}.
+   */
+  static List<String> packagedJvmOptions() throws IOException {
+    if (!Boolean.parseBoolean(System.getProperty("cbench.packagedJvm", "true"))) {
+      return List.of();
+    }
+    for (String line : Files.readAllLines(Path.of("deb/chronos.default"))) {
+      if (line.startsWith("JAVA_TOOL_OPTIONS=")) {
+        String value = line.substring(line.indexOf('=') + 1).replace("\"", "").strip();
+        return value.isEmpty() ? List.of() : List.of(value.split("\\s+"));
+      }
+    }
+    throw new IOException("deb/chronos.default has no JAVA_TOOL_OPTIONS line");
+  }
+
   /** Writes the {@code [cluster]} file: this node, the {@code node} and {@code joining} lines. */
   void writeClusterFile(int instanceId, List<ChronosNode> nodes, List<ChronosNode> joining)
       throws IOException {
@@ -120,9 +137,11 @@ final class ChronosNode implements AutoCloseable {
             ""));
     Path java = Path.of(System.getProperty("java.home"), "bin", "java");
     Path log = dir.resolve("node.log");
+    // The JVM options the Debian package runs the node with, unless -Dcbench.packagedJvm=false;
     // -Dcbench.nodeOpts="..." adds JVM options to every node, e.g. -Xlog:gc:file=gc.log or
     // -Ddw.replication.maxBulkInFlightPerPeer=4 (Dropwizard's override of a YAML key).
     List<String> command = new java.util.ArrayList<>(List.of(java.toString(), "-Xmx1g"));
+    command.addAll(packagedJvmOptions());
     String nodeOpts = System.getProperty("cbench.nodeOpts", "").strip();
     if (!nodeOpts.isEmpty()) {
       command.addAll(List.of(nodeOpts.split("\\s+")));

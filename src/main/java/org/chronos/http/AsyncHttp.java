@@ -21,13 +21,7 @@ import org.apache.hc.core5.util.Timeout;
 public final class AsyncHttp {
   private AsyncHttp() {}
 
-  /** A pooled async client, not yet started. */
-  public static CloseableHttpAsyncClient client(
-      long timeoutMillis, int maxTotal, int maxPerRoute, int ioThreads) {
-    return client(timeoutMillis, maxTotal, maxPerRoute, ioThreads, "chronos-http-io", NORMAL);
-  }
-
-  /** A pooled async client whose I/O threads have this name prefix and Java priority. */
+  /** A pooled async client, not yet started, whose I/O threads have this name and priority. */
   public static CloseableHttpAsyncClient client(
       long timeoutMillis,
       int maxTotal,

@@ -447,12 +447,7 @@ class LongMapTest {
     // with nobody stepping the scan, it stops remembering at a bound and restarts instead.
     LongMap<Long> map = new LongMap<>(4); // 16 slots
     int home = 7;
-    List<Long> homed = new ArrayList<>();
-    for (long key = 0; homed.size() < 2; key++) {
-      if (map.slot(key) == home) {
-        homed.add(key);
-      }
-    }
+    List<Long> homed = keysHomedAt(map, home, 2);
     long scan = map.beginScan();
     assertThat(map.scan(scan, home + 1, Integer.MAX_VALUE, v -> 1)).isEqualTo(ScanStep.MORE);
     long a = homed.get(0);
@@ -483,12 +478,7 @@ class LongMapTest {
   void shouldVisitAKeyMovedBehindTheCursorBetweenSteps() {
     LongMap<Long> map = new LongMap<>(4); // 16 slots
     int home = 7;
-    List<Long> homed = new ArrayList<>();
-    for (long key = 0; homed.size() < 2; key++) {
-      if (map.slot(key) == home) {
-        homed.add(key);
-      }
-    }
+    List<Long> homed = keysHomedAt(map, home, 2);
     long a = homed.get(0);
     long b = homed.get(1);
     map.put(a, a); // slot 7
@@ -518,5 +508,16 @@ class LongMapTest {
                 }))
         .isEqualTo(ScanStep.DONE);
     assertThat(visited).containsExactly(a, b);
+  }
+
+  /** The first {@code count} keys (0, 1, 2...) whose home is the slot. */
+  private static List<Long> keysHomedAt(LongMap<?> map, int home, int count) {
+    List<Long> homed = new ArrayList<>();
+    for (long key = 0; homed.size() < count; key++) {
+      if (map.slot(key) == home) {
+        homed.add(key);
+      }
+    }
+    return homed;
   }
 }

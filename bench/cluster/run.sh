@@ -9,6 +9,7 @@
 # and temporary directory when it ends (also on Ctrl-C), and prints a summary.
 # Environment: JAVA (default: java), CBENCH_JFR=1 to keep JFR profiles of both benchmarks,
 # CBENCH_ROUNDS=<n> to alternate single/cluster phases n times (default 1),
+# CBENCH_TARGET_PRIORITY=1 to run benchmark 2's callback target at the nodes' pop-path priority,
 # CBENCH_PLAIN_JVM=1 to run the nodes without the Debian package's JVM options (deb/chronos.default),
 # CBENCH_NODE_OPTS="<jvm options>" for every node JVM (e.g. -Xlog:gc:file=gc.log, or
 # -Ddw.replication.maxBulkInFlightPerPeer=4 to override a YAML key),
@@ -68,6 +69,8 @@ JVM_OPTS=(-Xmx1g)
 [ "${CBENCH_JFR:-0}" = 1 ] && JVM_OPTS+=(-Dcbench.jfr=true)
 [ -n "${CBENCH_NODE_OPTS:-}" ] && JVM_OPTS+=("-Dcbench.nodeOpts=$CBENCH_NODE_OPTS")
 [ -n "${CBENCH_INTERVAL:-}" ] && JVM_OPTS+=("-Dcbench.interval=$CBENCH_INTERVAL")
+# The callback target (in this JVM) at the nice value of the nodes' timer and callback threads.
+[ "${CBENCH_TARGET_PRIORITY:-0}" = 1 ] && JVM_OPTS+=(-XX:ThreadPriorityPolicy=1 -Dcbench.targetPriority=10)
 # Nodes run with the JVM options the Debian package uses (deb/chronos.default), unless
 # CBENCH_PLAIN_JVM=1 (then only -Xmx1g and CBENCH_NODE_OPTS).
 if [ "${CBENCH_PLAIN_JVM:-0}" = 1 ]; then
@@ -119,6 +122,7 @@ run() { # run <name> <main class> [args...]: runs one benchmark, its output show
 
 echo "chronos cluster benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $("$JAVA" -version 2>&1 | head -1)"
 echo "node JVM options: $NODE_JVM"
+echo "callback target threads: $([ "${CBENCH_TARGET_PRIORITY:-0}" = 1 ] && echo "raised (Java priority 10)" || echo "normal priority")"
 case $which in
   create) run create ReplicatedCreateBench 32 20 "$ROUNDS" ;;
   resync) run resync ResyncBench ;;

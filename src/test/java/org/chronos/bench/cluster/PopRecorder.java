@@ -70,7 +70,8 @@ final class PopRecorder implements AutoCloseable {
     this.arrivals = new AtomicIntegerArray(capacity);
     this.primary = new byte[capacity];
     this.server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 1024);
-    this.serverThreads = Executors.newFixedThreadPool(4, daemon("callback-target"));
+    this.serverThreads =
+        Executors.newFixedThreadPool(4, daemon("callback-target", TARGET_PRIORITY));
     server.setExecutor(serverThreads);
     server.createContext(
         "/cb",
@@ -106,14 +107,37 @@ final class PopRecorder implements AutoCloseable {
           exchange.sendResponseHeaders(200, -1);
           exchange.close();
         });
-    server.start();
+    startAt(TARGET_PRIORITY, server::start); // its dispatcher thread takes the starter's priority
     this.client = new AsyncPoster(maxInFlight);
   }
 
-  private static java.util.concurrent.ThreadFactory daemon(String name) {
+  /**
+   * Java priority of the callback target's threads (its dispatcher and handlers). With {@code
+   * -Dcbench.targetPriority=10} and the generator JVM run with {@code -XX:ThreadPriorityPolicy=1}
+   * (run.sh: {@code CBENCH_TARGET_PRIORITY=1}) they run at the nice value the nodes' timer and
+   * callback threads have, as a callback target on its own machine would not wait for the nodes'
+   * other work; by default they run at normal priority, competing with the nodes for the two cores.
+   */
+  static final int TARGET_PRIORITY =
+      Integer.getInteger("cbench.targetPriority", Thread.NORM_PRIORITY);
+
+  private static void startAt(int priority, Runnable start) {
+    Thread starter = new Thread(start, "callback-target-start");
+    starter.setPriority(priority);
+    starter.start();
+    try {
+      starter.join();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while starting the callback target", e);
+    }
+  }
+
+  private static java.util.concurrent.ThreadFactory daemon(String name, int priority) {
     return r -> {
       Thread t = new Thread(r, name);
       t.setDaemon(true);
+      t.setPriority(priority);
       return t;
     };
   }

@@ -119,6 +119,18 @@ public final class TimerNode implements TimerEvents {
    */
   public void update(long id, int rf, TimerRequest request)
       throws BadRequestException, OverloadedException {
+    update(id, rf, request, clock.millis());
+  }
+
+  /**
+   * As {@link #update(long, int, TimerRequest)}, for a request that arrived earlier or was held by
+   * its sender: {@code writtenMillis} is when the sender wrote the body, by this node's clock and
+   * at the latest (its arrival here less the time the sender says it held it), which is what a
+   * {@code start-time-delta} counts from. The later a copy's delta is counted from, the later its
+   * timer pops here; counting from no earlier than the real moment keeps it from popping early.
+   */
+  public void update(long id, int rf, TimerRequest request, long writtenMillis)
+      throws BadRequestException, OverloadedException {
     if (request.replicationFactor() != null && request.replicationFactor() != rf) {
       throw new BadRequestException(
           "replication factor "
@@ -128,10 +140,10 @@ public final class TimerNode implements TimerEvents {
               + " in the URL");
     }
     if (request.isReplication()) {
-      acceptReplica(id, rf, request);
+      acceptReplica(id, rf, request, writtenMillis);
       replicated.mark();
     } else if (request.isFromOtherSite()) {
-      acceptFromOtherSite(id, rf, request);
+      acceptFromOtherSite(id, rf, request, writtenMillis);
       replicated.mark();
     } else {
       storeFromClient(id, rf, request, false);
@@ -223,11 +235,12 @@ public final class TimerNode implements TimerEvents {
    * A timer another site took from a client, or popped, or deleted: place it in this site and
    * replicate it to this site's replicas, but not to other sites (the sender does that).
    */
-  private void acceptFromOtherSite(long id, int rf, TimerRequest request)
+  private void acceptFromOtherSite(long id, int rf, TimerRequest request, long writtenMillis)
       throws OverloadedException {
     long now = clock.millis();
     ClusterView v = view.get();
-    Timer timer = placeInThisSite(id, rf, request, now, v, sites.get().refresh(request.sites()));
+    Timer timer =
+        placeInThisSite(id, rf, request, writtenMillis, v, sites.get().refresh(request.sites()));
     byte[] body = TimerJson.write(timer, now);
     Set<String> peers = currentPeersOf(v, id, rf, timer.replicas());
     if (!service.execute(store -> merge(store, timer))) {
@@ -236,10 +249,13 @@ public final class TimerNode implements TimerEvents {
     replicator.send(peers, TimerPath.location(id, rf), body);
   }
 
-  /** The request as a timer on this site's replicas under the current view, with a site list. */
+  /**
+   * The request as a timer on this site's replicas under the current view, with a site list; {@code
+   * deltaFrom} is the moment a {@code start-time-delta} in it counts from.
+   */
   private Timer placeInThisSite(
-      long id, int rf, TimerRequest request, long now, ClusterView v, List<String> siteList) {
-    Timer timer = toTimer(id, rf, request, now);
+      long id, int rf, TimerRequest request, long deltaFrom, ClusterView v, List<String> siteList) {
+    Timer timer = toTimer(id, rf, request, deltaFrom);
     timer.setReplicas(intern(v.replicasFor(id, rf)));
     timer.setClusterViewId(v.viewId());
     timer.setSites(intern(siteList));
@@ -310,11 +326,17 @@ public final class TimerNode implements TimerEvents {
     return (int) Math.min(delay, Integer.MAX_VALUE);
   }
 
-  private void acceptReplica(long id, int rf, TimerRequest request) throws OverloadedException {
-    Timer incoming = replicaFrom(id, rf, request);
+  private void acceptReplica(long id, int rf, TimerRequest request, long writtenMillis)
+      throws OverloadedException {
+    Timer incoming = replicaFrom(id, rf, request, writtenMillis);
     if (!service.execute(store -> merge(store, incoming))) {
       throw new OverloadedException("timer queue is full");
     }
+  }
+
+  /** This node's clock, in ms. */
+  public long millis() {
+    return clock.millis();
   }
 
   /** A peer's copy of a timer (a replication message or a resync entry), ready to merge. */

@@ -17,9 +17,14 @@ import java.util.List;
  * sender uses it only with a peer that has answered it, and falls back to single PUTs otherwise.
  * Stateless.
  *
- * <p>Request: {@code {"Requests":[{"Path":"/timers/<id>-<rf>","Body":<the PUT's JSON body>},...]}},
- * each entry exactly what a single {@code PUT <Path>} would carry. Answer, 200: {@code
- * {"Statuses":[<the status a single PUT would have got>,...]}}, in the same order.
+ * <p>Request: {@code {"Requests":[{"Path":"/timers/<id>-<rf>","Held":<µs>,"Body":<the PUT's JSON
+ * body>},...]}}, each entry exactly what a single {@code PUT <Path>} would carry, plus {@code
+ * Held}: the microseconds the message waited in the sender between writing its body and sending the
+ * batch (optional, 0 if absent; older versions of this format had none). A body's {@code
+ * start-time-delta} counts from when the body was written, so the receiver counts it from the
+ * batch's arrival less {@code Held}: otherwise every copy of a timer would start, and pop, later by
+ * the time its message sat in the sender's queue. Answer, 200: {@code {"Statuses":[<the status a
+ * single PUT would have got>,...]}}, in the same order.
  */
 public final class ReplicationBatch {
   /** The path, under the application root. */
@@ -29,23 +34,28 @@ public final class ReplicationBatch {
   private static final JsonFactory JSON = MAPPER.getFactory();
   private static final byte[] OPEN = "{\"Requests\":[".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] PATH_FIELD = "{\"Path\":\"".getBytes(StandardCharsets.US_ASCII);
-  private static final byte[] BODY_FIELD = "\",\"Body\":".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] HELD_FIELD = "\",\"Held\":".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] BODY_FIELD = ",\"Body\":".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] CLOSE = "]}".getBytes(StandardCharsets.US_ASCII);
 
   private ReplicationBatch() {}
 
-  /** One PUT of a batch. */
-  public record Entry(String path, JsonNode body) {}
+  /**
+   * One PUT of a batch.
+   *
+   * @param heldMicros how long the sender held it after writing its body (0 if unknown)
+   */
+  public record Entry(String path, JsonNode body, long heldMicros) {}
 
   /**
    * A batch of PUTs; each body must be one JSON value (as {@code TimerJson} writes them) and each
    * path plain ASCII without quotes or backslashes (as {@code TimerPath.location} builds them). The
-   * bodies are copied in unparsed.
+   * bodies are copied in unparsed. {@code heldMicros[i]} is how long entry i was held (>= 0).
    */
-  public static byte[] encode(List<String> paths, List<byte[]> bodies) {
+  public static byte[] encode(List<String> paths, List<byte[]> bodies, long[] heldMicros) {
     int size = OPEN.length + CLOSE.length;
     for (int i = 0; i < paths.size(); i++) {
-      size += paths.get(i).length() + bodies.get(i).length + PATH_FIELD.length + 3 + 10;
+      size += paths.get(i).length() + bodies.get(i).length + PATH_FIELD.length + 3 + 30;
     }
     ByteArrayOutputStream out = new ByteArrayOutputStream(size);
     out.writeBytes(OPEN);
@@ -55,6 +65,8 @@ public final class ReplicationBatch {
       }
       out.writeBytes(PATH_FIELD);
       out.writeBytes(paths.get(i).getBytes(StandardCharsets.US_ASCII));
+      out.writeBytes(HELD_FIELD);
+      out.writeBytes(Long.toString(Math.max(0, heldMicros[i])).getBytes(StandardCharsets.US_ASCII));
       out.writeBytes(BODY_FIELD);
       out.writeBytes(bodies.get(i));
       out.write('}');
@@ -63,7 +75,11 @@ public final class ReplicationBatch {
     return out.toByteArray();
   }
 
-  /** The entries of a batch request; malformed entries come back with a null path or body. */
+  /**
+   * The entries of a batch request; malformed entries come back with a null path or body, and an
+   * absent, negative or non-integer {@code Held} as 0 (never a reason to refuse the entry: it only
+   * makes its timer start later, as it would have without it).
+   */
   public static List<Entry> decode(byte[] batch) throws IOException {
     JsonNode root = MAPPER.readTree(batch);
     JsonNode requests = root == null ? null : root.get("Requests");
@@ -73,8 +89,14 @@ public final class ReplicationBatch {
     List<Entry> entries = new ArrayList<>(requests.size());
     for (JsonNode request : requests) {
       JsonNode path = request.get("Path");
+      JsonNode held = request.get("Held");
       entries.add(
-          new Entry(path != null && path.isTextual() ? path.asText() : null, request.get("Body")));
+          new Entry(
+              path != null && path.isTextual() ? path.asText() : null,
+              request.get("Body"),
+              held != null && held.canConvertToLong() && held.isIntegralNumber()
+                  ? Math.max(0, held.longValue())
+                  : 0));
     }
     return entries;
   }

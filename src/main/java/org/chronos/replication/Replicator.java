@@ -99,7 +99,13 @@ public final class Replicator {
     void delivered(String peer, boolean ok);
   }
 
-  /** A message for one peer. */
+  /**
+   * A message for one peer. {@code queuedNanos} ({@link Clock#nanos}) is when it was first queued,
+   * right after its body was written: the time since then is sent along with it as {@link
+   * #HELD_HEADER} (or the batch entry's {@code Held}), so that the peer counts the body's {@code
+   * start-time-delta} from when it was written rather than from when it arrived (see {@link
+   * ReplicationBatch}).
+   */
   private record Message(
       String peer,
       String path,
@@ -107,16 +113,23 @@ public final class Replicator {
       int attempt,
       Outcome outcome,
       boolean bulk,
-      boolean alone) {
+      boolean alone,
+      long queuedNanos) {
     Message retry() {
-      return new Message(peer, path, body, attempt + 1, outcome, bulk, alone);
+      return new Message(peer, path, body, attempt + 1, outcome, bulk, alone, queuedNanos);
     }
 
     /** The same message again, not counted as an attempt; sent on its own if {@code alone}. */
     Message again(boolean alone) {
-      return new Message(peer, path, body, attempt, outcome, bulk, alone);
+      return new Message(peer, path, body, attempt, outcome, bulk, alone, queuedNanos);
     }
   }
+
+  /**
+   * Header of a single replication {@code PUT} between our nodes: microseconds the message waited
+   * in the sender after its body was written (not in the original protocol, which ignores it).
+   */
+  public static final String HELD_HEADER = "X-Chronos-Held-Micros";
 
   /** One peer's queue of one priority, with its own cap on requests in flight. */
   private final class Lane {
@@ -274,8 +287,9 @@ public final class Replicator {
 
   /** As {@link #send(Collection, String, byte[])}, reporting each peer's final outcome. */
   public void send(Collection<String> to, String path, byte[] body, Outcome outcome) {
+    long written = clock.nanos();
     for (String address : to) {
-      enqueue(new Message(address, path, body, 0, outcome, false, false));
+      enqueue(new Message(address, path, body, 0, outcome, false, false, written));
     }
   }
 
@@ -288,6 +302,7 @@ public final class Replicator {
    */
   public void sendBulk(Collection<String> to, String path, byte[] body, Outcome outcome)
       throws InterruptedException {
+    long written = clock.nanos(); // waiting for room below is part of what the peer is told
     for (String address : to) {
       if (closed) {
         if (outcome != null) {
@@ -296,7 +311,7 @@ public final class Replicator {
         continue;
       }
       peer(address).bulk.room.acquire();
-      enqueue(new Message(address, path, body, 0, outcome, true, false));
+      enqueue(new Message(address, path, body, 0, outcome, true, false, written));
     }
   }
 
@@ -420,6 +435,7 @@ public final class Replicator {
     try {
       client.execute(
           AsyncRequestBuilder.put("http://" + m.peer() + m.path())
+              .addHeader(HELD_HEADER, Long.toString(heldMicros(m, clock.nanos())))
               .setEntity(AsyncEntityProducers.create(m.body(), ContentType.APPLICATION_JSON))
               .build(),
           new BasicResponseConsumer<>(new DiscardingEntityConsumer<>()),
@@ -452,16 +468,20 @@ public final class Replicator {
   private void executeBatch(Lane lane, List<Message> batch) {
     List<String> paths = new ArrayList<>(batch.size());
     List<byte[]> bodies = new ArrayList<>(batch.size());
-    for (Message m : batch) {
+    long[] held = new long[batch.size()];
+    long now = clock.nanos();
+    for (int i = 0; i < held.length; i++) {
+      Message m = batch.get(i);
       paths.add(m.path());
       bodies.add(m.body());
+      held[i] = heldMicros(m, now);
     }
     try {
       client.execute(
           AsyncRequestBuilder.post("http://" + lane.peer.address + ReplicationBatch.PATH)
               .setEntity(
                   AsyncEntityProducers.create(
-                      ReplicationBatch.encode(paths, bodies), ContentType.APPLICATION_JSON))
+                      ReplicationBatch.encode(paths, bodies, held), ContentType.APPLICATION_JSON))
               .build(),
           new BasicResponseConsumer<>(new BasicAsyncEntityConsumer()),
           new FutureCallback<org.apache.hc.core5.http.Message<HttpResponse, byte[]>>() {
@@ -488,6 +508,11 @@ public final class Replicator {
       batch.forEach(m -> retryOrFail(lane, m, e.toString()));
       done(lane);
     }
+  }
+
+  // Whole microseconds the message has waited here since it was queued (never negative).
+  private static long heldMicros(Message m, long nowNanos) {
+    return Math.max(0, (nowNanos - m.queuedNanos()) / 1000);
   }
 
   private void batchAnswered(Lane lane, List<Message> batch, int status, byte[] body) {

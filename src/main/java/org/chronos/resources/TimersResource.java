@@ -23,6 +23,7 @@ import org.chronos.api.TimerRequestParser;
 import org.chronos.node.OverloadedException;
 import org.chronos.node.TimerNode;
 import org.chronos.replication.ReplicationBatch;
+import org.chronos.replication.Replicator;
 import org.chronos.resync.ResyncSource;
 
 /**
@@ -142,7 +143,9 @@ public final class TimersResource {
   public Response update(
       @PathParam("rest") String rest,
       @HeaderParam("Content-Length") String contentLength,
+      @HeaderParam(Replicator.HELD_HEADER) String held,
       InputStream body) {
+    long arrived = node.millis();
     TimerPath path = TimerPath.parse(rest);
     if (path == null) {
       return notFound(rest);
@@ -150,7 +153,7 @@ public final class TimersResource {
     try {
       checkReplicationFactor(path);
       TimerRequest request = parser.parse(RequestBody.read(contentLength, body, maxBodyBytes));
-      node.update(path.id(), path.replicationFactor(), request);
+      node.update(path.id(), path.replicationFactor(), request, written(arrived, micros(held)));
       return ok(path.location());
     } catch (BadRequestException e) {
       return error(e);
@@ -189,6 +192,7 @@ public final class TimersResource {
   @Path("batch")
   @Produces(MediaType.APPLICATION_JSON)
   public Response batch(@HeaderParam("Content-Length") String contentLength, InputStream body) {
+    long arrived = node.millis();
     List<ReplicationBatch.Entry> entries;
     try {
       entries = ReplicationBatch.decode(RequestBody.read(contentLength, body, maxBodyBytes));
@@ -201,13 +205,13 @@ public final class TimersResource {
     }
     int[] statuses = new int[entries.size()];
     for (int i = 0; i < statuses.length; i++) {
-      statuses[i] = applyBatched(entries.get(i));
+      statuses[i] = applyBatched(entries.get(i), arrived);
     }
     return Response.ok(ReplicationBatch.encodeStatuses(statuses), MediaType.APPLICATION_JSON_TYPE)
         .build();
   }
 
-  private int applyBatched(ReplicationBatch.Entry entry) {
+  private int applyBatched(ReplicationBatch.Entry entry, long arrived) {
     String prefix = "/timers/";
     TimerPath path =
         entry.path() != null && entry.path().startsWith(prefix)
@@ -222,13 +226,37 @@ public final class TimersResource {
       if (!request.isReplication() && !request.isFromOtherSite()) {
         return 400;
       }
-      node.update(path.id(), path.replicationFactor(), request);
+      node.update(
+          path.id(), path.replicationFactor(), request, written(arrived, entry.heldMicros()));
       return 200;
     } catch (BadRequestException e) {
       return e.status();
     } catch (OverloadedException e) {
       return 503;
     }
+  }
+
+  /**
+   * When a peer wrote a message's body, at the latest: its arrival less the whole milliseconds the
+   * peer says it held it ({@link Replicator#HELD_HEADER}, a batch entry's {@code Held}). With
+   * {@code arrived} the clock's millisecond at or after the real arrival, this is never before the
+   * real moment, so a timer's {@code start-time-delta} counted from it never makes it pop early.
+   */
+  private static long written(long arrived, long heldMicros) {
+    return arrived - heldMicros / 1000;
+  }
+
+  // A held time from a header: whole microseconds >= 0, anything else (or none) is 0.
+  private static long micros(String header) {
+    if (header == null || header.isEmpty() || header.length() > 18) {
+      return 0;
+    }
+    for (int i = 0; i < header.length(); i++) {
+      if (header.charAt(i) < '0' || header.charAt(i) > '9') {
+        return 0;
+      }
+    }
+    return Long.parseLong(header);
   }
 
   /** {@code POST /timers/} is the same as {@code POST /timers}; anything else after it is not. */

@@ -18,6 +18,15 @@ public interface Clock {
     return millis() * 1000L;
   }
 
+  /**
+   * A monotonic reading in nanoseconds, only for measuring how long something took (its origin is
+   * arbitrary): how long a replication message waited before it was sent, say. Clocks moved by hand
+   * measure in their own steps.
+   */
+  default long nanos() {
+    return millis() * 1_000_000L;
+  }
+
   /** The system's wall clock. */
   Clock SYSTEM =
       new Clock() {
@@ -30,6 +39,11 @@ public interface Clock {
         public long micros() {
           Instant now = Instant.now();
           return now.getEpochSecond() * 1_000_000L + now.getNano() / 1000;
+        }
+
+        @Override
+        public long nanos() {
+          return System.nanoTime();
         }
       };
 }

@@ -20,7 +20,8 @@ class ReplicationBatchTest {
             List.of("/timers/0000000000000001-2", "/timers/00000000000000ff-3"),
             List.of(
                 utf8("{\"timing\":{\"interval\":1},\"opaque\":\"é \\\" ]}\"}"),
-                utf8("{\"reliability\":{\"replicas\":[\"a:1\",\"b:2\"]}}")));
+                utf8("{\"reliability\":{\"replicas\":[\"a:1\",\"b:2\"]}}")),
+            new long[] {0, 1_234_567});
 
     List<ReplicationBatch.Entry> entries = ReplicationBatch.decode(batch);
 
@@ -30,6 +31,26 @@ class ReplicationBatchTest {
     assertThat(entries.get(1).path()).isEqualTo("/timers/00000000000000ff-3");
     assertThat(entries.get(1).body().path("reliability").path("replicas").get(1).asText())
         .isEqualTo("b:2");
+    assertThat(entries.get(0).heldMicros()).isZero();
+    assertThat(entries.get(1).heldMicros()).isEqualTo(1_234_567);
+  }
+
+  @Test
+  void aHeldTimeThatIsMissingNegativeOrNotAWholeNumberCountsAsNone() throws IOException {
+    List<ReplicationBatch.Entry> entries =
+        ReplicationBatch.decode(
+            utf8(
+                "{\"Requests\":[{\"Path\":\"/timers/a\",\"Body\":{}},"
+                    + "{\"Path\":\"/timers/b\",\"Held\":-5,\"Body\":{}},"
+                    + "{\"Path\":\"/timers/c\",\"Held\":\"900\",\"Body\":{}},"
+                    + "{\"Path\":\"/timers/d\",\"Held\":2.5,\"Body\":{}},"
+                    + "{\"Path\":\"/timers/e\",\"Held\":99999999999999999999999,\"Body\":{}},"
+                    + "{\"Path\":\"/timers/f\",\"Held\":1500,\"Body\":{}}]}"));
+
+    assertThat(entries)
+        .extracting(ReplicationBatch.Entry::heldMicros)
+        .containsExactly(0L, 0L, 0L, 0L, 0L, 1500L);
+    assertThat(entries).extracting(e -> e.body() != null).containsOnly(true);
   }
 
   @Test

@@ -20,6 +20,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import org.chronos.testing.ManualClock;
 import org.chronos.timer.Clock;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -34,6 +35,7 @@ class ReplicatorBatchTest {
   private static final int MESSAGES = 51;
 
   private final Peer peer = new Peer();
+  private final ManualClock clock = new ManualClock(1_700_000_000_000L);
   private Replicator replicator;
 
   @AfterEach
@@ -44,11 +46,13 @@ class ReplicatorBatchTest {
     peer.server.stop(0);
   }
 
-  /** One message in flight and held by the peer, then 50 more queued behind it. */
+  /**
+   * One message in flight and held by the peer, then 50 more queued behind it; the clock moves 250
+   * ms before the peer answers the first.
+   */
   private Map<Integer, Boolean> sendWhileThePeerHoldsTheFirst(int maxBatch) throws Exception {
     replicator =
-        new Replicator(
-            Clock.SYSTEM, new MetricRegistry(), 2000, 1000, 1, 2, 256, maxBatch, 256 * 1024);
+        new Replicator(clock, new MetricRegistry(), 2000, 1000, 1, 2, 256, maxBatch, 256 * 1024);
     replicator.start();
     Map<Integer, Boolean> outcomes = new ConcurrentHashMap<>();
     send(0, outcomes);
@@ -56,6 +60,7 @@ class ReplicatorBatchTest {
     for (int i = 1; i < MESSAGES; i++) {
       send(i, outcomes);
     }
+    clock.advance(250);
     peer.release.countDown();
     await(() -> outcomes.size() == MESSAGES, "every message has an outcome");
     return outcomes;
@@ -89,6 +94,27 @@ class ReplicatorBatchTest {
     assertThat(outcomes.values()).hasSize(MESSAGES).containsOnly(true);
     assertThat(peer.requests).containsExactly("PUT 1", "POST 20", "POST 20", "POST 10");
     assertThat(peer.delivered).containsExactlyInAnyOrderElementsOf(allPaths());
+  }
+
+  @Test
+  void eachBatchEntryCarriesHowLongItWaitedHere() throws Exception {
+    sendWhileThePeerHoldsTheFirst(20);
+
+    // The peer counts each body's start-time-delta from its arrival less this (ReplicationBatch).
+    assertThat(peer.held).containsEntry(path(0), 0L).hasSize(MESSAGES);
+    for (int i = 1; i < MESSAGES; i++) {
+      assertThat(peer.held).containsEntry(path(i), 250_000L);
+    }
+  }
+
+  @Test
+  void aSinglePutCarriesHowLongItWaitedHereInAHeader() throws Exception {
+    sendWhileThePeerHoldsTheFirst(1);
+
+    assertThat(peer.held).containsEntry(path(0), 0L).hasSize(MESSAGES);
+    for (int i = 1; i < MESSAGES; i++) {
+      assertThat(peer.held).containsEntry(path(i), 250_000L);
+    }
   }
 
   @Test
@@ -173,6 +199,8 @@ class ReplicatorBatchTest {
     final CountDownLatch release = new CountDownLatch(1);
     final List<String> requests = Collections.synchronizedList(new ArrayList<>());
     final List<String> delivered = Collections.synchronizedList(new ArrayList<>());
+    // Per path, the held time (µs) it came with: X-Chronos-Held-Micros or the entry's Held.
+    final Map<String, Long> held = new ConcurrentHashMap<>();
     final Set<String> unavailableOnce = ConcurrentHashMap.newKeySet();
     final Set<String> refused = ConcurrentHashMap.newKeySet();
     volatile int batchStatus = 200;
@@ -198,6 +226,8 @@ class ReplicatorBatchTest {
         String path = exchange.getRequestURI().getPath();
         if (exchange.getRequestMethod().equals("PUT")) {
           requests.add("PUT 1");
+          String header = exchange.getRequestHeaders().getFirst(Replicator.HELD_HEADER);
+          held.put(path, header == null ? -1 : Long.parseLong(header));
           if (requests.size() == 1) { // the first request waits for release
             release.await(10, TimeUnit.SECONDS);
           }
@@ -211,6 +241,7 @@ class ReplicatorBatchTest {
           }
           int[] statuses = new int[entries.size()];
           for (int i = 0; i < statuses.length; i++) {
+            held.put(entries.get(i).path(), entries.get(i).heldMicros());
             statuses[i] = status(entries.get(i).path());
           }
           answer(exchange, 200, ReplicationBatch.encodeStatuses(statuses));

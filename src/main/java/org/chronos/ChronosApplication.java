@@ -31,6 +31,7 @@ import org.chronos.resources.PingResource;
 import org.chronos.resources.TimersResource;
 import org.chronos.resync.ResyncService;
 import org.chronos.resync.ResyncSource;
+import org.chronos.stats.DeadlockWatch;
 import org.chronos.stats.PrometheusEndpoint;
 import org.chronos.stats.TagCounts;
 import org.chronos.stats.TagWindowStats;
@@ -148,6 +149,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
           config.getOverload().buildMonitor(clock), ts.getMaxBodySize().toBytes(), environment);
     }
     PrometheusEndpoint.install(environment.metrics(), environment.admin());
+    DeadlockWatch.install(environment.metrics(), environment.healthChecks());
     environment.jersey().register(new PingResource(ts.getMaxBodySize().toBytes()));
     environment
         .healthChecks()

@@ -356,5 +356,9 @@ class TimerApiTest {
     assertThat(health.path("timer-thread").path("healthy").asBoolean(false))
         .as(response.body())
         .isTrue();
+    // Dropwizard's check, replaced by one that looks once a minute (DeadlockWatch).
+    assertThat(health.path("deadlocks").path("healthy").asBoolean(false))
+        .as(response.body())
+        .isTrue();
   }
 }

@@ -69,8 +69,9 @@ public final class AsyncHttp {
   /**
    * Java priority of the threads that deliver pops on time: the timer thread and the callback
    * threads. Java priorities reach the OS only on Linux with {@code -XX:ThreadPriorityPolicy=1}
-   * (which the Debian package sets): {@code Thread.MAX_PRIORITY} is nice -4 there, granted to the
-   * packaged service by {@code LimitNICE=-4} and silently not granted elsewhere.
+   * (which the Debian package sets): {@code Thread.MAX_PRIORITY} is nice -5 there, granted to the
+   * packaged service by {@code LimitNICE=-5} and silently not granted elsewhere (the thread then
+   * stays at nice 0). The JVM's own collector threads ask for nice -4 under the same policy.
    */
   public static final int POPS = Thread.MAX_PRIORITY;
 

@@ -26,6 +26,13 @@ import org.slf4j.LoggerFactory;
  * would become a 500.
  */
 public final class TimerRequestParser {
+  /**
+   * Most a timer's {@code start-time-delta} may reach into the past or future (100 years in ms),
+   * and half the latest {@code start-time} (so before 2170): internal fields, bounded so that no
+   * arithmetic on them overflows.
+   */
+  static final long MAX_START_OFFSET_MILLIS = 100L * 36525 * 24 * 3600 * 10;
+
   private static final Logger LOG = LoggerFactory.getLogger(TimerRequestParser.class);
   static final int MAX_TAGS = 32;
 
@@ -90,7 +97,15 @@ public final class TimerRequestParser {
           "timing.interval is 0 but timing.repeat-for is not: it would pop forever");
     }
     Long startTimeDelta = optionalLong(timing, "start-time-delta");
+    if (startTimeDelta != null && Math.abs(startTimeDelta) > MAX_START_OFFSET_MILLIS) {
+      throw new BadRequestException(
+          "timing.start-time-delta must be within 100 years of now: " + startTimeDelta);
+    }
     Long startTime = optionalLong(timing, "start-time");
+    if (startTime != null && (startTime < 0 || startTime > MAX_START_OFFSET_MILLIS * 2)) {
+      throw new BadRequestException(
+          "timing.start-time must be ms since 1970 and before 2170: " + startTime);
+    }
     Long sequence = optionalLong(timing, "sequence-number");
     if (sequence != null && (sequence < 0 || sequence > Integer.MAX_VALUE)) {
       throw new BadRequestException("timing.sequence-number out of range: " + sequence);

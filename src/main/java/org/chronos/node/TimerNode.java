@@ -528,7 +528,8 @@ public final class TimerNode implements TimerEvents {
   static Timer toTimer(long id, int rf, TimerRequest request, long nowMillis) {
     long start = nowMillis;
     if (request.startTimeDeltaMillis() != null) {
-      start = nowMillis + request.startTimeDeltaMillis();
+      // Never before 1970: the wheel takes no negative time (a start that far back pops at once).
+      start = Math.max(0, nowMillis + request.startTimeDeltaMillis());
     } else if (request.startTimeMillis() != null) {
       start = request.startTimeMillis();
     }

@@ -240,11 +240,15 @@ public final class TimersResource {
    * When a peer wrote a message's body, at the latest: its arrival less the whole milliseconds the
    * peer says it held it ({@link Replicator#HELD_HEADER}, a batch entry's {@code Held}). With
    * {@code arrived} the clock's millisecond at or after the real arrival, this is never before the
-   * real moment, so a timer's {@code start-time-delta} counted from it never makes it pop early.
+   * real moment, so a timer's {@code start-time-delta} counted from it never makes it pop early. A
+   * claim of more than {@link #MAX_HELD_MICROS} counts as that much.
    */
   private static long written(long arrived, long heldMicros) {
-    return arrived - heldMicros / 1000;
+    return arrived - Math.min(heldMicros, MAX_HELD_MICROS) / 1000;
   }
+
+  /** Most held time counted: no sender of ours holds a message for an hour. */
+  private static final long MAX_HELD_MICROS = 3_600_000_000L;
 
   // A held time from a header: whole microseconds >= 0, anything else (or none) is 0.
   private static long micros(String header) {

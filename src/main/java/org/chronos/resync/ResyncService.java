@@ -482,7 +482,7 @@ public final class ResyncService {
     long start =
         request.startTimeMillis() != null
             ? request.startTimeMillis()
-            : receivedMillis + request.startTimeDeltaMillis();
+            : Math.max(0, receivedMillis + request.startTimeDeltaMillis());
     int sequence = request.sequenceNumber() == null ? 0 : request.sequenceNumber();
     return start + (sequence + 1L) * request.intervalMillis();
   }

@@ -35,7 +35,15 @@ class ReplicaStartTest {
 
   /** A replication body for a timer that started {@code -deltaMillis} ms before it was written. */
   private static String copy(long deltaMillis) {
-    return "{\"timing\":{\"interval\":600,\"repeat-for\":600,\"start-time-delta\":"
+    return copy(deltaMillis, 600);
+  }
+
+  private static String copy(long deltaMillis, int intervalSeconds) {
+    return "{\"timing\":{\"interval\":"
+        + intervalSeconds
+        + ",\"repeat-for\":"
+        + intervalSeconds
+        + ",\"start-time-delta\":"
         + deltaMillis
         + ",\"sequence-number\":0},\"callback\":{\"http\":{\"uri\":\"http://127.0.0.1:1/cb\","
         + "\"opaque\":\"x\"}},\"reliability\":{\"cluster-view-id\":\""
@@ -70,6 +78,26 @@ class ReplicaStartTest {
     assertThat(r.statusCode()).isEqualTo(200);
     // Written at the latest 400 ms before it arrived, started 1000 ms before it was written.
     assertThat(b.timer(id).startMillis()).isBetween(before - 1400, after - 1400);
+  }
+
+  @Test
+  void anAbsurdHeldTimeCountsAsAnHourAndTheCopyIsStillStored() {
+    long id = 0x0123456789ab0004L;
+    long before = System.currentTimeMillis();
+    HttpResponse<String> r =
+        b.client()
+            .send(
+                "PUT",
+                path(id),
+                BodyPublishers.ofString(copy(-1000, 7200)), // not due yet, an hour back
+                "Content-Type",
+                "application/json",
+                Replicator.HELD_HEADER,
+                "999999999999999999");
+    long after = System.currentTimeMillis();
+
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(b.timer(id).startMillis()).isBetween(before - 3_601_000, after - 3_601_000);
   }
 
   @Test

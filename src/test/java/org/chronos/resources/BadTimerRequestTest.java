@@ -175,6 +175,17 @@ class BadTimerRequestTest {
             "start-time-delta is a string",
             "{\"interval\":1,\"start-time-delta\":\"-5\"}",
             "start-time-delta"),
+        badTiming(
+            "start-time-delta before 1900",
+            "{\"interval\":1,\"start-time-delta\":-9000000000000000000}",
+            "start-time-delta"),
+        badTiming(
+            "start-time-delta beyond 100 years",
+            "{\"interval\":1,\"start-time-delta\":3155760000001}",
+            "start-time-delta"),
+        badTiming("negative start-time", "{\"interval\":1,\"start-time\":-1}", "start-time"),
+        badTiming(
+            "start-time after 2170", "{\"interval\":1,\"start-time\":6311520000001}", "start-time"),
         // callback
         bad("missing callback", "{" + TIMING + "}", "callback"),
         badCallback("callback is a string", "\"" + URI + "\"", "callback"),

@@ -59,45 +59,39 @@ class ReplicaStartTest {
     return String.format("/timers/%016x-2", id);
   }
 
-  @Test
-  void aSinglePutCountsTheDeltaFromItsArrivalLessTheTimeItsSenderHeldIt() {
-    long id = 0x0123456789ab0001L;
+  /**
+   * PUTs the copy to B with the held header and checks that B starts the timer between {@code
+   * earlier} ms before the request went and {@code earlier} ms before its answer came.
+   */
+  private static void assertPutStartsEarlierBy(long id, String copy, String held, long earlier) {
     long before = System.currentTimeMillis();
     HttpResponse<String> r =
         b.client()
             .send(
                 "PUT",
                 path(id),
-                BodyPublishers.ofString(copy(-1000)),
+                BodyPublishers.ofString(copy),
                 "Content-Type",
                 "application/json",
                 Replicator.HELD_HEADER,
-                "400000");
+                held);
     long after = System.currentTimeMillis();
 
     assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(b.timer(id).startMillis()).isBetween(before - earlier, after - earlier);
+  }
+
+  @Test
+  void aSinglePutCountsTheDeltaFromItsArrivalLessTheTimeItsSenderHeldIt() {
     // Written at the latest 400 ms before it arrived, started 1000 ms before it was written.
-    assertThat(b.timer(id).startMillis()).isBetween(before - 1400, after - 1400);
+    assertPutStartsEarlierBy(0x0123456789ab0001L, copy(-1000), "400000", 1400);
   }
 
   @Test
   void anAbsurdHeldTimeCountsAsAnHourAndTheCopyIsStillStored() {
-    long id = 0x0123456789ab0004L;
-    long before = System.currentTimeMillis();
-    HttpResponse<String> r =
-        b.client()
-            .send(
-                "PUT",
-                path(id),
-                BodyPublishers.ofString(copy(-1000, 7200)), // not due yet, an hour back
-                "Content-Type",
-                "application/json",
-                Replicator.HELD_HEADER,
-                "999999999999999999");
-    long after = System.currentTimeMillis();
-
-    assertThat(r.statusCode()).isEqualTo(200);
-    assertThat(b.timer(id).startMillis()).isBetween(before - 3_601_000, after - 3_601_000);
+    // Not due yet although it started an hour back.
+    assertPutStartsEarlierBy(
+        0x0123456789ab0004L, copy(-1000, 7200), "999999999999999999", 3_601_000);
   }
 
   @Test

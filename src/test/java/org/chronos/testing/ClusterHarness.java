@@ -3,8 +3,6 @@ package org.chronos.testing;
 import io.dropwizard.testing.DropwizardTestSupport;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -139,7 +137,7 @@ public final class ClusterHarness implements AutoCloseable {
      */
     public void startProcess() {
       try {
-        int adminPort = freePort();
+        int adminPort = FreePorts.next();
         Path processYaml = dir.resolve("chronos-" + index + "-process.yml");
         Files.writeString(
             processYaml,
@@ -256,7 +254,7 @@ public final class ClusterHarness implements AutoCloseable {
     try {
       ClusterHarness harness = new ClusterHarness(Files.createTempDirectory("chronos-cluster"));
       for (int i = 0; i < n; i++) {
-        harness.nodes.add(harness.new Node(i, freePort(), List.of(extraYamlLines)));
+        harness.nodes.add(harness.new Node(i, FreePorts.next(), List.of(extraYamlLines)));
       }
       return harness;
     } catch (IOException e) {
@@ -293,13 +291,6 @@ public final class ClusterHarness implements AutoCloseable {
       } catch (RuntimeException e) {
         // Keep stopping the others.
       }
-    }
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      socket.setReuseAddress(true);
-      return socket.getLocalPort();
     }
   }
 }

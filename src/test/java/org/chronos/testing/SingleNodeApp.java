@@ -5,8 +5,6 @@ import io.dropwizard.testing.DropwizardTestSupport;
 import io.dropwizard.testing.junit5.DropwizardAppExtension;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -61,7 +59,7 @@ public final class SingleNodeApp {
                   "  applicationConnectors:",
                   "    - type: http",
                   "      bindHost: 127.0.0.1",
-                  "      port: " + freePort(),
+                  "      port: " + FreePorts.next(),
                   "  adminConnectors:",
                   "    - type: http",
                   "      bindHost: 127.0.0.1",
@@ -84,13 +82,6 @@ public final class SingleNodeApp {
       return yaml;
     } catch (IOException e) {
       throw new UncheckedIOException(e);
-    }
-  }
-
-  private static int freePort() throws IOException {
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      socket.setReuseAddress(true);
-      return socket.getLocalPort();
     }
   }
 }

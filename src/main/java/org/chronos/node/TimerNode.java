@@ -116,18 +116,11 @@ public final class TimerNode implements TimerEvents {
   /**
    * PUT /timers/id-rf: from a client, replaces the timer or creates it with that id; from a peer
    * (the body has {@code replicas}), merges the copy without replicating it further.
-   */
-  public void update(long id, int rf, TimerRequest request)
-      throws BadRequestException, OverloadedException {
-    update(id, rf, request, clock.millis());
-  }
-
-  /**
-   * As {@link #update(long, int, TimerRequest)}, for a request that arrived earlier or was held by
-   * its sender: {@code writtenMillis} is when the sender wrote the body, by this node's clock and
-   * at the latest (its arrival here less the time the sender says it held it), which is what a
-   * {@code start-time-delta} counts from. The later a copy's delta is counted from, the later its
-   * timer pops here; counting from no earlier than the real moment keeps it from popping early.
+   *
+   * @param writtenMillis when a peer wrote the body, by this node's clock and at the latest (its
+   *     arrival here less the time the sender says it held it), which is what a {@code
+   *     start-time-delta} counts from. The later a copy's delta is counted from, the later its
+   *     timer pops here; counting from no earlier than the real moment keeps it from popping early.
    */
   public void update(long id, int rf, TimerRequest request, long writtenMillis)
       throws BadRequestException, OverloadedException {

@@ -67,7 +67,7 @@ public final class DeadlockWatch {
     healthChecks.register(HEALTH_CHECK, healthCheck());
   }
 
-  HealthCheck healthCheck() {
+  private HealthCheck healthCheck() {
     return new HealthCheck() {
       @Override
       protected Result check() {
@@ -77,10 +77,5 @@ public final class DeadlockWatch {
             : Result.unhealthy("deadlocked threads (checked once a minute): %s", threads);
       }
     };
-  }
-
-  /** The deadlocked threads as of the last look. */
-  Set<String> deadlocked() {
-    return deadlocked.getValue();
   }
 }

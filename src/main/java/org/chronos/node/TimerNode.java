@@ -357,9 +357,12 @@ public final class TimerNode implements TimerEvents {
    * copy of which this node holds a later pop (see {@link VersionRule#isLaterPop}): a page is a
    * snapshot, and applying it would undo that pop. Completes, once done, with the copies so
    * superseded, which the caller must not send on either.
+   *
+   * @param transitMillis how long the page took from request to answer: the copies' starts, counted
+   *     from its arrival, are up to that much later than the peer's
    */
   public java.util.concurrent.CompletableFuture<boolean[]> mergeResyncCopies(
-      List<Timer> copies, boolean[] store) {
+      List<Timer> copies, boolean[] store, long transitMillis) {
     return service.query(
         s -> {
           String viewId = view.get().viewId();
@@ -367,10 +370,10 @@ public final class TimerNode implements TimerEvents {
           for (int i = 0; i < copies.size(); i++) {
             Timer copy = copies.get(i);
             Timer existing = s.get(copy.id());
-            if (existing != null && VersionRule.isLaterPop(existing, copy, viewId)) {
+            if (existing != null && VersionRule.isLaterPop(existing, copy, viewId, transitMillis)) {
               superseded[i] = true;
             } else if (store[i]) {
-              merge(s, keepingStart(existing, copy));
+              merge(s, keepingStart(existing, copy, transitMillis));
             }
           }
           return superseded;
@@ -379,19 +382,20 @@ public final class TimerNode implements TimerEvents {
 
   /**
    * A resync copy of the very timer this node holds (same pop, same interval) whose start is up to
-   * {@link #RESYNC_DRIFT_MILLIS} later keeps this node's start: the copy's start-time-delta was
-   * written when the peer built the page, so it arrives shifted by the page's time in transit, and
-   * by the version rule a later start wins; the timer would then pop that much late. Anything else
-   * is the copy unchanged.
+   * the page's transit time plus {@link #RESYNC_DRIFT_MILLIS} later keeps this node's start: the
+   * copy's start-time-delta was written when the peer built the page, so it arrives shifted by up
+   * to the page's time from request to answer, and by the version rule a later start wins; the
+   * timer would then pop that much late. Anything else is the copy unchanged.
    */
-  static Timer keepingStart(Timer existing, Timer copy) {
+  static Timer keepingStart(Timer existing, Timer copy, long transitMillis) {
     if (existing == null
         || existing.isTombstone()
         || copy.isTombstone()
         || existing.sequence() != copy.sequence()
         || existing.intervalMillis() != copy.intervalMillis()
         || copy.startMillis() < existing.startMillis()
-        || copy.startMillis() - existing.startMillis() > RESYNC_DRIFT_MILLIS) {
+        || copy.startMillis() - existing.startMillis()
+            > RESYNC_DRIFT_MILLIS + Math.max(0, transitMillis)) {
       return copy;
     }
     Timer kept =

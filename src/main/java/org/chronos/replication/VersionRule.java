@@ -36,15 +36,24 @@ public final class VersionRule {
 
   /**
    * Whether {@code held} is a later pop of the timer {@code snapshot} was taken from: the same
-   * series of pops (start times within {@link #SAME_START_MILLIS}), popped more times, and placed
-   * under the current view. Only for resync pages, which are snapshots of the peer's store taken a
-   * moment before they arrive: by the rule above their lower sequence number would win (a sequence
-   * number of 0 always does) and undo the pop. A replication message is not a snapshot and goes by
-   * {@link #incomingWins} alone.
+   * series of pops, popped more times, and placed under the current view. Only for resync pages,
+   * which are snapshots of the peer's store taken a moment before they arrive: by the rule above
+   * their lower sequence number would win (a sequence number of 0 always does) and undo the pop. A
+   * replication message is not a snapshot and goes by {@link #incomingWins} alone.
+   *
+   * <p>The same series means start times within {@link #SAME_START_MILLIS}, once the snapshot's
+   * start is allowed to be up to {@code transitMillis} too late: a page's {@code start-time-delta}
+   * was written at some moment between the request and the answer, and the receiver, counting it
+   * from the answer so as never to pop early, places the start that much later than it was.
+   *
+   * @param transitMillis how long the page took from request to answer (0 or more)
    */
-  public static boolean isLaterPop(Timer held, Timer snapshot, String currentViewId) {
+  public static boolean isLaterPop(
+      Timer held, Timer snapshot, String currentViewId, long transitMillis) {
+    long snapshotLater = snapshot.startMillis() - held.startMillis();
     return Objects.equals(held.clusterViewId(), currentViewId)
         && held.sequence() > snapshot.sequence()
-        && Math.abs(held.startMillis() - snapshot.startMillis()) < SAME_START_MILLIS;
+        && snapshotLater > -SAME_START_MILLIS
+        && snapshotLater < SAME_START_MILLIS + Math.max(0, transitMillis);
   }
 }

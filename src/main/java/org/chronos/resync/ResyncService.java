@@ -312,8 +312,14 @@ public final class ResyncService {
       List<String> tombstoneTo,
       byte[] body) {}
 
-  /** A page as the fetcher hands it on; {@code last} after a 200. */
-  private record FetchedPage(List<Entry> entries, boolean last) {}
+  /**
+   * A page as the fetcher hands it on; {@code last} after a 200. {@code transitMillis}: from its
+   * request to its answer, within which the peer wrote it.
+   */
+  private record FetchedPage(List<Entry> entries, boolean last, long transitMillis) {}
+
+  /** A peer's answer, and when the request that got it was sent (by this node's clock). */
+  private record Answer(HttpResponse<byte[]> response, long sentMillis) {}
 
   /** The fetcher stopped: the reason, handed on after the pages before it. */
   private record FetchFailed(ResyncException reason) {}
@@ -348,7 +354,7 @@ public final class ResyncService {
             LOG.debug("skipping malformed timer from {}: {}", peer, e.getMessage());
           }
         }
-        apply(plans, references, tally);
+        apply(plans, page.transitMillis(), references, tally);
         if (page.last()) {
           break;
         }
@@ -384,9 +390,9 @@ public final class ResyncService {
                 + "&cluster-view-id="
                 + v.viewId()
                 + (timeFrom == null ? "" : "&time-from=" + timeFrom);
-        HttpResponse<byte[]> response;
+        Answer answer;
         try {
-          response =
+          answer =
               sendWithRetries(
                   HttpRequest.newBuilder(URI.create("http://" + peer + "/timers?" + query))
                       .timeout(requestTimeout)
@@ -399,6 +405,7 @@ public final class ResyncService {
         }
         // Start-time deltas count from now, not from when the page is processed.
         long received = clock.millis();
+        HttpResponse<byte[]> response = answer.response();
         int status = response.statusCode();
         if (status != 200 && status != 206) {
           pages.put(
@@ -435,7 +442,7 @@ public final class ResyncService {
           }
         }
         boolean last = status == 200;
-        pages.put(new FetchedPage(entries, last));
+        pages.put(new FetchedPage(entries, last, received - answer.sentMillis()));
         if (last) {
           return;
         }
@@ -534,7 +541,7 @@ public final class ResyncService {
    * replicas learn their new positions before the pop; the rest in the bulk lane, whose room paces
    * the run to what the peers absorb.
    */
-  private void apply(List<Plan> plans, List<long[]> references, Tally tally)
+  private void apply(List<Plan> plans, long transitMillis, List<long[]> references, Tally tally)
       throws InterruptedException {
     List<CompletableFuture<boolean[]>> chunks = new ArrayList<>();
     for (int from = 0; from < plans.size(); from += MERGE_CHUNK) {
@@ -545,7 +552,7 @@ public final class ResyncService {
         copies.add(chunk.get(i).copy());
         store[i] = chunk.get(i).store();
       }
-      chunks.add(node.mergeResyncCopies(copies, store));
+      chunks.add(node.mergeResyncCopies(copies, store, transitMillis));
     }
     long urgentBefore = clock.millis() + URGENT_WITHIN_MILLIS;
     for (int c = 0; c < chunks.size(); c++) {
@@ -588,11 +595,12 @@ public final class ResyncService {
       }
       HttpResponse<byte[]> response =
           sendWithRetries(
-              HttpRequest.newBuilder(URI.create("http://" + peer + "/timers/references"))
-                  .timeout(requestTimeout)
-                  .header("Content-Type", "application/json")
-                  .method("DELETE", HttpRequest.BodyPublishers.ofByteArray(bytes(body)))
-                  .build());
+                  HttpRequest.newBuilder(URI.create("http://" + peer + "/timers/references"))
+                      .timeout(requestTimeout)
+                      .header("Content-Type", "application/json")
+                      .method("DELETE", HttpRequest.BodyPublishers.ofByteArray(bytes(body)))
+                      .build())
+              .response();
       if (response.statusCode() / 100 != 2) {
         throw new ResyncException(
             "DELETE /timers/references answered "
@@ -603,17 +611,17 @@ public final class ResyncService {
     }
   }
 
-  private HttpResponse<byte[]> sendWithRetries(HttpRequest request)
-      throws ResyncException, InterruptedException {
+  private Answer sendWithRetries(HttpRequest request) throws ResyncException, InterruptedException {
     IOException lastFailure = null;
     for (int attempt = 0; attempt <= RETRY_DELAYS_MILLIS.length; attempt++) {
       if (attempt > 0) {
         Thread.sleep(RETRY_DELAYS_MILLIS[attempt - 1]);
       }
       try {
+        long sent = clock.millis();
         HttpResponse<byte[]> response = http.send(request, HttpResponse.BodyHandlers.ofByteArray());
         if (response.statusCode() < 500) {
-          return response;
+          return new Answer(response, sent);
         }
         lastFailure = new IOException("HTTP " + response.statusCode());
       } catch (IOException e) {

@@ -62,14 +62,29 @@ class VersionRuleTest {
     // Popped once since the snapshot: the snapshot's sequence 0 would otherwise win the rule.
     assertThat(VersionRule.incomingWins(copy(1, 1000, CURRENT), copy(0, 1000, CURRENT), CURRENT))
         .isTrue();
-    assertThat(VersionRule.isLaterPop(copy(1, 1000, CURRENT), copy(0, 1050, CURRENT), CURRENT))
+    assertThat(VersionRule.isLaterPop(copy(1, 1000, CURRENT), copy(0, 1050, CURRENT), CURRENT, 0))
         .isTrue();
     // Not popped since, another series (a client's update restarts it), or an older view.
-    assertThat(VersionRule.isLaterPop(copy(0, 1000, CURRENT), copy(0, 1000, CURRENT), CURRENT))
+    assertThat(VersionRule.isLaterPop(copy(0, 1000, CURRENT), copy(0, 1000, CURRENT), CURRENT, 0))
         .isFalse();
-    assertThat(VersionRule.isLaterPop(copy(1, 1000, CURRENT), copy(0, 5000, CURRENT), CURRENT))
+    assertThat(VersionRule.isLaterPop(copy(1, 1000, CURRENT), copy(0, 5000, CURRENT), CURRENT, 0))
         .isFalse();
-    assertThat(VersionRule.isLaterPop(copy(1, 1000, "old"), copy(0, 1000, CURRENT), CURRENT))
+    assertThat(VersionRule.isLaterPop(copy(1, 1000, "old"), copy(0, 1000, CURRENT), CURRENT, 0))
+        .isFalse();
+  }
+
+  @Test
+  void aSnapshotSlowInTransitIsStillTheSameSeries() {
+    // Written 700 ms before it arrived: its start, counted from the arrival, is 700 ms late.
+    assertThat(VersionRule.isLaterPop(copy(1, 1000, CURRENT), copy(0, 1700, CURRENT), CURRENT, 700))
+        .isTrue();
+    assertThat(VersionRule.isLaterPop(copy(1, 1000, CURRENT), copy(0, 1700, CURRENT), CURRENT, 0))
+        .isFalse();
+    // The transit only ever makes the snapshot's start later, never earlier.
+    assertThat(VersionRule.isLaterPop(copy(1, 1700, CURRENT), copy(0, 1000, CURRENT), CURRENT, 700))
+        .isFalse();
+    // Beyond the transit and the 200 ms: another series.
+    assertThat(VersionRule.isLaterPop(copy(1, 1000, CURRENT), copy(0, 1900, CURRENT), CURRENT, 700))
         .isFalse();
   }
 }

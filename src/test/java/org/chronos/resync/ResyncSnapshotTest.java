@@ -1,0 +1,140 @@
+package org.chronos.resync;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Duration;
+import java.util.List;
+import org.chronos.testing.CallbackServer;
+import org.chronos.testing.CallbackServer.Received;
+import org.chronos.testing.CallbackServer.Reply;
+import org.chronos.testing.ClusterHarness;
+import org.chronos.testing.ClusterHarness.Node;
+import org.chronos.testing.TimerJson;
+import org.chronos.timer.Timer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A resync page is a snapshot of the peer's timers, and its {@code start-time-delta} counts from
+ * when the peer wrote it, some time before the page arrives. A page slow in transit (a peer busy
+ * listing its timers, a cold JIT, a GC) must not be taken for a different timer: neither undo a pop
+ * this node made since (the timer would pop twice) nor move a timer's start later (it would pop
+ * late). The peer here is a fake that writes the page and only then waits before answering.
+ */
+class ResyncSnapshotTest {
+  private static final Duration TRANSIT = Duration.ofMillis(700);
+
+  private ClusterHarness cluster;
+  private CallbackServer fakePeer;
+  private CallbackServer callbacks;
+  private Node node;
+  private String peer;
+
+  @BeforeEach
+  void setUp() {
+    fakePeer = CallbackServer.start();
+    callbacks = CallbackServer.start();
+    peer = "127.0.0.1:" + fakePeer.port();
+    cluster = ClusterHarness.create(1);
+    node = cluster.node(0);
+    node.writeClusterFile("node = " + node.address() + "\nnode = " + peer);
+    node.start();
+  }
+
+  @AfterEach
+  void tearDown() {
+    cluster.close();
+    fakePeer.close();
+    callbacks.close();
+  }
+
+  @Test
+  void aSlowPageTakenBeforeAPopDoesNotUndoIt() {
+    String path = callbacks.newPath("popped-once-each");
+    long id = createPrimaryHere(TimerJson.timer().interval(1).repeatFor(3), path);
+    Timer created = node.timer(id);
+    // This node pops the timer (sequence 1); the peer's page still shows sequence 0.
+    callbacks.awaitRequests(path, 1);
+    servePageOf(created, 0);
+
+    node.resync();
+
+    Timer after = node.timer(id);
+    assertThat(after.sequence()).as("sequence after the resync").isEqualTo(1);
+    assertThat(after.startMillis()).isEqualTo(created.startMillis());
+    List<Received> pops = callbacks.awaitRequests(path, 3);
+    assertThat(pops).extracting(Received::sequenceNumber).containsExactly(1, 2, 3);
+  }
+
+  @Test
+  void aSlowPageOfTheSameTimerDoesNotMakeItLate() {
+    String path = callbacks.newPath("on-time");
+    long id = createPrimaryHere(TimerJson.timer().interval(30), path);
+    Timer created = node.timer(id);
+    servePageOf(created, 0);
+
+    node.resync();
+
+    assertThat(node.timer(id).startMillis())
+        .as("start after a page %s in transit", TRANSIT)
+        .isEqualTo(created.startMillis());
+  }
+
+  /** Creates timers until one has this node as its primary; returns its id. */
+  private long createPrimaryHere(TimerJson timer, String path) {
+    while (true) {
+      String location = node.client().createTimer(timer.callback(callbacks.url(path), "o").json());
+      long id =
+          Long.parseUnsignedLong(
+              location.substring("/timers/".length(), location.indexOf('-')), 16);
+      if (node.view().replicasFor(id, 2).get(0).equals(node.address())) {
+        return id;
+      }
+      node.client().delete(location);
+    }
+  }
+
+  /**
+   * The fake peer answers GET /timers with a page holding {@code timer} at {@code sequence}, its
+   * delta written when the request arrived and sent {@link #TRANSIT} later; anything else gets 200
+   * (replication) or 202 (references).
+   */
+  private void servePageOf(Timer timer, int sequence) {
+    String viewId = node.view().viewId();
+    String replicas = "[\"" + node.address() + "\",\"" + peer + "\"]";
+    fakePeer.respondByDefault(
+        request -> {
+          if (request.method().equals("DELETE")) {
+            return Reply.status(202);
+          }
+          if (!request.method().equals("GET")) {
+            return Reply.ok();
+          }
+          long now = System.currentTimeMillis();
+          String page =
+              "{\"Timers\":[{\"TimerID\":"
+                  + Long.toUnsignedString(timer.id())
+                  + ",\"OldReplicas\":"
+                  + replicas
+                  + ",\"Timer\":{\"timing\":{\"start-time-delta\":"
+                  + (timer.startMillis() - now)
+                  + ",\"start-time\":"
+                  + timer.startMillis()
+                  + ",\"sequence-number\":"
+                  + sequence
+                  + ",\"interval\":"
+                  + timer.intervalMillis() / 1000
+                  + ",\"repeat-for\":"
+                  + timer.repeatForMillis() / 1000
+                  + "},\"callback\":{\"http\":{\"uri\":\""
+                  + timer.callbackUri()
+                  + "\",\"opaque\":\"o\"}},\"reliability\":{\"cluster-view-id\":\""
+                  + viewId
+                  + "\",\"replication-factor\":2,\"replicas\":"
+                  + replicas
+                  + "}}}]}";
+          return Reply.ok().withBody(page).after(TRANSIT);
+        });
+  }
+}

@@ -259,17 +259,24 @@ public final class ResyncService {
     final AtomicLong superseded = new AtomicLong();
     private final AtomicLong copiesPending = new AtomicLong();
 
-    /** Queues copies in one of the replicator's lanes, counting them until their outcome. */
-    void send(Replicator replicator, boolean urgent, List<String> to, String path, byte[] body)
+    /**
+     * Queues copies in the replicator's urgent lane, counting them until their outcome. Never
+     * blocks (the timer thread calls it).
+     */
+    void sendUrgent(Replicator replicator, List<String> to, String path, byte[] body) {
+      for (String peer : to) {
+        copiesPending.incrementAndGet();
+        replicator.send(List.of(peer), path, body, this::delivered);
+      }
+    }
+
+    /** Queues copies in the replicator's bulk lane once it has room, counting them likewise. */
+    void sendBulk(Replicator replicator, List<String> to, String path, byte[] body)
         throws InterruptedException {
       for (String peer : to) {
         copiesPending.incrementAndGet();
         try {
-          if (urgent) {
-            replicator.send(List.of(peer), path, body, this::delivered);
-          } else {
-            replicator.sendBulk(List.of(peer), path, body, this::delivered);
-          }
+          replicator.sendBulk(List.of(peer), path, body, this::delivered);
         } catch (InterruptedException e) {
           copiesPending.decrementAndGet();
           throw e;
@@ -309,8 +316,11 @@ public final class ResyncService {
       boolean store,
       int newIndex,
       List<String> replicateTo,
-      List<String> tombstoneTo,
-      byte[] body) {}
+      List<String> tombstoneTo) {
+    boolean sendsOn() {
+      return !replicateTo.isEmpty() || !tombstoneTo.isEmpty();
+    }
+  }
 
   /**
    * A page as the fetcher hands it on; {@code last} after a 200. {@code transitMillis}: from its
@@ -522,29 +532,32 @@ public final class ResyncService {
         tombstoneTo.add(former);
       }
     }
+    // The copy carries the new replicas and view id, as the page did.
     Timer copy = node.replicaFrom(entry.id(), rf, request, entry.receivedMillis());
-    // Written now, before the copy goes to the timer thread: the start-time delta counts from
-    // now, and the copy carries the new replicas and view id, as the page did.
-    byte[] body =
-        replicateTo.isEmpty() && tombstoneTo.isEmpty()
-            ? null
-            : TimerJson.write(copy, clock.millis());
-    return new Plan(entry, copy, store, newIndex, replicateTo, tombstoneTo, body);
+    return new Plan(entry, copy, store, newIndex, replicateTo, tombstoneTo);
   }
 
   /**
    * Stores a page's timers (on the timer thread, {@link #MERGE_CHUNK} at a time, so it is never
-   * held for long), then sends the copies. A page is a snapshot taken a moment ago: a timer this
-   * node has popped since (or heard popped) is neither stored nor sent on, or the older copy would
-   * undo the pop here and on the other replicas, and the timer would pop twice. Copies of timers
-   * due within {@link #URGENT_WITHIN_MILLIS} go in the replicator's urgent lane, so that their
-   * replicas learn their new positions before the pop; the rest in the bulk lane, whose room paces
-   * the run to what the peers absorb.
+   * held for long), then sends the copies, with the start this node keeps for each. A page is a
+   * snapshot taken a moment ago: a timer this node has popped since (or heard popped) is neither
+   * stored nor sent on, or the older copy would undo the pop here and on the other replicas, and
+   * the timer would pop twice. Copies of timers due within {@link #URGENT_WITHIN_MILLIS} are
+   * written and queued in the replicator's urgent lane on the timer thread, right after their
+   * merge, so that their replicas learn their new positions before the pop and hear of the pop
+   * after the copy, not before (a copy with sequence number 0 arriving after the pop would undo
+   * it). The rest go in the bulk lane from this thread, whose room paces the run to what the peers
+   * absorb.
    */
   private void apply(List<Plan> plans, long transitMillis, List<long[]> references, Tally tally)
       throws InterruptedException {
-    List<CompletableFuture<boolean[]>> chunks = new ArrayList<>();
+    long urgentBefore = clock.millis() + URGENT_WITHIN_MILLIS;
+    boolean[] superseded = new boolean[plans.size()];
+    // Detached copies for the bulk lane, filled in on the timer thread.
+    Timer[] bulk = new Timer[plans.size()];
+    List<CompletableFuture<Void>> chunks = new ArrayList<>();
     for (int from = 0; from < plans.size(); from += MERGE_CHUNK) {
+      int base = from;
       List<Plan> chunk = plans.subList(from, Math.min(plans.size(), from + MERGE_CHUNK));
       List<Timer> copies = new ArrayList<>(chunk.size());
       boolean[] store = new boolean[chunk.size()];
@@ -552,32 +565,50 @@ public final class ResyncService {
         copies.add(chunk.get(i).copy());
         store[i] = chunk.get(i).store();
       }
-      chunks.add(node.mergeResyncCopies(copies, store, transitMillis));
+      chunks.add(
+          node.mergeResyncCopies(
+              copies,
+              store,
+              transitMillis,
+              (i, placed) -> {
+                Plan plan = chunk.get(i);
+                if (placed == null) {
+                  superseded[base + i] = true;
+                } else if (plan.sendsOn() && plan.entry().popTime() < urgentBefore) {
+                  byte[] body = TimerJson.write(placed, clock.millis());
+                  String path = TimerPath.location(placed.id(), placed.replicationFactor());
+                  tally.sendUrgent(replicator, plan.replicateTo(), path, body);
+                  tally.sendUrgent(replicator, plan.tombstoneTo(), path, body);
+                } else if (plan.sendsOn()) {
+                  bulk[base + i] = placed.snapshot();
+                }
+              }));
     }
-    long urgentBefore = clock.millis() + URGENT_WITHIN_MILLIS;
     for (int c = 0; c < chunks.size(); c++) {
-      boolean[] superseded = chunks.get(c).join();
-      for (int i = 0; i < superseded.length; i++) {
-        Plan plan = plans.get(c * MERGE_CHUNK + i);
-        Entry entry = plan.entry();
-        references.add(new long[] {entry.id(), plan.newIndex()});
-        if (superseded[i]) {
+      chunks.get(c).join();
+      int end = Math.min(plans.size(), (c + 1) * MERGE_CHUNK);
+      for (int k = c * MERGE_CHUNK; k < end; k++) {
+        Plan plan = plans.get(k);
+        references.add(new long[] {plan.entry().id(), plan.newIndex()});
+        if (superseded[k]) {
           tally.superseded.incrementAndGet();
           continue;
         }
         if (plan.store()) {
           tally.stored.incrementAndGet();
         }
-        if (plan.body() == null) {
+        if (!plan.sendsOn()) {
           continue;
         }
-        byte[] body = plan.body();
-        String path = TimerPath.location(entry.id(), plan.copy().replicationFactor());
-        boolean urgent = entry.popTime() < urgentBefore;
-        tally.send(replicator, urgent, plan.replicateTo(), path, body);
-        tally.send(replicator, urgent, plan.tombstoneTo(), path, body);
         tally.replicated.addAndGet(plan.replicateTo().size());
         tally.tombstoned.addAndGet(plan.tombstoneTo().size());
+        Timer copy = bulk[k];
+        if (copy != null) {
+          byte[] body = TimerJson.write(copy, clock.millis());
+          String path = TimerPath.location(copy.id(), copy.replicationFactor());
+          tally.sendBulk(replicator, plan.replicateTo(), path, body);
+          tally.sendBulk(replicator, plan.tombstoneTo(), path, body);
+        }
       }
     }
   }

@@ -2,8 +2,11 @@ package org.chronos.resync;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.time.Duration;
 import java.util.List;
+import org.chronos.resources.TimerPath;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.CallbackServer.Received;
 import org.chronos.testing.CallbackServer.Reply;
@@ -81,6 +84,26 @@ class ResyncSnapshotTest {
         .isEqualTo(created.startMillis());
   }
 
+  @Test
+  void theCopiesItSendsOnCarryTheStartThisNodeKeeps() throws Exception {
+    String path = callbacks.newPath("sent-on");
+    long id = createPrimaryHere(TimerJson.timer().interval(30), path);
+    Timer created = node.timer(id);
+    servePageOf(created, 0);
+
+    node.resync();
+
+    // The page lists the peer as a replica below this node: it is sent the timer (one PUT when
+    // created, one from the resync), each time with the timer's own start.
+    String timerPath = TimerPath.location(id, 2);
+    List<Received> copies = fakePeer.requestsTo(timerPath);
+    assertThat(copies).hasSize(2);
+    for (Received copy : copies) {
+      JsonNode timing = new ObjectMapper().readTree(copy.body()).get("timing");
+      assertThat(timing.get("start-time").asLong()).isEqualTo(created.startMillis());
+    }
+  }
+
   /** Creates timers until one has this node as its primary; returns its id. */
   private long createPrimaryHere(TimerJson timer, String path) {
     while (true) {
@@ -97,8 +120,8 @@ class ResyncSnapshotTest {
 
   /**
    * The fake peer answers GET /timers with a page holding {@code timer} at {@code sequence}, its
-   * delta written when the request arrived and sent {@link #TRANSIT} later; anything else gets 200
-   * (replication) or 202 (references).
+   * delta written when the request arrived and sent {@link #TRANSIT} later; batches get 404 (so
+   * replication comes as single PUTs, as to an original node), other PUTs 200, references 202.
    */
   private void servePageOf(Timer timer, int sequence) {
     String viewId = node.view().viewId();
@@ -107,6 +130,9 @@ class ResyncSnapshotTest {
         request -> {
           if (request.method().equals("DELETE")) {
             return Reply.status(202);
+          }
+          if (request.path().equals("/timers/batch")) {
+            return Reply.status(404);
           }
           if (!request.method().equals("GET")) {
             return Reply.ok();

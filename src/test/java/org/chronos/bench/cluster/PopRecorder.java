@@ -255,6 +255,34 @@ final class PopRecorder implements AutoCloseable {
     return out;
   }
 
+  /**
+   * The {@code n} latest first callbacks of timers due in {@code [from, to)}, latest first, one
+   * line each: primary, due time from {@code from}, lateness (ms). Shows whether late pops came
+   * together (a stall) or spread over the phase.
+   */
+  List<String> latest(long from, long to, int n) {
+    List<long[]> late = new java.util.ArrayList<>();
+    for (int k = 0; k < created(); k++) {
+      long answeredAt = answered.get(k);
+      if (answeredAt == UNSET || arrivals.get(k) == 0) {
+        continue;
+      }
+      long due = answeredAt + intervalNanos;
+      if (due >= from && due < to) {
+        late.add(new long[] {arrived.get(k) - due, due - from, primary[k]});
+      }
+    }
+    late.sort((x, y) -> Long.compare(y[0], x[0]));
+    List<String> out = new java.util.ArrayList<>();
+    for (long[] l : late.subList(0, Math.min(n, late.size()))) {
+      out.add(
+          String.format(
+              "primary %s, due at %+.0f ms, late %.1f ms",
+              l[2] == 1 ? "A" : l[2] == 2 ? "B" : "?", l[1] / 1e6, l[0] / 1e6));
+    }
+    return out;
+  }
+
   /** Callback-side pop lateness of the timers due in {@code [from, to)} (nanoTime). */
   PhaseStats phase(long from, long to, int primaryFilter) {
     int n = created();

@@ -272,6 +272,12 @@ public final class ResyncBench {
         }
       }
 
+      Phase during = phases.get(1);
+      System.out.println("latest pops, resync phase:");
+      background
+          .latest(during.from(), during.to(), 15)
+          .forEach(line -> System.out.println("  " + line));
+
       JsonNode s = JSON.readTree(summary[0].substring(summary[0].indexOf(' ') + 1));
       Phase idle = phases.get(0);
       Phase resync = phases.get(1);

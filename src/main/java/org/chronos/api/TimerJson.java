@@ -19,6 +19,24 @@ public final class TimerJson {
 
   private TimerJson() {}
 
+  /**
+   * Writes a timer id as the JSON number of its unsigned value (ids use all 64 bits), without going
+   * through {@link java.math.BigInteger}: resync pages and references carry one per timer.
+   */
+  public static void writeId(JsonGenerator g, long id) throws IOException {
+    g.writeNumber(Long.toUnsignedString(id));
+  }
+
+  /**
+   * A timer id read as {@link #writeId} writes it: the low 64 bits of a JSON integer (an id of 2^63
+   * or more is parsed as a big integer, any smaller one as a long).
+   *
+   * @param node an integral number node
+   */
+  public static long readId(com.fasterxml.jackson.databind.JsonNode node) {
+    return node.canConvertToLong() ? node.longValue() : node.bigIntegerValue().longValue();
+  }
+
   /** The timer as a replication body; {@code nowMillis} anchors the start-time delta. */
   public static byte[] write(Timer timer, long nowMillis) {
     ByteArrayOutputStream out =

@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import org.chronos.api.BadRequestException;
+import org.chronos.api.TimerJson;
 
 /** Parses a {@code DELETE /timers/references} body: {@code {"IDs":[{"ID":n,"ReplicaIndex":i}]}}. */
 final class ReferencesParser {
@@ -37,7 +38,7 @@ final class ReferencesParser {
         throw new BadRequestException(
             "each IDs entry needs an integer ID and a non-negative ReplicaIndex: " + entry);
       }
-      refs.add(new long[] {id.bigIntegerValue().longValue(), index.intValue()});
+      refs.add(new long[] {TimerJson.readId(id), index.intValue()});
     }
     return refs;
   }

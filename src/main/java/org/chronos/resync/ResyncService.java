@@ -3,11 +3,12 @@ package org.chronos.resync;
 import com.codahale.metrics.Counter;
 import com.codahale.metrics.Gauge;
 import com.codahale.metrics.MetricRegistry;
+import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
@@ -480,7 +481,7 @@ public final class ResyncService {
     if (idNode == null || !idNode.isIntegralNumber()) {
       throw new BadRequestException("TimerID missing or not a number");
     }
-    long id = idNode.bigIntegerValue().longValue();
+    long id = TimerJson.readId(idNode);
     List<String> oldReplicas = new ArrayList<>();
     JsonNode old = entry.get("OldReplicas");
     if (old != null && old.isArray()) {
@@ -616,20 +617,15 @@ public final class ResyncService {
   private void sendReferences(String peer, List<long[]> references)
       throws ResyncException, InterruptedException {
     for (int from = 0; from < references.size(); from += REFERENCES_PER_REQUEST) {
-      ObjectNode body = MAPPER.createObjectNode();
-      ArrayNode ids = body.putArray("IDs");
-      for (long[] ref :
-          references.subList(from, Math.min(references.size(), from + REFERENCES_PER_REQUEST))) {
-        ids.addObject()
-            .put("ID", new java.math.BigInteger(Long.toUnsignedString(ref[0])))
-            .put("ReplicaIndex", ref[1]);
-      }
+      byte[] body =
+          referencesBody(
+              references.subList(from, Math.min(references.size(), from + REFERENCES_PER_REQUEST)));
       HttpResponse<byte[]> response =
           sendWithRetries(
                   HttpRequest.newBuilder(URI.create("http://" + peer + "/timers/references"))
                       .timeout(requestTimeout)
                       .header("Content-Type", "application/json")
-                      .method("DELETE", HttpRequest.BodyPublishers.ofByteArray(bytes(body)))
+                      .method("DELETE", HttpRequest.BodyPublishers.ofByteArray(body))
                       .build())
               .response();
       if (response.statusCode() / 100 != 2) {
@@ -663,12 +659,25 @@ public final class ResyncService {
         "unreachable after " + (RETRY_DELAYS_MILLIS.length + 1) + " attempts: " + lastFailure);
   }
 
-  private static byte[] bytes(JsonNode node) {
-    try {
-      return MAPPER.writeValueAsBytes(node);
+  /** {@code {"IDs":[{"ID":<id>,"ReplicaIndex":<index>}...]}}. */
+  private static byte[] referencesBody(List<long[]> references) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream(48 * references.size());
+    try (JsonGenerator g = MAPPER.getFactory().createGenerator(out)) {
+      g.writeStartObject();
+      g.writeArrayFieldStart("IDs");
+      for (long[] ref : references) {
+        g.writeStartObject();
+        g.writeFieldName("ID");
+        TimerJson.writeId(g, ref[0]);
+        g.writeNumberField("ReplicaIndex", ref[1]);
+        g.writeEndObject();
+      }
+      g.writeEndArray();
+      g.writeEndObject();
     } catch (IOException e) {
-      throw new java.io.UncheckedIOException(e);
+      throw new UncheckedIOException(e);
     }
+    return out.toByteArray();
   }
 
   private static String abbreviate(byte[] body) {

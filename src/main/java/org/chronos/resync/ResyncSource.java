@@ -5,7 +5,6 @@ import com.fasterxml.jackson.core.JsonGenerator;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -357,7 +356,7 @@ public final class ResyncSource {
         }
         g.writeStartObject();
         g.writeFieldName("TimerID");
-        g.writeNumber(new BigInteger(Long.toUnsignedString(t.id())));
+        TimerJson.writeId(g, t.id());
         g.writeArrayFieldStart("OldReplicas");
         for (String r : old.get(i)) {
           g.writeString(r);

@@ -14,6 +14,22 @@ class TimerJsonTest {
   private final TimerRequestParser parser = new TimerRequestParser(315_360_000L);
 
   @Test
+  void idsAreWrittenAsUnsignedNumbersAndReadBack() throws Exception {
+    ObjectMapper mapper = new ObjectMapper();
+    long[] ids = {0L, 1234L, Long.MAX_VALUE, Long.MIN_VALUE, -1L, 0xabcdef0123456789L};
+    for (long id : ids) {
+      java.io.StringWriter out = new java.io.StringWriter();
+      try (com.fasterxml.jackson.core.JsonGenerator g = mapper.getFactory().createGenerator(out)) {
+        g.writeStartArray();
+        TimerJson.writeId(g, id);
+        g.writeEndArray();
+      }
+      assertThat(out.toString()).isEqualTo("[" + Long.toUnsignedString(id) + "]");
+      assertThat(TimerJson.readId(mapper.readTree(out.toString()).get(0))).isEqualTo(id);
+    }
+  }
+
+  @Test
   void theInternalFormatRoundTripsThroughTheParser() throws Exception {
     Timer timer =
         new Timer(

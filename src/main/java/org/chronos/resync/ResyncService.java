@@ -9,11 +9,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.URI;
 import java.net.URLEncoder;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -23,13 +19,25 @@ import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
+import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
+import org.apache.hc.core5.http.ContentType;
+import org.apache.hc.core5.http.HttpResponse;
+import org.apache.hc.core5.http.Message;
+import org.apache.hc.core5.http.nio.AsyncRequestProducer;
+import org.apache.hc.core5.http.nio.entity.AsyncEntityProducers;
+import org.apache.hc.core5.http.nio.entity.BasicAsyncEntityConsumer;
+import org.apache.hc.core5.http.nio.support.AsyncRequestBuilder;
+import org.apache.hc.core5.http.nio.support.BasicResponseConsumer;
+import org.apache.hc.core5.io.CloseMode;
 import org.chronos.api.BadRequestException;
 import org.chronos.api.TimerJson;
 import org.chronos.api.TimerRequest;
@@ -75,7 +83,9 @@ public final class ResyncService {
   private final TimerRequestParser parser;
   private final int pageSize;
   private final int maxTimersPerSecond;
-  private final HttpClient http;
+  // The same HTTP client as replication's and callbacks' (HttpClient 5), not a second stack that
+  // a node's first resync would have to load and JIT-compile while it runs.
+  private final CloseableHttpAsyncClient http;
   private final Duration requestTimeout;
   private final ExecutorService runner;
   private final ExecutorService fetchers;
@@ -107,10 +117,9 @@ public final class ResyncService {
     this.pageSize = pageSize;
     this.requestTimeout = requestTimeout;
     this.http =
-        HttpClient.newBuilder()
-            .version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(requestTimeout)
-            .build();
+        AsyncHttp.client(
+            requestTimeout.toMillis(), 4, 2, 1, "chronos-resync-io", AsyncHttp.BACKGROUND);
+    http.start();
     this.runner =
         Executors.newSingleThreadExecutor(
             AsyncHttp.daemonThreads("chronos-resync", AsyncHttp.BACKGROUND));
@@ -194,6 +203,7 @@ public final class ResyncService {
   public void stop() {
     runner.shutdownNow();
     fetchers.shutdownNow();
+    http.close(CloseMode.GRACEFUL);
   }
 
   private ResyncSummary run(String reason) {
@@ -330,7 +340,7 @@ public final class ResyncService {
   private record FetchedPage(List<Entry> entries, boolean last, long transitMillis) {}
 
   /** A peer's answer, and when the request that got it was sent (by this node's clock). */
-  private record Answer(HttpResponse<byte[]> response, long sentMillis) {}
+  private record Answer(int status, byte[] body, long sentMillis) {}
 
   /** The fetcher stopped: the reason, handed on after the pages before it. */
   private record FetchFailed(ResyncException reason) {}
@@ -405,29 +415,27 @@ public final class ResyncService {
         try {
           answer =
               sendWithRetries(
-                  HttpRequest.newBuilder(URI.create("http://" + peer + "/timers?" + query))
-                      .timeout(requestTimeout)
-                      .header("Range", Integer.toString(pageSize))
-                      .GET()
-                      .build());
+                  () ->
+                      AsyncRequestBuilder.get("http://" + peer + "/timers?" + query)
+                          .addHeader("Range", Integer.toString(pageSize))
+                          .build());
         } catch (ResyncException e) {
           pages.put(new FetchFailed(e));
           return;
         }
         // Start-time deltas count from now, not from when the page is processed.
         long received = clock.millis();
-        HttpResponse<byte[]> response = answer.response();
-        int status = response.statusCode();
+        int status = answer.status();
         if (status != 200 && status != 206) {
           pages.put(
               new FetchFailed(
                   new ResyncException(
-                      "GET /timers answered " + status + ": " + abbreviate(response.body()))));
+                      "GET /timers answered " + status + ": " + abbreviate(answer.body()))));
           return;
         }
         JsonNode timers;
         try {
-          timers = MAPPER.readTree(response.body()).get("Timers");
+          timers = MAPPER.readTree(answer.body()).get("Timers");
         } catch (IOException e) {
           tally.malformed.incrementAndGet();
           pages.put(new FetchFailed(new ResyncException("malformed page: " + e.getMessage())));
@@ -620,39 +628,54 @@ public final class ResyncService {
       byte[] body =
           referencesBody(
               references.subList(from, Math.min(references.size(), from + REFERENCES_PER_REQUEST)));
-      HttpResponse<byte[]> response =
+      Answer answer =
           sendWithRetries(
-                  HttpRequest.newBuilder(URI.create("http://" + peer + "/timers/references"))
-                      .timeout(requestTimeout)
-                      .header("Content-Type", "application/json")
-                      .method("DELETE", HttpRequest.BodyPublishers.ofByteArray(body))
-                      .build())
-              .response();
-      if (response.statusCode() / 100 != 2) {
+              () ->
+                  AsyncRequestBuilder.delete("http://" + peer + "/timers/references")
+                      .setEntity(AsyncEntityProducers.create(body, ContentType.APPLICATION_JSON))
+                      .build());
+      if (answer.status() / 100 != 2) {
         throw new ResyncException(
             "DELETE /timers/references answered "
-                + response.statusCode()
+                + answer.status()
                 + ": "
-                + abbreviate(response.body()));
+                + abbreviate(answer.body()));
       }
     }
   }
 
-  private Answer sendWithRetries(HttpRequest request) throws ResyncException, InterruptedException {
-    IOException lastFailure = null;
+  /**
+   * Sends a request (built afresh for each attempt), retrying connection failures, timeouts and 5xx
+   * answers after {@link #RETRY_DELAYS_MILLIS}; any other answer is returned.
+   */
+  private Answer sendWithRetries(Supplier<AsyncRequestProducer> request)
+      throws ResyncException, InterruptedException {
+    String lastFailure = null;
     for (int attempt = 0; attempt <= RETRY_DELAYS_MILLIS.length; attempt++) {
       if (attempt > 0) {
         Thread.sleep(RETRY_DELAYS_MILLIS[attempt - 1]);
       }
+      long sent = clock.millis();
+      Future<Message<HttpResponse, byte[]>> future =
+          http.execute(
+              request.get(), new BasicResponseConsumer<>(new BasicAsyncEntityConsumer()), null);
       try {
-        long sent = clock.millis();
-        HttpResponse<byte[]> response = http.send(request, HttpResponse.BodyHandlers.ofByteArray());
-        if (response.statusCode() < 500) {
-          return new Answer(response, sent);
+        Message<HttpResponse, byte[]> response =
+            future.get(requestTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        int status = response.getHead().getCode();
+        byte[] body = response.getBody() == null ? new byte[0] : response.getBody();
+        if (status < 500) {
+          return new Answer(status, body, sent);
         }
-        lastFailure = new IOException("HTTP " + response.statusCode());
-      } catch (IOException e) {
-        lastFailure = e;
+        lastFailure = "HTTP " + status;
+      } catch (ExecutionException e) {
+        lastFailure = String.valueOf(e.getCause());
+      } catch (TimeoutException e) {
+        future.cancel(true);
+        lastFailure = "no answer within " + requestTimeout.toMillis() + " ms";
+      } catch (InterruptedException e) {
+        future.cancel(true);
+        throw e;
       }
     }
     throw new ResyncException(

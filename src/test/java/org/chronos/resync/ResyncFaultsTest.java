@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.time.Duration;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.CallbackServer.Reply;
 import org.chronos.testing.ClusterHarness;
@@ -48,6 +49,23 @@ class ResyncFaultsTest {
     assertThat(summary.get("failures").get(0).asText())
         .contains("127.0.0.1:" + deadPort)
         .contains("unreachable after 4 attempts");
+  }
+
+  @Test
+  void aPeerThatNeverAnswersTimesOutAndIsReported() {
+    fakePeer = CallbackServer.start();
+    fakePeer.respondByDefault(request -> Reply.stall(Duration.ofSeconds(5)));
+    String peer = "127.0.0.1:" + fakePeer.port();
+    cluster = ClusterHarness.create(1, "resync:", "  pageSize: 100", "  requestTimeout: 200ms");
+    Node node = cluster.node(0);
+    node.writeClusterFile("node = " + node.address() + "\nnode = " + peer);
+    node.start();
+    JsonNode summary = node.resync();
+    assertThat(summary.get("nodesFailed").asInt()).isEqualTo(1);
+    assertThat(summary.get("failures").get(0).asText())
+        .contains(peer)
+        .contains("unreachable after 4 attempts")
+        .contains("no answer within 200 ms");
   }
 
   @Test

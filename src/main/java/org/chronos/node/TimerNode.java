@@ -359,18 +359,18 @@ public final class TimerNode implements TimerEvents {
      * @param index the copy's position in the list merged
      * @param placed the copy with the start this node keeps for it (see {@link #keepingStart}),
      *     stored here if it was to be and won the version rule; null if this node holds a later pop
-     *     of it, and the copy must go nowhere. Valid on the timer thread only, for the duration of
-     *     the call ({@link Timer#snapshot} it to keep it).
+     *     or a deletion of it, and the copy must go nowhere. Valid on the timer thread only, for
+     *     the duration of the call ({@link Timer#snapshot} it to keep it).
      */
     void merged(int index, Timer placed);
   }
 
   /**
    * Merges a resync page's copies (those flagged in {@code store}) by the version rule, except any
-   * copy of which this node holds a later pop (see {@link VersionRule#isLaterPop}): a page is a
-   * snapshot, and applying it would undo that pop. {@code then} hears of each copy right after, on
-   * the timer thread, so that a copy it sends on is queued before anything this node sends about a
-   * later pop of the timer. Completes once done.
+   * copy of which this node holds a later pop or a deletion (see {@link VersionRule#isLaterPop} and
+   * {@link VersionRule#isLaterDelete}): a page is a snapshot, and applying it would undo them.
+   * {@code then} hears of each copy right after, on the timer thread, so that a copy it sends on is
+   * queued before anything this node sends about a later pop of the timer. Completes once done.
    *
    * @param transitMillis how long the page took from request to answer: the copies' starts, counted
    *     from its arrival, are up to that much later than the peer's
@@ -383,7 +383,9 @@ public final class TimerNode implements TimerEvents {
           for (int i = 0; i < copies.size(); i++) {
             Timer copy = copies.get(i);
             Timer existing = s.get(copy.id());
-            if (existing != null && VersionRule.isLaterPop(existing, copy, viewId, transitMillis)) {
+            if (existing != null
+                && (VersionRule.isLaterPop(existing, copy, viewId, transitMillis)
+                    || VersionRule.isLaterDelete(existing, copy, transitMillis))) {
               then.merged(i, null);
               continue;
             }

@@ -35,25 +35,43 @@ public final class VersionRule {
   }
 
   /**
-   * Whether {@code held} is a later pop of the timer {@code snapshot} was taken from: the same
-   * series of pops, popped more times, and placed under the current view. Only for resync pages,
-   * which are snapshots of the peer's store taken a moment before they arrive: by the rule above
-   * their lower sequence number would win (a sequence number of 0 always does) and undo the pop. A
-   * replication message is not a snapshot and goes by {@link #incomingWins} alone.
+   * Whether {@code held} is a later pop of the timer {@code snapshot} was taken from: popped more
+   * times, placed under the current view, and of the same series of pops or an older one. Only for
+   * resync pages, which are snapshots of the peer's store taken a moment before they arrive: by the
+   * rule above their lower sequence number would win (a sequence number of 0 always does) and undo
+   * the pop. A replication message is not a snapshot and goes by {@link #incomingWins} alone.
    *
-   * <p>The same series means start times within {@link #SAME_START_MILLIS}, once the snapshot's
-   * start is allowed to be up to {@code transitMillis} too late: a page's {@code start-time-delta}
-   * was written at some moment between the request and the answer, and the receiver, counting it
-   * from the answer so as never to pop early, places the start that much later than it was.
+   * <p>The snapshot is of another series only if it starts later than {@code held} by more than
+   * {@link #SAME_START_MILLIS}, once it is allowed to be up to {@code transitMillis} late: a page's
+   * {@code start-time-delta} was written at some moment between the request and the answer, and the
+   * receiver, counting it from the answer so as never to pop early, places the start that much
+   * later than it was. An earlier start is never a newer series (a client's update starts a series
+   * when it is made); it is the same series as held here, whose start may itself be late by the
+   * time its replication took to arrive.
    *
    * @param transitMillis how long the page took from request to answer (0 or more)
    */
   public static boolean isLaterPop(
       Timer held, Timer snapshot, String currentViewId, long transitMillis) {
-    long snapshotLater = snapshot.startMillis() - held.startMillis();
     return Objects.equals(held.clusterViewId(), currentViewId)
         && held.sequence() > snapshot.sequence()
-        && snapshotLater > -SAME_START_MILLIS
-        && snapshotLater < SAME_START_MILLIS + Math.max(0, transitMillis);
+        && snapshot.startMillis() - held.startMillis()
+            < SAME_START_MILLIS + Math.max(0, transitMillis);
+  }
+
+  /**
+   * Whether {@code held} is a deletion of the timer {@code snapshot} was taken from: a tombstone of
+   * the same sequence number that starts later than the snapshot's earliest possible start (its
+   * start less {@code transitMillis}, see {@link #isLaterPop}). By the rule above, the snapshot's
+   * start, late by up to its page's transit, could pass the deletion's and bring the deleted timer
+   * back; a client's new timer with the same id starts after the deletion by more than that.
+   *
+   * @param transitMillis how long the page took from request to answer (0 or more)
+   */
+  public static boolean isLaterDelete(Timer held, Timer snapshot, long transitMillis) {
+    return held.isTombstone()
+        && !snapshot.isTombstone()
+        && held.sequence() == snapshot.sequence()
+        && snapshot.startMillis() - Math.max(0, transitMillis) < held.startMillis();
   }
 }

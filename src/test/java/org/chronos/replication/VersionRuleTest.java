@@ -80,11 +80,25 @@ class VersionRuleTest {
         .isTrue();
     assertThat(VersionRule.isLaterPop(copy(1, 1000, CURRENT), copy(0, 1700, CURRENT), CURRENT, 0))
         .isFalse();
-    // The transit only ever makes the snapshot's start later, never earlier.
-    assertThat(VersionRule.isLaterPop(copy(1, 1700, CURRENT), copy(0, 1000, CURRENT), CURRENT, 700))
-        .isFalse();
+    // An earlier start is the same series: this node's copy started late (its replication took
+    // a while), or the snapshot is older still.
+    assertThat(VersionRule.isLaterPop(copy(1, 1700, CURRENT), copy(0, 1000, CURRENT), CURRENT, 0))
+        .isTrue();
     // Beyond the transit and the 200 ms: another series.
     assertThat(VersionRule.isLaterPop(copy(1, 1000, CURRENT), copy(0, 1900, CURRENT), CURRENT, 700))
         .isFalse();
+  }
+
+  @Test
+  void aDeletionHeldHereSupersedesASnapshotTakenBeforeIt() {
+    Timer deleted = copy(0, 1000, CURRENT).toTombstone(1300);
+    // Written before the deletion, 700 ms in transit: its start looks later than the deletion's.
+    assertThat(VersionRule.isLaterDelete(deleted, copy(0, 1700, CURRENT), 700)).isTrue();
+    assertThat(VersionRule.incomingWins(deleted, copy(0, 1700, CURRENT), CURRENT)).isTrue();
+    // A new timer with that id, made after the deletion, is not a snapshot of the deleted one.
+    assertThat(VersionRule.isLaterDelete(deleted, copy(0, 2100, CURRENT), 700)).isFalse();
+    // Nor is a copy further on (popped since) or another tombstone.
+    assertThat(VersionRule.isLaterDelete(deleted, copy(1, 1000, CURRENT), 700)).isFalse();
+    assertThat(VersionRule.isLaterDelete(deleted, deleted, 700)).isFalse();
   }
 }

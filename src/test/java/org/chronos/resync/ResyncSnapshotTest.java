@@ -71,6 +71,37 @@ class ResyncSnapshotTest {
   }
 
   @Test
+  void aPageWhoseCopyStartedEarlierThanThisNodesDoesNotUndoAPop() {
+    // This node's copy of a timer started late when its replication took long to arrive (a
+    // replica never starts before the sender); the peer's copy has the earlier, true start.
+    String path = callbacks.newPath("started-late-here");
+    long id = createPrimaryHere(TimerJson.timer().interval(1).repeatFor(3), path);
+    Timer created = node.timer(id);
+    callbacks.awaitRequests(path, 1);
+    servePageOf(created, 0, 500, Duration.ZERO);
+
+    node.resync();
+
+    assertThat(node.timer(id).sequence()).as("sequence after the resync").isEqualTo(1);
+    assertThat(node.timer(id).startMillis()).isEqualTo(created.startMillis());
+    List<Received> pops = callbacks.awaitRequests(path, 3);
+    assertThat(pops).extracting(Received::sequenceNumber).containsExactly(1, 2, 3);
+  }
+
+  @Test
+  void aSlowPageTakenBeforeADeleteDoesNotBringTheTimerBack() {
+    String path = callbacks.newPath("deleted");
+    long id = createPrimaryHere(TimerJson.timer().interval(30), path);
+    Timer created = node.timer(id);
+    assertThat(node.client().delete(TimerPath.location(id, 2)).statusCode()).isEqualTo(200);
+    servePageOf(created, 0);
+
+    node.resync();
+
+    assertThat(node.timer(id).isTombstone()).as("deleted after the resync").isTrue();
+  }
+
+  @Test
   void aSlowPageOfTheSameTimerDoesNotMakeItLate() {
     String path = callbacks.newPath("on-time");
     long id = createPrimaryHere(TimerJson.timer().interval(30), path);
@@ -124,6 +155,14 @@ class ResyncSnapshotTest {
    * replication comes as single PUTs, as to an original node), other PUTs 200, references 202.
    */
   private void servePageOf(Timer timer, int sequence) {
+    servePageOf(timer, sequence, 0, TRANSIT);
+  }
+
+  /**
+   * As {@link #servePageOf(Timer, int)}, with the peer's copy starting {@code startsEarlierMillis}
+   * before this node's, and the page sent {@code transit} after it was written.
+   */
+  private void servePageOf(Timer timer, int sequence, long startsEarlierMillis, Duration transit) {
     String viewId = node.view().viewId();
     String replicas = "[\"" + node.address() + "\",\"" + peer + "\"]";
     fakePeer.respondByDefault(
@@ -144,9 +183,9 @@ class ResyncSnapshotTest {
                   + ",\"OldReplicas\":"
                   + replicas
                   + ",\"Timer\":{\"timing\":{\"start-time-delta\":"
-                  + (timer.startMillis() - now)
+                  + (timer.startMillis() - startsEarlierMillis - now)
                   + ",\"start-time\":"
-                  + timer.startMillis()
+                  + (timer.startMillis() - startsEarlierMillis)
                   + ",\"sequence-number\":"
                   + sequence
                   + ",\"interval\":"
@@ -160,7 +199,7 @@ class ResyncSnapshotTest {
                   + "\",\"replication-factor\":2,\"replicas\":"
                   + replicas
                   + "}}}]}";
-          return Reply.ok().withBody(page).after(TRANSIT);
+          return Reply.ok().withBody(page).after(transit);
         });
   }
 }

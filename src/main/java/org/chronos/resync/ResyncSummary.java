@@ -6,8 +6,8 @@ import java.util.List;
 /**
  * What one resync run did; immutable, serialized as the admin task's answer.
  *
- * @param superseded timers received that this node already held popped later (not stored, not sent
- *     on)
+ * @param superseded timers received that this node already held popped or deleted later (not
+ *     stored, not sent on)
  * @param copiesFailed copies (replicated or tombstoned) not delivered after the replicator's
  *     retries
  * @param failures one line per node that could not be resynced, with the reason

@@ -379,13 +379,15 @@ public final class TimerNode implements TimerEvents {
       List<Timer> copies, boolean[] store, long transitMillis, ResyncMerged then) {
     return service.query(
         s -> {
-          String viewId = view.get().viewId();
+          ClusterView v = view.get();
+          String viewId = v.viewId();
           for (int i = 0; i < copies.size(); i++) {
             Timer copy = copies.get(i);
             Timer existing = s.get(copy.id());
             if (existing != null
                 && (VersionRule.isLaterPop(existing, copy, viewId, transitMillis)
-                    || VersionRule.isLaterDelete(existing, copy, transitMillis))) {
+                    || VersionRule.isLaterDelete(
+                        existing, copy, viewId, v.localAddress(), transitMillis))) {
               then.merged(i, null);
               continue;
             }

@@ -60,18 +60,23 @@ public final class VersionRule {
   }
 
   /**
-   * Whether {@code held} is a deletion of the timer {@code snapshot} was taken from: a tombstone of
-   * the same sequence number that starts later than the snapshot's earliest possible start (its
-   * start less {@code transitMillis}, see {@link #isLaterPop}). By the rule above, the snapshot's
-   * start, late by up to its page's transit, could pass the deletion's and bring the deleted timer
-   * back; a client's new timer with the same id starts after the deletion by more than that.
+   * Whether {@code held} is a deletion of the timer {@code snapshot} was taken from: a tombstone
+   * that this node holds as a replica under the current view (a client's DELETE, or the final pop)
+   * and that starts later than the snapshot's earliest possible start (its start less {@code
+   * transitMillis}, see {@link #isLaterPop}), so after the snapshot's series began. By the rule
+   * above, the snapshot's start, late by up to its page's transit, could pass the deletion's and
+   * bring the deleted timer back. A tombstone kept because this node was no replica of the timer
+   * under an older view is no deletion: the snapshot then gives this node the timer it now holds.
    *
+   * @param localAddress this node's address
    * @param transitMillis how long the page took from request to answer (0 or more)
    */
-  public static boolean isLaterDelete(Timer held, Timer snapshot, long transitMillis) {
+  public static boolean isLaterDelete(
+      Timer held, Timer snapshot, String currentViewId, String localAddress, long transitMillis) {
     return held.isTombstone()
         && !snapshot.isTombstone()
-        && held.sequence() == snapshot.sequence()
+        && Objects.equals(held.clusterViewId(), currentViewId)
+        && held.replicas().contains(localAddress)
         && snapshot.startMillis() - Math.max(0, transitMillis) < held.startMillis();
   }
 }

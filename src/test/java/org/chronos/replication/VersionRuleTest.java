@@ -9,6 +9,8 @@ import org.junit.jupiter.api.Test;
 class VersionRuleTest {
   static final String CURRENT = "42";
 
+  private static final String HERE = "10.0.0.1:7253";
+
   static Timer copy(int sequence, long start, String viewId) {
     Timer t =
         new Timer(1, 2, start, 1000, 10_000, sequence, "http://cb/", new byte[] {1}, List.of());
@@ -92,13 +94,24 @@ class VersionRuleTest {
   @Test
   void aDeletionHeldHereSupersedesASnapshotTakenBeforeIt() {
     Timer deleted = copy(0, 1000, CURRENT).toTombstone(1300);
+    deleted.setReplicas(List.of(HERE, "peer"));
     // Written before the deletion, 700 ms in transit: its start looks later than the deletion's.
-    assertThat(VersionRule.isLaterDelete(deleted, copy(0, 1700, CURRENT), 700)).isTrue();
+    assertThat(VersionRule.isLaterDelete(deleted, copy(0, 1700, CURRENT), CURRENT, HERE, 700))
+        .isTrue();
     assertThat(VersionRule.incomingWins(deleted, copy(0, 1700, CURRENT), CURRENT)).isTrue();
+    // Popped since the series began, then deleted.
+    assertThat(VersionRule.isLaterDelete(deleted, copy(3, 1000, CURRENT), CURRENT, HERE, 700))
+        .isTrue();
     // A new timer with that id, made after the deletion, is not a snapshot of the deleted one.
-    assertThat(VersionRule.isLaterDelete(deleted, copy(0, 2100, CURRENT), 700)).isFalse();
-    // Nor is a copy further on (popped since) or another tombstone.
-    assertThat(VersionRule.isLaterDelete(deleted, copy(1, 1000, CURRENT), 700)).isFalse();
-    assertThat(VersionRule.isLaterDelete(deleted, deleted, 700)).isFalse();
+    assertThat(VersionRule.isLaterDelete(deleted, copy(0, 2100, CURRENT), CURRENT, HERE, 700))
+        .isFalse();
+    // Nor is a tombstone from before the last reload, or one kept here as no replica.
+    Timer notAReplica = copy(0, 1000, "old").toTombstone(1300);
+    notAReplica.setReplicas(List.of("peer"));
+    assertThat(VersionRule.isLaterDelete(notAReplica, copy(0, 1000, CURRENT), "old", HERE, 0))
+        .isFalse();
+    assertThat(VersionRule.isLaterDelete(deleted, copy(0, 1000, CURRENT), "newer", HERE, 0))
+        .isFalse();
+    assertThat(VersionRule.isLaterDelete(deleted, deleted, CURRENT, HERE, 700)).isFalse();
   }
 }

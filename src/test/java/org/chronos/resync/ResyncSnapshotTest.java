@@ -135,6 +135,37 @@ class ResyncSnapshotTest {
     }
   }
 
+  @Test
+  void aTimerHeldAsNoReplicaBeforeAReloadIsStoredWhenThisNodeBecomesOne() {
+    // Under the first view the peer alone holds this rf-1 timer, and a replication message about
+    // it leaves this node a tombstone: it is no replica.
+    long id = 0x0123456789abcdefL;
+    while (!node.view().replicasFor(id, 1).equals(List.of(peer))) {
+      id++;
+    }
+    String uri = callbacks.url(callbacks.newPath("moved-here"));
+    long start = System.currentTimeMillis();
+    String viewBefore = node.view().viewId();
+    List<String> before = node.view().replicasFor(id, 1);
+    assertThat(before).containsExactly(peer);
+    assertThat(
+            node.client()
+                .put(
+                    TimerPath.location(id, 1),
+                    timerJson(start, 0, 30_000, 30_000, uri, viewBefore, 1, before))
+                .statusCode())
+        .isEqualTo(200);
+    assertThat(node.timer(id).isTombstone()).isTrue();
+    // The peer leaves: this node becomes the timer's replica and resyncs it from the peer.
+    node.writeClusterFile("node = " + node.address() + "\nleaving = " + peer);
+    assertThat(node.reload()).isEqualTo(200);
+    servePage(id, 1, start, 0, 30_000, 30_000, uri, List.of(node.address()), before, TRANSIT);
+
+    node.resync();
+
+    assertThat(node.holdsLive(id)).as("holds the timer it now replicates").isTrue();
+  }
+
   /** Creates timers until one has this node as its primary; returns its id. */
   private long createPrimaryHere(TimerJson timer, String path) {
     while (true) {
@@ -163,8 +194,33 @@ class ResyncSnapshotTest {
    * before this node's, and the page sent {@code transit} after it was written.
    */
   private void servePageOf(Timer timer, int sequence, long startsEarlierMillis, Duration transit) {
+    List<String> replicas = List.of(node.address(), peer);
+    servePage(
+        timer.id(),
+        2,
+        timer.startMillis() - startsEarlierMillis,
+        sequence,
+        timer.intervalMillis(),
+        timer.repeatForMillis(),
+        timer.callbackUri(),
+        replicas,
+        replicas,
+        transit);
+  }
+
+  /** The fake peer's page: one timer, as {@link #servePageOf(Timer, int)} describes. */
+  private void servePage(
+      long id,
+      int rf,
+      long startMillis,
+      int sequence,
+      long intervalMillis,
+      long repeatForMillis,
+      String uri,
+      List<String> replicas,
+      List<String> oldReplicas,
+      Duration transit) {
     String viewId = node.view().viewId();
-    String replicas = "[\"" + node.address() + "\",\"" + peer + "\"]";
     fakePeer.respondByDefault(
         request -> {
           if (request.method().equals("DELETE")) {
@@ -176,30 +232,60 @@ class ResyncSnapshotTest {
           if (!request.method().equals("GET")) {
             return Reply.ok();
           }
-          long now = System.currentTimeMillis();
           String page =
               "{\"Timers\":[{\"TimerID\":"
-                  + Long.toUnsignedString(timer.id())
+                  + Long.toUnsignedString(id)
                   + ",\"OldReplicas\":"
-                  + replicas
-                  + ",\"Timer\":{\"timing\":{\"start-time-delta\":"
-                  + (timer.startMillis() - startsEarlierMillis - now)
-                  + ",\"start-time\":"
-                  + (timer.startMillis() - startsEarlierMillis)
-                  + ",\"sequence-number\":"
-                  + sequence
-                  + ",\"interval\":"
-                  + timer.intervalMillis() / 1000
-                  + ",\"repeat-for\":"
-                  + timer.repeatForMillis() / 1000
-                  + "},\"callback\":{\"http\":{\"uri\":\""
-                  + timer.callbackUri()
-                  + "\",\"opaque\":\"o\"}},\"reliability\":{\"cluster-view-id\":\""
-                  + viewId
-                  + "\",\"replication-factor\":2,\"replicas\":"
-                  + replicas
-                  + "}}}]}";
+                  + jsonList(oldReplicas)
+                  + ",\"Timer\":"
+                  + timerJson(
+                      startMillis,
+                      sequence,
+                      intervalMillis,
+                      repeatForMillis,
+                      uri,
+                      viewId,
+                      rf,
+                      replicas)
+                  + "}]}";
           return Reply.ok().withBody(page).after(transit);
         });
+  }
+
+  /** A timer in the node-to-node format, its start-time-delta written now. */
+  private static String timerJson(
+      long startMillis,
+      int sequence,
+      long intervalMillis,
+      long repeatForMillis,
+      String uri,
+      String viewId,
+      int rf,
+      List<String> replicas) {
+    return "{\"timing\":{\"start-time-delta\":"
+        + (startMillis - System.currentTimeMillis())
+        + ",\"start-time\":"
+        + startMillis
+        + ",\"sequence-number\":"
+        + sequence
+        + ",\"interval\":"
+        + intervalMillis / 1000
+        + ",\"repeat-for\":"
+        + repeatForMillis / 1000
+        + "},\"callback\":{\"http\":{\"uri\":\""
+        + uri
+        + "\",\"opaque\":\"o\"}},\"reliability\":{\"cluster-view-id\":\""
+        + viewId
+        + "\",\"replication-factor\":"
+        + rf
+        + ",\"replicas\":"
+        + jsonList(replicas)
+        + "}}";
+  }
+
+  private static String jsonList(List<String> items) {
+    return items.stream()
+        .map(item -> "\"" + item + "\"")
+        .collect(java.util.stream.Collectors.joining(",", "[", "]"));
   }
 }

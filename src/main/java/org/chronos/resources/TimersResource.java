@@ -74,6 +74,7 @@ public final class TimersResource {
       if (page.more()) {
         response.header("Content-Range", Integer.toString(page.count()));
       }
+      response.header(Replicator.HELD_HEADER, Long.toString(page.heldMicros()));
       return response.type(MediaType.APPLICATION_JSON_TYPE).build();
     } catch (BadRequestException e) {
       return error(e);

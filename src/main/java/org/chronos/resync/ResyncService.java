@@ -316,9 +316,12 @@ public final class ResyncService {
     }
   }
 
-  /** One timer of a page, parsed by the fetcher, with when its page arrived. */
+  /**
+   * One timer of a page, parsed by the fetcher, with when the peer wrote the page at the latest
+   * (what its start-time deltas count from).
+   */
   private record Entry(
-      long id, List<String> oldReplicas, TimerRequest request, long popTime, long receivedMillis) {}
+      long id, List<String> oldReplicas, TimerRequest request, long popTime, long writtenMillis) {}
 
   /** What to do with one entry: store it here or not, and which nodes to send it to. */
   private record Plan(
@@ -335,12 +338,16 @@ public final class ResyncService {
 
   /**
    * A page as the fetcher hands it on; {@code last} after a 200. {@code transitMillis}: from its
-   * request to its answer, within which the peer wrote it.
+   * request to the moment its start-time deltas are counted from; the peer wrote it in between, so
+   * its copies may start up to that much later than the peer's.
    */
   private record FetchedPage(List<Entry> entries, boolean last, long transitMillis) {}
 
-  /** A peer's answer, and when the request that got it was sent (by this node's clock). */
-  private record Answer(int status, byte[] body, long sentMillis) {}
+  /**
+   * A peer's answer, when the request that got it was sent (by this node's clock), and the time the
+   * peer says it held the answer after writing it ({@link Replicator#HELD_HEADER}, 0 if none).
+   */
+  private record Answer(int status, byte[] body, long sentMillis, long heldMicros) {}
 
   /** The fetcher stopped: the reason, handed on after the pages before it. */
   private record FetchFailed(ResyncException reason) {}
@@ -423,8 +430,11 @@ public final class ResyncService {
           pages.put(new FetchFailed(e));
           return;
         }
-        // Start-time deltas count from now, not from when the page is processed.
+        // Start-time deltas count from when the peer wrote the page: at the latest its arrival
+        // (now, not when the page is processed) less the time the peer says it took to send it
+        // (0 from an original node), and never before the request went out.
         long received = clock.millis();
+        long written = Math.max(answer.sentMillis(), received - answer.heldMicros() / 1000);
         int status = answer.status();
         if (status != 200 && status != 206) {
           pages.put(
@@ -452,7 +462,7 @@ public final class ResyncService {
           tally.received.incrementAndGet();
           timersProcessed.inc();
           try {
-            Entry entry = parse(item, received);
+            Entry entry = parse(item, written);
             entries.add(entry);
             maxPopTime = Math.max(maxPopTime, entry.popTime());
           } catch (BadRequestException | RuntimeException e) {
@@ -461,7 +471,7 @@ public final class ResyncService {
           }
         }
         boolean last = status == 200;
-        pages.put(new FetchedPage(entries, last, received - answer.sentMillis()));
+        pages.put(new FetchedPage(entries, last, written - answer.sentMillis()));
         if (last) {
           return;
         }
@@ -484,7 +494,7 @@ public final class ResyncService {
   }
 
   /** Parses one entry of a page. */
-  private Entry parse(JsonNode entry, long receivedMillis) throws BadRequestException {
+  private Entry parse(JsonNode entry, long writtenMillis) throws BadRequestException {
     JsonNode idNode = entry.get("TimerID");
     if (idNode == null || !idNode.isIntegralNumber()) {
       throw new BadRequestException("TimerID missing or not a number");
@@ -500,15 +510,15 @@ public final class ResyncService {
     if (!request.isReplication()) {
       throw new BadRequestException("Timer has no replicas");
     }
-    return new Entry(id, oldReplicas, request, popTime(request, receivedMillis), receivedMillis);
+    return new Entry(id, oldReplicas, request, popTime(request, writtenMillis), writtenMillis);
   }
 
   /** The timer's next pop (the paging cursor). */
-  private static long popTime(TimerRequest request, long receivedMillis) {
+  private static long popTime(TimerRequest request, long writtenMillis) {
     long start =
         request.startTimeMillis() != null
             ? request.startTimeMillis()
-            : Math.max(0, receivedMillis + request.startTimeDeltaMillis());
+            : Math.max(0, writtenMillis + request.startTimeDeltaMillis());
     int sequence = request.sequenceNumber() == null ? 0 : request.sequenceNumber();
     return start + (sequence + 1L) * request.intervalMillis();
   }
@@ -542,7 +552,7 @@ public final class ResyncService {
       }
     }
     // The copy carries the new replicas and view id, as the page did.
-    Timer copy = node.replicaFrom(entry.id(), rf, request, entry.receivedMillis());
+    Timer copy = node.replicaFrom(entry.id(), rf, request, entry.writtenMillis());
     return new Plan(entry, copy, store, newIndex, replicateTo, tombstoneTo);
   }
 
@@ -665,7 +675,7 @@ public final class ResyncService {
         int status = response.getHead().getCode();
         byte[] body = response.getBody() == null ? new byte[0] : response.getBody();
         if (status < 500) {
-          return new Answer(status, body, sent);
+          return new Answer(status, body, sent, heldMicros(response.getHead()));
         }
         lastFailure = "HTTP " + status;
       } catch (ExecutionException e) {
@@ -680,6 +690,21 @@ public final class ResyncService {
     }
     throw new ResyncException(
         "unreachable after " + (RETRY_DELAYS_MILLIS.length + 1) + " attempts: " + lastFailure);
+  }
+
+  /** The held time a peer sends: whole microseconds, anything else (or none) is 0. */
+  private static long heldMicros(HttpResponse response) {
+    org.apache.hc.core5.http.Header header = response.getFirstHeader(Replicator.HELD_HEADER);
+    String value = header == null ? "" : header.getValue().trim();
+    if (value.isEmpty() || value.length() > 18) {
+      return 0;
+    }
+    for (int i = 0; i < value.length(); i++) {
+      if (value.charAt(i) < '0' || value.charAt(i) > '9') {
+        return 0;
+      }
+    }
+    return Long.parseLong(value);
   }
 
   /** {@code {"IDs":[{"ID":<id>,"ReplicaIndex":<index>}...]}}. */

@@ -74,8 +74,13 @@ public final class ResyncSource {
       long[] ids,
       List<List<String>> oldReplicas) {}
 
-  /** One page: the JSON body and whether more timers remain. */
-  public record Page(byte[] body, int count, boolean more) {}
+  /**
+   * One page: the JSON body and whether more timers remain. {@code heldMicros}: how long before the
+   * page is handed back its {@code start-time-delta}s were written (the time it took to write the
+   * page), which the requester may count them from less than its arrival (see {@link
+   * org.chronos.replication.Replicator#HELD_HEADER}).
+   */
+  public record Page(byte[] body, int count, boolean more, long heldMicros) {}
 
   public ResyncSource(Clock clock, TimerService service, Supplier<ClusterView> view) {
     this(clock, service, view, CHUNK_TIMERS, lastListed -> {});
@@ -133,11 +138,14 @@ public final class ResyncSource {
         from = to;
         continue;
       }
-      byte[] body = write(timers, listing.oldReplicas().subList(from, to), v);
+      long now = clock.millis();
+      long nowNanos = clock.nanos();
+      byte[] body = write(timers, listing.oldReplicas().subList(from, to), v, now);
+      long heldMicros = (clock.nanos() - nowNanos) / 1000;
       if (!more) {
         listings.remove(requester);
       }
-      return new Page(body, to - from, more);
+      return new Page(body, to - from, more, heldMicros);
     }
   }
 
@@ -342,9 +350,11 @@ public final class ResyncSource {
     return t.startMillis() + (t.sequence() + 1L) * t.intervalMillis();
   }
 
-  /** A page's JSON, from the snapshots (null: no longer live, left out); any thread. */
-  private byte[] write(Timer[] timers, List<List<String>> old, ClusterView v) {
-    long now = clock.millis();
+  /**
+   * A page's JSON, from the snapshots (null: no longer live, left out), start-time deltas from
+   * {@code now}; any thread.
+   */
+  private byte[] write(Timer[] timers, List<List<String>> old, ClusterView v, long now) {
     ByteArrayOutputStream out = new ByteArrayOutputStream(512 * timers.length + 16);
     try (JsonGenerator g = JSON.createGenerator(out)) {
       g.writeStartObject();

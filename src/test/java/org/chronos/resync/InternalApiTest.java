@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.net.http.HttpRequest.BodyPublishers;
 import java.net.http.HttpResponse;
+import org.chronos.replication.Replicator;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
 import org.chronos.testing.TimerJson;
@@ -70,6 +71,9 @@ class InternalApiTest {
     HttpResponse<String> first = get(query, "Range", "2");
     assertThat(first.statusCode()).isEqualTo(206);
     assertThat(first.headers().firstValue("Content-Range")).hasValue("2");
+    // How long the page took to write after its start-time deltas were taken, in microseconds.
+    assertThat(first.headers().firstValue(Replicator.HELD_HEADER))
+        .hasValueSatisfying(held -> assertThat(held).matches("[0-9]+"));
     JsonNode page = new ObjectMapper().readTree(first.body());
     assertThat(page.get("Timers")).hasSize(2);
     JsonNode entry = page.get("Timers").get(0);

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.time.Duration;
 import java.util.List;
+import org.chronos.replication.Replicator;
 import org.chronos.resources.TimerPath;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.CallbackServer.Received;
@@ -33,6 +34,8 @@ class ResyncSnapshotTest {
   private CallbackServer callbacks;
   private Node node;
   private String peer;
+  // The held time the fake peer's pages declare, or null for none (an original node).
+  private volatile String heldHeader;
 
   @BeforeEach
   void setUp() {
@@ -166,6 +169,45 @@ class ResyncSnapshotTest {
     assertThat(node.holdsLive(id)).as("holds the timer it now replicates").isTrue();
   }
 
+  @Test
+  void aPageStartsItsTimersFromWhenThePeerWroteIt() {
+    // A timer this node never had, on a page the peer took 700 ms to send and says so: the copy
+    // starts when the peer's does, not 700 ms later.
+    long id = 0x0fedcba987654321L;
+    while (!node.view().replicasFor(id, 2).get(0).equals(node.address())) {
+      id++;
+    }
+    long start = System.currentTimeMillis() - 1000;
+    String uri = callbacks.url(callbacks.newPath("written"));
+    List<String> replicas = List.of(node.address(), peer);
+    heldHeader = Long.toString(TRANSIT.toNanos() / 1000);
+    servePage(id, 2, start, 0, 30_000, 30_000, uri, replicas, replicas, TRANSIT);
+
+    node.resync();
+
+    assertThat(node.timer(id).startMillis()).isBetween(start, start + 100);
+  }
+
+  @Test
+  void aPeerClaimingMoreHeldTimeThanThePageTookIsNotBelieved() {
+    // The page cannot have been written before it was asked for: a held time beyond the page's
+    // round trip counts as the round trip, and the copy starts as the peer's does (give or take
+    // the request's few milliseconds to the peer), not an hour earlier.
+    long id = 0x0fedcba987654321L;
+    while (!node.view().replicasFor(id, 2).get(0).equals(node.address())) {
+      id++;
+    }
+    long start = System.currentTimeMillis() - 1000;
+    String uri = callbacks.url(callbacks.newPath("held-too-long"));
+    List<String> replicas = List.of(node.address(), peer);
+    heldHeader = "3600000000";
+    servePage(id, 2, start, 0, 30_000, 30_000, uri, replicas, replicas, Duration.ZERO);
+
+    node.resync();
+
+    assertThat(node.timer(id).startMillis()).isBetween(start - 100, start + 100);
+  }
+
   /** Creates timers until one has this node as its primary; returns its id. */
   private long createPrimaryHere(TimerJson timer, String path) {
     while (true) {
@@ -248,7 +290,8 @@ class ResyncSnapshotTest {
                       rf,
                       replicas)
                   + "}]}";
-          return Reply.ok().withBody(page).after(transit);
+          Reply reply = Reply.ok().withBody(page).after(transit);
+          return heldHeader == null ? reply : reply.withHeader(Replicator.HELD_HEADER, heldHeader);
         });
   }
 

@@ -99,26 +99,32 @@ public final class CallbackServer implements AutoCloseable {
   }
 
   /** How to answer one request: a status, after an optional delay, with an optional body. */
-  public record Reply(int status, Duration delay, byte[] body) {
+  public record Reply(int status, Duration delay, byte[] body, Map<String, String> headers) {
     public static Reply ok() {
       return status(200);
     }
 
     public static Reply status(int status) {
-      return new Reply(status, Duration.ZERO, new byte[0]);
+      return new Reply(status, Duration.ZERO, new byte[0], Map.of());
     }
 
     /** Answers 200, but only after {@code delay}: a client that hangs. */
     public static Reply stall(Duration delay) {
-      return new Reply(200, delay, new byte[0]);
+      return new Reply(200, delay, new byte[0], Map.of());
     }
 
     public Reply after(Duration newDelay) {
-      return new Reply(status, newDelay, body);
+      return new Reply(status, newDelay, body, headers);
     }
 
     public Reply withBody(String text) {
-      return new Reply(status, delay, text.getBytes(StandardCharsets.UTF_8));
+      return new Reply(status, delay, text.getBytes(StandardCharsets.UTF_8), headers);
+    }
+
+    public Reply withHeader(String name, String value) {
+      Map<String, String> more = new HashMap<>(headers);
+      more.put(name, value);
+      return new Reply(status, delay, body, Map.copyOf(more));
     }
   }
 
@@ -319,6 +325,7 @@ public final class CallbackServer implements AutoCloseable {
         }
       }
       try {
+        reply.headers().forEach((name, value) -> exchange.getResponseHeaders().add(name, value));
         if (reply.body().length == 0) {
           exchange.sendResponseHeaders(reply.status(), -1);
         } else {

@@ -58,7 +58,7 @@ class ResyncSnapshotTest {
   @Test
   void aSlowPageTakenBeforeAPopDoesNotUndoIt() {
     String path = callbacks.newPath("popped-once-each");
-    long id = createPrimaryHere(TimerJson.timer().interval(1).repeatFor(3), path);
+    long id = createPrimaryHere(TimerJson.timer().interval(2).repeatFor(6), path);
     Timer created = node.timer(id);
     // This node pops the timer (sequence 1); the peer's page still shows sequence 0.
     callbacks.awaitRequests(path, 1);
@@ -67,7 +67,7 @@ class ResyncSnapshotTest {
     node.resync();
 
     Timer after = node.timer(id);
-    assertThat(after.sequence()).as("sequence after the resync").isEqualTo(1);
+    assertThat(after.sequence()).as("sequence after the resync").isPositive();
     assertThat(after.startMillis()).isEqualTo(created.startMillis());
     List<Received> pops = callbacks.awaitRequests(path, 3);
     assertThat(pops).extracting(Received::sequenceNumber).containsExactly(1, 2, 3);
@@ -78,14 +78,14 @@ class ResyncSnapshotTest {
     // This node's copy of a timer started late when its replication took long to arrive (a
     // replica never starts before the sender); the peer's copy has the earlier, true start.
     String path = callbacks.newPath("started-late-here");
-    long id = createPrimaryHere(TimerJson.timer().interval(1).repeatFor(3), path);
+    long id = createPrimaryHere(TimerJson.timer().interval(2).repeatFor(6), path);
     Timer created = node.timer(id);
     callbacks.awaitRequests(path, 1);
     servePageOf(created, 0, 500, Duration.ZERO);
 
     node.resync();
 
-    assertThat(node.timer(id).sequence()).as("sequence after the resync").isEqualTo(1);
+    assertThat(node.timer(id).sequence()).as("sequence after the resync").isPositive();
     assertThat(node.timer(id).startMillis()).isEqualTo(created.startMillis());
     List<Received> pops = callbacks.awaitRequests(path, 3);
     assertThat(pops).extracting(Received::sequenceNumber).containsExactly(1, 2, 3);
@@ -185,7 +185,8 @@ class ResyncSnapshotTest {
 
     node.resync();
 
-    assertThat(node.timer(id).startMillis()).isBetween(start, start + 100);
+    // Late by the loopback transit and the fake's oversleeping only, far below its 700 ms.
+    assertThat(node.timer(id).startMillis()).isBetween(start, start + 300);
   }
 
   @Test
@@ -205,7 +206,7 @@ class ResyncSnapshotTest {
 
     node.resync();
 
-    assertThat(node.timer(id).startMillis()).isBetween(start - 100, start + 100);
+    assertThat(node.timer(id).startMillis()).isBetween(start - 300, start + 300);
   }
 
   /** Creates timers until one has this node as its primary; returns its id. */

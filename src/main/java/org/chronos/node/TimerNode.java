@@ -70,6 +70,20 @@ public final class TimerNode implements TimerEvents {
   private final Map<List<String>, List<String>> replicaLists = new ConcurrentHashMap<>();
   private TimerService service;
 
+  /**
+   * How long a resync remembers a tombstone after the store forgot it. A page is a snapshot; by the
+   * time it is merged, a timer it shows live may have popped for the last time here and its
+   * tombstone expired (one interval later), and the copy would then pop it again.
+   */
+  static final long RESYNC_REMEMBERS_MILLIS = 60_000;
+
+  private record Forgotten(Timer tombstone, long atMillis) {}
+
+  // Timer thread only: tombstones forgotten while a resync runs, by id, and in the order forgotten.
+  private final Map<Long, Forgotten> expiredDuringResync = new java.util.HashMap<>();
+  private final java.util.ArrayDeque<Forgotten> expiryOrder = new java.util.ArrayDeque<>();
+  private int resyncsRunning;
+
   public TimerNode(
       Clock clock,
       TimerIdGenerator ids,
@@ -352,6 +366,47 @@ public final class TimerNode implements TimerEvents {
     return incoming;
   }
 
+  /**
+   * A resync starts: until it finishes, tombstones the store forgets are remembered for {@link
+   * #RESYNC_REMEMBERS_MILLIS} and stand in for the store's copy when a page's copy is merged.
+   * Completes once in force.
+   */
+  public java.util.concurrent.CompletableFuture<Void> resyncStarting() {
+    return service.query(
+        s -> {
+          resyncsRunning++;
+          return null;
+        });
+  }
+
+  /** A resync finished: forget what {@link #resyncStarting} had remembered. */
+  public void resyncFinished() {
+    service.query(
+        s -> {
+          if (--resyncsRunning == 0) {
+            expiredDuringResync.clear();
+            expiryOrder.clear();
+          }
+          return null;
+        });
+  }
+
+  @Override
+  public void expired(Timer timer) {
+    if (resyncsRunning == 0) {
+      return;
+    }
+    long now = clock.millis();
+    while (!expiryOrder.isEmpty()
+        && expiryOrder.peekFirst().atMillis() < now - RESYNC_REMEMBERS_MILLIS) {
+      Forgotten oldest = expiryOrder.pollFirst();
+      expiredDuringResync.remove(oldest.tombstone().id(), oldest);
+    }
+    Forgotten forgotten = new Forgotten(timer, now);
+    expiredDuringResync.put(timer.id(), forgotten);
+    expiryOrder.addLast(forgotten);
+  }
+
   /** Told, on the timer thread, what became of one copy of a resync page. */
   @FunctionalInterface
   public interface ResyncMerged {
@@ -384,6 +439,10 @@ public final class TimerNode implements TimerEvents {
           for (int i = 0; i < copies.size(); i++) {
             Timer copy = copies.get(i);
             Timer existing = s.get(copy.id());
+            if (existing == null) {
+              Forgotten forgotten = expiredDuringResync.get(copy.id());
+              existing = forgotten == null ? null : forgotten.tombstone();
+            }
             if (existing != null
                 && (VersionRule.isLaterPop(existing, copy, viewId, transitMillis)
                     || VersionRule.isLaterDelete(

@@ -214,6 +214,16 @@ public final class ResyncService {
     LOG.info(
         "resync started ({}): {} nodes to ask, cluster view {}", reason, peers.size(), v.viewId());
     Tally tally = new Tally();
+    // Tombstones the store forgets from now on stand in for it while pages are merged.
+    node.resyncStarting().join();
+    try {
+      return run(reason, v, peers, tally);
+    } finally {
+      node.resyncFinished();
+    }
+  }
+
+  private ResyncSummary run(String reason, ClusterView v, Set<String> peers, Tally tally) {
     nodesRemaining.set(peers.size());
     List<String> failures = new ArrayList<>();
     int contacted = 0;

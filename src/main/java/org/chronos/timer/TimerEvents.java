@@ -17,6 +17,9 @@ public interface TimerEvents {
   /** A timer was popped and its callback handed to the sink. */
   default void popped(Timer timer, Pop pop, long latenessMicros) {}
 
+  /** A tombstone (deleted or popped for the last time) reached its end and was forgotten. */
+  default void expired(Timer timer) {}
+
   /** A callback answered 2xx. {@code timer} is the stored timer, or null if it has gone since. */
   default void callbackSucceeded(Pop pop, Timer timer) {}
 
@@ -46,6 +49,13 @@ public interface TimerEvents {
       public void popped(Timer timer, Pop pop, long latenessMicros) {
         for (TimerEvents l : listeners) {
           l.popped(timer, pop, latenessMicros);
+        }
+      }
+
+      @Override
+      public void expired(Timer timer) {
+        for (TimerEvents l : listeners) {
+          l.expired(timer);
         }
       }
 

@@ -290,6 +290,7 @@ public final class TimerService {
   private boolean onDue(Timer timer) {
     if (!timer.hasMorePops()) {
       store.expire(timer);
+      events.expired(timer);
       return true;
     }
     Pop pop =

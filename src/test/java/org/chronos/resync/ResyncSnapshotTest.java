@@ -59,7 +59,7 @@ class ResyncSnapshotTest {
   void aSlowPageTakenBeforeAPopDoesNotUndoIt() {
     String path = callbacks.newPath("popped-once-each");
     long id = createPrimaryHere(TimerJson.timer().interval(2).repeatFor(6), path);
-    Timer created = node.timer(id);
+    Timer created = node.timer(id).snapshot();
     // This node pops the timer (sequence 1); the peer's page still shows sequence 0.
     callbacks.awaitRequests(path, 1);
     servePageOf(created, 0);
@@ -74,12 +74,29 @@ class ResyncSnapshotTest {
   }
 
   @Test
+  void aTimerWhoseTombstoneExpiredDuringTheResyncIsNotPoppedAgain() {
+    // A one-shot timer pops here at +1 s and its tombstone goes at +2 s, while the page, a
+    // snapshot from before the pop, is still on its way (1.5 s).
+    String path = callbacks.newPath("popped-and-forgotten");
+    long id = createPrimaryHere(TimerJson.timer().interval(1), path);
+    Timer created = node.timer(id).snapshot();
+    callbacks.awaitRequests(path, 1);
+    servePageOf(created, 0, 0, Duration.ofMillis(1500));
+
+    JsonNode summary = node.resync();
+
+    assertThat(summary.get("superseded").asLong()).as(summary.toString()).isEqualTo(1);
+    assertThat(node.timer(id)).as("holds nothing of the timer").isNull();
+    assertThat(callbacks.requestsTo(path)).hasSize(1);
+  }
+
+  @Test
   void aPageWhoseCopyStartedEarlierThanThisNodesDoesNotUndoAPop() {
     // This node's copy of a timer started late when its replication took long to arrive (a
     // replica never starts before the sender); the peer's copy has the earlier, true start.
     String path = callbacks.newPath("started-late-here");
     long id = createPrimaryHere(TimerJson.timer().interval(2).repeatFor(6), path);
-    Timer created = node.timer(id);
+    Timer created = node.timer(id).snapshot();
     callbacks.awaitRequests(path, 1);
     servePageOf(created, 0, 500, Duration.ZERO);
 
@@ -95,7 +112,7 @@ class ResyncSnapshotTest {
   void aSlowPageTakenBeforeADeleteDoesNotBringTheTimerBack() {
     String path = callbacks.newPath("deleted");
     long id = createPrimaryHere(TimerJson.timer().interval(30), path);
-    Timer created = node.timer(id);
+    Timer created = node.timer(id).snapshot();
     assertThat(node.client().delete(TimerPath.location(id, 2)).statusCode()).isEqualTo(200);
     servePageOf(created, 0);
 
@@ -108,7 +125,7 @@ class ResyncSnapshotTest {
   void aSlowPageOfTheSameTimerDoesNotMakeItLate() {
     String path = callbacks.newPath("on-time");
     long id = createPrimaryHere(TimerJson.timer().interval(30), path);
-    Timer created = node.timer(id);
+    Timer created = node.timer(id).snapshot();
     servePageOf(created, 0);
 
     node.resync();
@@ -122,7 +139,7 @@ class ResyncSnapshotTest {
   void theCopiesItSendsOnCarryTheStartThisNodeKeeps() throws Exception {
     String path = callbacks.newPath("sent-on");
     long id = createPrimaryHere(TimerJson.timer().interval(30), path);
-    Timer created = node.timer(id);
+    Timer created = node.timer(id).snapshot();
     servePageOf(created, 0);
 
     node.resync();

@@ -71,17 +71,18 @@ public final class TimerNode implements TimerEvents {
   private TimerService service;
 
   /**
-   * How long a resync remembers a tombstone after the store forgot it. A page is a snapshot; by the
+   * How long a resync remembers a timer after the store forgot it. A page is a snapshot; by the
    * time it is merged, a timer it shows live may have popped for the last time here and its
-   * tombstone expired (one interval later), and the copy would then pop it again.
+   * tombstone expired (one interval later), or been dropped here after its callback failed, and the
+   * copy would then pop it again.
    */
   static final long RESYNC_REMEMBERS_MILLIS = 60_000;
 
-  private record Forgotten(Timer tombstone, long atMillis) {}
+  private record Forgotten(Timer timer, long atMillis) {}
 
-  // Timer thread only: tombstones forgotten while a resync runs, by id, and in the order forgotten.
-  private final Map<Long, Forgotten> expiredDuringResync = new java.util.HashMap<>();
-  private final java.util.ArrayDeque<Forgotten> expiryOrder = new java.util.ArrayDeque<>();
+  // Timer thread only: timers forgotten while a resync runs, by id, and in the order forgotten.
+  private final Map<Long, Forgotten> forgottenDuringResync = new java.util.HashMap<>();
+  private final java.util.ArrayDeque<Forgotten> forgottenOrder = new java.util.ArrayDeque<>();
   private int resyncsRunning;
 
   public TimerNode(
@@ -367,7 +368,7 @@ public final class TimerNode implements TimerEvents {
   }
 
   /**
-   * A resync starts: until it finishes, tombstones the store forgets are remembered for {@link
+   * A resync starts: until it finishes, timers the store forgets are remembered for {@link
    * #RESYNC_REMEMBERS_MILLIS} and stand in for the store's copy when a page's copy is merged.
    * Completes once in force.
    */
@@ -384,27 +385,27 @@ public final class TimerNode implements TimerEvents {
     service.query(
         s -> {
           if (--resyncsRunning == 0) {
-            expiredDuringResync.clear();
-            expiryOrder.clear();
+            forgottenDuringResync.clear();
+            forgottenOrder.clear();
           }
           return null;
         });
   }
 
   @Override
-  public void expired(Timer timer) {
+  public void forgotten(Timer timer) {
     if (resyncsRunning == 0) {
       return;
     }
     long now = clock.millis();
-    while (!expiryOrder.isEmpty()
-        && expiryOrder.peekFirst().atMillis() < now - RESYNC_REMEMBERS_MILLIS) {
-      Forgotten oldest = expiryOrder.pollFirst();
-      expiredDuringResync.remove(oldest.tombstone().id(), oldest);
+    while (!forgottenOrder.isEmpty()
+        && forgottenOrder.peekFirst().atMillis() < now - RESYNC_REMEMBERS_MILLIS) {
+      Forgotten oldest = forgottenOrder.pollFirst();
+      forgottenDuringResync.remove(oldest.timer().id(), oldest);
     }
     Forgotten forgotten = new Forgotten(timer, now);
-    expiredDuringResync.put(timer.id(), forgotten);
-    expiryOrder.addLast(forgotten);
+    forgottenDuringResync.put(timer.id(), forgotten);
+    forgottenOrder.addLast(forgotten);
   }
 
   /** Told, on the timer thread, what became of one copy of a resync page. */
@@ -440,8 +441,8 @@ public final class TimerNode implements TimerEvents {
             Timer copy = copies.get(i);
             Timer existing = s.get(copy.id());
             if (existing == null) {
-              Forgotten forgotten = expiredDuringResync.get(copy.id());
-              existing = forgotten == null ? null : forgotten.tombstone();
+              Forgotten forgotten = forgottenDuringResync.get(copy.id());
+              existing = forgotten == null ? null : forgotten.timer();
             }
             if (existing != null
                 && (VersionRule.isLaterPop(existing, copy, viewId, transitMillis)

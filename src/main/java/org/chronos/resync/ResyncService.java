@@ -214,7 +214,7 @@ public final class ResyncService {
     LOG.info(
         "resync started ({}): {} nodes to ask, cluster view {}", reason, peers.size(), v.viewId());
     Tally tally = new Tally();
-    // Tombstones the store forgets from now on stand in for it while pages are merged.
+    // Timers the store forgets from now on stand in for it while pages are merged.
     node.resyncStarting().join();
     try {
       return run(reason, v, peers, tally);

@@ -17,8 +17,11 @@ public interface TimerEvents {
   /** A timer was popped and its callback handed to the sink. */
   default void popped(Timer timer, Pop pop, long latenessMicros) {}
 
-  /** A tombstone (deleted or popped for the last time) reached its end and was forgotten. */
-  default void expired(Timer timer) {}
+  /**
+   * The store forgot a timer: a tombstone (deleted or popped for the last time) whose time was up,
+   * or a timer dropped after its callback failed (the next replica pops it).
+   */
+  default void forgotten(Timer timer) {}
 
   /** A callback answered 2xx. {@code timer} is the stored timer, or null if it has gone since. */
   default void callbackSucceeded(Pop pop, Timer timer) {}
@@ -53,9 +56,9 @@ public interface TimerEvents {
       }
 
       @Override
-      public void expired(Timer timer) {
+      public void forgotten(Timer timer) {
         for (TimerEvents l : listeners) {
-          l.expired(timer);
+          l.forgotten(timer);
         }
       }
 

@@ -290,7 +290,7 @@ public final class TimerService {
   private boolean onDue(Timer timer) {
     if (!timer.hasMorePops()) {
       store.expire(timer);
-      events.expired(timer);
+      events.forgotten(timer);
       return true;
     }
     Pop pop =
@@ -323,6 +323,9 @@ public final class TimerService {
     }
     // The next replica pops this timer 2 s after us; keeping our copy would pop it again.
     boolean dropped = current && store.remove(timer);
+    if (dropped) {
+      events.forgotten(timer);
+    }
     events.callbackFailed(pop, outcome, dropped);
   }
 }

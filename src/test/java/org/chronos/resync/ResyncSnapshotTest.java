@@ -91,6 +91,23 @@ class ResyncSnapshotTest {
   }
 
   @Test
+  void aTimerDroppedAfterItsCallbackFailedIsNotBroughtBackByThePage() {
+    // The callback fails at +1 s, so this node drops the timer (its backup pops it); the page, a
+    // snapshot from before, arrives at +2 s.
+    String path = callbacks.newPath("failing");
+    callbacks.respond(path, request -> Reply.status(500));
+    long id = createPrimaryHere(TimerJson.timer().interval(1), path);
+    Timer created = node.timer(id).snapshot();
+    servePageOf(created, 0, 0, Duration.ofMillis(2000));
+
+    JsonNode summary = node.resync();
+
+    assertThat(callbacks.requestsTo(path)).hasSize(1);
+    assertThat(summary.get("superseded").asLong()).as(summary.toString()).isEqualTo(1);
+    assertThat(node.timer(id)).as("holds nothing of the timer").isNull();
+  }
+
+  @Test
   void aPageWhoseCopyStartedEarlierThanThisNodesDoesNotUndoAPop() {
     // This node's copy of a timer started late when its replication took long to arrive (a
     // replica never starts before the sender); the peer's copy has the earlier, true start.

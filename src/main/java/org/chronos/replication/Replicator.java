@@ -131,6 +131,23 @@ public final class Replicator {
    */
   public static final String HELD_HEADER = "X-Chronos-Held-Micros";
 
+  /**
+   * A {@link #HELD_HEADER} value as sent: whole microseconds; anything else (or none) is 0, as from
+   * an original node, which sends none.
+   */
+  public static long heldMicros(String header) {
+    String value = header == null ? "" : header.trim();
+    if (value.isEmpty() || value.length() > 18) {
+      return 0;
+    }
+    for (int i = 0; i < value.length(); i++) {
+      if (value.charAt(i) < '0' || value.charAt(i) > '9') {
+        return 0;
+      }
+    }
+    return Long.parseLong(value);
+  }
+
   /** One peer's queue of one priority, with its own cap on requests in flight. */
   private final class Lane {
     final Peer peer;

@@ -154,7 +154,11 @@ public final class TimersResource {
     try {
       checkReplicationFactor(path);
       TimerRequest request = parser.parse(RequestBody.read(contentLength, body, maxBodyBytes));
-      node.update(path.id(), path.replicationFactor(), request, written(arrived, micros(held)));
+      node.update(
+          path.id(),
+          path.replicationFactor(),
+          request,
+          written(arrived, Replicator.heldMicros(held)));
       return ok(path.location());
     } catch (BadRequestException e) {
       return error(e);
@@ -250,19 +254,6 @@ public final class TimersResource {
 
   /** Most held time counted: no sender of ours holds a message for an hour. */
   private static final long MAX_HELD_MICROS = 3_600_000_000L;
-
-  // A held time from a header: whole microseconds >= 0, anything else (or none) is 0.
-  private static long micros(String header) {
-    if (header == null || header.isEmpty() || header.length() > 18) {
-      return 0;
-    }
-    for (int i = 0; i < header.length(); i++) {
-      if (header.charAt(i) < '0' || header.charAt(i) > '9') {
-        return 0;
-      }
-    }
-    return Long.parseLong(header);
-  }
 
   /** {@code POST /timers/} is the same as {@code POST /timers}; anything else after it is not. */
   @POST

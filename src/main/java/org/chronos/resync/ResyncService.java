@@ -213,17 +213,17 @@ public final class ResyncService {
     Set<String> peers = peers(v);
     LOG.info(
         "resync started ({}): {} nodes to ask, cluster view {}", reason, peers.size(), v.viewId());
-    Tally tally = new Tally();
     // Timers the store forgets from now on stand in for it while pages are merged.
     node.resyncStarting().join();
     try {
-      return run(reason, v, peers, tally);
+      return run(reason, v, peers);
     } finally {
       node.resyncFinished();
     }
   }
 
-  private ResyncSummary run(String reason, ClusterView v, Set<String> peers, Tally tally) {
+  private ResyncSummary run(String reason, ClusterView v, Set<String> peers) {
+    Tally tally = new Tally();
     nodesRemaining.set(peers.size());
     List<String> failures = new ArrayList<>();
     int contacted = 0;
@@ -685,7 +685,11 @@ public final class ResyncService {
         int status = response.getHead().getCode();
         byte[] body = response.getBody() == null ? new byte[0] : response.getBody();
         if (status < 500) {
-          return new Answer(status, body, sent, heldMicros(response.getHead()));
+          return new Answer(
+              status,
+              body,
+              sent,
+              heldMicros(response.getHead().getFirstHeader(Replicator.HELD_HEADER)));
         }
         lastFailure = "HTTP " + status;
       } catch (ExecutionException e) {
@@ -702,19 +706,8 @@ public final class ResyncService {
         "unreachable after " + (RETRY_DELAYS_MILLIS.length + 1) + " attempts: " + lastFailure);
   }
 
-  /** The held time a peer sends: whole microseconds, anything else (or none) is 0. */
-  private static long heldMicros(HttpResponse response) {
-    org.apache.hc.core5.http.Header header = response.getFirstHeader(Replicator.HELD_HEADER);
-    String value = header == null ? "" : header.getValue().trim();
-    if (value.isEmpty() || value.length() > 18) {
-      return 0;
-    }
-    for (int i = 0; i < value.length(); i++) {
-      if (value.charAt(i) < '0' || value.charAt(i) > '9') {
-        return 0;
-      }
-    }
-    return Long.parseLong(value);
+  private static long heldMicros(org.apache.hc.core5.http.Header header) {
+    return Replicator.heldMicros(header == null ? null : header.getValue());
   }
 
   /** {@code {"IDs":[{"ID":<id>,"ReplicaIndex":<index>}...]}}. */

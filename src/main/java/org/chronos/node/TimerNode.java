@@ -67,6 +67,7 @@ public final class TimerNode implements TimerEvents {
   private final Meter updated;
   private final Meter deleted;
   private final Meter replicated;
+  private final Meter snapshotCopiesSkipped;
   private final Map<List<String>, List<String>> replicaLists = new ConcurrentHashMap<>();
   private TimerService service;
 
@@ -80,10 +81,12 @@ public final class TimerNode implements TimerEvents {
 
   private record Forgotten(Timer timer, long atMillis) {}
 
-  // Timer thread only: timers forgotten while a resync runs, by id, and in the order forgotten.
+  // Timer thread only: timers forgotten while a resync runs here or involves this node (it answered
+  // a page or got a resync's copy within RESYNC_REMEMBERS_MILLIS), by id, in the order forgotten.
   private final Map<Long, Forgotten> forgottenDuringResync = new java.util.HashMap<>();
   private final java.util.ArrayDeque<Forgotten> forgottenOrder = new java.util.ArrayDeque<>();
   private int resyncsRunning;
+  private long rememberForgottenUntil = Long.MIN_VALUE;
 
   public TimerNode(
       Clock clock,
@@ -104,6 +107,7 @@ public final class TimerNode implements TimerEvents {
     this.updated = metrics.meter("chronos.timers.updated");
     this.deleted = metrics.meter("chronos.timers.deleted");
     this.replicated = metrics.meter("chronos.timers.replicas-received");
+    this.snapshotCopiesSkipped = metrics.meter("chronos.resync.copies-superseded");
   }
 
   /** Stops probing other sites. */
@@ -136,8 +140,10 @@ public final class TimerNode implements TimerEvents {
    *     arrival here less the time the sender says it held it), which is what a {@code
    *     start-time-delta} counts from. The later a copy's delta is counted from, the later its
    *     timer pops here; counting from no earlier than the real moment keeps it from popping early.
+   * @param snapshotMillis for a peer's resync copy (a snapshot, not news of a change): how late its
+   *     start may be; negative for anything else
    */
-  public void update(long id, int rf, TimerRequest request, long writtenMillis)
+  public void update(long id, int rf, TimerRequest request, long writtenMillis, long snapshotMillis)
       throws BadRequestException, OverloadedException {
     if (request.replicationFactor() != null && request.replicationFactor() != rf) {
       throw new BadRequestException(
@@ -148,7 +154,7 @@ public final class TimerNode implements TimerEvents {
               + " in the URL");
     }
     if (request.isReplication()) {
-      acceptReplica(id, rf, request, writtenMillis);
+      acceptReplica(id, rf, request, writtenMillis, snapshotMillis);
       replicated.mark();
     } else if (request.isFromOtherSite()) {
       acceptFromOtherSite(id, rf, request, writtenMillis);
@@ -334,12 +340,54 @@ public final class TimerNode implements TimerEvents {
     return (int) Math.min(delay, Integer.MAX_VALUE);
   }
 
-  private void acceptReplica(long id, int rf, TimerRequest request, long writtenMillis)
+  private void acceptReplica(
+      long id, int rf, TimerRequest request, long writtenMillis, long snapshotMillis)
       throws OverloadedException {
     Timer incoming = replicaFrom(id, rf, request, writtenMillis);
-    if (!service.execute(store -> merge(store, incoming))) {
+    boolean accepted =
+        snapshotMillis < 0
+            ? service.execute(store -> merge(store, incoming))
+            : service.execute(store -> mergeSnapshotCopy(store, incoming, snapshotMillis));
+    if (!accepted) {
       throw new OverloadedException("timer queue is full");
     }
+  }
+
+  /**
+   * A copy another node's resync sends on (see {@link #mergeResyncCopies}, which the resyncing node
+   * applies to its own pages): a snapshot of a third node's store, or of this node's, taken before
+   * it arrived, and maybe held up in a retry or overtaken by a later message. By the version rule
+   * alone it would undo a pop (sequence 0 always wins) or bring back a timer deleted meanwhile, so
+   * it goes by the same rules as a page here. Timers this node forgets during the next minute are
+   * remembered for the comparison.
+   */
+  private void mergeSnapshotCopy(TimerStore store, Timer copy, long lateByMillis) {
+    rememberForgottenUntil =
+        Math.max(rememberForgottenUntil, clock.millis() + RESYNC_REMEMBERS_MILLIS);
+    ClusterView v = view.get();
+    Timer existing = heldOrForgotten(store, copy.id());
+    if (existing != null && supersedes(existing, copy, v, lateByMillis)) {
+      snapshotCopiesSkipped.mark();
+      LOG.debug("kept {} over the older resync copy {}", existing, copy);
+      return;
+    }
+    merge(store, keepingStart(existing, copy, lateByMillis));
+  }
+
+  // Timer thread: the stored copy, or one forgotten while this node remembers forgotten timers.
+  private Timer heldOrForgotten(TimerStore store, long id) {
+    Timer existing = store.get(id);
+    if (existing == null) {
+      Forgotten forgotten = forgottenDuringResync.get(id);
+      existing = forgotten == null ? null : forgotten.timer();
+    }
+    return existing;
+  }
+
+  /** Whether {@code held} is a later pop or a deletion of the timer a snapshot copy shows. */
+  private static boolean supersedes(Timer held, Timer copy, ClusterView v, long lateByMillis) {
+    return VersionRule.isLaterPop(held, copy, v.viewId(), lateByMillis)
+        || VersionRule.isLaterDelete(held, copy, v.viewId(), v.localAddress(), lateByMillis);
   }
 
   /** This node's clock, in ms. */
@@ -384,7 +432,8 @@ public final class TimerNode implements TimerEvents {
   public void resyncFinished() {
     service.query(
         s -> {
-          if (--resyncsRunning == 0) {
+          resyncsRunning--;
+          if (!remembersForgotten(clock.millis())) {
             forgottenDuringResync.clear();
             forgottenOrder.clear();
           }
@@ -392,12 +441,33 @@ public final class TimerNode implements TimerEvents {
         });
   }
 
+  /**
+   * Another node's resync is reading this node's timers (it asked for a page): the copies it sends
+   * back are snapshots taken now, so timers forgotten during the next {@link
+   * #RESYNC_REMEMBERS_MILLIS} are remembered to compare them with. Asynchronous.
+   */
+  public void peerResyncing() {
+    service.execute(
+        s ->
+            rememberForgottenUntil =
+                Math.max(rememberForgottenUntil, clock.millis() + RESYNC_REMEMBERS_MILLIS));
+  }
+
+  // Timer thread: whether timers the store forgets are to be remembered now.
+  private boolean remembersForgotten(long now) {
+    return resyncsRunning > 0 || now < rememberForgottenUntil;
+  }
+
   @Override
   public void forgotten(Timer timer) {
-    if (resyncsRunning == 0) {
+    long now = clock.millis();
+    if (!remembersForgotten(now)) {
+      if (!forgottenOrder.isEmpty()) {
+        forgottenDuringResync.clear();
+        forgottenOrder.clear();
+      }
       return;
     }
-    long now = clock.millis();
     while (!forgottenOrder.isEmpty()
         && forgottenOrder.peekFirst().atMillis() < now - RESYNC_REMEMBERS_MILLIS) {
       Forgotten oldest = forgottenOrder.pollFirst();
@@ -436,18 +506,10 @@ public final class TimerNode implements TimerEvents {
     return service.query(
         s -> {
           ClusterView v = view.get();
-          String viewId = v.viewId();
           for (int i = 0; i < copies.size(); i++) {
             Timer copy = copies.get(i);
-            Timer existing = s.get(copy.id());
-            if (existing == null) {
-              Forgotten forgotten = forgottenDuringResync.get(copy.id());
-              existing = forgotten == null ? null : forgotten.timer();
-            }
-            if (existing != null
-                && (VersionRule.isLaterPop(existing, copy, viewId, transitMillis)
-                    || VersionRule.isLaterDelete(
-                        existing, copy, viewId, v.localAddress(), transitMillis))) {
+            Timer existing = heldOrForgotten(s, copy.id());
+            if (existing != null && supersedes(existing, copy, v, transitMillis)) {
               then.merged(i, null);
               continue;
             }

@@ -23,8 +23,10 @@ import java.util.List;
  * batch (optional, 0 if absent; older versions of this format had none). A body's {@code
  * start-time-delta} counts from when the body was written, so the receiver counts it from the
  * batch's arrival less {@code Held}: otherwise every copy of a timer would start, and pop, later by
- * the time its message sat in the sender's queue. Answer, 200: {@code {"Statuses":[<the status a
- * single PUT would have got>,...]}}, in the same order.
+ * the time its message sat in the sender's queue. An entry that is a resync's copy of a timer, a
+ * snapshot rather than news of a change, also has {@code "Snapshot":<µs>}: how late its start may
+ * be (as {@code Replicator.SNAPSHOT_HEADER} on a single PUT; absent: not a snapshot). Answer, 200:
+ * {@code {"Statuses":[<the status a single PUT would have got>,...]}}, in the same order.
  */
 public final class ReplicationBatch {
   /** The path, under the application root. */
@@ -35,6 +37,7 @@ public final class ReplicationBatch {
   private static final byte[] OPEN = "{\"Requests\":[".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] PATH_FIELD = "{\"Path\":\"".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] HELD_FIELD = "\",\"Held\":".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] SNAPSHOT_FIELD = ",\"Snapshot\":".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] BODY_FIELD = ",\"Body\":".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] CLOSE = "]}".getBytes(StandardCharsets.US_ASCII);
 
@@ -44,15 +47,20 @@ public final class ReplicationBatch {
    * One PUT of a batch.
    *
    * @param heldMicros how long the sender held it after writing its body (0 if unknown)
+   * @param snapshotMicros for a resync's copy, how late its start may be; otherwise {@code
+   *     Replicator.NOT_A_SNAPSHOT}
    */
-  public record Entry(String path, JsonNode body, long heldMicros) {}
+  public record Entry(String path, JsonNode body, long heldMicros, long snapshotMicros) {}
 
   /**
    * A batch of PUTs; each body must be one JSON value (as {@code TimerJson} writes them) and each
    * path plain ASCII without quotes or backslashes (as {@code TimerPath.location} builds them). The
-   * bodies are copied in unparsed. {@code heldMicros[i]} is how long entry i was held (>= 0).
+   * bodies are copied in unparsed. {@code heldMicros[i]} is how long entry i was held (>= 0);
+   * {@code snapshotMicros[i]}, if not negative, marks entry i as a resync's copy whose start may be
+   * that late.
    */
-  public static byte[] encode(List<String> paths, List<byte[]> bodies, long[] heldMicros) {
+  public static byte[] encode(
+      List<String> paths, List<byte[]> bodies, long[] heldMicros, long[] snapshotMicros) {
     int size = OPEN.length + CLOSE.length;
     for (int i = 0; i < paths.size(); i++) {
       size += paths.get(i).length() + bodies.get(i).length + PATH_FIELD.length + 3 + 30;
@@ -67,6 +75,10 @@ public final class ReplicationBatch {
       out.writeBytes(paths.get(i).getBytes(StandardCharsets.US_ASCII));
       out.writeBytes(HELD_FIELD);
       out.writeBytes(Long.toString(Math.max(0, heldMicros[i])).getBytes(StandardCharsets.US_ASCII));
+      if (snapshotMicros[i] >= 0) {
+        out.writeBytes(SNAPSHOT_FIELD);
+        out.writeBytes(Long.toString(snapshotMicros[i]).getBytes(StandardCharsets.US_ASCII));
+      }
       out.writeBytes(BODY_FIELD);
       out.writeBytes(bodies.get(i));
       out.write('}');
@@ -78,7 +90,9 @@ public final class ReplicationBatch {
   /**
    * The entries of a batch request; malformed entries come back with a null path or body, and an
    * absent, negative or non-integer {@code Held} as 0 (never a reason to refuse the entry: it only
-   * makes its timer start later, as it would have without it).
+   * makes its timer start later, as it would have without it). A {@code Snapshot} that is not a
+   * non-negative integer is taken as absent (the entry is then news of a change, as from a sender
+   * without snapshots).
    */
   public static List<Entry> decode(byte[] batch) throws IOException {
     JsonNode root = MAPPER.readTree(batch);
@@ -90,15 +104,22 @@ public final class ReplicationBatch {
     for (JsonNode request : requests) {
       JsonNode path = request.get("Path");
       JsonNode held = request.get("Held");
+      JsonNode snapshot = request.get("Snapshot");
       entries.add(
           new Entry(
               path != null && path.isTextual() ? path.asText() : null,
               request.get("Body"),
-              held != null && held.canConvertToLong() && held.isIntegralNumber()
-                  ? Math.max(0, held.longValue())
-                  : 0));
+              Math.max(0, wholeNumber(held)),
+              wholeNumber(snapshot)));
     }
     return entries;
+  }
+
+  // A non-negative integer field's value, or -1.
+  private static long wholeNumber(JsonNode field) {
+    return field != null && field.isIntegralNumber() && field.canConvertToLong()
+        ? Math.max(-1, field.longValue())
+        : -1;
   }
 
   /** The answer to a batch: one status per entry. */

@@ -114,14 +114,17 @@ public final class Replicator {
       Outcome outcome,
       boolean bulk,
       boolean alone,
-      long queuedNanos) {
+      long queuedNanos,
+      long snapshotMicros) {
     Message retry() {
-      return new Message(peer, path, body, attempt + 1, outcome, bulk, alone, queuedNanos);
+      return new Message(
+          peer, path, body, attempt + 1, outcome, bulk, alone, queuedNanos, snapshotMicros);
     }
 
     /** The same message again, not counted as an attempt; sent on its own if {@code alone}. */
     Message again(boolean alone) {
-      return new Message(peer, path, body, attempt, outcome, bulk, alone, queuedNanos);
+      return new Message(
+          peer, path, body, attempt, outcome, bulk, alone, queuedNanos, snapshotMicros);
     }
   }
 
@@ -132,17 +135,42 @@ public final class Replicator {
   public static final String HELD_HEADER = "X-Chronos-Held-Micros";
 
   /**
+   * Header of a single replication {@code PUT} between our nodes that carries a resync's copy of a
+   * timer rather than news of a change: the copy comes from a peer's snapshot (a resync page), and
+   * its start may be late by up to this many microseconds (the page's time from request to answer).
+   * The receiver then does not let it undo a later pop or a deletion it holds, as a replication
+   * message would (see {@code VersionRule#isLaterPop}). Absent: not a snapshot.
+   */
+  public static final String SNAPSHOT_HEADER = "X-Chronos-Snapshot-Micros";
+
+  /** Not a snapshot: a message's {@code snapshotMicros} when it is news of a change. */
+  public static final long NOT_A_SNAPSHOT = -1;
+
+  /**
    * A {@link #HELD_HEADER} value as sent: whole microseconds; anything else (or none) is 0, as from
    * an original node, which sends none.
    */
   public static long heldMicros(String header) {
+    return Math.max(0, wholeMicros(header));
+  }
+
+  /**
+   * A {@link #SNAPSHOT_HEADER} value as sent: whole microseconds; none (or anything else, which no
+   * node of ours sends) is {@link #NOT_A_SNAPSHOT}.
+   */
+  public static long snapshotMicros(String header) {
+    return wholeMicros(header);
+  }
+
+  // Whole non-negative microseconds, or -1 for none or anything else.
+  private static long wholeMicros(String header) {
     String value = header == null ? "" : header.trim();
     if (value.isEmpty() || value.length() > 18) {
-      return 0;
+      return -1;
     }
     for (int i = 0; i < value.length(); i++) {
       if (value.charAt(i) < '0' || value.charAt(i) > '9') {
-        return 0;
+        return -1;
       }
     }
     return Long.parseLong(value);
@@ -304,9 +332,19 @@ public final class Replicator {
 
   /** As {@link #send(Collection, String, byte[])}, reporting each peer's final outcome. */
   public void send(Collection<String> to, String path, byte[] body, Outcome outcome) {
+    sendSnapshot(to, path, body, NOT_A_SNAPSHOT, outcome);
+  }
+
+  /**
+   * As {@link #send(Collection, String, byte[], Outcome)}, for a resync's copy of a timer: the peer
+   * is told it is a snapshot whose start may be up to {@code snapshotMicros} late ({@link
+   * #SNAPSHOT_HEADER}); {@link #NOT_A_SNAPSHOT} sends it as news of a change.
+   */
+  public void sendSnapshot(
+      Collection<String> to, String path, byte[] body, long snapshotMicros, Outcome outcome) {
     long written = clock.nanos();
     for (String address : to) {
-      enqueue(new Message(address, path, body, 0, outcome, false, false, written));
+      enqueue(new Message(address, path, body, 0, outcome, false, false, written, snapshotMicros));
     }
   }
 
@@ -319,6 +357,16 @@ public final class Replicator {
    */
   public void sendBulk(Collection<String> to, String path, byte[] body, Outcome outcome)
       throws InterruptedException {
+    sendBulk(to, path, body, NOT_A_SNAPSHOT, outcome);
+  }
+
+  /**
+   * As {@link #sendBulk(Collection, String, byte[], Outcome)}, for a resync's copy of a timer whose
+   * start may be up to {@code snapshotMicros} late (see {@link #sendSnapshot}).
+   */
+  public void sendBulk(
+      Collection<String> to, String path, byte[] body, long snapshotMicros, Outcome outcome)
+      throws InterruptedException {
     long written = clock.nanos(); // waiting for room below is part of what the peer is told
     for (String address : to) {
       if (closed) {
@@ -328,7 +376,7 @@ public final class Replicator {
         continue;
       }
       peer(address).bulk.room.acquire();
-      enqueue(new Message(address, path, body, 0, outcome, true, false, written));
+      enqueue(new Message(address, path, body, 0, outcome, true, false, written, snapshotMicros));
     }
   }
 
@@ -450,11 +498,15 @@ public final class Replicator {
 
   private void execute(Lane lane, Message m) {
     try {
-      client.execute(
+      AsyncRequestBuilder put =
           AsyncRequestBuilder.put("http://" + m.peer() + m.path())
               .addHeader(HELD_HEADER, Long.toString(heldMicros(m, clock.nanos())))
-              .setEntity(AsyncEntityProducers.create(m.body(), ContentType.APPLICATION_JSON))
-              .build(),
+              .setEntity(AsyncEntityProducers.create(m.body(), ContentType.APPLICATION_JSON));
+      if (m.snapshotMicros() >= 0) {
+        put.addHeader(SNAPSHOT_HEADER, Long.toString(m.snapshotMicros()));
+      }
+      client.execute(
+          put.build(),
           new BasicResponseConsumer<>(new DiscardingEntityConsumer<>()),
           new FutureCallback<org.apache.hc.core5.http.Message<HttpResponse, Void>>() {
             @Override
@@ -486,19 +538,22 @@ public final class Replicator {
     List<String> paths = new ArrayList<>(batch.size());
     List<byte[]> bodies = new ArrayList<>(batch.size());
     long[] held = new long[batch.size()];
+    long[] snapshot = new long[batch.size()];
     long now = clock.nanos();
     for (int i = 0; i < held.length; i++) {
       Message m = batch.get(i);
       paths.add(m.path());
       bodies.add(m.body());
       held[i] = heldMicros(m, now);
+      snapshot[i] = m.snapshotMicros();
     }
     try {
       client.execute(
           AsyncRequestBuilder.post("http://" + lane.peer.address + ReplicationBatch.PATH)
               .setEntity(
                   AsyncEntityProducers.create(
-                      ReplicationBatch.encode(paths, bodies, held), ContentType.APPLICATION_JSON))
+                      ReplicationBatch.encode(paths, bodies, held, snapshot),
+                      ContentType.APPLICATION_JSON))
               .build(),
           new BasicResponseConsumer<>(new BasicAsyncEntityConsumer()),
           new FutureCallback<org.apache.hc.core5.http.Message<HttpResponse, byte[]>>() {

@@ -69,6 +69,7 @@ public final class TimersResource {
         }
       }
       ResyncSource.Page page = resync.page(requester, viewId, from, parseRange(range));
+      node.peerResyncing();
       Response.ResponseBuilder response =
           Response.status(page.more() ? 206 : 200).entity(page.body());
       if (page.more()) {
@@ -145,6 +146,7 @@ public final class TimersResource {
       @PathParam("rest") String rest,
       @HeaderParam("Content-Length") String contentLength,
       @HeaderParam(Replicator.HELD_HEADER) String held,
+      @HeaderParam(Replicator.SNAPSHOT_HEADER) String snapshot,
       InputStream body) {
     long arrived = node.millis();
     TimerPath path = TimerPath.parse(rest);
@@ -158,7 +160,8 @@ public final class TimersResource {
           path.id(),
           path.replicationFactor(),
           request,
-          written(arrived, Replicator.heldMicros(held)));
+          written(arrived, Replicator.heldMicros(held)),
+          lateByMillis(Replicator.snapshotMicros(snapshot)));
       return ok(path.location());
     } catch (BadRequestException e) {
       return error(e);
@@ -232,7 +235,11 @@ public final class TimersResource {
         return 400;
       }
       node.update(
-          path.id(), path.replicationFactor(), request, written(arrived, entry.heldMicros()));
+          path.id(),
+          path.replicationFactor(),
+          request,
+          written(arrived, entry.heldMicros()),
+          lateByMillis(entry.snapshotMicros()));
       return 200;
     } catch (BadRequestException e) {
       return e.status();
@@ -250,6 +257,14 @@ public final class TimersResource {
    */
   private static long written(long arrived, long heldMicros) {
     return arrived - Math.min(heldMicros, MAX_HELD_MICROS) / 1000;
+  }
+
+  /**
+   * How late a resync copy's start may be, in whole milliseconds rounded up (at most {@link
+   * #MAX_HELD_MICROS}); negative (not a snapshot) stays negative.
+   */
+  private static long lateByMillis(long snapshotMicros) {
+    return snapshotMicros < 0 ? -1 : (Math.min(snapshotMicros, MAX_HELD_MICROS) + 999) / 1000;
   }
 
   /** Most held time counted: no sender of ours holds a message for an hour. */

@@ -59,10 +59,11 @@ import org.slf4j.LoggerFactory;
  * <p>For every other node of the old and new cluster, pages through the timers this node replicates
  * under the new view; stores those where this node's replica position is as good as or better than
  * before; sends them on to new replicas below it that were not above it before, and to old replicas
- * at or below its new position that are replicas no more (as tombstones); then tells the peer, with
- * {@code DELETE /timers/references}, which timers it now holds. An unreachable peer is retried a
- * few times, then reported; a malformed page or timer is counted and skipped. The run always
- * finishes.
+ * at or below its new position that are replicas no more (as tombstones), each marked as a snapshot
+ * whose start may be late by its page's transit (so that the receiver does not let it undo a later
+ * pop or deletion, see {@code TimerNode}); then tells the peer, with {@code DELETE
+ * /timers/references}, which timers it now holds. An unreachable peer is retried a few times, then
+ * reported; a malformed page or timer is counted and skipped. The run always finishes.
  */
 public final class ResyncService {
   private static final Logger LOG = LoggerFactory.getLogger(ResyncService.class);
@@ -281,23 +282,25 @@ public final class ResyncService {
     private final AtomicLong copiesPending = new AtomicLong();
 
     /**
-     * Queues copies in the replicator's urgent lane, counting them until their outcome. Never
-     * blocks (the timer thread calls it).
+     * Queues copies in the replicator's urgent lane as snapshots up to {@code lateByMillis} late,
+     * counting them until their outcome. Never blocks (the timer thread calls it).
      */
-    void sendUrgent(Replicator replicator, List<String> to, String path, byte[] body) {
+    void sendUrgent(
+        Replicator replicator, List<String> to, String path, byte[] body, long lateByMillis) {
       for (String peer : to) {
         copiesPending.incrementAndGet();
-        replicator.send(List.of(peer), path, body, this::delivered);
+        replicator.sendSnapshot(List.of(peer), path, body, lateByMillis * 1000, this::delivered);
       }
     }
 
-    /** Queues copies in the replicator's bulk lane once it has room, counting them likewise. */
-    void sendBulk(Replicator replicator, List<String> to, String path, byte[] body)
+    /** Queues copies in the replicator's bulk lane once it has room; otherwise as above. */
+    void sendBulk(
+        Replicator replicator, List<String> to, String path, byte[] body, long lateByMillis)
         throws InterruptedException {
       for (String peer : to) {
         copiesPending.incrementAndGet();
         try {
-          replicator.sendBulk(List.of(peer), path, body, this::delivered);
+          replicator.sendBulk(List.of(peer), path, body, lateByMillis * 1000, this::delivered);
         } catch (InterruptedException e) {
           copiesPending.decrementAndGet();
           throw e;
@@ -606,8 +609,8 @@ public final class ResyncService {
                 } else if (plan.sendsOn() && plan.entry().popTime() < urgentBefore) {
                   byte[] body = TimerJson.write(placed, clock.millis());
                   String path = TimerPath.location(placed.id(), placed.replicationFactor());
-                  tally.sendUrgent(replicator, plan.replicateTo(), path, body);
-                  tally.sendUrgent(replicator, plan.tombstoneTo(), path, body);
+                  tally.sendUrgent(replicator, plan.replicateTo(), path, body, transitMillis);
+                  tally.sendUrgent(replicator, plan.tombstoneTo(), path, body, transitMillis);
                 } else if (plan.sendsOn()) {
                   bulk[base + i] = placed.snapshot();
                 }
@@ -635,8 +638,8 @@ public final class ResyncService {
         if (copy != null) {
           byte[] body = TimerJson.write(copy, clock.millis());
           String path = TimerPath.location(copy.id(), copy.replicationFactor());
-          tally.sendBulk(replicator, plan.replicateTo(), path, body);
-          tally.sendBulk(replicator, plan.tombstoneTo(), path, body);
+          tally.sendBulk(replicator, plan.replicateTo(), path, body, transitMillis);
+          tally.sendBulk(replicator, plan.tombstoneTo(), path, body, transitMillis);
         }
       }
     }

@@ -21,7 +21,8 @@ class ReplicationBatchTest {
             List.of(
                 utf8("{\"timing\":{\"interval\":1},\"opaque\":\"é \\\" ]}\"}"),
                 utf8("{\"reliability\":{\"replicas\":[\"a:1\",\"b:2\"]}}")),
-            new long[] {0, 1_234_567});
+            new long[] {0, 1_234_567},
+            new long[] {Replicator.NOT_A_SNAPSHOT, 700_000});
 
     List<ReplicationBatch.Entry> entries = ReplicationBatch.decode(batch);
 
@@ -33,6 +34,25 @@ class ReplicationBatchTest {
         .isEqualTo("b:2");
     assertThat(entries.get(0).heldMicros()).isZero();
     assertThat(entries.get(1).heldMicros()).isEqualTo(1_234_567);
+    assertThat(entries.get(0).snapshotMicros()).isEqualTo(Replicator.NOT_A_SNAPSHOT);
+    assertThat(entries.get(1).snapshotMicros()).isEqualTo(700_000);
+  }
+
+  @Test
+  void anEntryIsASnapshotOnlyWithAWholeNonNegativeSnapshotTime() throws IOException {
+    List<ReplicationBatch.Entry> entries =
+        ReplicationBatch.decode(
+            utf8(
+                "{\"Requests\":[{\"Path\":\"/timers/a\",\"Body\":{}},"
+                    + "{\"Path\":\"/timers/b\",\"Snapshot\":-5,\"Body\":{}},"
+                    + "{\"Path\":\"/timers/c\",\"Snapshot\":\"900\",\"Body\":{}},"
+                    + "{\"Path\":\"/timers/d\",\"Snapshot\":2.5,\"Body\":{}},"
+                    + "{\"Path\":\"/timers/e\",\"Snapshot\":0,\"Body\":{}},"
+                    + "{\"Path\":\"/timers/f\",\"Snapshot\":1500,\"Body\":{}}]}"));
+
+    assertThat(entries)
+        .extracting(ReplicationBatch.Entry::snapshotMicros)
+        .containsExactly(-1L, -1L, -1L, -1L, 0L, 1500L);
   }
 
   @Test

@@ -66,12 +66,14 @@ class ReplicatorBatchTest {
     return outcomes;
   }
 
+  /** Message i; the odd ones are a resync's copies, snapshots up to i ms late. */
   private void send(int i, Map<Integer, Boolean> outcomes) {
-    replicator.send(
+    replicator.sendSnapshot(
         List.of(peer.address()),
         path(i),
         ("{\"n\":" + i + ",\"reliability\":{\"replicas\":[\"x\"]}}")
             .getBytes(StandardCharsets.UTF_8),
+        i % 2 == 1 ? i * 1000L : Replicator.NOT_A_SNAPSHOT,
         (to, ok) -> outcomes.merge(i, ok, (a, b) -> a && b));
   }
 
@@ -109,6 +111,28 @@ class ReplicatorBatchTest {
     sendWhileThePeerHoldsTheFirst(1);
 
     assertTheFirstWasNotHeldAndTheRest250Ms();
+  }
+
+  @Test
+  void aResyncCopyIsMarkedAsASnapshotInItsBatchEntry() throws Exception {
+    sendWhileThePeerHoldsTheFirst(20);
+
+    assertOnlyTheOddOnesCameAsSnapshots();
+  }
+
+  @Test
+  void aResyncCopyIsMarkedAsASnapshotOnASinglePut() throws Exception {
+    sendWhileThePeerHoldsTheFirst(1);
+
+    assertOnlyTheOddOnesCameAsSnapshots();
+  }
+
+  private void assertOnlyTheOddOnesCameAsSnapshots() {
+    assertThat(peer.snapshot).hasSize(MESSAGES);
+    for (int i = 0; i < MESSAGES; i++) {
+      assertThat(peer.snapshot)
+          .containsEntry(path(i), i % 2 == 1 ? i * 1000L : Replicator.NOT_A_SNAPSHOT);
+    }
   }
 
   private void assertTheFirstWasNotHeldAndTheRest250Ms() {
@@ -202,6 +226,9 @@ class ReplicatorBatchTest {
     final List<String> delivered = Collections.synchronizedList(new ArrayList<>());
     // Per path, the held time (µs) it came with: X-Chronos-Held-Micros or the entry's Held.
     final Map<String, Long> held = new ConcurrentHashMap<>();
+    // Per path, how late a snapshot it said it was (X-Chronos-Snapshot-Micros or the entry's
+    // Snapshot), or NOT_A_SNAPSHOT.
+    final Map<String, Long> snapshot = new ConcurrentHashMap<>();
     final Set<String> unavailableOnce = ConcurrentHashMap.newKeySet();
     final Set<String> refused = ConcurrentHashMap.newKeySet();
     volatile int batchStatus = 200;
@@ -229,6 +256,10 @@ class ReplicatorBatchTest {
           requests.add("PUT 1");
           String header = exchange.getRequestHeaders().getFirst(Replicator.HELD_HEADER);
           held.put(path, header == null ? -1 : Long.parseLong(header));
+          snapshot.put(
+              path,
+              Replicator.snapshotMicros(
+                  exchange.getRequestHeaders().getFirst(Replicator.SNAPSHOT_HEADER)));
           if (requests.size() == 1) { // the first request waits for release
             release.await(10, TimeUnit.SECONDS);
           }
@@ -243,6 +274,7 @@ class ReplicatorBatchTest {
           int[] statuses = new int[entries.size()];
           for (int i = 0; i < statuses.length; i++) {
             held.put(entries.get(i).path(), entries.get(i).heldMicros());
+            snapshot.put(entries.get(i).path(), entries.get(i).snapshotMicros());
             statuses[i] = status(entries.get(i).path());
           }
           answer(exchange, 200, ReplicationBatch.encodeStatuses(statuses));

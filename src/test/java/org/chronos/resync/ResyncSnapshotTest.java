@@ -1,11 +1,15 @@
 package org.chronos.resync;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
+import org.chronos.replication.ReplicationBatch;
 import org.chronos.replication.Replicator;
 import org.chronos.resources.TimerPath;
 import org.chronos.testing.CallbackServer;
@@ -25,6 +29,11 @@ import org.junit.jupiter.api.Test;
  * listing its timers, a cold JIT, a GC) must not be taken for a different timer: neither undo a pop
  * this node made since (the timer would pop twice) nor move a timer's start later (it would pop
  * late). The peer here is a fake that writes the page and only then waits before answering.
+ *
+ * <p>The copies a resync sends on to other replicas are snapshots too, and may arrive after the
+ * receiver popped or deleted the timer (held up in a retry, or overtaken by a later message in a
+ * request that ran alongside): the receiver applies the same rules. There the fake peer plays the
+ * resyncing node.
  */
 class ResyncSnapshotTest {
   private static final Duration TRANSIT = Duration.ofMillis(700);
@@ -169,6 +178,106 @@ class ResyncSnapshotTest {
       JsonNode timing = new ObjectMapper().readTree(copy.body()).get("timing");
       assertThat(timing.get("start-time").asLong()).isEqualTo(created.startMillis());
     }
+    // The creation's is news of a change; the resync's is a snapshot, late by up to the transit.
+    assertThat(copies.get(0).header(Replicator.SNAPSHOT_HEADER)).isNull();
+    assertThat(Long.parseLong(copies.get(1).header(Replicator.SNAPSHOT_HEADER)))
+        .isGreaterThanOrEqualTo(TRANSIT.toNanos() / 1000);
+  }
+
+  @Test
+  void aResyncCopyArrivingAfterAPopDoesNotUndoIt() throws Exception {
+    // The peer's page was taken before this node popped the timer (sequence 1), and its copy of
+    // it, sequence 0, reaches this node after the pop.
+    String path = callbacks.newPath("copy-after-pop");
+    long id = createPrimaryHere(TimerJson.timer().interval(2).repeatFor(6), path);
+    Timer created = node.timer(id).snapshot();
+    callbacks.awaitRequests(path, 1);
+
+    assertThat(sendResyncCopy(created, created.startMillis(), false)).isEqualTo(200);
+
+    assertThat(node.timer(id).sequence()).as("sequence after the copy").isPositive();
+    List<Received> pops = callbacks.awaitRequests(path, 3);
+    assertThat(pops).extracting(Received::sequenceNumber).containsExactly(1, 2, 3);
+  }
+
+  @Test
+  void aResyncCopyTakenBeforeADeleteDoesNotBringTheTimerBack() throws Exception {
+    // The copy's start is late by its page's transit, which puts it after the deletion's.
+    String path = callbacks.newPath("copy-after-delete");
+    long id = createPrimaryHere(TimerJson.timer().interval(30), path);
+    Timer created = node.timer(id).snapshot();
+    assertThat(node.client().delete(TimerPath.location(id, 2)).statusCode()).isEqualTo(200);
+    long deletedAt = node.timer(id).startMillis();
+
+    assertThat(sendResyncCopy(created, deletedAt + 300, true)).isEqualTo(200);
+
+    assertThat(node.timer(id).isTombstone()).as("deleted after the copy").isTrue();
+  }
+
+  @Test
+  void aResyncCopyOfATimerForgottenSinceItsLastPopIsNotStored() throws Exception {
+    // The peer reads a page of this node's timers; then a one-shot timer pops here and its
+    // tombstone goes one interval later, before the peer's copy of it (from a page taken before
+    // the pop) arrives.
+    String page = "/timers?node-for-replicas=" + peer + "&cluster-view-id=" + node.view().viewId();
+    assertThat(node.client().get(page).statusCode()).isEqualTo(200);
+    String path = callbacks.newPath("copy-after-forgetting");
+    long id = createPrimaryHere(TimerJson.timer().interval(1), path);
+    Timer created = node.timer(id).snapshot();
+    callbacks.awaitRequests(path, 1);
+    await("the popped timer's tombstone to go")
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> node.timer(id) == null);
+
+    assertThat(sendResyncCopy(created, created.startMillis(), true)).isEqualTo(200);
+
+    assertThat(node.timer(id)).as("holds nothing of the timer").isNull();
+    assertThat(callbacks.requestsTo(path)).hasSize(1);
+  }
+
+  /**
+   * Sends the node what the fake peer's resync would send on: its copy of {@code timer} with
+   * sequence number 0 and a start of {@code startMillis}, marked as a snapshot up to {@link
+   * #TRANSIT} late, as a single PUT or in a batch. Returns the status the node gave the copy.
+   */
+  private int sendResyncCopy(Timer timer, long startMillis, boolean inABatch) throws Exception {
+    String path = TimerPath.location(timer.id(), 2);
+    String body =
+        timerJson(
+            startMillis,
+            0,
+            timer.intervalMillis(),
+            timer.repeatForMillis(),
+            timer.callbackUri(),
+            node.view().viewId(),
+            2,
+            List.of(node.address(), peer));
+    String lateBy = Long.toString(TRANSIT.toNanos() / 1000);
+    if (!inABatch) {
+      return node.client()
+          .send(
+              "PUT",
+              path,
+              HttpRequest.BodyPublishers.ofString(body),
+              "Content-Type",
+              "application/json",
+              Replicator.SNAPSHOT_HEADER,
+              lateBy)
+          .statusCode();
+    }
+    HttpResponse<String> answer =
+        node.client()
+            .post(
+                ReplicationBatch.PATH,
+                "{\"Requests\":[{\"Path\":\""
+                    + path
+                    + "\",\"Snapshot\":"
+                    + lateBy
+                    + ",\"Body\":"
+                    + body
+                    + "}]}");
+    assertThat(answer.statusCode()).as(answer.body()).isEqualTo(200);
+    return new ObjectMapper().readTree(answer.body()).get("Statuses").get(0).asInt();
   }
 
   @Test

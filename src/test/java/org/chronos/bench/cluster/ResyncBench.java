@@ -242,6 +242,9 @@ public final class ResyncBench {
           ChronosNode.counter(bm, "chronos.callbacks.failed"),
           ChronosNode.counter(bm, "chronos.replication." + a.address() + ".sent"),
           ChronosNode.counter(bm, "chronos.replication." + a.address() + ".failed"));
+      System.out.printf(
+          "A skipped %d of B's resync copies as older than a pop or deletion it held%n",
+          am.path("meters").path("chronos.resync.copies-superseded").path("count").asLong());
 
       System.out.println();
       System.out.println(

@@ -7,6 +7,15 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
+import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
+import org.apache.hc.core5.concurrent.FutureCallback;
+import org.apache.hc.core5.http.Header;
+import org.apache.hc.core5.http.HttpResponse;
+import org.apache.hc.core5.http.Message;
+import org.apache.hc.core5.http.nio.entity.DiscardingEntityConsumer;
+import org.apache.hc.core5.http.nio.support.AsyncRequestBuilder;
+import org.apache.hc.core5.http.nio.support.BasicResponseConsumer;
+import org.apache.hc.core5.io.CloseMode;
 import org.chronos.http.AsyncHttp;
 import org.chronos.replication.Replicator;
 import org.slf4j.Logger;
@@ -36,9 +45,15 @@ public final class SiteReplicator {
   /** Set by {@code GET /ping}: when the answering node started, so a restart can be seen. */
   public static final String PING_STARTED_HEADER = "X-Chronos-Started";
 
+  /** A probe that has not connected and been answered within this long fails. */
+  static final long PROBE_TIMEOUT_MILLIS = 1000;
+
   private final java.util.concurrent.ScheduledExecutorService prober;
-  private final java.net.http.HttpClient http =
-      java.net.http.HttpClient.newBuilder().connectTimeout(java.time.Duration.ofSeconds(1)).build();
+  // The same HttpClient 5 as replication and callbacks, started at the first probe (a node with no
+  // other site runs no I/O thread for it); one connection per site address at a time.
+  private final CloseableHttpAsyncClient http =
+      AsyncHttp.client(PROBE_TIMEOUT_MILLIS, 64, 1, 1, "chronos-site-prober-io", AsyncHttp.NORMAL);
+  private boolean httpStarted; // prober thread only
 
   private final class SiteState {
     final Counter sent;
@@ -71,6 +86,7 @@ public final class SiteReplicator {
 
   public void stop() {
     prober.shutdownNow();
+    http.close(CloseMode.IMMEDIATE);
   }
 
   // Probes every remote site: a failed probe marks it failing; an answer from a failing site, from
@@ -87,41 +103,59 @@ public final class SiteReplicator {
 
   private void probeEachSite() {
     SitesConfig config = sites.get();
+    if (config.remoteSites().isEmpty()) {
+      return;
+    }
+    if (!httpStarted) {
+      http.start();
+      httpStarted = true;
+    }
     config
         .remoteSites()
         .forEach(
             (name, address) -> {
               SiteState state = states.computeIfAbsent(name, SiteState::new);
-              java.net.http.HttpRequest ping =
-                  java.net.http.HttpRequest.newBuilder(
-                          java.net.URI.create("http://" + address + "/ping"))
-                      .timeout(java.time.Duration.ofSeconds(1))
-                      .GET()
-                      .build();
-              http.sendAsync(ping, java.net.http.HttpResponse.BodyHandlers.discarding())
-                  .whenComplete(
-                      (response, error) -> {
-                        if (error != null || response.statusCode() != 200) {
-                          if (state.failing.compareAndSet(false, true)) {
-                            LOG.warn(
-                                "site {} at {} does not answer; its timers will be re-sent when it does",
-                                name,
-                                address);
-                          }
-                          return;
-                        }
-                        String started =
-                            response.headers().firstValue(PING_STARTED_HEADER).orElse("");
-                        String before = state.lastStarted;
-                        state.lastStarted = started;
-                        if (!started.equals(before)) {
-                          // First contact, or restarted between two probes: what it holds is
-                          // unknown or lost.
-                          state.failing.set(true);
-                        }
-                        recovered(name, state);
-                      });
+              http.execute(
+                  AsyncRequestBuilder.get("http://" + address + "/ping").build(),
+                  new BasicResponseConsumer<>(new DiscardingEntityConsumer<>()),
+                  new FutureCallback<Message<HttpResponse, Void>>() {
+                    @Override
+                    public void completed(Message<HttpResponse, Void> answer) {
+                      HttpResponse head = answer.getHead();
+                      if (head.getCode() != 200) {
+                        failing(name, address, state);
+                        return;
+                      }
+                      Header header = head.getFirstHeader(PING_STARTED_HEADER);
+                      String started = header == null ? "" : header.getValue();
+                      String before = state.lastStarted;
+                      state.lastStarted = started;
+                      if (!started.equals(before)) {
+                        // First contact, or restarted between two probes: what it holds is
+                        // unknown or lost.
+                        state.failing.set(true);
+                      }
+                      recovered(name, state);
+                    }
+
+                    @Override
+                    public void failed(Exception ex) {
+                      failing(name, address, state);
+                    }
+
+                    @Override
+                    public void cancelled() {
+                      failing(name, address, state);
+                    }
+                  });
             });
+  }
+
+  private static void failing(String name, String address, SiteState state) {
+    if (state.failing.compareAndSet(false, true)) {
+      LOG.warn(
+          "site {} at {} does not answer; its timers will be re-sent when it does", name, address);
+    }
   }
 
   private void recovered(String name, SiteState state) {

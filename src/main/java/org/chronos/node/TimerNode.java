@@ -358,15 +358,20 @@ public final class TimerNode implements TimerEvents {
    * applies to its own pages): a snapshot of a third node's store, or of this node's, taken before
    * it arrived, and maybe held up in a retry or overtaken by a later message. By the version rule
    * alone it would undo a pop (sequence 0 always wins) or bring back a timer deleted meanwhile, so
-   * it goes by the same rules as a page here. Timers this node forgets during the next minute are
-   * remembered for the comparison.
+   * it goes by the same rules as a page here, if it makes this node a replica. One that does not is
+   * there to leave this node a tombstone (section 6: old replicas that are replicas no more), and
+   * is merged whatever this node holds: a later pop of the timer would otherwise stay live here and
+   * keep popping. Timers this node forgets during the next minute are remembered for the
+   * comparison.
    */
   private void mergeSnapshotCopy(TimerStore store, Timer copy, long lateByMillis) {
     rememberForgottenUntil =
         Math.max(rememberForgottenUntil, clock.millis() + RESYNC_REMEMBERS_MILLIS);
     ClusterView v = view.get();
     Timer existing = heldOrForgotten(store, copy.id());
-    if (existing != null && supersedes(existing, copy, v, lateByMillis)) {
+    if (existing != null
+        && copy.replicas().contains(v.localAddress())
+        && supersedes(existing, copy, v, lateByMillis)) {
       snapshotCopiesSkipped.mark();
       LOG.debug("kept {} over the older resync copy {}", existing, copy);
       return;

@@ -235,12 +235,34 @@ class ResyncSnapshotTest {
     assertThat(callbacks.requestsTo(path)).hasSize(1);
   }
 
+  @Test
+  void aResyncCopyThatMakesThisNodeNoReplicaLeavesATombstoneAfterAPopToo() throws Exception {
+    // Under the resyncing node's new view this node is no replica of a timer it popped since the
+    // snapshot: the copy is there to stop this node popping it, and must not be skipped.
+    String path = callbacks.newPath("no-replica-any-more");
+    long id = createPrimaryHere(TimerJson.timer().interval(2).repeatFor(60), path);
+    Timer created = node.timer(id).snapshot();
+    callbacks.awaitRequests(path, 1);
+
+    assertThat(
+            sendResyncCopy(created, created.startMillis(), List.of(peer, "127.0.0.9:7253"), false))
+        .isEqualTo(200);
+
+    assertThat(node.timer(id).isTombstone()).as("a tombstone after the copy").isTrue();
+  }
+
+  private int sendResyncCopy(Timer timer, long startMillis, boolean inABatch) throws Exception {
+    return sendResyncCopy(timer, startMillis, List.of(node.address(), peer), inABatch);
+  }
+
   /**
    * Sends the node what the fake peer's resync would send on: its copy of {@code timer} with
-   * sequence number 0 and a start of {@code startMillis}, marked as a snapshot up to {@link
-   * #TRANSIT} late, as a single PUT or in a batch. Returns the status the node gave the copy.
+   * sequence number 0, a start of {@code startMillis} and these replicas, marked as a snapshot up
+   * to {@link #TRANSIT} late, as a single PUT or in a batch. Returns the status the node gave the
+   * copy.
    */
-  private int sendResyncCopy(Timer timer, long startMillis, boolean inABatch) throws Exception {
+  private int sendResyncCopy(Timer timer, long startMillis, List<String> replicas, boolean inABatch)
+      throws Exception {
     String path = TimerPath.location(timer.id(), 2);
     String body =
         timerJson(
@@ -251,7 +273,7 @@ class ResyncSnapshotTest {
             timer.callbackUri(),
             node.view().viewId(),
             2,
-            List.of(node.address(), peer));
+            replicas);
     String lateBy = Long.toString(TRANSIT.toNanos() / 1000);
     if (!inABatch) {
       return node.client()

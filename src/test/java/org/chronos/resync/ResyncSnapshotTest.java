@@ -84,9 +84,8 @@ class ResyncSnapshotTest {
   private void assertAPopSurvivesAPageFromBeforeIt(
       String label, long startsEarlierMillis, Duration transit) {
     String path = callbacks.newPath(label);
-    long id = createPrimaryHere(TimerJson.timer().interval(2).repeatFor(6), path);
-    Timer created = node.timer(id).snapshot();
-    callbacks.awaitRequests(path, 1);
+    Timer created = poppedOnceHere(TimerJson.timer().interval(2).repeatFor(6), path);
+    long id = created.id();
     servePageOf(created, 0, startsEarlierMillis, transit);
 
     node.resync();
@@ -103,9 +102,8 @@ class ResyncSnapshotTest {
     // A one-shot timer pops here at +1 s and its tombstone goes at +2 s, while the page, a
     // snapshot from before the pop, is still on its way (1.5 s).
     String path = callbacks.newPath("popped-and-forgotten");
-    long id = createPrimaryHere(TimerJson.timer().interval(1), path);
-    Timer created = node.timer(id).snapshot();
-    callbacks.awaitRequests(path, 1);
+    Timer created = poppedOnceHere(TimerJson.timer().interval(1), path);
+    long id = created.id();
     servePageOf(created, 0, 0, Duration.ofMillis(1500));
 
     assertTheResyncSkipsIt(id, path);
@@ -189,9 +187,8 @@ class ResyncSnapshotTest {
     // The peer's page was taken before this node popped the timer (sequence 1), and its copy of
     // it, sequence 0, reaches this node after the pop.
     String path = callbacks.newPath("copy-after-pop");
-    long id = createPrimaryHere(TimerJson.timer().interval(2).repeatFor(6), path);
-    Timer created = node.timer(id).snapshot();
-    callbacks.awaitRequests(path, 1);
+    Timer created = poppedOnceHere(TimerJson.timer().interval(2).repeatFor(6), path);
+    long id = created.id();
 
     assertThat(sendResyncCopy(created, created.startMillis(), false)).isEqualTo(200);
 
@@ -222,9 +219,8 @@ class ResyncSnapshotTest {
     String page = "/timers?node-for-replicas=" + peer + "&cluster-view-id=" + node.view().viewId();
     assertThat(node.client().get(page).statusCode()).isEqualTo(200);
     String path = callbacks.newPath("copy-after-forgetting");
-    long id = createPrimaryHere(TimerJson.timer().interval(1), path);
-    Timer created = node.timer(id).snapshot();
-    callbacks.awaitRequests(path, 1);
+    Timer created = poppedOnceHere(TimerJson.timer().interval(1), path);
+    long id = created.id();
     await("the popped timer's tombstone to go")
         .atMost(Duration.ofSeconds(10))
         .until(() -> node.timer(id) == null);
@@ -240,9 +236,8 @@ class ResyncSnapshotTest {
     // Under the resyncing node's new view this node is no replica of a timer it popped since the
     // snapshot: the copy is there to stop this node popping it, and must not be skipped.
     String path = callbacks.newPath("no-replica-any-more");
-    long id = createPrimaryHere(TimerJson.timer().interval(2).repeatFor(60), path);
-    Timer created = node.timer(id).snapshot();
-    callbacks.awaitRequests(path, 1);
+    Timer created = poppedOnceHere(TimerJson.timer().interval(2).repeatFor(60), path);
+    long id = created.id();
 
     assertThat(
             sendResyncCopy(created, created.startMillis(), List.of(peer, "127.0.0.9:7253"), false))
@@ -372,6 +367,16 @@ class ResyncSnapshotTest {
       id++;
     }
     return id;
+  }
+
+  /**
+   * Creates a timer with this node as its primary and waits for its first pop; returns it as
+   * created (sequence 0).
+   */
+  private Timer poppedOnceHere(TimerJson timer, String path) {
+    Timer created = node.timer(createPrimaryHere(timer, path)).snapshot();
+    callbacks.awaitRequests(path, 1);
+    return created;
   }
 
   /** Creates timers until one has this node as its primary; returns its id. */

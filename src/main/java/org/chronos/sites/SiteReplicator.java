@@ -54,6 +54,7 @@ public final class SiteReplicator {
   private final CloseableHttpAsyncClient http =
       AsyncHttp.client(PROBE_TIMEOUT_MILLIS, 64, 1, 1, "chronos-site-prober-io", AsyncHttp.NORMAL);
   private boolean httpStarted; // prober thread only
+  private volatile boolean stopped;
 
   private final class SiteState {
     final Counter sent;
@@ -85,7 +86,14 @@ public final class SiteReplicator {
   }
 
   public void stop() {
+    stopped = true;
     prober.shutdownNow();
+    try {
+      prober.awaitTermination(PROBE_TIMEOUT_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    // Probes still in flight are cancelled: not a sign that a site is down.
     http.close(CloseMode.IMMEDIATE);
   }
 
@@ -151,8 +159,8 @@ public final class SiteReplicator {
             });
   }
 
-  private static void failing(String name, String address, SiteState state) {
-    if (state.failing.compareAndSet(false, true)) {
+  private void failing(String name, String address, SiteState state) {
+    if (!stopped && state.failing.compareAndSet(false, true)) {
       LOG.warn(
           "site {} at {} does not answer; its timers will be re-sent when it does", name, address);
     }

@@ -119,7 +119,8 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             clusterService::previousView,
             clusterService::sites,
             replicator,
-            environment.metrics());
+            environment.metrics(),
+            config.getResync().getMaxRememberedTimers());
     tagCounts = new TagCounts(environment.metrics());
     TagWindowStats tagWindows = new TagWindowStats(clock, environment.metrics());
     timerService =

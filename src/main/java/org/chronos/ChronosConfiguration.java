@@ -12,6 +12,7 @@ import jakarta.validation.constraints.Min;
 import jakarta.validation.constraints.NotEmpty;
 import jakarta.validation.constraints.NotNull;
 import java.util.concurrent.TimeUnit;
+import org.chronos.node.TimerNode;
 import org.chronos.overload.OverloadSettings;
 import org.chronos.replication.Replicator;
 
@@ -397,6 +398,25 @@ public class ChronosConfiguration extends Configuration {
      */
     @Min(0)
     private int maxTimersPerSecond = 0;
+
+    /**
+     * Timers forgotten by the store (expired tombstones, timers dropped after a failed callback)
+     * that a node remembers at most while a resync runs here or reads this node's timers, so that a
+     * snapshot from before cannot bring them back; beyond this the oldest are let go. About 180
+     * bytes each.
+     */
+    @Min(0)
+    private int maxRememberedTimers = TimerNode.DEFAULT_MAX_REMEMBERED;
+
+    @JsonProperty
+    public int getMaxRememberedTimers() {
+      return maxRememberedTimers;
+    }
+
+    @JsonProperty
+    public void setMaxRememberedTimers(int maxRememberedTimers) {
+      this.maxRememberedTimers = maxRememberedTimers;
+    }
 
     @JsonProperty
     public int getMaxTimersPerSecond() {

@@ -79,6 +79,9 @@ public final class TimerNode implements TimerEvents {
    */
   static final long RESYNC_REMEMBERS_MILLIS = 60_000;
 
+  /** Default for {@code resync.maxRememberedTimers}: about 90 MB at most. */
+  public static final int DEFAULT_MAX_REMEMBERED = 500_000;
+
   private record Forgotten(Timer timer, long atMillis) {}
 
   // Timer thread only: timers forgotten while a resync runs here or involves this node (it answered
@@ -87,6 +90,8 @@ public final class TimerNode implements TimerEvents {
   private final java.util.ArrayDeque<Forgotten> forgottenOrder = new java.util.ArrayDeque<>();
   private int resyncsRunning;
   private long rememberForgottenUntil = Long.MIN_VALUE;
+  private final int maxRemembered;
+  private boolean toldOfTheCap;
 
   public TimerNode(
       Clock clock,
@@ -95,8 +100,10 @@ public final class TimerNode implements TimerEvents {
       Supplier<ClusterView> previousView,
       Supplier<SitesConfig> sites,
       Replicator replicator,
-      MetricRegistry metrics) {
+      MetricRegistry metrics,
+      int maxRemembered) {
     this.clock = clock;
+    this.maxRemembered = maxRemembered;
     this.ids = ids;
     this.view = view;
     this.previousView = previousView;
@@ -441,6 +448,7 @@ public final class TimerNode implements TimerEvents {
           if (!remembersForgotten(clock.millis())) {
             forgottenDuringResync.clear();
             forgottenOrder.clear();
+            toldOfTheCap = false;
           }
           return null;
         });
@@ -470,6 +478,7 @@ public final class TimerNode implements TimerEvents {
       if (!forgottenOrder.isEmpty()) {
         forgottenDuringResync.clear();
         forgottenOrder.clear();
+        toldOfTheCap = false;
       }
       return;
     }
@@ -481,6 +490,17 @@ public final class TimerNode implements TimerEvents {
     Forgotten forgotten = new Forgotten(timer, now);
     forgottenDuringResync.put(timer.id(), forgotten);
     forgottenOrder.addLast(forgotten);
+    while (forgottenOrder.size() > maxRemembered) {
+      Forgotten oldest = forgottenOrder.pollFirst();
+      forgottenDuringResync.remove(oldest.timer().id(), oldest);
+      if (!toldOfTheCap) {
+        toldOfTheCap = true;
+        LOG.warn(
+            "remembering only the last {} timers forgotten during a resync (resync.maxRememberedTimers):"
+                + " a resync page taken before one of the others was forgotten may bring it back",
+            maxRemembered);
+      }
+    }
   }
 
   /** Told, on the timer thread, what became of one copy of a resync page. */

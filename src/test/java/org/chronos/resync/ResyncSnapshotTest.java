@@ -51,7 +51,15 @@ class ResyncSnapshotTest {
     fakePeer = CallbackServer.start();
     callbacks = CallbackServer.start();
     peer = "127.0.0.1:" + fakePeer.port();
-    cluster = ClusterHarness.create(1);
+    startNode();
+  }
+
+  /** (Re)starts the node under test, the fake peer its other node, with these YAML lines. */
+  private void startNode(String... extraYamlLines) {
+    if (cluster != null) {
+      cluster.close();
+    }
+    cluster = ClusterHarness.create(1, extraYamlLines);
     node = cluster.node(0);
     node.writeClusterFile("node = " + node.address() + "\nnode = " + peer);
     node.start();
@@ -246,6 +254,44 @@ class ResyncSnapshotTest {
     assertThat(node.timer(id).isTombstone()).as("a tombstone after the copy").isTrue();
   }
 
+  @Test
+  void beyondItsCapANodeLetsTheOldestForgottenTimerGo() throws Exception {
+    startNode("resync:", "  maxRememberedTimers: 1");
+    String page = "/timers?node-for-replicas=" + peer + "&cluster-view-id=" + node.view().viewId();
+    assertThat(node.client().get(page).statusCode()).isEqualTo(200);
+    // Two one-shot timers pop here, one after the other, and are forgotten.
+    List<String> replicas = List.of(node.address(), peer);
+    long first = anIdReplicatedBy(replicas, 2);
+    long second = anIdReplicatedBy(replicas, 2, first + 1);
+    String firstPath = callbacks.newPath("cap-first");
+    String secondPath = callbacks.newPath("cap-second");
+    Timer firstCreated = poppedAndForgotten(first, firstPath);
+    Timer secondCreated = poppedAndForgotten(second, secondPath);
+
+    // Copies from before their pops: the later timer is still remembered and its copy skipped;
+    // the earlier one was let go at the cap of 1, so its copy is stored, already due, and pops.
+    assertThat(sendResyncCopy(secondCreated, secondCreated.startMillis(), false)).isEqualTo(200);
+    assertThat(sendResyncCopy(firstCreated, firstCreated.startMillis(), false)).isEqualTo(200);
+
+    callbacks.awaitRequests(firstPath, 2);
+    assertThat(callbacks.requestsTo(secondPath)).as("the last forgotten, remembered").hasSize(1);
+  }
+
+  /**
+   * A client creates a one-shot timer with this id (PUT) calling back {@code path}; it pops here
+   * after 1 s and is forgotten a second later. Returns it as created.
+   */
+  private Timer poppedAndForgotten(long id, String path) {
+    String json = TimerJson.timer().interval(1).callback(callbacks.url(path), "o").json();
+    assertThat(node.client().put(TimerPath.location(id, 2), json).statusCode()).isEqualTo(200);
+    Timer created = node.timer(id).snapshot();
+    callbacks.awaitRequests(path, 1);
+    await("the popped timer's tombstone to go")
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> node.timer(id) == null);
+    return created;
+  }
+
   private int sendResyncCopy(Timer timer, long startMillis, boolean inABatch) throws Exception {
     return sendResyncCopy(timer, startMillis, List.of(node.address(), peer), inABatch);
   }
@@ -362,7 +408,12 @@ class ResyncSnapshotTest {
 
   /** A timer id whose replicas under the node's current view are {@code replicas}. */
   private long anIdReplicatedBy(List<String> replicas, int rf) {
-    long id = 0x0123456789abcdefL;
+    return anIdReplicatedBy(replicas, rf, 0x0123456789abcdefL);
+  }
+
+  /** The first id from {@code from} on whose replicas are {@code replicas}. */
+  private long anIdReplicatedBy(List<String> replicas, int rf, long from) {
+    long id = from;
     while (!node.view().replicasFor(id, rf).equals(replicas)) {
       id++;
     }

@@ -201,6 +201,8 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             config.getResync().getPageSize(),
             config.getResync().getMaxTimersPerSecond(),
             java.time.Duration.ofMillis(config.getResync().getRequestTimeout().toMilliseconds()),
+            java.time.Duration.ofMillis(
+                config.getResync().getTimerThreadTimeout().toMilliseconds()),
             environment.metrics());
     environment
         .lifecycle()

@@ -389,6 +389,24 @@ public class ChronosConfiguration extends Configuration {
     @MinDuration(value = 1, unit = TimeUnit.MILLISECONDS)
     private Duration requestTimeout = Duration.seconds(10);
 
+    /**
+     * How long a resync waits for this node's timer thread to take a command (start, merge a page)
+     * before it gives up and reports the run failed, instead of hanging.
+     */
+    @NotNull
+    @MinDuration(value = 1, unit = TimeUnit.MILLISECONDS)
+    private Duration timerThreadTimeout = Duration.seconds(60);
+
+    @JsonProperty
+    public Duration getTimerThreadTimeout() {
+      return timerThreadTimeout;
+    }
+
+    @JsonProperty
+    public void setTimerThreadTimeout(Duration timerThreadTimeout) {
+      this.timerThreadTimeout = timerThreadTimeout;
+    }
+
     /** Resync when the node starts, so a restarted node gets its timers back. */
     private boolean onStart = true;
 

@@ -88,6 +88,7 @@ public final class ResyncService {
   // a node's first resync would have to load and JIT-compile while it runs.
   private final CloseableHttpAsyncClient http;
   private final Duration requestTimeout;
+  private final Duration timerThreadTimeout;
   private final ExecutorService runner;
   private final ExecutorService fetchers;
   private final AtomicInteger nodesRemaining = new AtomicInteger();
@@ -108,6 +109,7 @@ public final class ResyncService {
       int pageSize,
       int maxTimersPerSecond,
       Duration requestTimeout,
+      Duration timerThreadTimeout,
       MetricRegistry metrics) {
     this.clock = clock;
     this.maxTimersPerSecond = maxTimersPerSecond;
@@ -117,6 +119,7 @@ public final class ResyncService {
     this.parser = parser;
     this.pageSize = pageSize;
     this.requestTimeout = requestTimeout;
+    this.timerThreadTimeout = timerThreadTimeout;
     this.http =
         AsyncHttp.client(
             requestTimeout.toMillis(), 4, 2, 1, "chronos-resync-io", AsyncHttp.BACKGROUND);
@@ -214,22 +217,60 @@ public final class ResyncService {
     Set<String> peers = peers(v);
     LOG.info(
         "resync started ({}): {} nodes to ask, cluster view {}", reason, peers.size(), v.viewId());
-    // Timers the store forgets from now on stand in for it while pages are merged.
-    node.resyncStarting().join();
+    // Timers the store forgets from now on stand in for it while pages are merged. (The timer
+    // thread takes commands in order: this one and resyncFinished's balance whenever they run.)
+    CompletableFuture<Void> remembering = node.resyncStarting();
     try {
-      return run(reason, v, peers);
+      String cannotStart = null;
+      try {
+        awaitTimerThread(remembering, "start remembering forgotten timers");
+      } catch (ResyncException e) {
+        cannotStart = e.getMessage();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        cannotStart = "interrupted";
+      }
+      return run(reason, v, peers, cannotStart);
     } finally {
       node.resyncFinished();
     }
   }
 
-  private ResyncSummary run(String reason, ClusterView v, Set<String> peers) {
+  /**
+   * Waits for the timer thread to finish a command of this resync, at most {@code
+   * resync.timerThreadTimeout}: a node whose timer thread is stuck reports it rather than hang the
+   * run and everyone waiting for it.
+   */
+  private void awaitTimerThread(CompletableFuture<?> command, String what)
+      throws ResyncException, InterruptedException {
+    try {
+      command.get(timerThreadTimeout.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (java.util.concurrent.TimeoutException e) {
+      throw new ResyncException(
+          "this node's timer thread did not "
+              + what
+              + " within "
+              + timerThreadTimeout.toMillis()
+              + " ms (resync.timerThreadTimeout)");
+    } catch (java.util.concurrent.ExecutionException e) {
+      throw new ResyncException("this node's timer thread failed to " + what + ": " + e.getCause());
+    }
+  }
+
+  /**
+   * @param cannotStart why no peer can be asked (every peer is then reported failed with it), or
+   *     null
+   */
+  private ResyncSummary run(String reason, ClusterView v, Set<String> peers, String cannotStart) {
     Tally tally = new Tally();
     nodesRemaining.set(peers.size());
     List<String> failures = new ArrayList<>();
     int contacted = 0;
     for (String peer : peers) {
       try {
+        if (cannotStart != null) {
+          throw new ResyncException("not asked: " + cannotStart);
+        }
         contacted++;
         resyncFrom(peer, v, tally);
       } catch (ResyncException e) {
@@ -582,7 +623,7 @@ public final class ResyncService {
    * absorb.
    */
   private void apply(List<Plan> plans, long transitMillis, List<long[]> references, Tally tally)
-      throws InterruptedException {
+      throws InterruptedException, ResyncException {
     long urgentBefore = clock.millis() + URGENT_WITHIN_MILLIS;
     boolean[] superseded = new boolean[plans.size()];
     // Detached copies for the bulk lane, filled in on the timer thread.
@@ -617,7 +658,7 @@ public final class ResyncService {
               }));
     }
     for (int c = 0; c < chunks.size(); c++) {
-      chunks.get(c).join();
+      awaitTimerThread(chunks.get(c), "merge a page");
       int end = Math.min(plans.size(), (c + 1) * MERGE_CHUNK);
       for (int k = c * MERGE_CHUNK; k < end; k++) {
         Plan plan = plans.get(k);

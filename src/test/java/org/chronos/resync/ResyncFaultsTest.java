@@ -6,6 +6,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.CallbackServer.Reply;
 import org.chronos.testing.ClusterHarness;
@@ -66,6 +68,39 @@ class ResyncFaultsTest {
         .contains(peer)
         .contains("unreachable after 4 attempts")
         .contains("no answer within 200 ms");
+  }
+
+  @Test
+  void aStuckTimerThreadIsReportedInsteadOfHangingTheRun() throws Exception {
+    fakePeer = CallbackServer.start();
+    String peer = "127.0.0.1:" + fakePeer.port();
+    cluster = ClusterHarness.create(1, "resync:", "  timerThreadTimeout: 300ms");
+    Node node = cluster.node(0);
+    node.writeClusterFile("node = " + node.address() + "\nnode = " + peer);
+    node.start();
+    CountDownLatch release = new CountDownLatch(1);
+    // A command that holds the node's timer thread until released.
+    assertThat(node.app().timerService().execute(store -> awaitQuietly(release))).isTrue();
+    try {
+      JsonNode summary = node.resync();
+
+      assertThat(summary.get("nodesContacted").asInt()).isZero();
+      assertThat(summary.get("nodesFailed").asInt()).isEqualTo(1);
+      assertThat(summary.get("failures").get(0).asText())
+          .contains(peer)
+          .contains("timer thread did not")
+          .contains("within 300 ms");
+    } finally {
+      release.countDown();
+    }
+  }
+
+  private static void awaitQuietly(CountDownLatch latch) {
+    try {
+      latch.await(30, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   @Test

@@ -374,32 +374,37 @@ public final class TimerNode implements TimerEvents {
   private void mergeSnapshotCopy(TimerStore store, Timer copy, long lateByMillis) {
     rememberForgottenUntil =
         Math.max(rememberForgottenUntil, clock.millis() + RESYNC_REMEMBERS_MILLIS);
-    ClusterView v = view.get();
-    Timer existing = heldOrForgotten(store, copy.id());
-    if (existing != null
-        && copy.replicas().contains(v.localAddress())
-        && supersedes(existing, copy, v, lateByMillis)) {
+    Timer placed = placeSnapshot(store, copy, view.get(), lateByMillis);
+    if (placed == null) {
       snapshotCopiesSkipped.mark();
-      LOG.debug("kept {} over the older resync copy {}", existing, copy);
+      LOG.debug("skipped resync copy {}: this node holds a later pop or a deletion of it", copy);
       return;
     }
-    merge(store, keepingStart(existing, copy, lateByMillis));
+    merge(store, placed);
   }
 
-  // Timer thread: the stored copy, or one forgotten while this node remembers forgotten timers.
-  private Timer heldOrForgotten(TimerStore store, long id) {
-    Timer existing = store.get(id);
+  /**
+   * What this node makes of a snapshot copy, a page's or one another node's resync sent on (timer
+   * thread): null if the copy makes this node a replica and this node holds, or remembers having
+   * forgotten, a later pop or a deletion of the timer ({@link VersionRule#isLaterPop}, {@link
+   * VersionRule#isLaterDelete}); otherwise the copy, with this node's start if it is the very timer
+   * this node holds ({@link #keepingStart}). A copy that makes this node no replica is there to
+   * leave it a tombstone, and always does.
+   */
+  private Timer placeSnapshot(TimerStore store, Timer copy, ClusterView v, long lateByMillis) {
+    Timer existing = store.get(copy.id());
     if (existing == null) {
-      Forgotten forgotten = forgottenDuringResync.get(id);
+      Forgotten forgotten = forgottenDuringResync.get(copy.id());
       existing = forgotten == null ? null : forgotten.timer();
     }
-    return existing;
-  }
-
-  /** Whether {@code held} is a later pop or a deletion of the timer a snapshot copy shows. */
-  private static boolean supersedes(Timer held, Timer copy, ClusterView v, long lateByMillis) {
-    return VersionRule.isLaterPop(held, copy, v.viewId(), lateByMillis)
-        || VersionRule.isLaterDelete(held, copy, v.viewId(), v.localAddress(), lateByMillis);
+    if (existing != null
+        && copy.replicas().contains(v.localAddress())
+        && (VersionRule.isLaterPop(existing, copy, v.viewId(), lateByMillis)
+            || VersionRule.isLaterDelete(
+                existing, copy, v.viewId(), v.localAddress(), lateByMillis))) {
+      return null;
+    }
+    return keepingStart(existing, copy, lateByMillis);
   }
 
   /** This node's clock, in ms. */
@@ -446,9 +451,7 @@ public final class TimerNode implements TimerEvents {
         s -> {
           resyncsRunning--;
           if (!remembersForgotten(clock.millis())) {
-            forgottenDuringResync.clear();
-            forgottenOrder.clear();
-            toldOfTheCap = false;
+            forgetRemembered();
           }
           return null;
         });
@@ -466,6 +469,13 @@ public final class TimerNode implements TimerEvents {
                 Math.max(rememberForgottenUntil, clock.millis() + RESYNC_REMEMBERS_MILLIS));
   }
 
+  // Timer thread: drops what forgotten() remembered.
+  private void forgetRemembered() {
+    forgottenDuringResync.clear();
+    forgottenOrder.clear();
+    toldOfTheCap = false;
+  }
+
   // Timer thread: whether timers the store forgets are to be remembered now.
   private boolean remembersForgotten(long now) {
     return resyncsRunning > 0 || now < rememberForgottenUntil;
@@ -476,9 +486,7 @@ public final class TimerNode implements TimerEvents {
     long now = clock.millis();
     if (!remembersForgotten(now)) {
       if (!forgottenOrder.isEmpty()) {
-        forgottenDuringResync.clear();
-        forgottenOrder.clear();
-        toldOfTheCap = false;
+        forgetRemembered();
       }
       return;
     }
@@ -532,14 +540,9 @@ public final class TimerNode implements TimerEvents {
         s -> {
           ClusterView v = view.get();
           for (int i = 0; i < copies.size(); i++) {
-            Timer copy = copies.get(i);
-            Timer existing = heldOrForgotten(s, copy.id());
-            if (existing != null && supersedes(existing, copy, v, transitMillis)) {
-              then.merged(i, null);
-              continue;
-            }
-            Timer placed = keepingStart(existing, copy, transitMillis);
-            if (store[i]) {
+            // A page's copies all make this node a replica (the resync checks).
+            Timer placed = placeSnapshot(s, copies.get(i), v, transitMillis);
+            if (placed != null && store[i]) {
               merge(s, placed);
             }
             then.merged(i, placed);

@@ -7,7 +7,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -204,8 +203,7 @@ public final class ResyncSource {
         }
       }
     }
-    Integer[] mine = lastVisitOfEachId(allIds, count);
-    Arrays.sort(mine, Comparator.comparingLong(i -> allPopTimes[i]));
+    int[] mine = byPopTime(lastVisitOfEachId(allIds, count), allPopTimes);
     long[] popTimes = new long[mine.length];
     long[] ids = new long[mine.length];
     List<List<String>> oldReplicas = new ArrayList<>(mine.length);
@@ -227,7 +225,7 @@ public final class ResyncSource {
    * listed more than once (the store's walk hands a timer over twice when the index moves it from
    * the visited part back to the unvisited part; the later copy is the newer).
    */
-  static Integer[] lastVisitOfEachId(long[] ids, int count) {
+  static int[] lastVisitOfEachId(long[] ids, int count) {
     long[] sorted = Arrays.copyOf(ids, count);
     Arrays.sort(sorted);
     Set<Long> repeated = new HashSet<>();
@@ -247,12 +245,58 @@ public final class ResyncSource {
         }
       }
     }
-    Integer[] out = new Integer[kept];
+    int[] out = new int[kept];
     int k = 0;
     for (int i = 0; i < count; i++) {
       if (!superseded[i]) {
         out[k++] = i;
       }
+    }
+    return out;
+  }
+
+  /**
+   * {@code positions} (ascending) ordered by {@code popTimes[position]}, equal pop times in
+   * position order: the listing's order. One primitive sort of (pop time, rank) keys packed into
+   * longs, no boxing and no comparator; when the pop times span too much for that (timers years
+   * apart in a very large listing), a sort of the same keys as pairs.
+   */
+  static int[] byPopTime(int[] positions, long[] popTimes) {
+    int n = positions.length;
+    if (n < 2) {
+      return positions;
+    }
+    long min = Long.MAX_VALUE;
+    long max = Long.MIN_VALUE;
+    for (int p : positions) {
+      min = Math.min(min, popTimes[p]);
+      max = Math.max(max, popTimes[p]);
+    }
+    // The low bits hold the rank in positions (which is position order), the high bits the pop
+    // time's offset from the earliest; both fit when the offset needs at most 63 - rankBits bits.
+    int rankBits = 32 - Integer.numberOfLeadingZeros(n - 1);
+    long span = max - min; // negative if it overflowed: then it does not fit either
+    int[] out = new int[n];
+    if (span >= 0 && (span >>> (63 - rankBits)) == 0) {
+      long[] keys = new long[n];
+      for (int k = 0; k < n; k++) {
+        keys[k] = ((popTimes[positions[k]] - min) << rankBits) | k;
+      }
+      Arrays.sort(keys);
+      long rankMask = (1L << rankBits) - 1;
+      for (int k = 0; k < n; k++) {
+        out[k] = positions[(int) (keys[k] & rankMask)];
+      }
+      return out;
+    }
+    long[][] pairs = new long[n][];
+    for (int k = 0; k < n; k++) {
+      pairs[k] = new long[] {popTimes[positions[k]], positions[k]};
+    }
+    Arrays.sort(
+        pairs, (a, b) -> a[0] != b[0] ? Long.compare(a[0], b[0]) : Long.compare(a[1], b[1]));
+    for (int k = 0; k < n; k++) {
+      out[k] = (int) pairs[k][1];
     }
     return out;
   }

@@ -198,4 +198,33 @@ class ResyncSourceTest {
     assertThat(ResyncSource.lastVisitOfEachId(ids, 3)).containsExactly(1, 2);
     assertThat(ResyncSource.lastVisitOfEachId(new long[] {3, 2, 1}, 3)).containsExactly(0, 1, 2);
   }
+
+  /** The listing's order: by pop time, equal pop times in the order the walk visited them. */
+  @Test
+  void shouldOrderAListingByPopTimeKeepingVisitOrderForEqualPopTimes() {
+    for (long spread : new long[] {10, 86_400_000L * 365 * 20, Long.MAX_VALUE}) {
+      for (int n : new int[] {0, 1, 2, 3, 1000, 70_000}) {
+        long[] popTimes = new long[n];
+        for (int i = 0; i < popTimes.length; i++) {
+          // Many equal pop times for a small spread; for Long.MAX_VALUE, values of both signs.
+          popTimes[i] =
+              T0 + (spread == Long.MAX_VALUE ? random.nextLong() : random.nextLong(spread));
+        }
+        int[] positions =
+            java.util.stream.IntStream.range(0, popTimes.length).filter(i -> i % 7 != 3).toArray();
+        List<Integer> expected = new ArrayList<>();
+        for (int p : positions) {
+          expected.add(p);
+        }
+        // A stable sort by pop time alone: ties stay in position order.
+        expected.sort(java.util.Comparator.comparingLong(p -> popTimes[p]));
+
+        int[] ordered = ResyncSource.byPopTime(positions, popTimes);
+
+        assertThat(ordered)
+            .as("spread %d, %d timers", spread, n)
+            .containsExactly(expected.stream().mapToInt(Integer::intValue).toArray());
+      }
+    }
+  }
 }

@@ -95,7 +95,8 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             cb.getMaxInFlight(),
             cb.getMaxConnections(),
             cb.getIoThreads(),
-            environment.metrics().timer("chronos.callbacks.latency"));
+            environment.metrics().timer("chronos.callbacks.latency"),
+            environment.metrics().counter("chronos.callbacks.resent"));
 
     ChronosConfiguration.ReplicationSettings rs = config.getReplication();
     Replicator replicator =

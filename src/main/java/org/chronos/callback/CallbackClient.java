@@ -1,6 +1,9 @@
 package org.chronos.callback;
 
+import com.codahale.metrics.Counter;
 import com.codahale.metrics.Timer;
+import java.net.ConnectException;
+import java.net.SocketException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -13,9 +16,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
 import org.apache.hc.core5.concurrent.FutureCallback;
+import org.apache.hc.core5.http.ConnectionClosedException;
 import org.apache.hc.core5.http.ContentType;
 import org.apache.hc.core5.http.HttpResponse;
 import org.apache.hc.core5.http.Message;
+import org.apache.hc.core5.http.NoHttpResponseException;
 import org.apache.hc.core5.http.nio.AsyncRequestProducer;
 import org.apache.hc.core5.http.nio.entity.AsyncEntityProducers;
 import org.apache.hc.core5.http.nio.entity.DiscardingEntityConsumer;
@@ -36,7 +41,10 @@ import org.slf4j.LoggerFactory;
  * timeouts each cover one phase, so a scheduled cancel enforces the total). At most {@code
  * maxInFlight} callbacks run at once: beyond that {@link #trySend} refuses and the timer thread
  * holds the pop until a slot frees, so a slow client delays pops instead of piling up unbounded
- * work. Only a 2xx answer is a success.
+ * work. Only a 2xx answer is a success. A callback whose connection the target closed without
+ * answering (typically a pooled keep-alive connection the target closed just as it was reused) is
+ * sent again on another connection, at most {@link #MAX_RESENDS} times and within the same
+ * deadline; an answer, a timeout or a failed connect is never followed by another send.
  */
 public final class CallbackClient implements CallbackSink {
   private static final Logger LOG = LoggerFactory.getLogger(CallbackClient.class);
@@ -48,17 +56,30 @@ public final class CallbackClient implements CallbackSink {
   private final int maxInFlight;
   private final long timeoutMillis;
   private final Timer latency;
+  private final Counter resent;
   private volatile boolean closed;
 
+  /**
+   * Most times one callback is sent again because the target closed the connection without
+   * answering (see {@link #closedWithoutAnswer}), all within the callback's one deadline.
+   */
+  static final int MAX_RESENDS = 2;
+
   public CallbackClient(long timeoutMillis, int maxInFlight, int maxConnections, int ioThreads) {
-    this(timeoutMillis, maxInFlight, maxConnections, ioThreads, new Timer());
+    this(timeoutMillis, maxInFlight, maxConnections, ioThreads, new Timer(), new Counter());
   }
 
   /**
    * @param latency told the time from send to outcome of every callback, whatever the outcome
+   * @param resent counts callbacks sent again after the target closed the connection unanswered
    */
   public CallbackClient(
-      long timeoutMillis, int maxInFlight, int maxConnections, int ioThreads, Timer latency) {
+      long timeoutMillis,
+      int maxInFlight,
+      int maxConnections,
+      int ioThreads,
+      Timer latency,
+      Counter resent) {
     if (timeoutMillis < 1 || maxInFlight < 1 || maxConnections < 1 || ioThreads < 1) {
       throw new IllegalArgumentException(
           String.format(
@@ -67,6 +88,7 @@ public final class CallbackClient implements CallbackSink {
     }
     this.timeoutMillis = timeoutMillis;
     this.latency = latency;
+    this.resent = resent;
     this.maxInFlight = maxInFlight;
     this.slots = new Semaphore(maxInFlight);
     this.client =
@@ -99,53 +121,86 @@ public final class CallbackClient implements CallbackSink {
     if (closed || !slots.tryAcquire()) {
       return false;
     }
-    Exchange exchange = new Exchange(whenDone);
+    Exchange exchange = new Exchange(pop, whenDone);
     try {
       // Off the timer thread: starting an exchange may resolve the host name synchronously, and a
       // slow resolver must not hold up every other pop.
-      dispatcher.execute(() -> start(pop, exchange));
+      dispatcher.execute(() -> start(exchange));
     } catch (RejectedExecutionException e) {
       exchange.finish(CallbackOutcome.failed("callback client stopped"));
     }
     return true;
   }
 
-  private void start(Pop pop, Exchange exchange) {
-    try {
-      AsyncRequestProducer request =
-          AsyncRequestBuilder.post(pop.uri())
-              .addHeader("X-Sequence-Number", Integer.toString(pop.sequence()))
-              .setEntity(
-                  AsyncEntityProducers.create(pop.opaque(), ContentType.APPLICATION_OCTET_STREAM))
-              .build();
-      Future<Message<HttpResponse, Void>> future =
-          client.execute(
-              request, new BasicResponseConsumer<>(new DiscardingEntityConsumer<>()), exchange);
-      exchange.deadline =
-          deadlines.schedule(
-              () -> {
-                future.cancel(true);
-                exchange.finish(CallbackOutcome.failed("timed out after " + timeoutMillis + " ms"));
-              },
-              timeoutMillis,
-              TimeUnit.MILLISECONDS);
-      if (exchange.finished.get()) {
-        exchange.deadline.cancel(false);
-      }
-    } catch (RuntimeException e) {
-      exchange.finish(CallbackOutcome.failed(describe(e)));
+  private void start(Exchange exchange) {
+    exchange.deadline =
+        deadlines.schedule(
+            () -> {
+              Future<?> current = exchange.future;
+              if (current != null) {
+                current.cancel(true);
+              }
+              exchange.finish(CallbackOutcome.failed("timed out after " + timeoutMillis + " ms"));
+            },
+            timeoutMillis,
+            TimeUnit.MILLISECONDS);
+    if (exchange.finished.get()) {
+      exchange.deadline.cancel(false);
+      return;
     }
+    exchange.send();
+  }
+
+  /**
+   * Whether a callback failed because the target closed its connection without answering: an idle
+   * pooled connection the target had just closed (servers close keep-alive connections after an
+   * idle time or a number of requests, and the close can cross our next request), or a reset. Not a
+   * refused or failed connect, a timeout or an answer: those are the target's answer.
+   */
+  static boolean closedWithoutAnswer(Exception e) {
+    if (e instanceof ConnectionClosedException || e instanceof NoHttpResponseException) {
+      return true; // includes RequestNotExecutedException: the request never left
+    }
+    if (e instanceof SocketException && !(e instanceof ConnectException)) {
+      String message = e.getMessage();
+      return message != null && (message.contains("reset") || message.contains("Broken pipe"));
+    }
+    return false;
   }
 
   /** One callback's completion: whichever of response, failure or deadline comes first wins. */
   private final class Exchange implements FutureCallback<Message<HttpResponse, Void>> {
+    private final Pop pop;
     private final Consumer<CallbackOutcome> whenDone;
     private final AtomicBoolean finished = new AtomicBoolean();
     private final long startedNanos = System.nanoTime();
     private volatile ScheduledFuture<?> deadline;
+    private volatile Future<Message<HttpResponse, Void>> future;
+    private int resends; // I/O threads, one failure at a time (each send fails at most once)
 
-    Exchange(Consumer<CallbackOutcome> whenDone) {
+    Exchange(Pop pop, Consumer<CallbackOutcome> whenDone) {
+      this.pop = pop;
       this.whenDone = whenDone;
+    }
+
+    /** Sends the request, on the dispatcher thread: for the first time or again. */
+    void send() {
+      try {
+        AsyncRequestProducer request =
+            AsyncRequestBuilder.post(pop.uri())
+                .addHeader("X-Sequence-Number", Integer.toString(pop.sequence()))
+                .setEntity(
+                    AsyncEntityProducers.create(pop.opaque(), ContentType.APPLICATION_OCTET_STREAM))
+                .build();
+        future =
+            client.execute(
+                request, new BasicResponseConsumer<>(new DiscardingEntityConsumer<>()), this);
+        if (finished.get()) {
+          future.cancel(true); // the deadline passed while this send was being started
+        }
+      } catch (RuntimeException e) {
+        finish(CallbackOutcome.failed(describe(e)));
+      }
     }
 
     void finish(CallbackOutcome outcome) {
@@ -171,6 +226,22 @@ public final class CallbackClient implements CallbackSink {
 
     @Override
     public void failed(Exception ex) {
+      // On an I/O thread, once per send: resends are counted here only.
+      if (closedWithoutAnswer(ex) && resends < MAX_RESENDS && !finished.get() && !closed) {
+        resends++;
+        resent.inc();
+        LOG.debug(
+            "callback to {} (pop {}): {}; sending it again on another connection",
+            pop.uri(),
+            pop.sequence(),
+            describe(ex));
+        try {
+          dispatcher.execute(this::send);
+          return;
+        } catch (RejectedExecutionException e) {
+          // stopping: fall through and fail
+        }
+      }
       finish(CallbackOutcome.failed(describe(ex)));
     }
 

@@ -33,7 +33,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * What a callback looks like on the wire and what a single node does with its answer (PROTOCOL.md
  * section 1): any 2xx is a success and the timer carries on; anything else, or no answer within 2
  * s, is a failure after which this node drops its copy (in a cluster the next replica would pop
- * it), with no retry from this node.
+ * it), with no retry from this node; only a callback whose connection the target closed without
+ * answering is sent again, on a new connection.
  *
  * <p>Each failing timer carries a tag of its own, so the node dropping it shows up as that tag's
  * live count falling to 0 while the timer still had pops left. The absence of further callbacks is
@@ -190,6 +191,155 @@ class CallbackDeliveryTest {
         .extracting(Received::sequenceNumber)
         .startsWith(1, 2)
         .isSubsetOf(1, 2, 3);
+  }
+
+  /**
+   * Servers close keep-alive connections (after an idle time, or a number of requests), and the
+   * close can cross the next request on that connection. This target answers the first request on
+   * each connection and closes the connection, unanswered, on the second: every reused connection
+   * fails under the callback. Each pop must still be delivered, on a new connection, with its own
+   * sequence number, instead of the node dropping the timer.
+   */
+  @Execution(ExecutionMode.CONCURRENT)
+  @Test
+  void aCallbackWhoseConnectionTheTargetClosedUnansweredIsSentAgainOnANewConnection()
+      throws Exception {
+    try (ClosingTarget target = ClosingTarget.start()) {
+      long resentBefore = resentCount();
+
+      chronos.createTimer(
+          TimerJson.timer()
+              .interval(1)
+              .repeatFor(3)
+              .callback(target.url(), "keep-alive")
+              .tag("CLOSING", 1)
+              .json());
+
+      await("three pops answered")
+          .atMost(Duration.ofSeconds(10))
+          .pollInterval(Duration.ofMillis(20))
+          .until(() -> target.answered().size() >= 3);
+      assertThat(target.answered()).containsExactly(1, 2, 3);
+      // Pops 2 and 3 each went first to the connection the pop before had used.
+      assertThat(target.closedUnanswered()).containsExactly(2, 3);
+      assertThat(resentCount() - resentBefore).isGreaterThanOrEqualTo(2);
+    }
+  }
+
+  private static long resentCount() {
+    return APP.getEnvironment().metrics().counter("chronos.callbacks.resent").getCount();
+  }
+
+  /**
+   * A raw HTTP/1.1 target on loopback: per connection, answers the first request 200 and closes the
+   * connection on reading the second. Records the sequence numbers of both kinds.
+   */
+  private static final class ClosingTarget implements AutoCloseable {
+    private final ServerSocket server;
+    private final List<Integer> answered = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final List<Integer> closedUnanswered =
+        new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final List<java.net.Socket> sockets = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    private ClosingTarget(ServerSocket server) {
+      this.server = server;
+    }
+
+    static ClosingTarget start() throws IOException {
+      ClosingTarget target =
+          new ClosingTarget(new ServerSocket(0, 50, InetAddress.getLoopbackAddress()));
+      Thread acceptor = new Thread(target::acceptAll, "closing-target");
+      acceptor.setDaemon(true);
+      acceptor.start();
+      return target;
+    }
+
+    String url() {
+      return "http://127.0.0.1:" + server.getLocalPort() + "/closing";
+    }
+
+    List<Integer> answered() {
+      return List.copyOf(answered);
+    }
+
+    List<Integer> closedUnanswered() {
+      return List.copyOf(closedUnanswered);
+    }
+
+    private void acceptAll() {
+      while (!server.isClosed()) {
+        try {
+          java.net.Socket socket = server.accept();
+          sockets.add(socket);
+          Thread connection = new Thread(() -> serve(socket), "closing-target-connection");
+          connection.setDaemon(true);
+          connection.start();
+        } catch (IOException e) {
+          return; // closed
+        }
+      }
+    }
+
+    private void serve(java.net.Socket socket) {
+      try (socket) {
+        java.io.InputStream in = socket.getInputStream();
+        for (int request = 1; ; request++) {
+          Integer sequence = readRequest(in);
+          if (sequence == null) {
+            return; // the client closed the connection
+          }
+          if (request > 1) {
+            closedUnanswered.add(sequence);
+            return; // closes without answering
+          }
+          answered.add(sequence);
+          socket
+              .getOutputStream()
+              .write(
+                  "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                      .getBytes(StandardCharsets.US_ASCII));
+        }
+      } catch (IOException e) {
+        // the node went away
+      }
+    }
+
+    /** Reads one request (head and body); its X-Sequence-Number, or null at end of stream. */
+    private static Integer readRequest(java.io.InputStream in) throws IOException {
+      StringBuilder head = new StringBuilder();
+      int b;
+      while (!head.toString().endsWith("\r\n\r\n")) {
+        if ((b = in.read()) < 0) {
+          return null;
+        }
+        head.append((char) b);
+      }
+      int length = 0;
+      Integer sequence = null;
+      for (String line : head.toString().split("\r\n")) {
+        int colon = line.indexOf(':');
+        if (colon < 0) {
+          continue;
+        }
+        String name = line.substring(0, colon).trim();
+        String value = line.substring(colon + 1).trim();
+        if (name.equalsIgnoreCase("Content-Length")) {
+          length = Integer.parseInt(value);
+        } else if (name.equalsIgnoreCase("X-Sequence-Number")) {
+          sequence = Integer.parseInt(value);
+        }
+      }
+      in.readNBytes(length);
+      return sequence;
+    }
+
+    @Override
+    public void close() throws IOException {
+      server.close();
+      for (java.net.Socket socket : sockets) {
+        socket.close();
+      }
+    }
   }
 
   @Execution(ExecutionMode.CONCURRENT)

@@ -7,10 +7,13 @@ import java.net.NoRouteToHostException;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.net.UnknownHostException;
+import java.util.stream.Stream;
 import org.apache.hc.core5.http.ConnectionClosedException;
 import org.apache.hc.core5.http.NoHttpResponseException;
 import org.apache.hc.core5.http.RequestNotExecutedException;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Which failures send a callback again: only those where the target closed the connection under it
@@ -18,24 +21,24 @@ import org.junit.jupiter.api.Test;
  * a kind, and sending again would only call a target that said no (or delay the next replica).
  */
 class CallbackClientTest {
-  @Test
-  void onlyAConnectionClosedWithoutAnAnswerSendsTheCallbackAgain() {
-    assertThat(CallbackClient.closedWithoutAnswer(new RequestNotExecutedException())).isTrue();
-    assertThat(CallbackClient.closedWithoutAnswer(new ConnectionClosedException())).isTrue();
-    assertThat(CallbackClient.closedWithoutAnswer(new NoHttpResponseException("no response")))
-        .isTrue();
-    assertThat(CallbackClient.closedWithoutAnswer(new SocketException("Connection reset")))
-        .isTrue();
-    assertThat(CallbackClient.closedWithoutAnswer(new SocketException("Broken pipe"))).isTrue();
+  static Stream<Arguments> failures() {
+    return Stream.of(
+        Arguments.of(new RequestNotExecutedException(), true),
+        Arguments.of(new ConnectionClosedException(), true),
+        Arguments.of(new NoHttpResponseException("no response"), true),
+        Arguments.of(new SocketException("Connection reset"), true),
+        Arguments.of(new SocketException("Broken pipe"), true),
+        Arguments.of(new ConnectException("Connection refused"), false),
+        Arguments.of(new NoRouteToHostException("No route to host"), false),
+        Arguments.of(new SocketTimeoutException("timed out"), false),
+        Arguments.of(new UnknownHostException("no-such-host.invalid"), false),
+        Arguments.of(new SocketException("Network is unreachable"), false));
+  }
 
-    assertThat(CallbackClient.closedWithoutAnswer(new ConnectException("Connection refused")))
-        .isFalse();
-    assertThat(CallbackClient.closedWithoutAnswer(new NoRouteToHostException("unreachable")))
-        .isFalse();
-    assertThat(CallbackClient.closedWithoutAnswer(new SocketTimeoutException("timed out")))
-        .isFalse();
-    assertThat(CallbackClient.closedWithoutAnswer(new UnknownHostException("x.invalid"))).isFalse();
-    assertThat(CallbackClient.closedWithoutAnswer(new SocketException("Network is unreachable")))
-        .isFalse();
+  @ParameterizedTest(name = "{0}: send again {1}")
+  @MethodSource("failures")
+  void onlyAConnectionClosedWithoutAnAnswerSendsTheCallbackAgain(
+      Exception failure, boolean sendAgain) {
+    assertThat(CallbackClient.closedWithoutAnswer(failure)).isEqualTo(sendAgain);
   }
 }

@@ -235,11 +235,14 @@ public final class ResyncBench {
           background.createErrors(),
           background.strayCallbacks());
       System.out.printf(
-          "A: popped %d, callbacks failed %d; B: popped %d, callbacks failed %d; B -> A replication sent %d, failed %d%n",
+          "A: popped %d, callbacks failed %d (sent again %d); B: popped %d, callbacks failed %d (sent"
+              + " again %d); B -> A replication sent %d, failed %d%n",
           am.path("meters").path("chronos.timers.popped").path("count").asLong(),
           ChronosNode.counter(am, "chronos.callbacks.failed"),
+          ChronosNode.counter(am, "chronos.callbacks.resent"),
           bm.path("meters").path("chronos.timers.popped").path("count").asLong(),
           ChronosNode.counter(bm, "chronos.callbacks.failed"),
+          ChronosNode.counter(bm, "chronos.callbacks.resent"),
           ChronosNode.counter(bm, "chronos.replication." + a.address() + ".sent"),
           ChronosNode.counter(bm, "chronos.replication." + a.address() + ".failed"));
       System.out.printf(

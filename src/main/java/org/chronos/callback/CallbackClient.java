@@ -136,11 +136,12 @@ public final class CallbackClient implements CallbackSink {
     exchange.deadline =
         deadlines.schedule(
             () -> {
+              // The outcome first: cancelling the request calls cancelled(), which would win.
+              exchange.finish(CallbackOutcome.failed("timed out after " + timeoutMillis + " ms"));
               Future<?> current = exchange.future;
               if (current != null) {
                 current.cancel(true);
               }
-              exchange.finish(CallbackOutcome.failed("timed out after " + timeoutMillis + " ms"));
             },
             timeoutMillis,
             TimeUnit.MILLISECONDS);

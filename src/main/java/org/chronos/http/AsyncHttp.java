@@ -21,9 +21,6 @@ import org.apache.hc.core5.util.Timeout;
 public final class AsyncHttp {
   private AsyncHttp() {}
 
-  /** How long a pooled connection may sit idle before it is checked for closure at reuse. */
-  static final TimeValue VALIDATE_AFTER_IDLE = TimeValue.ofSeconds(1);
-
   /** A pooled async client, not yet started, whose I/O threads have this name and priority. */
   public static CloseableHttpAsyncClient client(
       long timeoutMillis,
@@ -51,10 +48,6 @@ public final class AsyncHttp {
                         .setConnectTimeout(timeout)
                         .setSocketTimeout(timeout)
                         .setTimeToLive(TimeValue.ofMinutes(5))
-                        // A connection idle this long is checked before reuse (a cheap check on
-                        // the I/O thread): servers close idle keep-alive connections, and one
-                        // closed just before its reuse would fail the request sent on it.
-                        .setValidateAfterInactivity(VALIDATE_AFTER_IDLE)
                         .build())
                 .build())
         .setDefaultRequestConfig(

@@ -7,10 +7,18 @@ import java.net.NoRouteToHostException;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.net.UnknownHostException;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.apache.hc.core5.http.ConnectionClosedException;
 import org.apache.hc.core5.http.NoHttpResponseException;
 import org.apache.hc.core5.http.RequestNotExecutedException;
+import org.chronos.testing.CallbackServer;
+import org.chronos.testing.CallbackServer.Reply;
+import org.chronos.timer.CallbackOutcome;
+import org.chronos.timer.Pop;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -40,5 +48,27 @@ class CallbackClientTest {
   void onlyAConnectionClosedWithoutAnAnswerSendsTheCallbackAgain(
       Exception failure, boolean sendAgain) {
     assertThat(CallbackClient.closedWithoutAnswer(failure)).isEqualTo(sendAgain);
+  }
+
+  /** The log line of a callback that ran out of time says so (it used to say "cancelled"). */
+  @Test
+  void aCallbackPastItsDeadlineFailsAsTimedOut() throws Exception {
+    try (CallbackServer target = CallbackServer.start()) {
+      String path = target.newPath("stall");
+      target.respond(path, request -> Reply.stall(Duration.ofSeconds(2)));
+      CallbackClient client = new CallbackClient(200, 10, 10, 1);
+      client.start();
+      try {
+        CompletableFuture<CallbackOutcome> outcome = new CompletableFuture<>();
+        Pop pop = new Pop(1, target.url(path), new byte[0], 1, 0);
+
+        assertThat(client.trySend(pop, outcome::complete)).isTrue();
+
+        assertThat(outcome.get(10, TimeUnit.SECONDS))
+            .isEqualTo(CallbackOutcome.failed("timed out after 200 ms"));
+      } finally {
+        client.stop(0);
+      }
+    }
   }
 }

@@ -21,6 +21,7 @@ import org.apache.hc.core5.http.ContentType;
 import org.apache.hc.core5.http.HttpResponse;
 import org.apache.hc.core5.http.Message;
 import org.apache.hc.core5.http.NoHttpResponseException;
+import org.apache.hc.core5.http.RequestNotExecutedException;
 import org.apache.hc.core5.http.nio.AsyncRequestProducer;
 import org.apache.hc.core5.http.nio.entity.AsyncEntityProducers;
 import org.apache.hc.core5.http.nio.entity.DiscardingEntityConsumer;
@@ -43,8 +44,10 @@ import org.slf4j.LoggerFactory;
  * holds the pop until a slot frees, so a slow client delays pops instead of piling up unbounded
  * work. Only a 2xx answer is a success. A callback whose connection the target closed without
  * answering (typically a pooled keep-alive connection the target closed just as it was reused) is
- * sent again on another connection, at most {@link #MAX_RESENDS} times and within the same
- * deadline; an answer, a timeout or a failed connect is never followed by another send.
+ * sent again on another connection within the same deadline: up to {@link #MAX_UNSENT_RESENDS}
+ * times when the client found the connection closed before sending, up to {@link #MAX_RESENDS}
+ * times when it closed or was reset after the request went out; an answer, a timeout or a failed
+ * connect is never followed by another send.
  */
 public final class CallbackClient implements CallbackSink {
   private static final Logger LOG = LoggerFactory.getLogger(CallbackClient.class);
@@ -64,6 +67,14 @@ public final class CallbackClient implements CallbackSink {
    * answering (see {@link #closedWithoutAnswer}), all within the callback's one deadline.
    */
   static final int MAX_RESENDS = 2;
+
+  /**
+   * Most times one callback is sent again because the client found its pooled connection closed
+   * before sending anything ({@link RequestNotExecutedException}): the target never saw it, so this
+   * risks no duplicate, and such failures come at once. A target that closed many idle connections
+   * can leave several in the pool.
+   */
+  static final int MAX_UNSENT_RESENDS = 8;
 
   public CallbackClient(long timeoutMillis, int maxInFlight, int maxConnections, int ioThreads) {
     this(timeoutMillis, maxInFlight, maxConnections, ioThreads, new Timer(), new Counter());
@@ -177,7 +188,9 @@ public final class CallbackClient implements CallbackSink {
     private final long startedNanos = System.nanoTime();
     private volatile ScheduledFuture<?> deadline;
     private volatile Future<Message<HttpResponse, Void>> future;
-    private int resends; // I/O threads, one failure at a time (each send fails at most once)
+    // I/O threads, one failure at a time (each send fails at most once).
+    private int resends;
+    private int unsentResends;
 
     Exchange(Pop pop, Consumer<CallbackOutcome> whenDone) {
       this.pop = pop;
@@ -228,8 +241,11 @@ public final class CallbackClient implements CallbackSink {
     @Override
     public void failed(Exception ex) {
       // On an I/O thread, once per send: resends are counted here only.
-      if (closedWithoutAnswer(ex) && resends < MAX_RESENDS && !finished.get() && !closed) {
-        resends++;
+      boolean again =
+          ex instanceof RequestNotExecutedException
+              ? unsentResends++ < MAX_UNSENT_RESENDS
+              : closedWithoutAnswer(ex) && resends++ < MAX_RESENDS;
+      if (again && !finished.get() && !closed) {
         resent.inc();
         LOG.debug(
             "callback to {} (pop {}): {}; sending it again on another connection",

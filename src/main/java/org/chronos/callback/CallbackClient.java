@@ -246,14 +246,14 @@ public final class CallbackClient implements CallbackSink {
               ? unsentResends++ < MAX_UNSENT_RESENDS
               : closedWithoutAnswer(ex) && resends++ < MAX_RESENDS;
       if (again && !finished.get() && !closed) {
-        resent.inc();
-        LOG.debug(
-            "callback to {} (pop {}): {}; sending it again on another connection",
-            pop.uri(),
-            pop.sequence(),
-            describe(ex));
         try {
           dispatcher.execute(this::send);
+          resent.inc();
+          LOG.debug(
+              "callback to {} (pop {}): {}; sending it again on another connection",
+              pop.uri(),
+              pop.sequence(),
+              describe(ex));
           return;
         } catch (RejectedExecutionException e) {
           // stopping: fall through and fail

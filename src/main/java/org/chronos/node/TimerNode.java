@@ -372,8 +372,7 @@ public final class TimerNode implements TimerEvents {
    * comparison.
    */
   private void mergeSnapshotCopy(TimerStore store, Timer copy, long lateByMillis) {
-    rememberForgottenUntil =
-        Math.max(rememberForgottenUntil, clock.millis() + RESYNC_REMEMBERS_MILLIS);
+    rememberForgottenForAWhile();
     Timer placed = placeSnapshot(store, copy, view.get(), lateByMillis);
     if (placed == null) {
       snapshotCopiesSkipped.mark();
@@ -463,10 +462,13 @@ public final class TimerNode implements TimerEvents {
    * #RESYNC_REMEMBERS_MILLIS} are remembered to compare them with. Asynchronous.
    */
   public void peerResyncing() {
-    service.execute(
-        s ->
-            rememberForgottenUntil =
-                Math.max(rememberForgottenUntil, clock.millis() + RESYNC_REMEMBERS_MILLIS));
+    service.execute(s -> rememberForgottenForAWhile());
+  }
+
+  // Timer thread: timers the store forgets in the next RESYNC_REMEMBERS_MILLIS are remembered.
+  private void rememberForgottenForAWhile() {
+    rememberForgottenUntil =
+        Math.max(rememberForgottenUntil, clock.millis() + RESYNC_REMEMBERS_MILLIS);
   }
 
   // Timer thread: drops what forgotten() remembered.

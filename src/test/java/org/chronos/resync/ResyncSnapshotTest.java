@@ -229,9 +229,7 @@ class ResyncSnapshotTest {
     String path = callbacks.newPath("copy-after-forgetting");
     Timer created = poppedOnceHere(TimerJson.timer().interval(1), path);
     long id = created.id();
-    await("the popped timer's tombstone to go")
-        .atMost(Duration.ofSeconds(10))
-        .until(() -> node.timer(id) == null);
+    awaitForgotten(id);
 
     assertThat(sendResyncCopy(created, created.startMillis(), true)).isEqualTo(200);
 
@@ -286,10 +284,15 @@ class ResyncSnapshotTest {
     assertThat(node.client().put(TimerPath.location(id, 2), json).statusCode()).isEqualTo(200);
     Timer created = node.timer(id).snapshot();
     callbacks.awaitRequests(path, 1);
+    awaitForgotten(id);
+    return created;
+  }
+
+  /** Waits until the node holds nothing of the timer, not even its tombstone. */
+  private void awaitForgotten(long id) {
     await("the popped timer's tombstone to go")
         .atMost(Duration.ofSeconds(10))
         .until(() -> node.timer(id) == null);
-    return created;
   }
 
   private int sendResyncCopy(Timer timer, long startMillis, boolean inABatch) throws Exception {

@@ -13,6 +13,7 @@
 # CBENCH_PLAIN_JVM=1 to run the nodes without the Debian package's JVM options (deb/chronos.default),
 # CBENCH_NODE_OPTS="<jvm options>" for every node JVM (e.g. -Xlog:gc:file=gc.log, or
 # -Ddw.replication.maxBulkInFlightPerPeer=4 to override a YAML key),
+# CBENCH_RESYNC_AGAIN=1 to time a second resync after the first (on compiled code),
 # CBENCH_KEEP=1 to keep the work directory (node logs, cluster files), CBENCH_WAIT_QUIET=<s> to
 # wait up to that many seconds for the machine to be idle before each benchmark (the figures
 # are only meaningful when nothing else runs; each phase reports the CPU other processes took).
@@ -69,6 +70,7 @@ JVM_OPTS=(-Xmx1g)
 [ "${CBENCH_JFR:-0}" = 1 ] && JVM_OPTS+=(-Dcbench.jfr=true)
 [ -n "${CBENCH_NODE_OPTS:-}" ] && JVM_OPTS+=("-Dcbench.nodeOpts=$CBENCH_NODE_OPTS")
 [ -n "${CBENCH_INTERVAL:-}" ] && JVM_OPTS+=("-Dcbench.interval=$CBENCH_INTERVAL")
+[ "${CBENCH_RESYNC_AGAIN:-0}" = 1 ] && JVM_OPTS+=(-Dcbench.resyncAgain=true)
 # The callback target (in this JVM) at the nice value of the nodes' timer and callback threads.
 [ "${CBENCH_TARGET_PRIORITY:-0}" = 1 ] && JVM_OPTS+=(-XX:ThreadPriorityPolicy=1 -Dcbench.targetPriority=10)
 # Nodes run with the JVM options the Debian package uses (deb/chronos.default), unless

@@ -221,6 +221,28 @@ public final class ResyncBench {
       // 4d. After: the background alone again.
       phases.add(phase("after", a, b, pids, () -> Thread.sleep(afterMillis)));
 
+      // 4e. Optionally (-Dcbench.resyncAgain=true) the same resync once more, now on code the
+      // first one got compiled: B holds every timer already, but the run does the same work (every
+      // page fetched, merged, and the copies for which B is primary sent to A again).
+      String[] summary2 = new String[1];
+      long[] wall2 = new long[1];
+      if (Boolean.getBoolean("cbench.resyncAgain")) {
+        phases.add(
+            phase(
+                "resync2",
+                a,
+                b,
+                pids,
+                () -> {
+                  long t0 = System.nanoTime();
+                  HttpResponse<String> response = b.task("resync", Duration.ofMinutes(5));
+                  wall2[0] = (System.nanoTime() - t0) / 1_000_000;
+                  summary2[0] = response.statusCode() + " " + response.body().strip();
+                }));
+        System.out.println("second resync on B: " + summary2[0]);
+        System.out.println("second resync wall time: " + wall2[0] + " ms");
+      }
+
       background.stopCreating();
       Thread.sleep(4000); // the last timers pop (1 s), and a backup would pop 2 s later
       JsonNode am = a.metrics();
@@ -349,6 +371,20 @@ public final class ResyncBench {
           resync.aAfter().max(),
           resync.aAfter().count() - resync.aBefore().count());
       System.out.printf("SUMMARY duplicate pops (a timer's callback twice):%s%n", duplicates);
+      if (summary2[0] != null) {
+        Phase again = phases.get(phases.size() - 1);
+        PopRecorder.PhaseStats c2 = background.phase(again.from(), again.to(), 0);
+        PopRecorder.PhaseStats a2 = background.phase(again.from(), again.to(), 1);
+        JsonNode s2 = JSON.readTree(summary2[0].substring(summary2[0].indexOf(' ') + 1));
+        System.out.printf(
+            "SUMMARY second resync (compiled code): %d ms round trip, durationMillis %d, timersReceived %d; "
+                + "pop lateness p99 / idle: %.1fx all timers, %.1fx timers popped by A%n",
+            wall2[0],
+            s2.path("durationMillis").asLong(),
+            s2.path("timersReceived").asLong(),
+            (double) c2.fromAnswer()[1] / Math.max(1, ci.fromAnswer()[1]),
+            (double) a2.fromAnswer()[1] / Math.max(1, ai.fromAnswer()[1]));
+      }
       double others = phases.stream().mapToDouble(Phase::otherCores).max().orElse(0);
       if (others > 0.15) {
         System.out.printf(

@@ -215,6 +215,8 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
                   // A restarted node gets its timers back from its peers.
                   resync.start("node start");
                 }
+                // Queued behind the start-up resync, if any.
+                resync.warmUp(config.getResync().getWarmUpTimers());
               }
 
               @Override

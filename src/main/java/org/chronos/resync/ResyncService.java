@@ -13,6 +13,7 @@ import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -27,6 +28,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
 import org.apache.hc.core5.http.ContentType;
@@ -45,6 +47,7 @@ import org.chronos.api.TimerRequestParser;
 import org.chronos.cluster.ClusterView;
 import org.chronos.http.AsyncHttp;
 import org.chronos.node.TimerNode;
+import org.chronos.replication.ReplicationBatch;
 import org.chronos.replication.Replicator;
 import org.chronos.resources.TimerPath;
 import org.chronos.timer.Clock;
@@ -94,6 +97,7 @@ public final class ResyncService {
   private final AtomicInteger nodesRemaining = new AtomicInteger();
   private final Counter timersProcessed;
   private final Counter runs;
+  private final Counter warmedUp;
 
   private CompletableFuture<ResyncSummary> running;
   private CompletableFuture<ResyncSummary> queued;
@@ -133,6 +137,7 @@ public final class ResyncService {
     metrics.register("chronos.resync.nodes-remaining", (Gauge<Integer>) nodesRemaining::get);
     this.timersProcessed = metrics.counter("chronos.resync.timers-processed");
     this.runs = metrics.counter("chronos.resync.runs");
+    this.warmedUp = metrics.counter("chronos.resync.warm-up-timers");
   }
 
   /**
@@ -162,6 +167,65 @@ public final class ResyncService {
     }
     running = CompletableFuture.supplyAsync(() -> run(reason), runner);
     return running;
+  }
+
+  /**
+   * Runs this node's resync code on {@code timers} made-up timers ({@link ResyncWarmUp}), so that a
+   * real run later finds it compiled; 0 does nothing. One page at a time on the resync thread,
+   * queued behind any run already asked for (the start-up resync goes first), and a run asked for
+   * meanwhile waits for one page at most. Completes with how many timers it went through: fewer if
+   * a round went wrong (logged; the warm-up then stops) or the node stopped.
+   */
+  public CompletableFuture<Long> warmUp(int timers) {
+    CompletableFuture<Long> done = new CompletableFuture<>();
+    if (timers <= 0) {
+      done.complete(0L);
+      return done;
+    }
+    long startedNanos = System.nanoTime();
+    AtomicLong through = new AtomicLong();
+    ResyncWarmUp[] warmUp = new ResyncWarmUp[1];
+    Runnable round =
+        new Runnable() {
+          @Override
+          public void run() {
+            try {
+              if (warmUp[0] == null) {
+                warmUp[0] =
+                    new ResyncWarmUp(
+                        ResyncService.this,
+                        clock,
+                        view.get().localAddress(),
+                        Math.min(pageSize, timers),
+                        pageSize);
+              }
+              Rehearsal r = warmUp[0].round();
+              if (r.malformed() > 0 || r.planned() == 0 || r.copies() == 0) {
+                throw new ResyncException("made-up timers did not go through: " + r);
+              }
+              warmedUp.inc(r.received());
+              if (through.addAndGet(r.received()) < timers) {
+                runner.execute(this);
+                return;
+              }
+              LOG.info(
+                  "resync code warmed up on {} made-up timers in {} ms (resync.warmUpTimers)",
+                  through.get(),
+                  (System.nanoTime() - startedNanos) / 1_000_000);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+              LOG.debug("resync warm-up ended by the node stopping after {} timers", through.get());
+            } catch (ResyncException | RuntimeException e) {
+              LOG.warn("resync warm-up stopped after {} timers: {}", through.get(), e.toString());
+            }
+            done.complete(through.get());
+          }
+        };
+    try {
+      runner.execute(round);
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      done.complete(0L);
+    }
+    return done;
   }
 
   /** Waits for the running resync, if any, without starting one; the last summary, or null. */
@@ -427,15 +491,7 @@ public final class ResyncService {
           throw failed.reason();
         }
         FetchedPage page = (FetchedPage) next;
-        List<Plan> plans = new ArrayList<>(page.entries().size());
-        for (Entry entry : page.entries()) {
-          try {
-            plans.add(plan(entry, local));
-          } catch (BadRequestException | RuntimeException e) {
-            tally.malformed.incrementAndGet();
-            LOG.debug("skipping malformed timer from {}: {}", peer, e.getMessage());
-          }
-        }
+        List<Plan> plans = plans(page.entries(), local, tally, peer);
         apply(plans, page.transitMillis(), references, tally);
         if (page.last()) {
           break;
@@ -497,35 +553,17 @@ public final class ResyncService {
                       "GET /timers answered " + status + ": " + abbreviate(answer.body()))));
           return;
         }
-        JsonNode timers;
+        ParsedPage parsed;
         try {
-          timers = MAPPER.readTree(answer.body()).get("Timers");
-        } catch (IOException e) {
-          tally.malformed.incrementAndGet();
-          pages.put(new FetchFailed(new ResyncException("malformed page: " + e.getMessage())));
+          parsed = parsePage(answer.body(), written, tally, peer);
+        } catch (ResyncException e) {
+          pages.put(new FetchFailed(e));
           return;
         }
-        if (timers == null || !timers.isArray()) {
-          tally.malformed.incrementAndGet();
-          pages.put(new FetchFailed(new ResyncException("malformed page: no Timers list")));
-          return;
-        }
-        List<Entry> entries = new ArrayList<>(timers.size());
-        long maxPopTime = Long.MIN_VALUE;
-        for (JsonNode item : timers) {
-          tally.received.incrementAndGet();
-          timersProcessed.inc();
-          try {
-            Entry entry = parse(item, written);
-            entries.add(entry);
-            maxPopTime = Math.max(maxPopTime, entry.popTime());
-          } catch (BadRequestException | RuntimeException e) {
-            tally.malformed.incrementAndGet();
-            LOG.debug("skipping malformed timer from {}: {}", peer, e.getMessage());
-          }
-        }
+        timersProcessed.inc(parsed.items());
+        long maxPopTime = parsed.maxPopTime();
         boolean last = status == 200;
-        pages.put(new FetchedPage(entries, last, written - answer.sentMillis()));
+        pages.put(new FetchedPage(parsed.entries(), last, written - answer.sentMillis()));
         if (last) {
           return;
         }
@@ -545,6 +583,106 @@ public final class ResyncService {
       LOG.error("resync page fetch from {} failed", peer, e);
       pages.offer(new FetchFailed(new ResyncException("page fetch failed: " + e)));
     }
+  }
+
+  /** A page's entries, how many items it held (malformed ones too), the latest pop time. */
+  private record ParsedPage(List<Entry> entries, int items, long maxPopTime) {}
+
+  /**
+   * Parses a page's body; a malformed entry is counted and skipped, a body that is no page fails.
+   * {@code writtenMillis}: when the peer wrote it at the latest (start-time deltas count from it).
+   */
+  private ParsedPage parsePage(byte[] body, long writtenMillis, Tally tally, String peer)
+      throws ResyncException {
+    JsonNode timers;
+    try {
+      timers = MAPPER.readTree(body).get("Timers");
+    } catch (IOException e) {
+      tally.malformed.incrementAndGet();
+      throw new ResyncException("malformed page: " + e.getMessage());
+    }
+    if (timers == null || !timers.isArray()) {
+      tally.malformed.incrementAndGet();
+      throw new ResyncException("malformed page: no Timers list");
+    }
+    List<Entry> entries = new ArrayList<>(timers.size());
+    long maxPopTime = Long.MIN_VALUE;
+    for (JsonNode item : timers) {
+      tally.received.incrementAndGet();
+      try {
+        Entry entry = parse(item, writtenMillis);
+        entries.add(entry);
+        maxPopTime = Math.max(maxPopTime, entry.popTime());
+      } catch (BadRequestException | RuntimeException e) {
+        tally.malformed.incrementAndGet();
+        LOG.debug("skipping malformed timer from {}: {}", peer, e.getMessage());
+      }
+    }
+    return new ParsedPage(entries, timers.size(), maxPopTime);
+  }
+
+  /** The replica-level rules applied to a page's entries; a timer they reject is counted. */
+  private List<Plan> plans(List<Entry> entries, String local, Tally tally, String peer) {
+    List<Plan> plans = new ArrayList<>(entries.size());
+    for (Entry entry : entries) {
+      try {
+        plans.add(plan(entry, local));
+      } catch (BadRequestException | RuntimeException e) {
+        tally.malformed.incrementAndGet();
+        LOG.debug("skipping malformed timer from {}: {}", peer, e.getMessage());
+      }
+    }
+    return plans;
+  }
+
+  /** What {@link #rehearse} went through. */
+  record Rehearsal(long received, long malformed, int planned, int stored, int copies) {}
+
+  /**
+   * For {@link ResyncWarmUp}: what a run does with a page once it has it, short of merging or
+   * sending anything, on the calling thread: parse the page, apply the replica rules, hand {@code
+   * stores} each copy this node would store, write each copy it would send on and the references it
+   * would send back; then what the receiver of the copies does before merging them (decode the
+   * batch, parse each copy). Touches neither this node's store nor the network, and counts in no
+   * metric.
+   */
+  Rehearsal rehearse(byte[] page, String local, Consumer<Timer> stores) throws ResyncException {
+    Tally tally = new Tally();
+    long now = clock.millis();
+    ParsedPage parsed = parsePage(page, now, tally, "(warm-up)");
+    List<Plan> plans = plans(parsed.entries(), local, tally, "(warm-up)");
+    List<String> paths = new ArrayList<>();
+    List<byte[]> bodies = new ArrayList<>();
+    List<long[]> references = new ArrayList<>(plans.size());
+    int stored = 0;
+    for (Plan plan : plans) {
+      references.add(new long[] {plan.entry().id(), plan.newIndex()});
+      if (plan.store()) {
+        stored++;
+        stores.accept(plan.copy());
+      }
+      if (plan.sendsOn()) {
+        Timer copy = plan.copy().snapshot();
+        paths.add(TimerPath.location(copy.id(), copy.replicationFactor()));
+        bodies.add(TimerJson.write(copy, clock.millis()));
+      }
+    }
+    referencesBody(references);
+    long[] held = new long[paths.size()];
+    long[] snapshot = new long[paths.size()];
+    Arrays.fill(snapshot, 1000);
+    try {
+      for (ReplicationBatch.Entry entry :
+          ReplicationBatch.decode(ReplicationBatch.encode(paths, bodies, held, snapshot))) {
+        TimerPath path = TimerPath.parse(entry.path().substring("/timers/".length()));
+        node.replicaFrom(
+            path.id(), path.replicationFactor(), parser.parse(entry.body()), clock.millis());
+      }
+    } catch (IOException | BadRequestException | RuntimeException e) {
+      throw new ResyncException("a copy did not read back: " + e);
+    }
+    return new Rehearsal(
+        tally.received.get(), tally.malformed.get(), plans.size(), stored, paths.size());
   }
 
   /** Parses one entry of a page. */

@@ -183,7 +183,13 @@ public final class ResyncSource {
         && now - cached.createdMillis() < CACHE_MILLIS) {
       return cached;
     }
-    List<Snapshot> parts = listAll();
+    Listing listing = order(listAll(), requester, v, now);
+    listings.put(requester, listing);
+    return listing;
+  }
+
+  /** The requester's timers among those listed in {@code parts}, in pop-time order. */
+  private static Listing order(List<Snapshot> parts, String requester, ClusterView v, long now) {
     // The requester's timers, in the order the walk visited them.
     int total = 0;
     for (Snapshot part : parts) {
@@ -215,9 +221,37 @@ public final class ResyncSource {
       List<String> replicas = (List<String>) allReplicas[i];
       oldReplicas.add(replicas);
     }
-    Listing listing = new Listing(v.viewId(), now, popTimes, ids, oldReplicas);
-    listings.put(requester, listing);
-    return listing;
+    return new Listing(v.viewId(), now, popTimes, ids, oldReplicas);
+  }
+
+  /**
+   * Every page of the requester's timers in {@code store}, as {@link #page} would serve them, but
+   * all on the calling thread, which must own the store: for {@link ResyncWarmUp}, which runs this
+   * code on a store of made-up timers so that the JIT has compiled it before a real resync.
+   */
+  static List<byte[]> allPages(
+      TimerStore store, String requester, ClusterView v, int pageSize, long now) {
+    List<Snapshot> parts = new ArrayList<>();
+    long scanId = store.beginScan();
+    ScanStep step = ScanStep.MORE;
+    while (step != ScanStep.DONE) {
+      Chunk chunk = chunk(store, scanId, CHUNK_TIMERS);
+      step = chunk.step();
+      if (step == ScanStep.RESTARTED) {
+        parts.clear();
+      } else {
+        parts.add(chunk.part());
+      }
+    }
+    Listing listing = order(parts, requester, v, now);
+    List<byte[]> pages = new ArrayList<>();
+    for (int from = 0; from < listing.ids().length; ) {
+      int to = pageEnd(listing.popTimes(), from, pageSize);
+      Timer[] timers = snapshot(store, Arrays.copyOfRange(listing.ids(), from, to));
+      pages.add(write(timers, listing.oldReplicas().subList(from, to), v, now));
+      from = to;
+    }
+    return pages;
   }
 
   /**
@@ -398,7 +432,7 @@ public final class ResyncSource {
    * A page's JSON, from the snapshots (null: no longer live, left out), start-time deltas from
    * {@code now}; any thread.
    */
-  private byte[] write(Timer[] timers, List<List<String>> old, ClusterView v, long now) {
+  private static byte[] write(Timer[] timers, List<List<String>> old, ClusterView v, long now) {
     ByteArrayOutputStream out = new ByteArrayOutputStream(512 * timers.length + 16);
     try (JsonGenerator g = JSON.createGenerator(out)) {
       g.writeStartObject();

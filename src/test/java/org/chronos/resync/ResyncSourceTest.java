@@ -227,4 +227,62 @@ class ResyncSourceTest {
       }
     }
   }
+
+  /**
+   * The resync warm-up serves pages from a store of its own on its own thread ({@link
+   * ResyncSource#allPages}): they must be what a peer's request gets, or the warm-up would compile
+   * other code than a resync runs.
+   */
+  @Test
+  void shouldServeFromACallersStoreThePagesARequesterGets() throws Exception {
+    service.start();
+    List<Long> ids = newIds(2500);
+    // Runs of a few equal pop times, which a page must not split.
+    java.util.function.LongFunction<Timer> timer =
+        id -> {
+          long start = T0 + ids.indexOf(id) % 700;
+          Timer t =
+              new Timer(
+                  id, 2, start, 3_600_000, 86_400_000, 0, "http://cb/x", new byte[3], List.of());
+          t.setReplicas(List.of(A));
+          return t;
+        };
+    storeAll(ids.stream().map(timer::apply).toList());
+    TimerStore own = new TimerStore(8, T0, TimerStore.Listener.NONE);
+    ids.forEach(id -> own.put(timer.apply(id)));
+    ResyncSource source = new ResyncSource(clock, service, () -> view);
+
+    byte[] served = source.page(B, view.viewId(), null, ResyncSource.MAX_PAGE).body();
+    List<byte[]> whole = ResyncSource.allPages(own, B, view, ResyncSource.MAX_PAGE, clock.millis());
+    List<byte[]> paged = ResyncSource.allPages(own, B, view, 1000, clock.millis());
+
+    assertThat(whole).hasSize(1);
+    assertThat(new String(whole.get(0), java.nio.charset.StandardCharsets.UTF_8))
+        .isEqualTo(new String(served, java.nio.charset.StandardCharsets.UTF_8));
+    assertThat(paged).hasSizeGreaterThanOrEqualTo(3);
+    List<Long> pagedIds = new ArrayList<>();
+    long lastPopOfPreviousPage = Long.MIN_VALUE;
+    for (byte[] page : paged) {
+      JsonNode entries = JSON.readTree(page).get("Timers");
+      assertThat(entries.size()).isLessThanOrEqualTo(1000);
+      long first = startOf(entries.get(0));
+      assertThat(first)
+          .as("a page starts after the last pop time of the one before")
+          .isGreaterThan(lastPopOfPreviousPage);
+      for (JsonNode entry : entries) {
+        pagedIds.add(entry.get("TimerID").bigIntegerValue().longValue());
+      }
+      lastPopOfPreviousPage = startOf(entries.get(entries.size() - 1));
+    }
+    List<Long> servedIds = new ArrayList<>();
+    for (JsonNode entry : JSON.readTree(served).get("Timers")) {
+      servedIds.add(entry.get("TimerID").bigIntegerValue().longValue());
+    }
+    assertThat(pagedIds).isEqualTo(servedIds).hasSize(2500);
+  }
+
+  /** A page entry's start (all test timers have the same interval and sequence number 0). */
+  private static long startOf(JsonNode entry) {
+    return entry.path("Timer").path("timing").path("start-time").asLong();
+  }
 }

@@ -62,8 +62,12 @@ public final class ClusterHarness implements AutoCloseable {
               "  sharedConfigFile: " + sharedFile,
               "callbacks:",
               "  shutdownGracePeriod: 0s",
-              // Small pages, so that tests page; a test with a resync section of its own says.
-              extraYamlLines.contains("resync:") ? "" : "resync:\n  pageSize: 100",
+              // Small pages, so that tests page, and no warm-up of the resync code at start (each
+              // node would spend CPU on it beside the test); a test with a resync section of its
+              // own says (and so has the warm-up unless it says otherwise).
+              extraYamlLines.contains("resync:")
+                  ? ""
+                  : "resync:\n  pageSize: 100\n  warmUpTimers: 0",
               "logging:",
               "  level: WARN",
               "  loggers:",
@@ -252,7 +256,8 @@ public final class ClusterHarness implements AutoCloseable {
    */
   public static ClusterHarness create(int n, String... extraYamlLines) {
     try {
-      ClusterHarness harness = new ClusterHarness(Files.createTempDirectory("chronos-cluster"));
+      ClusterHarness harness =
+          new ClusterHarness(Files.createTempDirectory("chronos-cluster"));
       for (int i = 0; i < n; i++) {
         harness.nodes.add(harness.new Node(i, FreePorts.next(), List.of(extraYamlLines)));
       }

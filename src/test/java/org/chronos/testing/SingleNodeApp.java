@@ -76,6 +76,11 @@ public final class SingleNodeApp {
                   "  level: WARN",
                   "  loggers:",
                   "    org.apache.hc: WARN"));
+      if (!List.of(extraYamlLines).contains("resync:")) {
+        // No warm-up of the resync code at start: CPU beside the test, and a single node has no
+        // resync to prepare for. A test with a resync section of its own says.
+        lines.addAll(List.of("resync:", "  warmUpTimers: 0"));
+      }
       lines.addAll(List.of(extraYamlLines));
       Path yaml = dir.resolve("chronos.yml");
       Files.writeString(yaml, String.join("\n", lines) + "\n");

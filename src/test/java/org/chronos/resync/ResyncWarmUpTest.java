@@ -1,0 +1,100 @@
+package org.chronos.resync;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.chronos.testing.CallbackServer;
+import org.chronos.testing.ClusterHarness;
+import org.chronos.testing.ClusterHarness.Node;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A node runs its resync code on made-up timers after it starts ({@code resync.warmUpTimers}), so
+ * that its first real resync runs on compiled code. The made-up timers must go through the real
+ * path (the warm-up counts them only when every one parsed and was planned, with copies to send),
+ * and nothing of them may reach the node's store, its resync figures or a real resync.
+ */
+class ResyncWarmUpTest {
+  private static final int WARM_UP = 3000;
+  private static final Duration WAIT = Duration.ofSeconds(60);
+
+  private ClusterHarness cluster;
+  private CallbackServer callbacks;
+
+  @AfterEach
+  void tearDown() {
+    if (cluster != null) {
+      cluster.close();
+    }
+    if (callbacks != null) {
+      callbacks.close();
+    }
+  }
+
+  @Test
+  void aStartingNodeWarmsUpOnMadeUpTimersThatNeverReachItsStoreOrAResyncAfterItsStartUpResync() {
+    callbacks = CallbackServer.start();
+    cluster = ClusterHarness.create(2, "resync:", "  pageSize: 100", "  warmUpTimers: " + WARM_UP);
+    Node first = cluster.node(0);
+    Node joining = cluster.node(1);
+    first.writeClusterFile(cluster.nodeLines("node", List.of(first)));
+    first.start();
+    await("the first node's warm-up")
+        .atMost(WAIT)
+        .until(() -> first.client().counter("chronos.resync.warm-up-timers") == WARM_UP);
+    assertThat(first.liveCount()).as("live timers after the warm-up").isZero();
+
+    List<Long> ids = new ArrayList<>();
+    for (int i = 0; i < 250; i++) {
+      ids.add(
+          parseId(
+              first
+                  .client()
+                  .createTimer(
+                      "{\"timing\":{\"interval\":3600},\"callback\":{\"http\":{\"uri\":\""
+                          + callbacks.url("/t")
+                          + "\",\"opaque\":\"o"
+                          + i
+                          + "\"}},\"reliability\":{\"replication-factor\":2}}")));
+    }
+    // The second node joins: it resyncs when it starts, then warms up.
+    String lines =
+        cluster.nodeLines("node", List.of(first))
+            + "\n"
+            + cluster.nodeLines("joining", List.of(joining));
+    first.writeClusterFile(lines);
+    assertThat(first.reload()).isEqualTo(200);
+    joining.writeClusterFile(lines);
+    joining.start();
+
+    await("the joining node's warm-up")
+        .atMost(WAIT)
+        .until(() -> joining.client().counter("chronos.resync.warm-up-timers") == WARM_UP);
+    await("the joining node's start-up resync")
+        .atMost(WAIT)
+        .until(() -> joining.liveCount() == ids.size());
+    // A resync asked for now runs as usual and sees only the real timers.
+    var summary = joining.resync();
+    assertThat(summary.get("timersReceived").asLong()).isEqualTo(ids.size());
+    assertThat(summary.get("malformed").asLong()).isZero();
+    assertThat(summary.get("failures")).isEmpty();
+
+    assertThat(ids).allMatch(joining::holdsLive);
+    assertThat(joining.liveCount()).as("the joining node's live timers").isEqualTo(ids.size());
+    assertThat(first.liveCount()).as("the first node's live timers").isEqualTo(ids.size());
+    // Two runs of 250 timers each (start-up and asked for); the warm-up counts in no resync figure.
+    assertThat(joining.client().counter("chronos.resync.runs")).isEqualTo(2);
+    assertThat(joining.client().counter("chronos.resync.timers-processed"))
+        .isEqualTo(2L * ids.size());
+    assertThat(first.client().counter("chronos.resync.timers-processed")).isZero();
+  }
+
+  private static long parseId(String location) {
+    String idAndRf = location.substring(location.lastIndexOf('/') + 1);
+    return Long.parseUnsignedLong(idAndRf.substring(0, idAndRf.indexOf('-')), 16);
+  }
+}

@@ -257,7 +257,7 @@ public final class ClusterHarness implements AutoCloseable {
   public static ClusterHarness create(int n, String... extraYamlLines) {
     try {
       ClusterHarness harness =
-          new ClusterHarness(Files.createTempDirectory("chronos-cluster"));
+          new ClusterHarness(Files.createTempDirectory(TestDirs.root(), "chronos-cluster"));
       for (int i = 0; i < n; i++) {
         harness.nodes.add(harness.new Node(i, FreePorts.next(), List.of(extraYamlLines)));
       }

@@ -51,7 +51,7 @@ public final class SingleNodeApp {
 
   private static Path writeYaml(String... extraYamlLines) {
     try {
-      Path dir = Files.createTempDirectory("chronos-node");
+      Path dir = Files.createTempDirectory(TestDirs.root(), "chronos-node");
       List<String> lines =
           new ArrayList<>(
               List.of(

@@ -1,5 +1,6 @@
 package org.chronos.http;
 
+import java.nio.channels.ClosedSelectorException;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.hc.client5.http.config.ConnectionConfig;
@@ -10,6 +11,8 @@ import org.apache.hc.client5.http.impl.nio.PoolingAsyncClientConnectionManagerBu
 import org.apache.hc.core5.reactor.IOReactorConfig;
 import org.apache.hc.core5.util.TimeValue;
 import org.apache.hc.core5.util.Timeout;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * How Chronos builds its HttpClient 5 async clients (callbacks and replication); stateless.
@@ -19,7 +22,24 @@ import org.apache.hc.core5.util.Timeout;
  * auth caching: a timer service must not call a URL twice on its own or follow it elsewhere.
  */
 public final class AsyncHttp {
+  private static final Logger LOG = LoggerFactory.getLogger(AsyncHttp.class);
+
   private AsyncHttp() {}
+
+  /**
+   * An I/O reactor failed outside any request. HttpCore 5 (5.4 and later, at least) fails when a
+   * stopping client's reactor looks at the selector it has just closed ({@code
+   * ClosedSelectorException} from {@code SingleCoreIOReactor.closeOpenChannels}); HttpClient logs
+   * that at ERROR as "null", once per client, every time a node stops. It is harmless: DEBUG here.
+   * Anything else stays an error.
+   */
+  static void reactorFailed(Exception e) {
+    if (e instanceof ClosedSelectorException) {
+      LOG.debug("HTTP client I/O reactor found its selector closed while stopping", e);
+    } else {
+      LOG.error("HTTP client I/O reactor failed", e);
+    }
+  }
 
   /** A pooled async client, not yet started, whose I/O threads have this name and priority. */
   public static CloseableHttpAsyncClient client(
@@ -58,6 +78,7 @@ public final class AsyncHttp {
                 .build())
         .setIOReactorConfig(IOReactorConfig.custom().setIoThreadCount(ioThreads).build())
         .setThreadFactory(ioThreadFactory)
+        .setIoReactorExceptionCallback(AsyncHttp::reactorFailed)
         .disableAutomaticRetries()
         .disableCookieManagement()
         .disableAuthCaching()

@@ -2,6 +2,7 @@ package org.chronos.cluster;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
+import static org.chronos.testing.ChronosClient.idOf;
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -44,11 +45,6 @@ class ClusterReplicationTest {
       cluster.close();
     }
     callbacks.close();
-  }
-
-  static long idOf(String location) {
-    return Long.parseUnsignedLong(
-        location.substring("/timers/".length(), "/timers/".length() + 16), 16);
   }
 
   private List<String> createTimers(

@@ -2,6 +2,7 @@ package org.chronos.cluster;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
+import static org.chronos.testing.ChronosClient.idOf;
 
 import java.net.http.HttpResponse;
 import java.util.List;
@@ -23,10 +24,6 @@ class ReloadTest {
       cluster.close();
     }
     callbacks.close();
-  }
-
-  static long idOf(String location) {
-    return Long.parseUnsignedLong(location.substring(8, 24), 16);
   }
 
   @Test

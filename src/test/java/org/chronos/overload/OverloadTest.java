@@ -2,6 +2,7 @@ package org.chronos.overload;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
+import static org.chronos.testing.ChronosClient.idOf;
 
 import io.dropwizard.testing.junit5.DropwizardAppExtension;
 import io.dropwizard.testing.junit5.DropwizardExtensionsSupport;
@@ -244,9 +245,5 @@ class OverloadTest {
 
   private static double gauge(ChronosClient client, String name) {
     return client.metrics().path("gauges").path(name).path("value").asDouble();
-  }
-
-  private static long idOf(String location) {
-    return Long.parseUnsignedLong(location.substring(8, 24), 16);
   }
 }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.net.http.HttpRequest.BodyPublishers;
 import java.net.http.HttpResponse;
+import org.chronos.testing.ChronosClient;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
 import org.junit.jupiter.api.AfterAll;
@@ -133,8 +134,7 @@ class ReplicaStartTest {
             .createTimer(
                 "{\"timing\":{\"interval\":600},\"callback\":{\"http\":"
                     + "{\"uri\":\"http://127.0.0.1:1/cb\",\"opaque\":\"x\"}}}");
-    long id =
-        Long.parseUnsignedLong(location.substring("/timers/".length(), location.indexOf('-')), 16);
+    long id = ChronosClient.idOf(location);
     org.awaitility.Awaitility.await().until(() -> b.timer(id) != null);
     long replicated = System.currentTimeMillis();
 

@@ -15,6 +15,7 @@ import org.chronos.resources.TimerPath;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.CallbackServer.Received;
 import org.chronos.testing.CallbackServer.Reply;
+import org.chronos.testing.ChronosClient;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
 import org.chronos.testing.TimerJson;
@@ -437,9 +438,7 @@ class ResyncSnapshotTest {
   private long createPrimaryHere(TimerJson timer, String path) {
     while (true) {
       String location = node.client().createTimer(timer.callback(callbacks.url(path), "o").json());
-      long id =
-          Long.parseUnsignedLong(
-              location.substring("/timers/".length(), location.indexOf('-')), 16);
+      long id = ChronosClient.idOf(location);
       if (node.view().replicasFor(id, 2).get(0).equals(node.address())) {
         return id;
       }

@@ -2,6 +2,7 @@ package org.chronos.resync;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
+import static org.chronos.testing.ChronosClient.idOf;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.time.Duration;
@@ -167,10 +168,6 @@ class ResyncUnderLoadTest {
     assertThat(summary.get("stored").asLong()).as(summary.toString()).isEqualTo(2);
     assertThat(node.timer(a.id()).startMillis()).isEqualTo(a.startMillis());
     assertThat(node.timer(b.id()).startMillis()).isEqualTo(b.startMillis() + 5000);
-  }
-
-  private static long idOf(String location) {
-    return Long.parseUnsignedLong(location.substring("/timers/".length()).split("-")[0], 16);
   }
 
   /**

@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.chronos.testing.CallbackServer;
+import org.chronos.testing.ChronosClient;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
 import org.junit.jupiter.api.AfterEach;
@@ -51,7 +52,7 @@ class ResyncWarmUpTest {
     List<Long> ids = new ArrayList<>();
     for (int i = 0; i < 250; i++) {
       ids.add(
-          parseId(
+          ChronosClient.idOf(
               first
                   .client()
                   .createTimer(
@@ -91,10 +92,5 @@ class ResyncWarmUpTest {
     assertThat(joining.client().counter("chronos.resync.timers-processed"))
         .isEqualTo(2L * ids.size());
     assertThat(first.client().counter("chronos.resync.timers-processed")).isZero();
-  }
-
-  private static long parseId(String location) {
-    String idAndRf = location.substring(location.lastIndexOf('/') + 1);
-    return Long.parseUnsignedLong(idAndRf.substring(0, idAndRf.indexOf('-')), 16);
   }
 }

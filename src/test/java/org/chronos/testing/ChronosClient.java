@@ -15,6 +15,7 @@ import java.net.http.HttpRequest.BodyPublishers;
 import java.net.http.HttpResponse;
 import java.net.http.HttpResponse.BodyHandlers;
 import java.time.Duration;
+import org.chronos.resources.TimerPath;
 
 /**
  * A raw HTTP client for one Chronos node, built on {@link java.net.http.HttpClient} so tests
@@ -96,6 +97,16 @@ public final class ChronosClient {
         .headers()
         .firstValue("Location")
         .orElseThrow(() -> new AssertionError("no Location header"));
+  }
+
+  /** The timer id in a {@code Location} ({@code /timers/<16 hex digits>-<rf>}). */
+  public static long idOf(String location) {
+    TimerPath path =
+        location.startsWith("/timers/") ? TimerPath.parse(location.substring(8)) : null;
+    if (path == null) {
+      throw new AssertionError("not a timer's Location: " + location);
+    }
+    return path.id();
   }
 
   /** POST with an empty body on the admin port (tasks). */

@@ -121,6 +121,28 @@ public final class ResyncBench {
           URI.create("http://127.0.0.1:" + a.port + "/timers"),
           backgroundRate,
           id -> nodes.indexOf(view.replicasFor(id, 2).get(0)) + 1);
+      String bReplicationQueue = "chronos.replication." + a.address() + ".queued";
+      long[] maxQueued = new long[1];
+      Thread poller =
+          new Thread(
+              () -> {
+                while (!Thread.currentThread().isInterrupted()) {
+                  try {
+                    // B's /metrics is a few hundred microseconds of work: poll gently, it is a
+                    // measurement. Polled from the warm-up on, as a monitoring system would, so
+                    // that B has compiled what /metrics runs (sorting histogram snapshots) before
+                    // the resync; the maximum is reset when the resync starts.
+                    maxQueued[0] = Math.max(maxQueued[0], b.gauge(bReplicationQueue));
+                    Thread.sleep(1000);
+                  } catch (InterruptedException e) {
+                    return;
+                  } catch (Exception e) {
+                    // keep polling
+                  }
+                }
+              });
+      poller.start();
+
       // Warm-up: the first pops land after 1 s; B (just started) compiles its request, pop and
       // replication paths. Wait until both nodes' JIT compilers are nearly idle, so that the idle
       // phase is a baseline of the nodes at rest rather than of B compiling.
@@ -152,24 +174,6 @@ public final class ResyncBench {
       // 4b. Resync on B, timed.
       String[] summary = new String[1];
       long[] wall = new long[1];
-      String bReplicationQueue = "chronos.replication." + a.address() + ".queued";
-      long[] maxQueued = new long[1];
-      Thread poller =
-          new Thread(
-              () -> {
-                while (!Thread.currentThread().isInterrupted()) {
-                  try {
-                    // B's /metrics is a few hundred microseconds of work: poll gently, it is a
-                    // measurement.
-                    maxQueued[0] = Math.max(maxQueued[0], b.gauge(bReplicationQueue));
-                    Thread.sleep(1000);
-                  } catch (InterruptedException e) {
-                    return;
-                  } catch (Exception e) {
-                    // keep polling
-                  }
-                }
-              });
       phases.add(
           phase(
               "resync",
@@ -177,7 +181,7 @@ public final class ResyncBench {
               b,
               pids,
               () -> {
-                poller.start();
+                maxQueued[0] = 0;
                 long t0 = System.nanoTime();
                 HttpResponse<String> response = b.task("resync", Duration.ofMinutes(5));
                 wall[0] = (System.nanoTime() - t0) / 1_000_000;

@@ -177,55 +177,12 @@ public final class ResyncService {
    * a round went wrong (logged; the warm-up then stops) or the node stopped.
    */
   public CompletableFuture<Long> warmUp(int timers) {
-    CompletableFuture<Long> done = new CompletableFuture<>();
     if (timers <= 0) {
-      done.complete(0L);
-      return done;
+      return CompletableFuture.completedFuture(0L);
     }
-    long startedNanos = System.nanoTime();
-    AtomicLong through = new AtomicLong();
-    ResyncWarmUp[] warmUp = new ResyncWarmUp[1];
-    Runnable round =
-        new Runnable() {
-          @Override
-          public void run() {
-            try {
-              if (warmUp[0] == null) {
-                warmUp[0] =
-                    new ResyncWarmUp(
-                        ResyncService.this,
-                        clock,
-                        view.get().localAddress(),
-                        Math.min(pageSize, timers),
-                        pageSize);
-              }
-              Rehearsal r = warmUp[0].round();
-              if (r.malformed() > 0 || r.planned() == 0 || r.copies() == 0) {
-                throw new ResyncException("made-up timers did not go through: " + r);
-              }
-              warmedUp.inc(r.received());
-              if (through.addAndGet(r.received()) < timers) {
-                runner.execute(this);
-                return;
-              }
-              LOG.info(
-                  "resync code warmed up on {} made-up timers in {} ms (resync.warmUpTimers)",
-                  through.get(),
-                  (System.nanoTime() - startedNanos) / 1_000_000);
-            } catch (java.util.concurrent.RejectedExecutionException e) {
-              LOG.debug("resync warm-up ended by the node stopping after {} timers", through.get());
-            } catch (ResyncException | RuntimeException e) {
-              LOG.warn("resync warm-up stopped after {} timers: {}", through.get(), e.toString());
-            }
-            done.complete(through.get());
-          }
-        };
-    try {
-      runner.execute(round);
-    } catch (java.util.concurrent.RejectedExecutionException e) {
-      done.complete(0L);
-    }
-    return done;
+    return new ResyncWarmUp(
+            this, clock, view.get().localAddress(), Math.min(pageSize, timers), pageSize)
+        .run(timers, runner, warmedUp::inc);
   }
 
   /** Waits for the running resync, if any, without starting one; the last summary, or null. */

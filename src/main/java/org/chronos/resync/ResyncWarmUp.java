@@ -1,7 +1,11 @@
 package org.chronos.resync;
 
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.function.Consumer;
+import java.util.function.LongConsumer;
 import org.chronos.cluster.ClusterConfig;
 import org.chronos.cluster.ClusterView;
 import org.chronos.replication.VersionRule;
@@ -11,6 +15,8 @@ import org.chronos.timer.Tag;
 import org.chronos.timer.Timer;
 import org.chronos.timer.TimerIdGenerator;
 import org.chronos.timer.TimerStore;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A resync's code run on made-up timers, so that the JIT compiles it before a real resync needs it
@@ -26,6 +32,8 @@ import org.chronos.timer.TimerStore;
  * own store, metrics and peers are not touched. Not thread-safe: one thread runs the rounds.
  */
 final class ResyncWarmUp {
+  private static final Logger LOG = LoggerFactory.getLogger(ResyncWarmUp.class);
+
   /** The made-up peer: an address of TEST-NET-1 (RFC 5737), never contacted. */
   static final String PEER = "192.0.2.1:7253";
 
@@ -74,6 +82,52 @@ final class ResyncWarmUp {
       t.setClusterViewId(oldViewId);
       store.put(t);
     }
+  }
+
+  /**
+   * Runs rounds until {@code timers} made-up timers have gone through, one round per task on {@code
+   * executor}, so that other tasks (a resync asked for) wait for one round at most; {@code counted}
+   * hears of each round's timers. Completes with how many went through: fewer if a round went wrong
+   * (logged, and the warm-up stops) or the executor refused the next round (the node stopping).
+   */
+  CompletableFuture<Long> run(int timers, Executor executor, LongConsumer counted) {
+    CompletableFuture<Long> done = new CompletableFuture<>();
+    long startedNanos = System.nanoTime();
+    Runnable next =
+        new Runnable() {
+          private long through;
+
+          @Override
+          public void run() {
+            try {
+              Rehearsal r = round();
+              if (r.malformed() > 0 || r.planned() == 0 || r.copies() == 0) {
+                throw new ResyncService.ResyncException("made-up timers did not go through: " + r);
+              }
+              through += r.received();
+              counted.accept(r.received());
+              if (through < timers) {
+                executor.execute(this);
+                return;
+              }
+              LOG.info(
+                  "resync code warmed up on {} made-up timers in {} ms (resync.warmUpTimers)",
+                  through,
+                  (System.nanoTime() - startedNanos) / 1_000_000);
+            } catch (RejectedExecutionException e) {
+              LOG.debug("resync warm-up ended by the node stopping after {} timers", through);
+            } catch (ResyncService.ResyncException | RuntimeException e) {
+              LOG.warn("resync warm-up stopped after {} timers: {}", through, e.toString());
+            }
+            done.complete(through);
+          }
+        };
+    try {
+      executor.execute(next);
+    } catch (RejectedExecutionException e) {
+      done.complete(0L);
+    }
+    return done;
   }
 
   /**

@@ -180,9 +180,17 @@ public final class ResyncService {
     if (timers <= 0) {
       return CompletableFuture.completedFuture(0L);
     }
-    return new ResyncWarmUp(
-            this, clock, view.get().localAddress(), Math.min(pageSize, timers), pageSize)
-        .run(timers, runner, warmedUp::inc);
+    ResyncWarmUp warmUp;
+    try {
+      warmUp =
+          new ResyncWarmUp(
+              this, clock, view.get().localAddress(), Math.min(pageSize, timers), pageSize);
+    } catch (RuntimeException e) {
+      // An optimisation: never a reason for the node not to start.
+      LOG.warn("resync warm-up not started: {}", e.toString());
+      return CompletableFuture.completedFuture(0L);
+    }
+    return warmUp.run(timers, runner, warmedUp::inc);
   }
 
   /** Waits for the running resync, if any, without starting one; the last summary, or null. */

@@ -1,5 +1,6 @@
 package org.chronos.resync;
 
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
@@ -34,8 +35,13 @@ import org.slf4j.LoggerFactory;
 final class ResyncWarmUp {
   private static final Logger LOG = LoggerFactory.getLogger(ResyncWarmUp.class);
 
-  /** The made-up peer: an address of TEST-NET-1 (RFC 5737), never contacted. */
+  /**
+   * The made-up peer: an address of TEST-NET-1 (RFC 5737), never contacted; the next one should
+   * this node have the first.
+   */
   static final String PEER = "192.0.2.1:7253";
+
+  private static final String OTHER_PEER = "192.0.2.2:7253";
 
   private static final long TICK_MILLIS = 8;
   private static final long INTERVAL_MILLIS = 3_600_000;
@@ -56,15 +62,16 @@ final class ResyncWarmUp {
     this.service = service;
     this.clock = clock;
     this.pageSize = pageSize;
+    String peer = local.equals(PEER) ? OTHER_PEER : PEER;
     this.view =
-        new ClusterView(new ClusterConfig(local, List.of(local, PEER), List.of(), List.of(), 0, 0));
+        new ClusterView(new ClusterConfig(local, List.of(local, peer), List.of(), List.of(), 0, 0));
     this.store = new TimerStore(TICK_MILLIS, clock.millis(), TimerStore.Listener.NONE);
     // As the serving node would hold them before the join: the peer alone was each one's replica.
-    List<String> oldReplicas = List.of(PEER);
+    List<String> oldReplicas = List.of(peer);
     String oldViewId = ClusterView.viewIdOf(oldReplicas);
     TimerIdGenerator ids = new TimerIdGenerator(clock, 0, 1);
     byte[] opaque = new byte[100];
-    java.util.Arrays.fill(opaque, (byte) 'w');
+    Arrays.fill(opaque, (byte) 'w');
     long now = clock.millis();
     for (int i = 0; i < timers; i++) {
       Timer t =
@@ -75,7 +82,7 @@ final class ResyncWarmUp {
               INTERVAL_MILLIS,
               INTERVAL_MILLIS * 24,
               i % 3,
-              "http://" + PEER + "/chronos-warm-up",
+              "http://" + peer + "/chronos-warm-up",
               opaque,
               List.of(new Tag("WARMUP", 1)));
       t.setReplicas(oldReplicas);

@@ -1,6 +1,7 @@
 package org.chronos.resync;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatCode;
 import static org.awaitility.Awaitility.await;
 
 import java.time.Duration;
@@ -10,6 +11,7 @@ import org.chronos.testing.CallbackServer;
 import org.chronos.testing.ChronosClient;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
+import org.chronos.testing.ManualClock;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -92,5 +94,13 @@ class ResyncWarmUpTest {
     assertThat(joining.client().counter("chronos.resync.timers-processed"))
         .isEqualTo(2L * ids.size());
     assertThat(first.client().counter("chronos.resync.timers-processed")).isZero();
+  }
+
+  /** A node whose own address is the made-up peer's still warms up (with another made-up peer). */
+  @Test
+  void aNodeAtTheMadeUpPeersAddressStillGetsAMadeUpCluster() {
+    ManualClock clock = new ManualClock(1_700_000_000_000L);
+    assertThatCode(() -> new ResyncWarmUp(null, clock, ResyncWarmUp.PEER, 10, 100))
+        .doesNotThrowAnyException();
   }
 }

@@ -24,6 +24,7 @@ import org.chronos.cluster.ClusterService;
 import org.chronos.cluster.ConfigException;
 import org.chronos.health.ClusterHealthCheck;
 import org.chronos.health.TimerThreadHealthCheck;
+import org.chronos.http.AsyncHttp;
 import org.chronos.node.TimerNode;
 import org.chronos.overload.OverloadFilter;
 import org.chronos.replication.Replicator;
@@ -143,9 +144,20 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
         .property(ServerProperties.LOCATION_HEADER_RELATIVE_URI_RESOLUTION_DISABLED, true);
     TimerRequestParser parser = new TimerRequestParser(ts.getMaxTimerSeconds());
     ResyncSource resyncSource = new ResyncSource(clock, timerService, clusterService::view);
+    // Other nodes' resyncs: their pages and the copies they send on, at a resync's priority.
+    ExecutorService resyncServing =
+        environment
+            .lifecycle()
+            .executorService("chronos-resync-serve")
+            .minThreads(2)
+            .maxThreads(2)
+            .threadFactory(AsyncHttp.daemonThreads("chronos-resync-serve", AsyncHttp.BACKGROUND))
+            .build();
     environment
         .jersey()
-        .register(new TimersResource(node, parser, ts.getMaxBodySize().toBytes(), resyncSource));
+        .register(
+            new TimersResource(
+                node, parser, ts.getMaxBodySize().toBytes(), resyncSource, resyncServing));
     if (config.getOverload().isEnabled()) {
       OverloadFilter.install(
           config.getOverload().buildMonitor(clock), ts.getMaxBodySize().toBytes(), environment);

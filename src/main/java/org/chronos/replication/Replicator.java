@@ -143,6 +143,15 @@ public final class Replicator {
    */
   public static final String SNAPSHOT_HEADER = "X-Chronos-Snapshot-Micros";
 
+  /**
+   * Header of a batch between our nodes sent from the bulk lane ({@link #BULK_LANE}): a resync's
+   * copies, which the receiver takes in at a resync's low priority. Absent: the urgent lane.
+   */
+  public static final String LANE_HEADER = "X-Chronos-Lane";
+
+  /** {@link #LANE_HEADER}'s value for the bulk lane. */
+  public static final String BULK_LANE = "bulk";
+
   /** Not a snapshot: a message's {@code snapshotMicros} when it is news of a change. */
   public static final long NOT_A_SNAPSHOT = -1;
 
@@ -548,13 +557,17 @@ public final class Replicator {
       snapshot[i] = m.snapshotMicros();
     }
     try {
-      client.execute(
+      AsyncRequestBuilder post =
           AsyncRequestBuilder.post("http://" + lane.peer.address + ReplicationBatch.PATH)
               .setEntity(
                   AsyncEntityProducers.create(
                       ReplicationBatch.encode(paths, bodies, held, snapshot),
-                      ContentType.APPLICATION_JSON))
-              .build(),
+                      ContentType.APPLICATION_JSON));
+      if (lane.bulk) {
+        post.addHeader(LANE_HEADER, BULK_LANE);
+      }
+      client.execute(
+          post.build(),
           new BasicResponseConsumer<>(new BasicAsyncEntityConsumer()),
           new FutureCallback<org.apache.hc.core5.http.Message<HttpResponse, byte[]>>() {
             @Override

@@ -17,6 +17,9 @@ import jakarta.ws.rs.core.Response;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.Executor;
 import org.chronos.api.BadRequestException;
 import org.chronos.api.TimerRequest;
 import org.chronos.api.TimerRequestParser;
@@ -39,13 +42,24 @@ public final class TimersResource {
   private final TimerRequestParser parser;
   private final long maxBodyBytes;
   private final ResyncSource resync;
+  private final Executor background;
 
+  /**
+   * @param background runs the work of other nodes' resyncs (serving pages, taking in the copies a
+   *     resync sends on) while the request thread waits: threads at the resync's low priority, so
+   *     that on a busy machine pops and ordinary requests get a core first
+   */
   public TimersResource(
-      TimerNode node, TimerRequestParser parser, long maxBodyBytes, ResyncSource resync) {
+      TimerNode node,
+      TimerRequestParser parser,
+      long maxBodyBytes,
+      ResyncSource resync,
+      Executor background) {
     this.node = node;
     this.parser = parser;
     this.maxBodyBytes = maxBodyBytes;
     this.resync = resync;
+    this.background = background;
   }
 
   /** The internal resync API: a page of the timers a resyncing node replicates (section 6). */
@@ -68,7 +82,9 @@ public final class TimersResource {
           throw new BadRequestException("time-from must be an integer (ms): " + timeFrom);
         }
       }
-      ResyncSource.Page page = resync.page(requester, viewId, from, parseRange(range));
+      Long timeFromMillis = from;
+      ResyncSource.Page page =
+          inBackground(() -> resync.page(requester, viewId, timeFromMillis, parseRange(range)));
       node.peerResyncing();
       Response.ResponseBuilder response =
           Response.status(page.more() ? 206 : 200).entity(page.body());
@@ -199,17 +215,35 @@ public final class TimersResource {
   @POST
   @Path("batch")
   @Produces(MediaType.APPLICATION_JSON)
-  public Response batch(@HeaderParam("Content-Length") String contentLength, InputStream body) {
+  public Response batch(
+      @HeaderParam("Content-Length") String contentLength,
+      @HeaderParam(Replicator.LANE_HEADER) String lane,
+      InputStream body) {
     long arrived = node.millis();
-    List<ReplicationBatch.Entry> entries;
+    byte[] bytes;
     try {
-      entries = ReplicationBatch.decode(RequestBody.read(contentLength, body, maxBodyBytes));
+      bytes = RequestBody.read(contentLength, body, maxBodyBytes);
     } catch (BadRequestException e) {
       return error(e);
     } catch (RequestBody.TooLarge e) {
       return e.response();
+    }
+    try {
+      // A resync's copies (the sender's bulk lane) are taken in at the resync's priority.
+      return Replicator.BULK_LANE.equals(lane)
+          ? inBackground(() -> applyBatch(bytes, arrived))
+          : applyBatch(bytes, arrived);
+    } catch (BadRequestException e) {
+      return error(e);
+    }
+  }
+
+  private Response applyBatch(byte[] bytes, long arrived) throws BadRequestException {
+    List<ReplicationBatch.Entry> entries;
+    try {
+      entries = ReplicationBatch.decode(bytes);
     } catch (IOException e) {
-      return error(new BadRequestException("malformed batch: " + e.getMessage()));
+      throw new BadRequestException("malformed batch: " + e.getMessage());
     }
     int[] statuses = new int[entries.size()];
     for (int i = 0; i < statuses.length; i++) {
@@ -217,6 +251,36 @@ public final class TimersResource {
     }
     return Response.ok(ReplicationBatch.encodeStatuses(statuses), MediaType.APPLICATION_JSON_TYPE)
         .build();
+  }
+
+  /** Work that may refuse the request with a 400. */
+  @FunctionalInterface
+  private interface Work<T> {
+    T run() throws BadRequestException;
+  }
+
+  /** Runs {@code work} on the background threads; this request thread waits for it. */
+  private <T> T inBackground(Work<T> work) throws BadRequestException {
+    CompletableFuture<T> result = new CompletableFuture<>();
+    background.execute(
+        () -> {
+          try {
+            result.complete(work.run());
+          } catch (BadRequestException | RuntimeException | Error e) {
+            result.completeExceptionally(e);
+          }
+        });
+    try {
+      return result.join();
+    } catch (CompletionException e) {
+      if (e.getCause() instanceof BadRequestException bad) {
+        throw bad;
+      }
+      if (e.getCause() instanceof RuntimeException runtime) {
+        throw runtime;
+      }
+      throw e;
+    }
   }
 
   private int applyBatched(ReplicationBatch.Entry entry, long arrived) {

@@ -51,14 +51,20 @@ class ReplicatorBatchTest {
    * ms before the peer answers the first.
    */
   private Map<Integer, Boolean> sendWhileThePeerHoldsTheFirst(int maxBatch) throws Exception {
+    return sendWhileThePeerHoldsTheFirst(maxBatch, false);
+  }
+
+  /** As above, in the bulk lane (a resync's copies) if {@code bulk}, else the urgent lane. */
+  private Map<Integer, Boolean> sendWhileThePeerHoldsTheFirst(int maxBatch, boolean bulk)
+      throws Exception {
     replicator =
-        new Replicator(clock, new MetricRegistry(), 2000, 1000, 1, 2, 256, maxBatch, 256 * 1024);
+        new Replicator(clock, new MetricRegistry(), 2000, 1000, 1, 1, 256, maxBatch, 256 * 1024);
     replicator.start();
     Map<Integer, Boolean> outcomes = new ConcurrentHashMap<>();
-    send(0, outcomes);
+    send(0, outcomes, bulk);
     await(() -> peer.requests.size() == 1, "the first PUT reached the peer");
     for (int i = 1; i < MESSAGES; i++) {
-      send(i, outcomes);
+      send(i, outcomes, bulk);
     }
     clock.advance(250);
     peer.release.countDown();
@@ -67,14 +73,22 @@ class ReplicatorBatchTest {
   }
 
   /** Message i; the odd ones are a resync's copies, snapshots up to i ms late. */
-  private void send(int i, Map<Integer, Boolean> outcomes) {
-    replicator.sendSnapshot(
-        List.of(peer.address()),
-        path(i),
+  private void send(int i, Map<Integer, Boolean> outcomes) throws InterruptedException {
+    send(i, outcomes, false);
+  }
+
+  private void send(int i, Map<Integer, Boolean> outcomes, boolean bulk)
+      throws InterruptedException {
+    byte[] body =
         ("{\"n\":" + i + ",\"reliability\":{\"replicas\":[\"x\"]}}")
-            .getBytes(StandardCharsets.UTF_8),
-        i % 2 == 1 ? i * 1000L : Replicator.NOT_A_SNAPSHOT,
-        (to, ok) -> outcomes.merge(i, ok, (a, b) -> a && b));
+            .getBytes(StandardCharsets.UTF_8);
+    long snapshotMicros = i % 2 == 1 ? i * 1000L : Replicator.NOT_A_SNAPSHOT;
+    Replicator.Outcome outcome = (to, ok) -> outcomes.merge(i, ok, (a, b) -> a && b);
+    if (bulk) {
+      replicator.sendBulk(List.of(peer.address()), path(i), body, snapshotMicros, outcome);
+    } else {
+      replicator.sendSnapshot(List.of(peer.address()), path(i), body, snapshotMicros, outcome);
+    }
   }
 
   private static String path(int i) {
@@ -140,6 +154,22 @@ class ReplicatorBatchTest {
     for (int i = 1; i < MESSAGES; i++) {
       assertThat(peer.held).containsEntry(path(i), 250_000L);
     }
+  }
+
+  /** The receiver takes a resync's copies in at a resync's priority, and nothing else. */
+  @Test
+  void batchesFromTheBulkLaneSaySoAndOthersDoNot() throws Exception {
+    Map<Integer, Boolean> outcomes = sendWhileThePeerHoldsTheFirst(20, true);
+
+    assertThat(outcomes.values()).hasSize(MESSAGES).containsOnly(true);
+    assertThat(peer.batchLanes).containsExactly("bulk", "bulk", "bulk");
+  }
+
+  @Test
+  void batchesFromTheUrgentLaneSayNoLane() throws Exception {
+    sendWhileThePeerHoldsTheFirst(20, false);
+
+    assertThat(peer.batchLanes).containsExactly("null", "null", "null");
   }
 
   @Test
@@ -224,6 +254,8 @@ class ReplicatorBatchTest {
     final CountDownLatch release = new CountDownLatch(1);
     final List<String> requests = Collections.synchronizedList(new ArrayList<>());
     final List<String> delivered = Collections.synchronizedList(new ArrayList<>());
+    // Per batch, its X-Chronos-Lane header ("null" if none).
+    final List<String> batchLanes = Collections.synchronizedList(new ArrayList<>());
     // Per path, the held time (µs) it came with: X-Chronos-Held-Micros or the entry's Held.
     final Map<String, Long> held = new ConcurrentHashMap<>();
     // Per path, how late a snapshot it said it was (X-Chronos-Snapshot-Micros or the entry's
@@ -267,6 +299,8 @@ class ReplicatorBatchTest {
         } else if (path.equals(ReplicationBatch.PATH)) {
           List<ReplicationBatch.Entry> entries = ReplicationBatch.decode(body);
           requests.add("POST " + entries.size());
+          batchLanes.add(
+              String.valueOf(exchange.getRequestHeaders().getFirst(Replicator.LANE_HEADER)));
           if (batchStatus != 200) {
             answer(exchange, batchStatus, "no".getBytes(StandardCharsets.UTF_8));
             return;

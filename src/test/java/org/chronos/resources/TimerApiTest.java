@@ -13,6 +13,7 @@ import java.net.http.HttpRequest.BodyPublishers;
 import java.net.http.HttpResponse;
 import java.util.concurrent.ThreadLocalRandom;
 import org.chronos.ChronosConfiguration;
+import org.chronos.replication.Replicator;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.ChronosClient;
 import org.chronos.testing.SingleNodeApp;
@@ -294,8 +295,23 @@ class TimerApiTest {
     assertThat(response.body()).isEqualTo("OK");
   }
 
-  @Test
-  void aReplicationBatchAnswersEachEntryAsItsPutWould() {
+  /**
+   * POST /timers/batch; if {@code bulk}, as a resync's copies (taken in at a resync's priority).
+   */
+  private HttpResponse<String> postBatch(String batch, boolean bulk) {
+    return bulk
+        ? chronos.send(
+            "POST",
+            "/timers/batch",
+            BodyPublishers.ofString(batch),
+            Replicator.LANE_HEADER,
+            Replicator.BULK_LANE)
+        : chronos.post("/timers/batch", batch);
+  }
+
+  @ParameterizedTest(name = "from the bulk lane: {0}")
+  @ValueSource(booleans = {false, true})
+  void aReplicationBatchAnswersEachEntryAsItsPutWould(boolean bulk) {
     String replica =
         "{\"timing\":{\"interval\":3600,\"repeat-for\":3600},"
             + "\"callback\":{\"http\":{\"uri\":\""
@@ -316,16 +332,19 @@ class TimerApiTest {
             + "},"
             + "{\"Path\":\"/timers/0000000000000003-2\",\"Body\":{\"timing\":7}}]}";
 
-    HttpResponse<String> response = chronos.post("/timers/batch", batch);
+    HttpResponse<String> response = postBatch(batch, bulk);
 
     assertThat(response.statusCode()).isEqualTo(200);
     assertThat(response.body()).isEqualTo("{\"Statuses\":[200,400,404,400]}");
   }
 
-  @Test
-  void somethingThatIsNotABatchIs400() {
-    assertThat(chronos.post("/timers/batch", "[1,2]").statusCode()).isEqualTo(400);
-    assertThat(chronos.post("/timers/batch", farFuture("/unused")).statusCode()).isEqualTo(400);
+  @ParameterizedTest(name = "from the bulk lane: {0}")
+  @ValueSource(booleans = {false, true})
+  void somethingThatIsNotABatchIs400WithAReason(boolean bulk) {
+    HttpResponse<String> notABatch = postBatch("[1,2]", bulk);
+    assertThat(notABatch.statusCode()).isEqualTo(400);
+    assertThat(notABatch.body()).contains("malformed batch");
+    assertThat(postBatch(farFuture("/unused"), bulk).statusCode()).isEqualTo(400);
   }
 
   @Test

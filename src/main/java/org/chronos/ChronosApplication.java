@@ -144,13 +144,15 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
         .property(ServerProperties.LOCATION_HEADER_RELATIVE_URI_RESOLUTION_DISABLED, true);
     TimerRequestParser parser = new TimerRequestParser(ts.getMaxTimerSeconds());
     ResyncSource resyncSource = new ResyncSource(clock, timerService, clusterService::view);
-    // Other nodes' resyncs: their pages and the copies they send on, at a resync's priority.
+    // Other nodes' resyncs: their pages and the copies they send on, at a resync's priority; half
+    // the cores (at least 2), so that several peers resyncing at once cannot take them all.
+    int servingThreads = Math.max(2, Runtime.getRuntime().availableProcessors() / 2);
     ExecutorService resyncServing =
         environment
             .lifecycle()
             .executorService("chronos-resync-serve")
-            .minThreads(2)
-            .maxThreads(2)
+            .minThreads(servingThreads)
+            .maxThreads(servingThreads)
             .threadFactory(AsyncHttp.daemonThreads("chronos-resync-serve", AsyncHttp.BACKGROUND))
             .build();
     environment

@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import org.chronos.api.BadRequestException;
 import org.chronos.api.TimerRequest;
 import org.chronos.api.TimerRequestParser;
@@ -259,17 +260,24 @@ public final class TimersResource {
     T run() throws BadRequestException;
   }
 
-  /** Runs {@code work} on the background threads; this request thread waits for it. */
+  /**
+   * Runs {@code work} on the background threads; this request thread waits for it. On this thread
+   * if they refuse it (the node is stopping).
+   */
   private <T> T inBackground(Work<T> work) throws BadRequestException {
     CompletableFuture<T> result = new CompletableFuture<>();
-    background.execute(
-        () -> {
-          try {
-            result.complete(work.run());
-          } catch (BadRequestException | RuntimeException | Error e) {
-            result.completeExceptionally(e);
-          }
-        });
+    try {
+      background.execute(
+          () -> {
+            try {
+              result.complete(work.run());
+            } catch (BadRequestException | RuntimeException | Error e) {
+              result.completeExceptionally(e);
+            }
+          });
+    } catch (RejectedExecutionException e) {
+      return work.run();
+    }
     try {
       return result.join();
     } catch (CompletionException e) {

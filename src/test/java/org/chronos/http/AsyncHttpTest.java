@@ -23,6 +23,7 @@ class AsyncHttpTest {
   void capture() {
     level = logger.getLevel();
     logger.setLevel(Level.DEBUG);
+    logger.setAdditive(false); // the test's own error stays out of the build's output
     events.start();
     logger.addAppender(events);
   }
@@ -31,6 +32,7 @@ class AsyncHttpTest {
   void release() {
     logger.detachAppender(events);
     logger.setLevel(level);
+    logger.setAdditive(true);
   }
 
   @Test

@@ -75,17 +75,9 @@ public final class TimersResource {
       return Response.status(405).build();
     }
     try {
-      Long from = null;
-      if (timeFrom != null) {
-        try {
-          from = Long.parseLong(timeFrom.trim());
-        } catch (NumberFormatException e) {
-          throw new BadRequestException("time-from must be an integer (ms): " + timeFrom);
-        }
-      }
-      Long timeFromMillis = from;
+      Long from = timeFromMillis(timeFrom);
       ResyncSource.Page page =
-          inBackground(() -> resync.page(requester, viewId, timeFromMillis, parseRange(range)));
+          inBackground(() -> resync.page(requester, viewId, from, parseRange(range)));
       node.peerResyncing();
       Response.ResponseBuilder response =
           Response.status(page.more() ? 206 : 200).entity(page.body());
@@ -96,6 +88,18 @@ public final class TimersResource {
       return response.type(MediaType.APPLICATION_JSON_TYPE).build();
     } catch (BadRequestException e) {
       return error(e);
+    }
+  }
+
+  /** The {@code time-from} parameter: null if absent. */
+  private static Long timeFromMillis(String timeFrom) throws BadRequestException {
+    if (timeFrom == null) {
+      return null;
+    }
+    try {
+      return Long.parseLong(timeFrom.trim());
+    } catch (NumberFormatException e) {
+      throw new BadRequestException("time-from must be an integer (ms): " + timeFrom);
     }
   }
 

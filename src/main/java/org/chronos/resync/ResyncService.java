@@ -180,17 +180,13 @@ public final class ResyncService {
     if (timers <= 0) {
       return CompletableFuture.completedFuture(0L);
     }
-    ResyncWarmUp warmUp;
-    try {
-      warmUp =
-          new ResyncWarmUp(
-              this, clock, view.get().localAddress(), Math.min(pageSize, timers), pageSize);
-    } catch (RuntimeException e) {
-      // An optimisation: never a reason for the node not to start.
-      LOG.warn("resync warm-up not started: {}", e.toString());
-      return CompletableFuture.completedFuture(0L);
-    }
-    return warmUp.run(timers, runner, warmedUp::inc);
+    return ResyncWarmUp.run(
+        () ->
+            new ResyncWarmUp(
+                this, clock, view.get().localAddress(), Math.min(pageSize, timers), pageSize),
+        timers,
+        runner,
+        warmedUp::inc);
   }
 
   /** Waits for the running resync, if any, without starting one; the last summary, or null. */
@@ -601,7 +597,7 @@ public final class ResyncService {
   }
 
   /** What {@link #rehearse} went through. */
-  record Rehearsal(long received, long malformed, int planned, int stored, int copies) {}
+  record Rehearsal(long received, long malformed, int planned, int copies) {}
 
   /**
    * For {@link ResyncWarmUp}: what a run does with a page once it has it, short of merging or
@@ -619,11 +615,9 @@ public final class ResyncService {
     List<String> paths = new ArrayList<>();
     List<byte[]> bodies = new ArrayList<>();
     List<long[]> references = new ArrayList<>(plans.size());
-    int stored = 0;
     for (Plan plan : plans) {
       references.add(new long[] {plan.entry().id(), plan.newIndex()});
       if (plan.store()) {
-        stored++;
         stores.accept(plan.copy());
       }
       if (plan.sendsOn()) {
@@ -646,8 +640,7 @@ public final class ResyncService {
     } catch (IOException | BadRequestException | RuntimeException e) {
       throw new ResyncException("a copy did not read back: " + e);
     }
-    return new Rehearsal(
-        tally.received.get(), tally.malformed.get(), plans.size(), stored, paths.size());
+    return new Rehearsal(tally.received.get(), tally.malformed.get(), plans.size(), paths.size());
   }
 
   /** Parses one entry of a page. */

@@ -7,6 +7,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.function.Consumer;
 import java.util.function.LongConsumer;
+import java.util.function.Supplier;
 import org.chronos.cluster.ClusterConfig;
 import org.chronos.cluster.ClusterView;
 import org.chronos.replication.VersionRule;
@@ -92,22 +93,29 @@ final class ResyncWarmUp {
   }
 
   /**
-   * Runs rounds until {@code timers} made-up timers have gone through, one round per task on {@code
-   * executor}, so that other tasks (a resync asked for) wait for one round at most; {@code counted}
-   * hears of each round's timers. Completes with how many went through: fewer if a round went wrong
-   * (logged, and the warm-up stops) or the executor refused the next round (the node stopping).
+   * Sets a warm-up up with {@code setUp} and runs rounds until {@code timers} made-up timers have
+   * gone through, all on {@code executor} (not the caller's thread: this is called at start-up),
+   * one round per task, so that other tasks (a resync asked for) wait for one round at most; {@code
+   * counted} hears of each round's timers. Completes with how many went through: fewer if the
+   * set-up or a round went wrong (logged, and the warm-up stops; never a reason for the node not to
+   * start) or the executor refused the next round (the node stopping).
    */
-  CompletableFuture<Long> run(int timers, Executor executor, LongConsumer counted) {
+  static CompletableFuture<Long> run(
+      Supplier<ResyncWarmUp> setUp, int timers, Executor executor, LongConsumer counted) {
     CompletableFuture<Long> done = new CompletableFuture<>();
     long startedNanos = System.nanoTime();
     Runnable next =
         new Runnable() {
+          private ResyncWarmUp warmUp;
           private long through;
 
           @Override
           public void run() {
             try {
-              Rehearsal r = round();
+              if (warmUp == null) {
+                warmUp = setUp.get();
+              }
+              Rehearsal r = warmUp.round();
               if (r.malformed() > 0 || r.planned() == 0 || r.copies() == 0) {
                 throw new ResyncService.ResyncException("made-up timers did not go through: " + r);
               }
@@ -156,7 +164,6 @@ final class ResyncWarmUp {
     long received = 0;
     long malformed = 0;
     int planned = 0;
-    int stored = 0;
     int copies = 0;
     String local = view.localAddress();
     for (byte[] page : ResyncSource.allPages(store, local, view, pageSize, clock.millis())) {
@@ -164,9 +171,8 @@ final class ResyncWarmUp {
       received += r.received();
       malformed += r.malformed();
       planned += r.planned();
-      stored += r.stored();
       copies += r.copies();
     }
-    return new Rehearsal(received, malformed, planned, stored, copies);
+    return new Rehearsal(received, malformed, planned, copies);
   }
 }

@@ -17,10 +17,7 @@ import jakarta.ws.rs.core.Response;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
-import java.util.concurrent.RejectedExecutionException;
 import org.chronos.api.BadRequestException;
 import org.chronos.api.TimerRequest;
 import org.chronos.api.TimerRequestParser;
@@ -77,7 +74,8 @@ public final class TimersResource {
     try {
       Long from = timeFromMillis(timeFrom);
       ResyncSource.Page page =
-          inBackground(() -> resync.page(requester, viewId, from, parseRange(range)));
+          BackgroundWork.run(
+              background, () -> resync.page(requester, viewId, from, parseRange(range)));
       node.peerResyncing();
       Response.ResponseBuilder response =
           Response.status(page.more() ? 206 : 200).entity(page.body());
@@ -236,7 +234,7 @@ public final class TimersResource {
     try {
       // A resync's copies (the sender's bulk lane) are taken in at the resync's priority.
       return Replicator.BULK_LANE.equals(lane)
-          ? inBackground(() -> applyBatch(bytes, arrived))
+          ? BackgroundWork.run(background, () -> applyBatch(bytes, arrived))
           : applyBatch(bytes, arrived);
     } catch (BadRequestException e) {
       return error(e);
@@ -256,43 +254,6 @@ public final class TimersResource {
     }
     return Response.ok(ReplicationBatch.encodeStatuses(statuses), MediaType.APPLICATION_JSON_TYPE)
         .build();
-  }
-
-  /** Work that may refuse the request with a 400. */
-  @FunctionalInterface
-  private interface Work<T> {
-    T run() throws BadRequestException;
-  }
-
-  /**
-   * Runs {@code work} on the background threads; this request thread waits for it. On this thread
-   * if they refuse it (the node is stopping).
-   */
-  private <T> T inBackground(Work<T> work) throws BadRequestException {
-    CompletableFuture<T> result = new CompletableFuture<>();
-    try {
-      background.execute(
-          () -> {
-            try {
-              result.complete(work.run());
-            } catch (BadRequestException | RuntimeException | Error e) {
-              result.completeExceptionally(e);
-            }
-          });
-    } catch (RejectedExecutionException e) {
-      return work.run();
-    }
-    try {
-      return result.join();
-    } catch (CompletionException e) {
-      if (e.getCause() instanceof BadRequestException bad) {
-        throw bad;
-      }
-      if (e.getCause() instanceof RuntimeException runtime) {
-        throw runtime;
-      }
-      throw e;
-    }
   }
 
   private int applyBatched(ReplicationBatch.Entry entry, long arrived) {

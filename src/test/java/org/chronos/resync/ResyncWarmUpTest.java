@@ -7,6 +7,10 @@ import static org.awaitility.Awaitility.await;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.ChronosClient;
 import org.chronos.testing.ClusterHarness;
@@ -102,5 +106,42 @@ class ResyncWarmUpTest {
     ManualClock clock = new ManualClock(1_700_000_000_000L);
     assertThatCode(() -> new ResyncWarmUp(null, clock, ResyncWarmUp.PEER, 10, 100))
         .doesNotThrowAnyException();
+  }
+
+  /**
+   * Whatever goes wrong in the warm-up's set-up is the warm-up's problem alone: it ends having run
+   * no timers, and the failure does not reach the thread that started it (the node's start-up).
+   */
+  @Test
+  void aWarmUpWhoseSetUpFailsEndsWithNoTimersAndLetsTheNodeGoOn() throws Exception {
+    List<Long> counted = new ArrayList<>();
+    CompletableFuture<Long> done =
+        ResyncWarmUp.run(
+            () -> {
+              throw new IllegalStateException("no memory for made-up timers");
+            },
+            1000,
+            Runnable::run,
+            counted::add);
+    assertThat(done.get(5, TimeUnit.SECONDS)).isZero();
+    assertThat(counted).isEmpty();
+  }
+
+  /** A node stopping before its warm-up began: nothing runs, and the warm-up is over. */
+  @Test
+  void aWarmUpRefusedByItsExecutorEndsWithNoTimers() throws Exception {
+    ExecutorService stopped = Executors.newSingleThreadExecutor();
+    stopped.shutdown();
+    List<Long> counted = new ArrayList<>();
+    CompletableFuture<Long> done =
+        ResyncWarmUp.run(
+            () -> {
+              throw new AssertionError("set up on a refused executor");
+            },
+            1000,
+            stopped,
+            counted::add);
+    assertThat(done.get(5, TimeUnit.SECONDS)).isZero();
+    assertThat(counted).isEmpty();
   }
 }

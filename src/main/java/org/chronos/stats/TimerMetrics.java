@@ -30,6 +30,16 @@ public final class TimerMetrics implements TimerEvents {
   /** How many of the latest pops the lateness histogram's percentiles are taken over. */
   public static final int LATENESS_SAMPLES = 10_000;
 
+  /**
+   * Thresholds, in ms, of the counters {@code chronos.pops.late-over-<T>ms}: pops more than T ms
+   * late since the node started. Unlike the histogram's percentiles they cover every pop, so the
+   * difference of two readings says exactly how many pops of that interval were late (an alert on
+   * {@code rate(late-over-5ms) / rate(popped)}, a benchmark's phase).
+   */
+  public static final int[] LATE_OVER_MILLIS = {1, 2, 5, 10, 20, 50, 100, 1000};
+
+  private final Counter[] lateOver = new Counter[LATE_OVER_MILLIS.length];
+
   public TimerMetrics(MetricRegistry registry) {
     this.popped = registry.meter("chronos.timers.popped");
     this.succeeded = registry.counter("chronos.callbacks.succeeded");
@@ -41,6 +51,14 @@ public final class TimerMetrics implements TimerEvents {
         registry.histogram(
             "chronos.pops.lateness-micros",
             () -> new Histogram(new SlidingWindowReservoir(LATENESS_SAMPLES)));
+    for (int i = 0; i < lateOver.length; i++) {
+      lateOver[i] = registry.counter(lateOverName(LATE_OVER_MILLIS[i]));
+    }
+  }
+
+  /** The name of the counter of pops more than {@code millis} ms late. */
+  public static String lateOverName(int millis) {
+    return "chronos.pops.late-over-" + millis + "ms";
   }
 
   /** Gauges read from the service's published state. */
@@ -54,6 +72,9 @@ public final class TimerMetrics implements TimerEvents {
   public void popped(Timer timer, Pop pop, long lateness) {
     popped.mark();
     latenessMicros.update(Math.max(0, lateness));
+    for (int i = 0; i < lateOver.length && lateness > LATE_OVER_MILLIS[i] * 1000L; i++) {
+      lateOver[i].inc();
+    }
   }
 
   @Override

@@ -38,7 +38,7 @@ import org.chronos.cluster.ClusterView;
  * resync; the recordings stay in the work directory.
  *
  * <p>{@code java -cp target/test-classes:target/chronos.jar org.chronos.bench.cluster.ResyncBench
- * <work dir> [jar] [timers=100000] [background/s=300] [idle s=15] [after s=10] [min warm-up s=15]
+ * <work dir> [jar] [timers=100000] [background/s=300] [idle s=30] [after s=10] [min warm-up s=15]
  * [max warm-up s=120]}
  */
 public final class ResyncBench {
@@ -56,7 +56,20 @@ public final class ResyncBench {
       ChronosNode.HistogramSnapshot bBefore,
       ChronosNode.HistogramSnapshot bAfter,
       String cpu,
-      double otherCores) {}
+      double otherCores) {
+    /** A's pops in the phase and how late they left A (its late-pop counters). */
+    ChronosNode.LateCounts aLate() {
+      return aAfter.since(aBefore);
+    }
+
+    ChronosNode.LateCounts bLate() {
+      return bAfter.since(bBefore);
+    }
+
+    ChronosNode.LateCounts bothLate() {
+      return aLate().plus(bLate());
+    }
+  }
 
   public static void main(String[] args) throws Exception {
     ChronosNode.quietLogging();
@@ -64,7 +77,7 @@ public final class ResyncBench {
     Path jar = Path.of(args.length > 1 ? args[1] : "target/chronos.jar").toAbsolutePath();
     int timers = args.length > 2 ? Integer.parseInt(args[2]) : 100_000;
     int backgroundRate = args.length > 3 ? Integer.parseInt(args[3]) : 300;
-    long idleMillis = (args.length > 4 ? Long.parseLong(args[4]) : 15) * 1000;
+    long idleMillis = (args.length > 4 ? Long.parseLong(args[4]) : 30) * 1000;
     long afterMillis = (args.length > 5 ? Long.parseLong(args[5]) : 10) * 1000;
     long minWarmupMillis = (args.length > 6 ? Long.parseLong(args[6]) : 15) * 1000;
     long maxWarmupMillis = (args.length > 7 ? Long.parseLong(args[7]) : 120) * 1000;
@@ -293,6 +306,8 @@ public final class ResyncBench {
         System.out.printf(
             "%17s node B histogram after:  %s  (+%d pops)%n",
             "", p.bAfter().describe(), p.bAfter().count() - p.bBefore().count());
+        System.out.printf("%17s node A's own pops: %s%n", "", p.aLate().describe());
+        System.out.printf("%17s node B's own pops: %s%n", "", p.bLate().describe());
         System.out.printf("%17s %s%n", "", p.cpu());
       }
 
@@ -374,6 +389,13 @@ public final class ResyncBench {
           resync.aAfter().p99(),
           resync.aAfter().max(),
           resync.aAfter().count() - resync.aBefore().count());
+      StringBuilder nodeSide = new StringBuilder();
+      for (Phase p : phases) {
+        nodeSide.append(String.format("%n  %-7s A and B: %s", p.name(), p.bothLate().describe()));
+      }
+      System.out.printf(
+          "SUMMARY pop lateness, node side (each node's own pops, counted exactly per phase):%s%n",
+          nodeSide.toString().replace("\n", "\nSUMMARY "));
       System.out.printf("SUMMARY duplicate pops (a timer's callback twice):%s%n", duplicates);
       if (summary2[0] != null) {
         Phase again = phases.get(phases.size() - 1);

@@ -225,11 +225,19 @@ public final class TimerService {
       // Commands (and queries from other threads) in the order they were submitted.
       batch.clear();
       commands.drainTo(batch, maxWorkPerRound);
+      int work = batch.size();
+      long nextDue = batch.isEmpty() ? Long.MAX_VALUE : store.nextWorkMillis();
       for (Runnable command : batch) {
         runSafely(command);
+        // A long run of commands (a burst of requests, a resync's merges, another node's resync
+        // pages) must not hold up what falls due meanwhile: that pops between two commands.
+        if (!sinkFull && clock.millis() >= nextDue) {
+          work += pollDue();
+          nextDue = store.nextWorkMillis();
+        }
       }
       sinkFull = false;
-      int work = batch.size() + pollDue();
+      work += pollDue();
       // Then callback outcomes.
       work += runInternal();
       held = store.size();

@@ -6,8 +6,11 @@ import static org.awaitility.Awaitility.await;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import org.chronos.testing.ManualClock;
@@ -94,6 +97,44 @@ class TimerServiceTest {
 
   private int held() {
     return service.query(TimerStore::size).join();
+  }
+
+  /**
+   * A timer that falls due while the timer thread works through queued commands pops before the
+   * next command, not after the whole run of them: a burst of requests or a resync's merges must
+   * not make pops late. Here the first queued command takes "10 ms" (it moves the clock past the
+   * due time) and the one after it sees whether the pop has gone out.
+   */
+  @Test
+  void aTimerFallingDueDuringARunOfCommandsPopsBeforeTheNextCommand() throws Exception {
+    service.start();
+    assertThat(service.store(timer(1, 10, 10))).isTrue();
+    assertThat(held()).isEqualTo(1);
+    CountDownLatch hold = new CountDownLatch(1);
+    CountDownLatch holding = new CountDownLatch(1);
+    // Holds the timer thread so that the next two commands are queued together.
+    assertThat(
+            service.submit(
+                () -> {
+                  holding.countDown();
+                  awaitQuietly(hold);
+                }))
+        .isTrue();
+    assertThat(holding.await(5, TimeUnit.SECONDS)).isTrue();
+    assertThat(service.submit(() -> clock.advance(10))).isTrue();
+    // A plain command (a query would poll what is due itself before answering).
+    CompletableFuture<Integer> sentBeforeNextCommand = new CompletableFuture<>();
+    assertThat(service.submit(() -> sentBeforeNextCommand.complete(sink.sent.size()))).isTrue();
+    hold.countDown();
+    assertThat(sentBeforeNextCommand.get(5, TimeUnit.SECONDS)).isEqualTo(1);
+  }
+
+  private static void awaitQuietly(CountDownLatch latch) {
+    try {
+      assertThat(latch.await(5, TimeUnit.SECONDS)).isTrue();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   @Test

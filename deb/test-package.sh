@@ -227,7 +227,7 @@ unit_has() { grep -qx "$1" "$UNIT"; }
 for line in 'Type=exec' 'User=chronos' \
     'ExecStart=/usr/bin/java -jar /usr/share/chronos/chronos.jar server /etc/chronos/chronos.yml' \
     'ExecReload=/usr/bin/chronos-ctl reload' 'SuccessExitStatus=143' 'Restart=on-failure' \
-    'LimitNICE=-5' 'ProtectSystem=full' 'ProtectHome=true' 'PrivateTmp=true' 'NoNewPrivileges=true' \
+    'LimitNICE=-5' 'LimitRTPRIO=10' 'ProtectSystem=full' 'ProtectHome=true' 'PrivateTmp=true' 'NoNewPrivileges=true' \
     'ReadWritePaths=/var/log/chronos /var/lib/chronos' 'WantedBy=multi-user.target'; do
     check "chronos.service: $line" unit_has "$line"
 done

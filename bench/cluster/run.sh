@@ -79,7 +79,9 @@ if [ "${CBENCH_PLAIN_JVM:-0}" = 1 ]; then
   JVM_OPTS+=(-Dcbench.packagedJvm=false)
   NODE_JVM="-Xmx1g ${CBENCH_NODE_OPTS:-}"
 else
-  NODE_JVM="-Xmx1g $(sed -n 's/^JAVA_TOOL_OPTIONS="\(.*\)"$/\1/p' deb/chronos.default) ${CBENCH_NODE_OPTS:-}"
+  # ... and the package's timers.realtimePriority (deb/chronos.yml), as a YAML override.
+  RT=$(sed -n 's/^  realtimePriority: *\([0-9]*\).*/\1/p' deb/chronos.yml)
+  NODE_JVM="-Xmx1g $(sed -n 's/^JAVA_TOOL_OPTIONS="\(.*\)"$/\1/p' deb/chronos.default) -Ddw.timers.realtimePriority=${RT:-0} ${CBENCH_NODE_OPTS:-}"
 fi
 
 busy_cores() { # CPU cores busy over the next 5 s, machine-wide

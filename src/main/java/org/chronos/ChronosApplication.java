@@ -25,6 +25,7 @@ import org.chronos.cluster.ConfigException;
 import org.chronos.health.ClusterHealthCheck;
 import org.chronos.health.TimerThreadHealthCheck;
 import org.chronos.http.AsyncHttp;
+import org.chronos.node.RealtimePriority;
 import org.chronos.node.TimerNode;
 import org.chronos.overload.OverloadFilter;
 import org.chronos.replication.Replicator;
@@ -183,6 +184,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
                 replicator.start();
                 callbacks.start();
                 timerService.start();
+                RealtimePriority.raiseTimerThread(timerService, ts.getRealtimePriority());
               }
 
               /*

@@ -141,6 +141,14 @@ public class ChronosConfiguration extends Configuration {
     @MinDuration(value = 1, unit = TimeUnit.MILLISECONDS)
     private Duration maxLag = Duration.seconds(5);
 
+    /**
+     * Linux SCHED_FIFO priority (1-99) for the timer thread, so that pops leave on time on a busy
+     * machine; 0 leaves it at the JVM's normal scheduling (see {@code RealtimePriority}).
+     */
+    @Min(0)
+    @Max(99)
+    private int realtimePriority = 0;
+
     @JsonProperty
     public long getTickMillis() {
       return tickMillis;
@@ -199,6 +207,16 @@ public class ChronosConfiguration extends Configuration {
     @JsonProperty
     public void setMaxLag(Duration maxLag) {
       this.maxLag = maxLag;
+    }
+
+    @JsonProperty
+    public int getRealtimePriority() {
+      return realtimePriority;
+    }
+
+    @JsonProperty
+    public void setRealtimePriority(int realtimePriority) {
+      this.realtimePriority = realtimePriority;
     }
   }
 

@@ -79,9 +79,7 @@ if [ "${CBENCH_PLAIN_JVM:-0}" = 1 ]; then
   JVM_OPTS+=(-Dcbench.packagedJvm=false)
   NODE_JVM="-Xmx1g ${CBENCH_NODE_OPTS:-}"
 else
-  # ... and the package's timers.realtimePriority (deb/chronos.yml), as a YAML override.
-  RT=$(sed -n 's/^  realtimePriority: *\([0-9]*\).*/\1/p' deb/chronos.yml)
-  NODE_JVM="-Xmx1g $(sed -n 's/^JAVA_TOOL_OPTIONS="\(.*\)"$/\1/p' deb/chronos.default) -Ddw.timers.realtimePriority=${RT:-0} ${CBENCH_NODE_OPTS:-}"
+  NODE_JVM="-Xmx1g $(sed -n 's/^JAVA_TOOL_OPTIONS="\(.*\)"$/\1/p' deb/chronos.default) ${CBENCH_NODE_OPTS:-}"
 fi
 
 busy_cores() { # CPU cores busy over the next 5 s, machine-wide
@@ -125,7 +123,7 @@ run() { # run <name> <main class> [args...]: runs one benchmark, its output show
 }
 
 echo "chronos cluster benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $("$JAVA" -version 2>&1 | head -1)"
-echo "node JVM options: $NODE_JVM"
+echo "node JVM options: $NODE_JVM; timers.realtimePriority as in deb/chronos.yml unless CBENCH_PLAIN_JVM=1"
 echo "callback target threads: $([ "${CBENCH_TARGET_PRIORITY:-0}" = 1 ] && echo "raised (Java priority 10)" || echo "normal priority")"
 case $which in
   create) run create ReplicatedCreateBench 32 20 "$ROUNDS" ;;

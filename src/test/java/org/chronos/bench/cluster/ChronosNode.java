@@ -78,6 +78,24 @@ final class ChronosNode implements AutoCloseable {
     throw new IOException("deb/chronos.default has no JAVA_TOOL_OPTIONS line");
   }
 
+  /**
+   * The package's {@code timers.realtimePriority} (deb/chronos.yml: the timer thread under
+   * SCHED_FIFO), or 0 with {@code -Dcbench.packagedJvm=false}: the nodes run as packaged.
+   */
+  static int packagedRealtimePriority() throws IOException {
+    if (!Boolean.parseBoolean(System.getProperty("cbench.packagedJvm", "true"))) {
+      return 0;
+    }
+    for (String line : Files.readAllLines(Path.of("deb/chronos.yml"))) {
+      String trimmed = line.strip();
+      if (trimmed.startsWith("realtimePriority:")) {
+        return Integer.parseInt(
+            trimmed.substring(trimmed.indexOf(':') + 1).strip().split("\\s+")[0]);
+      }
+    }
+    return 0;
+  }
+
   /** Writes the {@code [cluster]} file: this node, the {@code node} and {@code joining} lines. */
   void writeClusterFile(int instanceId, List<ChronosNode> nodes, List<ChronosNode> joining)
       throws IOException {
@@ -128,6 +146,8 @@ final class ChronosNode implements AutoCloseable {
             "resync:",
             "  onStart: false",
             extraYaml.isEmpty() ? "" : extraYaml,
+            "timers:",
+            "  realtimePriority: " + packagedRealtimePriority(),
             // Throttling must not cap the measurement.
             "overload:",
             "  enabled: false",

@@ -37,7 +37,8 @@ public final class TimerService {
   private final BlockingQueue<Runnable> commands;
   private final Queue<Runnable> internal = new ConcurrentLinkedQueue<>();
   private final int maxWorkPerRound;
-  private final Thread thread;
+  // Package-private for tests (its state shows whether it waits or runs).
+  final Thread thread;
 
   private volatile boolean running;
   private volatile boolean popping = true;
@@ -244,7 +245,8 @@ public final class TimerService {
       live = store.liveCount();
       oldestDueMillis = store.oldestDueMillis();
       if (work == 0 || sinkFull) {
-        park(sinkFull ? Long.MAX_VALUE : store.nextWorkMillis());
+        // Not popping (shutting down): due timers stay due, so waiting for them would not wait.
+        park(sinkFull || !popping ? Long.MAX_VALUE : store.nextWorkMillis());
       }
     }
     // Answer whatever was still queued, so no caller waits forever on a stopped service.

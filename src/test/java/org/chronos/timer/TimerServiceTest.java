@@ -129,6 +129,26 @@ class TimerServiceTest {
     assertThat(sentBeforeNextCommand.get(5, TimeUnit.SECONDS)).isEqualTo(1);
   }
 
+  /**
+   * After {@link TimerService#stopPopping} (a node shutting down) a timer already due stays due;
+   * the thread must then wait for commands and callback outcomes, not go round its loop without
+   * ever parking, which burned a core for the whole shutdown grace period.
+   */
+  @Test
+  void aServiceNoLongerPoppingWaitsInsteadOfSpinningOnATimerThatIsDue() {
+    service.start();
+    assertThat(service.store(timer(1, 10, 10))).isTrue();
+    assertThat(held()).isEqualTo(1);
+    service.stopPopping();
+    advance(20);
+    assertThat(held()).isEqualTo(1);
+    await("the timer thread parked")
+        .atMost(Duration.ofSeconds(5))
+        .pollInterval(Duration.ofMillis(5))
+        .until(() -> service.thread.getState() == Thread.State.TIMED_WAITING);
+    assertThat(sink.sent).isEmpty();
+  }
+
   private static void awaitQuietly(CountDownLatch latch) {
     try {
       assertThat(latch.await(5, TimeUnit.SECONDS)).isTrue();

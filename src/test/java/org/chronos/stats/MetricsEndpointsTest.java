@@ -9,10 +9,10 @@ import io.dropwizard.testing.junit5.DropwizardAppExtension;
 import io.dropwizard.testing.junit5.DropwizardExtensionsSupport;
 import java.net.http.HttpResponse;
 import java.time.Duration;
-import org.chronos.ChronosApplication;
 import org.chronos.ChronosConfiguration;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.ChronosClient;
+import org.chronos.testing.ClockedNode;
 import org.chronos.testing.ManualClock;
 import org.chronos.testing.SingleNodeApp;
 import org.chronos.testing.TimerJson;
@@ -33,6 +33,7 @@ class MetricsEndpointsTest {
   private static final ManualClock CLOCK = new ManualClock(T0);
   private static final CallbackServer CALLBACKS = CallbackServer.start();
   static final DropwizardAppExtension<ChronosConfiguration> APP = SingleNodeApp.create(CLOCK);
+  private static final ClockedNode NODE = new ClockedNode(APP, CLOCK);
 
   @AfterAll
   static void closeCallbacks() {
@@ -153,18 +154,11 @@ class MetricsEndpointsTest {
   }
 
   private static void moveTo(long offsetMillis) {
-    CLOCK.set(T0 + offsetMillis);
-    app().timerService().wakeUp();
-    settle();
+    NODE.moveTo(T0 + offsetMillis);
   }
 
-  /** Waits until the timer thread has run everything submitted so far, and the pops now due. */
   private static void settle() {
-    app().timerService().query(store -> null).join();
-  }
-
-  private static ChronosApplication app() {
-    return APP.getApplication();
+    NODE.settle();
   }
 
   private static String prometheus(ChronosClient client) {

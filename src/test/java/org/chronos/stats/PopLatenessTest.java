@@ -6,10 +6,10 @@ import io.dropwizard.testing.junit5.DropwizardAppExtension;
 import io.dropwizard.testing.junit5.DropwizardExtensionsSupport;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.chronos.ChronosApplication;
 import org.chronos.ChronosConfiguration;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.ChronosClient;
+import org.chronos.testing.ClockedNode;
 import org.chronos.testing.ManualClock;
 import org.chronos.testing.SingleNodeApp;
 import org.chronos.testing.TimerJson;
@@ -28,6 +28,7 @@ class PopLatenessTest {
   private static final ManualClock CLOCK = new ManualClock(T0);
   private static final CallbackServer CALLBACKS = CallbackServer.start();
   static final DropwizardAppExtension<ChronosConfiguration> APP = SingleNodeApp.create(CLOCK);
+  private static final ClockedNode NODE = new ClockedNode(APP, CLOCK);
 
   @AfterAll
   static void closeCallbacks() {
@@ -90,17 +91,10 @@ class PopLatenessTest {
   }
 
   private static void moveTo(long offsetMillis) {
-    CLOCK.set(T0 + offsetMillis);
-    app().timerService().wakeUp();
-    settle();
+    NODE.moveTo(T0 + offsetMillis);
   }
 
-  /** Waits until the timer thread has run everything submitted so far, and the pops now due. */
   private static void settle() {
-    app().timerService().query(store -> null).join();
-  }
-
-  private static ChronosApplication app() {
-    return APP.getApplication();
+    NODE.settle();
   }
 }

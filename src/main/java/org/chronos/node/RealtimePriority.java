@@ -53,17 +53,20 @@ public final class RealtimePriority {
     try {
       Process chrt = new ProcessBuilder(command).redirectErrorStream(true).start();
       chrt.getOutputStream().close();
-      String output;
-      try (InputStream in = chrt.getInputStream()) {
-        output = new String(in.readAllBytes(), StandardCharsets.UTF_8).trim();
-      }
+      // Waited for first (its output is a line at most, so it cannot fill the pipe): a chrt that
+      // hangs must not hold up the node's start.
       if (!chrt.waitFor(CHRT_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
         chrt.destroyForcibly();
         return "chrt did not finish within " + CHRT_TIMEOUT_SECONDS + " s";
       }
-      return chrt.exitValue() == 0
-          ? null
-          : String.join(" ", command) + " failed (exit " + chrt.exitValue() + "): " + output;
+      if (chrt.exitValue() == 0) {
+        return null;
+      }
+      String output;
+      try (InputStream in = chrt.getInputStream()) {
+        output = new String(in.readAllBytes(), StandardCharsets.UTF_8).trim();
+      }
+      return String.join(" ", command) + " failed (exit " + chrt.exitValue() + "): " + output;
     } catch (IOException e) {
       return "could not run chrt (util-linux): " + e.getMessage();
     } catch (InterruptedException e) {

@@ -227,14 +227,14 @@ public final class TimerService {
       batch.clear();
       commands.drainTo(batch, maxWorkPerRound);
       int work = batch.size();
-      long nextDue = batch.isEmpty() ? Long.MAX_VALUE : store.nextWorkMillis();
+      long nextPoll = batch.isEmpty() ? Long.MAX_VALUE : nextPollMillis();
       for (Runnable command : batch) {
         runSafely(command);
         // A long run of commands (a burst of requests, a resync's merges, another node's resync
         // pages) must not hold up what falls due meanwhile: that pops between two commands.
-        if (!sinkFull && clock.millis() >= nextDue) {
+        if (clock.millis() >= nextPoll) {
           work += pollDue();
-          nextDue = store.nextWorkMillis();
+          nextPoll = nextPollMillis();
         }
       }
       sinkFull = false;
@@ -245,8 +245,7 @@ public final class TimerService {
       live = store.liveCount();
       oldestDueMillis = store.oldestDueMillis();
       if (work == 0 || sinkFull) {
-        // Not popping (shutting down): due timers stay due, so waiting for them would not wait.
-        park(sinkFull || !popping ? Long.MAX_VALUE : store.nextWorkMillis());
+        park(nextPollMillis());
       }
     }
     // Answer whatever was still queued, so no caller waits forever on a stopped service.
@@ -256,6 +255,15 @@ public final class TimerService {
     runInternal();
     held = store.size();
     live = store.liveCount();
+  }
+
+  /**
+   * When the wheel next has work for this thread: never while the callback sink is full (an outcome
+   * wakes it) or popping has stopped (shutting down: due timers stay due, so waiting for them would
+   * not wait).
+   */
+  private long nextPollMillis() {
+    return sinkFull || !popping ? Long.MAX_VALUE : store.nextWorkMillis();
   }
 
   private int pollDue() {

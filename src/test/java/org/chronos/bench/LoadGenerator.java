@@ -40,7 +40,6 @@ import org.apache.hc.core5.http.Header;
 import org.apache.hc.core5.io.CloseMode;
 import org.apache.hc.core5.reactor.IOReactorConfig;
 import org.apache.hc.core5.util.Timeout;
-import org.chronos.stats.TimerMetrics;
 
 /**
  * Load generator for a running node (a plain main; HttpClient 5 async against 127.0.0.1).
@@ -337,7 +336,7 @@ public final class LoadGenerator {
     System.out.println(
         "RESULT lateness, node's own pops from 2 s into the measured run to its end "
             + "(chronos.pops.late-over-<T>ms, exact): "
-            + latePops(lateAtStart.get(), lateAtEnd));
+            + LatePops.read(lateAtEnd).since(LatePops.read(lateAtStart.get())).describe());
     Stats resp = Stats.of(byResponse, m);
     StringBuilder late = new StringBuilder();
     int lateTotal = 0;
@@ -414,43 +413,6 @@ public final class LoadGenerator {
     } catch (RuntimeException e) {
       return -1;
     }
-  }
-
-  /**
-   * How many pops between two readings of the node's metrics were more than 1, 2, 5, ... ms late,
-   * and the smallest threshold at most 1% of them passed (a bound on their p99) and at most half
-   * (on their p50).
-   */
-  static String latePops(JsonNode before, JsonNode after) {
-    long pops =
-        after.path("meters").path("chronos.timers.popped").path("count").asLong()
-            - before.path("meters").path("chronos.timers.popped").path("count").asLong();
-    StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%,d pops; more than", pops));
-    int p99 = -1;
-    int p50 = -1;
-    for (int millis : TimerMetrics.LATE_OVER_MILLIS) {
-      String name = TimerMetrics.lateOverName(millis);
-      long over =
-          after.path("counters").path(name).path("count").asLong()
-              - before.path("counters").path(name).path("count").asLong();
-      sb.append(
-          String.format(
-              Locale.ROOT,
-              " %d ms: %d (%.2f%%),",
-              millis,
-              over,
-              pops == 0 ? 0.0 : 100.0 * over / pops));
-      if (p99 < 0 && over * 100 <= pops) {
-        p99 = millis;
-      }
-      if (p50 < 0 && over * 2 <= pops) {
-        p50 = millis;
-      }
-    }
-    sb.setLength(sb.length() - 1);
-    return sb
-        + (p50 < 0 ? "; p50 over 1 s" : "; p50 <= " + p50 + " ms")
-        + (p99 < 0 ? ", p99 over 1 s" : ", p99 <= " + p99 + " ms");
   }
 
   static JsonNode latenessHistogram(Settings s) throws IOException, InterruptedException {

@@ -16,7 +16,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.chronos.stats.TimerMetrics;
+import org.chronos.bench.LatePops;
 
 /**
  * One Chronos node in its own JVM ({@code java -Xmx1g -jar target/chronos.jar server <yml>}) for
@@ -62,11 +62,18 @@ final class ChronosNode implements AutoCloseable {
   }
 
   /**
+   * Whether the nodes run as the Debian package runs them (not {@code -Dcbench.packagedJvm=false}).
+   */
+  private static boolean packaged() {
+    return Boolean.parseBoolean(System.getProperty("cbench.packagedJvm", "true"));
+  }
+
+  /**
    * The options in the {@code JAVA_TOOL_OPTIONS} line of deb/chronos.default (what the Debian
    * package starts the node with), or none with {@code -Dcbench.packagedJvm=false}.
    */
   static List<String> packagedJvmOptions() throws IOException {
-    if (!Boolean.parseBoolean(System.getProperty("cbench.packagedJvm", "true"))) {
+    if (!packaged()) {
       return List.of();
     }
     for (String line : Files.readAllLines(Path.of("deb/chronos.default"))) {
@@ -83,7 +90,7 @@ final class ChronosNode implements AutoCloseable {
    * SCHED_FIFO), or 0 with {@code -Dcbench.packagedJvm=false}: the nodes run as packaged.
    */
   static int packagedRealtimePriority() throws IOException {
-    if (!Boolean.parseBoolean(System.getProperty("cbench.packagedJvm", "true"))) {
+    if (!packaged()) {
       return 0;
     }
     for (String line : Files.readAllLines(Path.of("deb/chronos.yml"))) {
@@ -258,81 +265,26 @@ final class ChronosNode implements AutoCloseable {
 
   /**
    * The pop-lateness histogram (microseconds) as the node reports it now, with its pop count and
-   * its counts of pops more than 1, 2, 5, ... ms late ({@link TimerMetrics#LATE_OVER_MILLIS}).
+   * late-pop counters.
    */
   HistogramSnapshot lateness() throws IOException, InterruptedException {
     JsonNode m = metrics();
     JsonNode h = m.path("histograms").path("chronos.pops.lateness-micros");
-    long[] lateOver = new long[TimerMetrics.LATE_OVER_MILLIS.length];
-    for (int i = 0; i < lateOver.length; i++) {
-      lateOver[i] = counter(m, TimerMetrics.lateOverName(TimerMetrics.LATE_OVER_MILLIS[i]));
-    }
     return new HistogramSnapshot(
         h.path("count").asLong(),
         h.path("p50").asDouble(),
         h.path("p99").asDouble(),
         h.path("max").asDouble(),
-        lateOver);
+        LatePops.read(m));
   }
 
   /**
    * A node's cumulative (exponentially decaying) histogram as read at one moment, and its late-pop
    * counters, which count every pop: two readings give a phase's exact figures.
    */
-  record HistogramSnapshot(long count, double p50, double p99, double max, long[] lateOver) {
+  record HistogramSnapshot(long count, double p50, double p99, double max, LatePops late) {
     String describe() {
       return String.format("count=%d p50=%.0fus p99=%.0fus max=%.0fus", count, p50, p99, max);
-    }
-
-    /**
-     * The pops between {@code before} and this reading more than 1, 2, 5, ... ms late, as counts
-     * and shares, and the smallest threshold that at most 1% of them passed (a bound on their p99).
-     */
-    LateCounts since(HistogramSnapshot before) {
-      long pops = count - before.count;
-      long[] over = new long[lateOver.length];
-      for (int i = 0; i < over.length; i++) {
-        over[i] = lateOver[i] - before.lateOver[i];
-      }
-      return new LateCounts(pops, over);
-    }
-  }
-
-  /** Pops of one interval and how many of them passed each late-pop threshold. */
-  record LateCounts(long pops, long[] over) {
-    LateCounts plus(LateCounts other) {
-      long[] sum = new long[over.length];
-      for (int i = 0; i < sum.length; i++) {
-        sum[i] = over[i] + other.over[i];
-      }
-      return new LateCounts(pops + other.pops, sum);
-    }
-
-    /** The smallest threshold (ms) passed by at most 1% of the pops: p99 <= it; -1 if none. */
-    int p99AtMostMillis() {
-      for (int i = 0; i < over.length; i++) {
-        if (over[i] * 100 <= pops) {
-          return TimerMetrics.LATE_OVER_MILLIS[i];
-        }
-      }
-      return -1;
-    }
-
-    String describe() {
-      StringBuilder sb = new StringBuilder();
-      sb.append(pops).append(" pops; more than");
-      for (int i = 0; i < over.length; i++) {
-        sb.append(
-            String.format(
-                " %d ms: %d (%.2f%%)%s",
-                TimerMetrics.LATE_OVER_MILLIS[i],
-                over[i],
-                pops == 0 ? 0.0 : 100.0 * over[i] / pops,
-                i + 1 < over.length ? "," : ""));
-      }
-      int bound = p99AtMostMillis();
-      sb.append(bound < 0 ? "; p99 over 1 s" : "; p99 <= " + bound + " ms");
-      return sb.toString();
     }
   }
 

@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import org.chronos.bench.LatePops;
 import org.chronos.cluster.ClusterConfig;
 import org.chronos.cluster.ClusterView;
 
@@ -58,15 +59,15 @@ public final class ResyncBench {
       String cpu,
       double otherCores) {
     /** A's pops in the phase and how late they left A (its late-pop counters). */
-    ChronosNode.LateCounts aLate() {
-      return aAfter.since(aBefore);
+    LatePops aLate() {
+      return aAfter.late().since(aBefore.late());
     }
 
-    ChronosNode.LateCounts bLate() {
-      return bAfter.since(bBefore);
+    LatePops bLate() {
+      return bAfter.late().since(bBefore.late());
     }
 
-    ChronosNode.LateCounts bothLate() {
+    LatePops bothLate() {
       return aLate().plus(bLate());
     }
   }

@@ -1,0 +1,79 @@
+package org.chronos.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.util.Locale;
+import org.chronos.stats.TimerMetrics;
+
+/**
+ * A node's pop count and its late-pop counters ({@code chronos.pops.late-over-<T>ms}, T in {@link
+ * TimerMetrics#LATE_OVER_MILLIS}) as read from its admin {@code /metrics}, or the difference of two
+ * readings: the counters count every pop, so a difference gives an interval's exact figures.
+ */
+public record LatePops(long pops, long[] over) {
+  /** The reading in a node's {@code /metrics} JSON. */
+  public static LatePops read(JsonNode metrics) {
+    long[] over = new long[TimerMetrics.LATE_OVER_MILLIS.length];
+    for (int i = 0; i < over.length; i++) {
+      over[i] =
+          metrics
+              .path("counters")
+              .path(TimerMetrics.lateOverName(TimerMetrics.LATE_OVER_MILLIS[i]))
+              .path("count")
+              .asLong();
+    }
+    return new LatePops(
+        metrics.path("meters").path("chronos.timers.popped").path("count").asLong(), over);
+  }
+
+  /** The pops between {@code before} and this reading. */
+  public LatePops since(LatePops before) {
+    long[] diff = new long[over.length];
+    for (int i = 0; i < diff.length; i++) {
+      diff[i] = over[i] - before.over[i];
+    }
+    return new LatePops(pops - before.pops, diff);
+  }
+
+  /** Two intervals' (or two nodes') pops together. */
+  public LatePops plus(LatePops other) {
+    long[] sum = new long[over.length];
+    for (int i = 0; i < sum.length; i++) {
+      sum[i] = over[i] + other.over[i];
+    }
+    return new LatePops(pops + other.pops, sum);
+  }
+
+  /**
+   * The smallest threshold (ms) that at most {@code percent}% of the pops passed, a bound on that
+   * percentile (99: p99 <= it); -1 if none.
+   */
+  public int atMostMillis(int percent) {
+    for (int i = 0; i < over.length; i++) {
+      if (over[i] * 100 <= pops * (100L - percent)) {
+        return TimerMetrics.LATE_OVER_MILLIS[i];
+      }
+    }
+    return -1;
+  }
+
+  /** Counts and shares per threshold, and the bounds they give p50 and p99. */
+  public String describe() {
+    StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%,d pops; more than", pops));
+    for (int i = 0; i < over.length; i++) {
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              " %d ms: %d (%.2f%%)%s",
+              TimerMetrics.LATE_OVER_MILLIS[i],
+              over[i],
+              pops == 0 ? 0.0 : 100.0 * over[i] / pops,
+              i + 1 < over.length ? "," : ""));
+    }
+    return sb.append("; p50 ").append(bound(50)).append(", p99 ").append(bound(99)).toString();
+  }
+
+  private String bound(int percent) {
+    int millis = atMostMillis(percent);
+    return millis < 0 ? "over 1 s" : "<= " + millis + " ms";
+  }
+}

@@ -39,6 +39,7 @@ import org.apache.hc.core5.http.ContentType;
 import org.apache.hc.core5.http.Header;
 import org.apache.hc.core5.io.CloseMode;
 import org.apache.hc.core5.reactor.IOReactorConfig;
+import org.apache.hc.core5.util.TimeValue;
 import org.apache.hc.core5.util.Timeout;
 
 /**
@@ -46,9 +47,9 @@ import org.apache.hc.core5.util.Timeout;
  *
  * <pre>
  * java -cp "$(bench/cp.sh)" org.chronos.bench.LoadGenerator lateness [--port 7253] [--admin-port 7254]
- *     [--rate 1000] [--seconds 30]
+ *     [--rate 1000] [--seconds 30] [--warmup-seconds 5] [--node-pid PID]
  * java -cp "$(bench/cp.sh)" org.chronos.bench.LoadGenerator creation [--port 7253] [--concurrency 32]
- *     [--warmup-seconds 5] [--phase-seconds 20] [--rounds 1] [--node-pid PID]
+ *     [--warmup-seconds 5] [--max-warmup-seconds 180] [--phase-seconds 20] [--rounds 1] [--node-pid PID]
  * </pre>
  *
  * <p><b>lateness</b>: starts a no-op callback server (JDK {@code HttpServer}, 4 threads, answers
@@ -69,7 +70,8 @@ import org.apache.hc.core5.util.Timeout;
  * </ul>
  *
  * <p><b>creation</b>: closed loop with {@code concurrency} requests in flight; after a warm-up of
- * every endpoint, measures {@code phase-seconds} of each endpoint in turn, {@code rounds} times
+ * every endpoint (with {@code --node-pid}, repeated until the node's JIT compilers are quiet: see
+ * {@link #warmUp}), measures {@code phase-seconds} of each endpoint in turn, {@code rounds} times
  * (interleaving rounds evens out a machine whose background load drifts): {@code POST /timers} with
  * a small valid body (interval one day, so nothing pops), {@code POST /timers/} with a body that is
  * read and parsed and then refused with 400 (interval 0 with repeat-for 1: the whole request path
@@ -113,6 +115,7 @@ public final class LoadGenerator {
     final int seconds;
     final int concurrency;
     final int warmupSeconds;
+    final int maxWarmupSeconds;
     final int phaseSeconds;
     final int rounds;
     final long nodePid;
@@ -125,6 +128,7 @@ public final class LoadGenerator {
       seconds = Integer.parseInt(o.getOrDefault("seconds", "30"));
       concurrency = Integer.parseInt(o.getOrDefault("concurrency", "32"));
       warmupSeconds = Integer.parseInt(o.getOrDefault("warmup-seconds", "5"));
+      maxWarmupSeconds = Integer.parseInt(o.getOrDefault("max-warmup-seconds", "180"));
       phaseSeconds = Integer.parseInt(o.getOrDefault("phase-seconds", "20"));
       rounds = Integer.parseInt(o.getOrDefault("rounds", "1"));
       nodePid = Long.parseLong(o.getOrDefault("node-pid", "-1"));
@@ -194,11 +198,15 @@ public final class LoadGenerator {
     // warm-up's timers, interval 1 or 2 s, have popped) and at the end, they give its own pops'
     // lateness for the measured timers alone, which the histogram's percentiles cannot.
     CompletableFuture<JsonNode> lateAtStart = new CompletableFuture<>();
+    List<Long> node = s.nodePid > 0 ? List.of(s.nodePid) : List.of();
+    long[] jitAtStart = new long[2]; // compiler ticks, nanoTime
     Thread startReader =
         new Thread(
             () -> {
               try {
                 Thread.sleep((s.warmupSeconds + 2) * 1000L);
+                jitAtStart[0] = Jit.compilerTicks(node);
+                jitAtStart[1] = System.nanoTime();
                 lateAtStart.complete(nodeMetrics(s));
               } catch (Exception e) {
                 lateAtStart.completeExceptionally(e);
@@ -274,6 +282,9 @@ public final class LoadGenerator {
 
     JsonNode h = latenessHistogram(s);
     JsonNode lateAtEnd = nodeMetrics(s);
+    double jitCores =
+        Jit.cores(
+            jitAtStart[0], Jit.compilerTicks(node), (System.nanoTime() - jitAtStart[1]) / 1e9);
     long[] byResponse = new long[n];
     long[] byId = new long[n];
     long[] bySend = new long[n];
@@ -336,7 +347,11 @@ public final class LoadGenerator {
     System.out.println(
         "RESULT lateness, node's own pops from 2 s into the measured run to its end "
             + "(chronos.pops.late-over-<T>ms, exact): "
-            + LatePops.read(lateAtEnd).since(LatePops.read(lateAtStart.get())).describe());
+            + LatePops.read(lateAtEnd).since(LatePops.read(lateAtStart.get())).describe()
+            + (node.isEmpty()
+                ? ""
+                : String.format(
+                    Locale.ROOT, "; the node's JIT compiling meanwhile: %.2f cores", jitCores)));
     Stats resp = Stats.of(byResponse, m);
     StringBuilder late = new StringBuilder();
     int lateTotal = 0;
@@ -453,7 +468,7 @@ public final class LoadGenerator {
             new Endpoint("POST /ping (no-op)", 200, () -> post(s.base() + "/ping", valid)));
     System.out.printf(
         Locale.ROOT,
-        "creation: %d requests in flight; warm-up %d s per endpoint; then %d round(s) of %d s per endpoint, interleaved; body %d bytes%n",
+        "creation: %d requests in flight; warm-up %d s per endpoint, repeated until the node's JIT is quiet; then %d round(s) of %d s per endpoint, interleaved; body %d bytes%n",
         s.concurrency,
         s.warmupSeconds,
         s.rounds,
@@ -463,9 +478,7 @@ public final class LoadGenerator {
     double[][] totals =
         new double[endpoints.size()][4]; // completed, seconds, node CPU, timer thread CPU (us)
     try {
-      for (Endpoint e : endpoints) {
-        runPhase(client, e, s.concurrency, s.warmupSeconds, s.nodePid);
-      }
+      warmUp(client, endpoints, s);
       for (int round = 1; round <= s.rounds; round++) {
         for (int i = 0; i < endpoints.size(); i++) {
           PhaseResult r =
@@ -504,6 +517,42 @@ public final class LoadGenerator {
           timerCpu[0],
           cpu[1],
           cpu[2]);
+    }
+  }
+
+  /**
+   * Runs every endpoint for {@code warmup-seconds} in turn, and with {@code --node-pid} goes on
+   * doing so until the node's JIT compilers used less than 0.05 cores over a whole pass (or {@code
+   * max-warmup-seconds} have passed): the goal compares the node's steady rates, and on a machine
+   * whose compiler is slow the request paths are still being compiled after the first pass (the
+   * first round then measures code being compiled next to a compiler taking a core).
+   */
+  static void warmUp(CloseableHttpAsyncClient client, List<Endpoint> endpoints, Settings s)
+      throws InterruptedException {
+    List<Long> node = s.nodePid > 0 ? List.of(s.nodePid) : List.of();
+    long start = System.nanoTime();
+    StringBuilder passes = new StringBuilder();
+    while (true) {
+      long jit = Jit.compilerTicks(node);
+      long passStart = System.nanoTime();
+      for (Endpoint e : endpoints) {
+        runPhase(client, e, s.concurrency, s.warmupSeconds, s.nodePid);
+      }
+      double cores = Jit.cores(jit, Jit.compilerTicks(node), (System.nanoTime() - passStart) / 1e9);
+      passes.append(String.format(Locale.ROOT, " %.2f", cores));
+      double elapsed = (System.nanoTime() - start) / 1e9;
+      if (node.isEmpty() || cores < 0.05 || elapsed >= s.maxWarmupSeconds) {
+        System.out.printf(
+            Locale.ROOT,
+            "warm-up: %.0f s%s%n",
+            elapsed,
+            node.isEmpty()
+                ? " (no --node-pid: one pass, the node's JIT not watched)"
+                : ", node's JIT compiling, cores per pass:"
+                    + passes
+                    + (cores < 0.05 ? "" : " (stopped at --max-warmup-seconds: not quiet)"));
+        return;
+      }
     }
   }
 
@@ -753,6 +802,10 @@ public final class LoadGenerator {
                     .build())
             .setIOReactorConfig(
                 IOReactorConfig.custom().setIoThreadCount(1).setTcpNoDelay(true).build())
+            // The node's connector closes a connection idle for 30 s (Dropwizard's default); one
+            // the pool kept from a burst and handed out after that fails unsent ("Connection is
+            // closed"), a create error of the generator's own making.
+            .evictIdleConnections(TimeValue.ofSeconds(10))
             .disableAutomaticRetries()
             .disableCookieManagement()
             .disableRedirectHandling()

@@ -5,6 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.function.Supplier;
+import org.chronos.bench.Jit;
 
 /**
  * Where the machine's CPU went during a window, from {@code /proc}: all busy time, the time of this
@@ -33,7 +34,7 @@ final class CpuMonitor {
   void start() {
     machineBusy = machineBusyTicks();
     nodes = ticks(pids.get());
-    jit = compilerTicks(pids.get());
+    jit = Jit.compilerTicks(pids.get());
     perNode = pids.get().stream().mapToLong(p -> ticks(List.of(p))).toArray();
     self = ticks(List.of(ProcessHandle.current().pid()));
     startNanos = System.nanoTime();
@@ -54,7 +55,7 @@ final class CpuMonitor {
     double machine = (machineNow - machineBusy) / TICKS_PER_SECOND / seconds;
     double node = (nodesNow - nodes) / TICKS_PER_SECOND / seconds;
     double generator = (selfNow - self) / TICKS_PER_SECOND / seconds;
-    double compiling = (compilerTicks(pids.get()) - jit) / TICKS_PER_SECOND / seconds;
+    double compiling = (Jit.compilerTicks(pids.get()) - jit) / TICKS_PER_SECOND / seconds;
     StringBuilder each = new StringBuilder();
     List<Long> now = pids.get();
     for (int i = 0; now.size() > 1 && i < now.size() && i < perNode.length; i++) {
@@ -77,34 +78,6 @@ final class CpuMonitor {
         compiling,
         generator,
         Math.max(0, machine - node - generator));
-  }
-
-  /**
-   * CPU ticks the JIT compiler threads ({@code C1/C2 CompilerThread*}) of these processes have used
-   * so far: a node is warmed up when they stop using CPU.
-   */
-  static long compilerTicks(List<Long> pids) {
-    long sum = 0;
-    for (long pid : pids) {
-      try (java.util.stream.Stream<Path> tasks =
-          Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
-        for (Path task : (Iterable<Path>) tasks::iterator) {
-          try {
-            String comm = Files.readString(task.resolve("comm")).strip();
-            if (comm.startsWith("C1 Compiler") || comm.startsWith("C2 Compiler")) {
-              String stat = Files.readString(task.resolve("stat"));
-              String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-              sum += Long.parseLong(f[11]) + Long.parseLong(f[12]);
-            }
-          } catch (IOException | RuntimeException gone) {
-            // thread ended
-          }
-        }
-      } catch (IOException | RuntimeException gone) {
-        // process ended, or no /proc
-      }
-    }
-    return sum;
   }
 
   /** Cores used by processes other than this benchmark's during the last window. */

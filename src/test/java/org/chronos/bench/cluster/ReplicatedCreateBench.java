@@ -6,6 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.chronos.bench.Jit;
 
 /**
  * Benchmark 1: {@code POST /timers} throughput against (a) a single node and (b) one node of a
@@ -73,7 +74,7 @@ public final class ReplicatedCreateBench {
                   minWarmupMillis,
                   maxWarmupMillis,
                   measureMillis,
-                  () -> CpuMonitor.compilerTicks(pids),
+                  () -> Jit.compilerTicks(pids),
                   cpu::start);
           String used = cpu.stop();
           others = Math.max(others, cpu.others());
@@ -108,7 +109,7 @@ public final class ReplicatedCreateBench {
                   minWarmupMillis,
                   maxWarmupMillis,
                   measureMillis,
-                  () -> CpuMonitor.compilerTicks(pids),
+                  () -> Jit.compilerTicks(pids),
                   () -> {
                     cpu.start();
                     try {

@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import org.chronos.bench.Jit;
 import org.chronos.bench.LatePops;
 import org.chronos.cluster.ClusterConfig;
 import org.chronos.cluster.ClusterView;
@@ -162,12 +163,12 @@ public final class ResyncBench {
       // phase is a baseline of the nodes at rest rather than of B compiling.
       List<Long> nodePids = List.of(a.pid(), b.pid());
       long warmupStart = System.nanoTime();
-      long jit = CpuMonitor.compilerTicks(nodePids);
+      long jit = Jit.compilerTicks(nodePids);
       StringBuilder jitSlices = new StringBuilder();
       while (true) {
         Thread.sleep(5000);
-        long now = CpuMonitor.compilerTicks(nodePids);
-        double cores = (now - jit) / 100.0 / 5;
+        long now = Jit.compilerTicks(nodePids);
+        double cores = Jit.cores(jit, now, 5);
         jit = now;
         jitSlices.append(String.format(" %.2f", cores));
         long elapsed = (System.nanoTime() - warmupStart) / 1_000_000;

@@ -12,7 +12,8 @@
 # CBENCH_TARGET_PRIORITY=1 to run benchmark 2's callback target at the nodes' pop-path priority,
 # CBENCH_PLAIN_JVM=1 to run the nodes without the Debian package's JVM options (deb/chronos.default),
 # CBENCH_NODE_OPTS="<jvm options>" for every node JVM (e.g. -Xlog:gc:file=gc.log, or
-# -Ddw.replication.maxBulkInFlightPerPeer=4 to override a YAML key),
+# -Ddw.replication.maxBulkInFlightPerPeer=4 to override a YAML key; "{node}" becomes the node's name,
+# e.g. -XX:AOTCache=/tmp/aot/{node}.aot),
 # CBENCH_RESYNC_AGAIN=1 to time a second resync after the first (on compiled code),
 # CBENCH_KEEP=1 to keep the work directory (node logs, cluster files), CBENCH_WAIT_QUIET=<s> to
 # wait up to that many seconds for the machine to be idle before each benchmark (the figures

@@ -19,6 +19,7 @@ import org.chronos.admin.Signals;
 import org.chronos.api.TimerRequestParser;
 import org.chronos.callback.CallbackClient;
 import org.chronos.cli.ReplicasCommand;
+import org.chronos.cli.TrainCommand;
 import org.chronos.cluster.ClusterConfig;
 import org.chronos.cluster.ClusterService;
 import org.chronos.cluster.ConfigException;
@@ -76,6 +77,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
   @Override
   public void initialize(Bootstrap<ChronosConfiguration> bootstrap) {
     bootstrap.addCommand(new ReplicasCommand());
+    bootstrap.addCommand(new TrainCommand());
   }
 
   @Override

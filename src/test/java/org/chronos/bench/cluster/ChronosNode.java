@@ -170,7 +170,9 @@ final class ChronosNode implements AutoCloseable {
     // -Ddw.replication.maxBulkInFlightPerPeer=4 (Dropwizard's override of a YAML key).
     List<String> command = new java.util.ArrayList<>(List.of(java.toString(), "-Xmx1g"));
     command.addAll(packagedJvmOptions());
-    String nodeOpts = System.getProperty("cbench.nodeOpts", "").strip();
+    // "{node}" in them becomes this node's name, for options that need a file per node (e.g.
+    // -XX:AOTCache=/tmp/aot/{node}.aot on JDK 25).
+    String nodeOpts = System.getProperty("cbench.nodeOpts", "").strip().replace("{node}", name);
     if (!nodeOpts.isEmpty()) {
       command.addAll(List.of(nodeOpts.split("\\s+")));
     }
@@ -309,7 +311,8 @@ final class ChronosNode implements AutoCloseable {
   void stop() throws InterruptedException {
     if (process != null && process.isAlive()) {
       process.destroy();
-      if (!process.waitFor(15, TimeUnit.SECONDS)) {
+      // Up to a minute: a JVM started with -XX:AOTCacheOutput writes its cache as it exits.
+      if (!process.waitFor(60, TimeUnit.SECONDS)) {
         process.destroyForcibly();
         process.waitFor(5, TimeUnit.SECONDS);
       }

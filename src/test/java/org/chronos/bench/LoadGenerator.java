@@ -282,6 +282,7 @@ public final class LoadGenerator {
 
     JsonNode h = latenessHistogram(s);
     JsonNode lateAtEnd = nodeMetrics(s);
+    lateAtStart.join(); // and with it the reader's jitAtStart
     double jitCores =
         Jit.cores(
             jitAtStart[0], Jit.compilerTicks(node), (System.nanoTime() - jitAtStart[1]) / 1e9);

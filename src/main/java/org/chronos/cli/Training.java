@@ -51,7 +51,12 @@ final class Training {
     Settings {
       if (timers < 10 || rounds < 1 || warmUpTimers < 0) {
         throw new IllegalArgumentException(
-            "timers >= 10, rounds >= 1, warm-up timers >= 0: " + timers + ", " + rounds);
+            "timers >= 10, rounds >= 1, warm-up timers >= 0: "
+                + timers
+                + ", "
+                + rounds
+                + ", "
+                + warmUpTimers);
       }
     }
   }
@@ -136,7 +141,7 @@ final class Training {
   }
 
   /** Creates timers on a node, then updates and deletes some of them, a few in flight at once. */
-  private void clientWork(Node node, String callbackUri) throws Exception {
+  private void clientWork(Node node, String callbackUri) {
     Semaphore inFlight = new Semaphore(IN_FLIGHT);
     List<String> locations = java.util.Collections.synchronizedList(new ArrayList<>());
     List<CompletableFuture<?>> requests = new ArrayList<>();
@@ -146,56 +151,48 @@ final class Training {
         shortTimers++;
       }
       String body = body(pops ? 1 : 3600, callbackUri, "training-" + i);
-      inFlight.acquire();
       requests.add(
-          send(node.request("/timers").POST(HttpRequest.BodyPublishers.ofString(body)), inFlight)
+          send(
+                  node.request("/timers").POST(HttpRequest.BodyPublishers.ofString(body)),
+                  inFlight,
+                  created)
               .thenAccept(
                   r -> {
-                    if (r.statusCode() == 200) {
-                      created.incrementAndGet();
-                      if (!pops) { // the short ones are left to pop
-                        r.headers().firstValue("Location").ifPresent(locations::add);
-                      }
+                    if (r.statusCode() == 200 && !pops) { // the short ones are left to pop
+                      r.headers().firstValue("Location").ifPresent(locations::add);
                     }
                   }));
     }
+    // Every create has completed, and with it every add to the list.
     CompletableFuture.allOf(requests.toArray(CompletableFuture[]::new)).join();
     requests.clear();
-    List<String> held;
-    synchronized (locations) {
-      held = new ArrayList<>(locations);
-    }
     // Of the long-lived timers, update one in twenty and delete the next.
-    for (int i = 1; i < held.size(); i += 20) {
+    for (int i = 1; i < locations.size(); i += 20) {
       String body = body(3600, callbackUri, "training-updated-" + i);
-      inFlight.acquire();
       requests.add(
-          send(node.request(held.get(i)).PUT(HttpRequest.BodyPublishers.ofString(body)), inFlight)
-              .thenAccept(
-                  r -> {
-                    if (r.statusCode() == 200) {
-                      updated.incrementAndGet();
-                    }
-                  }));
-      if (i + 1 < held.size()) {
-        inFlight.acquire();
-        requests.add(
-            send(node.request(held.get(i + 1)).DELETE(), inFlight)
-                .thenAccept(
-                    r -> {
-                      if (r.statusCode() == 200) {
-                        deleted.incrementAndGet();
-                      }
-                    }));
+          send(
+              node.request(locations.get(i)).PUT(HttpRequest.BodyPublishers.ofString(body)),
+              inFlight,
+              updated));
+      if (i + 1 < locations.size()) {
+        requests.add(send(node.request(locations.get(i + 1)).DELETE(), inFlight, deleted));
       }
     }
     CompletableFuture.allOf(requests.toArray(CompletableFuture[]::new)).join();
   }
 
+  /** Sends a request once one of {@code inFlight}'s permits is free; counts a 200 in {@code ok}. */
   private CompletableFuture<HttpResponse<String>> send(
-      HttpRequest.Builder request, Semaphore inFlight) {
+      HttpRequest.Builder request, Semaphore inFlight, AtomicInteger ok) {
+    inFlight.acquireUninterruptibly();
     return http.sendAsync(request.build(), HttpResponse.BodyHandlers.ofString())
-        .whenComplete((r, e) -> inFlight.release());
+        .whenComplete(
+            (r, e) -> {
+              inFlight.release();
+              if (r != null && r.statusCode() == 200) {
+                ok.incrementAndGet();
+              }
+            });
   }
 
   /** Waits (up to 30 s) for the short timers' callbacks, so that pops are in the profile too. */
@@ -281,9 +278,10 @@ final class Training {
       return yml;
     }
 
-    HttpRequest.Builder request(String pathOrUrl) {
-      String url = pathOrUrl.startsWith("http") ? pathOrUrl : "http://" + address() + pathOrUrl;
-      return HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(30));
+    /** A request to this node's application port; {@code path} as in a {@code Location}. */
+    HttpRequest.Builder request(String path) {
+      return HttpRequest.newBuilder(URI.create("http://" + address() + path))
+          .timeout(Duration.ofSeconds(30));
     }
 
     void reload() throws IOException, InterruptedException {

@@ -18,9 +18,10 @@ import org.slf4j.LoggerFactory;
  * a busy core nor for another thread's time slice: in the resync benchmark on two saturated cores
  * the share of pops more than 1 ms late fell from 8-10% to under 1% (bench/cluster/README.md, 2l).
  * But in half the benchmark runs with it some pops were held up 50-200 ms, which no run without it
- * showed and which is not yet explained (bench/README.md, 3c), so it is off by default. The timer
- * thread never spins (it parks until the next due time or command), and Linux's real-time
- * throttling leaves other threads 5% of a core even if it did.
+ * showed and which is not yet explained (bench/README.md, 3c and 3d: not a lock the timer thread
+ * waited for, nor a safepoint), so it is off by default. The timer thread never spins (it parks
+ * until the next due time or command), and Linux's real-time throttling leaves other threads 5% of
+ * a core even if it did.
  *
  * <p>A node that may not raise the thread (neither root nor a {@code RLIMIT_RTPRIO} of at least the
  * priority: {@code LimitRTPRIO=} in a systemd unit) logs why and runs on at normal priority.

@@ -14,6 +14,9 @@ public final class Jit {
   /** {@code USER_HZ}: the unit of the CPU times in {@code /proc/<pid>/task/<tid>/stat}. */
   public static final double TICKS_PER_SECOND = 100.0;
 
+  /** Compilers using less than this many cores over a window count as quiet: warmed up. */
+  public static final double QUIET_CORES = 0.05;
+
   private Jit() {}
 
   /**

@@ -542,7 +542,7 @@ public final class LoadGenerator {
       double cores = Jit.cores(jit, Jit.compilerTicks(node), (System.nanoTime() - passStart) / 1e9);
       passes.append(String.format(Locale.ROOT, " %.2f", cores));
       double elapsed = (System.nanoTime() - start) / 1e9;
-      if (node.isEmpty() || cores < 0.05 || elapsed >= s.maxWarmupSeconds) {
+      if (node.isEmpty() || cores < Jit.QUIET_CORES || elapsed >= s.maxWarmupSeconds) {
         System.out.printf(
             Locale.ROOT,
             "warm-up: %.0f s%s%n",
@@ -551,7 +551,9 @@ public final class LoadGenerator {
                 ? " (no --node-pid: one pass, the node's JIT not watched)"
                 : ", node's JIT compiling, cores per pass:"
                     + passes
-                    + (cores < 0.05 ? "" : " (stopped at --max-warmup-seconds: not quiet)"));
+                    + (cores < Jit.QUIET_CORES
+                        ? ""
+                        : " (stopped at --max-warmup-seconds: not quiet)"));
         return;
       }
     }
@@ -694,7 +696,9 @@ public final class LoadGenerator {
           String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
           // stat fields 14 and 15 (utime, stime, in USER_HZ = 100 ticks a second) are 11 and 12
           // here
-          return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 1_000_000.0 / 100;
+          return (Long.parseLong(f[11]) + Long.parseLong(f[12]))
+              * 1_000_000.0
+              / Jit.TICKS_PER_SECOND;
         });
   }
 

@@ -14,7 +14,7 @@ import org.chronos.bench.Jit;
  * else ran is recognisable as such. Linux only; elsewhere it reports nothing.
  */
 final class CpuMonitor {
-  private static final double TICKS_PER_SECOND = 100.0; // USER_HZ on Linux
+  private static final double TICKS_PER_SECOND = Jit.TICKS_PER_SECOND;
   private final Supplier<List<Long>> pids;
   private long machineBusy;
   private long[] perNode;
@@ -55,7 +55,7 @@ final class CpuMonitor {
     double machine = (machineNow - machineBusy) / TICKS_PER_SECOND / seconds;
     double node = (nodesNow - nodes) / TICKS_PER_SECOND / seconds;
     double generator = (selfNow - self) / TICKS_PER_SECOND / seconds;
-    double compiling = (Jit.compilerTicks(pids.get()) - jit) / TICKS_PER_SECOND / seconds;
+    double compiling = Jit.cores(jit, Jit.compilerTicks(pids.get()), seconds);
     StringBuilder each = new StringBuilder();
     List<Long> now = pids.get();
     for (int i = 0; now.size() > 1 && i < now.size() && i < perNode.length; i++) {

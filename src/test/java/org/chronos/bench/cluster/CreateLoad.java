@@ -15,6 +15,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
+import org.chronos.bench.Jit;
 
 /**
  * Closed-loop {@code POST /timers} load: a fixed number of requests in flight, each completion
@@ -218,7 +219,7 @@ final class CreateLoad implements AutoCloseable {
       long now = run.completed.get();
       long jitNow = jitTicks.getAsLong();
       long rate = (now - before) * 1000 / SLICE_MILLIS;
-      double jitCores = (jitNow - jitBefore) / 100.0 / (SLICE_MILLIS / 1000.0);
+      double jitCores = Jit.cores(jitBefore, jitNow, SLICE_MILLIS / 1000.0);
       before = now;
       jitBefore = jitNow;
       warmupSlices
@@ -228,7 +229,7 @@ final class CreateLoad implements AutoCloseable {
       boolean steady =
           previousRate > 0
               && Math.abs(rate - previousRate) <= 0.10 * previousRate
-              && jitCores < 0.05;
+              && jitCores < Jit.QUIET_CORES;
       previousRate = rate;
       if ((sliceEnd >= minEnd && steady) || sliceEnd >= maxEnd) {
         break;

@@ -172,7 +172,7 @@ public final class ResyncBench {
         jit = now;
         jitSlices.append(String.format(" %.2f", cores));
         long elapsed = (System.nanoTime() - warmupStart) / 1_000_000;
-        if ((elapsed >= minWarmupMillis && cores < 0.05) || elapsed >= maxWarmupMillis) {
+        if ((elapsed >= minWarmupMillis && cores < Jit.QUIET_CORES) || elapsed >= maxWarmupMillis) {
           break;
         }
       }

@@ -62,6 +62,9 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
   private static final int WORDS_PER_LEVEL = SLOTS / 64;
 
   private final long tickMillis;
+  // log2(tickMillis) when it is a power of two (1 ms, the default, is 2^0), else -1: ticks are then
+  // a shift away from milliseconds, where a 64-bit division was a measurable share of an add.
+  private final int tickShift;
   private final Entry[] heads = new Entry[LEVELS * SLOTS];
   private final long[] occupied = new long[LEVELS * WORDS_PER_LEVEL];
   private Entry readyHead;
@@ -81,7 +84,8 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
       throw new IllegalArgumentException("startMillis must be >= 0: " + startMillis);
     }
     this.tickMillis = tickMillis;
-    this.currentTick = startMillis / tickMillis;
+    this.tickShift = Long.bitCount(tickMillis) == 1 ? Long.numberOfTrailingZeros(tickMillis) : -1;
+    this.currentTick = floorTick(startMillis);
   }
 
   /** Number of scheduled entries, due or not. */
@@ -131,7 +135,7 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
    */
   @SuppressWarnings("unchecked")
   public int poll(long nowMillis, Handler<? super E> handler, int limit) {
-    long targetTick = Math.max(nowMillis, 0) / tickMillis;
+    long targetTick = floorTick(Math.max(nowMillis, 0));
     int accepted = 0;
     while (accepted < limit) {
       Entry e = readyHead;
@@ -165,7 +169,9 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
       return currentMillis();
     }
     long tick = nextEventTick();
-    return tick == Long.MAX_VALUE ? Long.MAX_VALUE : tick * tickMillis;
+    // Saturates: the start of a tick near the end of time is past Long.MAX_VALUE ms for ticks of
+    // more than 1 ms.
+    return tick > Long.MAX_VALUE / tickMillis ? Long.MAX_VALUE : tick * tickMillis;
   }
 
   /** The deadline of the oldest due entry not yet polled, or {@link Long#MAX_VALUE}. */
@@ -263,7 +269,7 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
   }
 
   private void place(Entry e) {
-    long tick = ceilDiv(e.deadline, tickMillis);
+    long tick = ceilTick(e.deadline);
     if (tick <= currentTick) {
       appendReady(e);
       return;
@@ -339,8 +345,17 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
     e.location = Entry.UNSCHEDULED;
   }
 
-  private static long ceilDiv(long a, long b) {
-    return -Math.floorDiv(-a, b);
+  // The tick a non-negative time falls in.
+  private long floorTick(long millis) {
+    return tickShift >= 0 ? millis >>> tickShift : millis / tickMillis;
+  }
+
+  // The first tick that starts at or after a non-negative time: an entry placed there is never
+  // handed out early. Written without adding tickMillis - 1 first, which overflows near
+  // Long.MAX_VALUE (deadlines saturate there).
+  private long ceilTick(long millis) {
+    long tick = floorTick(millis);
+    return tick * tickMillis == millis ? tick : tick + 1;
   }
 
   private void setBit(int index) {

@@ -274,6 +274,37 @@ class TimerWheelTest {
     assertThat(popped).containsExactly(a);
   }
 
+  @ParameterizedTest(name = "tick {0} ms")
+  @ValueSource(longs = {1, 8, 10, 1024})
+  void shouldPopAtTheFirstTickAtOrAfterTheDeadlineWhateverTheTickSize(long tick) {
+    long start = 3 * tick + 1;
+    TimerWheel<Item> wheel = new TimerWheel<>(tick, start);
+    Item onEdge = new Item("onEdge");
+    Item pastEdge = new Item("pastEdge");
+    wheel.add(onEdge, 700 * tick);
+    wheel.add(pastEdge, 700 * tick + 1);
+    pollTo(wheel, 700 * tick - 1);
+    assertThat(popped).isEmpty();
+    pollTo(wheel, 700 * tick);
+    assertThat(popped).containsExactly(onEdge);
+    pollTo(wheel, 701 * tick - 1);
+    assertThat(popped).containsExactly(onEdge);
+    pollTo(wheel, 701 * tick);
+    assertThat(popped).containsExactly(onEdge, pastEdge);
+  }
+
+  @ParameterizedTest(name = "tick {0} ms")
+  @ValueSource(longs = {1, 8, 10})
+  void shouldHoldDeadlinesNearTheEndOfTimeWithoutOverflowing(long tick) {
+    TimerWheel<Item> wheel = new TimerWheel<>(tick, 0);
+    Item last = new Item("last");
+    wheel.add(last, Long.MAX_VALUE - 1);
+    pollTo(wheel, Long.MAX_VALUE / 2);
+    assertThat(popped).isEmpty();
+    assertThat(wheel.nextWorkMillis()).isPositive();
+    assertThat(last.isScheduled()).isTrue();
+  }
+
   @Test
   void shouldPopAnEntryAddedInThePastAtTheNextPoll() {
     TimerWheel<Item> wheel = new TimerWheel<>(1, 0);

@@ -50,7 +50,14 @@ public final class RealtimePriority {
    */
   public static String raise(long tid, int priority) {
     List<String> command =
-        List.of("chrt", "--fifo", "--pid", Integer.toString(priority), Long.toString(tid));
+        List.of(
+            "chrt",
+            "--fifo",
+            // Threads this one starts begin as ordinary threads instead of inheriting SCHED_FIFO.
+            "--reset-on-fork",
+            "--pid",
+            Integer.toString(priority),
+            Long.toString(tid));
     try {
       Process chrt = new ProcessBuilder(command).redirectErrorStream(true).start();
       chrt.getOutputStream().close();

@@ -7,6 +7,7 @@ import io.dropwizard.testing.junit5.DropwizardExtensionsSupport;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -57,6 +58,59 @@ class RealtimePriorityTest {
     ChronosClient.of(APP)
         .createTimer(TimerJson.timer().interval(1).callback(CALLBACKS.url(path), "rt").json());
     CALLBACKS.awaitRequest(path);
+
+    // Threads the timer thread starts (the callback client starts its executors' threads lazily,
+    // on the first pop) must not inherit SCHED_FIFO: one that then runs busy, or spins on a lock
+    // with another real-time thread, shuts every ordinary thread out of its core (bench/README.md
+    // 3e: pops held up for a second).
+    long child =
+        app.timerService()
+            .query(
+                store -> {
+                  CompletableFuture<Long> id = new CompletableFuture<>();
+                  CompletableFuture<Void> release = new CompletableFuture<>();
+                  Thread t =
+                      new Thread(
+                          () -> {
+                            id.complete(RealtimePriority.currentThreadId());
+                            release.join();
+                          },
+                          "rt-child-probe");
+                  t.setDaemon(true);
+                  t.start();
+                  long childId = id.join();
+                  childPolicies.append(statFields(childId)[41 - 3]);
+                  release.complete(null);
+                  return childId;
+                })
+            .join();
+    assertThat(child).isPositive().isNotEqualTo(tid);
+    assertThat(childPolicies.toString())
+        .as("policy of a thread the timer thread started")
+        .isEqualTo("0");
+    for (long other : threadIds()) {
+      Path statFile = Path.of("/proc/self/task/" + other + "/stat");
+      String line;
+      try {
+        line = Files.readString(statFile, StandardCharsets.UTF_8);
+      } catch (NoSuchFileException ended) {
+        continue; // the thread ended since the listing
+      }
+      if (other != tid) {
+        String[] fields = line.substring(line.lastIndexOf(')') + 2).trim().split(" ");
+        assertThat(Integer.parseInt(fields[41 - 3]))
+            .as("policy of thread %d (%s)", other, line.substring(0, line.lastIndexOf(')') + 1))
+            .isZero();
+      }
+    }
+  }
+
+  private final StringBuilder childPolicies = new StringBuilder();
+
+  private static long[] threadIds() throws IOException {
+    try (var tasks = Files.list(Path.of("/proc/self/task"))) {
+      return tasks.mapToLong(p -> Long.parseLong(p.getFileName().toString())).toArray();
+    }
   }
 
   @Test
@@ -111,9 +165,13 @@ class RealtimePriorityTest {
   }
 
   /** The fields of the thread's stat line from field 3 on (after the parenthesized name). */
-  private static String[] statFields(long tid) throws IOException {
-    String stat =
-        Files.readString(Path.of("/proc/self/task/" + tid + "/stat"), StandardCharsets.UTF_8);
+  private static String[] statFields(long tid) {
+    String stat;
+    try {
+      stat = Files.readString(Path.of("/proc/self/task/" + tid + "/stat"), StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
     return stat.substring(stat.lastIndexOf(')') + 2).trim().split(" ");
   }
 }

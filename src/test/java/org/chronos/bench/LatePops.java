@@ -5,19 +5,20 @@ import java.util.Locale;
 import org.chronos.stats.TimerMetrics;
 
 /**
- * A node's pop count and its late-pop counters ({@code chronos.pops.late-over-<T>ms}, T in {@link
- * TimerMetrics#LATE_OVER_MILLIS}) as read from its admin {@code /metrics}, or the difference of two
- * readings: the counters count every pop, so a difference gives an interval's exact figures.
+ * A node's pop count and its late-pop counters ({@code chronos.pops.late-over-<T>us} and {@code
+ * -<T>ms}, T in {@link TimerMetrics#LATE_OVER_MICROS}) as read from its admin {@code /metrics}, or
+ * the difference of two readings: the counters count every pop, so a difference gives an interval's
+ * exact figures.
  */
 public record LatePops(long pops, long[] over) {
   /** The reading in a node's {@code /metrics} JSON. */
   public static LatePops read(JsonNode metrics) {
-    long[] over = new long[TimerMetrics.LATE_OVER_MILLIS.length];
+    long[] over = new long[TimerMetrics.LATE_OVER_MICROS.length];
     for (int i = 0; i < over.length; i++) {
       over[i] =
           metrics
               .path("counters")
-              .path(TimerMetrics.lateOverName(TimerMetrics.LATE_OVER_MILLIS[i]))
+              .path(TimerMetrics.lateOverName(TimerMetrics.LATE_OVER_MICROS[i]))
               .path("count")
               .asLong();
     }
@@ -44,13 +45,13 @@ public record LatePops(long pops, long[] over) {
   }
 
   /**
-   * The smallest threshold (ms) that at most {@code percent}% of the pops passed, a bound on that
+   * The smallest threshold (us) that at most {@code percent}% of the pops passed, a bound on that
    * percentile (99: p99 <= it); -1 if none.
    */
-  public int atMostMillis(int percent) {
+  public long atMostMicros(int percent) {
     for (int i = 0; i < over.length; i++) {
       if (over[i] * 100 <= pops * (100L - percent)) {
-        return TimerMetrics.LATE_OVER_MILLIS[i];
+        return TimerMetrics.LATE_OVER_MICROS[i];
       }
     }
     return -1;
@@ -63,8 +64,8 @@ public record LatePops(long pops, long[] over) {
       sb.append(
           String.format(
               Locale.ROOT,
-              " %d ms: %d (%.2f%%)%s",
-              TimerMetrics.LATE_OVER_MILLIS[i],
+              " %s: %d (%.2f%%)%s",
+              threshold(TimerMetrics.LATE_OVER_MICROS[i]),
               over[i],
               pops == 0 ? 0.0 : 100.0 * over[i] / pops,
               i + 1 < over.length ? "," : ""));
@@ -72,8 +73,12 @@ public record LatePops(long pops, long[] over) {
     return sb.append("; p50 ").append(bound(50)).append(", p99 ").append(bound(99)).toString();
   }
 
+  private static String threshold(long micros) {
+    return micros % 1000 == 0 ? micros / 1000 + " ms" : micros + " us";
+  }
+
   private String bound(int percent) {
-    int millis = atMostMillis(percent);
-    return millis < 0 ? "over 1 s" : "<= " + millis + " ms";
+    long micros = atMostMicros(percent);
+    return micros < 0 ? "over 1 s" : "<= " + threshold(micros);
   }
 }

@@ -25,6 +25,13 @@ public final class ClockedNode {
     settle();
   }
 
+  /** As {@link #moveTo}, to the microsecond. */
+  public void moveToMicros(long micros) {
+    clock.setMicros(micros);
+    application().timerService().wakeUp();
+    settle();
+  }
+
   /** Waits until the timer thread has run everything submitted so far, and the pops now due. */
   public void settle() {
     application().timerService().query(store -> null).join();

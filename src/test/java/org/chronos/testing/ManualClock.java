@@ -3,24 +3,33 @@ package org.chronos.testing;
 import java.util.concurrent.atomic.AtomicLong;
 import org.chronos.timer.Clock;
 
-/** A clock tests move by hand; thread-safe. */
+/** A clock tests move by hand, to the millisecond or the microsecond; thread-safe. */
 public final class ManualClock implements Clock {
-  private final AtomicLong millis;
+  private final AtomicLong micros;
 
   public ManualClock(long startMillis) {
-    this.millis = new AtomicLong(startMillis);
+    this.micros = new AtomicLong(startMillis * 1000L);
   }
 
   @Override
   public long millis() {
-    return millis.get();
+    return Math.floorDiv(micros.get(), 1000L);
+  }
+
+  @Override
+  public long micros() {
+    return micros.get();
   }
 
   public void advance(long deltaMillis) {
-    millis.addAndGet(deltaMillis);
+    micros.addAndGet(deltaMillis * 1000L);
   }
 
   public void set(long newMillis) {
-    millis.set(newMillis);
+    micros.set(newMillis * 1000L);
+  }
+
+  public void setMicros(long newMicros) {
+    micros.set(newMicros);
   }
 }

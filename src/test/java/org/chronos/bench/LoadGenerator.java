@@ -347,7 +347,7 @@ public final class LoadGenerator {
         h.path("max").asLong());
     System.out.println(
         "RESULT lateness, node's own pops from 2 s into the measured run to its end "
-            + "(chronos.pops.late-over-<T>ms, exact): "
+            + "(chronos.pops.late-over-<T>us and -<T>ms, exact): "
             + LatePops.read(lateAtEnd).since(LatePops.read(lateAtStart.get())).describe()
             + (node.isEmpty()
                 ? ""

@@ -36,10 +36,11 @@ public final class TimerMetrics implements TimerEvents {
    * the histogram's percentiles they cover every pop, so the difference of two readings says
    * exactly how many pops of that interval were late (an alert on {@code rate(late-over-5ms) /
    * rate(popped)}, a benchmark's phase). The steps below 1 ms are fine enough to tell a p99 of 100
-   * us from one of 200 us over any interval.
+   * us from one of 150 us over any interval.
    */
   public static final long[] LATE_OVER_MICROS = {
-    50, 100, 150, 200, 300, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 1_000_000
+    50, 75, 100, 125, 150, 200, 300, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000,
+    1_000_000
   };
 
   private final Counter[] lateOver = new Counter[LATE_OVER_MICROS.length];

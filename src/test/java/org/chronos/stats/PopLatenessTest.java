@@ -64,7 +64,9 @@ class PopLatenessTest {
     Map<String, Long> expected = new LinkedHashMap<>();
     // More than T: 300 us late passes 50-200 us, not 300 us.
     expected.put("50us", 3L);
+    expected.put("75us", 3L);
     expected.put("100us", 3L);
+    expected.put("125us", 3L);
     expected.put("150us", 3L);
     expected.put("200us", 3L);
     expected.put("300us", 2L);

@@ -15,13 +15,14 @@ import org.slf4j.LoggerFactory;
  * Real-time scheduling for the timer thread ({@code timers.realtimePriority}): Linux's {@code
  * SCHED_FIFO} at a given priority, set with util-linux's {@code chrt}. A thread under it runs as
  * soon as it is runnable, ahead of every ordinary thread on the machine, so a pop waits neither for
- * a busy core nor for another thread's time slice: in the resync benchmark on two saturated cores
- * the share of pops more than 1 ms late fell from 8-10% to under 1% (bench/cluster/README.md, 2l).
- * But in half the benchmark runs with it some pops were held up 50-200 ms, which no run without it
- * showed and which is not yet explained (bench/README.md, 3c and 3d: not a lock the timer thread
- * waited for, nor a safepoint), so it is off by default. The timer thread never spins (it parks
- * until the next due time or command), and Linux's real-time throttling leaves other threads 5% of
- * a core even if it did.
+ * a busy core nor for another thread's time slice: in the resync benchmark on two saturated cores a
+ * node's p99 pop lateness stayed at 100-150 us instead of 2-5 ms (bench/cluster/README.md, 2n). It
+ * is set with {@code --reset-on-fork}: threads the timer thread starts (the callback client starts
+ * its threads on the first pop) would otherwise inherit it, and two real-time threads yielding to
+ * each other kept every ordinary thread off a core for up to a second (bench/README.md, 3e). Off by
+ * default: a real-time thread that spins on a JVM-internal lock held by an ordinary thread on its
+ * core still holds pops up now and then (20-150 ms in the runs of 3e) until Linux moves that thread
+ * to another core.
  *
  * <p>A node that may not raise the thread (neither root nor a {@code RLIMIT_RTPRIO} of at least the
  * priority: {@code LimitRTPRIO=} in a systemd unit) logs why and runs on at normal priority.

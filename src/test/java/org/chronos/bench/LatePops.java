@@ -57,6 +57,45 @@ public record LatePops(long pops, long[] over) {
     return -1;
   }
 
+  /**
+   * The largest threshold (us) that more than {@code 100 - percent}% of the pops passed, so that
+   * percentile is above it (99: p99 > it); 0 if none (the percentile may be anything from 0 up).
+   */
+  public long aboveMicros(int percent) {
+    long above = 0;
+    for (int i = 0; i < over.length; i++) {
+      if (over[i] * 100 > pops * (100L - percent)) {
+        above = TimerMetrics.LATE_OVER_MICROS[i];
+      }
+    }
+    return above;
+  }
+
+  /**
+   * The range the ratio of this interval's p99 to {@code base}'s p99 lies in, from the bounds the
+   * counters put on each: "between 1.2x and 2.0x (p99 in (150, 200] us against (100, 125] us)".
+   */
+  public String p99RatioTo(LatePops base) {
+    long lo = aboveMicros(99);
+    long hi = atMostMicros(99);
+    long baseLo = base.aboveMicros(99);
+    long baseHi = base.atMostMicros(99);
+    String low = baseHi <= 0 ? "?" : String.format(Locale.ROOT, "%.1fx", (double) lo / baseHi);
+    String high =
+        hi < 0 || baseLo == 0
+            ? "unbounded"
+            : String.format(Locale.ROOT, "%.1fx", (double) hi / baseLo);
+    return String.format(
+        Locale.ROOT,
+        "between %s and %s (p99 in (%d, %s] us against (%d, %s] us)",
+        low,
+        high,
+        lo,
+        hi < 0 ? "inf" : Long.toString(hi),
+        baseLo,
+        baseHi < 0 ? "inf" : Long.toString(baseHi));
+  }
+
   /** Counts and shares per threshold, and the bounds they give p50 and p99. */
   public String describe() {
     StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%,d pops; more than", pops));

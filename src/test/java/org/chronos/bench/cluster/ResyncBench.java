@@ -398,6 +398,9 @@ public final class ResyncBench {
       System.out.printf(
           "SUMMARY pop lateness, node side (each node's own pops, counted exactly per phase):%s%n",
           nodeSide.toString().replace("\n", "\nSUMMARY "));
+      System.out.printf(
+          "SUMMARY pop lateness p99 during resync / idle, node side (each node's own pops): %s%n",
+          resync.bothLate().p99RatioTo(idle.bothLate()));
       System.out.printf("SUMMARY duplicate pops (a timer's callback twice):%s%n", duplicates);
       if (summary2[0] != null) {
         Phase again = phases.get(phases.size() - 1);

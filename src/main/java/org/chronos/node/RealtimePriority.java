@@ -16,7 +16,7 @@ import org.slf4j.LoggerFactory;
  * SCHED_FIFO} at a given priority, set with util-linux's {@code chrt}. A thread under it runs as
  * soon as it is runnable, ahead of every ordinary thread on the machine, so a pop waits neither for
  * a busy core nor for another thread's time slice: in the resync benchmark on two saturated cores a
- * node's p99 pop lateness stayed at 100-150 us instead of 2-5 ms (bench/cluster/README.md, 2n). It
+ * node's p99 pop lateness stayed at 100-200 us instead of 2-5 ms (bench/cluster/README.md, 2n). It
  * is set with {@code --reset-on-fork}: threads the timer thread starts (the callback client starts
  * its threads on the first pop) would otherwise inherit it, and two real-time threads yielding to
  * each other kept every ordinary thread off a core for up to a second (bench/README.md, 3e). Off by

@@ -186,7 +186,11 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
                 replicator.start();
                 callbacks.start();
                 timerService.start();
-                RealtimePriority.raiseTimerThread(timerService, ts.getRealtimePriority());
+                RealtimePriority.raiseTimerThread(
+                    timerService,
+                    ts.getRealtimePriority(),
+                    ts.getRealtimeBudget().toNanoseconds(),
+                    ts.getRealtimePeriod().toNanoseconds());
               }
 
               /*

@@ -1,11 +1,13 @@
 package org.chronos;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import io.dropwizard.core.Configuration;
 import io.dropwizard.util.DataSize;
 import io.dropwizard.util.Duration;
 import io.dropwizard.validation.MinDataSize;
 import io.dropwizard.validation.MinDuration;
+import io.dropwizard.validation.ValidationMethod;
 import jakarta.validation.Valid;
 import jakarta.validation.constraints.Max;
 import jakarta.validation.constraints.Min;
@@ -149,6 +151,30 @@ public class ChronosConfiguration extends Configuration {
     @Max(99)
     private int realtimePriority = 0;
 
+    /**
+     * Above 0: the timer thread runs under Linux's SCHED_DEADLINE, ahead of every other thread for
+     * at most this much CPU per {@link #realtimePeriod} (see {@code RealtimePriority}); takes
+     * precedence over {@link #realtimePriority}.
+     */
+    @NotNull private Duration realtimeBudget = Duration.milliseconds(0);
+
+    @NotNull
+    @MinDuration(value = 1, unit = TimeUnit.MILLISECONDS)
+    private Duration realtimePeriod = Duration.milliseconds(10);
+
+    @JsonIgnore
+    @ValidationMethod(message = "timers.realtimeBudget must be below timers.realtimePeriod")
+    public boolean isRealtimeBudgetBelowPeriod() {
+      return realtimeBudget.toNanoseconds() < realtimePeriod.toNanoseconds();
+    }
+
+    @JsonIgnore
+    @ValidationMethod(message = "timers.realtimeBudget must be 0 (off) or at least 100us")
+    public boolean isRealtimeBudgetOffOrUsable() {
+      long nanos = realtimeBudget.toNanoseconds();
+      return nanos == 0 || nanos >= 100_000;
+    }
+
     @JsonProperty
     public long getTickMillis() {
       return tickMillis;
@@ -217,6 +243,26 @@ public class ChronosConfiguration extends Configuration {
     @JsonProperty
     public void setRealtimePriority(int realtimePriority) {
       this.realtimePriority = realtimePriority;
+    }
+
+    @JsonProperty
+    public Duration getRealtimeBudget() {
+      return realtimeBudget;
+    }
+
+    @JsonProperty
+    public void setRealtimeBudget(Duration realtimeBudget) {
+      this.realtimeBudget = realtimeBudget;
+    }
+
+    @JsonProperty
+    public Duration getRealtimePeriod() {
+      return realtimePeriod;
+    }
+
+    @JsonProperty
+    public void setRealtimePeriod(Duration realtimePeriod) {
+      this.realtimePeriod = realtimePeriod;
     }
   }
 

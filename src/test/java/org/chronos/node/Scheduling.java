@@ -1,0 +1,122 @@
+package org.chronos.node;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import org.chronos.timer.TimerService;
+
+/** Linux scheduling policies of this JVM's threads, read from /proc, for the real-time tests. */
+final class Scheduling {
+  static final int SCHED_OTHER = 0;
+  static final int SCHED_FIFO = 1;
+  static final int SCHED_DEADLINE = 6;
+
+  private Scheduling() {}
+
+  /** The thread's policy (stat field 41), or -1 if it has ended. */
+  static int policyOf(long tid) {
+    String[] fields = statFields(tid);
+    return fields == null ? -1 : Integer.parseInt(fields[41 - 3]);
+  }
+
+  /** The thread's real-time priority (stat field 40), or -1 if it has ended. */
+  static int rtPriorityOf(long tid) {
+    String[] fields = statFields(tid);
+    return fields == null ? -1 : Integer.parseInt(fields[40 - 3]);
+  }
+
+  static String comm(long tid) throws IOException {
+    return Files.readString(Path.of("/proc/self/task/" + tid + "/comm"), StandardCharsets.UTF_8)
+        .trim();
+  }
+
+  /**
+   * "tid (name): policy" for every live thread of this JVM other than {@code except} not
+   * SCHED_OTHER.
+   */
+  static List<String> otherThreadsNotOrdinary(long except) throws IOException {
+    List<String> found = new ArrayList<>();
+    try (var tasks = Files.list(Path.of("/proc/self/task"))) {
+      for (Path task : (Iterable<Path>) tasks::iterator) {
+        long tid = Long.parseLong(task.getFileName().toString());
+        int policy = policyOf(tid);
+        if (tid != except && policy > SCHED_OTHER) {
+          found.add(tid + ": policy " + policy);
+        }
+      }
+    }
+    return found;
+  }
+
+  /** The policy a thread started by the service's timer thread begins with. */
+  static int policyOfAThreadStartedBy(TimerService service) {
+    return service
+        .query(
+            store -> {
+              CompletableFuture<Long> id = new CompletableFuture<>();
+              CompletableFuture<Void> release = new CompletableFuture<>();
+              Thread t =
+                  new Thread(
+                      () -> {
+                        id.complete(RealtimePriority.currentThreadId());
+                        release.join();
+                      },
+                      "rt-child-probe");
+              t.setDaemon(true);
+              t.start();
+              int policy = policyOf(id.join());
+              release.complete(null);
+              return policy;
+            })
+        .join();
+  }
+
+  /**
+   * Whether this process may put one of its threads under a real-time policy: runs {@code chrt}
+   * with these arguments and a probe thread's id last.
+   */
+  static boolean processMay(String... chrtArguments) throws Exception {
+    CompletableFuture<Long> tid = new CompletableFuture<>();
+    CompletableFuture<Void> done = new CompletableFuture<>();
+    Thread probe =
+        new Thread(
+            () -> {
+              tid.complete(RealtimePriority.currentThreadId());
+              done.join();
+            },
+            "rt-probe");
+    probe.start();
+    try {
+      List<String> command = new ArrayList<>(List.of("chrt"));
+      command.addAll(List.of(chrtArguments));
+      command.add(Long.toString(tid.get()));
+      Process chrt = new ProcessBuilder(command).redirectErrorStream(true).start();
+      chrt.getInputStream().readAllBytes();
+      return chrt.waitFor() == 0;
+    } catch (IOException e) {
+      return false; // no chrt: the node cannot raise its thread either
+    } finally {
+      done.complete(null);
+      probe.join();
+    }
+  }
+
+  /** The fields of the thread's stat line from field 3 on; null if the thread has ended. */
+  private static String[] statFields(long tid) {
+    String stat;
+    try {
+      stat = Files.readString(Path.of("/proc/self/task/" + tid + "/stat"), StandardCharsets.UTF_8);
+    } catch (NoSuchFileException ended) {
+      return null;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return stat.substring(stat.lastIndexOf(')') + 2).trim().split(" ");
+  }
+}

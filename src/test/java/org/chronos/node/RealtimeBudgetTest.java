@@ -14,9 +14,7 @@ import java.nio.charset.StandardCharsets;
 import org.chronos.ChronosApplication;
 import org.chronos.ChronosConfiguration;
 import org.chronos.testing.CallbackServer;
-import org.chronos.testing.ChronosClient;
 import org.chronos.testing.SingleNodeApp;
-import org.chronos.testing.TimerJson;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -56,15 +54,7 @@ class RealtimeBudgetTest {
         .as("scheduling policy (SCHED_DEADLINE allowed here: %s)", allowed)
         .isEqualTo(allowed ? Scheduling.SCHED_DEADLINE : Scheduling.SCHED_OTHER);
 
-    String path = CALLBACKS.newPath("dl");
-    ChronosClient.of(APP)
-        .createTimer(TimerJson.timer().interval(1).callback(CALLBACKS.url(path), "dl").json());
-    CALLBACKS.awaitRequest(path);
-
-    assertThat(Scheduling.policyOfAThreadStartedBy(app.timerService()))
-        .as("policy of a thread the timer thread started")
-        .isEqualTo(Scheduling.SCHED_OTHER);
-    assertThat(Scheduling.otherThreadsNotOrdinary(tid)).isEmpty();
+    Scheduling.assertPopsAndNoOtherThreadIsRealtime(APP, CALLBACKS, tid);
   }
 
   @Test

@@ -9,9 +9,7 @@ import java.util.concurrent.TimeUnit;
 import org.chronos.ChronosApplication;
 import org.chronos.ChronosConfiguration;
 import org.chronos.testing.CallbackServer;
-import org.chronos.testing.ChronosClient;
 import org.chronos.testing.SingleNodeApp;
-import org.chronos.testing.TimerJson;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -47,19 +45,7 @@ class RealtimePriorityTest {
         .isEqualTo(allowed ? Scheduling.SCHED_FIFO : Scheduling.SCHED_OTHER);
     assertThat(Scheduling.rtPriorityOf(tid)).isEqualTo(allowed ? PRIORITY : 0);
 
-    String path = CALLBACKS.newPath("rt");
-    ChronosClient.of(APP)
-        .createTimer(TimerJson.timer().interval(1).callback(CALLBACKS.url(path), "rt").json());
-    CALLBACKS.awaitRequest(path);
-
-    // Threads the timer thread starts (the callback client starts its executors' threads lazily,
-    // on the first pop) must not inherit SCHED_FIFO: one that then runs busy, or spins on a lock
-    // with another real-time thread, shuts every ordinary thread out of its core (bench/README.md
-    // 3e: pops held up for a second).
-    assertThat(Scheduling.policyOfAThreadStartedBy(app.timerService()))
-        .as("policy of a thread the timer thread started")
-        .isEqualTo(Scheduling.SCHED_OTHER);
-    assertThat(Scheduling.otherThreadsNotOrdinary(tid)).isEmpty();
+    Scheduling.assertPopsAndNoOtherThreadIsRealtime(APP, CALLBACKS, tid);
   }
 
   @Test

@@ -1,5 +1,8 @@
 package org.chronos.node;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.dropwizard.testing.junit5.DropwizardAppExtension;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -9,6 +12,11 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import org.chronos.ChronosApplication;
+import org.chronos.ChronosConfiguration;
+import org.chronos.testing.CallbackServer;
+import org.chronos.testing.ChronosClient;
+import org.chronos.testing.TimerJson;
 import org.chronos.timer.TimerService;
 
 /** Linux scheduling policies of this JVM's threads, read from /proc, for the real-time tests. */
@@ -52,6 +60,28 @@ final class Scheduling {
       }
     }
     return found;
+  }
+
+  /**
+   * Checks that the node pops, and then that no thread but its timer thread ({@code tid}) runs
+   * under a real-time policy, a thread the timer thread starts included. The callback client starts
+   * its executors' threads lazily, on the first pop, from the timer thread; had they inherited its
+   * policy, one that then runs busy, or spins on a lock with another real-time thread, shuts every
+   * ordinary thread out of its core (bench/README.md 3e: pops held up for a second).
+   */
+  static void assertPopsAndNoOtherThreadIsRealtime(
+      DropwizardAppExtension<ChronosConfiguration> app, CallbackServer callbacks, long tid)
+      throws IOException {
+    String path = callbacks.newPath("rt");
+    ChronosClient.of(app)
+        .createTimer(TimerJson.timer().interval(1).callback(callbacks.url(path), "rt").json());
+    callbacks.awaitRequest(path);
+
+    ChronosApplication application = app.getApplication();
+    assertThat(policyOfAThreadStartedBy(application.timerService()))
+        .as("policy of a thread the timer thread started")
+        .isEqualTo(SCHED_OTHER);
+    assertThat(otherThreadsNotOrdinary(tid)).isEmpty();
   }
 
   /** The policy a thread started by the service's timer thread begins with. */

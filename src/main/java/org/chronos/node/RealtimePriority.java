@@ -22,7 +22,9 @@ import org.slf4j.LoggerFactory;
  * each other kept every ordinary thread off a core for up to a second (bench/README.md, 3e). Off by
  * default: a real-time thread that spins on a JVM-internal lock held by an ordinary thread on its
  * core still holds pops up now and then (20-150 ms in the runs of 3e) until Linux moves that thread
- * to another core.
+ * to another core. {@code timers.realtimeBudget} puts the thread under {@code SCHED_DEADLINE}
+ * instead ({@link #budget}): ahead of every thread too, but only for a budget of CPU per period,
+ * after which it waits for the next period and whatever it spins on gets the core.
  *
  * <p>A node that may not raise the thread (neither root nor a {@code RLIMIT_RTPRIO} of at least the
  * priority: {@code LimitRTPRIO=} in a systemd unit) logs why and runs on at normal priority.

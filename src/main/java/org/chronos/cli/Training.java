@@ -16,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -143,7 +144,7 @@ final class Training {
   /** Creates timers on a node, then updates and deletes some of them, a few in flight at once. */
   private void clientWork(Node node, String callbackUri) {
     Semaphore inFlight = new Semaphore(IN_FLIGHT);
-    List<String> locations = java.util.Collections.synchronizedList(new ArrayList<>());
+    List<String> locations = Collections.synchronizedList(new ArrayList<>());
     List<CompletableFuture<?>> requests = new ArrayList<>();
     for (int i = 0; i < settings.timers(); i++) {
       boolean pops = i % 10 == 0;

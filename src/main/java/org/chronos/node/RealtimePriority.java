@@ -114,65 +114,48 @@ public final class RealtimePriority {
   }
 
   /**
-   * Raises {@code service}'s timer thread to {@code priority}, if above 0. Never throws: a node
-   * whose thread stays at normal priority still works, and the log says why.
-   *
-   * @return whether the thread now runs under {@code SCHED_FIFO}
-   */
-  public static boolean raiseTimerThread(TimerService service, int priority) {
-    return raiseTimerThread(service, priority, 0, 0);
-  }
-
-  /**
-   * As {@link #raiseTimerThread(TimerService, int)}, but with a budget above 0 the thread goes
-   * under {@code SCHED_DEADLINE} instead: at most {@code budgetNanos} of CPU per {@code
-   * periodNanos} ahead of everything else. Never throws.
+   * Puts {@code service}'s timer thread under {@code SCHED_DEADLINE} if {@code budgetNanos} is
+   * above 0 (at most that much CPU per {@code periodNanos}, ahead of everything else), else under
+   * {@code SCHED_FIFO} at {@code priority} if that is above 0. Never throws: a node whose thread
+   * stays at normal priority still works, and the log says why.
    *
    * @return whether the thread now runs under a real-time policy
    */
   public static boolean raiseTimerThread(
       TimerService service, int priority, long budgetNanos, long periodNanos) {
-    if (budgetNanos > 0) {
-      long tid = service.query(store -> currentThreadId()).join();
-      String failure =
-          tid < 0
-              ? "no /proc/thread-self here (Linux only)"
-              : budget(tid, budgetNanos, periodNanos);
-      if (failure == null) {
-        LOG.info(
-            "timer thread (tid {}) runs under SCHED_DEADLINE: up to {} us of CPU per {} us"
-                + " (timers.realtimeBudget, timers.realtimePeriod)",
-            tid,
-            budgetNanos / 1000,
-            periodNanos / 1000);
-        return true;
-      }
-      LOG.warn(
-          "timer thread left at normal priority: could not put it under SCHED_DEADLINE"
-              + " (timers.realtimeBudget): {}. SCHED_DEADLINE needs root or CAP_SYS_NICE"
-              + " (AmbientCapabilities=CAP_SYS_NICE in a systemd unit)",
-          failure);
+    boolean deadline = budgetNanos > 0;
+    if (!deadline && priority <= 0) {
       return false;
     }
-    if (priority <= 0) {
-      return false;
-    }
+    String policy =
+        deadline
+            ? "SCHED_DEADLINE, up to "
+                + budgetNanos / 1000
+                + " us of CPU per "
+                + periodNanos / 1000
+                + " us (timers.realtimeBudget, timers.realtimePeriod)"
+            : "SCHED_FIFO at priority " + priority + " (timers.realtimePriority)";
     long tid = service.query(store -> currentThreadId()).join();
-    String failure = tid < 0 ? "no /proc/thread-self here (Linux only)" : raise(tid, priority);
+    String failure;
+    if (tid < 0) {
+      failure = "no /proc/thread-self here (Linux only)";
+    } else {
+      failure = deadline ? budget(tid, budgetNanos, periodNanos) : raise(tid, priority);
+    }
     if (failure == null) {
-      LOG.info(
-          "timer thread (tid {}) runs under SCHED_FIFO at priority {} (timers.realtimePriority)",
-          tid,
-          priority);
+      LOG.info("timer thread (tid {}) runs under {}", tid, policy);
       return true;
     }
     LOG.warn(
-        "timer thread left at normal priority: could not give it SCHED_FIFO priority {}"
-            + " (timers.realtimePriority): {}. A node not run as root needs a real-time priority"
-            + " limit of at least {} (LimitRTPRIO= in its systemd unit; the package's has it)",
-        priority,
+        "timer thread left at normal priority: could not put it under {}: {}. {}",
+        policy,
         failure,
-        priority);
+        deadline
+            ? "SCHED_DEADLINE needs root or CAP_SYS_NICE (AmbientCapabilities=CAP_SYS_NICE in a"
+                + " systemd unit)"
+            : "A node not run as root needs a real-time priority limit of at least "
+                + priority
+                + " (LimitRTPRIO= in its systemd unit; the package's has it)");
     return false;
   }
 }

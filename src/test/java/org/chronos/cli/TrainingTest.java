@@ -1,6 +1,7 @@
 package org.chronos.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import org.junit.jupiter.api.Test;
 
@@ -34,9 +35,9 @@ class TrainingTest {
 
   @Test
   void refusesSettingsThatWouldTrainNothing() {
-    org.assertj.core.api.Assertions.assertThatThrownBy(() -> new Training.Settings(5, 1, 0))
+    assertThatThrownBy(() -> new Training.Settings(5, 1, 0))
         .isInstanceOf(IllegalArgumentException.class);
-    org.assertj.core.api.Assertions.assertThatThrownBy(() -> new Training.Settings(100, 0, 0))
+    assertThatThrownBy(() -> new Training.Settings(100, 0, 0))
         .isInstanceOf(IllegalArgumentException.class);
   }
 }

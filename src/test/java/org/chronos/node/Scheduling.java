@@ -89,20 +89,11 @@ final class Scheduling {
     return service
         .query(
             store -> {
-              CompletableFuture<Long> id = new CompletableFuture<>();
-              CompletableFuture<Void> release = new CompletableFuture<>();
-              Thread t =
-                  new Thread(
-                      () -> {
-                        id.complete(RealtimePriority.currentThreadId());
-                        release.join();
-                      },
-                      "rt-child-probe");
-              t.setDaemon(true);
-              t.start();
-              int policy = policyOf(id.join());
-              release.complete(null);
-              return policy;
+              try {
+                return withWaitingThread("rt-child-probe", Scheduling::policyOf);
+              } catch (Exception e) {
+                throw new IllegalStateException(e);
+              }
             })
         .join();
   }
@@ -112,28 +103,48 @@ final class Scheduling {
    * with these arguments and a probe thread's id last.
    */
   static boolean processMay(String... chrtArguments) throws Exception {
+    return withWaitingThread(
+        "rt-probe",
+        tid -> {
+          List<String> command = new ArrayList<>(List.of("chrt"));
+          command.addAll(List.of(chrtArguments));
+          command.add(Long.toString(tid));
+          try {
+            Process chrt = new ProcessBuilder(command).redirectErrorStream(true).start();
+            chrt.getInputStream().readAllBytes();
+            return chrt.waitFor() == 0;
+          } catch (IOException e) {
+            return false; // no chrt: the node cannot raise its thread either
+          }
+        });
+  }
+
+  /** Something done with a thread's Linux id. */
+  interface OnThread<T> {
+    T apply(long tid) throws Exception;
+  }
+
+  /**
+   * Starts a thread (from the calling thread, so with its policy unless that resets on fork) that
+   * waits while {@code action} runs with its Linux id, then lets it end.
+   */
+  static <T> T withWaitingThread(String name, OnThread<T> action) throws Exception {
     CompletableFuture<Long> tid = new CompletableFuture<>();
-    CompletableFuture<Void> done = new CompletableFuture<>();
-    Thread probe =
+    CompletableFuture<Void> release = new CompletableFuture<>();
+    Thread thread =
         new Thread(
             () -> {
               tid.complete(RealtimePriority.currentThreadId());
-              done.join();
+              release.join();
             },
-            "rt-probe");
-    probe.start();
+            name);
+    thread.setDaemon(true);
+    thread.start();
     try {
-      List<String> command = new ArrayList<>(List.of("chrt"));
-      command.addAll(List.of(chrtArguments));
-      command.add(Long.toString(tid.get()));
-      Process chrt = new ProcessBuilder(command).redirectErrorStream(true).start();
-      chrt.getInputStream().readAllBytes();
-      return chrt.waitFor() == 0;
-    } catch (IOException e) {
-      return false; // no chrt: the node cannot raise its thread either
+      return action.apply(tid.get());
     } finally {
-      done.complete(null);
-      probe.join();
+      release.complete(null);
+      thread.join();
     }
   }
 

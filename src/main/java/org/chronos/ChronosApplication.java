@@ -186,11 +186,16 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
                 replicator.start();
                 callbacks.start();
                 timerService.start();
-                RealtimePriority.raiseTimerThread(
-                    timerService,
-                    ts.getRealtimePriority(),
-                    ts.getRealtimeBudget().toNanoseconds(),
-                    ts.getRealtimePeriod().toNanoseconds());
+                long budget = ts.getRealtimeBudget().toNanoseconds();
+                long period = ts.getRealtimePeriod().toNanoseconds();
+                boolean realtime =
+                    RealtimePriority.raiseTimerThread(
+                        timerService, ts.getRealtimePriority(), budget, period);
+                if (realtime && budget > 0) {
+                  // Under SCHED_DEADLINE: serving another node's resync may use half the budget,
+                  // so that a burst of it never leaves pops waiting for the next period.
+                  timerService.limitBackgroundShare(budget / 2.0 / period);
+                }
               }
 
               /*

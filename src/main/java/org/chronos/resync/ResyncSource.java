@@ -180,7 +180,7 @@ public final class ResyncSource {
       int start = from;
       int end = Math.min(ids.length, from + SNAPSHOT_TIMERS);
       service
-          .query(
+          .queryBackground(
               store -> {
                 snapshot(store, ids, start, end, out);
                 return null;
@@ -382,7 +382,7 @@ public final class ResyncSource {
       boolean done = false;
       try {
         while (!done) {
-          Chunk chunk = service.query(store -> chunk(store, scanId, chunkTimers)).join();
+          Chunk chunk = service.queryBackground(store -> chunk(store, scanId, chunkTimers)).join();
           if (chunk.step() == ScanStep.RESTARTED) {
             parts.clear(); // the index grew: the walk starts over
           } else {

@@ -53,6 +53,8 @@ class RealtimeBudgetTest {
     assertThat(Scheduling.policyOf(tid))
         .as("scheduling policy (SCHED_DEADLINE allowed here: %s)", allowed)
         .isEqualTo(allowed ? Scheduling.SCHED_DEADLINE : Scheduling.SCHED_OTHER);
+    // Serving another node's resync may then use half of the 2 ms budget per 10 ms period.
+    assertThat(app.timerService().backgroundShare()).isEqualTo(allowed ? 0.1 : 1.0);
 
     Scheduling.assertPopsAndNoOtherThreadIsRealtime(APP, CALLBACKS, tid);
   }

@@ -21,6 +21,11 @@ public final class ManualClock implements Clock {
     return micros.get();
   }
 
+  @Override
+  public long nanos() {
+    return micros.get() * 1000L;
+  }
+
   public void advance(long deltaMillis) {
     micros.addAndGet(deltaMillis * 1000L);
   }

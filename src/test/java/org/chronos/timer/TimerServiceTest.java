@@ -12,6 +12,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 import org.chronos.testing.ManualClock;
 import org.junit.jupiter.api.AfterEach;
@@ -269,5 +270,48 @@ class TimerServiceTest {
     int[] counts = service.stop(5000);
     assertThat(counts).containsExactly(1, 1);
     assertThat(service.isAlive()).isFalse();
+  }
+
+  /** Background work on the timer thread that "takes" {@code micros} of the manual clock. */
+  private CompletableFuture<Integer> backgroundTaking(long micros, AtomicInteger runs) {
+    return service.queryBackground(
+        store -> {
+          clock.setMicros(clock.micros() + micros);
+          return runs.incrementAndGet();
+        });
+  }
+
+  @Test
+  void backgroundWorkOverItsShareWaitsForTheIdleTimeItOwes() throws Exception {
+    service.start();
+    service.limitBackgroundShare(0.25);
+    AtomicInteger runs = new AtomicInteger();
+    assertThat(backgroundTaking(100, runs).join()).isEqualTo(1);
+
+    // 100 us of work at a quarter share owes 300 us of idle time before the next may run.
+    CompletableFuture<Integer> second = new CompletableFuture<>();
+    Thread caller =
+        new Thread(() -> second.complete(backgroundTaking(0, runs).join()), "background-caller");
+    caller.start();
+    await().until(() -> LockSupport.getBlocker(caller) == service);
+    assertThat(runs).hasValue(1);
+    clock.setMicros(clock.micros() + 300);
+    assertThat(second.get(5, TimeUnit.SECONDS)).isEqualTo(2);
+    caller.join();
+
+    // A query that is not background work never waits its turn.
+    backgroundTaking(400, runs).join();
+    assertThat(service.query(store -> runs.incrementAndGet()).get(5, TimeUnit.SECONDS))
+        .isEqualTo(4);
+  }
+
+  @Test
+  void unpacedBackgroundWorkRunsBackToBack() throws Exception {
+    service.start();
+    AtomicInteger runs = new AtomicInteger();
+    backgroundTaking(1000, runs).join();
+    // Nothing moves the clock now: had it to wait for one, this would never finish.
+    assertThat(backgroundTaking(0, runs).get(5, TimeUnit.SECONDS)).isEqualTo(2);
+    assertThat(service.backgroundShare()).isEqualTo(1.0);
   }
 }

@@ -68,6 +68,11 @@ public final class ResyncBench {
       return bAfter.late().since(bBefore.late());
     }
 
+    /** At least a second long: CPU shares from /proc's 10 ms ticks mean something. */
+    boolean longEnoughForCpuShares() {
+      return to - from >= 1_000_000_000L;
+    }
+
     LatePops bothLate() {
       return aLate().plus(bLate());
     }
@@ -310,7 +315,12 @@ public final class ResyncBench {
             "", p.bAfter().describe(), p.bAfter().count() - p.bBefore().count());
         System.out.printf("%17s node A's own pops: %s%n", "", p.aLate().describe());
         System.out.printf("%17s node B's own pops: %s%n", "", p.bLate().describe());
-        System.out.printf("%17s %s%n", "", p.cpu());
+        System.out.printf(
+            "%17s %s%n",
+            "",
+            p.longEnoughForCpuShares()
+                ? p.cpu()
+                : "cpu: phase too short for CPU shares (the kernel counts in 10 ms ticks)");
       }
 
       for (Phase p : phases) {
@@ -416,7 +426,13 @@ public final class ResyncBench {
             (double) c2.fromAnswer()[1] / Math.max(1, ci.fromAnswer()[1]),
             (double) a2.fromAnswer()[1] / Math.max(1, ai.fromAnswer()[1]));
       }
-      double others = phases.stream().mapToDouble(Phase::otherCores).max().orElse(0);
+      // A phase of a few ticks (the drain is often over in tens of ms) gives meaningless shares.
+      double others =
+          phases.stream()
+              .filter(Phase::longEnoughForCpuShares)
+              .mapToDouble(Phase::otherCores)
+              .max()
+              .orElse(0);
       if (others > 0.15) {
         System.out.printf(
             "SUMMARY WARNING: other processes used up to %.2f cores during these phases; figures are disturbed%n",

@@ -30,6 +30,8 @@ import org.slf4j.LoggerFactory;
 public final class TimerService {
   private static final Logger LOG = LoggerFactory.getLogger(TimerService.class);
   private static final long MAX_PARK_MICROS = 50_000;
+  // Longest a queryBackground waits for its turn, whatever the clock says it owes.
+  private static final long MAX_BACKGROUND_WAIT_MILLIS = 100;
 
   private final Clock clock;
   private final TimerStore store;
@@ -228,8 +230,6 @@ public final class TimerService {
       return result;
     }
   }
-
-  private static final long MAX_BACKGROUND_WAIT_MILLIS = 100;
 
   private void awaitBackgroundTurn() {
     long notBefore = backgroundNotBefore.getAndSet(-1);

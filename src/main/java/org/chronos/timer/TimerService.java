@@ -8,7 +8,6 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 import java.util.function.Function;
@@ -45,8 +44,9 @@ public final class TimerService {
 
   // Background work's share of the timer thread (limitBackgroundShare): 1 is unpaced.
   private volatile double backgroundShare = 1.0;
-  // Clock nanos before which the next background query waits; -1 for none.
-  private final AtomicLong backgroundNotBefore = new AtomicLong(-1);
+  // Clock nanos before which the next background query waits; -1 for none. Written by the timer
+  // thread after each paced query, read and cleared under backgroundTurn.
+  private volatile long backgroundNotBefore = -1;
   private final Object backgroundTurn = new Object();
 
   private volatile boolean running;
@@ -206,9 +206,12 @@ public final class TimerService {
    * took there. Never waits longer than {@value #MAX_BACKGROUND_WAIT_MILLIS} ms per call.
    */
   public <T> CompletableFuture<T> queryBackground(Function<TimerStore, T> function) {
+    double share = backgroundShare;
+    if (share >= 1) {
+      return query(function);
+    }
     synchronized (backgroundTurn) {
       awaitBackgroundTurn();
-      double share = backgroundShare;
       CompletableFuture<T> result =
           query(
               store -> {
@@ -216,14 +219,12 @@ public final class TimerService {
                 try {
                   return function.apply(store);
                 } finally {
-                  if (share < 1) {
-                    long end = clock.nanos();
-                    long ran = Math.max(0, end - start);
-                    backgroundNotBefore.set(end + (long) (ran * (1 / share - 1)));
-                  }
+                  long end = clock.nanos();
+                  long ran = Math.max(0, end - start);
+                  backgroundNotBefore = end + (long) (ran * (1 / share - 1));
                 }
               });
-      if (share < 1 && Thread.currentThread() != thread) {
+      if (Thread.currentThread() != thread) {
         // The next one's turn is known only once this one has run.
         result.exceptionally(e -> null).join();
       }
@@ -232,7 +233,8 @@ public final class TimerService {
   }
 
   private void awaitBackgroundTurn() {
-    long notBefore = backgroundNotBefore.getAndSet(-1);
+    long notBefore = backgroundNotBefore;
+    backgroundNotBefore = -1;
     if (notBefore < 0 || Thread.currentThread() == thread) {
       return;
     }

@@ -1,5 +1,7 @@
 package org.chronos.timer;
 
+import java.util.Arrays;
+
 /**
  * A hierarchical timing wheel. NOT thread safe: one thread owns an instance and calls every method;
  * there is no thread and no clock inside, time is always an argument.
@@ -8,9 +10,17 @@ package org.chronos.timer;
  * slots cover every non-negative 64-bit tick. An entry sits at the level of the highest byte in
  * which its deadline tick differs from the wheel's current tick, in the slot named by that byte, so
  * placement is exact (no rounds to count) and an entry moves down at most seven times before it
- * expires. Add and cancel are O(1): entries are intrusive doubly linked list nodes. Advancing jumps
- * straight to the next slot that holds anything (found in per-level occupancy bitmaps), so an idle
- * wheel, or a clock that leaps ahead by years, costs nothing per empty tick.
+ * expires. Advancing jumps straight to the next slot that holds anything (found in per-level
+ * occupancy bitmaps), so an idle wheel, or a clock that leaps ahead by years, costs nothing per
+ * empty tick.
+ *
+ * <p>Each slot is an array of entries, and each entry knows its slot and its position there. Add
+ * appends; cancel moves the slot's last entry into the hole. Both are O(1) and touch, besides the
+ * entry itself, only the hole and the slot's end, which the latest adds keep in cache (a linked
+ * list would touch both neighbours of the cancelled entry, two more cache misses in a large wheel).
+ * Moving a slot down a level reads its array front to back, where a list would be one dependent
+ * cache miss per entry. Due entries wait in a ready array in the order they became due; cancelling
+ * one of those leaves a hole that polling skips.
  *
  * <p>Guarantees: an entry is never handed out before its deadline ({@code deadline <= now}); it may
  * be late by up to one tick. Entries due in the same tick come out in no particular order; entries
@@ -29,9 +39,10 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
     private static final int READY = -2;
 
     private long deadline;
-    private Entry prev;
-    private Entry next;
+    // The slot (level * 256 + index) holding the entry, READY, or UNSCHEDULED.
     private int location = UNSCHEDULED;
+    // The entry's index in its slot's array, or in the ready array.
+    private int position;
 
     /** The deadline (ms) the entry was last scheduled for. */
     public final long deadline() {
@@ -60,15 +71,26 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
   private static final int SLOTS = 1 << SLOT_BITS;
   private static final int LEVELS = 64 / SLOT_BITS;
   private static final int WORDS_PER_LEVEL = SLOTS / 64;
+  private static final Entry[] NO_ENTRIES = new Entry[0];
+  // A slot's first array; arrays up to KEPT_LENGTH stay with their slot once it empties (level 0
+  // and 1 slots fill and empty all the time), longer ones are let go.
+  private static final int FIRST_LENGTH = 4;
+  private static final int KEPT_LENGTH = 16;
+  // The ready array is let go when it empties at more than this length (after a burst of pops).
+  private static final int READY_KEPT_LENGTH = 1024;
 
   private final long tickMillis;
   // log2(tickMillis) when it is a power of two (1 ms, the default, is 2^0), else -1: ticks are then
   // a shift away from milliseconds, where a 64-bit division was a measurable share of an add.
   private final int tickShift;
-  private final Entry[] heads = new Entry[LEVELS * SLOTS];
+  private final Entry[][] slots = new Entry[LEVELS * SLOTS][];
+  private final int[] counts = new int[LEVELS * SLOTS];
   private final long[] occupied = new long[LEVELS * WORDS_PER_LEVEL];
-  private Entry readyHead;
-  private Entry readyTail;
+  // Due entries in [readyHead, readyTail), oldest first, with nulls where entries were cancelled;
+  // ready[readyHead] is never null, so the range is empty exactly when readyHead == readyTail.
+  private Entry[] ready = NO_ENTRIES;
+  private int readyHead;
+  private int readyTail;
   private long currentTick;
   private int size;
 
@@ -138,8 +160,8 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
     long targetTick = floorTick(Math.max(nowMillis, 0));
     int accepted = 0;
     while (accepted < limit) {
-      Entry e = readyHead;
-      if (e != null) {
+      if (readyHead != readyTail) {
+        Entry e = ready[readyHead];
         unlink(e);
         size--;
         if (!handler.onExpiry((E) e)) {
@@ -165,7 +187,7 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
    * Long#MAX_VALUE} when the wheel is empty.
    */
   public long nextWorkMillis() {
-    if (readyHead != null) {
+    if (readyHead != readyTail) {
       return currentMillis();
     }
     long tick = nextEventTick();
@@ -176,7 +198,7 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
 
   /** The deadline of the oldest due entry not yet polled, or {@link Long#MAX_VALUE}. */
   public long oldestReadyDeadline() {
-    return readyHead == null ? Long.MAX_VALUE : readyHead.deadline;
+    return readyHead == readyTail ? Long.MAX_VALUE : ready[readyHead].deadline;
   }
 
   /**
@@ -184,15 +206,15 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
    */
   @SuppressWarnings("unchecked")
   public void drain(java.util.function.Consumer<? super E> consumer) {
-    while (readyHead != null) {
-      Entry e = readyHead;
+    while (readyHead != readyTail) {
+      Entry e = ready[readyHead];
       unlink(e);
       size--;
       consumer.accept((E) e);
     }
-    for (int i = 0; i < heads.length; i++) {
-      while (heads[i] != null) {
-        Entry e = heads[i];
+    for (int index = 0; index < slots.length; index++) {
+      while (counts[index] > 0) {
+        Entry e = slots[index][counts[index] - 1];
         unlink(e);
         size--;
         consumer.accept((E) e);
@@ -211,15 +233,18 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
     currentTick = next;
     int level = levelOfEvent(next);
     int index = level * SLOTS + (int) ((next >>> (level * SLOT_BITS)) & (SLOTS - 1));
-    Entry e = heads[index];
-    heads[index] = null;
+    Entry[] entries = slots[index];
+    int count = counts[index];
+    // Detached first: every entry goes to a lower level or the ready array, never back here.
+    slots[index] = null;
+    counts[index] = 0;
     clearBit(index);
-    while (e != null) {
-      Entry following = e.next;
-      e.prev = null;
-      e.next = null;
-      place(e);
-      e = following;
+    for (int i = 0; i < count; i++) {
+      place(entries[i]);
+    }
+    if (entries.length <= KEPT_LENGTH) {
+      Arrays.fill(entries, 0, count, null);
+      slots[index] = entries;
     }
     return true;
   }
@@ -276,72 +301,112 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
     }
     int level = (63 - Long.numberOfLeadingZeros(tick ^ currentTick)) / SLOT_BITS;
     int index = level * SLOTS + (int) ((tick >>> (level * SLOT_BITS)) & (SLOTS - 1));
-    Entry head = heads[index];
-    e.next = head;
-    e.prev = null;
-    if (head != null) {
-      head.prev = e;
-    } else {
+    Entry[] entries = slots[index];
+    int count = counts[index];
+    if (entries == null) {
+      entries = new Entry[FIRST_LENGTH];
+      slots[index] = entries;
+    } else if (count == entries.length) {
+      entries = Arrays.copyOf(entries, count * 2);
+      slots[index] = entries;
+    }
+    entries[count] = e;
+    counts[index] = count + 1;
+    if (count == 0) {
       setBit(index);
     }
-    heads[index] = e;
     e.location = index;
+    e.position = count;
   }
 
   private void appendReady(Entry e) {
-    e.location = Entry.READY;
-    e.next = null;
-    e.prev = readyTail;
-    if (readyTail == null) {
-      readyHead = e;
-    } else {
-      readyTail.next = e;
+    if (readyTail == ready.length) {
+      makeRoomAtTail();
     }
-    readyTail = e;
+    ready[readyTail] = e;
+    e.location = Entry.READY;
+    e.position = readyTail++;
   }
 
-  private void pushReadyFront(Entry e) {
-    e.location = Entry.READY;
-    e.prev = null;
-    e.next = readyHead;
-    if (readyHead == null) {
-      readyTail = e;
-    } else {
-      readyHead.prev = e;
+  // Called with the ready array full up to its end: moves the entries to the front when at least
+  // half of it is free (holes included), else doubles it.
+  private void makeRoomAtTail() {
+    int held = readyTail - readyHead;
+    Entry[] target =
+        held <= ready.length / 2 && ready.length > 0
+            ? ready
+            : new Entry[Math.max(FIRST_LENGTH, ready.length * 2)];
+    int to = 0;
+    for (int from = readyHead; from < readyTail; from++) {
+      Entry e = ready[from];
+      if (e != null) {
+        target[to] = e;
+        e.position = to++;
+      }
     }
-    readyHead = e;
+    if (target == ready) {
+      Arrays.fill(target, to, readyTail, null);
+    }
+    ready = target;
+    readyHead = 0;
+    readyTail = to;
+  }
+
+  // Puts back an entry the handler refused, ahead of every other due entry.
+  private void pushReadyFront(Entry e) {
+    if (readyHead == 0) {
+      // Only after the ready array emptied and the handler made more entries due (rare): shift.
+      if (readyTail == ready.length) {
+        makeRoomAtTail();
+      }
+      System.arraycopy(ready, 0, ready, 1, readyTail);
+      readyTail++;
+      for (int i = 1; i < readyTail; i++) {
+        if (ready[i] != null) {
+          ready[i].position = i;
+        }
+      }
+      readyHead = 1;
+    }
+    ready[--readyHead] = e;
+    e.location = Entry.READY;
+    e.position = readyHead;
   }
 
   private void unlink(Entry e) {
-    Entry p = e.prev;
-    Entry n = e.next;
+    int at = e.position;
     if (e.location == Entry.READY) {
-      if (p == null) {
-        readyHead = n;
-      } else {
-        p.next = n;
+      ready[at] = null;
+      if (at == readyHead) {
+        do {
+          readyHead++;
+        } while (readyHead < readyTail && ready[readyHead] == null);
       }
-      if (n == null) {
-        readyTail = p;
-      } else {
-        n.prev = p;
+      if (readyHead == readyTail) {
+        readyHead = 0;
+        readyTail = 0;
+        if (ready.length > READY_KEPT_LENGTH) {
+          ready = NO_ENTRIES;
+        }
       }
     } else {
       int index = e.location;
-      if (p == null) {
-        heads[index] = n;
-        if (n == null) {
-          clearBit(index);
+      Entry[] entries = slots[index];
+      int last = counts[index] - 1;
+      Entry moved = entries[last];
+      entries[at] = moved;
+      moved.position = at;
+      entries[last] = null;
+      counts[index] = last;
+      if (last == 0) {
+        clearBit(index);
+        if (entries.length > KEPT_LENGTH) {
+          slots[index] = null;
         }
-      } else {
-        p.next = n;
-      }
-      if (n != null) {
-        n.prev = p;
+      } else if (last < entries.length / 4 && entries.length > KEPT_LENGTH) {
+        slots[index] = Arrays.copyOf(entries, entries.length / 2);
       }
     }
-    e.prev = null;
-    e.next = null;
     e.location = Entry.UNSCHEDULED;
   }
 

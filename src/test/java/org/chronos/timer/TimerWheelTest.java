@@ -346,4 +346,152 @@ class TimerWheelTest {
     assertThat(wheel.size()).isZero();
     assertThat(wheel.nextWorkMillis()).isEqualTo(Long.MAX_VALUE);
   }
+
+  @Test
+  void shouldCancelTheRightDueEntriesAfterTheDueListIsCompacted() {
+    TimerWheel<Item> wheel = new TimerWheel<>(1, 100);
+    List<Item> due = new ArrayList<>();
+    for (int i = 0; i < 8; i++) {
+      Item item = new Item("due" + i);
+      due.add(item);
+      wheel.add(item, 50 + i);
+    }
+    List<Item> got = new ArrayList<>();
+    assertThat(wheel.poll(100, got::add, 5)).isEqualTo(5);
+    // Three due entries left at the back of the due list; one more moves them to its front.
+    Item late = new Item("late");
+    wheel.add(late, 99);
+    assertThat(wheel.cancel(due.get(6))).isTrue();
+    assertThat(wheel.cancel(late)).isTrue();
+    pollTo(wheel, 100);
+    assertThat(popped).containsExactly(due.get(5), due.get(7));
+    assertThat(wheel.size()).isZero();
+  }
+
+  @Test
+  void shouldCancelTheRightEntryAfterARefusedOneWentBackInFront() {
+    TimerWheel<Item> wheel = new TimerWheel<>(1, 0);
+    Item refusedOne = new Item("refused");
+    Item addedByHandler = new Item("added by the handler");
+    Item other = new Item("other");
+    wheel.add(refusedOne, 5);
+    assertThat(
+            wheel.poll(
+                10,
+                e -> {
+                  // The due list is empty now; the handler makes two more entries due, then
+                  // refuses the one it was handed, which goes back in front of them.
+                  wheel.add(addedByHandler, 3);
+                  wheel.add(other, 4);
+                  return false;
+                },
+                10))
+        .isZero();
+    assertThat(wheel.oldestReadyDeadline()).isEqualTo(5);
+    assertThat(wheel.cancel(addedByHandler)).isTrue();
+    pollTo(wheel, 10);
+    assertThat(popped).containsExactly(refusedOne, other);
+    assertThat(wheel.size()).isZero();
+  }
+
+  /**
+   * Random adds, cancels, polls with small limits, refusals and handler re-adds against a model
+   * (the set of scheduled entries and their deadlines): nothing comes out early, nothing due stays
+   * in after a poll that stopped for no limit or refusal, nothing cancelled comes out, and a
+   * refused entry comes out first next time. Thousands of entries share a few slots, so cancels
+   * move a slot's last entry into holes, due entries pile up in the ready array with holes, and
+   * slot arrays grow and shrink.
+   */
+  @ParameterizedTest
+  @ValueSource(longs = {1, 10})
+  void shouldMatchAModelUnderRandomAddsCancelsAndPolls(long tick) {
+    java.util.SplittableRandom random = new java.util.SplittableRandom(tick * 31 + 7);
+    TimerWheel<Item> wheel = new TimerWheel<>(tick, 0);
+    java.util.Map<Item, Long> model = new java.util.IdentityHashMap<>();
+    List<Item> all = new ArrayList<>();
+    for (int i = 0; i < 4000; i++) {
+      all.add(new Item("i" + i));
+    }
+    long time = 0;
+    Item refused = null;
+    for (int step = 0; step < 60_000; step++) {
+      int op = random.nextInt(10);
+      Item item = all.get(random.nextInt(all.size()));
+      if (op < 5) {
+        if (!item.isScheduled()) {
+          // Mostly a few slots ahead, sometimes far ahead, sometimes already past.
+          long deadline =
+              switch (random.nextInt(4)) {
+                case 0 -> time + random.nextLong(50);
+                case 1 -> time + random.nextLong(5_000);
+                case 2 -> time + random.nextLong(2_000_000);
+                default -> Math.max(0, time - random.nextLong(100));
+              };
+          wheel.add(item, deadline);
+          model.put(item, deadline);
+        }
+      } else if (op < 8) {
+        assertThat(wheel.cancel(item)).isEqualTo(model.remove(item) != null);
+        if (item == refused) {
+          refused = null;
+        }
+      } else {
+        time += random.nextLong(tick * 30);
+        long now = time;
+        int limit = random.nextInt(4) == 0 ? 1 + random.nextInt(20) : Integer.MAX_VALUE;
+        Item expectFirst = refused;
+        refused = null;
+        List<Item> out = new ArrayList<>();
+        boolean[] stoppedByRefusal = {false};
+        Item[] lastRefused = {null};
+        int accepted =
+            wheel.poll(
+                now,
+                e -> {
+                  assertThat(model.get(e))
+                      .as("deadline of %s", e)
+                      .isNotNull()
+                      .isLessThanOrEqualTo(now);
+                  if (out.isEmpty() && expectFirst != null) {
+                    assertThat(e)
+                        .as("the entry refused last time comes first")
+                        .isSameAs(expectFirst);
+                  }
+                  if (random.nextInt(50) == 0) {
+                    stoppedByRefusal[0] = true;
+                    lastRefused[0] = e;
+                    return false;
+                  }
+                  out.add(e);
+                  model.remove(e);
+                  if (random.nextInt(5) == 0) {
+                    // A repeating timer: scheduled again from the handler, sometimes already due.
+                    long next = Math.max(0, now + random.nextLong(-20, 3_000));
+                    wheel.add(e, next);
+                    model.put(e, next);
+                  }
+                  return true;
+                },
+                limit);
+        assertThat(accepted).isEqualTo(out.size());
+        refused = lastRefused[0];
+        if (!stoppedByRefusal[0] && accepted < limit) {
+          long floorNow = now / tick * tick;
+          // Everything due by the start of the current tick came out, including entries a
+          // handler made due again during this poll.
+          for (java.util.Map.Entry<Item, Long> e : model.entrySet()) {
+            assertThat(e.getValue())
+                .as("%s left in after a poll to %d", e.getKey(), now)
+                .isGreaterThan(floorNow);
+          }
+          assertThat(wheel.oldestReadyDeadline()).isEqualTo(Long.MAX_VALUE);
+        }
+      }
+      assertThat(wheel.size()).isEqualTo(model.size());
+    }
+    List<Item> drained = new ArrayList<>();
+    wheel.drain(drained::add);
+    assertThat(drained).containsExactlyInAnyOrderElementsOf(model.keySet());
+    assertThat(wheel.size()).isZero();
+  }
 }

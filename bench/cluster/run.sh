@@ -109,6 +109,8 @@ run() { # run <name> <main class> [args...]: runs one benchmark, its output show
   local name=$1 main=$2; shift 2
   wait_quiet
   mkdir -p "$WORK/$name"
+  # Created here, not by the background job's redirect, which tail could otherwise beat to it.
+  : > "$WORK/$name.out"
   "$JAVA" "${JVM_OPTS[@]}" -cp "$CP" "org.chronos.bench.cluster.$main" "$WORK/$name" "$JAR" "$@" \
     > "$WORK/$name.out" 2>&1 &
   BENCH_PID=$!

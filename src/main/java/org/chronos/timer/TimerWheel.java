@@ -110,6 +110,11 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
     this.currentTick = floorTick(startMillis);
   }
 
+  /** Length of the array holding due entries (for tests of its growth). */
+  int readyCapacity() {
+    return ready.length;
+  }
+
   /** Number of scheduled entries, due or not. */
   public int size() {
     return size;
@@ -328,10 +333,17 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
     e.position = readyTail++;
   }
 
-  // Called with the ready array full up to its end: moves the entries to the front when at least
-  // half of it is free (holes included), else doubles it.
+  // Called with the ready array full up to its end: moves the entries to the front, leaving out
+  // the holes, in place when they take at most half of it, else into one twice as long. Decided by
+  // the entries, not the range they span: due entries cancelled and made due again (updates while
+  // callbacks push back) would otherwise double the array again and again.
   private void makeRoomAtTail() {
-    int held = readyTail - readyHead;
+    int held = 0;
+    for (int i = readyHead; i < readyTail; i++) {
+      if (ready[i] != null) {
+        held++;
+      }
+    }
     Entry[] target =
         held <= ready.length / 2 && ready.length > 0
             ? ready

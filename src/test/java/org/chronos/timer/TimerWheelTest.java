@@ -369,6 +369,30 @@ class TimerWheelTest {
   }
 
   @Test
+  void shouldNotGrowTheDueListWhileDueEntriesAreUpdatedAndCallbacksPushBack() {
+    TimerWheel<Item> wheel = new TimerWheel<>(1, 1000);
+    List<Item> due = new ArrayList<>();
+    for (int i = 0; i < 100; i++) {
+      Item item = new Item("due" + i);
+      due.add(item);
+      wheel.add(item, 500);
+    }
+    // Callbacks push back (every pop refused), while clients keep updating timers already due:
+    // each update cancels one and makes it due again.
+    assertThat(wheel.poll(1000, e -> false, 10)).isZero();
+    java.util.SplittableRandom random = new java.util.SplittableRandom(3);
+    for (int i = 0; i < 100_000; i++) {
+      Item item = due.get(random.nextInt(due.size()));
+      wheel.cancel(item);
+      wheel.add(item, 900);
+    }
+    assertThat(wheel.size()).isEqualTo(100);
+    assertThat(wheel.readyCapacity()).isLessThanOrEqualTo(512);
+    pollTo(wheel, 1000);
+    assertThat(popped).containsExactlyInAnyOrderElementsOf(due);
+  }
+
+  @Test
   void shouldCancelTheRightEntryAfterARefusedOneWentBackInFront() {
     TimerWheel<Item> wheel = new TimerWheel<>(1, 0);
     Item refusedOne = new Item("refused");

@@ -40,6 +40,18 @@ class TimerWheelTest {
         Integer.MAX_VALUE);
   }
 
+  /** Adds {@code count} new items named prefix0, prefix1, ..., all due at {@code deadline}. */
+  private static List<Item> addAll(
+      TimerWheel<Item> wheel, String prefix, int count, long deadline) {
+    List<Item> items = new ArrayList<>();
+    for (int i = 0; i < count; i++) {
+      Item item = new Item(prefix + i);
+      items.add(item);
+      wheel.add(item, deadline);
+    }
+    return items;
+  }
+
   @Test
   void shouldNeverPopBeforeTheDeadline() {
     TimerWheel<Item> wheel = new TimerWheel<>(1, 1000);
@@ -58,12 +70,7 @@ class TimerWheelTest {
   @Test
   void shouldPopManyTimersDueInTheSameTick() {
     TimerWheel<Item> wheel = new TimerWheel<>(1, 0);
-    List<Item> items = new ArrayList<>();
-    for (int i = 0; i < 10_000; i++) {
-      Item item = new Item("i" + i);
-      items.add(item);
-      wheel.add(item, 777);
-    }
+    List<Item> items = addAll(wheel, "i", 10_000, 777);
     pollTo(wheel, 776);
     assertThat(popped).isEmpty();
     pollTo(wheel, 777);
@@ -371,12 +378,7 @@ class TimerWheelTest {
   @Test
   void shouldNotGrowTheDueListWhileDueEntriesAreUpdatedAndCallbacksPushBack() {
     TimerWheel<Item> wheel = new TimerWheel<>(1, 1000);
-    List<Item> due = new ArrayList<>();
-    for (int i = 0; i < 100; i++) {
-      Item item = new Item("due" + i);
-      due.add(item);
-      wheel.add(item, 500);
-    }
+    List<Item> due = addAll(wheel, "due", 100, 500);
     // Callbacks push back (every pop refused), while clients keep updating timers already due:
     // each update cancels one and makes it due again.
     assertThat(wheel.poll(1000, e -> false, 10)).isZero();

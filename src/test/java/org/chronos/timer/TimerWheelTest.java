@@ -4,7 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -382,7 +385,7 @@ class TimerWheelTest {
     // Callbacks push back (every pop refused), while clients keep updating timers already due:
     // each update cancels one and makes it due again.
     assertThat(wheel.poll(1000, e -> false, 10)).isZero();
-    java.util.SplittableRandom random = new java.util.SplittableRandom(3);
+    SplittableRandom random = new SplittableRandom(3);
     for (int i = 0; i < 100_000; i++) {
       Item item = due.get(random.nextInt(due.size()));
       wheel.cancel(item);
@@ -431,9 +434,9 @@ class TimerWheelTest {
   @ParameterizedTest
   @ValueSource(longs = {1, 10})
   void shouldMatchAModelUnderRandomAddsCancelsAndPolls(long tick) {
-    java.util.SplittableRandom random = new java.util.SplittableRandom(tick * 31 + 7);
+    SplittableRandom random = new SplittableRandom(tick * 31 + 7);
     TimerWheel<Item> wheel = new TimerWheel<>(tick, 0);
-    java.util.Map<Item, Long> model = new java.util.IdentityHashMap<>();
+    Map<Item, Long> model = new IdentityHashMap<>();
     List<Item> all = new ArrayList<>();
     for (int i = 0; i < 4000; i++) {
       all.add(new Item("i" + i));
@@ -468,7 +471,6 @@ class TimerWheelTest {
         Item expectFirst = refused;
         refused = null;
         List<Item> out = new ArrayList<>();
-        boolean[] stoppedByRefusal = {false};
         Item[] lastRefused = {null};
         int accepted =
             wheel.poll(
@@ -484,7 +486,6 @@ class TimerWheelTest {
                         .isSameAs(expectFirst);
                   }
                   if (random.nextInt(50) == 0) {
-                    stoppedByRefusal[0] = true;
                     lastRefused[0] = e;
                     return false;
                   }
@@ -501,11 +502,11 @@ class TimerWheelTest {
                 limit);
         assertThat(accepted).isEqualTo(out.size());
         refused = lastRefused[0];
-        if (!stoppedByRefusal[0] && accepted < limit) {
+        if (refused == null && accepted < limit) {
           long floorNow = now / tick * tick;
           // Everything due by the start of the current tick came out, including entries a
           // handler made due again during this poll.
-          for (java.util.Map.Entry<Item, Long> e : model.entrySet()) {
+          for (Map.Entry<Item, Long> e : model.entrySet()) {
             assertThat(e.getValue())
                 .as("%s left in after a poll to %d", e.getKey(), now)
                 .isGreaterThan(floorNow);

@@ -191,6 +191,14 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
                 boolean realtime =
                     RealtimePriority.raiseTimerThread(
                         timerService, ts.getRealtimePriority(), budget, period);
+                if (realtime) {
+                  long window = ts.getRealtimeBatchWindow().toNanoseconds();
+                  timerService.batchCommands(window);
+                  LOG.info(
+                      "timer thread takes requests in batches: after taking some it lets more"
+                          + " gather for up to {} us (timers.realtimeBatchWindow)",
+                      window / 1000);
+                }
                 if (realtime && budget > 0) {
                   // Under SCHED_DEADLINE: serving another node's resync may use half the budget,
                   // so that a burst of it never leaves pops waiting for the next period.

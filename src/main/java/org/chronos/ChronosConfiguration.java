@@ -5,6 +5,7 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import io.dropwizard.core.Configuration;
 import io.dropwizard.util.DataSize;
 import io.dropwizard.util.Duration;
+import io.dropwizard.validation.MaxDuration;
 import io.dropwizard.validation.MinDataSize;
 import io.dropwizard.validation.MinDuration;
 import io.dropwizard.validation.ValidationMethod;
@@ -162,6 +163,15 @@ public class ChronosConfiguration extends Configuration {
     @MinDuration(value = 1, unit = TimeUnit.MILLISECONDS)
     private Duration realtimePeriod = Duration.milliseconds(10);
 
+    /**
+     * While the timer thread runs under a real-time policy: how long it lets requests gather after
+     * taking some, unless a timer falls due sooner (see {@code TimerService.batchCommands}); 0
+     * takes each request on its own.
+     */
+    @NotNull
+    @MaxDuration(value = 10, unit = TimeUnit.MILLISECONDS)
+    private Duration realtimeBatchWindow = Duration.microseconds(200);
+
     @JsonIgnore
     @ValidationMethod(message = "timers.realtimeBudget must be below timers.realtimePeriod")
     public boolean isRealtimeBudgetBelowPeriod() {
@@ -263,6 +273,16 @@ public class ChronosConfiguration extends Configuration {
     @JsonProperty
     public void setRealtimePeriod(Duration realtimePeriod) {
       this.realtimePeriod = realtimePeriod;
+    }
+
+    @JsonProperty
+    public Duration getRealtimeBatchWindow() {
+      return realtimeBatchWindow;
+    }
+
+    @JsonProperty
+    public void setRealtimeBatchWindow(Duration realtimeBatchWindow) {
+      this.realtimeBatchWindow = realtimeBatchWindow;
     }
   }
 

@@ -55,6 +55,8 @@ class RealtimeBudgetTest {
         .isEqualTo(allowed ? Scheduling.SCHED_DEADLINE : Scheduling.SCHED_OTHER);
     // Serving another node's resync may then use half of the 2 ms budget per 10 ms period.
     assertThat(app.timerService().backgroundShare()).isEqualTo(allowed ? 0.1 : 1.0);
+    // Under it, requests are taken in batches (timers.realtimeBatchWindow, 200 us by default).
+    assertThat(app.timerService().commandWindowNanos()).isEqualTo(allowed ? 200_000 : 0);
 
     Scheduling.assertPopsAndNoOtherThreadIsRealtime(APP, CALLBACKS, tid);
   }
@@ -72,6 +74,7 @@ class RealtimeBudgetTest {
     ChronosConfiguration.TimerSettings timers = parse("logging:\n  level: INFO\n").getTimers();
     assertThat(timers.getRealtimeBudget().toNanoseconds()).isZero();
     assertThat(timers.getRealtimePeriod().toMilliseconds()).isEqualTo(10);
+    assertThat(timers.getRealtimeBatchWindow().toMicroseconds()).isEqualTo(200);
 
     assertThatThrownBy(() -> parse("timers:\n  realtimeBudget: 10ms\n"))
         .isInstanceOf(ConfigurationValidationException.class)
@@ -79,6 +82,9 @@ class RealtimeBudgetTest {
     assertThatThrownBy(() -> parse("timers:\n  realtimeBudget: 50us\n"))
         .isInstanceOf(ConfigurationValidationException.class)
         .hasMessageContaining("timers.realtimeBudget must be 0 (off) or at least 100us");
+    assertThatThrownBy(() -> parse("timers:\n  realtimeBatchWindow: 11ms\n"))
+        .isInstanceOf(ConfigurationValidationException.class)
+        .hasMessageContaining("timers.realtimeBatchWindow");
     assertThatThrownBy(() -> parse("timers:\n  realtimePeriod: 0ms\n"))
         .isInstanceOf(ConfigurationValidationException.class)
         .hasMessageContaining("timers.realtimePeriod");

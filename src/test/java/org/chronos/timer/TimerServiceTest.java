@@ -314,4 +314,89 @@ class TimerServiceTest {
     assertThat(backgroundTaking(0, runs).get(5, TimeUnit.SECONDS)).isEqualTo(2);
     assertThat(service.backgroundShare()).isEqualTo(1.0);
   }
+
+  /** Waits until the timer thread holds off new commands after a round that ran some. */
+  private void awaitHolding() {
+    await("the timer thread holding off commands")
+        .atMost(Duration.ofSeconds(5))
+        .pollInterval(Duration.ofMillis(1))
+        .until(service::holding);
+  }
+
+  /**
+   * With a command window (a timer thread under a real-time policy), a command that comes while the
+   * thread holds off after a round of commands waits until the window has passed, by the clock: not
+   * when it arrives, and not when something else wakes the thread earlier.
+   */
+  @Test
+  void underACommandWindowACommandWaitsForTheWindowToPass() throws Exception {
+    service.batchCommands(TimeUnit.MILLISECONDS.toNanos(5));
+    service.start();
+    // After a quiet spell a command is taken at once (nothing moves the clock here).
+    assertThat(service.query(store -> clock.millis()).get(5, TimeUnit.SECONDS)).isEqualTo(T0);
+    awaitHolding();
+
+    int wakeups = service.holdWakeups();
+    CompletableFuture<Long> next = service.query(store -> clock.millis());
+    advance(4); // wakes the thread: still inside the window
+    await("the timer thread back to holding off")
+        .atMost(Duration.ofSeconds(5))
+        .pollInterval(Duration.ofMillis(1))
+        .until(
+            () ->
+                service.holdWakeups() > wakeups
+                    && service.thread.getState() == Thread.State.TIMED_WAITING);
+    assertThat(next).isNotDone();
+    advance(1);
+    assertThat(next.get(5, TimeUnit.SECONDS)).isEqualTo(T0 + 5);
+  }
+
+  /** A timer due within the window pops on time: the window only gathers commands. */
+  @Test
+  void aCommandWindowEndsWhenATimerFallsDue() throws Exception {
+    service.start();
+    assertThat(service.store(timer(1, 3, 3))).isTrue();
+    assertThat(held()).isEqualTo(1);
+    service.batchCommands(TimeUnit.HOURS.toNanos(1));
+    assertThat(service.query(store -> clock.millis()).get(5, TimeUnit.SECONDS)).isEqualTo(T0);
+    awaitHolding();
+
+    CompletableFuture<Long> next = service.query(store -> clock.millis());
+    advance(3);
+    assertThat(next.get(5, TimeUnit.SECONDS)).isEqualTo(T0 + 3);
+    await("the pop").atMost(Duration.ofSeconds(5)).until(() -> sink.sent.size() == 1);
+    assertThat(sink.sent.get(0).dueMillis()).isEqualTo(T0 + 3);
+  }
+
+  /** A callback outcome ends the window: it frees a callback slot the next pops may need. */
+  @Test
+  void aCommandWindowEndsWhenACallbackOutcomeArrives() throws Exception {
+    service.start();
+    assertThat(service.store(timer(1, 3, 3))).isTrue();
+    assertThat(service.store(timer(2, 1000, 1000))).isTrue();
+    advance(3);
+    await("the pop").atMost(Duration.ofSeconds(5)).until(() -> sink.pending.size() == 1);
+    service.batchCommands(TimeUnit.HOURS.toNanos(1));
+    assertThat(service.query(store -> clock.millis()).get(5, TimeUnit.SECONDS)).isEqualTo(T0 + 3);
+    awaitHolding();
+
+    CompletableFuture<Long> next = service.query(store -> clock.millis());
+    sink.answerAll(true);
+    assertThat(next.get(5, TimeUnit.SECONDS)).isEqualTo(T0 + 3);
+    assertThat(events).containsExactly("succeeded");
+  }
+
+  /** Stopping ends a window at once, and commands still queued are answered. */
+  @Test
+  void stoppingEndsACommandWindow() throws Exception {
+    service.batchCommands(TimeUnit.HOURS.toNanos(1));
+    service.start();
+    service.query(store -> null).get(5, TimeUnit.SECONDS);
+    awaitHolding();
+    CompletableFuture<Integer> queued = service.query(TimerStore::size);
+
+    service.stop(5000);
+    assertThat(service.isAlive()).isFalse();
+    assertThat(queued).isCompletedWithValue(0);
+  }
 }

@@ -126,7 +126,7 @@ run() { # run <name> <main class> [args...]: runs one benchmark, its output show
 }
 
 echo "chronos cluster benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $("$JAVA" -version 2>&1 | head -1)"
-echo "node JVM options: $NODE_JVM; timers.realtimePriority as in deb/chronos.yml unless CBENCH_PLAIN_JVM=1"
+echo "node JVM options: $NODE_JVM; timers.realtime* (the timer thread's scheduling) as in deb/chronos.yml unless CBENCH_PLAIN_JVM=1"
 echo "callback target threads: $([ "${CBENCH_TARGET_PRIORITY:-0}" = 1 ] && echo "raised (Java priority 10)" || echo "normal priority")"
 case $which in
   create) run create ReplicatedCreateBench 32 20 "$ROUNDS" ;;

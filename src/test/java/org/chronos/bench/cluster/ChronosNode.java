@@ -86,21 +86,30 @@ final class ChronosNode implements AutoCloseable {
   }
 
   /**
-   * The package's {@code timers.realtimePriority} (deb/chronos.yml: the timer thread under
-   * SCHED_FIFO), or 0 with {@code -Dcbench.packagedJvm=false}: the nodes run as packaged.
+   * The keys of deb/chronos.yml's {@code timers:} block that {@link #packagedTimerSettings} copies.
    */
-  static int packagedRealtimePriority() throws IOException {
+  private static final List<String> PACKAGED_TIMER_KEYS =
+      List.of("realtimePriority", "realtimeBudget", "realtimePeriod", "realtimeBatchWindow");
+
+  /**
+   * The package's scheduling settings for the timer thread ({@code timers.realtimePriority}, {@code
+   * realtimeBudget}, {@code realtimePeriod}, {@code realtimeBatchWindow} in deb/chronos.yml, as
+   * YAML lines under {@code timers:}), or none with {@code -Dcbench.packagedJvm=false}: the nodes
+   * run as packaged. {@code -Dcbench.nodeOpts=-Ddw.timers.realtimeBudget=0ms} turns the budget off.
+   */
+  static List<String> packagedTimerSettings() throws IOException {
+    List<String> settings = new java.util.ArrayList<>();
     if (!packaged()) {
-      return 0;
+      return settings;
     }
     for (String line : Files.readAllLines(Path.of("deb/chronos.yml"))) {
       String trimmed = line.strip();
-      if (trimmed.startsWith("realtimePriority:")) {
-        return Integer.parseInt(
-            trimmed.substring(trimmed.indexOf(':') + 1).strip().split("\\s+")[0]);
+      int colon = trimmed.indexOf(':');
+      if (colon > 0 && PACKAGED_TIMER_KEYS.contains(trimmed.substring(0, colon))) {
+        settings.add("  " + trimmed.split("\\s+#")[0].strip());
       }
     }
-    return 0;
+    return settings;
   }
 
   /** Writes the {@code [cluster]} file: this node, the {@code node} and {@code joining} lines. */
@@ -153,8 +162,9 @@ final class ChronosNode implements AutoCloseable {
             "resync:",
             "  onStart: false",
             extraYaml.isEmpty() ? "" : extraYaml,
-            "timers:",
-            "  realtimePriority: " + packagedRealtimePriority(),
+            packagedTimerSettings().isEmpty()
+                ? ""
+                : "timers:\n" + String.join("\n", packagedTimerSettings()),
             // Throttling must not cap the measurement.
             "overload:",
             "  enabled: false",

@@ -278,9 +278,10 @@ public final class TimerService {
    * windowNanos} (clock time) before it takes the next ones, unless a timer falls due or a callback
    * outcome arrives sooner; 0 (the default) takes each command as soon as it comes. For a thread
    * under a real-time policy, which runs the moment it is woken: without a window each request woke
-   * it on its own (0.84 context switches per create against 0.37 at nice -5, where the wait for a
-   * core batched them), and its CPU per create tripled (bench/README.md, 3g). A command that comes
-   * after a quiet spell is taken at once; one that comes during a burst waits at most the window.
+   * it on its own (0.84 context switches per create against 0.37 without a real-time policy, where
+   * the wait for a core batched them), and its CPU per create tripled (bench/README.md, 3g). A
+   * command that comes after a quiet spell is taken at once; one that comes during a burst waits at
+   * most the window.
    */
   public void batchCommands(long windowNanos) {
     if (windowNanos < 0) {

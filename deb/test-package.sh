@@ -534,6 +534,23 @@ check "SIGTERM stops the node with exit status 143 (SuccessExitStatus)" [ "$rc" 
 # ---------------------------------------------------------------------------------------------
 section "init script running the node itself (no systemd)"
 
+# timer_thread_policy_is PID POLICY: the node's chronos-timer thread has that scheduling policy
+# (the node sets it as it starts; waits up to 10 s).
+timer_thread_policy_is() {
+    local pid=$1 policy=$2 task tries=0
+    while [ "$tries" -lt 40 ]; do
+        for task in /proc/"$pid"/task/*; do
+            if [ "$(cat "$task/comm" 2>/dev/null)" = chronos-timer ] \
+                && chrt -p "${task##*/}" 2>/dev/null | grep -q "policy: $policy"; then
+                return 0
+            fi
+        done
+        sleep 0.25
+        tries=$((tries + 1))
+    done
+    return 1
+}
+
 if command -v start-stop-daemon >/dev/null 2>&1 && [ -r /lib/lsb/init-functions ]; then
     INIT_DEFAULTS=$T/default
     cat >"$INIT_DEFAULTS" <<EOF
@@ -552,6 +569,17 @@ EOF
         fail "init script start (exit $rc)"
         head -n 10 "$T/out" | sed 's/^/     | /'
         show "$T/log/console.log"
+    fi
+    # As root, the init script starts the node through setpriv with CAP_SYS_NICE alone (what
+    # chronos.service grants), so the packaged timers.realtimeBudget applies.
+    if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
+        node_pid=$(cat "$T/run/chronos.pid" 2>/dev/null)
+        check "init script (as root): the node's capabilities are CAP_SYS_NICE alone" \
+            grep -Eq '^CapBnd:[[:space:]]+0000000000800000$' "/proc/${node_pid:-0}/status"
+        check "init script (as root): the node's timer thread runs under SCHED_DEADLINE" \
+            timer_thread_policy_is "${node_pid:-0}" SCHED_DEADLINE
+    else
+        note "skipped: the init script's setpriv start (needs root and setpriv)"
     fi
     init start
     check "init script start again: already running (exit $?)" grep -q 'already running' "$T/out"

@@ -74,8 +74,9 @@ JVM_OPTS=(-Xmx1g)
 [ "${CBENCH_RESYNC_AGAIN:-0}" = 1 ] && JVM_OPTS+=(-Dcbench.resyncAgain=true)
 # The callback target (in this JVM) at the nice value of the nodes' timer and callback threads.
 [ "${CBENCH_TARGET_PRIORITY:-0}" = 1 ] && JVM_OPTS+=(-XX:ThreadPriorityPolicy=1 -Dcbench.targetPriority=10)
-# Nodes run with the JVM options the Debian package uses (deb/chronos.default), unless
-# CBENCH_PLAIN_JVM=1 (then only -Xmx1g and CBENCH_NODE_OPTS).
+# Nodes run with the JVM options the Debian package uses (deb/chronos.default) and its
+# timers.realtime* keys (deb/chronos.yml: the timer thread's SCHED_DEADLINE budget), unless
+# CBENCH_PLAIN_JVM=1 (then only -Xmx1g and CBENCH_NODE_OPTS, and no real-time policy).
 if [ "${CBENCH_PLAIN_JVM:-0}" = 1 ]; then
   JVM_OPTS+=(-Dcbench.packagedJvm=false)
   NODE_JVM="-Xmx1g ${CBENCH_NODE_OPTS:-}"

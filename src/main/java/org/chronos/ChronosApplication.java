@@ -13,6 +13,7 @@ import io.dropwizard.lifecycle.Managed;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.atomic.AtomicReference;
 import org.chronos.admin.ReloadTask;
 import org.chronos.admin.ResyncTask;
 import org.chronos.admin.Signals;
@@ -170,11 +171,14 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     PrometheusEndpoint.install(environment.metrics(), environment.admin());
     DeadlockWatch.install(environment.metrics(), environment.healthChecks());
     environment.jersey().register(new PingResource(ts.getMaxBodySize().toBytes()));
+    // How the timer thread is scheduled, once the managed start below has asked for a policy.
+    AtomicReference<String> timerScheduling = new AtomicReference<>("normal (not started yet)");
     environment
         .healthChecks()
         .register(
             "timer-thread",
-            new TimerThreadHealthCheck(timerService, clock, ts.getMaxLag().toMilliseconds()));
+            new TimerThreadHealthCheck(
+                timerService, clock, ts.getMaxLag().toMilliseconds(), timerScheduling::get));
 
     long graceMillis = cb.getShutdownGracePeriod().toMilliseconds();
     environment
@@ -191,6 +195,11 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
                 boolean realtime =
                     RealtimePriority.raiseTimerThread(
                         timerService, ts.getRealtimePriority(), budget, period);
+                String asked = RealtimePriority.describe(ts.getRealtimePriority(), budget, period);
+                timerScheduling.set(
+                    realtime || asked.equals("normal")
+                        ? asked
+                        : "normal, could not get " + asked + " (the log at start says why)");
                 if (realtime) {
                   long window = ts.getRealtimeBatchWindow().toNanoseconds();
                   timerService.batchCommands(window);

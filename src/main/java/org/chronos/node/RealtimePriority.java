@@ -114,6 +114,25 @@ public final class RealtimePriority {
   }
 
   /**
+   * The policy {@link #raiseTimerThread} asks for with these settings, for the log and the health
+   * check: {@code SCHED_DEADLINE} if {@code budgetNanos} is above 0, else {@code SCHED_FIFO} if
+   * {@code priority} is, else none ({@code "normal"}).
+   */
+  public static String describe(int priority, long budgetNanos, long periodNanos) {
+    if (budgetNanos > 0) {
+      return "SCHED_DEADLINE, up to "
+          + budgetNanos / 1000
+          + " us of CPU per "
+          + periodNanos / 1000
+          + " us (timers.realtimeBudget, timers.realtimePeriod)";
+    }
+    if (priority > 0) {
+      return "SCHED_FIFO at priority " + priority + " (timers.realtimePriority)";
+    }
+    return "normal";
+  }
+
+  /**
    * Puts {@code service}'s timer thread under {@code SCHED_DEADLINE} if {@code budgetNanos} is
    * above 0 (at most that much CPU per {@code periodNanos}, ahead of everything else), else under
    * {@code SCHED_FIFO} at {@code priority} if that is above 0. Never throws: a node whose thread
@@ -127,14 +146,7 @@ public final class RealtimePriority {
     if (!deadline && priority <= 0) {
       return false;
     }
-    String policy =
-        deadline
-            ? "SCHED_DEADLINE, up to "
-                + budgetNanos / 1000
-                + " us of CPU per "
-                + periodNanos / 1000
-                + " us (timers.realtimeBudget, timers.realtimePeriod)"
-            : "SCHED_FIFO at priority " + priority + " (timers.realtimePriority)";
+    String policy = describe(priority, budgetNanos, periodNanos);
     long tid = service.query(store -> currentThreadId()).join();
     String failure;
     if (tid < 0) {

@@ -58,6 +58,13 @@ class RealtimeBudgetTest {
     // Under it, requests are taken in batches (timers.realtimeBatchWindow, 200 us by default).
     assertThat(app.timerService().commandWindowNanos()).isEqualTo(allowed ? 200_000 : 0);
 
+    // The health check says which policy the timer thread got, or that it did not.
+    assertThat(Scheduling.timerThreadHealth(APP))
+        .contains(
+            allowed
+                ? "scheduling: SCHED_DEADLINE, up to 2000 us of CPU per 10000 us"
+                : "scheduling: normal, could not get SCHED_DEADLINE");
+
     Scheduling.assertPopsAndNoOtherThreadIsRealtime(APP, CALLBACKS, tid);
   }
 

@@ -44,6 +44,11 @@ class RealtimePriorityTest {
         .as("scheduling policy (SCHED_FIFO allowed here: %s)", allowed)
         .isEqualTo(allowed ? Scheduling.SCHED_FIFO : Scheduling.SCHED_OTHER);
     assertThat(Scheduling.rtPriorityOf(tid)).isEqualTo(allowed ? PRIORITY : 0);
+    assertThat(Scheduling.timerThreadHealth(APP))
+        .contains(
+            allowed
+                ? "scheduling: SCHED_FIFO at priority " + PRIORITY
+                : "scheduling: normal, could not get SCHED_FIFO");
 
     Scheduling.assertPopsAndNoOtherThreadIsRealtime(APP, CALLBACKS, tid);
   }

@@ -2,6 +2,7 @@ package org.chronos.node;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dropwizard.testing.junit5.DropwizardAppExtension;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -82,6 +83,13 @@ final class Scheduling {
         .as("policy of a thread the timer thread started")
         .isEqualTo(SCHED_OTHER);
     assertThat(otherThreadsNotOrdinary(tid)).isEmpty();
+  }
+
+  /** The message of the node's {@code timer-thread} health check (admin {@code /healthcheck}). */
+  static String timerThreadHealth(DropwizardAppExtension<ChronosConfiguration> app)
+      throws IOException {
+    String body = ChronosClient.of(app).admin("/healthcheck").body();
+    return new ObjectMapper().readTree(body).path("timer-thread").path("message").asText();
   }
 
   /** The policy a thread started by the service's timer thread begins with. */

@@ -375,6 +375,9 @@ class TimerApiTest {
     assertThat(health.path("timer-thread").path("healthy").asBoolean(false))
         .as(response.body())
         .isTrue();
+    // No real-time policy asked for by default: the check says so.
+    assertThat(health.path("timer-thread").path("message").asText())
+        .endsWith("; scheduling: normal");
     // Dropwizard's check, replaced by one that looks once a minute (DeadlockWatch).
     assertThat(health.path("deadlocks").path("healthy").asBoolean(false))
         .as(response.body())

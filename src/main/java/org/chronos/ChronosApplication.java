@@ -196,8 +196,9 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
                     RealtimePriority.raiseTimerThread(
                         timerService, ts.getRealtimePriority(), budget, period);
                 String asked = RealtimePriority.describe(ts.getRealtimePriority(), budget, period);
+                boolean askedForPolicy = budget > 0 || ts.getRealtimePriority() > 0;
                 timerScheduling.set(
-                    realtime || asked.equals("normal")
+                    realtime || !askedForPolicy
                         ? asked
                         : "normal, could not get " + asked + " (the log at start says why)");
                 if (realtime) {

@@ -138,6 +138,7 @@ final class ChronosNode implements AutoCloseable {
   void start(Path jar) throws IOException, InterruptedException {
     Path yml = dir.resolve("chronos.yml");
     Path shared = dir.resolve("chronos_shared.conf");
+    List<String> timerSettings = packagedTimerSettings();
     Files.writeString(shared, "[sites]\nlocal_site = site1\n");
     Files.writeString(
         yml,
@@ -162,9 +163,7 @@ final class ChronosNode implements AutoCloseable {
             "resync:",
             "  onStart: false",
             extraYaml.isEmpty() ? "" : extraYaml,
-            packagedTimerSettings().isEmpty()
-                ? ""
-                : "timers:\n" + String.join("\n", packagedTimerSettings()),
+            timerSettings.isEmpty() ? "" : "timers:\n" + String.join("\n", timerSettings),
             // Throttling must not cap the measurement.
             "overload:",
             "  enabled: false",

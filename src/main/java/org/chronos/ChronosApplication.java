@@ -54,6 +54,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
 
   private final Clock clock;
   private TimerService timerService;
+  private CallbackClient callbackClient;
   private TagCounts tagCounts;
   private ClusterService clusterService;
 
@@ -101,7 +102,9 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             cb.getMaxConnections(),
             cb.getIoThreads(),
             environment.metrics().timer("chronos.callbacks.latency"),
-            environment.metrics().counter("chronos.callbacks.resent"));
+            environment.metrics().counter("chronos.callbacks.resent"),
+            cb.getRealtimePriority());
+    callbackClient = callbacks;
 
     ChronosConfiguration.ReplicationSettings rs = config.getReplication();
     Replicator replicator =
@@ -178,7 +181,10 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
         .register(
             "timer-thread",
             new TimerThreadHealthCheck(
-                timerService, clock, ts.getMaxLag().toMilliseconds(), timerScheduling::get));
+                timerService,
+                clock,
+                ts.getMaxLag().toMilliseconds(),
+                () -> timerScheduling.get() + "; callback threads: " + callbacks.scheduling()));
 
     long graceMillis = cb.getShutdownGracePeriod().toMilliseconds();
     environment
@@ -186,7 +192,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
         .manage(
             new Managed() {
               @Override
-              public void start() {
+              public void start() throws InterruptedException {
                 replicator.start();
                 callbacks.start();
                 timerService.start();
@@ -316,6 +322,11 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
   /** For tests. */
   public TimerService timerService() {
     return timerService;
+  }
+
+  /** For tests. */
+  public CallbackClient callbackClient() {
+    return callbackClient;
   }
 
   /** For tests. */

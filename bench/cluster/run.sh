@@ -10,8 +10,6 @@
 # Environment: JAVA (default: java), CBENCH_JFR=1 to keep JFR profiles of both benchmarks,
 # CBENCH_ROUNDS=<n> to alternate single/cluster phases n times (default 1),
 # CBENCH_TARGET_PRIORITY=1 to run benchmark 2's callback target at the nodes' pop-path priority,
-# CBENCH_TARGET_REALTIME=<1-99> to run its threads under SCHED_FIFO at that priority instead, as if
-# the target had a machine of its own (needs root or a real-time priority limit),
 # CBENCH_PLAIN_JVM=1 to run the nodes without the Debian package's JVM options (deb/chronos.default),
 # CBENCH_NODE_OPTS="<jvm options>" for every node JVM (e.g. -Xlog:gc:file=gc.log, or
 # -Ddw.replication.maxBulkInFlightPerPeer=4 to override a YAML key; "{node}" becomes the node's name,
@@ -76,7 +74,6 @@ JVM_OPTS=(-Xmx1g)
 [ "${CBENCH_RESYNC_AGAIN:-0}" = 1 ] && JVM_OPTS+=(-Dcbench.resyncAgain=true)
 # The callback target (in this JVM) at the nice value of the nodes' timer and callback threads.
 [ "${CBENCH_TARGET_PRIORITY:-0}" = 1 ] && JVM_OPTS+=(-XX:ThreadPriorityPolicy=1 -Dcbench.targetPriority=10)
-[ "${CBENCH_TARGET_REALTIME:-0}" != 0 ] && JVM_OPTS+=("-Dcbench.targetRealtime=$CBENCH_TARGET_REALTIME")
 # Nodes run with the JVM options the Debian package uses (deb/chronos.default) and its
 # timers.realtime* keys (deb/chronos.yml: the timer thread's SCHED_DEADLINE budget), unless
 # CBENCH_PLAIN_JVM=1 (then only -Xmx1g and CBENCH_NODE_OPTS, and no real-time policy).
@@ -131,7 +128,7 @@ run() { # run <name> <main class> [args...]: runs one benchmark, its output show
 
 echo "chronos cluster benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $("$JAVA" -version 2>&1 | head -1)"
 echo "node JVM options: $NODE_JVM; timers.realtime* (the timer thread's scheduling) as in deb/chronos.yml unless CBENCH_PLAIN_JVM=1"
-echo "callback target threads: $([ "${CBENCH_TARGET_PRIORITY:-0}" = 1 ] && echo "raised (Java priority 10)" || echo "normal priority")$([ "${CBENCH_TARGET_REALTIME:-0}" != 0 ] && echo ", SCHED_FIFO at priority $CBENCH_TARGET_REALTIME")"
+echo "callback target threads: $([ "${CBENCH_TARGET_PRIORITY:-0}" = 1 ] && echo "raised (Java priority 10)" || echo "normal priority")"
 case $which in
   create) run create ReplicatedCreateBench 32 20 "$ROUNDS" ;;
   resync) run resync ResyncBench ;;

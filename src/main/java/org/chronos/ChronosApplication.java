@@ -54,7 +54,6 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
 
   private final Clock clock;
   private TimerService timerService;
-  private CallbackClient callbackClient;
   private TagCounts tagCounts;
   private ClusterService clusterService;
 
@@ -102,9 +101,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             cb.getMaxConnections(),
             cb.getIoThreads(),
             environment.metrics().timer("chronos.callbacks.latency"),
-            environment.metrics().counter("chronos.callbacks.resent"),
-            cb.getRealtimePriority());
-    callbackClient = callbacks;
+            environment.metrics().counter("chronos.callbacks.resent"));
 
     ChronosConfiguration.ReplicationSettings rs = config.getReplication();
     Replicator replicator =
@@ -181,10 +178,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
         .register(
             "timer-thread",
             new TimerThreadHealthCheck(
-                timerService,
-                clock,
-                ts.getMaxLag().toMilliseconds(),
-                () -> timerScheduling.get() + "; callback threads: " + callbacks.scheduling()));
+                timerService, clock, ts.getMaxLag().toMilliseconds(), timerScheduling::get));
 
     long graceMillis = cb.getShutdownGracePeriod().toMilliseconds();
     environment
@@ -192,7 +186,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
         .manage(
             new Managed() {
               @Override
-              public void start() throws InterruptedException {
+              public void start() {
                 replicator.start();
                 callbacks.start();
                 timerService.start();
@@ -322,11 +316,6 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
   /** For tests. */
   public TimerService timerService() {
     return timerService;
-  }
-
-  /** For tests. */
-  public CallbackClient callbackClient() {
-    return callbackClient;
   }
 
   /** For tests. */

@@ -302,15 +302,6 @@ public class ChronosConfiguration extends Configuration {
     @Max(64)
     private int ioThreads = 2;
 
-    /**
-     * Linux SCHED_FIFO priority (1-99) for the threads that send callbacks and read their answers,
-     * so that on a busy machine a pop does not wait for a core on its way out; 0 leaves them at the
-     * JVM's normal scheduling (see {@code CallbackClient}).
-     */
-    @Min(0)
-    @Max(99)
-    private int realtimePriority = 0;
-
     @NotNull private Duration shutdownGracePeriod = Duration.seconds(5);
 
     @JsonProperty
@@ -351,16 +342,6 @@ public class ChronosConfiguration extends Configuration {
     @JsonProperty
     public void setIoThreads(int ioThreads) {
       this.ioThreads = ioThreads;
-    }
-
-    @JsonProperty
-    public int getRealtimePriority() {
-      return realtimePriority;
-    }
-
-    @JsonProperty
-    public void setRealtimePriority(int realtimePriority) {
-      this.realtimePriority = realtimePriority;
     }
 
     @JsonProperty

@@ -4,9 +4,6 @@ import com.codahale.metrics.Counter;
 import com.codahale.metrics.Timer;
 import java.net.ConnectException;
 import java.net.SocketException;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -16,7 +13,6 @@ import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
 import org.apache.hc.core5.concurrent.FutureCallback;
@@ -33,7 +29,6 @@ import org.apache.hc.core5.http.nio.support.AsyncRequestBuilder;
 import org.apache.hc.core5.http.nio.support.BasicResponseConsumer;
 import org.apache.hc.core5.io.CloseMode;
 import org.chronos.http.AsyncHttp;
-import org.chronos.node.RealtimePriority;
 import org.chronos.timer.CallbackOutcome;
 import org.chronos.timer.CallbackSink;
 import org.chronos.timer.Pop;
@@ -65,10 +60,6 @@ public final class CallbackClient implements CallbackSink {
   private final long timeoutMillis;
   private final Timer latency;
   private final Counter resent;
-  private final int realtimePriority;
-  private final Map<String, Long> realtimeThreads = new ConcurrentHashMap<>();
-  private final AtomicInteger ordinaryThreads = new AtomicInteger();
-  private volatile String realtimeRefusal;
   private volatile boolean closed;
 
   /**
@@ -86,17 +77,12 @@ public final class CallbackClient implements CallbackSink {
   static final int MAX_UNSENT_RESENDS = 8;
 
   public CallbackClient(long timeoutMillis, int maxInFlight, int maxConnections, int ioThreads) {
-    this(timeoutMillis, maxInFlight, maxConnections, ioThreads, new Timer(), new Counter(), 0);
+    this(timeoutMillis, maxInFlight, maxConnections, ioThreads, new Timer(), new Counter());
   }
 
   /**
    * @param latency told the time from send to outcome of every callback, whatever the outcome
    * @param resent counts callbacks sent again after the target closed the connection unanswered
-   * @param realtimePriority above 0: the threads that send callbacks (the dispatcher and the I/O
-   *     threads) each put themselves under Linux's {@code SCHED_FIFO} at this priority as they
-   *     start, so that on a busy machine a pop leaves and its answer is read without waiting for a
-   *     core ({@code callbacks.realtimePriority}); where that is refused they run on as ordinary
-   *     threads and the log says why
    */
   public CallbackClient(
       long timeoutMillis,
@@ -104,8 +90,7 @@ public final class CallbackClient implements CallbackSink {
       int maxConnections,
       int ioThreads,
       Timer latency,
-      Counter resent,
-      int realtimePriority) {
+      Counter resent) {
     if (timeoutMillis < 1 || maxInFlight < 1 || maxConnections < 1 || ioThreads < 1) {
       throw new IllegalArgumentException(
           String.format(
@@ -115,12 +100,6 @@ public final class CallbackClient implements CallbackSink {
     this.timeoutMillis = timeoutMillis;
     this.latency = latency;
     this.resent = resent;
-    if (realtimePriority < 0 || realtimePriority > 99) {
-      throw new IllegalArgumentException(
-          "callback realtimePriority must be 0 (off) to 99: " + realtimePriority);
-    }
-    this.realtimePriority = realtimePriority;
-    Runnable atThreadStart = realtimePriority > 0 ? this::raiseThisThread : () -> {};
     this.maxInFlight = maxInFlight;
     this.slots = new Semaphore(maxInFlight);
     this.client =
@@ -130,89 +109,17 @@ public final class CallbackClient implements CallbackSink {
             maxConnections,
             ioThreads,
             "chronos-callback-io",
-            AsyncHttp.POPS,
-            atThreadStart);
+            AsyncHttp.POPS);
     this.deadlines =
         new ScheduledThreadPoolExecutor(1, AsyncHttp.daemonThreads("chronos-callback-deadlines"));
     this.deadlines.setRemoveOnCancelPolicy(true);
     this.dispatcher =
         Executors.newSingleThreadExecutor(
-            AsyncHttp.daemonThreads("chronos-callback-dispatch", AsyncHttp.POPS, atThreadStart));
+            AsyncHttp.daemonThreads("chronos-callback-dispatch", AsyncHttp.POPS));
   }
 
-  /**
-   * Starts the I/O threads, and the dispatcher thread too (waiting for it), so that the first pop
-   * does not wait for it to start and take its scheduling policy.
-   */
-  public void start() throws InterruptedException {
+  public void start() {
     client.start();
-    try {
-      dispatcher.submit(() -> {}).get();
-    } catch (ExecutionException e) {
-      throw new IllegalStateException("callback dispatcher thread failed to start", e);
-    }
-  }
-
-  /**
-   * Puts the calling thread, one of the callback threads starting, under {@code SCHED_FIFO}. With
-   * {@code --reset-on-fork}: a thread it starts begins as an ordinary thread.
-   */
-  private void raiseThisThread() {
-    String name = Thread.currentThread().getName();
-    long tid = RealtimePriority.currentThreadId();
-    String failure =
-        tid < 0
-            ? "no /proc/thread-self here (Linux only)"
-            : RealtimePriority.raise(tid, realtimePriority);
-    if (failure == null) {
-      realtimeThreads.put(name, tid);
-      LOG.info(
-          "callback thread {} runs under SCHED_FIFO at priority {} (callbacks.realtimePriority)",
-          name,
-          realtimePriority);
-      return;
-    }
-    realtimeRefusal = failure;
-    ordinaryThreads.incrementAndGet();
-    LOG.warn(
-        "callback thread {} left at normal priority: could not put it under SCHED_FIFO at priority"
-            + " {} (callbacks.realtimePriority): {}. A node not run as root needs a real-time"
-            + " priority limit of at least {} (LimitRTPRIO= in its systemd unit; the package's has"
-            + " it)",
-        name,
-        realtimePriority,
-        failure,
-        realtimePriority);
-  }
-
-  /** The callback threads put under {@code SCHED_FIFO} so far: Java name to Linux thread id. */
-  public Map<String, Long> realtimeThreads() {
-    return Map.copyOf(realtimeThreads);
-  }
-
-  /**
-   * How Linux schedules the callback threads started so far, for the health check: {@code
-   * "normal"}, {@code "SCHED_FIFO at priority P (callbacks.realtimePriority), N threads"}, or
-   * {@code "normal for N of M threads, could not get ...: why"}.
-   */
-  public String scheduling() {
-    if (realtimePriority == 0) {
-      return "normal";
-    }
-    String asked = "SCHED_FIFO at priority " + realtimePriority + " (callbacks.realtimePriority)";
-    int raised = realtimeThreads.size();
-    int refused = ordinaryThreads.get();
-    if (refused == 0) {
-      return asked + ", " + raised + " threads";
-    }
-    return "normal for "
-        + refused
-        + " of "
-        + (raised + refused)
-        + " threads, could not get "
-        + asked
-        + ": "
-        + realtimeRefusal;
   }
 
   /** Callbacks currently in flight. */

@@ -49,30 +49,10 @@ public final class AsyncHttp {
       int ioThreads,
       String ioThreadName,
       int ioThreadPriority) {
-    return client(
-        timeoutMillis, maxTotal, maxPerRoute, ioThreads, ioThreadName, ioThreadPriority, NOTHING);
-  }
-
-  /**
-   * As {@link #client(long, int, int, int, String, int)}, and every thread the client starts with
-   * its thread factory (its I/O threads, and the one that starts them) first runs {@code
-   * atThreadStart}.
-   */
-  public static CloseableHttpAsyncClient client(
-      long timeoutMillis,
-      int maxTotal,
-      int maxPerRoute,
-      int ioThreads,
-      String ioThreadName,
-      int ioThreadPriority,
-      Runnable atThreadStart) {
     AtomicInteger ioThreadCount = new AtomicInteger();
     ThreadFactory ioThreadFactory =
         r -> {
-          Thread t =
-              new Thread(
-                  startingWith(atThreadStart, r),
-                  ioThreadName + "-" + ioThreadCount.incrementAndGet());
+          Thread t = new Thread(r, ioThreadName + "-" + ioThreadCount.incrementAndGet());
           t.setDaemon(true);
           t.setPriority(ioThreadPriority);
           return t;
@@ -132,28 +112,11 @@ public final class AsyncHttp {
 
   /** Daemon threads with one name and a Java priority ({@link #POPS}, {@link #BACKGROUND}). */
   public static ThreadFactory daemonThreads(String name, int priority) {
-    return daemonThreads(name, priority, NOTHING);
-  }
-
-  /** As {@link #daemonThreads(String, int)}, and each thread first runs {@code atThreadStart}. */
-  public static ThreadFactory daemonThreads(String name, int priority, Runnable atThreadStart) {
     return r -> {
-      Thread t = new Thread(startingWith(atThreadStart, r), name);
+      Thread t = new Thread(r, name);
       t.setDaemon(true);
       t.setPriority(priority);
       return t;
-    };
-  }
-
-  private static final Runnable NOTHING = () -> {};
-
-  private static Runnable startingWith(Runnable first, Runnable body) {
-    if (first == NOTHING) {
-      return body;
-    }
-    return () -> {
-      first.run();
-      body.run();
     };
   }
 }

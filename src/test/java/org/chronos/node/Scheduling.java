@@ -12,7 +12,6 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import org.chronos.ChronosApplication;
 import org.chronos.ChronosConfiguration;
@@ -46,19 +45,17 @@ final class Scheduling {
         .trim();
   }
 
-  /** "tid: policy" for every live thread of this JVM other than {@code except} not SCHED_OTHER. */
+  /**
+   * "tid (name): policy" for every live thread of this JVM other than {@code except} not
+   * SCHED_OTHER.
+   */
   static List<String> otherThreadsNotOrdinary(long except) throws IOException {
-    return otherThreadsNotOrdinary(Set.of(except));
-  }
-
-  /** "tid: policy" for every live thread of this JVM not in {@code except} not SCHED_OTHER. */
-  static List<String> otherThreadsNotOrdinary(Set<Long> except) throws IOException {
     List<String> found = new ArrayList<>();
     try (var tasks = Files.list(Path.of("/proc/self/task"))) {
       for (Path task : (Iterable<Path>) tasks::iterator) {
         long tid = Long.parseLong(task.getFileName().toString());
         int policy = policyOf(tid);
-        if (!except.contains(tid) && policy > SCHED_OTHER) {
+        if (tid != except && policy > SCHED_OTHER) {
           found.add(tid + ": policy " + policy);
         }
       }

@@ -377,7 +377,7 @@ class TimerApiTest {
         .isTrue();
     // No real-time policy asked for by default: the check says so.
     assertThat(health.path("timer-thread").path("message").asText())
-        .endsWith("; scheduling: normal; callback threads: normal");
+        .endsWith("; scheduling: normal");
     // Dropwizard's check, replaced by one that looks once a minute (DeadlockWatch).
     assertThat(health.path("deadlocks").path("healthy").asBoolean(false))
         .as(response.body())

@@ -17,7 +17,6 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.LongFunction;
-import org.chronos.node.RealtimePriority;
 
 /**
  * A steady background of short timers and the callback target they pop into, so that pop lateness
@@ -109,9 +108,6 @@ final class PopRecorder implements AutoCloseable {
           exchange.close();
         });
     startAt(TARGET_PRIORITY, server::start); // its dispatcher thread takes the starter's priority
-    if (TARGET_REALTIME > 0) {
-      raiseThreadsNamed("HTTP-Dispatcher"); // the JDK's; the handler threads raise themselves
-    }
     this.client = new AsyncPoster(maxInFlight);
   }
 
@@ -124,44 +120,6 @@ final class PopRecorder implements AutoCloseable {
    */
   static final int TARGET_PRIORITY =
       Integer.getInteger("cbench.targetPriority", Thread.NORM_PRIORITY);
-
-  /**
-   * Above 0 ({@code -Dcbench.targetRealtime=N}, run.sh: {@code CBENCH_TARGET_REALTIME=N}): the
-   * callback target's threads (its dispatcher and handlers) run under Linux's SCHED_FIFO at this
-   * priority, set with chrt, so that a callback that reaches the machine is taken in at once, as it
-   * would be by a target on a machine of its own: on these two cores it otherwise waits for the
-   * nodes' work (bench/cluster/README.md 2q). Needs root or a real-time priority limit.
-   */
-  static final int TARGET_REALTIME = Integer.getInteger("cbench.targetRealtime", 0);
-
-  /** Puts the calling thread under SCHED_FIFO at {@link #TARGET_REALTIME}, or fails loudly. */
-  private static void raiseThisThread() {
-    raise(RealtimePriority.currentThreadId(), Thread.currentThread().getName());
-  }
-
-  private static void raise(long tid, String name) {
-    String failure = RealtimePriority.raise(tid, TARGET_REALTIME);
-    if (failure != null) {
-      throw new IllegalStateException("callback target thread " + name + ": " + failure);
-    }
-  }
-
-  /** Puts every thread of this JVM with this Linux name under SCHED_FIFO. */
-  private static void raiseThreadsNamed(String comm) throws IOException {
-    int raised = 0;
-    try (var tasks = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/task"))) {
-      for (java.nio.file.Path task : (Iterable<java.nio.file.Path>) tasks::iterator) {
-        String name = java.nio.file.Files.readString(task.resolve("comm")).trim();
-        if (name.equals(comm)) {
-          raise(Long.parseLong(task.getFileName().toString()), name);
-          raised++;
-        }
-      }
-    }
-    if (raised == 0) {
-      throw new IllegalStateException("no thread named " + comm + " to put under SCHED_FIFO");
-    }
-  }
 
   private static void startAt(int priority, Runnable start) {
     Thread starter = new Thread(start, "callback-target-start");
@@ -177,14 +135,7 @@ final class PopRecorder implements AutoCloseable {
 
   private static java.util.concurrent.ThreadFactory daemon(String name, int priority) {
     return r -> {
-      Runnable body =
-          TARGET_REALTIME > 0
-              ? () -> {
-                raiseThisThread();
-                r.run();
-              }
-              : r;
-      Thread t = new Thread(body, name);
+      Thread t = new Thread(r, name);
       t.setDaemon(true);
       t.setPriority(priority);
       return t;

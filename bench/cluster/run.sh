@@ -11,6 +11,7 @@
 # CBENCH_ROUNDS=<n> to alternate single/cluster phases n times (default 1),
 # CBENCH_TARGET_PRIORITY=1 to run benchmark 2's callback target at the nodes' pop-path priority,
 # CBENCH_PLAIN_JVM=1 to run the nodes without the Debian package's JVM options (deb/chronos.default),
+# CBENCH_JVM_OPTS="<jvm options>" for the benchmark's own JVM (load generator and callback target),
 # CBENCH_NODE_OPTS="<jvm options>" for every node JVM (e.g. -Xlog:gc:file=gc.log, or
 # -Ddw.replication.maxBulkInFlightPerPeer=4 to override a YAML key; "{node}" becomes the node's name,
 # e.g. -XX:AOTCache=/tmp/aot/{node}.aot),
@@ -68,6 +69,8 @@ trap 'exit 130' INT TERM
 CP=target/test-classes:$JAR
 ROUNDS=${CBENCH_ROUNDS:-1}
 JVM_OPTS=(-Xmx1g)
+# shellcheck disable=SC2206 # options are words
+[ -n "${CBENCH_JVM_OPTS:-}" ] && JVM_OPTS+=(${CBENCH_JVM_OPTS})
 [ "${CBENCH_JFR:-0}" = 1 ] && JVM_OPTS+=(-Dcbench.jfr=true)
 [ -n "${CBENCH_NODE_OPTS:-}" ] && JVM_OPTS+=("-Dcbench.nodeOpts=$CBENCH_NODE_OPTS")
 [ -n "${CBENCH_INTERVAL:-}" ] && JVM_OPTS+=("-Dcbench.interval=$CBENCH_INTERVAL")
@@ -127,6 +130,7 @@ run() { # run <name> <main class> [args...]: runs one benchmark, its output show
 }
 
 echo "chronos cluster benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $("$JAVA" -version 2>&1 | head -1)"
+echo "benchmark JVM options: ${JVM_OPTS[*]}"
 echo "node JVM options: $NODE_JVM; timers.realtime* (the timer thread's scheduling) as in deb/chronos.yml unless CBENCH_PLAIN_JVM=1"
 echo "callback target threads: $([ "${CBENCH_TARGET_PRIORITY:-0}" = 1 ] && echo "raised (Java priority 10)" || echo "normal priority")"
 case $which in

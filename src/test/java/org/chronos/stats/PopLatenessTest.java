@@ -73,6 +73,7 @@ class PopLatenessTest {
     expected.put("500us", 2L);
     expected.put("1ms", 2L);
     expected.put("2ms", 2L);
+    expected.put("3ms", 2L);
     expected.put("5ms", 2L);
     expected.put("10ms", 1L);
     expected.put("20ms", 1L);

@@ -192,15 +192,11 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
                 timerService.start();
                 long budget = ts.getRealtimeBudget().toNanoseconds();
                 long period = ts.getRealtimePeriod().toNanoseconds();
-                boolean realtime =
+                RealtimePriority.Outcome raised =
                     RealtimePriority.raiseTimerThread(
                         timerService, ts.getRealtimePriority(), budget, period);
-                String asked = RealtimePriority.describe(ts.getRealtimePriority(), budget, period);
-                boolean askedForPolicy = budget > 0 || ts.getRealtimePriority() > 0;
-                timerScheduling.set(
-                    realtime || !askedForPolicy
-                        ? asked
-                        : "normal, could not get " + asked + " (the log at start says why)");
+                timerScheduling.set(raised.scheduling());
+                boolean realtime = raised.realtime();
                 if (realtime) {
                   long window = ts.getRealtimeBatchWindow().toNanoseconds();
                   timerService.batchCommands(window);

@@ -114,11 +114,14 @@ public final class RealtimePriority {
   }
 
   /**
-   * The policy {@link #raiseTimerThread} asks for with these settings, for the log and the health
-   * check: {@code SCHED_DEADLINE} if {@code budgetNanos} is above 0, else {@code SCHED_FIFO} if
-   * {@code priority} is, else none ({@code "normal"}).
+   * What {@link #raiseTimerThread} did: whether the timer thread now runs under a real-time policy,
+   * and how it is scheduled, for the health check ({@code "normal"} when no policy was asked for,
+   * the policy when it was granted, {@code "normal, could not get <policy> ..."} when refused).
    */
-  public static String describe(int priority, long budgetNanos, long periodNanos) {
+  public record Outcome(boolean realtime, String scheduling) {}
+
+  /** The policy {@link #raiseTimerThread} asks for: only called with a budget or a priority. */
+  private static String describe(int priority, long budgetNanos, long periodNanos) {
     if (budgetNanos > 0) {
       return "SCHED_DEADLINE, up to "
           + budgetNanos / 1000
@@ -126,10 +129,7 @@ public final class RealtimePriority {
           + periodNanos / 1000
           + " us (timers.realtimeBudget, timers.realtimePeriod)";
     }
-    if (priority > 0) {
-      return "SCHED_FIFO at priority " + priority + " (timers.realtimePriority)";
-    }
-    return "normal";
+    return "SCHED_FIFO at priority " + priority + " (timers.realtimePriority)";
   }
 
   /**
@@ -137,14 +137,12 @@ public final class RealtimePriority {
    * above 0 (at most that much CPU per {@code periodNanos}, ahead of everything else), else under
    * {@code SCHED_FIFO} at {@code priority} if that is above 0. Never throws: a node whose thread
    * stays at normal priority still works, and the log says why.
-   *
-   * @return whether the thread now runs under a real-time policy
    */
-  public static boolean raiseTimerThread(
+  public static Outcome raiseTimerThread(
       TimerService service, int priority, long budgetNanos, long periodNanos) {
     boolean deadline = budgetNanos > 0;
     if (!deadline && priority <= 0) {
-      return false;
+      return new Outcome(false, "normal");
     }
     String policy = describe(priority, budgetNanos, periodNanos);
     long tid = service.query(store -> currentThreadId()).join();
@@ -156,7 +154,7 @@ public final class RealtimePriority {
     }
     if (failure == null) {
       LOG.info("timer thread (tid {}) runs under {}", tid, policy);
-      return true;
+      return new Outcome(true, policy);
     }
     LOG.warn(
         "timer thread left at normal priority: could not put it under {}: {}. {}",
@@ -168,6 +166,6 @@ public final class RealtimePriority {
             : "A node not run as root needs a real-time priority limit of at least "
                 + priority
                 + " (LimitRTPRIO= in its systemd unit; the package's has it)");
-    return false;
+    return new Outcome(false, "normal, could not get " + policy + " (the log at start says why)");
   }
 }

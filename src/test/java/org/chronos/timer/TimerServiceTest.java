@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -317,10 +318,12 @@ class TimerServiceTest {
 
   /** Waits until the timer thread holds off new commands after a round that ran some. */
   private void awaitHolding() {
-    await("the timer thread holding off commands")
-        .atMost(Duration.ofSeconds(5))
-        .pollInterval(Duration.ofMillis(1))
-        .until(service::holding);
+    awaitQuickly("the timer thread holding off commands", service::holding);
+  }
+
+  /** Polls every millisecond (the thread's steps are that short) for up to 5 s. */
+  private static void awaitQuickly(String what, Callable<Boolean> condition) {
+    await(what).atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(1)).until(condition);
   }
 
   /**
@@ -339,13 +342,11 @@ class TimerServiceTest {
     int wakeups = service.holdWakeups();
     CompletableFuture<Long> next = service.query(store -> clock.millis());
     advance(4); // wakes the thread: still inside the window
-    await("the timer thread back to holding off")
-        .atMost(Duration.ofSeconds(5))
-        .pollInterval(Duration.ofMillis(1))
-        .until(
-            () ->
-                service.holdWakeups() > wakeups
-                    && service.thread.getState() == Thread.State.TIMED_WAITING);
+    awaitQuickly(
+        "the timer thread back to holding off",
+        () ->
+            service.holdWakeups() > wakeups
+                && service.thread.getState() == Thread.State.TIMED_WAITING);
     assertThat(next).isNotDone();
     advance(1);
     assertThat(next.get(5, TimeUnit.SECONDS)).isEqualTo(T0 + 5);

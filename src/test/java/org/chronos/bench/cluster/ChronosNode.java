@@ -98,7 +98,7 @@ final class ChronosNode implements AutoCloseable {
    * run as packaged. {@code -Dcbench.nodeOpts=-Ddw.timers.realtimeBudget=0ms} turns the budget off.
    */
   static List<String> packagedTimerSettings() throws IOException {
-    List<String> settings = new java.util.ArrayList<>();
+    List<String> settings = new ArrayList<>();
     if (!packaged()) {
       return settings;
     }

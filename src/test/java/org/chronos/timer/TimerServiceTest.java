@@ -321,6 +321,17 @@ class TimerServiceTest {
     awaitQuickly("the timer thread holding off commands", service::holding);
   }
 
+  /**
+   * Waits until the timer thread is parked between rounds, so that a command window set next cannot
+   * be seen by the end of a round that ran earlier commands: that round would hold off, and a
+   * command submitted meanwhile would wait for the window instead of being taken at once.
+   */
+  private void awaitParked() {
+    awaitQuickly(
+        "the timer thread parked",
+        () -> !service.holding() && service.thread.getState() == Thread.State.TIMED_WAITING);
+  }
+
   /** Polls every millisecond (the thread's steps are that short) for up to 5 s. */
   private static void awaitQuickly(String what, Callable<Boolean> condition) {
     await(what).atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(1)).until(condition);
@@ -358,6 +369,7 @@ class TimerServiceTest {
     service.start();
     assertThat(service.store(timer(1, 3, 3))).isTrue();
     assertThat(held()).isEqualTo(1);
+    awaitParked();
     service.batchCommands(TimeUnit.HOURS.toNanos(1));
     assertThat(service.query(store -> clock.millis()).get(5, TimeUnit.SECONDS)).isEqualTo(T0);
     awaitHolding();
@@ -377,6 +389,7 @@ class TimerServiceTest {
     assertThat(service.store(timer(2, 1000, 1000))).isTrue();
     advance(3);
     await("the pop").atMost(Duration.ofSeconds(5)).until(() -> sink.pending.size() == 1);
+    awaitParked();
     service.batchCommands(TimeUnit.HOURS.toNanos(1));
     assertThat(service.query(store -> clock.millis()).get(5, TimeUnit.SECONDS)).isEqualTo(T0 + 3);
     awaitHolding();

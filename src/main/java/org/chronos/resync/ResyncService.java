@@ -496,6 +496,9 @@ public final class ResyncService {
                   () ->
                       AsyncRequestBuilder.get("http://" + peer + "/timers?" + query)
                           .addHeader("Range", Integer.toString(pageSize))
+                          // Pages as they are: a peer has better uses for its CPU than compressing
+                          // half a megabyte a page for a link within the site (AsyncHttp).
+                          .addHeader("Accept-Encoding", "identity")
                           .build());
         } catch (ResyncException e) {
           pages.put(new FetchFailed(e));

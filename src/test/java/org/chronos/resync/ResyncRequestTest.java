@@ -1,0 +1,89 @@
+package org.chronos.resync;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.chronos.testing.CallbackServer;
+import org.chronos.testing.CallbackServer.Received;
+import org.chronos.testing.CallbackServer.Reply;
+import org.chronos.testing.ClusterHarness;
+import org.chronos.testing.ClusterHarness.Node;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** What a resync asks its peers for, on the wire (PROTOCOL.md section 6). */
+class ResyncRequestTest {
+  private ClusterHarness cluster;
+  private CallbackServer fakePeer;
+
+  @AfterEach
+  void tearDown() {
+    if (cluster != null) {
+      cluster.close();
+    }
+    if (fakePeer != null) {
+      fakePeer.close();
+    }
+  }
+
+  @Test
+  void pagesAreAskedForByNodeViewAndPageSizeUncompressedAndThenFromTheLastPopTime() {
+    fakePeer = CallbackServer.start();
+    String peer = "127.0.0.1:" + fakePeer.port();
+    cluster = ClusterHarness.create(1, "resync:", "  pageSize: 50");
+    Node node = cluster.node(0);
+    String replicas = "[\"" + node.address() + "\",\"" + peer + "\"]";
+    String timer =
+        "{\"TimerID\":1234,\"OldReplicas\":"
+            + replicas
+            + ",\"Timer\":{\"timing\":{\"interval\":600,\"repeat-for\":600,"
+            + "\"start-time-delta\":0,\"sequence-number\":0},\"callback\":{\"http\":{\"uri\":"
+            + "\"http://127.0.0.1:1/x\",\"opaque\":\"o\"}},\"reliability\":{\"replicas\":"
+            + replicas
+            + "}}}";
+    // A first page of one timer (206: there is more), then an empty last page.
+    fakePeer.respondByDefault(
+        request -> {
+          if (!request.method().equals("GET")) {
+            return Reply.status(202);
+          }
+          return request.query().contains("time-from=")
+              ? Reply.ok().withBody("{\"Timers\":[]}")
+              : Reply.status(206)
+                  .withHeader("Content-Range", "1")
+                  .withBody("{\"Timers\":[" + timer + "]}");
+        });
+    node.writeClusterFile("node = " + node.address() + "\nnode = " + peer);
+    node.start();
+
+    JsonNode summary = node.resync();
+
+    assertThat(summary.get("nodesFailed").asInt()).isZero();
+    assertThat(summary.get("stored").asLong()).isEqualTo(1);
+    List<Received> gets =
+        fakePeer.requests().stream().filter(r -> r.method().equals("GET")).toList();
+    // The start-up resync and the one asked for: two pages each.
+    assertThat(gets).hasSize(4);
+    String expectedQuery =
+        "node-for-replicas="
+            + URLEncoder.encode(node.address(), StandardCharsets.UTF_8)
+            + "&cluster-view-id="
+            + node.view().viewId();
+    for (int i = 0; i < gets.size(); i++) {
+      Received get = gets.get(i);
+      assertThat(get.path()).isEqualTo("/timers");
+      if (i % 2 == 0) {
+        assertThat(get.query()).isEqualTo(expectedQuery);
+      } else {
+        assertThat(get.query())
+            .matches(java.util.regex.Pattern.quote(expectedQuery) + "&time-from=\\d+");
+      }
+      assertThat(get.header("Range")).isEqualTo("50");
+      // Compressing half a megabyte a page would cost the peer more than the transfer saves.
+      assertThat(get.header("Accept-Encoding")).isEqualTo("identity");
+    }
+  }
+}

@@ -20,10 +20,10 @@ import org.slf4j.LoggerFactory;
  * <p>HttpClient has no single request deadline, so every phase gets the same timeout: pool wait
  * (connection request), connect, socket inactivity and response. No retries, redirects, cookies or
  * auth caching: a timer service must not call a URL twice on its own or follow it elsewhere. No
- * {@code Accept-Encoding} either (HttpClient 5.6 offers gzip and deflate by default): a callback's
- * answer is never read, and a resync page compressed by its sender costs that node about 3.5 us of
- * CPU a timer, for a transfer within a site that is cheaper than the compression
- * (bench/cluster/README.md, 2t). The original Chronos asks for no compression either.
+ * {@code Accept-Encoding} either (HttpClient 5.6 offers gzip and deflate by default): the body of a
+ * callback's answer is discarded, a batch's is a few bytes a timer, and compressing a resync page
+ * doubles what serving it costs the peer (4-5 us more of CPU a timer) to save a transfer within a
+ * site that costs less than that (bench/cluster/README.md, 2t).
  */
 public final class AsyncHttp {
   private static final Logger LOG = LoggerFactory.getLogger(AsyncHttp.class);

@@ -1,6 +1,7 @@
 package org.chronos;
 
 import com.codahale.metrics.Gauge;
+import com.codahale.metrics.MetricRegistry;
 import io.dropwizard.core.Application;
 import io.dropwizard.core.server.DefaultServerFactory;
 import io.dropwizard.core.server.ServerFactory;
@@ -35,6 +36,7 @@ import org.chronos.resources.PingResource;
 import org.chronos.resources.TimersResource;
 import org.chronos.resync.ResyncService;
 import org.chronos.resync.ResyncSource;
+import org.chronos.resync.WarmUpGate;
 import org.chronos.stats.DeadlockWatch;
 import org.chronos.stats.PrometheusEndpoint;
 import org.chronos.stats.TagCounts;
@@ -104,17 +106,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             environment.metrics().counter("chronos.callbacks.resent"));
 
     ChronosConfiguration.ReplicationSettings rs = config.getReplication();
-    Replicator replicator =
-        new Replicator(
-            clock,
-            environment.metrics(),
-            rs.getTimeout().toMilliseconds(),
-            rs.getMaxQueuedPerPeer(),
-            rs.getMaxInFlightPerPeer(),
-            rs.getMaxBulkInFlightPerPeer(),
-            rs.getMaxBulkQueuedPerPeer(),
-            rs.getMaxBatch(),
-            (int) Math.min(Integer.MAX_VALUE, rs.getMaxBatchSize().toBytes()));
+    Replicator replicator = newReplicator(clock, environment.metrics(), rs);
 
     ChronosConfiguration.TimerSettings ts = config.getTimers();
     TimerNode node =
@@ -148,6 +140,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
         .property(ServerProperties.LOCATION_HEADER_RELATIVE_URI_RESOLUTION_DISABLED, true);
     TimerRequestParser parser = new TimerRequestParser(ts.getMaxTimerSeconds());
     ResyncSource resyncSource = new ResyncSource(clock, timerService, clusterService::view);
+    WarmUpGate warmUpGate = new WarmUpGate(environment.metrics());
     // Other nodes' resyncs: their pages and the copies they send on, at a resync's priority; half
     // the cores (at least 2), so that several peers resyncing at once cannot take them all.
     int servingThreads = Math.max(2, Runtime.getRuntime().availableProcessors() / 2);
@@ -163,7 +156,12 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
         .jersey()
         .register(
             new TimersResource(
-                node, parser, ts.getMaxBodySize().toBytes(), resyncSource, resyncServing));
+                node,
+                parser,
+                ts.getMaxBodySize().toBytes(),
+                resyncSource,
+                resyncServing,
+                warmUpGate));
     if (config.getOverload().isEnabled()) {
       OverloadFilter.install(
           config.getOverload().buildMonitor(clock), ts.getMaxBodySize().toBytes(), environment);
@@ -245,7 +243,11 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             java.time.Duration.ofMillis(config.getResync().getRequestTimeout().toMilliseconds()),
             java.time.Duration.ofMillis(
                 config.getResync().getTimerThreadTimeout().toMilliseconds()),
-            environment.metrics());
+            environment.metrics(),
+            warmUpGate,
+            // The warm-up's copies go to this node itself through a replicator like the real one,
+            // whose metrics nobody reads.
+            () -> newReplicator(clock, new MetricRegistry(), rs));
     environment
         .lifecycle()
         .manage(
@@ -307,6 +309,21 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
       }
     }
     return 7253;
+  }
+
+  /** A replicator as {@code replication} configures it, not yet started. */
+  private static Replicator newReplicator(
+      Clock clock, MetricRegistry metrics, ChronosConfiguration.ReplicationSettings rs) {
+    return new Replicator(
+        clock,
+        metrics,
+        rs.getTimeout().toMilliseconds(),
+        rs.getMaxQueuedPerPeer(),
+        rs.getMaxInFlightPerPeer(),
+        rs.getMaxBulkInFlightPerPeer(),
+        rs.getMaxBulkQueuedPerPeer(),
+        rs.getMaxBatch(),
+        (int) Math.min(Integer.MAX_VALUE, rs.getMaxBatchSize().toBytes()));
   }
 
   /** For tests. */

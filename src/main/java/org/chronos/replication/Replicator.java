@@ -92,6 +92,8 @@ public final class Replicator {
   private final int maxBatchBytes;
   private final Map<String, Peer> peers = new ConcurrentHashMap<>();
   private volatile boolean closed;
+  // A header every request carries (a resync warm-up's mark), or null.
+  private volatile String[] everyRequestHeader;
 
   /** Told once per message whether it was delivered (after any retries); any thread. */
   @FunctionalInterface
@@ -319,6 +321,21 @@ public final class Replicator {
   }
 
   /**
+   * Makes every request from now on carry this header too: for a replicator that sends a resync
+   * warm-up's copies to this node itself ({@code org.chronos.resync.WarmUpGate}).
+   */
+  public void addToEveryRequest(String name, String value) {
+    everyRequestHeader = new String[] {name, value};
+  }
+
+  private void addEveryRequestHeader(AsyncRequestBuilder request) {
+    String[] header = everyRequestHeader;
+    if (header != null) {
+      request.addHeader(header[0], header[1]);
+    }
+  }
+
+  /**
    * Waits up to {@code graceMillis} for every peer's queues to empty (shutdown must not drop the
    * replication of pops that just succeeded), then closes.
    */
@@ -514,6 +531,7 @@ public final class Replicator {
       if (m.snapshotMicros() >= 0) {
         put.addHeader(SNAPSHOT_HEADER, Long.toString(m.snapshotMicros()));
       }
+      addEveryRequestHeader(put);
       client.execute(
           put.build(),
           new BasicResponseConsumer<>(new DiscardingEntityConsumer<>()),
@@ -566,6 +584,7 @@ public final class Replicator {
       if (lane.bulk) {
         post.addHeader(LANE_HEADER, BULK_LANE);
       }
+      addEveryRequestHeader(post);
       client.execute(
           post.build(),
           new BasicResponseConsumer<>(new BasicAsyncEntityConsumer()),

@@ -26,6 +26,7 @@ import org.chronos.node.TimerNode;
 import org.chronos.replication.ReplicationBatch;
 import org.chronos.replication.Replicator;
 import org.chronos.resync.ResyncSource;
+import org.chronos.resync.WarmUpGate;
 
 /**
  * The public timer API (PROTOCOL.md section 1) over HTTP; thread-safe, one instance serves every
@@ -41,23 +42,46 @@ public final class TimersResource {
   private final long maxBodyBytes;
   private final ResyncSource resync;
   private final Executor background;
+  private final WarmUpGate warmUps;
 
   /**
    * @param background runs the work of other nodes' resyncs (serving pages, taking in the copies a
    *     resync sends on) while the request thread waits: threads at the resync's low priority, so
    *     that on a busy machine pops and ordinary requests get a core first
+   * @param warmUps tells this node's own warm-up requests ({@link WarmUpGate}) from real ones;
+   *     null: there are none
    */
   public TimersResource(
       TimerNode node,
       TimerRequestParser parser,
       long maxBodyBytes,
       ResyncSource resync,
-      Executor background) {
+      Executor background,
+      WarmUpGate warmUps) {
     this.node = node;
     this.parser = parser;
     this.maxBodyBytes = maxBodyBytes;
     this.resync = resync;
     this.background = background;
+    this.warmUps = warmUps;
+  }
+
+  /**
+   * Whether a request is this node's own warm-up ({@link WarmUpGate}): it is handled as a real one
+   * up to the point where it would read or change this node's timers, and answered from made-up
+   * timers or dropped there instead.
+   */
+  private boolean isWarmUp(String header) {
+    return warmUps != null && warmUps.admits(header);
+  }
+
+  /** The page a warm-up page request gets. */
+  private ResyncSource.Page warmUpPage() throws BadRequestException {
+    byte[] body = warmUps.page();
+    if (body == null) {
+      throw new BadRequestException("no warm-up is asking for a page");
+    }
+    return new ResyncSource.Page(body, 0, false, 0);
   }
 
   /** The internal resync API: a page of the timers a resyncing node replicates (section 6). */
@@ -67,16 +91,24 @@ public final class TimersResource {
       @QueryParam("node-for-replicas") String requester,
       @QueryParam("cluster-view-id") String viewId,
       @QueryParam("time-from") String timeFrom,
-      @HeaderParam("Range") String range) {
+      @HeaderParam("Range") String range,
+      @HeaderParam(WarmUpGate.HEADER) String warmUp) {
     if (resync == null) {
       return Response.status(405).build();
     }
     try {
       Long from = timeFromMillis(timeFrom);
+      int limit = parseRange(range);
+      boolean rehearsal = isWarmUp(warmUp);
       ResyncSource.Page page =
           BackgroundWork.run(
-              background, () -> resync.page(requester, viewId, from, parseRange(range)));
-      node.peerResyncing();
+              background,
+              () -> rehearsal ? warmUpPage() : resync.page(requester, viewId, from, limit));
+      if (rehearsal) {
+        warmUps.answered();
+      } else {
+        node.peerResyncing();
+      }
       Response.ResponseBuilder response =
           Response.status(page.more() ? 206 : 200).entity(page.body());
       if (page.more()) {
@@ -105,13 +137,20 @@ public final class TimersResource {
   @DELETE
   @Path("references")
   public Response references(
-      @HeaderParam("Content-Length") String contentLength, InputStream body) {
+      @HeaderParam("Content-Length") String contentLength,
+      @HeaderParam(WarmUpGate.HEADER) String warmUp,
+      InputStream body) {
     if (resync == null) {
       return Response.status(405).build();
     }
     try {
-      resync.references(
-          ReferencesParser.parse(RequestBody.read(contentLength, body, maxBodyBytes)));
+      List<long[]> references =
+          ReferencesParser.parse(RequestBody.read(contentLength, body, maxBodyBytes));
+      if (isWarmUp(warmUp)) {
+        warmUps.answered();
+      } else {
+        resync.references(references);
+      }
       return Response.status(202).build();
     } catch (BadRequestException e) {
       return error(e);
@@ -166,6 +205,7 @@ public final class TimersResource {
       @HeaderParam("Content-Length") String contentLength,
       @HeaderParam(Replicator.HELD_HEADER) String held,
       @HeaderParam(Replicator.SNAPSHOT_HEADER) String snapshot,
+      @HeaderParam(WarmUpGate.HEADER) String warmUp,
       InputStream body) {
     long arrived = node.millis();
     TimerPath path = TimerPath.parse(rest);
@@ -175,6 +215,11 @@ public final class TimersResource {
     try {
       checkReplicationFactor(path);
       TimerRequest request = parser.parse(RequestBody.read(contentLength, body, maxBodyBytes));
+      if (isWarmUp(warmUp)) {
+        rehearse(path, request, written(arrived, Replicator.heldMicros(held)));
+        warmUps.answered();
+        return ok(path.location());
+      }
       node.update(
           path.id(),
           path.replicationFactor(),
@@ -221,6 +266,7 @@ public final class TimersResource {
   public Response batch(
       @HeaderParam("Content-Length") String contentLength,
       @HeaderParam(Replicator.LANE_HEADER) String lane,
+      @HeaderParam(WarmUpGate.HEADER) String warmUp,
       InputStream body) {
     long arrived = node.millis();
     byte[] bytes;
@@ -231,17 +277,20 @@ public final class TimersResource {
     } catch (RequestBody.TooLarge e) {
       return e.response();
     }
+    boolean rehearsal = isWarmUp(warmUp);
     try {
       // A resync's copies (the sender's bulk lane) are taken in at the resync's priority.
       return Replicator.BULK_LANE.equals(lane)
-          ? BackgroundWork.run(background, () -> applyBatch(bytes, arrived))
-          : applyBatch(bytes, arrived);
+          ? BackgroundWork.run(background, () -> applyBatch(bytes, arrived, rehearsal))
+          : applyBatch(bytes, arrived, rehearsal);
     } catch (BadRequestException e) {
       return error(e);
     }
   }
 
-  private Response applyBatch(byte[] bytes, long arrived) throws BadRequestException {
+  /** Applies a batch's entries; a warm-up's ({@code rehearsal}) are read and dropped instead. */
+  private Response applyBatch(byte[] bytes, long arrived, boolean rehearsal)
+      throws BadRequestException {
     List<ReplicationBatch.Entry> entries;
     try {
       entries = ReplicationBatch.decode(bytes);
@@ -250,13 +299,16 @@ public final class TimersResource {
     }
     int[] statuses = new int[entries.size()];
     for (int i = 0; i < statuses.length; i++) {
-      statuses[i] = applyBatched(entries.get(i), arrived);
+      statuses[i] = applyBatched(entries.get(i), arrived, rehearsal);
+    }
+    if (rehearsal) {
+      warmUps.answered();
     }
     return Response.ok(ReplicationBatch.encodeStatuses(statuses), MediaType.APPLICATION_JSON_TYPE)
         .build();
   }
 
-  private int applyBatched(ReplicationBatch.Entry entry, long arrived) {
+  private int applyBatched(ReplicationBatch.Entry entry, long arrived, boolean rehearsal) {
     String prefix = "/timers/";
     TimerPath path =
         entry.path() != null && entry.path().startsWith(prefix)
@@ -271,6 +323,10 @@ public final class TimersResource {
       if (!request.isReplication() && !request.isFromOtherSite()) {
         return 400;
       }
+      if (rehearsal) {
+        rehearse(path, request, written(arrived, entry.heldMicros()));
+        return 200;
+      }
       node.update(
           path.id(),
           path.replicationFactor(),
@@ -283,6 +339,14 @@ public final class TimersResource {
     } catch (OverloadedException e) {
       return 503;
     }
+  }
+
+  /**
+   * What a warm-up's copy goes through short of the timer thread: made into the timer it stands
+   * for, then dropped.
+   */
+  private void rehearse(TimerPath path, TimerRequest request, long writtenMillis) {
+    node.replicaFrom(path.id(), path.replicationFactor(), request, writtenMillis);
   }
 
   /**

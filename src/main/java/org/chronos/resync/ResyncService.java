@@ -98,6 +98,8 @@ public final class ResyncService {
   private final Counter timersProcessed;
   private final Counter runs;
   private final Counter warmedUp;
+  private final WarmUpGate warmUps;
+  private final Supplier<Replicator> warmUpReplicators;
 
   private CompletableFuture<ResyncSummary> running;
   private CompletableFuture<ResyncSummary> queued;
@@ -114,8 +116,12 @@ public final class ResyncService {
       int maxTimersPerSecond,
       Duration requestTimeout,
       Duration timerThreadTimeout,
-      MetricRegistry metrics) {
+      MetricRegistry metrics,
+      WarmUpGate warmUps,
+      Supplier<Replicator> warmUpReplicators) {
     this.clock = clock;
+    this.warmUps = warmUps;
+    this.warmUpReplicators = warmUpReplicators;
     this.maxTimersPerSecond = maxTimersPerSecond;
     this.view = view;
     this.node = node;
@@ -442,7 +448,7 @@ public final class ResyncService {
     String local = v.localAddress();
     List<long[]> references = new ArrayList<>();
     BlockingQueue<Object> pages = new ArrayBlockingQueue<>(PAGES_AHEAD);
-    Future<?> fetcher = fetchers.submit(() -> fetchAll(peer, v, tally, pages));
+    Future<?> fetcher = fetchers.submit(() -> fetchAll(peer, v, null, tally, pages));
     long startedNanos = System.nanoTime();
     long taken = 0;
     try {
@@ -463,7 +469,7 @@ public final class ResyncService {
     } finally {
       fetcher.cancel(true);
     }
-    sendReferences(peer, references);
+    sendReferences(peer, references, null);
   }
 
   /** Waits until {@code taken} timers are within {@code resync.maxTimersPerSecond} of the start. */
@@ -478,8 +484,13 @@ public final class ResyncService {
     }
   }
 
-  /** The fetcher: pages in order onto {@code pages}, ending with the last page or a failure. */
-  private void fetchAll(String peer, ClusterView v, Tally tally, BlockingQueue<Object> pages) {
+  /**
+   * The fetcher: pages in order onto {@code pages}, ending with the last page or a failure. With a
+   * {@code warmUpToken} the requests are this node's warm-up ({@link WarmUpGate}), and the timers
+   * count in no metric.
+   */
+  private void fetchAll(
+      String peer, ClusterView v, String warmUpToken, Tally tally, BlockingQueue<Object> pages) {
     try {
       Long timeFrom = null;
       while (true) {
@@ -493,13 +504,18 @@ public final class ResyncService {
         try {
           answer =
               sendWithRetries(
-                  () ->
-                      AsyncRequestBuilder.get("http://" + peer + "/timers?" + query)
-                          .addHeader("Range", Integer.toString(pageSize))
-                          // Pages as they are: a peer has better uses for its CPU than compressing
-                          // half a megabyte a page for a link within the site (AsyncHttp).
-                          .addHeader("Accept-Encoding", "identity")
-                          .build());
+                  () -> {
+                    AsyncRequestBuilder get =
+                        AsyncRequestBuilder.get("http://" + peer + "/timers?" + query)
+                            .addHeader("Range", Integer.toString(pageSize))
+                            // Pages as they are: a peer has better uses for its CPU than
+                            // compressing half a megabyte a page for a link within the site.
+                            .addHeader("Accept-Encoding", "identity");
+                    if (warmUpToken != null) {
+                      get.addHeader(WarmUpGate.HEADER, warmUpToken);
+                    }
+                    return get.build();
+                  });
         } catch (ResyncException e) {
           pages.put(new FetchFailed(e));
           return;
@@ -524,7 +540,9 @@ public final class ResyncService {
           pages.put(new FetchFailed(e));
           return;
         }
-        timersProcessed.inc(parsed.items());
+        if (warmUpToken == null) {
+          timersProcessed.inc(parsed.items());
+        }
         long maxPopTime = parsed.maxPopTime();
         boolean last = status == 200;
         pages.put(new FetchedPage(parsed.entries(), last, written - answer.sentMillis()));
@@ -644,6 +662,77 @@ public final class ResyncService {
       throw new ResyncException("a copy did not read back: " + e);
     }
     return new Rehearsal(tally.received.get(), tally.malformed.get(), plans.size(), paths.size());
+  }
+
+  /**
+   * A replicator for {@link #rehearseOverHttp}, started, whose every request is marked as this
+   * node's warm-up; the caller stops it.
+   */
+  Replicator warmUpReplicator() {
+    Replicator r = warmUpReplicators.get();
+    r.addToEveryRequest(WarmUpGate.HEADER, warmUps.token());
+    r.start();
+    return r;
+  }
+
+  /**
+   * For {@link ResyncWarmUp}: as {@link #rehearse}, but over HTTP to this node itself, the way a
+   * run talks to a peer, so that the HTTP client's, Jetty's and Jersey's code for a resync's
+   * requests and the replicator's bulk lane are compiled too. This node serves {@code page} to its
+   * own page request ({@link WarmUpGate}); the run's fetcher fetches and parses it; the copies to
+   * keep go to {@code stores}, each copy to send on goes to this node in {@code replicator}'s bulk
+   * lane (from {@link #warmUpReplicator}), and the references follow. This node answers those
+   * requests from made-up timers or drops them: its store, metrics and peers are not touched.
+   * Throws if this node could not be reached or a copy was not taken.
+   *
+   * @param v the warm-up's made-up cluster, in which this node is {@code v.localAddress()}
+   */
+  Rehearsal rehearseOverHttp(
+      byte[] page, ClusterView v, Consumer<Timer> stores, Replicator replicator)
+      throws ResyncException, InterruptedException {
+    String self = v.localAddress();
+    Tally tally = new Tally();
+    warmUps.serve(page);
+    try {
+      BlockingQueue<Object> pages = new ArrayBlockingQueue<>(PAGES_AHEAD);
+      Future<?> fetcher = fetchers.submit(() -> fetchAll(self, v, warmUps.token(), tally, pages));
+      List<long[]> references = new ArrayList<>();
+      int planned;
+      int copies = 0;
+      try {
+        Object next = pages.take();
+        if (next instanceof FetchFailed failed) {
+          throw failed.reason();
+        }
+        FetchedPage fetched = (FetchedPage) next;
+        List<Plan> plans = plans(fetched.entries(), self, tally, "(warm-up)");
+        planned = plans.size();
+        for (Plan plan : plans) {
+          references.add(new long[] {plan.entry().id(), plan.newIndex()});
+          if (plan.store()) {
+            stores.accept(plan.copy());
+          }
+          if (plan.sendsOn()) {
+            Timer copy = plan.copy().snapshot();
+            byte[] body = TimerJson.write(copy, clock.millis());
+            String path = TimerPath.location(copy.id(), copy.replicationFactor());
+            tally.sendBulk(replicator, List.of(self), path, body, fetched.transitMillis());
+            copies++;
+          }
+        }
+      } finally {
+        fetcher.cancel(true);
+      }
+      tally.awaitCopies();
+      if (tally.copiesFailed.get() > 0) {
+        throw new ResyncException(
+            tally.copiesFailed.get() + " of " + copies + " copies sent to this node failed");
+      }
+      sendReferences(self, references, warmUps.token());
+      return new Rehearsal(tally.received.get(), tally.malformed.get(), planned, copies);
+    } finally {
+      warmUps.serve(null);
+    }
   }
 
   /** Parses one entry of a page. */
@@ -785,7 +874,8 @@ public final class ResyncService {
     }
   }
 
-  private void sendReferences(String peer, List<long[]> references)
+  /** Tells the peer which timers this node now holds; {@code warmUpToken}: as in fetchAll. */
+  private void sendReferences(String peer, List<long[]> references, String warmUpToken)
       throws ResyncException, InterruptedException {
     for (int from = 0; from < references.size(); from += REFERENCES_PER_REQUEST) {
       byte[] body =
@@ -793,10 +883,15 @@ public final class ResyncService {
               references.subList(from, Math.min(references.size(), from + REFERENCES_PER_REQUEST)));
       Answer answer =
           sendWithRetries(
-              () ->
-                  AsyncRequestBuilder.delete("http://" + peer + "/timers/references")
-                      .setEntity(AsyncEntityProducers.create(body, ContentType.APPLICATION_JSON))
-                      .build());
+              () -> {
+                AsyncRequestBuilder delete =
+                    AsyncRequestBuilder.delete("http://" + peer + "/timers/references")
+                        .setEntity(AsyncEntityProducers.create(body, ContentType.APPLICATION_JSON));
+                if (warmUpToken != null) {
+                  delete.addHeader(WarmUpGate.HEADER, warmUpToken);
+                }
+                return delete.build();
+              });
       if (answer.status() / 100 != 2) {
         throw new ResyncException(
             "DELETE /timers/references answered "

@@ -10,6 +10,7 @@ import java.util.function.LongConsumer;
 import java.util.function.Supplier;
 import org.chronos.cluster.ClusterConfig;
 import org.chronos.cluster.ClusterView;
+import org.chronos.replication.Replicator;
 import org.chronos.replication.VersionRule;
 import org.chronos.resync.ResyncService.Rehearsal;
 import org.chronos.timer.Clock;
@@ -28,10 +29,14 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Each round lists a store of its own (one page of made-up timers, which this object alone
  * touches) as the serving node does, writes the pages, and hands each to {@link
- * ResyncService#rehearse}: parse, replica rules, the copies it would send on and their receiver's
- * parsing; the copies to keep go into another store of its own. The made-up cluster is this node
- * and {@link #PEER}, an address nothing is ever sent to (nothing here sends anything); the node's
- * own store, metrics and peers are not touched. Not thread-safe: one thread runs the rounds.
+ * ResyncService#rehearseOverHttp}: the page goes over HTTP from this node to itself, as a peer's
+ * would, then through the replica rules, and the copies it would send on go to this node itself in
+ * a replicator's bulk lane; this node reads and drops them ({@link WarmUpGate}). The copies to keep
+ * go into another store of its own. Should this node not reach itself (its cluster address is not
+ * one it can connect to), the rest of the warm-up runs in-process ({@link ResyncService#rehearse}:
+ * no HTTP, the copies encoded and read back). The made-up cluster is this node and {@link #PEER},
+ * an address nothing is ever sent to; the node's own store, metrics and peers are not touched. Not
+ * thread-safe: one thread runs the rounds.
  */
 final class ResyncWarmUp {
   private static final Logger LOG = LoggerFactory.getLogger(ResyncWarmUp.class);
@@ -54,6 +59,8 @@ final class ResyncWarmUp {
   private final int pageSize;
   private TimerStore merged;
   private long rounds;
+  private boolean overHttp = true;
+  private Replicator replicator;
 
   /**
    * @param local this node's address (a real one, so that the replica rules see this node)
@@ -126,13 +133,17 @@ final class ResyncWarmUp {
                 return;
               }
               LOG.info(
-                  "resync code warmed up on {} made-up timers in {} ms (resync.warmUpTimers)",
+                  "resync code warmed up on {} made-up timers in {} ms, {} (resync.warmUpTimers)",
                   through,
-                  (System.nanoTime() - startedNanos) / 1_000_000);
-            } catch (RejectedExecutionException e) {
+                  (System.nanoTime() - startedNanos) / 1_000_000,
+                  warmUp.overHttp ? "over HTTP to this node itself" : "in-process");
+            } catch (RejectedExecutionException | InterruptedException e) {
               LOG.debug("resync warm-up ended by the node stopping after {} timers", through);
             } catch (ResyncService.ResyncException | RuntimeException e) {
               LOG.warn("resync warm-up stopped after {} timers: {}", through, e.toString());
+            }
+            if (warmUp != null) {
+              warmUp.close();
             }
             done.complete(through);
           }
@@ -150,7 +161,7 @@ final class ResyncWarmUp {
    * copies to keep merged into a store of the round's own by the version rule: in every other round
    * a new one, which grows as a joining node's does, in the others over the same timers.
    */
-  Rehearsal round() throws ResyncService.ResyncException {
+  Rehearsal round() throws ResyncService.ResyncException, InterruptedException {
     if (rounds++ % 2 == 0) {
       merged = new TimerStore(TICK_MILLIS, clock.millis(), TimerStore.Listener.NONE);
     }
@@ -167,12 +178,45 @@ final class ResyncWarmUp {
     int copies = 0;
     String local = view.localAddress();
     for (byte[] page : ResyncSource.allPages(store, local, view, pageSize, clock.millis())) {
-      Rehearsal r = service.rehearse(page, local, merge);
+      Rehearsal r = overHttp ? overHttp(page, merge) : null;
+      if (r == null) {
+        r = service.rehearse(page, local, merge);
+      }
       received += r.received();
       malformed += r.malformed();
       planned += r.planned();
       copies += r.copies();
     }
     return new Rehearsal(received, malformed, planned, copies);
+  }
+
+  /** A page over HTTP to this node itself; null (and in-process from now on) if that failed. */
+  private Rehearsal overHttp(byte[] page, Consumer<Timer> merge) throws InterruptedException {
+    try {
+      if (replicator == null) {
+        replicator = service.warmUpReplicator();
+      }
+      return service.rehearseOverHttp(page, view, merge, replicator);
+    } catch (ResyncService.ResyncException | RuntimeException e) {
+      overHttp = false;
+      LOG.info(
+          "resync warm-up: this node could not reach itself at {} ({}); the rest of the warm-up"
+              + " runs in-process, without the HTTP code a resync also runs",
+          view.localAddress(),
+          e.getMessage());
+      return null;
+    }
+  }
+
+  /** Stops what the rounds started (the replicator). */
+  void close() {
+    if (replicator != null) {
+      try {
+        replicator.stop(1000);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      replicator = null;
+    }
   }
 }

@@ -628,7 +628,8 @@ public final class ResyncService {
    * batch, parse each copy). Touches neither this node's store nor the network, and counts in no
    * metric.
    */
-  Rehearsal rehearse(byte[] page, String local, Consumer<Timer> stores) throws ResyncException {
+  Rehearsal rehearse(byte[] page, String local, Consumer<Timer> stores)
+      throws ResyncException, InterruptedException {
     Tally tally = new Tally();
     long now = clock.millis();
     ParsedPage parsed = parsePage(page, now, tally, "(warm-up)");
@@ -636,17 +637,14 @@ public final class ResyncService {
     List<String> paths = new ArrayList<>();
     List<byte[]> bodies = new ArrayList<>();
     List<long[]> references = new ArrayList<>(plans.size());
-    for (Plan plan : plans) {
-      references.add(new long[] {plan.entry().id(), plan.newIndex()});
-      if (plan.store()) {
-        stores.accept(plan.copy());
-      }
-      if (plan.sendsOn()) {
-        Timer copy = plan.copy().snapshot();
-        paths.add(TimerPath.location(copy.id(), copy.replicationFactor()));
-        bodies.add(TimerJson.write(copy, clock.millis()));
-      }
-    }
+    rehearsePlans(
+        plans,
+        references,
+        stores,
+        (path, body) -> {
+          paths.add(path);
+          bodies.add(body);
+        });
     referencesBody(references);
     long[] held = new long[paths.size()];
     long[] snapshot = new long[paths.size()];
@@ -662,6 +660,37 @@ public final class ResyncService {
       throw new ResyncException("a copy did not read back: " + e);
     }
     return new Rehearsal(tally.received.get(), tally.malformed.get(), plans.size(), paths.size());
+  }
+
+  /** Where a warm-up's copies to send on go: each one's path and body. */
+  @FunctionalInterface
+  private interface CopySink {
+    void send(String path, byte[] body) throws InterruptedException;
+  }
+
+  /**
+   * A warm-up's page once planned, as a run would apply it short of merging: each timer's reference
+   * into {@code references}, the copies to keep to {@code stores}, each copy to send on written and
+   * handed to {@code sendOn}. Returns how many copies were handed on.
+   */
+  private int rehearsePlans(
+      List<Plan> plans, List<long[]> references, Consumer<Timer> stores, CopySink sendOn)
+      throws InterruptedException {
+    int copies = 0;
+    for (Plan plan : plans) {
+      references.add(new long[] {plan.entry().id(), plan.newIndex()});
+      if (plan.store()) {
+        stores.accept(plan.copy());
+      }
+      if (plan.sendsOn()) {
+        Timer copy = plan.copy().snapshot();
+        sendOn.send(
+            TimerPath.location(copy.id(), copy.replicationFactor()),
+            TimerJson.write(copy, clock.millis()));
+        copies++;
+      }
+    }
+    return copies;
   }
 
   /**
@@ -698,7 +727,7 @@ public final class ResyncService {
       Future<?> fetcher = fetchers.submit(() -> fetchAll(self, v, warmUps.token(), tally, pages));
       List<long[]> references = new ArrayList<>();
       int planned;
-      int copies = 0;
+      int copies;
       try {
         Object next = pages.take();
         if (next instanceof FetchFailed failed) {
@@ -707,19 +736,13 @@ public final class ResyncService {
         FetchedPage fetched = (FetchedPage) next;
         List<Plan> plans = plans(fetched.entries(), self, tally, "(warm-up)");
         planned = plans.size();
-        for (Plan plan : plans) {
-          references.add(new long[] {plan.entry().id(), plan.newIndex()});
-          if (plan.store()) {
-            stores.accept(plan.copy());
-          }
-          if (plan.sendsOn()) {
-            Timer copy = plan.copy().snapshot();
-            byte[] body = TimerJson.write(copy, clock.millis());
-            String path = TimerPath.location(copy.id(), copy.replicationFactor());
-            tally.sendBulk(replicator, List.of(self), path, body, fetched.transitMillis());
-            copies++;
-          }
-        }
+        copies =
+            rehearsePlans(
+                plans,
+                references,
+                stores,
+                (path, body) ->
+                    tally.sendBulk(replicator, List.of(self), path, body, fetched.transitMillis()));
       } finally {
         fetcher.cancel(true);
       }

@@ -6,12 +6,14 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.CallbackServer.Reply;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
+import org.chronos.testing.TimerJson;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -120,15 +122,7 @@ class ResyncFaultsTest {
     String peer = "127.0.0.1:" + fakePeer.port();
     cluster = ClusterHarness.create(1);
     Node node = cluster.node(0);
-    String replicas = "[\"" + node.address() + "\",\"" + peer + "\"]";
-    String good =
-        "{\"TimerID\":1234,\"OldReplicas\":"
-            + replicas
-            + ",\"Timer\":{\"timing\":{\"interval\":600,"
-            + "\"repeat-for\":600,\"start-time-delta\":0,\"sequence-number\":0},\"callback\":{\"http\":{\"uri\":"
-            + "\"http://127.0.0.1:1/x\",\"opaque\":\"o\"}},\"reliability\":{\"replicas\":"
-            + replicas
-            + "}}}";
+    String good = TimerJson.pageEntry(1234, List.of(node.address(), peer));
     fakePeer.respondByDefault(
         request ->
             request.method().equals("GET")

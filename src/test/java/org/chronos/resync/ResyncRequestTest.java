@@ -11,6 +11,7 @@ import org.chronos.testing.CallbackServer.Received;
 import org.chronos.testing.CallbackServer.Reply;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
+import org.chronos.testing.TimerJson;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -35,15 +36,7 @@ class ResyncRequestTest {
     String peer = "127.0.0.1:" + fakePeer.port();
     cluster = ClusterHarness.create(1, "resync:", "  pageSize: 50");
     Node node = cluster.node(0);
-    String replicas = "[\"" + node.address() + "\",\"" + peer + "\"]";
-    String timer =
-        "{\"TimerID\":1234,\"OldReplicas\":"
-            + replicas
-            + ",\"Timer\":{\"timing\":{\"interval\":600,\"repeat-for\":600,"
-            + "\"start-time-delta\":0,\"sequence-number\":0},\"callback\":{\"http\":{\"uri\":"
-            + "\"http://127.0.0.1:1/x\",\"opaque\":\"o\"}},\"reliability\":{\"replicas\":"
-            + replicas
-            + "}}}";
+    String timer = TimerJson.pageEntry(1234, List.of(node.address(), peer));
     // A first page of one timer (206: there is more), then an empty last page.
     fakePeer.respondByDefault(
         request -> {

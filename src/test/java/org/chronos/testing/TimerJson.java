@@ -28,6 +28,23 @@ public final class TimerJson {
     return timer().interval(intervalSeconds).callback(uri, opaque).json();
   }
 
+  /**
+   * One entry of a resync page (PROTOCOL.md section 6) as a peer writes it: a timer of 10 minutes,
+   * starting when the page was written, that {@code replicas} held before and hold now.
+   */
+  public static String pageEntry(long id, java.util.List<String> replicas) {
+    String list = "[\"" + String.join("\",\"", replicas) + "\"]";
+    return "{\"TimerID\":"
+        + id
+        + ",\"OldReplicas\":"
+        + list
+        + ",\"Timer\":{\"timing\":{\"interval\":600,\"repeat-for\":600,"
+        + "\"start-time-delta\":0,\"sequence-number\":0},\"callback\":{\"http\":{\"uri\":"
+        + "\"http://127.0.0.1:1/x\",\"opaque\":\"o\"}},\"reliability\":{\"replicas\":"
+        + list
+        + "}}}";
+  }
+
   public TimerJson interval(long seconds) {
     timing().put("interval", seconds);
     return this;

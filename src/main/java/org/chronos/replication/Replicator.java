@@ -19,6 +19,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
 import org.apache.hc.core5.concurrent.FutureCallback;
 import org.apache.hc.core5.http.ContentType;
+import org.apache.hc.core5.http.Header;
 import org.apache.hc.core5.http.HttpResponse;
 import org.apache.hc.core5.http.nio.entity.AsyncEntityProducers;
 import org.apache.hc.core5.http.nio.entity.BasicAsyncEntityConsumer;
@@ -93,7 +94,7 @@ public final class Replicator {
   private final Map<String, Peer> peers = new ConcurrentHashMap<>();
   private volatile boolean closed;
   // A header every request carries (a resync warm-up's mark), or null.
-  private volatile String[] everyRequestHeader;
+  private volatile Header everyRequestHeader;
 
   /** Told once per message whether it was delivered (after any retries); any thread. */
   @FunctionalInterface
@@ -324,14 +325,14 @@ public final class Replicator {
    * Makes every request from now on carry this header too: for a replicator that sends a resync
    * warm-up's copies to this node itself ({@code org.chronos.resync.WarmUpGate}).
    */
-  public void addToEveryRequest(String name, String value) {
-    everyRequestHeader = new String[] {name, value};
+  public void addToEveryRequest(Header header) {
+    everyRequestHeader = header;
   }
 
   private void addEveryRequestHeader(AsyncRequestBuilder request) {
-    String[] header = everyRequestHeader;
+    Header header = everyRequestHeader;
     if (header != null) {
-      request.addHeader(header[0], header[1]);
+      request.addHeader(header);
     }
   }
 

@@ -32,6 +32,7 @@ import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
 import org.apache.hc.core5.http.ContentType;
+import org.apache.hc.core5.http.Header;
 import org.apache.hc.core5.http.HttpResponse;
 import org.apache.hc.core5.http.Message;
 import org.apache.hc.core5.http.nio.AsyncRequestProducer;
@@ -486,11 +487,11 @@ public final class ResyncService {
 
   /**
    * The fetcher: pages in order onto {@code pages}, ending with the last page or a failure. With a
-   * {@code warmUpToken} the requests are this node's warm-up ({@link WarmUpGate}), and the timers
+   * {@code warmUpMark} the requests are this node's warm-up ({@link WarmUpGate}), and the timers
    * count in no metric.
    */
   private void fetchAll(
-      String peer, ClusterView v, String warmUpToken, Tally tally, BlockingQueue<Object> pages) {
+      String peer, ClusterView v, Header warmUpMark, Tally tally, BlockingQueue<Object> pages) {
     try {
       Long timeFrom = null;
       while (true) {
@@ -504,18 +505,14 @@ public final class ResyncService {
         try {
           answer =
               sendWithRetries(
-                  () -> {
-                    AsyncRequestBuilder get =
-                        AsyncRequestBuilder.get("http://" + peer + "/timers?" + query)
-                            .addHeader("Range", Integer.toString(pageSize))
-                            // Pages as they are: a peer has better uses for its CPU than
-                            // compressing half a megabyte a page for a link within the site.
-                            .addHeader("Accept-Encoding", "identity");
-                    if (warmUpToken != null) {
-                      get.addHeader(WarmUpGate.HEADER, warmUpToken);
-                    }
-                    return get.build();
-                  });
+                  () ->
+                      marked(
+                          AsyncRequestBuilder.get("http://" + peer + "/timers?" + query)
+                              .addHeader("Range", Integer.toString(pageSize))
+                              // Pages as they are: a peer has better uses for its CPU than
+                              // compressing half a megabyte a page for a link within the site.
+                              .addHeader("Accept-Encoding", "identity"),
+                          warmUpMark));
         } catch (ResyncException e) {
           pages.put(new FetchFailed(e));
           return;
@@ -540,7 +537,7 @@ public final class ResyncService {
           pages.put(new FetchFailed(e));
           return;
         }
-        if (warmUpToken == null) {
+        if (warmUpMark == null) {
           timersProcessed.inc(parsed.items());
         }
         long maxPopTime = parsed.maxPopTime();
@@ -699,7 +696,7 @@ public final class ResyncService {
    */
   Replicator warmUpReplicator() {
     Replicator r = warmUpReplicators.get();
-    r.addToEveryRequest(WarmUpGate.HEADER, warmUps.token());
+    r.addToEveryRequest(warmUps.mark());
     r.start();
     return r;
   }
@@ -724,7 +721,7 @@ public final class ResyncService {
     warmUps.serve(page);
     try {
       BlockingQueue<Object> pages = new ArrayBlockingQueue<>(PAGES_AHEAD);
-      Future<?> fetcher = fetchers.submit(() -> fetchAll(self, v, warmUps.token(), tally, pages));
+      Future<?> fetcher = fetchers.submit(() -> fetchAll(self, v, warmUps.mark(), tally, pages));
       List<long[]> references = new ArrayList<>();
       int planned;
       int copies;
@@ -751,7 +748,7 @@ public final class ResyncService {
         throw new ResyncException(
             tally.copiesFailed.get() + " of " + copies + " copies sent to this node failed");
       }
-      sendReferences(self, references, warmUps.token());
+      sendReferences(self, references, warmUps.mark());
       return new Rehearsal(tally.received.get(), tally.malformed.get(), planned, copies);
     } finally {
       warmUps.serve(null);
@@ -897,8 +894,8 @@ public final class ResyncService {
     }
   }
 
-  /** Tells the peer which timers this node now holds; {@code warmUpToken}: as in fetchAll. */
-  private void sendReferences(String peer, List<long[]> references, String warmUpToken)
+  /** Tells the peer which timers this node now holds; {@code warmUpMark}: as in fetchAll. */
+  private void sendReferences(String peer, List<long[]> references, Header warmUpMark)
       throws ResyncException, InterruptedException {
     for (int from = 0; from < references.size(); from += REFERENCES_PER_REQUEST) {
       byte[] body =
@@ -906,15 +903,12 @@ public final class ResyncService {
               references.subList(from, Math.min(references.size(), from + REFERENCES_PER_REQUEST)));
       Answer answer =
           sendWithRetries(
-              () -> {
-                AsyncRequestBuilder delete =
-                    AsyncRequestBuilder.delete("http://" + peer + "/timers/references")
-                        .setEntity(AsyncEntityProducers.create(body, ContentType.APPLICATION_JSON));
-                if (warmUpToken != null) {
-                  delete.addHeader(WarmUpGate.HEADER, warmUpToken);
-                }
-                return delete.build();
-              });
+              () ->
+                  marked(
+                      AsyncRequestBuilder.delete("http://" + peer + "/timers/references")
+                          .setEntity(
+                              AsyncEntityProducers.create(body, ContentType.APPLICATION_JSON)),
+                      warmUpMark));
       if (answer.status() / 100 != 2) {
         throw new ResyncException(
             "DELETE /timers/references answered "
@@ -967,7 +961,15 @@ public final class ResyncService {
         "unreachable after " + (RETRY_DELAYS_MILLIS.length + 1) + " attempts: " + lastFailure);
   }
 
-  private static long heldMicros(org.apache.hc.core5.http.Header header) {
+  /** The request, with the warm-up's mark if there is one (null: a real request). */
+  private static AsyncRequestProducer marked(AsyncRequestBuilder request, Header warmUpMark) {
+    if (warmUpMark != null) {
+      request.addHeader(warmUpMark);
+    }
+    return request.build();
+  }
+
+  private static long heldMicros(Header header) {
     return Replicator.heldMicros(header == null ? null : header.getValue());
   }
 

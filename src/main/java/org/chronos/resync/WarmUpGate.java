@@ -6,6 +6,8 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.HexFormat;
+import org.apache.hc.core5.http.Header;
+import org.apache.hc.core5.http.message.BasicHeader;
 
 /**
  * How a node tells its own warm-up requests from real ones ({@link ResyncWarmUp} over HTTP): the
@@ -22,15 +24,16 @@ public final class WarmUpGate {
   public static final String HEADER = "X-Chronos-Warm-Up";
 
   private final byte[] secret;
-  private final String token;
+  private final Header mark;
   private final Counter answered;
   private volatile byte[] page;
 
   public WarmUpGate(MetricRegistry metrics) {
     byte[] random = new byte[16];
     new SecureRandom().nextBytes(random);
-    this.token = HexFormat.of().formatHex(random);
+    String token = HexFormat.of().formatHex(random);
     this.secret = token.getBytes(StandardCharsets.US_ASCII);
+    this.mark = new BasicHeader(HEADER, token);
     this.answered = metrics.counter("chronos.resync.warm-up-requests");
   }
 
@@ -50,8 +53,9 @@ public final class WarmUpGate {
     return page;
   }
 
-  String token() {
-    return token;
+  /** The header every warm-up request carries. */
+  Header mark() {
+    return mark;
   }
 
   void serve(byte[] next) {

@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
@@ -373,7 +374,21 @@ public final class TimerNode implements TimerEvents {
    */
   private void mergeSnapshotCopy(TimerStore store, Timer copy, long lateByMillis) {
     rememberForgottenForAWhile();
-    Timer placed = placeSnapshot(store, copy, view.get(), lateByMillis);
+    ClusterView v = view.get();
+    if (!copy.replicas().contains(v.localAddress())
+        && Objects.equals(copy.clusterViewId(), v.viewId())) {
+      // By the version rule alone a copy older than what this node holds (it popped the timer
+      // since) would lose, and the live copy here would go on popping with the new replicas.
+      Timer held = store.get(copy.id());
+      Timer tombstone = (held != null ? held : copy).toTombstone(clock.millis());
+      tombstone.setReplicas(copy.replicas());
+      tombstone.setClusterViewId(copy.clusterViewId());
+      tombstone.setSites(copy.sites());
+      tombstone.setPopDelayMillis(popDelay(v, sites.get(), tombstone));
+      store.put(tombstone);
+      return;
+    }
+    Timer placed = placeSnapshot(store, copy, v, lateByMillis);
     if (placed == null) {
       snapshotCopiesSkipped.mark();
       LOG.debug("skipped resync copy {}: this node holds a later pop or a deletion of it", copy);
@@ -649,6 +664,25 @@ public final class TimerNode implements TimerEvents {
     }
     // Other sites' copies skip this pop too.
     sendToOtherSites(timer, sites.get(), path, now);
+    if (!timer.isTombstone() && !timer.replicas().contains(v.localAddress())) {
+      // This node popped a timer it is no replica of any more (it held it from before a reload,
+      // and popped it first, as it was its primary then). The new replicas now hold this pop;
+      // a live copy kept here would pop with them from now on, every time.
+      service.query(
+          store -> {
+            if (store.get(timer.id()) == timer) {
+              store.put(noReplicaHere(timer, now));
+            }
+            return null;
+          });
+    }
+  }
+
+  /** The tombstone a node keeps of a timer it is no replica of, instead of the timer. */
+  private Timer noReplicaHere(Timer timer, long nowMillis) {
+    Timer tombstone = timer.toTombstone(nowMillis);
+    tombstone.setPopDelayMillis(popDelay(view.get(), sites.get(), tombstone));
+    return tombstone;
   }
 
   /**

@@ -254,6 +254,26 @@ class ResyncSnapshotTest {
   }
 
   @Test
+  void aResyncCopyThatMakesThisNodeNoReplicaLeavesATombstoneThoughThisNodePoppedItSince()
+      throws Exception {
+    // The copy was taken after the timer's first pop (sequence 1), and this node has popped it
+    // again since. By the version rule alone the older copy would lose, and the live copy here
+    // would go on popping alongside the new replicas.
+    String path = callbacks.newPath("popped-again-no-replica-any-more");
+    Timer created = poppedOnceHere(TimerJson.timer().interval(1).repeatFor(60), path);
+    long id = created.id();
+    callbacks.awaitRequests(path, 2);
+    await().atMost(Duration.ofSeconds(5)).until(() -> node.timer(id).sequence() >= 2);
+
+    assertThat(
+            sendResyncCopy(
+                created, created.startMillis(), 1, List.of(peer, "127.0.0.9:7253"), false))
+        .isEqualTo(200);
+
+    assertThat(node.timer(id).isTombstone()).as("a tombstone after the copy").isTrue();
+  }
+
+  @Test
   void beyondItsCapANodeLetsTheOldestForgottenTimerGo() throws Exception {
     startNode("resync:", "  maxRememberedTimers: 1");
     String page = "/timers?node-for-replicas=" + peer + "&cluster-view-id=" + node.view().viewId();
@@ -308,11 +328,18 @@ class ResyncSnapshotTest {
    */
   private int sendResyncCopy(Timer timer, long startMillis, List<String> replicas, boolean inABatch)
       throws Exception {
+    return sendResyncCopy(timer, startMillis, 0, replicas, inABatch);
+  }
+
+  /** As above, the copy at {@code sequence}. */
+  private int sendResyncCopy(
+      Timer timer, long startMillis, int sequence, List<String> replicas, boolean inABatch)
+      throws Exception {
     String path = TimerPath.location(timer.id(), 2);
     String body =
         timerJson(
             startMillis,
-            0,
+            sequence,
             timer.intervalMillis(),
             timer.repeatForMillis(),
             timer.callbackUri(),

@@ -81,7 +81,7 @@ public final class TimersResource {
     if (body == null) {
       throw new BadRequestException("no warm-up is asking for a page");
     }
-    return new ResyncSource.Page(body, 0, false, 0);
+    return new ResyncSource.Page(body, 0, false, 0, 0);
   }
 
   /** The internal resync API: a page of the timers a resyncing node replicates (section 6). */
@@ -113,6 +113,7 @@ public final class TimersResource {
           Response.status(page.more() ? 206 : 200).entity(page.body());
       if (page.more()) {
         response.header("Content-Range", Integer.toString(page.count()));
+        response.header(ResyncSource.NEXT_TIME_FROM_HEADER, Long.toString(page.nextTimeFrom()));
       }
       response.header(Replicator.HELD_HEADER, Long.toString(page.heldMicros()));
       return response.type(MediaType.APPLICATION_JSON_TYPE).build();

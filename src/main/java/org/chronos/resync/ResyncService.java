@@ -431,9 +431,12 @@ public final class ResyncService {
 
   /**
    * A peer's answer, when the request that got it was sent (by this node's clock), and the time the
-   * peer says it held the answer after writing it ({@link Replicator#HELD_HEADER}, 0 if none).
+   * peer says it held the answer after writing it ({@link Replicator#HELD_HEADER}, 0 if none), and
+   * for a page the {@code time-from} of the next ({@link ResyncSource#NEXT_TIME_FROM_HEADER}; null
+   * if it had none: an original node, or not a page).
    */
-  private record Answer(int status, byte[] body, long sentMillis, long heldMicros) {}
+  private record Answer(
+      int status, byte[] body, long sentMillis, long heldMicros, Long nextTimeFrom) {}
 
   /** The fetcher stopped: the reason, handed on after the pages before it. */
   private record FetchFailed(ResyncException reason) {}
@@ -545,6 +548,12 @@ public final class ResyncService {
         pages.put(new FetchedPage(parsed.entries(), last, written - answer.sentMillis()));
         if (last) {
           return;
+        }
+        if (answer.nextTimeFrom() != null) {
+          // Our peer says where its listing goes on: the page's own pop times may be later than
+          // timers it has yet to serve (ResyncSource.NEXT_TIME_FROM_HEADER).
+          timeFrom = answer.nextTimeFrom();
+          continue;
         }
         if (maxPopTime == Long.MIN_VALUE) {
           // A 206 without a usable timer gives no pop time to continue from: say so, rather
@@ -944,7 +953,8 @@ public final class ResyncService {
               status,
               body,
               sent,
-              heldMicros(response.getHead().getFirstHeader(Replicator.HELD_HEADER)));
+              heldMicros(response.getHead().getFirstHeader(Replicator.HELD_HEADER)),
+              nextTimeFrom(response.getHead().getFirstHeader(ResyncSource.NEXT_TIME_FROM_HEADER)));
         }
         lastFailure = "HTTP " + status;
       } catch (ExecutionException e) {
@@ -967,6 +977,18 @@ public final class ResyncService {
       request.addHeader(warmUpMark);
     }
     return request.build();
+  }
+
+  /** The header's value, or null if it is missing or no number (then the page's pop times do). */
+  private static Long nextTimeFrom(Header header) {
+    if (header == null) {
+      return null;
+    }
+    try {
+      return Long.parseLong(header.getValue().trim());
+    } catch (NumberFormatException e) {
+      return null;
+    }
   }
 
   private static long heldMicros(Header header) {

@@ -80,9 +80,23 @@ public final class ResyncSource {
    * One page: the JSON body and whether more timers remain. {@code heldMicros}: how long before the
    * page is handed back its {@code start-time-delta}s were written (the time it took to write the
    * page), which the requester may count them from less than its arrival (see {@link
-   * org.chronos.replication.Replicator#HELD_HEADER}).
+   * org.chronos.replication.Replicator#HELD_HEADER}). {@code nextTimeFrom}, when there are more:
+   * the {@code time-from} that asks for the page after this one, the listed pop time of its last
+   * timer (see {@link #NEXT_TIME_FROM_HEADER}).
    */
-  public record Page(byte[] body, int count, boolean more, long heldMicros) {}
+  public record Page(byte[] body, int count, boolean more, long heldMicros, long nextTimeFrom) {}
+
+  /**
+   * Response header of a 206 page between our nodes: the {@code time-from} to ask for the next page
+   * with. A page holds each timer as it is when the page is written, but the pages follow the
+   * listing made at the first request, in the pop times the timers had then. A timer that popped or
+   * was updated since is on its page with a later pop time, so the latest pop time on the page
+   * (what a requester would otherwise continue from) can be past timers the listing has yet to
+   * serve, and continuing from it would skip them. An original node's requester does not read the
+   * header, and pages from an original node do not carry it: then the latest pop time seen is the
+   * cursor.
+   */
+  public static final String NEXT_TIME_FROM_HEADER = "X-Chronos-Next-Time-From";
 
   public ResyncSource(Clock clock, TimerService service, Supplier<ClusterView> view) {
     this(clock, service, view, CHUNK_TIMERS, lastListed -> {});
@@ -147,7 +161,9 @@ public final class ResyncSource {
       if (!more) {
         listings.remove(requester);
       }
-      return new Page(body, to - from, more, heldMicros);
+      // A page never ends inside a run of equal pop times, so the next starts after its last.
+      long nextTimeFrom = more ? listing.popTimes()[to - 1] : 0;
+      return new Page(body, to - from, more, heldMicros, nextTimeFrom);
     }
   }
 

@@ -90,8 +90,12 @@ class InternalApiTest {
               t.at("/Timer/timing/start-time").asLong()
                   + 1000L * t.at("/Timer/timing/interval").asLong());
     }
+    // Where the listing goes on: with nothing popped since it was made, the page's last pop time.
+    assertThat(first.headers().firstValue(ResyncSource.NEXT_TIME_FROM_HEADER))
+        .hasValue(Long.toString(lastPop));
     HttpResponse<String> rest = get(query + "&time-from=" + lastPop, "Range", "100");
     assertThat(rest.statusCode()).isEqualTo(200);
+    assertThat(rest.headers().firstValue(ResyncSource.NEXT_TIME_FROM_HEADER)).isEmpty();
     assertThat(new ObjectMapper().readTree(rest.body()).get("Timers").size())
         .isGreaterThanOrEqualTo(3);
   }

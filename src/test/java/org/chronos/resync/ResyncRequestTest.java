@@ -79,4 +79,54 @@ class ResyncRequestTest {
       assertThat(get.header("Accept-Encoding")).isEqualTo("identity");
     }
   }
+
+  @Test
+  void pagesGoOnFromWhereThePeerSaysItsListingGoesOnAndElseFromTheLatestPopTimeSeen() {
+    fakePeer = CallbackServer.start();
+    String peer = "127.0.0.1:" + fakePeer.port();
+    cluster = ClusterHarness.create(1, "resync:", "  pageSize: 50", "  onStart: false");
+    Node node = cluster.node(0);
+    List<String> replicas = List.of(node.address(), peer);
+    // Page 1 (no time-from) says where the peer's listing goes on; page 2 (from there) does not,
+    // like an original node's; page 3 is the last. Each holds a timer due 600 s after it is
+    // written, so its latest pop time is far past 777.
+    fakePeer.respondByDefault(
+        request -> {
+          if (!request.method().equals("GET")) {
+            return Reply.status(202);
+          }
+          String query = request.query();
+          if (!query.contains("time-from=")) {
+            return Reply.status(206)
+                .withHeader("Content-Range", "1")
+                .withHeader(ResyncSource.NEXT_TIME_FROM_HEADER, "777")
+                .withBody("{\"Timers\":[" + TimerJson.pageEntry(1001, replicas) + "]}");
+          }
+          if (query.endsWith("time-from=777")) {
+            return Reply.status(206)
+                .withHeader("Content-Range", "1")
+                .withBody("{\"Timers\":[" + TimerJson.pageEntry(1002, replicas) + "]}");
+          }
+          return Reply.ok().withBody("{\"Timers\":[]}");
+        });
+    node.writeClusterFile("node = " + node.address() + "\nnode = " + peer);
+    node.start();
+
+    long before = System.currentTimeMillis();
+    JsonNode summary = node.resync();
+    long after = System.currentTimeMillis();
+
+    assertThat(summary.get("nodesFailed").asInt()).as(summary.toString()).isZero();
+    assertThat(summary.get("stored").asLong()).isEqualTo(2);
+    List<String> timeFroms =
+        fakePeer.requests().stream()
+            .filter(r -> r.method().equals("GET"))
+            .map(r -> r.query())
+            .map(q -> q.contains("&time-from=") ? q.substring(q.indexOf("&time-from=") + 11) : "")
+            .toList();
+    assertThat(timeFroms).hasSize(3);
+    assertThat(timeFroms.get(0)).isEmpty();
+    assertThat(timeFroms.get(1)).isEqualTo("777");
+    assertThat(Long.parseLong(timeFroms.get(2))).isBetween(before + 600_000, after + 600_000);
+  }
 }

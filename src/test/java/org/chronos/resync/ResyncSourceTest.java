@@ -1,6 +1,7 @@
 package org.chronos.resync;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -279,6 +280,80 @@ class ResyncSourceTest {
       servedIds.add(entry.get("TimerID").bigIntegerValue().longValue());
     }
     assertThat(pagedIds).isEqualTo(servedIds).hasSize(2500);
+  }
+
+  @Test
+  void shouldGoOnFromItsListingWhenAPagesTimersPoppedAfterTheListingWasMade() throws Exception {
+    service.start();
+    // Three pages of ten, listed by pop time 10 ms apart: the middle page's timers pop every
+    // second, the others hourly.
+    List<Long> ids = loneIds(30);
+    List<Timer> timers = new ArrayList<>();
+    for (int i = 0; i < 30; i++) {
+      long interval = i >= 10 && i < 20 ? 1000 : 3_600_000;
+      long due = T0 + 1000 + i * 10L;
+      timers.add(
+          new Timer(
+              ids.get(i),
+              2,
+              due - interval,
+              interval,
+              86_400_000,
+              0,
+              "http://cb/x",
+              new byte[0],
+              List.of()));
+    }
+    storeAll(timers);
+    ResyncSource source = new ResyncSource(clock, service, () -> view);
+
+    ResyncSource.Page first = source.page(B, view.viewId(), null, 10);
+    // After the listing, the first two pages' timers pop; the last page's are not due yet.
+    clock.advance(1195);
+    service.wakeUp();
+    await()
+        .atMost(java.time.Duration.ofSeconds(10))
+        .until(
+            () ->
+                service
+                    .query(store -> ids.subList(0, 20).stream().allMatch(id -> popped(store, id)))
+                    .join());
+    ResyncSource.Page second = source.page(B, view.viewId(), first.nextTimeFrom(), 10);
+    long latestPopTimeOnSecond = 0;
+    for (JsonNode entry : JSON.readTree(second.body()).get("Timers")) {
+      latestPopTimeOnSecond = Math.max(latestPopTimeOnSecond, popTimeOf(entry));
+    }
+    ResyncSource.Page third = source.page(B, view.viewId(), second.nextTimeFrom(), 10);
+
+    assertThat(idsOn(first)).isEqualTo(ids.subList(0, 10));
+    assertThat(idsOn(second)).isEqualTo(ids.subList(10, 20));
+    // The middle page holds its timers as they are now, a second later than listed: past every
+    // timer of the last page, which a requester going on from that pop time would never get.
+    assertThat(latestPopTimeOnSecond).isGreaterThan(T0 + 1000 + 29 * 10L);
+    assertThat(second.more()).isTrue();
+    assertThat(second.nextTimeFrom()).isEqualTo(T0 + 1000 + 19 * 10L);
+    assertThat(idsOn(third)).isEqualTo(ids.subList(20, 30));
+    assertThat(third.more()).isFalse();
+  }
+
+  private static boolean popped(TimerStore store, long id) {
+    Timer t = store.get(id);
+    return t != null && t.sequence() == 1;
+  }
+
+  private static List<Long> idsOn(ResyncSource.Page page) throws java.io.IOException {
+    List<Long> ids = new ArrayList<>();
+    for (JsonNode entry : JSON.readTree(page.body()).get("Timers")) {
+      ids.add(entry.get("TimerID").bigIntegerValue().longValue());
+    }
+    return ids;
+  }
+
+  /** An entry's next pop time, as a requester reads it (the page writes the absolute start). */
+  private static long popTimeOf(JsonNode entry) {
+    JsonNode timing = entry.path("Timer").path("timing");
+    return timing.path("start-time").asLong()
+        + (timing.path("sequence-number").asLong() + 1) * timing.path("interval").asLong() * 1000;
   }
 
   /** A page entry's start (all test timers have the same interval and sequence number 0). */

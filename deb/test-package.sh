@@ -409,6 +409,18 @@ else
     fail "chronos-ctl resync (exit $rc)"
     cat "$T/out" "$T/err" | head -n 10 | sed 's/^/     | /'
 fi
+if [ "$rc" -eq 0 ]; then
+    # A resync that cannot reach a node still finishes (the node is retried for about 3 s), and
+    # answers 200 with the failure in its summary: chronos-ctl must not call that done.
+    printf '[cluster]\nlocalhost = 127.0.0.1\nnode = 127.0.0.1\nnode = 127.0.0.1:1\n' >"$CLUSTER"
+    expect_ctl "chronos-ctl reload with a node that does not answer" 0 '' reload
+    expect_ctl "chronos-ctl resync fails when a node could not be resynced (exit 1)" 1 \
+        'could not be resynced' resync
+    check "its summary is still printed" grep -q '"nodesFailed":1' "$T/out"
+    printf '[cluster]\nlocalhost = 127.0.0.1\nnode = 127.0.0.1\n' >"$CLUSTER"
+    expect_ctl "chronos-ctl reload back to a single node" 0 '' reload
+    expect_ctl "chronos-ctl resync succeeds again once every node answers" 0 '"nodesFailed":0' resync
+fi
 
 # ---------------------------------------------------------------------------------------------
 section "init script against the running node"

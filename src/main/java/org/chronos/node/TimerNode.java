@@ -629,6 +629,10 @@ public final class TimerNode implements TimerEvents {
   public void popping(Timer timer) {
     ClusterView v = view.get();
     List<String> replicas = intern(v.replicasFor(timer.id(), timer.replicationFactor()));
+    // The view id first: a replica dropped by the reload must get this as a message of the
+    // current view, which wins over the copy it holds from before (section 5), and leaves it
+    // a tombstone; under the old id the two copies' start times would decide.
+    timer.setClusterViewId(v.viewId());
     if (!replicas.equals(timer.replicas())) {
       Set<String> dropped = withDroppedReplicas(Set.of(), timer, v.localAddress());
       dropped.removeAll(replicas);
@@ -640,7 +644,6 @@ public final class TimerNode implements TimerEvents {
             TimerJson.write(timer, clock.millis()));
       }
     }
-    timer.setClusterViewId(v.viewId());
     SitesConfig sc = sites.get();
     List<String> refreshed = sc.refresh(timer.sites());
     if (refreshed != timer.sites()) {

@@ -169,6 +169,39 @@ class ScalingTest {
   }
 
   @Test
+  void timersDueRightAfterANodeIsAddedWithoutJoiningLinesPopOnce() {
+    // The older procedure (seeds/clustering-v1.txt): the new node goes straight in as a node line
+    // and every node reloads; the timers below pop before any resync. Where the new node takes a
+    // timer's backup place, the old backup hears of it only from the primary's pop, and must take
+    // that as news of the current view, or it pops the timer again 2 s later.
+    cluster = ClusterHarness.create(4);
+    List<Node> old = List.of(cluster.node(0), cluster.node(1), cluster.node(2));
+    configure(old, cluster.nodeLines("node", old));
+    old.forEach(Node::start);
+    List<String> paths = new ArrayList<>();
+    for (int i = 0; i < 60; i++) {
+      String path = callbacks.newPath("v1-");
+      paths.add(path);
+      cluster
+          .node(0)
+          .client()
+          .createTimer(
+              TimerJson.timer()
+                  .interval(8)
+                  .callback(callbacks.url(path), "v" + i)
+                  .replicationFactor(2)
+                  .json());
+    }
+    waitForReplication(old, 120);
+
+    configure(cluster.nodes(), cluster.nodeLines("node", cluster.nodes()));
+    cluster.node(3).start();
+    reload(old);
+
+    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(30), AFTER_ALL_REPLICAS);
+  }
+
+  @Test
   void scaleDownFromFourToTwo() {
     cluster = ClusterHarness.start(4);
     List<Node> staying = List.of(cluster.node(0), cluster.node(1));

@@ -47,9 +47,9 @@ public final class ClusterService implements Managed {
   }
 
   /**
-   * The view before the last reload that changed it (or the current one). Updates also tell the
-   * replicas a timer had under it, so a reload followed by an update moves the timer even where the
-   * new file has no leaving lines to say where it used to live.
+   * The view before the last reload that changed the cluster's members (or the current one).
+   * Updates also tell the replicas a timer had under it, so a reload followed by an update moves
+   * the timer even where the new file has no leaving lines to say where it used to live.
    */
   public ClusterView previousView() {
     ClusterView p = previous;
@@ -70,7 +70,10 @@ public final class ClusterService implements Managed {
       throw e;
     }
     Topology before = current.getAndSet(next);
-    if (!before.view().viewId().equals(next.view().viewId())) {
+    if (!sameMembers(before.view().config(), next.view().config())) {
+      // Not only when the view id changes: dropping the leaving lines at the end of a scale-down
+      // keeps the id (the new cluster is the same), and the view from before the scale-down
+      // would go on sending every update to nodes that have been stopped.
       this.previous = before.view();
     }
     if (before.view().config().instanceId() != next.view().config().instanceId()
@@ -79,6 +82,16 @@ public final class ClusterService implements Managed {
     }
     LOG.info("reloaded cluster view: {}; sites: {}", describe(next.view()), next.sites());
     return next.view();
+  }
+
+  /**
+   * Whether two files name the same nodes in the same roles and order (a reload of the same file).
+   */
+  private static boolean sameMembers(ClusterConfig a, ClusterConfig b) {
+    return a.localhost().equals(b.localhost())
+        && a.nodes().equals(b.nodes())
+        && a.joining().equals(b.joining())
+        && a.leaving().equals(b.leaving());
   }
 
   private Topology load() throws ConfigException {

@@ -659,14 +659,15 @@ public final class TimerNode implements TimerEvents {
     }
     // The other replicas then hold the popped version and skip this pop.
     ClusterView v = view.get();
+    Timer popped = asLeftBy(pop, timer);
     Set<String> peers = currentPeersOf(v, timer.id(), timer.replicationFactor(), timer.replicas());
     String path = TimerPath.location(timer.id(), timer.replicationFactor());
     long now = clock.millis();
     if (!peers.isEmpty()) {
-      replicator.send(peers, path, TimerJson.write(timer, now));
+      replicator.send(peers, path, TimerJson.write(popped, now));
     }
     // Other sites' copies skip this pop too.
-    sendToOtherSites(timer, sites.get(), path, now);
+    sendToOtherSites(popped, sites.get(), path, now);
     if (!timer.isTombstone() && !timer.replicas().contains(v.localAddress())) {
       // This node popped a timer it is no replica of any more (it held it from before a reload,
       // and popped it first, as it was its primary then). The new replicas now hold this pop;
@@ -679,6 +680,34 @@ public final class TimerNode implements TimerEvents {
             return null;
           });
     }
+  }
+
+  /**
+   * The timer as {@code pop} left it, to tell the other replicas about once that pop's callback
+   * succeeded. Usually the stored timer itself; but a timer whose callbacks take longer than its
+   * interval pops again while one is still out, and its sequence number then counts a pop whose
+   * callback has not succeeded yet. Told that one, the next replica would skip it, and if its
+   * callback then failed here, no node would make it.
+   */
+  private static Timer asLeftBy(Pop pop, Timer timer) {
+    if (timer.sequence() == pop.sequence()) {
+      return timer;
+    }
+    Timer t =
+        new Timer(
+            timer.id(),
+            timer.replicationFactor(),
+            timer.startMillis(),
+            timer.intervalMillis(),
+            timer.repeatForMillis(),
+            pop.sequence(),
+            pop.uri(),
+            pop.opaque(),
+            timer.tags());
+    t.setReplicas(timer.replicas());
+    t.setSites(timer.sites());
+    t.setClusterViewId(timer.clusterViewId());
+    return t;
   }
 
   /** The tombstone a node keeps of a timer it is no replica of, instead of the timer. */

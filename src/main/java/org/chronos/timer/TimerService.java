@@ -29,6 +29,8 @@ import org.slf4j.LoggerFactory;
 public final class TimerService {
   private static final Logger LOG = LoggerFactory.getLogger(TimerService.class);
   private static final long MAX_PARK_MICROS = 50_000;
+  // How often a tombstone kept for a callback still out looks again whether it has answered.
+  private static final long OUTCOME_RECHECK_MILLIS = 100;
   // Longest a queryBackground waits for its turn, whatever the clock says it owes.
   private static final long MAX_BACKGROUND_WAIT_MILLIS = 100;
 
@@ -48,6 +50,11 @@ public final class TimerService {
   // thread after each paced query, read and cleared under backgroundTurn.
   private volatile long backgroundNotBefore = -1;
   private final Object backgroundTurn = new Object();
+
+  // Timer thread only: the timers with a callback out, and how many. A tombstone among them is
+  // kept past its time until the last answers (see onDue).
+  private final java.util.IdentityHashMap<Timer, Integer> callbacksOut =
+      new java.util.IdentityHashMap<>();
 
   private volatile boolean running;
   private volatile boolean popping = true;
@@ -465,6 +472,13 @@ public final class TimerService {
 
   private boolean onDue(Timer timer) {
     if (!timer.hasMorePops()) {
+      if (callbacksOut.containsKey(timer)) {
+        // Its last pop's callback has not answered yet (slower than the interval, or the pop was
+        // made late): forgotten now, the timer would not be this node's current copy when the
+        // answer comes, and the other replicas would not hear that the pop was made.
+        store.reschedule(timer, clock.millis() + OUTCOME_RECHECK_MILLIS);
+        return true;
+      }
       store.expire(timer);
       events.forgotten(timer);
       return true;
@@ -480,6 +494,7 @@ public final class TimerService {
       sinkFull = true;
       return false;
     }
+    callbacksOut.merge(timer, 1, Integer::sum);
     events.popping(timer);
     store.popped(timer);
     events.popped(timer, pop, clock.micros() - pop.dueMillis() * 1000);
@@ -492,6 +507,7 @@ public final class TimerService {
   }
 
   private void onOutcome(Timer timer, Pop pop, CallbackOutcome outcome) {
+    callbacksOut.computeIfPresent(timer, (t, n) -> n == 1 ? null : n - 1);
     boolean current = store.get(timer.id()) == timer;
     if (outcome.success()) {
       events.callbackSucceeded(pop, current ? timer : null);

@@ -94,6 +94,11 @@ public final class TimerStore {
     wheel.add(timer, timer.nextDueMillis());
   }
 
+  /** Schedules a due timer handed out by {@link #poll} again, unchanged, at {@code dueMillis}. */
+  public void reschedule(Timer timer, long dueMillis) {
+    wheel.add(timer, dueMillis);
+  }
+
   /**
    * Forgets a due timer handed out by {@link #poll} that has no pops left: a tombstone, or a timer
    * whose repeat-for was below its interval.

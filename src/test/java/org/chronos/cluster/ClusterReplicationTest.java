@@ -209,6 +209,45 @@ class ClusterReplicationTest {
   }
 
   @Test
+  void aPopWhoseCallbackFailsWhileTheOneBeforeWasStillOutIsMadeByTheNextReplica() {
+    // Pops every second, three times. The client takes 1.3 s to answer the first, so the second
+    // goes out before the first has succeeded; it refuses the second 0.5 s later, after the first
+    // succeeded and before the third is due. The news of the first's success must not tell the
+    // backup that the second was made too: the backup makes it 2 s after it was due.
+    cluster = ClusterHarness.start(2);
+    String path = callbacks.newPath("slow-then-failing");
+    callbacks.respondByNumber(
+        path,
+        n ->
+            switch (n) {
+              case 1 -> Reply.stall(Duration.ofMillis(1300));
+              case 2 -> Reply.status(503).after(Duration.ofMillis(500));
+              default -> Reply.ok();
+            });
+    cluster
+        .node(0)
+        .client()
+        .createTimer(
+            TimerJson.timer()
+                .interval(1)
+                .repeatFor(3)
+                .callback(callbacks.url(path), "o")
+                .replicationFactor(2)
+                .json());
+
+    callbacks.awaitRequests(path, 4, Duration.ofSeconds(20));
+    await()
+        .pollDelay(AFTER_ALL_REPLICAS)
+        .atMost(AFTER_ALL_REPLICAS.plusSeconds(5))
+        .until(() -> true);
+    // 1 (answered late), 2 (refused), 2 again from the backup, then 3.
+    assertThat(callbacks.requestsTo(path))
+        .as("%s", callbacks.requestsTo(path))
+        .extracting(Received::sequenceNumber)
+        .containsExactly(1, 2, 2, 3);
+  }
+
+  @Test
   void timersStillPopExactlyOnceWhenTheNodeThatTookThemIsKilled() throws Exception {
     cluster = ClusterHarness.create(3);
     String lines = cluster.nodeLines("node", cluster.nodes());

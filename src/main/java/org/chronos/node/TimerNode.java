@@ -586,21 +586,8 @@ public final class TimerNode implements TimerEvents {
             > RESYNC_DRIFT_MILLIS + Math.max(0, transitMillis)) {
       return copy;
     }
-    Timer kept =
-        new Timer(
-            copy.id(),
-            copy.replicationFactor(),
-            existing.startMillis(),
-            copy.intervalMillis(),
-            copy.repeatForMillis(),
-            copy.sequence(),
-            copy.callbackUri(),
-            copy.opaque(),
-            copy.tags());
-    kept.setReplicas(copy.replicas());
-    kept.setClusterViewId(copy.clusterViewId());
-    kept.setSites(copy.sites());
-    return kept;
+    return copy.snapshot(
+        existing.startMillis(), copy.sequence(), copy.callbackUri(), copy.opaque());
   }
 
   private void merge(TimerStore store, Timer incoming) {
@@ -693,21 +680,7 @@ public final class TimerNode implements TimerEvents {
     if (timer.sequence() == pop.sequence()) {
       return timer;
     }
-    Timer t =
-        new Timer(
-            timer.id(),
-            timer.replicationFactor(),
-            timer.startMillis(),
-            timer.intervalMillis(),
-            timer.repeatForMillis(),
-            pop.sequence(),
-            pop.uri(),
-            pop.opaque(),
-            timer.tags());
-    t.setReplicas(timer.replicas());
-    t.setSites(timer.sites());
-    t.setClusterViewId(timer.clusterViewId());
-    return t;
+    return timer.snapshot(timer.startMillis(), pop.sequence(), pop.uri(), pop.opaque());
   }
 
   /** The tombstone a node keeps of a timer it is no replica of, instead of the timer. */

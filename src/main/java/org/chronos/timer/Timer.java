@@ -104,6 +104,14 @@ public final class Timer extends TimerWheel.Entry {
    * to are never modified in place.
    */
   public Timer snapshot() {
+    return snapshot(startMillis, sequence, callbackUri, opaque);
+  }
+
+  /**
+   * As {@link #snapshot()}, but with this start, sequence number and callback: the timer as another
+   * node, or another moment, has it.
+   */
+  public Timer snapshot(long startMillis, int sequence, String callbackUri, byte[] opaque) {
     Timer t =
         new Timer(
             id,

@@ -39,7 +39,14 @@ class ScalingTest {
     callbacks.close();
   }
 
+  /** One-shot timers, due in {@link #INTERVAL} s. */
   private List<String> createTimers(Node via, int count, int rf) {
+    return createTimers(via, count, rf, INTERVAL, INTERVAL);
+  }
+
+  /** Timers popping every {@code intervalSeconds} for {@code repeatForSeconds}; their paths. */
+  private List<String> createTimers(
+      Node via, int count, int rf, int intervalSeconds, int repeatForSeconds) {
     List<String> paths = new ArrayList<>();
     for (int i = 0; i < count; i++) {
       String path = callbacks.newPath("t");
@@ -47,27 +54,10 @@ class ScalingTest {
       via.client()
           .createTimer(
               TimerJson.timer()
-                  .interval(INTERVAL)
-                  .callback(callbacks.url(path), "o" + i)
-                  .replicationFactor(rf)
-                  .json());
-    }
-    return paths;
-  }
-
-  private List<String> createRepeatingTimers(
-      Node via, int count, int intervalSeconds, int repeatForSeconds) {
-    List<String> paths = new ArrayList<>();
-    for (int i = 0; i < count; i++) {
-      String path = callbacks.newPath("r");
-      paths.add(path);
-      via.client()
-          .createTimer(
-              TimerJson.timer()
                   .interval(intervalSeconds)
                   .repeatFor(repeatForSeconds)
-                  .callback(callbacks.url(path), "r" + i)
-                  .replicationFactor(2)
+                  .callback(callbacks.url(path), "o" + i)
+                  .replicationFactor(rf)
                   .json());
     }
     return paths;
@@ -135,7 +125,7 @@ class ScalingTest {
     Node joining = cluster.node(2);
     configure(old, cluster.nodeLines("node", old));
     old.forEach(Node::start);
-    List<String> paths = createRepeatingTimers(cluster.node(0), 30, 2, 20);
+    List<String> paths = createTimers(cluster.node(0), 30, 2, 2, 20);
     waitForReplication(old, 60);
 
     configure(
@@ -178,20 +168,7 @@ class ScalingTest {
     List<Node> old = List.of(cluster.node(0), cluster.node(1), cluster.node(2));
     configure(old, cluster.nodeLines("node", old));
     old.forEach(Node::start);
-    List<String> paths = new ArrayList<>();
-    for (int i = 0; i < 60; i++) {
-      String path = callbacks.newPath("v1-");
-      paths.add(path);
-      cluster
-          .node(0)
-          .client()
-          .createTimer(
-              TimerJson.timer()
-                  .interval(8)
-                  .callback(callbacks.url(path), "v" + i)
-                  .replicationFactor(2)
-                  .json());
-    }
+    List<String> paths = createTimers(cluster.node(0), 60, 2, 8, 8);
     waitForReplication(old, 120);
 
     configure(cluster.nodes(), cluster.nodeLines("node", cluster.nodes()));

@@ -172,8 +172,11 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
   }
 
   /**
-   * Whether a timer body is a peer's replication message: {@code reliability.replicas} is present
-   * and not null, as the parser decides. Anything unreadable is a client's (the parser refuses it).
+   * Whether a timer body is a peer's message: {@code reliability.replicas} (a replication message
+   * within the site) or {@code reliability.sites} (one from another site, placed here and sent to
+   * this site's replicas) is present and not null, as the parser decides. Refusing either would
+   * leave a copy stale: the sender gives up after a few tries. Anything unreadable is a client's
+   * (the parser refuses it).
    */
   static boolean isReplication(byte[] body) {
     try (JsonParser p = JSON.createParser(body)) {
@@ -186,7 +189,8 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
         if (field.equals("reliability") && value == JsonToken.START_OBJECT) {
           while (p.nextToken() == JsonToken.FIELD_NAME) {
             String inner = p.currentName();
-            if (p.nextToken() != JsonToken.VALUE_NULL && inner.equals("replicas")) {
+            if (p.nextToken() != JsonToken.VALUE_NULL
+                && (inner.equals("replicas") || inner.equals("sites"))) {
               return true;
             }
             p.skipChildren();

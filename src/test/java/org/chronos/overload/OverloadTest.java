@@ -170,12 +170,19 @@ class OverloadTest {
       int refusalsBefore = clientRefusals.get();
       String self = "127.0.0.1:" + APP.getLocalPort();
 
-      // More node-to-node requests than the bucket holds, while every client token is taken.
+      // More node-to-node (and site-to-site) requests than the bucket holds, while every client
+      // token is taken.
       for (int i = 0; i < 60; i++) {
         String path = String.format("/timers/%016x-2", ThreadLocalRandom.current().nextLong());
         HttpResponse<String> replica = client.put(path, replicationBody(self));
         assertThat(replica.statusCode())
             .as("replication PUT %d: %s", i, replica.body())
+            .isEqualTo(200);
+        String fromOtherSite =
+            String.format("/timers/%016x-2", ThreadLocalRandom.current().nextLong());
+        HttpResponse<String> site = client.put(fromOtherSite, siteBody());
+        assertThat(site.statusCode())
+            .as("another site's PUT %d: %s", i, site.body())
             .isEqualTo(200);
         HttpResponse<String> references =
             client.send("DELETE", "/timers/references", BodyPublishers.ofString("{\"IDs\":[]}"));
@@ -229,6 +236,18 @@ class OverloadTest {
         + "\"reliability\":{\"cluster-view-id\":\"0\",\"replicas\":[\""
         + self
         + "\"]}}";
+  }
+
+  /**
+   * What another site sends: the timer with its site list, and no replicas (this site places it).
+   */
+  private static String siteBody() {
+    return "{\"timing\":{\"interval\":3600,\"repeat-for\":3600,\"start-time-delta\":0,\"sequence-number\":0},"
+        + "\"callback\":{\"http\":{\"uri\":\""
+        + CALLBACKS.url("/site")
+        + "\",\"opaque\":\"s\"}},"
+        + "\"reliability\":{\"cluster-view-id\":\"0\",\"replication-factor\":2,"
+        + "\"sites\":[\"site2\",\"site1\"]}}";
   }
 
   private static boolean finished(Timer timer) {

@@ -22,6 +22,12 @@ class ReplicationBodyTest {
                 "{\"timing\":{\"interval\":1},\"callback\":{\"http\":{\"uri\":\"http://x/\",\"opaque\":\"{}\"}},"
                     + "\"reliability\":{\"replication-factor\":2,\"sites\":[\"a\"],\"replicas\":[\"a\",\"b\"]}}"))
         .isTrue();
+    // Another site's message (sites, no replicas): the node places it in its own site.
+    assertThat(
+            replication(
+                "{\"timing\":{\"interval\":1},\"callback\":{\"http\":{\"uri\":\"\",\"opaque\":\"\"}},"
+                    + "\"reliability\":{\"cluster-view-id\":\"7\",\"replication-factor\":2,\"sites\":[\"site1\",\"site2\"]}}"))
+        .isTrue();
     // A malformed replicas value is still a peer's message; the parser answers 400 for it.
     assertThat(replication("{\"reliability\":{\"replicas\":\"oops\"}}")).isTrue();
   }
@@ -32,6 +38,7 @@ class ReplicationBodyTest {
             replication("{\"timing\":{\"interval\":1},\"reliability\":{\"replication-factor\":3}}"))
         .isFalse();
     assertThat(replication("{\"reliability\":{\"replicas\":null}}")).isFalse();
+    assertThat(replication("{\"reliability\":{\"sites\":null}}")).isFalse();
     assertThat(replication("{\"reliability\":[\"replicas\"]}")).isFalse();
     assertThat(replication("{\"callback\":{\"replicas\":[\"a\"]},\"statistics\":{\"replicas\":1}}"))
         .isFalse();

@@ -264,11 +264,26 @@ public final class TimerNode implements TimerEvents {
     Timer timer =
         placeInThisSite(id, rf, request, writtenMillis, v, sites.get().refresh(request.sites()));
     byte[] body = TimerJson.write(timer, now);
-    Set<String> peers = currentPeersOf(v, id, rf, timer.replicas());
-    if (!service.execute(store -> merge(store, timer))) {
+    String path = TimerPath.location(id, rf);
+    // As for a client's update: the replicas under the view before the last reload, and those
+    // the copy held here lists, hear of it too; a reload may have dropped them (see
+    // storeFromClient), and a copy left there would pop a timer deleted meanwhile.
+    Set<String> peers = peersOf(v, id, rf, timer.replicas());
+    boolean accepted =
+        service.execute(
+            store -> {
+              Timer previous = store.get(id);
+              merge(store, timer);
+              Set<String> dropped = withDroppedReplicas(Set.of(), previous, v.localAddress());
+              dropped.removeAll(peers);
+              if (!dropped.isEmpty()) {
+                replicator.send(dropped, path, body);
+              }
+            });
+    if (!accepted) {
       throw new OverloadedException("timer queue is full");
     }
-    replicator.send(peers, TimerPath.location(id, rf), body);
+    replicator.send(peers, path, body);
   }
 
   /**

@@ -131,6 +131,60 @@ class GeoRedundancyTest {
   }
 
   @Test
+  void aDeleteFromAnotherSiteReachesTheReplicasAReloadDroppedBeforeAnyResync() {
+    // Site A: three nodes, then a fourth added as a plain node line (the older procedure, so no
+    // leaving lines name the old replicas) and every node reloaded. Site B: one node. Timers set
+    // in A are deleted through B before any resync: the A node that takes the delete must also
+    // tell the replicas the timers had before the reload, or those go on to pop them.
+    cluster = ClusterHarness.create(5);
+    List<Node> siteA = cluster.nodes().subList(0, 4);
+    List<Node> firstThree = siteA.subList(0, 3);
+    Node b = cluster.node(4);
+    for (Node node : siteA) {
+      node.writeClusterFile(cluster.nodeLines("node", firstThree));
+      node.writeSharedFile(
+          "[sites]\nlocal_site = siteA\nremote_site = siteB="
+              + b.address()
+              + "\nreplicate_timers_across_sites = true\n");
+    }
+    b.writeClusterFile("node = " + b.address());
+    b.writeSharedFile(
+        "[sites]\nlocal_site = siteB\nremote_site = siteA="
+            + cluster.node(0).address()
+            + "\nreplicate_timers_across_sites = true\n");
+    firstThree.forEach(Node::start);
+    b.start();
+    List<String> locations = new ArrayList<>();
+    for (int i = 0; i < 30; i++) {
+      locations.add(
+          cluster
+              .node(0)
+              .client()
+              .createTimer(TimerJson.oneShot(12, callbacks.url("/deleted"), "d" + i)));
+    }
+    await().until(() -> b.liveCount() == 30);
+    await().until(() -> firstThree.stream().mapToInt(Node::liveCount).sum() == 60);
+
+    for (Node node : siteA) {
+      node.writeClusterFile(cluster.nodeLines("node", siteA));
+    }
+    cluster.node(3).start();
+    for (Node node : firstThree) {
+      assertThat(node.reload()).isEqualTo(200);
+    }
+    for (String location : locations) {
+      assertThat(b.client().delete(location).statusCode()).isEqualTo(200);
+    }
+    String marker = callbacks.newPath("marker");
+    cluster.node(0).client().createTimer(TimerJson.oneShot(12, callbacks.url(marker), "m"));
+
+    callbacks.awaitRequest("the marker", r -> r.path().equals(marker), Duration.ofSeconds(30));
+    // The deleted timers were due before the marker; a replica pops at most 2 s after its due time.
+    await().pollDelay(Duration.ofSeconds(4)).atMost(Duration.ofSeconds(9)).until(() -> true);
+    assertThat(callbacks.requestsTo("/deleted")).isEmpty();
+  }
+
+  @Test
   void withReplicationAcrossSitesOffAStoppedSitesTimersAreNotPoppedByTheOther() {
     startSites(2, false);
     createTimers(cluster.node(0), 20, 2, "local-only");

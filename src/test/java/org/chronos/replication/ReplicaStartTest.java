@@ -5,10 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.net.http.HttpRequest.BodyPublishers;
 import java.net.http.HttpResponse;
 import org.chronos.testing.ChronosClient;
-import org.chronos.testing.ClusterHarness;
-import org.chronos.testing.ClusterHarness.Node;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.chronos.testing.TwoNodeTest;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -17,23 +14,7 @@ import org.junit.jupiter.api.Test;
  * the message ({@link Replicator#HELD_HEADER}, a batch entry's {@code Held}). Without that, every
  * replica of a timer would pop later than its primary by however long replication took.
  */
-class ReplicaStartTest {
-  private static ClusterHarness cluster;
-  private static Node a;
-  private static Node b;
-
-  @BeforeAll
-  static void start() {
-    cluster = ClusterHarness.start(2);
-    a = cluster.node(0);
-    b = cluster.node(1);
-  }
-
-  @AfterAll
-  static void stop() {
-    cluster.close();
-  }
-
+class ReplicaStartTest extends TwoNodeTest {
   /** A replication body for a timer that started {@code -deltaMillis} ms before it was written. */
   private static String copy(long deltaMillis) {
     return copy(deltaMillis, 600);

@@ -3,11 +3,10 @@ package org.chronos.replication;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.net.http.HttpResponse;
-import org.chronos.testing.ClusterHarness;
-import org.chronos.testing.ClusterHarness.Node;
+import java.util.List;
+import org.chronos.testing.TimerJson;
+import org.chronos.testing.TwoNodeTest;
 import org.chronos.timer.Timer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -15,42 +14,16 @@ import org.junit.jupiter.api.Test;
  * 5), and the sequence number and start it came with: it is the timer's last word, and a message
  * about an earlier pop that arrives after it must lose to it.
  */
-class TombstoneMergeTest {
-  private static ClusterHarness cluster;
-  private static Node a;
-  private static Node b;
-
-  @BeforeAll
-  static void start() {
-    cluster = ClusterHarness.start(2);
-    a = cluster.node(0);
-    b = cluster.node(1);
-  }
-
-  @AfterAll
-  static void stop() {
-    cluster.close();
-  }
-
+class TombstoneMergeTest extends TwoNodeTest {
   /** A's message about the timer: started at {@code startMillis}, popped {@code sequence} times. */
   private static String message(long startMillis, int sequence, boolean tombstone) {
-    return "{\"timing\":{\"interval\":10,\"repeat-for\":30,\"start-time-delta\":"
-        + (startMillis - System.currentTimeMillis())
-        + ",\"start-time\":"
-        + startMillis
-        + ",\"sequence-number\":"
-        + sequence
-        + "},\"callback\":{\"http\":{\"uri\":\""
-        + (tombstone ? "" : "http://127.0.0.1:1/cb")
-        + "\",\"opaque\":\""
-        + (tombstone ? "" : "x")
-        + "\"}},\"reliability\":{\"cluster-view-id\":\""
-        + b.view().viewId()
-        + "\",\"replicas\":[\""
-        + a.address()
-        + "\",\""
-        + b.address()
-        + "\"]}}";
+    return TimerJson.timer()
+        .interval(10)
+        .repeatFor(30)
+        .started(startMillis, sequence)
+        .callback(tombstone ? "" : "http://127.0.0.1:1/cb", tombstone ? "" : "x")
+        .replicas(b.view().viewId(), List.of(a.address(), b.address()))
+        .json();
   }
 
   private static void put(long id, String body) {

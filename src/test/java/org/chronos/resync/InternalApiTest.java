@@ -7,31 +7,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.net.http.HttpRequest.BodyPublishers;
 import java.net.http.HttpResponse;
 import org.chronos.replication.Replicator;
-import org.chronos.testing.ClusterHarness;
-import org.chronos.testing.ClusterHarness.Node;
 import org.chronos.testing.TimerJson;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.chronos.testing.TwoNodeTest;
 import org.junit.jupiter.api.Test;
 
 /** The internal resync API's answers to good and bad requests (PROTOCOL.md section 6). */
-class InternalApiTest {
-  private static ClusterHarness cluster;
-  private static Node a;
-  private static Node b;
-
-  @BeforeAll
-  static void start() {
-    cluster = ClusterHarness.start(2);
-    a = cluster.node(0);
-    b = cluster.node(1);
-  }
-
-  @AfterAll
-  static void stop() {
-    cluster.close();
-  }
-
+class InternalApiTest extends TwoNodeTest {
   private static HttpResponse<String> get(String query, String... headers) {
     return a.client().send("GET", "/timers" + query, BodyPublishers.noBody(), headers);
   }

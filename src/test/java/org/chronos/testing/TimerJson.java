@@ -62,6 +62,26 @@ public final class TimerJson {
     return this;
   }
 
+  /**
+   * As a peer's message has it: the timer started at {@code startMillis} (as {@code start-time},
+   * and as {@code start-time-delta} from now) and has popped {@code sequence} times.
+   */
+  public TimerJson started(long startMillis, int sequence) {
+    timing()
+        .put("start-time-delta", startMillis - System.currentTimeMillis())
+        .put("start-time", startMillis)
+        .put("sequence-number", sequence);
+    return this;
+  }
+
+  /** As a peer's message has it: the view it was placed under, and its replicas. */
+  public TimerJson replicas(String clusterViewId, java.util.List<String> replicas) {
+    reliability().put("cluster-view-id", clusterViewId);
+    com.fasterxml.jackson.databind.node.ArrayNode list = reliability().putArray("replicas");
+    replicas.forEach(list::add);
+    return this;
+  }
+
   public TimerJson replicationFactor(int rf) {
     reliability().put("replication-factor", rf);
     return this;

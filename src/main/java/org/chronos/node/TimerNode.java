@@ -310,9 +310,11 @@ public final class TimerNode implements TimerEvents {
 
   /**
    * A remote site answers again after failing: send it every timer of ours whose site list includes
-   * it, so it is protected again now rather than at each timer's next change. Each timer is sent by
-   * its primary in this site only. Ids are gathered on the timer thread; serialization happens
-   * there too, a thousand timers at a time, so pops are not held up.
+   * it, so it is protected again now rather than at each timer's next change, and every tombstone
+   * still held, so that a deletion or last pop it missed reaches it (one whose tombstone has gone,
+   * after its timer's interval, cannot). Each timer is sent by its primary in this site only. Ids
+   * are gathered on the timer thread; serialization happens there too, a thousand timers at a time,
+   * so pops are not held up.
    */
   void resendToSite(String site) {
     service
@@ -322,8 +324,9 @@ public final class TimerNode implements TimerEvents {
               String local = view.get().localAddress();
               store.forEach(
                   t -> {
-                    if (!t.isTombstone()
-                        && t.sites().contains(site)
+                    // Tombstones too: a deletion (or a last pop) the site missed while it did not
+                    // answer would otherwise leave its copy live there, to pop and come back.
+                    if (t.sites().contains(site)
                         && !t.replicas().isEmpty()
                         && t.replicas().get(0).equals(local)) {
                       ids.add(t.id());
@@ -333,7 +336,7 @@ public final class TimerNode implements TimerEvents {
             })
         .thenAccept(
             ids -> {
-              LOG.info("re-sending {} timers to site {}", ids.size(), site);
+              LOG.info("re-sending {} timers and tombstones to site {}", ids.size(), site);
               for (int from = 0; from < ids.size(); from += 1000) {
                 List<Long> chunk = ids.subList(from, Math.min(ids.size(), from + 1000));
                 service.query(
@@ -341,7 +344,7 @@ public final class TimerNode implements TimerEvents {
                       long now = clock.millis();
                       for (long id : chunk) {
                         Timer t = store.get(id);
-                        if (t != null && !t.isTombstone()) {
+                        if (t != null) {
                           siteReplicator.send(
                               List.of(site),
                               TimerPath.location(id, t.replicationFactor()),

@@ -185,6 +185,41 @@ class GeoRedundancyTest {
   }
 
   @Test
+  void aDeleteThatCouldNotReachTheOtherSiteIsSentWhenThatSiteAnswersAgain() {
+    startSites(2, true);
+    Node first = cluster.node(0);
+    Node second = cluster.node(1);
+    List<String> locations = new ArrayList<>();
+    for (int i = 0; i < 30; i++) {
+      locations.add(
+          first.client().createTimer(TimerJson.oneShot(30, callbacks.url("/deleted"), "d" + i)));
+    }
+    await().until(() -> second.liveCount() == 30);
+    // The second site becomes unreachable from the first (here: the first's file names a port
+    // nothing listens on), and the timers are deleted in the first meanwhile.
+    String shared =
+        "[sites]\nlocal_site = site0\nreplicate_timers_across_sites = true\nremote_site = site1=";
+    first.writeSharedFile(shared + "127.0.0.1:1\n");
+    assertThat(first.reload()).isEqualTo(200);
+    for (String location : locations) {
+      assertThat(first.client().delete(location).statusCode()).isEqualTo(200);
+    }
+    await("the deletes given up on")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> first.client().counter("chronos.sites.site1.failed") >= 30);
+    assertThat(second.liveCount()).isEqualTo(30);
+
+    // It answers again: the first site sends it what it missed, deletions included.
+    first.writeSharedFile(shared + second.address() + "\n");
+    assertThat(first.reload()).isEqualTo(200);
+
+    await("the second site's copies deleted")
+        .atMost(Duration.ofSeconds(15))
+        .until(() -> second.liveCount() == 0);
+    assertThat(callbacks.requestsTo("/deleted")).isEmpty();
+  }
+
+  @Test
   void withReplicationAcrossSitesOffAStoppedSitesTimersAreNotPoppedByTheOther() {
     startSites(2, false);
     createTimers(cluster.node(0), 20, 2, "local-only");

@@ -398,12 +398,7 @@ public final class TimerNode implements TimerEvents {
       // By the version rule alone a copy older than what this node holds (it popped the timer
       // since) would lose, and the live copy here would go on popping with the new replicas.
       Timer held = store.get(copy.id());
-      Timer tombstone = (held != null ? held : copy).toTombstone(clock.millis());
-      tombstone.setReplicas(copy.replicas());
-      tombstone.setClusterViewId(copy.clusterViewId());
-      tombstone.setSites(copy.sites());
-      tombstone.setPopDelayMillis(popDelay(v, sites.get(), tombstone));
-      store.put(tombstone);
+      store.put(noReplicaHere(held != null ? held : copy, copy, clock.millis()));
       return;
     }
     Timer placed = placeSnapshot(store, copy, v, lateByMillis);
@@ -692,7 +687,7 @@ public final class TimerNode implements TimerEvents {
       service.query(
           store -> {
             if (store.get(timer.id()) == timer) {
-              store.put(noReplicaHere(timer, now));
+              store.put(noReplicaHere(timer, timer, now));
             }
             return null;
           });
@@ -713,9 +708,16 @@ public final class TimerNode implements TimerEvents {
     return timer.snapshot(timer.startMillis(), pop.sequence(), pop.uri(), pop.opaque());
   }
 
-  /** The tombstone a node keeps of a timer it is no replica of, instead of the timer. */
-  private Timer noReplicaHere(Timer timer, long nowMillis) {
+  /**
+   * The tombstone a node keeps of a timer it is no replica of, instead of {@code timer}: its
+   * interval and repeat-for, and the replicas, view id and sites of {@code placed} (the timer
+   * itself, or the copy that says where it lives now).
+   */
+  private Timer noReplicaHere(Timer timer, Timer placed, long nowMillis) {
     Timer tombstone = timer.toTombstone(nowMillis);
+    tombstone.setReplicas(placed.replicas());
+    tombstone.setClusterViewId(placed.clusterViewId());
+    tombstone.setSites(placed.sites());
     tombstone.setPopDelayMillis(popDelay(view.get(), sites.get(), tombstone));
     return tombstone;
   }

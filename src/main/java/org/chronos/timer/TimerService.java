@@ -51,10 +51,11 @@ public final class TimerService {
   private volatile long backgroundNotBefore = -1;
   private final Object backgroundTurn = new Object();
 
-  // Timer thread only: the timers with a callback out, and how many. A tombstone among them is
-  // kept past its time until the last answers (see onDue).
-  private final java.util.IdentityHashMap<Timer, Integer> callbacksOut =
-      new java.util.IdentityHashMap<>();
+  // Timer thread only: the timers whose last pop's callback is out. Such a tombstone is kept past
+  // its time until the callback answers (see onDue). Other pops need no entry: only a tombstone
+  // can be forgotten while its callback is out.
+  private final java.util.Set<Timer> lastPopsOut =
+      java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
 
   private volatile boolean running;
   private volatile boolean popping = true;
@@ -472,7 +473,7 @@ public final class TimerService {
 
   private boolean onDue(Timer timer) {
     if (!timer.hasMorePops()) {
-      if (callbacksOut.containsKey(timer)) {
+      if (lastPopsOut.contains(timer)) {
         // Its last pop's callback has not answered yet (slower than the interval, or the pop was
         // made late): forgotten now, the timer would not be this node's current copy when the
         // answer comes, and the other replicas would not hear that the pop was made.
@@ -494,9 +495,11 @@ public final class TimerService {
       sinkFull = true;
       return false;
     }
-    callbacksOut.merge(timer, 1, Integer::sum);
     events.popping(timer);
     store.popped(timer);
+    if (timer.isTombstone()) {
+      lastPopsOut.add(timer);
+    }
     events.popped(timer, pop, clock.micros() - pop.dueMillis() * 1000);
     return true;
   }
@@ -507,7 +510,7 @@ public final class TimerService {
   }
 
   private void onOutcome(Timer timer, Pop pop, CallbackOutcome outcome) {
-    callbacksOut.computeIfPresent(timer, (t, n) -> n == 1 ? null : n - 1);
+    lastPopsOut.remove(timer);
     boolean current = store.get(timer.id()) == timer;
     if (outcome.success()) {
       events.callbackSucceeded(pop, current ? timer : null);

@@ -45,7 +45,10 @@ public final class AsyncHttp {
     }
   }
 
-  /** A pooled async client, not yet started, whose I/O threads have this name and priority. */
+  /**
+   * A pooled async client, not yet started, whose I/O threads are named {@code ioThreadName-1},
+   * {@code -2}, ... and have this Java priority.
+   */
   public static CloseableHttpAsyncClient client(
       long timeoutMillis,
       int maxTotal,
@@ -54,13 +57,28 @@ public final class AsyncHttp {
       String ioThreadName,
       int ioThreadPriority) {
     AtomicInteger ioThreadCount = new AtomicInteger();
-    ThreadFactory ioThreadFactory =
+    return client(
+        timeoutMillis,
+        maxTotal,
+        maxPerRoute,
+        ioThreads,
         r -> {
           Thread t = new Thread(r, ioThreadName + "-" + ioThreadCount.incrementAndGet());
           t.setDaemon(true);
           t.setPriority(ioThreadPriority);
           return t;
-        };
+        });
+  }
+
+  /**
+   * A pooled async client, not yet started, whose I/O threads come from {@code ioThreadFactory}.
+   */
+  public static CloseableHttpAsyncClient client(
+      long timeoutMillis,
+      int maxTotal,
+      int maxPerRoute,
+      int ioThreads,
+      ThreadFactory ioThreadFactory) {
     Timeout timeout = Timeout.ofMilliseconds(timeoutMillis);
     return HttpAsyncClients.custom()
         .setConnectionManager(
@@ -104,18 +122,15 @@ public final class AsyncHttp {
   /** Java priority of ordinary threads. */
   public static final int NORMAL = Thread.NORM_PRIORITY;
 
-  /**
-   * Java priority of background work (a resync): nice 4 under {@code -XX:ThreadPriorityPolicy=1},
-   * which any user may set, so that on a busy machine pops and requests get a core first.
-   */
-  public static final int BACKGROUND = Thread.MIN_PRIORITY;
-
   /** Daemon threads with one name: Chronos's helper threads must never keep the JVM alive. */
   public static ThreadFactory daemonThreads(String name) {
     return daemonThreads(name, NORMAL);
   }
 
-  /** Daemon threads with one name and a Java priority ({@link #POPS}, {@link #BACKGROUND}). */
+  /**
+   * Daemon threads with one name and a Java priority ({@link #POPS}); a resync's threads come from
+   * {@code org.chronos.node.BackgroundThreads}.
+   */
   public static ThreadFactory daemonThreads(String name, int priority) {
     return r -> {
       Thread t = new Thread(r, name);

@@ -47,6 +47,7 @@ import org.chronos.api.TimerRequest;
 import org.chronos.api.TimerRequestParser;
 import org.chronos.cluster.ClusterView;
 import org.chronos.http.AsyncHttp;
+import org.chronos.node.BackgroundThreads;
 import org.chronos.node.TimerNode;
 import org.chronos.replication.ReplicationBatch;
 import org.chronos.replication.Replicator;
@@ -101,6 +102,7 @@ public final class ResyncService {
   private final Counter warmedUp;
   private final WarmUpGate warmUps;
   private final Supplier<Replicator> warmUpReplicators;
+  private final BackgroundThreads threads;
 
   private CompletableFuture<ResyncSummary> running;
   private CompletableFuture<ResyncSummary> queued;
@@ -119,7 +121,8 @@ public final class ResyncService {
       Duration timerThreadTimeout,
       MetricRegistry metrics,
       WarmUpGate warmUps,
-      Supplier<Replicator> warmUpReplicators) {
+      Supplier<Replicator> warmUpReplicators,
+      BackgroundThreads threads) {
     this.clock = clock;
     this.warmUps = warmUps;
     this.warmUpReplicators = warmUpReplicators;
@@ -131,16 +134,12 @@ public final class ResyncService {
     this.pageSize = pageSize;
     this.requestTimeout = requestTimeout;
     this.timerThreadTimeout = timerThreadTimeout;
+    this.threads = threads;
     this.http =
-        AsyncHttp.client(
-            requestTimeout.toMillis(), 4, 2, 1, "chronos-resync-io", AsyncHttp.BACKGROUND);
+        AsyncHttp.client(requestTimeout.toMillis(), 4, 2, 1, threads.numbered("chronos-resync-io"));
     http.start();
-    this.runner =
-        Executors.newSingleThreadExecutor(
-            AsyncHttp.daemonThreads("chronos-resync", AsyncHttp.BACKGROUND));
-    this.fetchers =
-        Executors.newSingleThreadExecutor(
-            AsyncHttp.daemonThreads("chronos-resync-fetch", AsyncHttp.BACKGROUND));
+    this.runner = Executors.newSingleThreadExecutor(threads.named("chronos-resync"));
+    this.fetchers = Executors.newSingleThreadExecutor(threads.named("chronos-resync-fetch"));
     metrics.register("chronos.resync.nodes-remaining", (Gauge<Integer>) nodesRemaining::get);
     this.timersProcessed = metrics.counter("chronos.resync.timers-processed");
     this.runs = metrics.counter("chronos.resync.runs");
@@ -234,6 +233,11 @@ public final class ResyncService {
 
   public int nodesRemaining() {
     return nodesRemaining.get();
+  }
+
+  /** How this node's resync threads are scheduled ({@link BackgroundThreads#scheduling}). */
+  public String threadScheduling() {
+    return threads.scheduling();
   }
 
   public void stop() {

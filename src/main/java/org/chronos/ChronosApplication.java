@@ -27,7 +27,7 @@ import org.chronos.cluster.ClusterService;
 import org.chronos.cluster.ConfigException;
 import org.chronos.health.ClusterHealthCheck;
 import org.chronos.health.TimerThreadHealthCheck;
-import org.chronos.node.BackgroundThreads;
+import org.chronos.http.AsyncHttp;
 import org.chronos.node.RealtimePriority;
 import org.chronos.node.TimerNode;
 import org.chronos.overload.OverloadFilter;
@@ -141,7 +141,6 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     TimerRequestParser parser = new TimerRequestParser(ts.getMaxTimerSeconds());
     ResyncSource resyncSource = new ResyncSource(clock, timerService, clusterService::view);
     WarmUpGate warmUpGate = new WarmUpGate(environment.metrics());
-    BackgroundThreads resyncThreads = new BackgroundThreads(config.getResync().isIdleScheduling());
     // Other nodes' resyncs: their pages and the copies they send on, at a resync's priority; half
     // the cores (at least 2), so that several peers resyncing at once cannot take them all.
     int servingThreads = Math.max(2, Runtime.getRuntime().availableProcessors() / 2);
@@ -151,7 +150,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             .executorService("chronos-resync-serve")
             .minThreads(servingThreads)
             .maxThreads(servingThreads)
-            .threadFactory(resyncThreads.named("chronos-resync-serve"))
+            .threadFactory(AsyncHttp.daemonThreads("chronos-resync-serve", AsyncHttp.BACKGROUND))
             .build();
     environment
         .jersey()
@@ -248,8 +247,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             warmUpGate,
             // The warm-up's copies go to this node itself through a replicator like the real one,
             // whose metrics nobody reads.
-            () -> newReplicator(clock, new MetricRegistry(), rs),
-            resyncThreads);
+            () -> newReplicator(clock, new MetricRegistry(), rs));
     environment
         .lifecycle()
         .manage(

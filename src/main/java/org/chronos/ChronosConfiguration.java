@@ -495,24 +495,6 @@ public class ChronosConfiguration extends Configuration {
     private boolean onStart = true;
 
     /**
-     * Runs the resync's threads, and those serving other nodes' resyncs, under Linux's {@code
-     * SCHED_IDLE}, so that they take only the CPU this node's pops, callbacks and requests leave
-     * (see {@code BackgroundThreads}); off, they run at nice 4 (under {@code
-     * -XX:ThreadPriorityPolicy=1}) and take a share of a busy core.
-     */
-    private boolean idleScheduling = true;
-
-    @JsonProperty
-    public boolean isIdleScheduling() {
-      return idleScheduling;
-    }
-
-    @JsonProperty
-    public void setIdleScheduling(boolean idleScheduling) {
-      this.idleScheduling = idleScheduling;
-    }
-
-    /**
      * Made-up timers the node runs its resync code on once after it starts (after the start-up
      * resync), so that the JIT has compiled that code before a real resync needs it; 0 for none.
      * Nothing is stored or sent; on an idle 2-core machine it took 3.4 s and 4.7 s of CPU, the

@@ -43,7 +43,6 @@ public final class ClusterHealthCheck extends HealthCheck {
     } else if (resync.lastSummary() != null) {
       message += "; last resync: " + resync.lastSummary();
     }
-    message += "; resync threads: " + resync.threadScheduling();
     return Result.healthy(message);
   }
 }

@@ -45,10 +45,7 @@ public final class AsyncHttp {
     }
   }
 
-  /**
-   * A pooled async client, not yet started, whose I/O threads are named {@code ioThreadName-1},
-   * {@code -2}, ... and have this Java priority.
-   */
+  /** A pooled async client, not yet started, whose I/O threads have this name and priority. */
   public static CloseableHttpAsyncClient client(
       long timeoutMillis,
       int maxTotal,
@@ -57,28 +54,13 @@ public final class AsyncHttp {
       String ioThreadName,
       int ioThreadPriority) {
     AtomicInteger ioThreadCount = new AtomicInteger();
-    return client(
-        timeoutMillis,
-        maxTotal,
-        maxPerRoute,
-        ioThreads,
+    ThreadFactory ioThreadFactory =
         r -> {
           Thread t = new Thread(r, ioThreadName + "-" + ioThreadCount.incrementAndGet());
           t.setDaemon(true);
           t.setPriority(ioThreadPriority);
           return t;
-        });
-  }
-
-  /**
-   * A pooled async client, not yet started, whose I/O threads come from {@code ioThreadFactory}.
-   */
-  public static CloseableHttpAsyncClient client(
-      long timeoutMillis,
-      int maxTotal,
-      int maxPerRoute,
-      int ioThreads,
-      ThreadFactory ioThreadFactory) {
+        };
     Timeout timeout = Timeout.ofMilliseconds(timeoutMillis);
     return HttpAsyncClients.custom()
         .setConnectionManager(
@@ -122,15 +104,18 @@ public final class AsyncHttp {
   /** Java priority of ordinary threads. */
   public static final int NORMAL = Thread.NORM_PRIORITY;
 
+  /**
+   * Java priority of background work (a resync): nice 4 under {@code -XX:ThreadPriorityPolicy=1},
+   * which any user may set, so that on a busy machine pops and requests get a core first.
+   */
+  public static final int BACKGROUND = Thread.MIN_PRIORITY;
+
   /** Daemon threads with one name: Chronos's helper threads must never keep the JVM alive. */
   public static ThreadFactory daemonThreads(String name) {
     return daemonThreads(name, NORMAL);
   }
 
-  /**
-   * Daemon threads with one name and a Java priority ({@link #POPS}); a resync's threads come from
-   * {@code org.chronos.node.BackgroundThreads}.
-   */
+  /** Daemon threads with one name and a Java priority ({@link #POPS}, {@link #BACKGROUND}). */
   public static ThreadFactory daemonThreads(String name, int priority) {
     return r -> {
       Thread t = new Thread(r, name);

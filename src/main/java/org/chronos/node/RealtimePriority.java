@@ -64,17 +64,6 @@ public final class RealtimePriority {
   }
 
   /**
-   * Puts thread {@code tid} under {@code SCHED_IDLE} with {@code chrt}: it runs only on a core no
-   * ordinary thread wants, and gives the core up as soon as one wakes (see {@link
-   * BackgroundThreads}). Any user may lower a thread's scheduling this way.
-   *
-   * @return null if it did, else why not
-   */
-  public static String idle(long tid) {
-    return chrt(List.of("chrt", "--idle", "--pid", "0", Long.toString(tid)));
-  }
-
-  /**
    * Puts thread {@code tid} under {@code SCHED_DEADLINE} with {@code chrt}: it runs ahead of every
    * other thread for up to {@code runtimeNanos} of CPU in each {@code periodNanos}, and is set
    * aside for the rest of a period once it has used that.

@@ -315,9 +315,6 @@ public final class Replicator {
             timeoutMillis, perRoute * 16, perRoute, 1, "chronos-replication-io", AsyncHttp.NORMAL);
     this.retries =
         new ScheduledThreadPoolExecutor(1, AsyncHttp.daemonThreads("chronos-replication-retries"));
-    // Started now, not by the first retry: a thread starts with the scheduling of the one that
-    // started it, and a resync thread (SCHED_IDLE) may be the first to see a send fail.
-    retries.prestartAllCoreThreads();
   }
 
   public void start() {

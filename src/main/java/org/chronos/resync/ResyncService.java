@@ -47,7 +47,6 @@ import org.chronos.api.TimerRequest;
 import org.chronos.api.TimerRequestParser;
 import org.chronos.cluster.ClusterView;
 import org.chronos.http.AsyncHttp;
-import org.chronos.node.BackgroundThreads;
 import org.chronos.node.TimerNode;
 import org.chronos.replication.ReplicationBatch;
 import org.chronos.replication.Replicator;
@@ -102,7 +101,6 @@ public final class ResyncService {
   private final Counter warmedUp;
   private final WarmUpGate warmUps;
   private final Supplier<Replicator> warmUpReplicators;
-  private final BackgroundThreads threads;
 
   private CompletableFuture<ResyncSummary> running;
   private CompletableFuture<ResyncSummary> queued;
@@ -121,8 +119,7 @@ public final class ResyncService {
       Duration timerThreadTimeout,
       MetricRegistry metrics,
       WarmUpGate warmUps,
-      Supplier<Replicator> warmUpReplicators,
-      BackgroundThreads threads) {
+      Supplier<Replicator> warmUpReplicators) {
     this.clock = clock;
     this.warmUps = warmUps;
     this.warmUpReplicators = warmUpReplicators;
@@ -134,12 +131,16 @@ public final class ResyncService {
     this.pageSize = pageSize;
     this.requestTimeout = requestTimeout;
     this.timerThreadTimeout = timerThreadTimeout;
-    this.threads = threads;
     this.http =
-        AsyncHttp.client(requestTimeout.toMillis(), 4, 2, 1, threads.numbered("chronos-resync-io"));
+        AsyncHttp.client(
+            requestTimeout.toMillis(), 4, 2, 1, "chronos-resync-io", AsyncHttp.BACKGROUND);
     http.start();
-    this.runner = Executors.newSingleThreadExecutor(threads.named("chronos-resync"));
-    this.fetchers = Executors.newSingleThreadExecutor(threads.named("chronos-resync-fetch"));
+    this.runner =
+        Executors.newSingleThreadExecutor(
+            AsyncHttp.daemonThreads("chronos-resync", AsyncHttp.BACKGROUND));
+    this.fetchers =
+        Executors.newSingleThreadExecutor(
+            AsyncHttp.daemonThreads("chronos-resync-fetch", AsyncHttp.BACKGROUND));
     metrics.register("chronos.resync.nodes-remaining", (Gauge<Integer>) nodesRemaining::get);
     this.timersProcessed = metrics.counter("chronos.resync.timers-processed");
     this.runs = metrics.counter("chronos.resync.runs");
@@ -233,11 +234,6 @@ public final class ResyncService {
 
   public int nodesRemaining() {
     return nodesRemaining.get();
-  }
-
-  /** How this node's resync threads are scheduled ({@link BackgroundThreads#scheduling}). */
-  public String threadScheduling() {
-    return threads.scheduling();
   }
 
   public void stop() {

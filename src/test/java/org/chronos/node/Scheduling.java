@@ -24,8 +24,6 @@ import org.chronos.timer.TimerService;
 final class Scheduling {
   static final int SCHED_OTHER = 0;
   static final int SCHED_FIFO = 1;
-  static final int SCHED_RR = 2;
-  static final int SCHED_IDLE = 5;
   static final int SCHED_DEADLINE = 6;
 
   private Scheduling() {}
@@ -48,50 +46,21 @@ final class Scheduling {
   }
 
   /**
-   * "tid: policy" for every live thread of this JVM other than {@code except} under a real-time
-   * policy (a resync's threads under SCHED_IDLE are not).
+   * "tid (name): policy" for every live thread of this JVM other than {@code except} not
+   * SCHED_OTHER.
    */
-  static List<String> otherThreadsRealtime(long except) throws IOException {
+  static List<String> otherThreadsNotOrdinary(long except) throws IOException {
     List<String> found = new ArrayList<>();
-    for (long tid : threadIds()) {
-      int policy = policyOf(tid);
-      if (tid != except
-          && (policy == SCHED_FIFO || policy == SCHED_RR || policy == SCHED_DEADLINE)) {
-        found.add(tid + ": policy " + policy);
+    try (var tasks = Files.list(Path.of("/proc/self/task"))) {
+      for (Path task : (Iterable<Path>) tasks::iterator) {
+        long tid = Long.parseLong(task.getFileName().toString());
+        int policy = policyOf(tid);
+        if (tid != except && policy > SCHED_OTHER) {
+          found.add(tid + ": policy " + policy);
+        }
       }
     }
     return found;
-  }
-
-  /**
-   * A thread of this JVM: its Linux id, its name as Linux has it (15 characters) and its policy.
-   */
-  record LinuxThread(long tid, String comm, int policy) {}
-
-  /** This JVM's threads now, less those that end while they are read. */
-  static List<LinuxThread> linuxThreads() throws IOException {
-    List<LinuxThread> threads = new ArrayList<>();
-    for (long tid : threadIds()) {
-      try {
-        String comm = comm(tid);
-        int policy = policyOf(tid);
-        if (policy >= 0) {
-          threads.add(new LinuxThread(tid, comm, policy));
-        }
-      } catch (NoSuchFileException ended) {
-        // gone meanwhile
-      }
-    }
-    return threads;
-  }
-
-  /** The Linux ids of this JVM's threads now. */
-  static List<Long> threadIds() throws IOException {
-    List<Long> ids = new ArrayList<>();
-    try (var tasks = Files.list(Path.of("/proc/self/task"))) {
-      tasks.forEach(task -> ids.add(Long.parseLong(task.getFileName().toString())));
-    }
-    return ids;
   }
 
   /**
@@ -113,7 +82,7 @@ final class Scheduling {
     assertThat(policyOfAThreadStartedBy(application.timerService()))
         .as("policy of a thread the timer thread started")
         .isEqualTo(SCHED_OTHER);
-    assertThat(otherThreadsRealtime(tid)).isEmpty();
+    assertThat(otherThreadsNotOrdinary(tid)).isEmpty();
   }
 
   /** The message of the node's {@code timer-thread} health check (admin {@code /healthcheck}). */

@@ -1,12 +1,10 @@
 package org.chronos.timer;
 
-import java.time.Instant;
-
 /**
  * Wall-clock time source injected everywhere below the HTTP layer; implementations are thread-safe.
  *
- * <p>Timers are scheduled in wall-clock milliseconds because the node-to-node protocol exchanges
- * absolute start times. Tests substitute a clock they advance by hand.
+ * <p>Timers are scheduled in milliseconds since the Unix epoch (the older form of a replication
+ * message carries an absolute {@code start-time}). Tests substitute a clock they advance by hand.
  */
 public interface Clock {
 
@@ -27,23 +25,9 @@ public interface Clock {
     return millis() * 1_000_000L;
   }
 
-  /** The system's wall clock. */
-  Clock SYSTEM =
-      new Clock() {
-        @Override
-        public long millis() {
-          return System.currentTimeMillis();
-        }
-
-        @Override
-        public long micros() {
-          Instant now = Instant.now();
-          return now.getEpochSecond() * 1_000_000L + now.getNano() / 1000;
-        }
-
-        @Override
-        public long nanos() {
-          return System.nanoTime();
-        }
-      };
+  /**
+   * The system's wall-clock time at the node's start, carried forward by the monotonic clock: a
+   * step of the system clock moves no timer ({@link SteadyClock}).
+   */
+  Clock SYSTEM = SteadyClock.system();
 }

@@ -48,7 +48,7 @@ public final class CallbackServer implements AutoCloseable {
    * @param number 1-based position among the requests to the same path
    * @param headers header names in lower case
    * @param arrivalMillis {@link System#currentTimeMillis()} when the request (head and body) was
-   *     read, before any delay: the same clock Chronos schedules timers with
+   *     read, before any delay: the clock Chronos schedules timers with, until someone steps it
    * @param arrivalNanos {@link System#nanoTime()} at the same moment, for intervals
    */
   public record Received(

@@ -118,7 +118,8 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             clusterService::sites,
             replicator,
             environment.metrics(),
-            config.getResync().getMaxRememberedTimers());
+            config.getResync().getMaxRememberedTimers(),
+            rs.getMaxOwedSiteDeletions());
     tagCounts = new TagCounts(environment.metrics());
     TagWindowStats tagWindows = new TagWindowStats(clock, environment.metrics());
     timerService =

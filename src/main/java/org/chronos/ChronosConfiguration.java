@@ -411,6 +411,24 @@ public class ChronosConfiguration extends Configuration {
     @Min(1)
     private int maxBulkQueuedPerPeer = Replicator.DEFAULT_MAX_BULK_QUEUED;
 
+    /**
+     * Deletions (tombstones) a node keeps per remote site that did not get them, to send when the
+     * site answers again even if the tombstone has expired by then; beyond this the oldest are let
+     * go. 0 keeps none.
+     */
+    @Min(0)
+    private int maxOwedSiteDeletions = 100_000;
+
+    @JsonProperty
+    public int getMaxOwedSiteDeletions() {
+      return maxOwedSiteDeletions;
+    }
+
+    @JsonProperty
+    public void setMaxOwedSiteDeletions(int maxOwedSiteDeletions) {
+      this.maxOwedSiteDeletions = maxOwedSiteDeletions;
+    }
+
     @JsonProperty
     public Duration getTimeout() {
       return timeout;

@@ -18,6 +18,7 @@ import org.chronos.cluster.ClusterView;
 import org.chronos.replication.Replicator;
 import org.chronos.replication.VersionRule;
 import org.chronos.resources.TimerPath;
+import org.chronos.sites.OwedDeletions;
 import org.chronos.sites.SiteReplicator;
 import org.chronos.sites.SitesConfig;
 import org.chronos.timer.Clock;
@@ -92,6 +93,7 @@ public final class TimerNode implements TimerEvents {
   private int resyncsRunning;
   private long rememberForgottenUntil = Long.MIN_VALUE;
   private final int maxRemembered;
+  private final OwedDeletions owedDeletions;
   private boolean toldOfTheCap;
 
   public TimerNode(
@@ -102,7 +104,8 @@ public final class TimerNode implements TimerEvents {
       Supplier<SitesConfig> sites,
       Replicator replicator,
       MetricRegistry metrics,
-      int maxRemembered) {
+      int maxRemembered,
+      int maxOwedSiteDeletions) {
     this.clock = clock;
     this.maxRemembered = maxRemembered;
     this.ids = ids;
@@ -110,6 +113,7 @@ public final class TimerNode implements TimerEvents {
     this.previousView = previousView;
     this.sites = sites;
     this.siteReplicator = new SiteReplicator(replicator, metrics, sites, this::resendToSite);
+    this.owedDeletions = new OwedDeletions(maxOwedSiteDeletions, metrics);
     this.replicator = replicator;
     this.created = metrics.meter("chronos.timers.created");
     this.updated = metrics.meter("chronos.timers.updated");
@@ -305,18 +309,26 @@ public final class TimerNode implements TimerEvents {
     }
     List<String> others = new ArrayList<>(timer.sites());
     others.remove(sc.localSite());
-    siteReplicator.send(others, path, TimerJson.writeForSite(timer, now));
+    byte[] body = TimerJson.writeForSite(timer, now);
+    if (timer.isTombstone()) {
+      // Owed to a site that does not get it, until that site answers again (resendToSite).
+      Timer owed = timer.snapshot();
+      siteReplicator.send(others, path, body, site -> owedDeletions.add(site, owed));
+    } else {
+      siteReplicator.send(others, path, body);
+    }
   }
 
   /**
    * A remote site answers again after failing: send it every timer of ours whose site list includes
    * it, so it is protected again now rather than at each timer's next change, and every tombstone
    * still held, so that a deletion or last pop it missed reaches it (one whose tombstone has gone,
-   * after its timer's interval, cannot). Each timer is sent by its primary in this site only. Ids
-   * are gathered on the timer thread; serialization happens there too, a thousand timers at a time,
-   * so pops are not held up.
+   * after its timer's interval, cannot, unless it is owed: {@link #resendOwedDeletions}). Each
+   * timer is sent by its primary in this site only. Ids are gathered on the timer thread;
+   * serialization happens there too, a thousand timers at a time, so pops are not held up.
    */
   void resendToSite(String site) {
+    resendOwedDeletions(site);
     service
         .query(
             store -> {
@@ -355,6 +367,41 @@ public final class TimerNode implements TimerEvents {
                     });
               }
             });
+  }
+
+  /**
+   * Sends {@code site} the deletions this node sent it that it did not get ({@link OwedDeletions}),
+   * of timers this node no longer holds, whose tombstones have expired here; a timer still held
+   * goes as it is now, from its primary ({@link #resendToSite}). A thousand at a time on the timer
+   * thread, which alone may look at the store; one that fails again stays owed.
+   */
+  private void resendOwedDeletions(String site) {
+    List<Timer> owed = owedDeletions.take(site);
+    if (owed.isEmpty()) {
+      return;
+    }
+    LOG.info(
+        "site {} answers again: sending it the deletions it did not get, {} of them (a timer"
+            + " still held here goes as it is now instead)",
+        site,
+        owed.size());
+    for (int from = 0; from < owed.size(); from += 1000) {
+      List<Timer> chunk = owed.subList(from, Math.min(owed.size(), from + 1000));
+      service.query(
+          store -> {
+            long now = clock.millis();
+            for (Timer tombstone : chunk) {
+              if (store.get(tombstone.id()) == null) {
+                siteReplicator.send(
+                    List.of(site),
+                    TimerPath.location(tombstone.id(), tombstone.replicationFactor()),
+                    TimerJson.writeForSite(tombstone, now),
+                    failedSite -> owedDeletions.add(failedSite, tombstone));
+              }
+            }
+            return null;
+          });
+    }
   }
 
   /** Replica position in this site, then this site's position in the timer's site list. */

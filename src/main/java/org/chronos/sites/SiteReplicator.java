@@ -175,6 +175,15 @@ public final class SiteReplicator {
 
   /** Sends {@code PUT path} with the body to each named remote site that is still configured. */
   public void send(Collection<String> siteNames, String path, byte[] body) {
+    send(siteNames, path, body, null);
+  }
+
+  /**
+   * As {@link #send(Collection, String, byte[])}, and tells {@code failedTo} (if not null) the name
+   * of each site the message could not be delivered to, retries included.
+   */
+  public void send(
+      Collection<String> siteNames, String path, byte[] body, Consumer<String> failedTo) {
     SitesConfig config = sites.get();
     for (String name : siteNames) {
       String address = config.remoteSites().get(name);
@@ -183,7 +192,15 @@ public final class SiteReplicator {
       }
       SiteState state = states.computeIfAbsent(name, SiteState::new);
       replicator.send(
-          java.util.List.of(address), path, body, (peer, ok) -> record(name, state, ok));
+          java.util.List.of(address),
+          path,
+          body,
+          (peer, ok) -> {
+            if (!ok && failedTo != null) {
+              failedTo.accept(name);
+            }
+            record(name, state, ok);
+          });
     }
   }
 

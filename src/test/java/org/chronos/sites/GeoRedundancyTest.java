@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.CallbackServer.Received;
+import org.chronos.testing.ChronosClient;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
 import org.chronos.testing.TimerJson;
@@ -217,6 +218,72 @@ class GeoRedundancyTest {
         .atMost(Duration.ofSeconds(15))
         .until(() -> second.liveCount() == 0);
     assertThat(callbacks.requestsTo("/deleted")).isEmpty();
+  }
+
+  /** Points the node's remote site at {@code address} (a dead port cuts the node off from it). */
+  private void remoteSiteAt(Node node, Node remote, String address) {
+    node.writeSharedFile(
+        "[sites]\nlocal_site = "
+            + site(node)
+            + "\nreplicate_timers_across_sites = true\nremote_site = "
+            + site(remote)
+            + "="
+            + address
+            + "\n");
+    assertThat(node.reload()).isEqualTo(200);
+  }
+
+  /**
+   * The two sites cannot reach each other while a repeating timer is deleted in the first; the
+   * second, not knowing, pops it meanwhile. By the time they can again, the first's tombstone has
+   * expired (it lasts the timer's interval). The first still sends the deletion it owes the second,
+   * so the second's copy stops popping, and no pop's news brings the timer back to the first.
+   */
+  @Test
+  void aDeleteWhoseTombstoneExpiredBeforeTheOtherSiteAnsweredAgainStillReachesIt() {
+    startSites(2, true);
+    Node first = cluster.node(0);
+    Node second = cluster.node(1);
+    String path = callbacks.newPath("deleted-in-a-partition");
+    String location =
+        first
+            .client()
+            .createTimer(
+                TimerJson.timer()
+                    .interval(2)
+                    .repeatFor(600)
+                    .callback(callbacks.url(path), "p")
+                    .json());
+    long id = ChronosClient.idOf(location);
+    await().until(() -> second.holdsLive(id));
+
+    remoteSiteAt(first, second, "127.0.0.1:1");
+    remoteSiteAt(second, first, "127.0.0.1:1");
+    assertThat(first.client().delete(location).statusCode()).isEqualTo(200);
+    await("the deletion owed to the second site")
+        .atMost(Duration.ofSeconds(20))
+        .until(
+            () ->
+                Long.valueOf(1).equals(first.client().gauge("chronos.sites.site1.deletions-owed")));
+    await("the first site's tombstone expired").until(() -> first.timer(id) == null);
+    // Cut off, the second site pops the timer as its backup.
+    int poppedInTheOutage = callbacks.awaitRequests(path, 1, Duration.ofSeconds(15)).size();
+    assertThat(poppedInTheOutage).isPositive();
+
+    // The first site reaches the second again (the second not yet the first): the deletion goes.
+    remoteSiteAt(first, second, second.address());
+    await("the second site's copy deleted")
+        .atMost(Duration.ofSeconds(15))
+        .until(() -> !second.holdsLive(id));
+    assertThat(first.client().gauge("chronos.sites.site1.deletions-owed")).isZero();
+    remoteSiteAt(second, first, first.address());
+    int popped = callbacks.requestsTo(path).size();
+
+    // Three of the timer's intervals later: no more pops anywhere, and nothing came back.
+    await().pollDelay(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(7)).until(() -> true);
+    assertThat(callbacks.requestsTo(path)).hasSize(popped);
+    assertThat(first.holdsLive(id)).isFalse();
+    assertThat(second.holdsLive(id)).isFalse();
   }
 
   @Test

@@ -1,0 +1,88 @@
+package org.chronos.sites;
+
+import com.codahale.metrics.Gauge;
+import com.codahale.metrics.MetricRegistry;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.chronos.timer.Timer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Deletions another site did not get because it did not answer (tombstones: a client's DELETE, or a
+ * timer's last pop), kept per site until it answers again. A tombstone lasts only its timer's
+ * interval, so after a longer outage the site would otherwise never hear of the deletion: its copy
+ * would go on popping, and each pop's news would bring the timer back here. Thread-safe.
+ *
+ * <p>At most {@code maxPerSite} per site (each a detached tombstone, about 200 bytes): beyond that
+ * the oldest is let go, counted in {@code chronos.sites.<site>.deletions-dropped} and logged once
+ * per outage. {@code chronos.sites.<site>.deletions-owed} is how many a site is owed now.
+ */
+public final class OwedDeletions {
+  private static final Logger LOG = LoggerFactory.getLogger(OwedDeletions.class);
+
+  private final int maxPerSite;
+  private final MetricRegistry metrics;
+  private final Map<String, LinkedHashMap<Long, Timer>> bySite = new HashMap<>();
+  private final Set<String> toldOfTheCap = new HashSet<>();
+
+  public OwedDeletions(int maxPerSite, MetricRegistry metrics) {
+    this.maxPerSite = maxPerSite;
+    this.metrics = metrics;
+  }
+
+  /** {@code site} did not get {@code tombstone} (a detached copy, never changed afterwards). */
+  public synchronized void add(String site, Timer tombstone) {
+    if (maxPerSite <= 0) {
+      return;
+    }
+    LinkedHashMap<Long, Timer> owed = bySite.get(site);
+    if (owed == null) {
+      owed = new LinkedHashMap<>();
+      bySite.put(site, owed);
+      metrics.gauge(
+          MetricRegistry.name("chronos", "sites", site, "deletions-owed"),
+          () -> (Gauge<Integer>) () -> owedTo(site));
+    }
+    // The latest tombstone of a timer replaces an earlier one, and counts as the newest.
+    owed.remove(tombstone.id());
+    owed.put(tombstone.id(), tombstone);
+    if (owed.size() > maxPerSite) {
+      Iterator<Long> oldest = owed.keySet().iterator();
+      oldest.next();
+      oldest.remove();
+      metrics.counter(MetricRegistry.name("chronos", "sites", site, "deletions-dropped")).inc();
+      if (toldOfTheCap.add(site)) {
+        LOG.warn(
+            "site {} is owed {} deletions (replication.maxOwedSiteDeletions): the oldest are let go"
+                + " and will not reach it when it answers again",
+            site,
+            maxPerSite);
+      }
+    }
+  }
+
+  /** The deletions owed to {@code site}, oldest first; none are owed to it afterwards. */
+  public synchronized List<Timer> take(String site) {
+    toldOfTheCap.remove(site);
+    LinkedHashMap<Long, Timer> owed = bySite.get(site);
+    if (owed == null) {
+      return List.of();
+    }
+    List<Timer> taken = new ArrayList<>(owed.values());
+    owed.clear();
+    return taken;
+  }
+
+  /** How many deletions {@code site} is owed now. */
+  public synchronized int owedTo(String site) {
+    LinkedHashMap<Long, Timer> owed = bySite.get(site);
+    return owed == null ? 0 : owed.size();
+  }
+}

@@ -1,0 +1,63 @@
+package org.chronos.sites;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.codahale.metrics.MetricRegistry;
+import java.util.List;
+import org.chronos.timer.Timer;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Deletions owed to a site that did not answer: kept per site, one per timer (the latest), at most
+ * the configured number with the oldest let go (and counted), and handed over once when the site
+ * answers again.
+ */
+class OwedDeletionsTest {
+  private final MetricRegistry metrics = new MetricRegistry();
+
+  private static Timer tombstone(long id, long at) {
+    return Timer.tombstone(id, 2, at);
+  }
+
+  private long gauge(String site) {
+    return ((Number)
+            metrics.getGauges().get("chronos.sites." + site + ".deletions-owed").getValue())
+        .longValue();
+  }
+
+  @Test
+  void keepsTheLatestTombstoneOfEachTimerPerSiteUntilTheSiteIsSentThem() {
+    OwedDeletions owed = new OwedDeletions(10, metrics);
+    owed.add("east", tombstone(1, 100));
+    owed.add("east", tombstone(2, 200));
+    owed.add("west", tombstone(1, 100));
+    owed.add("east", tombstone(1, 300)); // the same timer again: replaces the first
+
+    assertThat(gauge("east")).isEqualTo(2);
+    List<Timer> east = owed.take("east");
+    assertThat(east).extracting(Timer::id).containsExactly(2L, 1L);
+    assertThat(east.get(1).startMillis()).isEqualTo(300);
+    assertThat(owed.take("east")).isEmpty();
+    assertThat(gauge("east")).isZero();
+    assertThat(owed.take("west")).extracting(Timer::id).containsExactly(1L);
+    assertThat(owed.take("north")).isEmpty();
+  }
+
+  @Test
+  void beyondTheLimitTheOldestAreLetGoAndCounted() {
+    OwedDeletions owed = new OwedDeletions(3, metrics);
+    for (long id = 1; id <= 5; id++) {
+      owed.add("east", tombstone(id, id));
+    }
+    assertThat(owed.take("east")).extracting(Timer::id).containsExactly(3L, 4L, 5L);
+    assertThat(metrics.counter("chronos.sites.east.deletions-dropped").getCount()).isEqualTo(2);
+  }
+
+  @Test
+  void aLimitOfZeroKeepsNone() {
+    OwedDeletions owed = new OwedDeletions(0, metrics);
+    owed.add("east", tombstone(1, 1));
+    assertThat(owed.take("east")).isEmpty();
+    assertThat(owed.owedTo("east")).isZero();
+  }
+}

@@ -57,6 +57,9 @@ public final class TimerThreadHealthCheck extends HealthCheck {
     }
     long ahead = steady.systemAheadMillis();
     if (Math.abs(ahead) < SteadyClock.REPORTED_STEP_MILLIS) {
+      synchronized (this) {
+        loggedAheadMillis = 0; // stepped back: the same step again is logged again
+      }
       return "";
     }
     String step =

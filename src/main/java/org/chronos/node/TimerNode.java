@@ -349,23 +349,17 @@ public final class TimerNode implements TimerEvents {
         .thenAccept(
             ids -> {
               LOG.info("re-sending {} timers and tombstones to site {}", ids.size(), site);
-              for (int from = 0; from < ids.size(); from += 1000) {
-                List<Long> chunk = ids.subList(from, Math.min(ids.size(), from + 1000));
-                service.query(
-                    store -> {
-                      long now = clock.millis();
-                      for (long id : chunk) {
-                        Timer t = store.get(id);
-                        if (t != null) {
-                          siteReplicator.send(
-                              List.of(site),
-                              TimerPath.location(id, t.replicationFactor()),
-                              TimerJson.writeForSite(t, now));
-                        }
-                      }
-                      return null;
-                    });
-              }
+              inTurns(
+                  ids,
+                  (store, id, now) -> {
+                    Timer t = store.get(id);
+                    if (t != null) {
+                      siteReplicator.send(
+                          List.of(site),
+                          TimerPath.location(id, t.replicationFactor()),
+                          TimerJson.writeForSite(t, now));
+                    }
+                  });
             });
   }
 
@@ -385,19 +379,39 @@ public final class TimerNode implements TimerEvents {
             + " still held here goes as it is now instead)",
         site,
         owed.size());
-    for (int from = 0; from < owed.size(); from += 1000) {
-      List<Timer> chunk = owed.subList(from, Math.min(owed.size(), from + 1000));
+    inTurns(
+        owed,
+        (store, tombstone, now) -> {
+          if (store.get(tombstone.id()) == null) {
+            siteReplicator.send(
+                List.of(site),
+                TimerPath.location(tombstone.id(), tombstone.replicationFactor()),
+                TimerJson.writeForSite(tombstone, now),
+                failedSite -> owedDeletions.add(failedSite, tombstone));
+          }
+        });
+  }
+
+  /**
+   * Something done on the timer thread with one item of a list, at the clock's time {@code now}.
+   */
+  @FunctionalInterface
+  private interface Turn<T> {
+    void apply(TimerStore store, T item, long now);
+  }
+
+  /**
+   * Does {@code each} for every item on the timer thread, a thousand items a turn, so that pops due
+   * meanwhile are not held up.
+   */
+  private <T> void inTurns(List<T> items, Turn<T> each) {
+    for (int from = 0; from < items.size(); from += 1000) {
+      List<T> turn = items.subList(from, Math.min(items.size(), from + 1000));
       service.query(
           store -> {
             long now = clock.millis();
-            for (Timer tombstone : chunk) {
-              if (store.get(tombstone.id()) == null) {
-                siteReplicator.send(
-                    List.of(site),
-                    TimerPath.location(tombstone.id(), tombstone.replicationFactor()),
-                    TimerJson.writeForSite(tombstone, now),
-                    failedSite -> owedDeletions.add(failedSite, tombstone));
-              }
+            for (T item : turn) {
+              each.apply(store, item, now);
             }
             return null;
           });

@@ -864,7 +864,9 @@ public final class ResyncService {
                 Plan plan = chunk.get(i);
                 if (placed == null) {
                   superseded[base + i] = true;
-                } else if (plan.sendsOn() && plan.entry().popTime() < urgentBefore) {
+                } else if (plan.sendsOn() && placed.nextDueMillis() < urgentBefore) {
+                  // By the copy as placed here, on this node's clock: the page's pop time (the
+                  // paging cursor) is on the peer's, which may differ.
                   byte[] body = TimerJson.write(placed, clock.millis());
                   String path = TimerPath.location(placed.id(), placed.replicationFactor());
                   tally.sendUrgent(replicator, plan.replicateTo(), path, body, transitMillis);

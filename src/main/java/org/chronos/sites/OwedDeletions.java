@@ -50,7 +50,12 @@ public final class OwedDeletions {
           MetricRegistry.name("chronos", "sites", site, "deletions-owed"),
           () -> (Gauge<Integer>) () -> owedTo(site));
     }
-    // The latest tombstone of a timer replaces an earlier one, and counts as the newest.
+    // The latest tombstone of a timer replaces an earlier one, and counts as the newest; an
+    // earlier one (a resend of it that failed again) does not replace a later one.
+    Timer held = owed.get(tombstone.id());
+    if (held != null && held.startMillis() > tombstone.startMillis()) {
+      return;
+    }
     owed.remove(tombstone.id());
     owed.put(tombstone.id(), tombstone);
     if (owed.size() > maxPerSite) {

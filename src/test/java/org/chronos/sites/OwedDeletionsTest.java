@@ -44,6 +44,14 @@ class OwedDeletionsTest {
   }
 
   @Test
+  void anEarlierTombstoneAddedAgainDoesNotReplaceALaterOne() {
+    OwedDeletions owed = new OwedDeletions(10, metrics);
+    owed.add("east", tombstone(1, 300));
+    owed.add("east", tombstone(1, 100)); // a resend of an older deletion that failed again
+    assertThat(owed.take("east")).extracting(Timer::startMillis).containsExactly(300L);
+  }
+
+  @Test
   void beyondTheLimitTheOldestAreLetGoAndCounted() {
     OwedDeletions owed = new OwedDeletions(3, metrics);
     for (long id = 1; id <= 5; id++) {

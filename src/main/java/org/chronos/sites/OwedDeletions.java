@@ -15,10 +15,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Deletions another site did not get because it did not answer (tombstones: a client's DELETE, or a
- * timer's last pop), kept per site until it answers again. A tombstone lasts only its timer's
- * interval, so after a longer outage the site would otherwise never hear of the deletion: its copy
- * would go on popping, and each pop's news would bring the timer back here. Thread-safe.
+ * Deletions another site did not get because it did not answer (the tombstones a client's DELETE
+ * makes, and any other tombstone sent to a site), kept per site until it answers again. A tombstone
+ * lasts only its timer's interval, so after a longer outage the site would otherwise never hear of
+ * the deletion: its copy would go on popping, and each pop's news would bring the timer back here.
+ * Thread-safe.
  *
  * <p>At most {@code maxPerSite} per site (each a detached tombstone, about 200 bytes): beyond that
  * the oldest is let go, counted in {@code chronos.sites.<site>.deletions-dropped} and logged once

@@ -328,46 +328,44 @@ public final class TimerNode implements TimerEvents {
    * serialization happens there too, a thousand timers at a time, so pops are not held up.
    */
   void resendToSite(String site) {
-    resendOwedDeletions(site);
-    service
-        .query(
-            store -> {
-              List<Long> ids = new ArrayList<>();
-              String local = view.get().localAddress();
-              store.forEach(
-                  t -> {
-                    // Tombstones too: a deletion (or a last pop) the site missed while it did not
-                    // answer would otherwise leave its copy live there, to pop and come back.
-                    if (t.sites().contains(site)
-                        && !t.replicas().isEmpty()
-                        && t.replicas().get(0).equals(local)) {
-                      ids.add(t.id());
-                    }
-                  });
-              return ids;
-            })
-        .thenAccept(
-            ids -> {
-              LOG.info("re-sending {} timers and tombstones to site {}", ids.size(), site);
-              inTurns(
-                  ids,
-                  (store, id, now) -> {
-                    Timer t = store.get(id);
-                    if (t != null) {
-                      siteReplicator.send(
-                          List.of(site),
-                          TimerPath.location(id, t.replicationFactor()),
-                          TimerJson.writeForSite(t, now));
-                    }
-                  });
-            });
+    // One command from here (an I/O thread, which must not wait long for room in the timer
+    // thread's queue); the timer thread queues the rest itself, without waiting.
+    service.query(
+        store -> {
+          resendOwedDeletions(site);
+          List<Long> ids = new ArrayList<>();
+          String local = view.get().localAddress();
+          store.forEach(
+              t -> {
+                // Tombstones too: a deletion (or a last pop) the site missed while it did not
+                // answer would otherwise leave its copy live there, to pop and come back.
+                if (t.sites().contains(site)
+                    && !t.replicas().isEmpty()
+                    && t.replicas().get(0).equals(local)) {
+                  ids.add(t.id());
+                }
+              });
+          LOG.info("re-sending {} timers and tombstones to site {}", ids.size(), site);
+          inTurns(
+              ids,
+              (held, id, now) -> {
+                Timer t = held.get(id);
+                if (t != null) {
+                  siteReplicator.send(
+                      List.of(site),
+                      TimerPath.location(id, t.replicationFactor()),
+                      TimerJson.writeForSite(t, now));
+                }
+              });
+          return null;
+        });
   }
 
   /**
    * Sends {@code site} the deletions this node sent it that it did not get ({@link OwedDeletions}),
    * of timers this node no longer holds, whose tombstones have expired here; a timer still held
-   * goes as it is now, from its primary ({@link #resendToSite}). A thousand at a time on the timer
-   * thread, which alone may look at the store; one that fails again stays owed.
+   * goes as it is now, from its primary ({@link #resendToSite}). Called on the timer thread; a
+   * thousand at a time, in turns of their own; one that fails again stays owed.
    */
   private void resendOwedDeletions(String site) {
     List<Timer> owed = owedDeletions.take(site);

@@ -51,15 +51,13 @@ public final class TimerThreadHealthCheck extends HealthCheck {
   }
 
   /** What the health message says of a step of the system clock: nothing if there was none. */
-  private String clockStep() {
+  private synchronized String clockStep() {
     if (!(clock instanceof SteadyClock steady)) {
       return "";
     }
     long ahead = steady.systemAheadMillis();
     if (Math.abs(ahead) < SteadyClock.REPORTED_STEP_MILLIS) {
-      synchronized (this) {
-        loggedAheadMillis = 0; // stepped back: the same step again is logged again
-      }
+      loggedAheadMillis = 0; // stepped back: the same step again is logged again
       return "";
     }
     String step =
@@ -67,11 +65,9 @@ public final class TimerThreadHealthCheck extends HealthCheck {
             "the system clock is %d ms %s the timers' clock (stepped since this node started;"
                 + " timers keep to the time that has passed)",
             Math.abs(ahead), ahead > 0 ? "ahead of" : "behind");
-    synchronized (this) {
-      if (Math.abs(ahead - loggedAheadMillis) >= SteadyClock.REPORTED_STEP_MILLIS) {
-        loggedAheadMillis = ahead;
-        LOG.warn("{}", step);
-      }
+    if (Math.abs(ahead - loggedAheadMillis) >= SteadyClock.REPORTED_STEP_MILLIS) {
+      loggedAheadMillis = ahead;
+      LOG.warn("{}", step);
     }
     return "; " + step;
   }

@@ -675,17 +675,7 @@ public final class TimerNode implements TimerEvents {
       // A tombstone keeps the interval and repeat-for of the timer it replaces (section 5), and
       // the start and sequence number it came with: after a last pop it must still beat a late
       // message about an earlier pop, which by the version rule would beat a sequence number 0.
-      toStore =
-          new Timer(
-              existing.id(),
-              existing.replicationFactor(),
-              incoming.startMillis(),
-              existing.intervalMillis(),
-              existing.repeatForMillis(),
-              incoming.sequence(),
-              null,
-              null,
-              List.of());
+      toStore = existing.toTombstone(incoming.startMillis(), incoming.sequence());
       toStore.setReplicas(incoming.replicas());
       toStore.setClusterViewId(incoming.clusterViewId());
     } else if (index < 0 && !incoming.isTombstone()) {

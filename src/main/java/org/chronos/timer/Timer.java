@@ -81,14 +81,22 @@ public final class Timer extends TimerWheel.Entry {
 
   /** A tombstone replacing this timer, keeping its interval and repeat-for (section 5). */
   public Timer toTombstone(long nowMillis) {
+    return toTombstone(nowMillis, 0);
+  }
+
+  /**
+   * As {@link #toTombstone(long)}, with this start and sequence number: a tombstone that came from
+   * another node, as it came.
+   */
+  public Timer toTombstone(long startMillis, int sequence) {
     Timer t =
         new Timer(
             id,
             replicationFactor,
-            nowMillis,
+            startMillis,
             intervalMillis,
             repeatForMillis,
-            0,
+            sequence,
             null,
             null,
             List.of());

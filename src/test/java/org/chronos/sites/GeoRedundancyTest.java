@@ -198,10 +198,7 @@ class GeoRedundancyTest {
     await().until(() -> second.liveCount() == 30);
     // The second site becomes unreachable from the first (here: the first's file names a port
     // nothing listens on), and the timers are deleted in the first meanwhile.
-    String shared =
-        "[sites]\nlocal_site = site0\nreplicate_timers_across_sites = true\nremote_site = site1=";
-    first.writeSharedFile(shared + "127.0.0.1:1\n");
-    assertThat(first.reload()).isEqualTo(200);
+    remoteSiteAt(first, second, "127.0.0.1:1");
     for (String location : locations) {
       assertThat(first.client().delete(location).statusCode()).isEqualTo(200);
     }
@@ -211,8 +208,7 @@ class GeoRedundancyTest {
     assertThat(second.liveCount()).isEqualTo(30);
 
     // It answers again: the first site sends it what it missed, deletions included.
-    first.writeSharedFile(shared + second.address() + "\n");
-    assertThat(first.reload()).isEqualTo(200);
+    remoteSiteAt(first, second, second.address());
 
     await("the second site's copies deleted")
         .atMost(Duration.ofSeconds(15))
@@ -267,8 +263,7 @@ class GeoRedundancyTest {
                 Long.valueOf(1).equals(first.client().gauge("chronos.sites.site1.deletions-owed")));
     await("the first site's tombstone expired").until(() -> first.timer(id) == null);
     // Cut off, the second site pops the timer as its backup.
-    int poppedInTheOutage = callbacks.awaitRequests(path, 1, Duration.ofSeconds(15)).size();
-    assertThat(poppedInTheOutage).isPositive();
+    callbacks.awaitRequests(path, 1, Duration.ofSeconds(15));
 
     // The first site reaches the second again (the second not yet the first): the deletion goes.
     remoteSiteAt(first, second, second.address());

@@ -16,11 +16,14 @@
 # -Ddw.replication.maxBulkInFlightPerPeer=4 to override a YAML key; "{node}" becomes the node's name,
 # e.g. -XX:AOTCache=/tmp/aot/{node}.aot),
 # CBENCH_RESYNC_AGAIN=1 to time a second resync after the first (on compiled code),
+# CBENCH_SAMPLES=<file> to write benchmark 2's callback lateness samples there (see pooled.sh),
 # CBENCH_KEEP=1 to keep the work directory (node logs, cluster files), CBENCH_WAIT_QUIET=<s> to
 # wait up to that many seconds for the machine to be idle before each benchmark (the figures
 # are only meaningful when nothing else runs; each phase reports the CPU other processes took).
 set -euo pipefail
 
+# A relative CBENCH_SAMPLES is relative to where the script was started.
+[ -n "${CBENCH_SAMPLES:-}" ] && CBENCH_SAMPLES=$(realpath -m "$CBENCH_SAMPLES")
 cd "$(dirname "$0")/../.."
 which=${1:-all}
 JAVA=${JAVA:-java}
@@ -75,6 +78,8 @@ JVM_OPTS=(-Xmx1g)
 [ -n "${CBENCH_NODE_OPTS:-}" ] && JVM_OPTS+=("-Dcbench.nodeOpts=$CBENCH_NODE_OPTS")
 [ -n "${CBENCH_INTERVAL:-}" ] && JVM_OPTS+=("-Dcbench.interval=$CBENCH_INTERVAL")
 [ "${CBENCH_RESYNC_AGAIN:-0}" = 1 ] && JVM_OPTS+=(-Dcbench.resyncAgain=true)
+# Benchmark 2 writes every background callback's lateness to this file (for bench/cluster/pooled.sh).
+[ -n "${CBENCH_SAMPLES:-}" ] && JVM_OPTS+=("-Dcbench.samples=$CBENCH_SAMPLES")
 # The callback target (in this JVM) at the nice value of the nodes' timer and callback threads.
 [ "${CBENCH_TARGET_PRIORITY:-0}" = 1 ] && JVM_OPTS+=(-XX:ThreadPriorityPolicy=1 -Dcbench.targetPriority=10)
 # Nodes run with the JVM options the Debian package uses (deb/chronos.default) and its

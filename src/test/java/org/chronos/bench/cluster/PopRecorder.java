@@ -283,6 +283,34 @@ final class PopRecorder implements AutoCloseable {
     return out;
   }
 
+  /**
+   * Writes one line per timer due in {@code [from, to)} whose callback arrived: {@code
+   * phase,primary,lateness in ns} (primary A, B or ?; lateness from the create's answer + interval,
+   * as in {@link #phase}), so that several runs can be pooled ({@link PoolLateness}). Timers whose
+   * callback never came are written as {@code phase,primary,missing}.
+   */
+  void writeSamples(java.io.Writer out, String phaseName, long from, long to)
+      throws java.io.IOException {
+    for (int k = 0; k < created(); k++) {
+      long answeredAt = answered.get(k);
+      if (answeredAt == UNSET) {
+        continue;
+      }
+      long due = answeredAt + intervalNanos;
+      if (due < from || due >= to) {
+        continue;
+      }
+      String who = primary[k] == 1 ? "A" : primary[k] == 2 ? "B" : "?";
+      out.write(
+          phaseName
+              + ","
+              + who
+              + ","
+              + (arrivals.get(k) == 0 ? "missing" : Long.toString(arrived.get(k) - due))
+              + "\n");
+    }
+  }
+
   /** Callback-side pop lateness of the timers due in {@code [from, to)} (nanoTime). */
   PhaseStats phase(long from, long to, int primaryFilter) {
     int n = created();

@@ -331,6 +331,19 @@ public final class ResyncBench {
         }
       }
 
+      // -Dcbench.samples=<file>: every background callback's lateness, per phase, for pooling
+      // several runs (bench/cluster/pooled.sh).
+      String samples = System.getProperty("cbench.samples");
+      if (samples != null) {
+        try (java.io.Writer out =
+            Files.newBufferedWriter(Path.of(samples), java.nio.charset.StandardCharsets.UTF_8)) {
+          for (Phase p : phases) {
+            background.writeSamples(out, p.name(), p.from(), p.to());
+          }
+        }
+        System.out.println("callback lateness samples written to " + samples);
+      }
+
       Phase during = phases.get(1);
       System.out.println("latest pops, resync phase:");
       background

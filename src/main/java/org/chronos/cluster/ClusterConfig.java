@@ -82,17 +82,33 @@ public record ClusterConfig(
    */
   public static ClusterConfig load(Path file, int defaultPort) throws ConfigException {
     checkDefaultPort(defaultPort);
-    String text;
+    String text = read(file);
+    return text == null ? singleNode(defaultPort) : parse(text, file.toString(), defaultPort);
+  }
+
+  /**
+   * The file's text, or null if there is no such file.
+   *
+   * @throws ConfigException if it exists but cannot be read as UTF-8 text
+   */
+  static String read(Path file) throws ConfigException {
     try {
-      text = Files.readString(file);
+      return Files.readString(file);
     } catch (NoSuchFileException e) {
-      return singleNode(defaultPort);
+      return null;
     } catch (CharacterCodingException e) {
       throw new ConfigException(file + ": is not UTF-8 text", e);
     } catch (IOException e) {
       throw new ConfigException(file + ": cannot be read: " + e, e);
     }
-    return parse(text, file.toString(), defaultPort);
+  }
+
+  /** Whether a cluster file's text has any node, joining or leaving line. */
+  static boolean namesMembers(String text, String sourceName) throws ConfigException {
+    IniFile ini = IniFile.parse(text, sourceName);
+    return !(ini.entries(CLUSTER, "node").isEmpty()
+        && ini.entries(CLUSTER, "joining").isEmpty()
+        && ini.entries(CLUSTER, "leaving").isEmpty());
   }
 
   /**

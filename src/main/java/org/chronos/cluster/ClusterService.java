@@ -22,8 +22,11 @@ public final class ClusterService implements Managed {
   private final AtomicReference<Topology> current = new AtomicReference<>();
   private volatile ClusterView previous;
 
-  /** The two files' contents, swapped together so no reader sees one new and one old. */
-  private record Topology(ClusterView view, SitesConfig sites) {}
+  /**
+   * The two files' contents, swapped together so no reader sees one new and one old; {@code
+   * listed}: the cluster file exists and has node, joining or leaving lines.
+   */
+  private record Topology(ClusterView view, SitesConfig sites, boolean listed) {}
 
   /** Loads the files now, so a node with a bad file refuses to start and says why. */
   public ClusterService(Path clusterFile, Path sharedFile, int defaultPort) throws ConfigException {
@@ -65,6 +68,17 @@ public final class ClusterService implements Managed {
     Topology next;
     try {
       next = load();
+      if (current.get().listed() && !next.listed()) {
+        // A file being rewritten (truncated, or moved away and back) when the reload comes would
+        // otherwise turn a member of a cluster into a cluster of one.
+        throw new ConfigException(
+            clusterFile
+                + (Files.exists(clusterFile)
+                    ? " has no node, joining or leaving line"
+                    : " does not exist")
+                + ": a node that runs in a cluster does not leave it by losing its file (to run"
+                + " alone, list this node as the only node)");
+      }
     } catch (ConfigException e) {
       LOG.error("reload refused, keeping cluster view {}: {}", view().viewId(), e.getMessage());
       throw e;
@@ -95,9 +109,14 @@ public final class ClusterService implements Managed {
   }
 
   private Topology load() throws ConfigException {
-    ClusterConfig config = ClusterConfig.load(clusterFile, defaultPort);
+    String text = ClusterConfig.read(clusterFile);
+    ClusterConfig config =
+        text == null
+            ? ClusterConfig.singleNode(defaultPort)
+            : ClusterConfig.parse(text, clusterFile.toString(), defaultPort);
+    boolean listed = text != null && ClusterConfig.namesMembers(text, clusterFile.toString());
     SitesConfig sites = SitesConfig.load(sharedFile, defaultPort);
-    return new Topology(new ClusterView(config), sites);
+    return new Topology(new ClusterView(config), sites, listed);
   }
 
   public static String describe(ClusterView v) {

@@ -21,6 +21,7 @@ import org.chronos.resources.TimerPath;
 import org.chronos.sites.OwedDeletions;
 import org.chronos.sites.SiteReplicator;
 import org.chronos.sites.SitesConfig;
+import org.chronos.timer.CallbackOutcome;
 import org.chronos.timer.Clock;
 import org.chronos.timer.Pop;
 import org.chronos.timer.Timer;
@@ -94,6 +95,13 @@ public final class TimerNode implements TimerEvents {
   private long rememberForgottenUntil = Long.MIN_VALUE;
   private final int maxRemembered;
   private final OwedDeletions owedDeletions;
+
+  /**
+   * Replicas a reload dropped from a popping timer, by the pop whose callback is still out: told of
+   * the new view only once it succeeded ({@link #popping}). Timer thread only.
+   */
+  private final Map<Pop, Set<String>> droppedUntilOutcome = new java.util.IdentityHashMap<>();
+
   private boolean toldOfTheCap;
 
   public TimerNode(
@@ -687,7 +695,7 @@ public final class TimerNode implements TimerEvents {
   }
 
   @Override
-  public void popping(Timer timer) {
+  public void popping(Timer timer, Pop pop) {
     ClusterView v = view.get();
     List<String> replicas = intern(v.replicasFor(timer.id(), timer.replicationFactor()));
     // The view id first: a replica dropped by the reload must get this as a message of the
@@ -699,10 +707,10 @@ public final class TimerNode implements TimerEvents {
       dropped.removeAll(replicas);
       timer.setReplicas(replicas);
       if (!dropped.isEmpty()) {
-        replicator.send(
-            dropped,
-            TimerPath.location(timer.id(), timer.replicationFactor()),
-            TimerJson.write(timer, clock.millis()));
+        // Told once the callback succeeded, with the other replicas. Until then the dropped
+        // replica's copy is the timer's backup: a new replica may not hold it yet (no resync
+        // since the reload), and if this callback fails this node drops its copy.
+        droppedUntilOutcome.put(pop, dropped);
       }
     }
     SitesConfig sc = sites.get();
@@ -714,14 +722,24 @@ public final class TimerNode implements TimerEvents {
   }
 
   @Override
+  public void callbackFailed(Pop pop, CallbackOutcome outcome, boolean dropped) {
+    droppedUntilOutcome.remove(pop);
+  }
+
+  @Override
   public void callbackSucceeded(Pop pop, Timer timer) {
+    Set<String> droppedReplicas = droppedUntilOutcome.remove(pop);
     if (timer == null) {
       return;
     }
-    // The other replicas then hold the popped version and skip this pop.
+    // The other replicas then hold the popped version and skip this pop; replicas the view
+    // dropped, told under the current view id, keep only a tombstone.
     ClusterView v = view.get();
     Timer popped = asLeftBy(pop, timer);
     Set<String> peers = currentPeersOf(v, timer.id(), timer.replicationFactor(), timer.replicas());
+    if (droppedReplicas != null) {
+      peers.addAll(droppedReplicas);
+    }
     String path = TimerPath.location(timer.id(), timer.replicationFactor());
     long now = clock.millis();
     if (!peers.isEmpty()) {

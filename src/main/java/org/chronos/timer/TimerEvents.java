@@ -9,10 +9,12 @@ public interface TimerEvents {
   default void stored(Timer timer, Timer previous) {}
 
   /**
-   * A timer is popping: its callback has been handed to the sink and it is about to be rescheduled,
-   * so this may update its replicas and pop delay.
+   * A timer is popping: the callback of {@code pop} has been handed to the sink and the timer is
+   * about to be rescheduled, so this may update its replicas and pop delay. That pop's outcome
+   * comes later, as {@link #callbackSucceeded} or {@link #callbackFailed} with the same {@code
+   * pop}.
    */
-  default void popping(Timer timer) {}
+  default void popping(Timer timer, Pop pop) {}
 
   /** A timer was popped and its callback handed to the sink. */
   default void popped(Timer timer, Pop pop, long latenessMicros) {}
@@ -42,9 +44,9 @@ public interface TimerEvents {
       }
 
       @Override
-      public void popping(Timer timer) {
+      public void popping(Timer timer, Pop pop) {
         for (TimerEvents l : listeners) {
-          l.popping(timer);
+          l.popping(timer, pop);
         }
       }
 

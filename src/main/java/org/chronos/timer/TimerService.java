@@ -495,7 +495,7 @@ public final class TimerService {
       sinkFull = true;
       return false;
     }
-    events.popping(timer);
+    events.popping(timer, pop);
     store.popped(timer);
     if (timer.isTombstone()) {
       lastPopsOut.add(timer);

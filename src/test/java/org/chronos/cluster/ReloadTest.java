@@ -7,6 +7,8 @@ import static org.chronos.testing.ChronosClient.idOf;
 import java.net.http.HttpResponse;
 import java.util.List;
 import org.chronos.testing.CallbackServer;
+import org.chronos.testing.CallbackServer.Received;
+import org.chronos.testing.CallbackServer.Reply;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
 import org.chronos.testing.TimerJson;
@@ -45,6 +47,32 @@ class ReloadTest {
         .containsExactly(cluster.node(0).address(), cluster.node(1).address());
     // Still serving with the old view.
     a.client().createTimer(TimerJson.oneShot(60, callbacks.url("/x"), "x"));
+  }
+
+  @Test
+  void aClusterFileFoundGoneOrWithoutNodesIsRefusedAndTheNodeStaysInItsCluster() throws Exception {
+    cluster = ClusterHarness.start(2);
+    Node a = cluster.node(0);
+    String before = a.view().viewId();
+
+    // Caught half rewritten: the [identity] section written, the node lines not yet.
+    a.writeRawClusterFile("[cluster]\nlocalhost = " + a.address() + "\n");
+    HttpResponse<String> emptied = a.client().adminPost("/tasks/reload");
+    assertThat(emptied.statusCode()).isGreaterThanOrEqualTo(400);
+    assertThat(emptied.body()).contains("no node, joining or leaving line");
+    assertThat(a.view().viewId()).isEqualTo(before);
+
+    a.deleteClusterFile();
+    HttpResponse<String> gone = a.client().adminPost("/tasks/reload");
+    assertThat(gone.statusCode()).isGreaterThanOrEqualTo(400);
+    assertThat(gone.body()).contains("does not exist");
+    assertThat(a.view().newCluster())
+        .containsExactly(cluster.node(0).address(), cluster.node(1).address());
+
+    // Running alone is still possible, said in so many words.
+    a.writeClusterFile(cluster.nodeLines("node", List.of(a)));
+    assertThat(a.reload()).isEqualTo(200);
+    assertThat(a.view().newCluster()).containsExactly(a.address());
   }
 
   @Test
@@ -124,5 +152,55 @@ class ReloadTest {
         .isEqualTo(200);
     await().until(() -> c.holdsLive(movedId));
     await().until(() -> !oldHome.holdsLive(movedId));
+  }
+
+  /**
+   * A reload that moves a timer's backup to a joining node that holds nothing yet (no resync
+   * since): the old backup keeps its copy until the primary's callback has succeeded, so when that
+   * callback fails the old backup still pops the timer 2 s later.
+   */
+  @Test
+  void aCallbackThatFailsRightAfterAReloadIsMadeByTheBackupTheReloadDropped() throws Exception {
+    cluster = ClusterHarness.create(3);
+    Node a = cluster.node(0);
+    Node b = cluster.node(1);
+    Node c = cluster.node(2); // never started: joining on paper only, as before its resync
+    List<Node> two = List.of(a, b);
+    for (Node n : two) {
+      n.writeClusterFile(cluster.nodeLines("node", two));
+      n.start();
+    }
+    String joinedLines =
+        cluster.nodeLines("node", two) + "\n" + cluster.nodeLines("joining", List.of(c));
+    ClusterView joined =
+        new ClusterView(
+            ClusterConfig.parse(
+                "[cluster]\nlocalhost = " + a.address() + "\n" + joinedLines, "test", 7253));
+    long id = 1;
+    while (!(a.view().replicasFor(id, 2).equals(List.of(a.address(), b.address()))
+        && joined.replicasFor(id, 2).equals(List.of(a.address(), c.address())))) {
+      id++;
+    }
+    String path = callbacks.newPath("dropped-backup");
+    callbacks.respondByNumber(path, n -> n == 1 ? Reply.status(500) : Reply.ok());
+    String location = String.format("/timers/%016x-2", id);
+    assertThat(
+            a.client()
+                .put(location, TimerJson.oneShot(4, callbacks.url(path), "once"))
+                .statusCode())
+        .isEqualTo(200);
+    long timerId = id;
+    await().until(() -> b.holdsLive(timerId));
+
+    for (Node n : two) {
+      n.writeClusterFile(joinedLines);
+    }
+    assertThat(a.reload()).isEqualTo(200);
+    assertThat(b.reload()).isEqualTo(200);
+
+    // A pops first (its primary before and after) and gets a 500: A drops its copy, C has none,
+    // so only B, the backup until this pop, can still make it.
+    List<Received> calls = callbacks.awaitRequests(path, 2);
+    assertThat(calls.get(1).bodyText()).isEqualTo("once");
   }
 }

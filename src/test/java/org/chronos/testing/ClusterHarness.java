@@ -116,6 +116,14 @@ public final class ClusterHarness implements AutoCloseable {
       }
     }
 
+    public void deleteClusterFile() {
+      try {
+        Files.delete(clusterFile);
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+
     public void writeRawClusterFile(String text) {
       try {
         Files.writeString(clusterFile, text);

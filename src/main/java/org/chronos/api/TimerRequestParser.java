@@ -159,6 +159,12 @@ public final class TimerRequestParser {
     }
     String uri = requiredString(http, "uri", "callback.http.");
     String opaque = requiredString(http, "opaque", "callback.http.");
+    // Raw bytes that are not UTF-8 are refused above; an escaped lone surrogate ("\ud800") passes
+    // Jackson and would reach the callback as '?'.
+    if (hasLoneSurrogate(opaque)) {
+      throw new BadRequestException(
+          "callback.http.opaque holds an unpaired UTF-16 surrogate escape: not a character");
+    }
     // Only peers (same site: replicas; other sites: sites) send tombstones; a client sending an
     // empty URI made a mistake.
     boolean tombstone = (replicas != null || sites != null) && uri.isEmpty() && opaque.isEmpty();
@@ -214,6 +220,30 @@ public final class TimerRequestParser {
     if (parsed.getHost() == null || parsed.getHost().isEmpty()) {
       throw new BadRequestException("callback.http.uri has no host: " + uri);
     }
+    // java.net.URI takes any number of digits as a port.
+    if (parsed.getPort() == 0 || parsed.getPort() > 65535) {
+      throw new BadRequestException(
+          "callback.http.uri has a port outside 1-65535: " + parsed.getPort());
+    }
+    if (hasLoneSurrogate(uri)) {
+      throw new BadRequestException(
+          "callback.http.uri holds an unpaired UTF-16 surrogate escape: not a character");
+    }
+  }
+
+  /** Whether {@code s} holds a UTF-16 surrogate that is not half of a pair. */
+  static boolean hasLoneSurrogate(String s) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (Character.isHighSurrogate(c)
+          && i + 1 < s.length()
+          && Character.isLowSurrogate(s.charAt(i + 1))) {
+        i++;
+      } else if (Character.isSurrogate(c)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private List<Tag> parseTags(JsonNode statistics) {

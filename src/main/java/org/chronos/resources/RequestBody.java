@@ -19,6 +19,15 @@ final class RequestBody {
   /** The whole body, or {@link TooLarge} when it is longer than {@code maxBodyBytes}. */
   static byte[] read(String contentLength, InputStream body, long maxBodyBytes)
       throws BadRequestException, TooLarge {
+    return read(contentLength, body, maxBodyBytes, maxBodyBytes);
+  }
+
+  /**
+   * As {@link #read(String, InputStream, long)}, with the 413 naming {@code statedLimit} (the
+   * client's limit, when peers are allowed more).
+   */
+  static byte[] read(String contentLength, InputStream body, long maxBodyBytes, long statedLimit)
+      throws BadRequestException, TooLarge {
     long swallow = Math.max(maxBodyBytes, SWALLOW_BYTES);
     if (contentLength != null) {
       long declared;
@@ -28,14 +37,13 @@ final class RequestBody {
         throw new BadRequestException("bad Content-Length: " + contentLength);
       }
       if (declared > maxBodyBytes) {
-        throw new TooLarge(
-            maxBodyBytes, declared <= maxBodyBytes + swallow && drain(body, swallow));
+        throw new TooLarge(statedLimit, declared <= maxBodyBytes + swallow && drain(body, swallow));
       }
     }
     try {
       byte[] bytes = body.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, maxBodyBytes + 1));
       if (bytes.length > maxBodyBytes) {
-        throw new TooLarge(maxBodyBytes, drain(body, swallow));
+        throw new TooLarge(statedLimit, drain(body, swallow));
       }
       return bytes;
     } catch (IOException e) {

@@ -40,6 +40,16 @@ public final class TimersResource {
   private final TimerNode node;
   private final TimerRequestParser parser;
   private final long maxBodyBytes;
+
+  /**
+   * Room over {@code timers.maxBodySize} for a timer a peer sends (a replica's copy, or another
+   * site's): the node that took it from a client adds its start times, sequence number, view id,
+   * replicas and sites, so a client's body just under the limit must not come back 413 from the
+   * replicas (it would then live on one node only, and the other replicas would pop it too).
+   * Clients still get 413 over the limit itself.
+   */
+  static final long PEER_MARGIN_BYTES = 64 * 1024;
+
   private final ResyncSource resync;
   private final Executor background;
   private final WarmUpGate warmUps;
@@ -184,6 +194,12 @@ public final class TimersResource {
   public Response create(@HeaderParam("Content-Length") String contentLength, InputStream body) {
     try {
       TimerRequest request = parser.parse(RequestBody.read(contentLength, body, maxBodyBytes));
+      if (request.tombstone()) {
+        // Shaped like a peer's deletion (replicas or sites, empty uri and opaque): it would be
+        // stored and never pop. Peers send those with PUT, never POST.
+        throw new BadRequestException(
+            "callback.http.uri and opaque are empty: a new timer needs a callback");
+      }
       long id = node.create(request);
       int rf =
           request.replicationFactor() == null
@@ -215,7 +231,12 @@ public final class TimersResource {
     }
     try {
       checkReplicationFactor(path);
-      TimerRequest request = parser.parse(RequestBody.read(contentLength, body, maxBodyBytes));
+      byte[] bytes =
+          RequestBody.read(contentLength, body, maxBodyBytes + PEER_MARGIN_BYTES, maxBodyBytes);
+      TimerRequest request = parser.parse(bytes);
+      if (bytes.length > maxBodyBytes && !request.isReplication() && !request.isFromOtherSite()) {
+        throw new RequestBody.TooLarge(maxBodyBytes, true);
+      }
       if (isWarmUp(warmUp)) {
         rehearse(path, request, written(arrived, Replicator.heldMicros(held)));
         warmUps.answered();

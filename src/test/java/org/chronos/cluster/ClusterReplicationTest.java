@@ -248,6 +248,35 @@ class ClusterReplicationTest {
   }
 
   @Test
+  void aTimerWhoseBodyIsRightAtTheLimitStillReachesItsOtherReplica() {
+    cluster = ClusterHarness.start(2, "timers:", "  maxBodySize: 1KiB");
+    Node a = cluster.node(0);
+    Node b = cluster.node(1);
+    String path = callbacks.newPath("at-the-limit");
+    String shell = TimerJson.timer().interval(3).callback(callbacks.url(path), "").json();
+    // The node adds start times, sequence number, view id and replicas when it sends the timer
+    // on: the copy is larger than the 1,024 bytes the client sent.
+    String atTheLimit =
+        TimerJson.timer()
+            .interval(3)
+            .callback(callbacks.url(path), "x".repeat(1024 - shell.length()))
+            .json();
+    assertThat(atTheLimit).hasSize(1024);
+
+    long id = idOf(a.client().createTimer(atTheLimit));
+
+    await().until(() -> b.holdsLive(id));
+    // A client's body over the limit is still refused, on POST and on PUT.
+    HttpResponse<String> over = a.client().post("/timers", atTheLimit + " ");
+    assertThat(over.statusCode()).isEqualTo(413);
+    assertThat(over.body()).contains("1024");
+    HttpResponse<String> overPut =
+        a.client().put(String.format("/timers/%016x-2", id), atTheLimit + " ");
+    assertThat(overPut.statusCode()).isEqualTo(413);
+    assertThat(overPut.body()).contains("1024");
+  }
+
+  @Test
   void timersStillPopExactlyOnceWhenTheNodeThatTookThemIsKilled() throws Exception {
     cluster = ClusterHarness.create(3);
     String lines = cluster.nodeLines("node", cluster.nodes());

@@ -206,6 +206,25 @@ class BadTimerRequestTest {
         badHttp("uri without host", "{\"uri\":\"http:///cb\",\"opaque\":\"x\"}", "uri"),
         badHttp("uri that is only a scheme", "{\"uri\":\"http://\",\"opaque\":\"x\"}", "uri"),
         badHttp("uri with a space", "{\"uri\":\"http://exa mple.com/cb\",\"opaque\":\"x\"}", "uri"),
+        badHttp("uri with port 0", "{\"uri\":\"http://127.0.0.1:0/cb\",\"opaque\":\"x\"}", "port"),
+        badHttp(
+            "uri with a port above 65535",
+            "{\"uri\":\"http://127.0.0.1:70000/cb\",\"opaque\":\"x\"}",
+            "port"),
+        // Escaped, so valid JSON and valid UTF-8, but no character: it would reach the callback
+        // as '?'.
+        badHttp(
+            "escaped lone high surrogate in the opaque",
+            "{\"uri\":\"" + URI + "\",\"opaque\":\"a\\ud800b\"}",
+            "surrogate"),
+        badHttp(
+            "escaped lone low surrogate at the opaque's end",
+            "{\"uri\":\"" + URI + "\",\"opaque\":\"a\\udc00\"}",
+            "surrogate"),
+        badHttp(
+            "escaped lone surrogate in the uri",
+            "{\"uri\":\"http://127.0.0.1:9/\\ud800\",\"opaque\":\"x\"}",
+            "surrogate"),
         // reliability
         badReliability("reliability is a number", "5", "reliability"),
         badReliability("reliability is a string", "\"2\"", "reliability"),
@@ -245,6 +264,31 @@ class BadTimerRequestTest {
   void putRejectsABadBodyWithAReason(Case c) {
     String path = randomLocation();
     assertRejected(chronos.send("PUT", path, BodyPublishers.ofByteArray(c.body()), JSON), c);
+  }
+
+  @Test
+  void anEscapedSurrogatePairIsACharacterAndAccepted() {
+    String withEmoji =
+        "{"
+            + TIMING
+            + ",\"callback\":{\"http\":{\"uri\":\""
+            + URI
+            + "\",\"opaque\":\"\\ud83d\\ude00\"}}}";
+    assertThat(chronos.post("/timers", withEmoji).statusCode()).isEqualTo(200);
+  }
+
+  @Test
+  void aNewTimerWithNeitherUriNorOpaqueIsRefusedEvenShapedLikeAPeersDeletion() {
+    // Empty uri and opaque with sites (or replicas) is how nodes send a deletion, by PUT; a POST
+    // is always a client's, and stored it would never pop.
+    String deletionShaped =
+        "{"
+            + TIMING
+            + ",\"callback\":{\"http\":{\"uri\":\"\",\"opaque\":\"\"}},"
+            + "\"reliability\":{\"sites\":[\"site1\"]}}";
+    HttpResponse<String> response = chronos.post("/timers", deletionShaped);
+    assertThat(response.statusCode()).isEqualTo(400);
+    assertThat(response.body()).contains("callback");
   }
 
   @Test

@@ -4,6 +4,7 @@ import com.codahale.metrics.Counter;
 import com.codahale.metrics.Timer;
 import java.net.ConnectException;
 import java.net.SocketException;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -56,6 +57,7 @@ public final class CallbackClient implements CallbackSink {
   private final ScheduledThreadPoolExecutor deadlines;
   private final ExecutorService dispatcher;
   private final Semaphore slots;
+  private final HostLookups hosts;
   private final int maxInFlight;
   private final long timeoutMillis;
   private final Timer latency;
@@ -91,6 +93,25 @@ public final class CallbackClient implements CallbackSink {
       int ioThreads,
       Timer latency,
       Counter resent) {
+    this(
+        timeoutMillis,
+        maxInFlight,
+        maxConnections,
+        ioThreads,
+        latency,
+        resent,
+        java.net.InetAddress::getAllByName);
+  }
+
+  /** As the other, with the host name lookup given (a test's). */
+  CallbackClient(
+      long timeoutMillis,
+      int maxInFlight,
+      int maxConnections,
+      int ioThreads,
+      Timer latency,
+      Counter resent,
+      HostLookups.Lookup lookup) {
     if (timeoutMillis < 1 || maxInFlight < 1 || maxConnections < 1 || ioThreads < 1) {
       throw new IllegalArgumentException(
           String.format(
@@ -102,6 +123,7 @@ public final class CallbackClient implements CallbackSink {
     this.resent = resent;
     this.maxInFlight = maxInFlight;
     this.slots = new Semaphore(maxInFlight);
+    this.hosts = new HostLookups(lookup);
     this.client =
         AsyncHttp.client(
             timeoutMillis,
@@ -109,7 +131,8 @@ public final class CallbackClient implements CallbackSink {
             maxConnections,
             ioThreads,
             "chronos-callback-io",
-            AsyncHttp.POPS);
+            AsyncHttp.POPS,
+            hosts);
     this.deadlines =
         new ScheduledThreadPoolExecutor(1, AsyncHttp.daemonThreads("chronos-callback-deadlines"));
     this.deadlines.setRemoveOnCancelPolicy(true);
@@ -133,9 +156,8 @@ public final class CallbackClient implements CallbackSink {
       return false;
     }
     Exchange exchange = new Exchange(pop, whenDone);
+    // Off the timer thread; and host names are looked up off the dispatcher (HostLookups).
     try {
-      // Off the timer thread: starting an exchange may resolve the host name synchronously, and a
-      // slow resolver must not hold up every other pop.
       dispatcher.execute(() -> start(exchange));
     } catch (RejectedExecutionException e) {
       exchange.finish(CallbackOutcome.failed("callback client stopped"));
@@ -144,6 +166,9 @@ public final class CallbackClient implements CallbackSink {
   }
 
   private void start(Exchange exchange) {
+    // The deadline counts from the pop: time spent waiting for the dispatcher or for a host name
+    // lookup is part of it.
+    long waited = System.nanoTime() - exchange.startedNanos;
     exchange.deadline =
         deadlines.schedule(
             () -> {
@@ -154,8 +179,8 @@ public final class CallbackClient implements CallbackSink {
                 current.cancel(true);
               }
             },
-            timeoutMillis,
-            TimeUnit.MILLISECONDS);
+            Math.max(0, TimeUnit.MILLISECONDS.toNanos(timeoutMillis) - waited),
+            TimeUnit.NANOSECONDS);
     if (exchange.finished.get()) {
       exchange.deadline.cancel(false);
       return;
@@ -180,6 +205,42 @@ public final class CallbackClient implements CallbackSink {
     return false;
   }
 
+  /**
+   * Where a callback goes: its URI without user information, and the {@code Authorization} header
+   * that carries it instead (null without). HttpClient 5 refuses a request URI with user
+   * information; the original's curl sends {@code user:password@} as HTTP basic authentication, so
+   * a callback URI with credentials must do the same here.
+   */
+  record Target(String uri, String authorization) {
+    static Target of(String uri) {
+      if (uri.indexOf('@') < 0) {
+        return new Target(uri, null); // nearly every callback: no parsing
+      }
+      int authorityStart = uri.indexOf("://");
+      if (authorityStart < 0) {
+        return new Target(uri, null);
+      }
+      authorityStart += 3;
+      int authorityEnd = authorityStart;
+      while (authorityEnd < uri.length() && "/?#".indexOf(uri.charAt(authorityEnd)) < 0) {
+        authorityEnd++;
+      }
+      int at = uri.lastIndexOf('@', authorityEnd - 1);
+      if (at < authorityStart) {
+        return new Target(uri, null); // an '@' in the path, query or fragment
+      }
+      String userInfo =
+          java.net.URLDecoder.decode(
+              uri.substring(authorityStart, at).replace("+", "%2B"),
+              java.nio.charset.StandardCharsets.UTF_8);
+      String credentials =
+          java.util.Base64.getEncoder()
+              .encodeToString(userInfo.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      return new Target(
+          uri.substring(0, authorityStart) + uri.substring(at + 1), "Basic " + credentials);
+    }
+  }
+
   /** One callback's completion: whichever of response, failure or deadline comes first wins. */
   private final class Exchange implements FutureCallback<Message<HttpResponse, Void>> {
     private final Pop pop;
@@ -197,12 +258,36 @@ public final class CallbackClient implements CallbackSink {
       this.whenDone = whenDone;
     }
 
-    /** Sends the request, on the dispatcher thread: for the first time or again. */
-    void send() {
+    /** Has the dispatcher thread send the request, once its host has been looked up. */
+    void dispatch() {
       try {
+        dispatcher.execute(this::send);
+      } catch (RejectedExecutionException e) {
+        finish(CallbackOutcome.failed("callback client stopped"));
+      }
+    }
+
+    /** Sends the request, on the dispatcher thread, once its host's addresses are at hand. */
+    void send() {
+      if (finished.get()) {
+        return; // the deadline passed while it waited
+      }
+      try {
+        Target target = Target.of(pop.uri());
+        java.net.URI uri = java.net.URI.create(target.uri());
+        CompletableFuture<Void> lookedUp = hosts.whenReady(uri.getHost());
+        if (lookedUp != null) {
+          lookedUp.whenComplete((ignored, failure) -> dispatch());
+          return;
+        }
+        AsyncRequestBuilder builder =
+            AsyncRequestBuilder.post(uri)
+                .addHeader("X-Sequence-Number", Integer.toString(pop.sequence()));
+        if (target.authorization() != null) {
+          builder.addHeader("Authorization", target.authorization());
+        }
         AsyncRequestProducer request =
-            AsyncRequestBuilder.post(pop.uri())
-                .addHeader("X-Sequence-Number", Integer.toString(pop.sequence()))
+            builder
                 .setEntity(
                     AsyncEntityProducers.create(pop.opaque(), ContentType.APPLICATION_OCTET_STREAM))
                 .build();
@@ -247,7 +332,7 @@ public final class CallbackClient implements CallbackSink {
               : closedWithoutAnswer(ex) && resends++ < MAX_RESENDS;
       if (again && !finished.get() && !closed) {
         try {
-          dispatcher.execute(this::send);
+          dispatcher.execute(this::send); // the host was looked up for the first send
           resent.inc();
           LOG.debug(
               "callback to {} (pop {}): {}; sending it again on another connection",
@@ -287,6 +372,7 @@ public final class CallbackClient implements CallbackSink {
     client.close(abandoned > 0 ? CloseMode.IMMEDIATE : CloseMode.GRACEFUL);
     deadlines.shutdownNow();
     dispatcher.shutdownNow();
+    hosts.stop();
     return abandoned;
   }
 

@@ -3,6 +3,8 @@ package org.chronos.http;
 import java.nio.channels.ClosedSelectorException;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.hc.client5.http.DnsResolver;
+import org.apache.hc.client5.http.SystemDefaultDnsResolver;
 import org.apache.hc.client5.http.config.ConnectionConfig;
 import org.apache.hc.client5.http.config.RequestConfig;
 import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
@@ -53,6 +55,25 @@ public final class AsyncHttp {
       int ioThreads,
       String ioThreadName,
       int ioThreadPriority) {
+    return client(
+        timeoutMillis,
+        maxTotal,
+        maxPerRoute,
+        ioThreads,
+        ioThreadName,
+        ioThreadPriority,
+        SystemDefaultDnsResolver.INSTANCE);
+  }
+
+  /** As the other, resolving host names with {@code dns}. */
+  public static CloseableHttpAsyncClient client(
+      long timeoutMillis,
+      int maxTotal,
+      int maxPerRoute,
+      int ioThreads,
+      String ioThreadName,
+      int ioThreadPriority,
+      DnsResolver dns) {
     AtomicInteger ioThreadCount = new AtomicInteger();
     ThreadFactory ioThreadFactory =
         r -> {
@@ -65,6 +86,7 @@ public final class AsyncHttp {
     return HttpAsyncClients.custom()
         .setConnectionManager(
             PoolingAsyncClientConnectionManagerBuilder.create()
+                .setDnsResolver(dns)
                 .setMaxConnTotal(maxTotal)
                 .setMaxConnPerRoute(maxPerRoute)
                 .setDefaultConnectionConfig(

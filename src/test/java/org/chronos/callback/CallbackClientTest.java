@@ -2,13 +2,17 @@ package org.chronos.callback;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.codahale.metrics.Counter;
+import com.codahale.metrics.Timer;
 import java.net.ConnectException;
+import java.net.InetAddress;
 import java.net.NoRouteToHostException;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.apache.hc.core5.http.ConnectionClosedException;
@@ -70,5 +74,101 @@ class CallbackClientTest {
         client.stop(0);
       }
     }
+  }
+
+  /**
+   * A client whose DNS server is slow holds up its own callbacks, not everyone's: HttpClient looks
+   * host names up on the thread that starts the request, the one dispatcher thread.
+   */
+  @Test
+  void aSlowHostNameLookupHoldsUpNoOtherCallback() throws Exception {
+    CountDownLatch slowAnswers = new CountDownLatch(1);
+    HostLookups.Lookup dns =
+        host -> {
+          if (host.equals("slow.test")) {
+            try {
+              slowAnswers.await();
+            } catch (InterruptedException e) {
+              throw new UnknownHostException("interrupted");
+            }
+          }
+          return new InetAddress[] {InetAddress.getByAddress(host, new byte[] {127, 0, 0, 1})};
+        };
+    try (CallbackServer target = CallbackServer.start()) {
+      CallbackClient client =
+          new CallbackClient(30_000, 10, 10, 1, new Timer(), new Counter(), dns);
+      client.start();
+      try {
+        CompletableFuture<CallbackOutcome> slow = new CompletableFuture<>();
+        CompletableFuture<CallbackOutcome> fast = new CompletableFuture<>();
+        String slowPath = target.newPath("slow");
+        String fastPath = target.newPath("fast");
+        client.trySend(
+            new Pop(1, "http://slow.test:" + target.port() + slowPath, new byte[0], 1, 0),
+            slow::complete);
+        client.trySend(
+            new Pop(2, "http://fast.test:" + target.port() + fastPath, new byte[0], 1, 0),
+            fast::complete);
+
+        assertThat(fast.get(10, TimeUnit.SECONDS)).isEqualTo(CallbackOutcome.succeeded("HTTP 200"));
+        assertThat(slow).isNotDone();
+
+        slowAnswers.countDown();
+        assertThat(slow.get(10, TimeUnit.SECONDS)).isEqualTo(CallbackOutcome.succeeded("HTTP 200"));
+        assertThat(target.requestsTo(slowPath)).hasSize(1);
+      } finally {
+        slowAnswers.countDown();
+        client.stop(0);
+      }
+    }
+  }
+
+  /** A name that does not resolve fails its callbacks, each at once once it has been looked up. */
+  @Test
+  void aHostNameThatDoesNotResolveFailsTheCallback() throws Exception {
+    HostLookups.Lookup dns =
+        host -> {
+          throw new UnknownHostException(host + ": no such name");
+        };
+    CallbackClient client = new CallbackClient(30_000, 10, 10, 1, new Timer(), new Counter(), dns);
+    client.start();
+    try {
+      for (int i = 0; i < 2; i++) {
+        CompletableFuture<CallbackOutcome> outcome = new CompletableFuture<>();
+        client.trySend(new Pop(i, "http://nowhere.test/cb", new byte[0], 1, 0), outcome::complete);
+        CallbackOutcome failed = outcome.get(10, TimeUnit.SECONDS);
+        assertThat(failed.success()).isFalse();
+        assertThat(failed.detail()).contains("nowhere.test");
+      }
+    } finally {
+      client.stop(0);
+    }
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("targets")
+  void credentialsLeaveTheUriForTheAuthorizationHeaderAndNothingElseDoes(
+      String uri, String sentTo, String credentials) {
+    CallbackClient.Target target = CallbackClient.Target.of(uri);
+    assertThat(target.uri()).isEqualTo(sentTo);
+    assertThat(target.authorization())
+        .isEqualTo(
+            credentials == null
+                ? null
+                : "Basic "
+                    + java.util.Base64.getEncoder()
+                        .encodeToString(
+                            credentials.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+  }
+
+  static Stream<Arguments> targets() {
+    return Stream.of(
+        Arguments.of("http://h:1/cb", "http://h:1/cb", null),
+        Arguments.of("http://h/cb?to=a@b", "http://h/cb?to=a@b", null),
+        Arguments.of("http://h/a@b/cb", "http://h/a@b/cb", null),
+        Arguments.of("http://h#a@b", "http://h#a@b", null),
+        Arguments.of("http://u:p@h:1/cb?x=@", "http://h:1/cb?x=@", "u:p"),
+        Arguments.of("https://u@h", "https://h", "u"),
+        Arguments.of("http://u%3Ax:p%40%C3%BC+@h/", "http://h/", "u:x:p@\u00fc+"));
   }
 }

@@ -123,6 +123,24 @@ class CallbackDeliveryTest {
 
   @Execution(ExecutionMode.CONCURRENT)
   @Test
+  void credentialsInTheUriArriveAsBasicAuthentication() {
+    String path = callbacks.newPath("credentials");
+    // user "alice", password "p@ss:word" (the '@' escaped), as curl sends them.
+    String uri = callbacks.url(path).replace("http://", "http://alice:p%40ss:word@");
+
+    chronos.createTimer(TimerJson.oneShot(0, uri, "secret"));
+
+    Received pop = callbacks.awaitRequest(path);
+    assertThat(pop.header("Authorization"))
+        .isEqualTo(
+            "Basic "
+                + java.util.Base64.getEncoder()
+                    .encodeToString("alice:p@ss:word".getBytes(StandardCharsets.UTF_8)));
+    assertThat(pop.bodyText()).isEqualTo("secret");
+  }
+
+  @Execution(ExecutionMode.CONCURRENT)
+  @Test
   void anEmptyOpaqueArrivesAsAnEmptyBody() {
     String path = callbacks.newPath("empty-opaque");
 

@@ -164,8 +164,12 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
                 resyncServing,
                 warmUpGate));
     if (config.getOverload().isEnabled()) {
+      // Peeks as far as a peer's PUT may go, so that one over the client limit still counts as a
+      // peer's (its replicas come after the opaque).
       OverloadFilter.install(
-          config.getOverload().buildMonitor(clock), ts.getMaxBodySize().toBytes(), environment);
+          config.getOverload().buildMonitor(clock),
+          ts.getMaxBodySize().toBytes() + TimersResource.PEER_MARGIN_BYTES,
+          environment);
     }
     PrometheusEndpoint.install(environment.metrics(), environment.admin());
     DeadlockWatch.install(environment.metrics(), environment.healthChecks());

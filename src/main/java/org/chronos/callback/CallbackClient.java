@@ -229,16 +229,39 @@ public final class CallbackClient implements CallbackSink {
       if (at < authorityStart) {
         return new Target(uri, null); // an '@' in the path, query or fragment
       }
-      String userInfo =
-          java.net.URLDecoder.decode(
-              uri.substring(authorityStart, at).replace("+", "%2B"),
-              java.nio.charset.StandardCharsets.UTF_8);
-      String credentials =
-          java.util.Base64.getEncoder()
-              .encodeToString(userInfo.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      String userInfo = uri.substring(authorityStart, at);
+      // RFC 7617: user-id ":" password, the colon there even without a password (as curl sends).
+      byte[] credentials = percentDecoded(userInfo.indexOf(':') < 0 ? userInfo + ":" : userInfo);
       return new Target(
-          uri.substring(0, authorityStart) + uri.substring(at + 1), "Basic " + credentials);
+          uri.substring(0, authorityStart) + uri.substring(at + 1),
+          "Basic " + java.util.Base64.getEncoder().encodeToString(credentials));
     }
+
+    /** {@code %XX} escapes as the bytes they stand for (UTF-8 or not), anything else as UTF-8. */
+    private static byte[] percentDecoded(String s) {
+      java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(s.length());
+      for (int i = 0; i < s.length(); i++) {
+        char c = s.charAt(i);
+        if (c == '%' && i + 2 < s.length() && isHex(s.charAt(i + 1)) && isHex(s.charAt(i + 2))) {
+          out.write(Integer.parseInt(s.substring(i + 1, i + 3), 16));
+          i += 2;
+        } else {
+          int end = Character.isHighSurrogate(c) && i + 1 < s.length() ? i + 2 : i + 1;
+          out.writeBytes(s.substring(i, end).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+          i = end - 1;
+        }
+      }
+      return out.toByteArray();
+    }
+
+    private static boolean isHex(char c) {
+      return Character.digit(c, 16) >= 0;
+    }
+  }
+
+  /** {@code uri} without the credentials it may carry: for logs. */
+  public static String withoutCredentials(String uri) {
+    return Target.of(uri).uri();
   }
 
   /** One callback's completion: whichever of response, failure or deadline comes first wins. */
@@ -249,6 +272,7 @@ public final class CallbackClient implements CallbackSink {
     private final long startedNanos = System.nanoTime();
     private volatile ScheduledFuture<?> deadline;
     private volatile Future<Message<HttpResponse, Void>> future;
+    private volatile boolean hostLookedUp;
     // I/O threads, one failure at a time (each send fails at most once).
     private int resends;
     private int unsentResends;
@@ -275,9 +299,11 @@ public final class CallbackClient implements CallbackSink {
       try {
         Target target = Target.of(pop.uri());
         java.net.URI uri = java.net.URI.create(target.uri());
-        CompletableFuture<Void> lookedUp = hosts.whenReady(uri.getHost());
-        if (lookedUp != null) {
-          lookedUp.whenComplete((ignored, failure) -> dispatch());
+        CompletableFuture<Void> lookup = hostLookedUp ? null : hosts.whenReady(uri.getHost());
+        if (lookup != null) {
+          // Once only: the answer (or failure) is then at hand for HttpClient.
+          hostLookedUp = true;
+          lookup.whenComplete((ignored, failure) -> dispatch());
           return;
         }
         AsyncRequestBuilder builder =
@@ -336,7 +362,7 @@ public final class CallbackClient implements CallbackSink {
           resent.inc();
           LOG.debug(
               "callback to {} (pop {}): {}; sending it again on another connection",
-              pop.uri(),
+              withoutCredentials(pop.uri()),
               pop.sequence(),
               describe(ex));
           return;

@@ -26,12 +26,20 @@ import org.chronos.http.AsyncHttp;
  * <p>An answer is used for {@link #FRESH_NANOS} (the JDK's own default cache time); after that it
  * is still used while a fresh lookup runs, unless that lookup fails. A failed lookup is remembered
  * for {@link #FAILED_NANOS}, so that callbacks to a name that does not resolve fail at once rather
- * than each waiting for the resolver.
+ * than each waiting for the resolver. At most {@link #THREADS} lookups run at once and {@link
+ * #MAX_WAITING} wait; a name that finds no room fails for {@link #BUSY_NANOS}.
  */
 final class HostLookups implements DnsResolver {
   static final long FRESH_NANOS = TimeUnit.SECONDS.toNanos(30);
   static final long FAILED_NANOS = TimeUnit.SECONDS.toNanos(10);
-  static final int THREADS = 4;
+
+  /** Lookups at once: one client's slow names hold up others' only when this many are out. */
+  static final int THREADS = 16;
+
+  /** Lookups waiting for a thread at most; beyond, a name fails for {@link #BUSY_NANOS}. */
+  static final int MAX_WAITING = 1_000;
+
+  static final long BUSY_NANOS = TimeUnit.SECONDS.toNanos(1);
 
   /** Answers kept at most: beyond, the stale ones go, and if that is not enough, all. */
   static final int MAX_HOSTS = 10_000;
@@ -42,10 +50,11 @@ final class HostLookups implements DnsResolver {
     InetAddress[] resolve(String host) throws UnknownHostException;
   }
 
-  /** A lookup's answer: addresses, or the failure. */
-  private record Answer(InetAddress[] addresses, UnknownHostException failure, long atNanos) {
+  /** A lookup's answer: addresses, or the failure; used for {@code forNanos}. */
+  private record Answer(
+      InetAddress[] addresses, UnknownHostException failure, long atNanos, long forNanos) {
     boolean fresh(long now) {
-      return now - atNanos < (failure == null ? FRESH_NANOS : FAILED_NANOS);
+      return now - atNanos < forNanos;
     }
   }
 
@@ -62,7 +71,7 @@ final class HostLookups implements DnsResolver {
             THREADS,
             30,
             TimeUnit.SECONDS,
-            new LinkedBlockingQueue<>(),
+            new LinkedBlockingQueue<>(MAX_WAITING),
             AsyncHttp.daemonThreads("chronos-callback-dns"));
     pool.allowCoreThreadTimeOut(true);
     this.threads = pool;
@@ -103,8 +112,16 @@ final class HostLookups implements DnsResolver {
             }
           });
     } catch (RejectedExecutionException e) {
+      // Stopping, or too many lookups waiting: the name fails for a moment instead.
+      remember(
+          host,
+          new Answer(
+              null,
+              new UnknownHostException(host + ": too many host name lookups waiting"),
+              System.nanoTime(),
+              BUSY_NANOS));
       running.remove(host);
-      started.complete(null); // stopping: the send then resolves (and fails) on its own
+      started.complete(null);
     }
     return started;
   }
@@ -122,12 +139,12 @@ final class HostLookups implements DnsResolver {
 
   private Answer ask(String host) {
     try {
-      return new Answer(lookup.resolve(host), null, System.nanoTime());
+      return new Answer(lookup.resolve(host), null, System.nanoTime(), FRESH_NANOS);
     } catch (UnknownHostException e) {
-      return new Answer(null, e, System.nanoTime());
+      return new Answer(null, e, System.nanoTime(), FAILED_NANOS);
     } catch (RuntimeException e) {
       UnknownHostException failure = new UnknownHostException(host + ": " + e);
-      return new Answer(null, failure, System.nanoTime());
+      return new Answer(null, failure, System.nanoTime(), FAILED_NANOS);
     }
   }
 
@@ -159,7 +176,9 @@ final class HostLookups implements DnsResolver {
         || InetAddressUtils.isIPv6URLBracketed(host);
   }
 
+  /** Stops looking up; callbacks still waiting for a lookup are let go (they then fail). */
   void stop() {
     threads.shutdownNow();
+    running.values().forEach(waiting -> waiting.complete(null));
   }
 }

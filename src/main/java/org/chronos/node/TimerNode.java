@@ -723,13 +723,37 @@ public final class TimerNode implements TimerEvents {
 
   @Override
   public void callbackFailed(Pop pop, CallbackOutcome outcome, boolean dropped) {
-    droppedUntilOutcome.remove(pop);
+    Set<String> droppedReplicas = droppedUntilOutcome.remove(pop);
+    if (droppedReplicas != null && !dropped) {
+      // Not dropped: the timer changed while its callback was out. The replicas the reload
+      // dropped would otherwise not hear of the view (this copy no longer lists them).
+      tellDroppedReplicas(pop.timerId(), droppedReplicas);
+    }
+    // Dropped: the dropped replicas' copies are the timer's backups now; they stay live.
+  }
+
+  /** Sends {@code to} the copy of {@code id} now held, which leaves them a tombstone. */
+  private void tellDroppedReplicas(long id, Set<String> to) {
+    service.query(
+        store -> {
+          Timer held = store.get(id);
+          if (held != null) {
+            replicator.send(
+                to,
+                TimerPath.location(id, held.replicationFactor()),
+                TimerJson.write(held, clock.millis()));
+          }
+          return null;
+        });
   }
 
   @Override
   public void callbackSucceeded(Pop pop, Timer timer) {
     Set<String> droppedReplicas = droppedUntilOutcome.remove(pop);
     if (timer == null) {
+      if (droppedReplicas != null) {
+        tellDroppedReplicas(pop.timerId(), droppedReplicas);
+      }
       return;
     }
     // The other replicas then hold the popped version and skip this pop; replicas the view

@@ -48,7 +48,7 @@ public final class TimersResource {
    * replicas (it would then live on one node only, and the other replicas would pop it too).
    * Clients still get 413 over the limit itself.
    */
-  static final long PEER_MARGIN_BYTES = 64 * 1024;
+  public static final long PEER_MARGIN_BYTES = 64 * 1024;
 
   private final ResyncSource resync;
   private final Executor background;

@@ -6,6 +6,7 @@ import com.codahale.metrics.Histogram;
 import com.codahale.metrics.Meter;
 import com.codahale.metrics.MetricRegistry;
 import com.codahale.metrics.SlidingWindowReservoir;
+import org.chronos.callback.CallbackClient;
 import org.chronos.timer.CallbackOutcome;
 import org.chronos.timer.Pop;
 import org.chronos.timer.Timer;
@@ -103,7 +104,7 @@ public final class TimerMetrics implements TimerEvents {
         "callback for timer {} (pop {}) to {} failed: {}; {}",
         String.format("%016x", pop.timerId()),
         pop.sequence(),
-        pop.uri(),
+        CallbackClient.withoutCredentials(pop.uri()),
         outcome.detail(),
         wasDropped
             ? "dropped this node's copy so the next replica pops it"

@@ -123,11 +123,14 @@ class CallbackClientTest {
     }
   }
 
-  /** A name that does not resolve fails its callbacks, each at once once it has been looked up. */
+  /** A name that does not resolve fails its callbacks; the failure is remembered for a while. */
   @Test
   void aHostNameThatDoesNotResolveFailsTheCallback() throws Exception {
+    java.util.concurrent.atomic.AtomicInteger lookups =
+        new java.util.concurrent.atomic.AtomicInteger();
     HostLookups.Lookup dns =
         host -> {
+          lookups.incrementAndGet();
           throw new UnknownHostException(host + ": no such name");
         };
     CallbackClient client = new CallbackClient(30_000, 10, 10, 1, new Timer(), new Counter(), dns);
@@ -140,6 +143,8 @@ class CallbackClientTest {
         assertThat(failed.success()).isFalse();
         assertThat(failed.detail()).contains("nowhere.test");
       }
+      // The failure was remembered: the second callback did not wait for the resolver again.
+      assertThat(lookups).hasValue(1);
     } finally {
       client.stop(0);
     }
@@ -148,17 +153,19 @@ class CallbackClientTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("targets")
   void credentialsLeaveTheUriForTheAuthorizationHeaderAndNothingElseDoes(
-      String uri, String sentTo, String credentials) {
+      String uri, String sentTo, byte[] credentials) {
     CallbackClient.Target target = CallbackClient.Target.of(uri);
     assertThat(target.uri()).isEqualTo(sentTo);
     assertThat(target.authorization())
         .isEqualTo(
             credentials == null
                 ? null
-                : "Basic "
-                    + java.util.Base64.getEncoder()
-                        .encodeToString(
-                            credentials.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+                : "Basic " + java.util.Base64.getEncoder().encodeToString(credentials));
+    assertThat(CallbackClient.withoutCredentials(uri)).isEqualTo(sentTo);
+  }
+
+  private static byte[] utf8(String s) {
+    return s.getBytes(java.nio.charset.StandardCharsets.UTF_8);
   }
 
   static Stream<Arguments> targets() {
@@ -167,8 +174,13 @@ class CallbackClientTest {
         Arguments.of("http://h/cb?to=a@b", "http://h/cb?to=a@b", null),
         Arguments.of("http://h/a@b/cb", "http://h/a@b/cb", null),
         Arguments.of("http://h#a@b", "http://h#a@b", null),
-        Arguments.of("http://u:p@h:1/cb?x=@", "http://h:1/cb?x=@", "u:p"),
-        Arguments.of("https://u@h", "https://h", "u"),
-        Arguments.of("http://u%3Ax:p%40%C3%BC+@h/", "http://h/", "u:x:p@\u00fc+"));
+        Arguments.of("http://[::1]:8/cb", "http://[::1]:8/cb", null),
+        Arguments.of("http://u:p@h:1/cb?x=@", "http://h:1/cb?x=@", utf8("u:p")),
+        Arguments.of("http://u:p@[::1]:8/", "http://[::1]:8/", utf8("u:p")),
+        // No password: "u:", as RFC 7617 has it and curl sends it.
+        Arguments.of("https://u@h", "https://h", utf8("u:")),
+        Arguments.of("http://u%3Ax:p%40%C3%BC+@h/", "http://h/", utf8("u:x:p@\u00fc+")),
+        // An escape that is no UTF-8 stands for its byte, as curl sends it.
+        Arguments.of("http://u:%FF@h/", "http://h/", new byte[] {'u', ':', (byte) 0xFF}));
   }
 }

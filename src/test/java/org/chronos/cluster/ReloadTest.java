@@ -197,6 +197,7 @@ class ReloadTest {
     }
     assertThat(a.reload()).isEqualTo(200);
     assertThat(b.reload()).isEqualTo(200);
+    assertThat(callbacks.requestsTo(path)).as("nothing popped before both reloads").isEmpty();
 
     // A pops first (its primary before and after) and gets a 500: A drops its copy, C has none,
     // so only B, the backup until this pop, can still make it.

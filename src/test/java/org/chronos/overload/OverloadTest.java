@@ -184,6 +184,18 @@ class OverloadTest {
         assertThat(site.statusCode())
             .as("another site's PUT %d: %s", i, site.body())
             .isEqualTo(200);
+        if (i < 3) {
+          // A client's timer of nearly 1 MiB, as its primary sends it on: over the client limit
+          // with what the node adds, its replicas after the opaque.
+          String large = replicationBody(self, "r".repeat(1024 * 1024 - 100));
+          assertThat(large.length()).isGreaterThan(1024 * 1024);
+          String largePath =
+              String.format("/timers/%016x-2", ThreadLocalRandom.current().nextLong());
+          HttpResponse<String> largeReplica = client.put(largePath, large);
+          assertThat(largeReplica.statusCode())
+              .as("large replication PUT %d: %s", i, largeReplica.body())
+              .isEqualTo(200);
+        }
         HttpResponse<String> references =
             client.send("DELETE", "/timers/references", BodyPublishers.ofString("{\"IDs\":[]}"));
         assertThat(references.statusCode()).as("DELETE /timers/references").isEqualTo(202);
@@ -229,10 +241,16 @@ class OverloadTest {
   }
 
   private static String replicationBody(String self) {
+    return replicationBody(self, "r");
+  }
+
+  private static String replicationBody(String self, String opaque) {
     return "{\"timing\":{\"interval\":3600,\"repeat-for\":3600,\"start-time-delta\":0,\"sequence-number\":0},"
         + "\"callback\":{\"http\":{\"uri\":\""
         + CALLBACKS.url("/replica")
-        + "\",\"opaque\":\"r\"}},"
+        + "\",\"opaque\":\""
+        + opaque
+        + "\"}},"
         + "\"reliability\":{\"cluster-view-id\":\"0\",\"replicas\":[\""
         + self
         + "\"]}}";

@@ -43,6 +43,7 @@ import org.chronos.stats.TagCounts;
 import org.chronos.stats.TagWindowStats;
 import org.chronos.stats.TimerMetrics;
 import org.chronos.timer.Clock;
+import org.chronos.timer.LongLivedIds;
 import org.chronos.timer.TimerEvents;
 import org.chronos.timer.TimerIdGenerator;
 import org.chronos.timer.TimerService;
@@ -92,8 +93,9 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             Path.of(config.getCluster().getSharedConfigFile()),
             port);
     ClusterConfig identity = clusterService.view().config();
+    LongLivedIds longLived = new LongLivedIds(identity.deploymentId(), identity.instanceId());
     TimerIdGenerator ids =
-        new TimerIdGenerator(clock, identity.deploymentId(), identity.instanceId());
+        new TimerIdGenerator(clock, identity.deploymentId(), identity.instanceId(), longLived);
 
     ChronosConfiguration.CallbackSettings cb = config.getCallbacks();
     CallbackClient callbacks =
@@ -130,7 +132,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             ts.getMaxWorkPerRound(),
             callbacks,
             TimerEvents.all(new TimerMetrics(environment.metrics()), node),
-            tagWindows.after(tagCounts));
+            LongLivedIds.both(tagWindows.after(tagCounts), longLived));
     node.bind(timerService);
     TimerMetrics.registerGauges(environment.metrics(), timerService);
     environment

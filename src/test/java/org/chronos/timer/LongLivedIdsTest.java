@@ -1,0 +1,64 @@
+package org.chronos.timer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Which held timers a new id must not replace, and that the generator steps past them. */
+class LongLivedIdsTest {
+  private static final long T0 = 1_800_000_000_000L;
+  private static final long DAY = 24 * 3600 * 1000L;
+
+  private final LongLivedIds longLived = new LongLivedIds(0, 3);
+
+  private static long id(long madeMillis, int deploymentId, int instanceId, int sequence) {
+    return (madeMillis << 30) | TimerIdGenerator.nodeBits(deploymentId, instanceId) | sequence;
+  }
+
+  private static Timer timer(long id, long startMillis, long repeatForMillis) {
+    return new Timer(
+        id,
+        2,
+        startMillis,
+        Math.min(repeatForMillis, 3600_000),
+        repeatForMillis,
+        0,
+        "http://cb/x",
+        "o".getBytes(StandardCharsets.UTF_8),
+        List.of());
+  }
+
+  @Test
+  void onlyThisNodesTimersThatLiveUntilTheirIdComesRoundAreHeld() {
+    long wrap = LongLivedIds.WRAP_MILLIS;
+    assertThat(longLived.outlivesItsId(timer(id(T0, 0, 3, 0), T0, wrap - 1))).isFalse();
+    assertThat(longLived.outlivesItsId(timer(id(T0, 0, 3, 0), T0, wrap))).isTrue();
+    // Another node's ids never meet this node's.
+    assertThat(longLived.outlivesItsId(timer(id(T0, 0, 4, 0), T0, 300 * DAY))).isFalse();
+    assertThat(longLived.outlivesItsId(timer(id(T0, 1, 3, 0), T0, 300 * DAY))).isFalse();
+    // Replaced 100 days after its id was made (a PUT restarts it): its id comes round 99 days on.
+    assertThat(longLived.outlivesItsId(timer(id(T0, 0, 3, 0), T0 + 100 * DAY, 100 * DAY))).isTrue();
+    assertThat(longLived.outlivesItsId(timer(id(T0, 0, 3, 0), T0 + 100 * DAY, 98 * DAY))).isFalse();
+  }
+
+  @Test
+  void theGeneratorSkipsAHeldIdUntilItsTimerIsGone() {
+    long[] now = {T0};
+    Clock clock = () -> now[0];
+    TimerIdGenerator ids = new TimerIdGenerator(clock, 0, 3, longLived);
+    long first = ids.next();
+    Timer held = timer(first, T0, 300 * DAY);
+    longLived.liveAdded(held);
+    assertThat(longLived.size()).isEqualTo(1);
+
+    now[0] = T0 + LongLivedIds.WRAP_MILLIS;
+    assertThat(ids.next()).isEqualTo(first + 1);
+
+    longLived.liveRemoved(held);
+    now[0] = T0 + 2 * LongLivedIds.WRAP_MILLIS;
+    assertThat(ids.next()).isEqualTo(first);
+    assertThat(longLived.size()).isZero();
+  }
+}

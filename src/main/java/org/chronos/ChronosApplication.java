@@ -93,7 +93,8 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             Path.of(config.getCluster().getSharedConfigFile()),
             port);
     ClusterConfig identity = clusterService.view().config();
-    LongLivedIds longLived = new LongLivedIds(identity.deploymentId(), identity.instanceId());
+    LongLivedIds longLived =
+        new LongLivedIds(identity.deploymentId(), identity.instanceId(), clock);
     TimerIdGenerator ids =
         new TimerIdGenerator(clock, identity.deploymentId(), identity.instanceId(), longLived);
 

@@ -112,7 +112,14 @@ final class HostLookups implements DnsResolver {
             }
           });
     } catch (RejectedExecutionException e) {
-      // Stopping, or too many lookups waiting: the name fails for a moment instead.
+      // Stopping, or too many lookups waiting: the name fails for a moment instead, unless an
+      // earlier answer can still be used.
+      Answer earlier = answers.get(host);
+      if (earlier != null && earlier.failure() == null) {
+        running.remove(host);
+        started.complete(null);
+        return started;
+      }
       remember(
           host,
           new Answer(

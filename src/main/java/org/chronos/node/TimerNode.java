@@ -221,6 +221,7 @@ public final class TimerNode implements TimerEvents {
     ClusterView v = view.get();
     SitesConfig sc = sites.get();
     Timer timer = placeInThisSite(id, rf, request, now, v, sc.newTimerSites(random));
+    ids.made(timer); // this node may be no replica of it, and hold no copy
     List<String> replicas = timer.replicas();
     int index = replicas.indexOf(v.localAddress());
     timer.setPopDelayMillis(popDelay(v, sc, timer));

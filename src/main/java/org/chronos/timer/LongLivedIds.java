@@ -1,69 +1,97 @@
 package org.chronos.timer;
 
-import java.util.Set;
+import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The ids of live timers that this node made and still holds when their id comes round again, so
- * that {@link TimerIdGenerator} skips them; thread-safe (the store tells it of timers on the timer
- * thread, the generator asks from request threads).
+ * The ids of timers that this node made, or holds, and that are still live when their id comes
+ * round again, so that {@link TimerIdGenerator} skips them; thread-safe (creates tell it from
+ * request threads, the store from the timer thread).
  *
  * <p>An id keeps 34 bits of its millisecond count (PROTOCOL.md section 2), which repeat every 2^34
  * ms, about 199 days. A timer that lives longer (intervals and repeat-for go up to ten years by
  * default) would otherwise be replaced, on every replica, by whichever new timer this node made in
  * the same millisecond of the next round with the same sequence number: on a busy node, nearly
  * certainly. Only timers with this node's deployment and instance bits can meet ids it makes.
+ *
+ * <p>The node that makes an id need not hold the timer (it may be no replica of it), so a create
+ * reserves the id as well as the store's copies. An id stays reserved until its timer's last pop
+ * could have happened, with {@link #SLACK_MILLIS} for replicas' pop delays and late pops, even if
+ * the timer is deleted before: one sequence number skipped costs nothing.
  */
 public final class LongLivedIds implements TimerStore.Listener {
   /** How often the millisecond part of an id repeats. */
   static final long WRAP_MILLIS = 1L << 34;
 
+  /** Kept past a timer's last pop time: replicas pop seconds later, and pops may be late. */
+  static final long SLACK_MILLIS = 3600_000;
+
   private static final long NODE_MASK = ((1L << 30) - 1) & ~((1L << 20) - 1);
 
   private final long nodeBits;
-  private final Set<Long> ids = ConcurrentHashMap.newKeySet();
+  private final Clock clock;
+  private final Map<Long, Long> untilMillis = new ConcurrentHashMap<>();
+  private volatile int sweepAt = 1024;
 
-  public LongLivedIds(int deploymentId, int instanceId) {
+  public LongLivedIds(int deploymentId, int instanceId, Clock clock) {
     this.nodeBits = TimerIdGenerator.nodeBits(deploymentId, instanceId);
+    this.clock = clock;
+  }
+
+  /** A timer this node made or stored: its id is reserved if the timer outlives the id's round. */
+  public void made(Timer timer) {
+    if (outlivesItsId(timer)) {
+      untilMillis.merge(
+          timer.id(), timer.startMillis() + timer.repeatForMillis() + SLACK_MILLIS, Math::max);
+      if (untilMillis.size() >= sweepAt) {
+        sweep();
+      }
+    }
   }
 
   @Override
   public void liveAdded(Timer timer) {
-    if (outlivesItsId(timer)) {
-      ids.add(timer.id());
-    }
+    made(timer);
   }
 
   @Override
   public void liveRemoved(Timer timer) {
-    if (!ids.isEmpty()) {
-      ids.remove(timer.id());
-    }
+    // Kept until its time is up: the node that made the id may hold no copy at all.
   }
 
   /** Whether a new id must not be {@code id}. */
   boolean isHeld(long id) {
-    return !ids.isEmpty() && ids.contains(id);
+    if (untilMillis.isEmpty()) {
+      return false;
+    }
+    Long until = untilMillis.get(id);
+    return until != null && until >= clock.millis();
   }
 
-  /** How many ids are held back. */
+  /** How many ids are reserved. */
   public int size() {
-    return ids.size();
+    return untilMillis.size();
+  }
+
+  private synchronized void sweep() {
+    long now = clock.millis();
+    untilMillis.values().removeIf(until -> until < now);
+    sweepAt = Math.max(1024, untilMillis.size() * 2);
   }
 
   /**
    * Whether the timer, one of this node's, may still pop when its id next comes round: made at the
    * latest millisecond at or before its start with its id's 34 bits, it pops at the latest at start
-   * + repeat-for.
+   * + repeat-for (replicas a little later).
    */
   boolean outlivesItsId(Timer timer) {
-    if ((timer.id() & NODE_MASK) != nodeBits) {
+    if ((timer.id() & NODE_MASK) != nodeBits || timer.isTombstone()) {
       return false;
     }
     long idMillis = timer.id() >>> 30;
     long start = timer.startMillis();
     long made = start - Math.floorMod(start - idMillis, WRAP_MILLIS);
-    return start + timer.repeatForMillis() >= made + WRAP_MILLIS;
+    return start + timer.repeatForMillis() + SLACK_MILLIS >= made + WRAP_MILLIS;
   }
 
   /** Tells {@code first}, then {@code second}. */

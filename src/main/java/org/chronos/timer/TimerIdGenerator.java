@@ -37,6 +37,16 @@ public final class TimerIdGenerator {
     this.held = held;
   }
 
+  /**
+   * Tells the generator of a timer this node made (stored here or not): its id is not handed out
+   * again while the timer may live ({@link LongLivedIds}).
+   */
+  public void made(Timer timer) {
+    if (held != null) {
+      held.made(timer);
+    }
+  }
+
   /** The deployment and instance bits of this node's ids. */
   static long nodeBits(int deploymentId, int instanceId) {
     if (deploymentId < 0 || deploymentId > 7) {

@@ -49,9 +49,34 @@ public final class SingleNodeApp {
     return new DropwizardTestSupport<>(ChronosApplication.class, writeYaml().toString(), overrides);
   }
 
+  /**
+   * A node whose cluster file lists one other node only, where nothing listens: it takes timers it
+   * holds no copy of (it is no replica), as a node of a larger cluster often does.
+   */
+  public static DropwizardAppExtension<ChronosConfiguration> notAReplica(Clock clock) {
+    int port = FreePorts.next();
+    Path yaml =
+        writeYaml(port, "[cluster]\nlocalhost = 127.0.0.1:" + port + "\nnode = 127.0.0.1:1\n");
+    DropwizardTestSupport<ChronosConfiguration> support =
+        new DropwizardTestSupport<>(ChronosApplication.class, yaml.toString()) {
+          @Override
+          public Application<ChronosConfiguration> newApplication() {
+            return new ChronosApplication(clock);
+          }
+        };
+    return new DropwizardAppExtension<>(support);
+  }
+
   private static Path writeYaml(String... extraYamlLines) {
+    return writeYaml(FreePorts.next(), null, extraYamlLines);
+  }
+
+  private static Path writeYaml(int port, String clusterFile, String... extraYamlLines) {
     try {
       Path dir = Files.createTempDirectory(TestDirs.root(), "chronos-node");
+      if (clusterFile != null) {
+        Files.writeString(dir.resolve("absent-cluster.conf"), clusterFile);
+      }
       List<String> lines =
           new ArrayList<>(
               List.of(
@@ -59,7 +84,7 @@ public final class SingleNodeApp {
                   "  applicationConnectors:",
                   "    - type: http",
                   "      bindHost: 127.0.0.1",
-                  "      port: " + FreePorts.next(),
+                  "      port: " + port,
                   "  adminConnectors:",
                   "    - type: http",
                   "      bindHost: 127.0.0.1",

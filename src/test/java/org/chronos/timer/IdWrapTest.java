@@ -30,6 +30,11 @@ class IdWrapTest {
   static final DropwizardAppExtension<ChronosConfiguration> APP = SingleNodeApp.create(CLOCK);
   private static final ClockedNode NODE = new ClockedNode(APP, CLOCK);
 
+  private static final ManualClock ELSEWHERE_CLOCK = new ManualClock(T0);
+  static final DropwizardAppExtension<ChronosConfiguration> ELSEWHERE =
+      SingleNodeApp.notAReplica(ELSEWHERE_CLOCK);
+  private static final ClockedNode ELSEWHERE_NODE = new ClockedNode(ELSEWHERE, ELSEWHERE_CLOCK);
+
   @AfterAll
   static void closeCallbacks() {
     CALLBACKS.close();
@@ -57,5 +62,22 @@ class IdWrapTest {
     NODE.moveTo(T0 + 301 * DAY);
     assertThat(CALLBACKS.awaitRequest(shortPath).bodyText()).isEqualTo("short");
     assertThat(CALLBACKS.awaitRequest(longPath).bodyText()).isEqualTo("long");
+  }
+
+  @Test
+  void theNodeThatMadeTheIdKeepsItFromNewTimersThoughItHoldsNoCopy() {
+    ChronosClient client = ChronosClient.of(ELSEWHERE);
+    ELSEWHERE_NODE.moveTo(T0 + 5);
+    long first =
+        idOf(client.createTimer(TimerJson.oneShot(300 * 24 * 3600, CALLBACKS.url("/x"), "long")));
+    assertThat(first & 0xFFFFF).as("the first id of its millisecond").isZero();
+    assertThat(ELSEWHERE_NODE.application().timerService().heldCount())
+        .as("no replica here")
+        .isZero();
+
+    ELSEWHERE_NODE.moveTo(T0 + 5 + LongLivedIds.WRAP_MILLIS);
+    long second = idOf(client.createTimer(TimerJson.oneShot(60, CALLBACKS.url("/y"), "short")));
+
+    assertThat(second).isEqualTo(first + 1);
   }
 }

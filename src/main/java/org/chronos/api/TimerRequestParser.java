@@ -217,13 +217,20 @@ public final class TimerRequestParser {
       throw new BadRequestException(
           "callback.http.uri must be an absolute http or https URI: " + uri);
     }
+    int port = parsed.getPort();
     if (parsed.getHost() == null || parsed.getHost().isEmpty()) {
-      throw new BadRequestException("callback.http.uri has no host: " + uri);
+      // java.net.URI finds no host in a name with '_' (Docker Compose service names have them),
+      // which DNS and curl take: such a name and an optional port are accepted, as the original
+      // did.
+      HostAndPort named = HostAndPort.of(parsed.getRawAuthority());
+      if (named == null) {
+        throw new BadRequestException("callback.http.uri has no host: " + uri);
+      }
+      port = named.port();
     }
     // java.net.URI takes any number of digits as a port.
-    if (parsed.getPort() == 0 || parsed.getPort() > 65535) {
-      throw new BadRequestException(
-          "callback.http.uri has a port outside 1-65535: " + parsed.getPort());
+    if (port == 0 || port > 65535) {
+      throw new BadRequestException("callback.http.uri has a port outside 1-65535: " + port);
     }
     if (hasLoneSurrogate(uri)) {
       throw new BadRequestException(

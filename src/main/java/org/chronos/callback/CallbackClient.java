@@ -259,6 +259,15 @@ public final class CallbackClient implements CallbackSink {
     }
   }
 
+  /** The host a callback goes to, also a name java.net.URI finds none in (one with '_'). */
+  private static String hostOf(java.net.URI uri) {
+    if (uri.getHost() != null) {
+      return uri.getHost();
+    }
+    org.chronos.api.HostAndPort named = org.chronos.api.HostAndPort.of(uri.getRawAuthority());
+    return named == null ? null : named.host();
+  }
+
   /** {@code uri} without the credentials it may carry: for logs. */
   public static String withoutCredentials(String uri) {
     return Target.of(uri).uri();
@@ -299,7 +308,7 @@ public final class CallbackClient implements CallbackSink {
       try {
         Target target = Target.of(pop.uri());
         java.net.URI uri = java.net.URI.create(target.uri());
-        CompletableFuture<Void> lookup = hostLookedUp ? null : hosts.whenReady(uri.getHost());
+        CompletableFuture<Void> lookup = hostLookedUp ? null : hosts.whenReady(hostOf(uri));
         if (lookup != null) {
           // Once only: the answer (or failure) is then at hand for HttpClient.
           hostLookedUp = true;

@@ -10,12 +10,36 @@ import org.junit.jupiter.params.provider.ValueSource;
 /** The callback URI check, which remembers URIs it found valid; nothing invalid gets through. */
 class CallbackUriCheckTest {
   @ParameterizedTest
-  @ValueSource(strings = {"ftp://host/x", "/relative", "http:///nohost", "http://bad host/", "x"})
+  @ValueSource(
+      strings = {
+        "ftp://host/x",
+        "/relative",
+        "http:///nohost",
+        "http://bad host/",
+        "x",
+        "http://my_host:99999/cb",
+        "http://my_host:0/cb",
+        "http://-my_host-/cb",
+        "http://my_host..x/cb",
+        "http://my_host:8a/cb"
+      })
   void anInvalidUriIsRefusedEveryTime(String uri) {
     for (int i = 0; i < 3; i++) {
       assertThatThrownBy(() -> TimerRequestParser.checkCallbackUri(uri))
           .isInstanceOf(BadRequestException.class);
     }
+  }
+
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "http://my_service/cb",
+        "http://my_service:8080/cb?x=1",
+        "http://user:pw@app_1.compose_net:80/",
+        "https://a_b.example./"
+      })
+  void aHostNameWithAnUnderscoreIsAccepted(String uri) {
+    assertThatCode(() -> TimerRequestParser.checkCallbackUri(uri)).doesNotThrowAnyException();
   }
 
   @Test

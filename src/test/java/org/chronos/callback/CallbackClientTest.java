@@ -123,6 +123,37 @@ class CallbackClientTest {
     }
   }
 
+  /** Docker Compose service names have '_', which java.net.URI finds no host in; curl took them. */
+  @Test
+  void aHostNameWithAnUnderscoreIsLookedUpAndCalled() throws Exception {
+    HostLookups.Lookup dns =
+        host -> {
+          if (!host.equals("my_service")) {
+            throw new UnknownHostException(host);
+          }
+          return new InetAddress[] {InetAddress.getByAddress(host, new byte[] {127, 0, 0, 1})};
+        };
+    try (CallbackServer target = CallbackServer.start()) {
+      CallbackClient client =
+          new CallbackClient(30_000, 10, 10, 1, new Timer(), new Counter(), dns);
+      client.start();
+      try {
+        String path = target.newPath("underscore");
+        CompletableFuture<CallbackOutcome> outcome = new CompletableFuture<>();
+        client.trySend(
+            new Pop(1, "http://my_service:" + target.port() + path + "?q=1", new byte[0], 1, 0),
+            outcome::complete);
+
+        assertThat(outcome.get(10, TimeUnit.SECONDS))
+            .isEqualTo(CallbackOutcome.succeeded("HTTP 200"));
+        assertThat(target.requestsTo(path)).hasSize(1);
+        assertThat(target.requestsTo(path).get(0).query()).isEqualTo("q=1");
+      } finally {
+        client.stop(0);
+      }
+    }
+  }
+
   /** A name that does not resolve fails its callbacks; the failure is remembered for a while. */
   @Test
   void aHostNameThatDoesNotResolveFailsTheCallback() throws Exception {

@@ -381,15 +381,21 @@ final class ChronosNode implements AutoCloseable {
   static int freePort() throws IOException {
     int below = 32768;
     try {
-      String range = Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim();
+      // readAllLines, not readString: /proc files say they are empty, and readString then read
+      // one byte ("3" of "32768") on JDK 17.
+      String range =
+          Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).get(0).trim();
       below = Integer.parseInt(range.split("\\s+")[0]);
     } catch (IOException | RuntimeException e) {
       // not Linux: the usual start of the range
     }
-    java.util.concurrent.ThreadLocalRandom random =
-        java.util.concurrent.ThreadLocalRandom.current();
+    if (below < 2048) {
+      below = 32768; // not a range start that leaves room below it
+    }
+    int lowest = Math.min(10_000, below - 1024);
+    java.util.Random random = new java.util.Random();
     for (int attempt = 0; attempt < 200; attempt++) {
-      int port = random.nextInt(Math.min(10_000, below - 1024), below);
+      int port = lowest + random.nextInt(below - lowest);
       if (!HANDED_OUT.add(port)) {
         continue; // given to another node of this run, which may not have started yet
       }

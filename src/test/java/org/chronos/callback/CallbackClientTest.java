@@ -76,6 +76,18 @@ class CallbackClientTest {
     }
   }
 
+  /** {@code host} as a name for 127.0.0.1, as a test's DNS answers it. */
+  private static InetAddress[] loopback(String host) throws UnknownHostException {
+    return new InetAddress[] {InetAddress.getByAddress(host, new byte[] {127, 0, 0, 1})};
+  }
+
+  /** A started client with a 30 s deadline whose host names {@code dns} looks up. */
+  private static CallbackClient started(HostLookups.Lookup dns) {
+    CallbackClient client = new CallbackClient(30_000, 10, 10, 1, new Timer(), new Counter(), dns);
+    client.start();
+    return client;
+  }
+
   /**
    * A client whose DNS server is slow holds up its own callbacks, not everyone's: HttpClient looks
    * host names up on the thread that starts the request, the one dispatcher thread.
@@ -92,12 +104,10 @@ class CallbackClientTest {
               throw new UnknownHostException("interrupted");
             }
           }
-          return new InetAddress[] {InetAddress.getByAddress(host, new byte[] {127, 0, 0, 1})};
+          return loopback(host);
         };
     try (CallbackServer target = CallbackServer.start()) {
-      CallbackClient client =
-          new CallbackClient(30_000, 10, 10, 1, new Timer(), new Counter(), dns);
-      client.start();
+      CallbackClient client = started(dns);
       try {
         CompletableFuture<CallbackOutcome> slow = new CompletableFuture<>();
         CompletableFuture<CallbackOutcome> fast = new CompletableFuture<>();
@@ -131,12 +141,10 @@ class CallbackClientTest {
           if (!host.equals("my_service")) {
             throw new UnknownHostException(host);
           }
-          return new InetAddress[] {InetAddress.getByAddress(host, new byte[] {127, 0, 0, 1})};
+          return loopback(host);
         };
     try (CallbackServer target = CallbackServer.start()) {
-      CallbackClient client =
-          new CallbackClient(30_000, 10, 10, 1, new Timer(), new Counter(), dns);
-      client.start();
+      CallbackClient client = started(dns);
       try {
         String path = target.newPath("underscore");
         CompletableFuture<CallbackOutcome> outcome = new CompletableFuture<>();
@@ -164,8 +172,7 @@ class CallbackClientTest {
           lookups.incrementAndGet();
           throw new UnknownHostException(host + ": no such name");
         };
-    CallbackClient client = new CallbackClient(30_000, 10, 10, 1, new Timer(), new Counter(), dns);
-    client.start();
+    CallbackClient client = started(dns);
     try {
       for (int i = 0; i < 2; i++) {
         CompletableFuture<CallbackOutcome> outcome = new CompletableFuture<>();

@@ -285,15 +285,16 @@ public final class TimerRequestParser {
     if (type == null || !type.isTextual() || !Tag.isValidType(type.textValue())) {
       return null;
     }
-    int count = 1;
+    long count = 1;
     JsonNode countNode = entry.get("count");
     if (countNode != null) {
       if (!countNode.isIntegralNumber()
-          || !countNode.canConvertToInt()
-          || countNode.intValue() < 1) {
+          || !countNode.canConvertToLong()
+          || countNode.longValue() < 1
+          || countNode.longValue() > Tag.MAX_COUNT) {
         return null;
       }
-      count = countNode.intValue();
+      count = countNode.longValue();
     }
     return new Tag(type.textValue().intern(), count);
   }

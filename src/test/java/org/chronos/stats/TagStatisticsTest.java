@@ -110,6 +110,15 @@ class TagStatisticsTest {
 
   @Execution(ExecutionMode.CONCURRENT)
   @Test
+  void countsUpToTheOriginalsUnsigned32BitLimitAreKept() {
+    chronos.createTimer(longLived().tag("HUGE", 4_294_967_295L).json());
+    chronos.createTimer(longLived().tag("HUGE", 2_147_483_648L).json());
+
+    awaitGauge("HUGE", 4_294_967_295L + 2_147_483_648L);
+  }
+
+  @Execution(ExecutionMode.CONCURRENT)
+  @Test
   void aTagWithoutACountCountsOne() {
     chronos.createTimer(longLived().rawTagEntry("{\"type\":\"NOCOUNT\"}").json());
 
@@ -133,6 +142,7 @@ class TagStatisticsTest {
             .rawTagEntry("{\"type\":\"BADCOUNT\",\"count\":-1}")
             .rawTagEntry("{\"type\":\"BADCOUNT\",\"count\":\"2\"}")
             .rawTagEntry("{\"type\":\"BADCOUNT\",\"count\":1.5}")
+            .rawTagEntry("{\"type\":\"BADCOUNT\",\"count\":4294967296}")
             .rawTagEntry("{\"type\":\"BADCOUNT\",\"count\":99999999999}")
             .rawTagEntry("\"STRING\"")
             .rawTagEntry("42")

@@ -88,7 +88,7 @@ public final class TimerJson {
   }
 
   /** Adds an entry to {@code statistics.tag-info}. */
-  public TimerJson tag(String type, int count) {
+  public TimerJson tag(String type, long count) {
     tagInfo().addObject().put("type", type).put("count", count);
     return this;
   }

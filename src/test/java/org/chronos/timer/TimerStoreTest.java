@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 class TimerStoreTest {
   static final long T0 = 1_000_000L;
 
-  private final Map<String, Integer> tagCounts = new HashMap<>();
+  private final Map<String, Long> tagCounts = new HashMap<>();
   private final TimerStore store =
       new TimerStore(
           1,
@@ -20,12 +20,12 @@ class TimerStoreTest {
           new TimerStore.Listener() {
             @Override
             public void liveAdded(Timer timer) {
-              timer.tags().forEach(t -> tagCounts.merge(t.type(), t.count(), Integer::sum));
+              timer.tags().forEach(t -> tagCounts.merge(t.type(), t.count(), Long::sum));
             }
 
             @Override
             public void liveRemoved(Timer timer) {
-              timer.tags().forEach(t -> tagCounts.merge(t.type(), -t.count(), Integer::sum));
+              timer.tags().forEach(t -> tagCounts.merge(t.type(), -t.count(), Long::sum));
             }
           });
 
@@ -103,11 +103,11 @@ class TimerStoreTest {
   void tagCountsFollowLiveTimersThroughReplaceTombstoneAndLastPop() {
     store.put(timer(1, 1000, 1000, List.of(new Tag("CALL", 2))));
     store.put(timer(2, 1000, 2000, List.of(new Tag("CALL", 1), new Tag("REG", 1))));
-    assertThat(tagCounts).containsEntry("CALL", 3).containsEntry("REG", 1);
+    assertThat(tagCounts).containsEntry("CALL", 3L).containsEntry("REG", 1L);
     store.put(store.get(2).toTombstone(T0));
-    assertThat(tagCounts).containsEntry("CALL", 2).containsEntry("REG", 0);
+    assertThat(tagCounts).containsEntry("CALL", 2L).containsEntry("REG", 0L);
     pollTo(T0 + 1000);
-    assertThat(tagCounts).containsEntry("CALL", 0);
+    assertThat(tagCounts).containsEntry("CALL", 0L);
   }
 
   @Test

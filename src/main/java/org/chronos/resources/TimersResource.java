@@ -233,7 +233,7 @@ public final class TimersResource {
       checkReplicationFactor(path);
       byte[] bytes =
           RequestBody.read(contentLength, body, maxBodyBytes + PEER_MARGIN_BYTES, maxBodyBytes);
-      TimerRequest request = parser.parse(bytes);
+      TimerRequest request = parseWithinPeerMargin(bytes);
       if (bytes.length > maxBodyBytes && !request.isReplication() && !request.isFromOtherSite()) {
         throw new RequestBody.TooLarge(maxBodyBytes, true);
       }
@@ -255,6 +255,23 @@ public final class TimersResource {
       return e.response();
     } catch (OverloadedException e) {
       return overloaded(e);
+    }
+  }
+
+  /**
+   * Parses a PUT's body, which may be up to {@link #PEER_MARGIN_BYTES} over the limit: only a peer
+   * may send that much, and a peer's body parses, so one over the limit that does not parse is a
+   * client's, and its answer is the 413.
+   */
+  private TimerRequest parseWithinPeerMargin(byte[] bytes)
+      throws BadRequestException, RequestBody.TooLarge {
+    try {
+      return parser.parse(bytes);
+    } catch (BadRequestException e) {
+      if (bytes.length > maxBodyBytes) {
+        throw new RequestBody.TooLarge(maxBodyBytes, true);
+      }
+      throw e;
     }
   }
 

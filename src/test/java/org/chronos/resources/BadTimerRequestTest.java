@@ -461,6 +461,24 @@ class BadTimerRequestTest {
     assertThat(overLimit.body()).contains("1024");
   }
 
+  /**
+   * A PUT may be up to 64 KiB over the limit when a peer sends it (its replicas and sites come on
+   * top of the client's body), so the node reads that far before it can tell. A client's body over
+   * the limit is still a 413, whether or not it would have parsed.
+   */
+  @ParameterizedTest(name = "chunked={0}")
+  @ValueSource(booleans = {false, true})
+  void aClientPutOverTheLimitIs413EvenWhenItIsNotATimer(boolean chunked) {
+    byte[] notJson = new byte[1025];
+    Arrays.fill(notJson, (byte) '{');
+
+    HttpResponse<String> response =
+        ChronosClient.of(SMALL_LIMIT_APP).send("PUT", randomLocation(), publish(notJson, chunked));
+
+    assertThat(response.statusCode()).as(response.body()).isEqualTo(413);
+    assertThat(response.body()).contains("1024");
+  }
+
   static Stream<Arguments> methodsAndChunking() {
     return Stream.of(
         Arguments.of("POST", false),

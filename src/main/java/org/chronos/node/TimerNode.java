@@ -120,8 +120,9 @@ public final class TimerNode implements TimerEvents {
     this.view = view;
     this.previousView = previousView;
     this.sites = sites;
-    this.siteReplicator = new SiteReplicator(replicator, metrics, sites, this::resendToSite);
     this.owedDeletions = new OwedDeletions(maxOwedSiteDeletions, metrics);
+    this.siteReplicator =
+        new SiteReplicator(replicator, metrics, sites, this::resendToSite, owedDeletions::keepOnly);
     this.replicator = replicator;
     this.created = metrics.meter("chronos.timers.created");
     this.updated = metrics.meter("chronos.timers.updated");

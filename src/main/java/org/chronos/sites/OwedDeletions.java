@@ -86,6 +86,29 @@ public final class OwedDeletions {
     return taken;
   }
 
+  /**
+   * Lets go of what is owed to sites no longer configured: a site taken out of the [sites] file is
+   * sent nothing more, so its deletions would otherwise be held (and shown as owed) until restart.
+   */
+  public synchronized void keepOnly(Set<String> configured) {
+    Iterator<Map.Entry<String, LinkedHashMap<Long, Timer>>> each = bySite.entrySet().iterator();
+    while (each.hasNext()) {
+      Map.Entry<String, LinkedHashMap<Long, Timer>> site = each.next();
+      if (configured.contains(site.getKey())) {
+        continue;
+      }
+      each.remove();
+      toldOfTheCap.remove(site.getKey());
+      metrics.remove(MetricRegistry.name("chronos", "sites", site.getKey(), "deletions-owed"));
+      if (!site.getValue().isEmpty()) {
+        LOG.info(
+            "site {} is no longer in the sites file: the {} deletions it was owed are let go",
+            site.getKey(),
+            site.getValue().size());
+      }
+    }
+  }
+
   /** How many deletions {@code site} is owed now. */
   public synchronized int owedTo(String site) {
     LinkedHashMap<Long, Timer> owed = bySite.get(site);

@@ -4,6 +4,7 @@ import com.codahale.metrics.Counter;
 import com.codahale.metrics.MetricRegistry;
 import java.util.Collection;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
@@ -30,7 +31,8 @@ import org.slf4j.LoggerFactory;
  * onRecovered} is told, so the node can send that site the timers it missed (something the original
  * never does). Every remote site is probed with {@code GET /ping} every {@link #PROBE_MILLIS} ms,
  * so a failure or a recovery (or a restart, which lost the site's copies) is noticed even when no
- * timer is headed there.
+ * timer is headed there. Each probe round first tells {@code onConfigured} which remote sites the
+ * sites file names now, so what is kept for a site taken out of it can be let go.
  */
 public final class SiteReplicator {
   private static final Logger LOG = LoggerFactory.getLogger(SiteReplicator.class);
@@ -39,6 +41,7 @@ public final class SiteReplicator {
   private final MetricRegistry metrics;
   private final Supplier<SitesConfig> sites;
   private final Consumer<String> onRecovered;
+  private final Consumer<Set<String>> onConfigured;
   private final Map<String, SiteState> states = new ConcurrentHashMap<>();
   static final long PROBE_MILLIS = 2000;
 
@@ -73,11 +76,13 @@ public final class SiteReplicator {
       Replicator replicator,
       MetricRegistry metrics,
       Supplier<SitesConfig> sites,
-      Consumer<String> onRecovered) {
+      Consumer<String> onRecovered,
+      Consumer<Set<String>> onConfigured) {
     this.replicator = replicator;
     this.metrics = metrics;
     this.sites = sites;
     this.onRecovered = onRecovered;
+    this.onConfigured = onConfigured;
     this.prober =
         java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
             AsyncHttp.daemonThreads("chronos-site-prober"));
@@ -111,6 +116,7 @@ public final class SiteReplicator {
 
   private void probeEachSite() {
     SitesConfig config = sites.get();
+    onConfigured.accept(config.remoteSites().keySet());
     if (config.remoteSites().isEmpty()) {
       return;
     }

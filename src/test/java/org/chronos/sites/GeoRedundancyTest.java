@@ -216,6 +216,33 @@ class GeoRedundancyTest {
     assertThat(callbacks.requestsTo("/deleted")).isEmpty();
   }
 
+  /**
+   * A site taken out of the sites file is sent nothing more; the deletions it was owed while it did
+   * not answer are let go rather than held, and shown as owed, until the node restarts.
+   */
+  @Test
+  void deletionsOwedToASiteTakenOutOfTheSitesFileAreLetGo() {
+    startSites(2, true);
+    Node first = cluster.node(0);
+    Node second = cluster.node(1);
+    String location =
+        first.client().createTimer(TimerJson.oneShot(30, callbacks.url("/deleted"), "d"));
+    await().until(() -> second.liveCount() == 1);
+    remoteSiteAt(first, second, "127.0.0.1:1");
+    assertThat(first.client().delete(location).statusCode()).isEqualTo(200);
+    String owed = "chronos.sites.site1.deletions-owed";
+    await("the deletion owed to the second site")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> Long.valueOf(1).equals(first.client().gauge(owed)));
+
+    first.writeSharedFile("[sites]\nlocal_site = site0\n");
+    assertThat(first.reload()).isEqualTo(200);
+
+    await("the owed deletion let go")
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> first.client().gauge(owed) == null);
+  }
+
   /** Points the node's remote site at {@code address} (a dead port cuts the node off from it). */
   private void remoteSiteAt(Node node, Node remote, String address) {
     node.writeSharedFile(

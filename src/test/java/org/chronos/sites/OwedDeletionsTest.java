@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.codahale.metrics.MetricRegistry;
 import java.util.List;
+import java.util.Set;
 import org.chronos.timer.Timer;
 import org.junit.jupiter.api.Test;
 
@@ -59,6 +60,23 @@ class OwedDeletionsTest {
     }
     assertThat(owed.take("east")).extracting(Timer::id).containsExactly(3L, 4L, 5L);
     assertThat(metrics.counter("chronos.sites.east.deletions-dropped").getCount()).isEqualTo(2);
+  }
+
+  @Test
+  void whatIsOwedToASiteNoLongerConfiguredIsLetGoAndItsGaugeRemoved() {
+    OwedDeletions owed = new OwedDeletions(10, metrics);
+    owed.add("east", tombstone(1, 1));
+    owed.add("west", tombstone(2, 2));
+
+    owed.keepOnly(Set.of("west"));
+
+    assertThat(owed.owedTo("east")).isZero();
+    assertThat(metrics.getGauges()).doesNotContainKey("chronos.sites.east.deletions-owed");
+    assertThat(gauge("west")).isEqualTo(1);
+    // Configured again later, it is owed what it misses from then on.
+    owed.add("east", tombstone(3, 3));
+    assertThat(gauge("east")).isEqualTo(1);
+    assertThat(owed.take("east")).extracting(Timer::id).containsExactly(3L);
   }
 
   @Test

@@ -3,7 +3,6 @@ package org.chronos.bench.cluster;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -17,6 +16,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.chronos.bench.LatePops;
+import org.chronos.testing.FreePorts;
 
 /**
  * One Chronos node in its own JVM ({@code java -Xmx1g -jar target/chronos.jar server <yml>}) for
@@ -370,46 +370,8 @@ final class ChronosNode implements AutoCloseable {
     }
   }
 
-  /**
-   * A free port below the kernel's range for outgoing connections' local ports. A port from port 0
-   * is in that range, and B's was taken by one of the preload's connections in the minute before B
-   * started (run 2 of a pooled series failed so, "Address already in use").
-   */
-  private static final java.util.Set<Integer> HANDED_OUT =
-      java.util.concurrent.ConcurrentHashMap.newKeySet();
-
-  static int freePort() throws IOException {
-    int below = 32768;
-    try {
-      // readAllLines, not readString: /proc files say they are empty, and readString then read
-      // one byte ("3" of "32768") on JDK 17.
-      String range =
-          Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).get(0).trim();
-      below = Integer.parseInt(range.split("\\s+")[0]);
-    } catch (IOException | RuntimeException e) {
-      // not Linux: the usual start of the range
-    }
-    if (below < 2048) {
-      below = 32768; // not a range start that leaves room below it
-    }
-    int lowest = Math.min(10_000, below - 1024);
-    java.util.Random random = new java.util.Random();
-    for (int attempt = 0; attempt < 200; attempt++) {
-      int port = lowest + random.nextInt(below - lowest);
-      if (!HANDED_OUT.add(port)) {
-        continue; // given to another node of this run, which may not have started yet
-      }
-      try (ServerSocket s = new ServerSocket()) {
-        s.setReuseAddress(true);
-        s.bind(new java.net.InetSocketAddress("127.0.0.1", port));
-        return port;
-      } catch (IOException e) {
-        // taken: another
-      }
-    }
-    try (ServerSocket s = new ServerSocket(0)) {
-      s.setReuseAddress(true);
-      return s.getLocalPort();
-    }
+  /** A free port below the kernel's range for outgoing connections' local ports (2y). */
+  static int freePort() {
+    return FreePorts.next();
   }
 }

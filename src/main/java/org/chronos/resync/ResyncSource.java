@@ -12,12 +12,14 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
 import java.util.function.LongConsumer;
 import java.util.function.Supplier;
 import org.chronos.api.BadRequestException;
 import org.chronos.api.TimerJson;
 import org.chronos.cluster.ClusterView;
 import org.chronos.timer.Clock;
+import org.chronos.timer.Pop;
 import org.chronos.timer.ScanStep;
 import org.chronos.timer.Timer;
 import org.chronos.timer.TimerService;
@@ -168,17 +170,32 @@ public final class ResyncSource {
   }
 
   /** The timer thread's part of a page: a copy of each listed timer still live, else null. */
-  private static Timer[] snapshot(TimerStore store, long[] ids) {
+  private static Timer[] snapshot(TimerStore store, long[] ids, Function<Timer, Pop> popsOut) {
     Timer[] out = new Timer[ids.length];
-    snapshot(store, ids, 0, ids.length, out);
+    snapshot(store, ids, 0, ids.length, out, popsOut);
     return out;
   }
 
-  /** Copies of the live timers among {@code ids[from..to)} into {@code out}; null for the rest. */
-  private static void snapshot(TimerStore store, long[] ids, int from, int to, Timer[] out) {
+  /**
+   * Copies of the live timers among {@code ids[from..to)} into {@code out}; null for the rest. A
+   * timer whose callback is out is copied as it was before that pop, a last pop's included: the pop
+   * is not made until the callback succeeds. Were the requester given the popped sequence number
+   * and the callback then failed, this node would drop its copy and the requester would skip that
+   * pop, and no node would make it. Should the callback succeed, its news reaches the requester as
+   * it reaches every replica. {@code popsOut} gives a timer's oldest pop whose callback is out.
+   */
+  private static void snapshot(
+      TimerStore store, long[] ids, int from, int to, Timer[] out, Function<Timer, Pop> popsOut) {
     for (int i = from; i < to; i++) {
       Timer t = store.get(ids[i]);
-      if (t != null && !t.isTombstone()) {
+      if (t == null) {
+        continue;
+      }
+      Pop pending = popsOut.apply(t);
+      if (pending != null) {
+        out[i] =
+            t.snapshot(t.startMillis(), pending.sequence() - 1, pending.uri(), pending.opaque());
+      } else if (!t.isTombstone()) {
         out[i] = t.snapshot();
       }
     }
@@ -198,7 +215,7 @@ public final class ResyncSource {
       service
           .queryBackground(
               store -> {
-                snapshot(store, ids, start, end, out);
+                snapshot(store, ids, start, end, out, service::popOut);
                 return null;
               })
           .join();
@@ -281,7 +298,7 @@ public final class ResyncSource {
     long scanId = store.beginScan();
     ScanStep step = ScanStep.MORE;
     while (step != ScanStep.DONE) {
-      Chunk chunk = chunk(store, scanId, CHUNK_TIMERS);
+      Chunk chunk = chunk(store, scanId, CHUNK_TIMERS, t -> null);
       step = chunk.step();
       if (step == ScanStep.RESTARTED) {
         parts.clear();
@@ -293,7 +310,7 @@ public final class ResyncSource {
     List<byte[]> pages = new ArrayList<>();
     for (int from = 0; from < listing.ids().length; ) {
       int to = pageEnd(listing.popTimes(), from, pageSize);
-      Timer[] timers = snapshot(store, Arrays.copyOfRange(listing.ids(), from, to));
+      Timer[] timers = snapshot(store, Arrays.copyOfRange(listing.ids(), from, to), t -> null);
       pages.add(write(timers, listing.oldReplicas().subList(from, to), v, now));
       from = to;
     }
@@ -398,7 +415,10 @@ public final class ResyncSource {
       boolean done = false;
       try {
         while (!done) {
-          Chunk chunk = service.queryBackground(store -> chunk(store, scanId, chunkTimers)).join();
+          Chunk chunk =
+              service
+                  .queryBackground(store -> chunk(store, scanId, chunkTimers, service::popOut))
+                  .join();
           if (chunk.step() == ScanStep.RESTARTED) {
             parts.clear(); // the index grew: the walk starts over
           } else {
@@ -422,8 +442,13 @@ public final class ResyncSource {
 
   private record Chunk(ScanStep step, Snapshot part) {}
 
-  /** The timer thread's part of a listing: one chunk of the walk, no allocation per timer. */
-  private static Chunk chunk(TimerStore store, long scanId, int maxTimers) {
+  /**
+   * The timer thread's part of a listing: one chunk of the walk, no allocation per timer. Live
+   * timers, and last pops whose callback is out (served as they were before it, see {@link
+   * #snapshot(TimerStore, long[], int, int, Timer[], Function)}).
+   */
+  private static Chunk chunk(
+      TimerStore store, long scanId, int maxTimers, Function<Timer, Pop> popsOut) {
     Snapshot out = new Snapshot(256);
     ScanStep step =
         store.scan(
@@ -431,7 +456,7 @@ public final class ResyncSource {
             maxTimers,
             maxTimers * SLOTS_PER_TIMER,
             t -> {
-              if (!t.isTombstone()) {
+              if (!t.isTombstone() || popsOut.apply(t) != null) {
                 out.add(t);
               }
             });

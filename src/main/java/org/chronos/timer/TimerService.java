@@ -57,6 +57,12 @@ public final class TimerService {
   private final java.util.Set<Timer> lastPopsOut =
       java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
 
+  // Timer thread only: for each timer with a callback out, the oldest such pop (a timer whose
+  // callbacks take longer than its interval may have several out; only the oldest is kept). The pop
+  // is not made until its callback succeeds, so a resync page serves the timer as it was before it
+  // (popOut).
+  private final java.util.Map<Timer, Pop> popsOut = new java.util.IdentityHashMap<>();
+
   private volatile boolean running;
   private volatile boolean popping = true;
   private volatile boolean parked;
@@ -496,12 +502,21 @@ public final class TimerService {
       return false;
     }
     events.popping(timer, pop);
+    popsOut.putIfAbsent(timer, pop);
     store.popped(timer);
     if (timer.isTombstone()) {
       lastPopsOut.add(timer);
     }
     events.popped(timer, pop, clock.micros() - pop.dueMillis() * 1000);
     return true;
+  }
+
+  /**
+   * The oldest pop of {@code timer} whose callback has not answered yet, or null. Timer thread only
+   * (a function given to {@link #query} or {@link #queryBackground}).
+   */
+  public Pop popOut(Timer timer) {
+    return popsOut.get(timer);
   }
 
   private void onOutcomeFromAnyThread(Timer timer, Pop pop, CallbackOutcome outcome) {
@@ -511,6 +526,7 @@ public final class TimerService {
 
   private void onOutcome(Timer timer, Pop pop, CallbackOutcome outcome) {
     lastPopsOut.remove(timer);
+    popsOut.remove(timer, pop);
     boolean current = store.get(timer.id()) == timer;
     if (outcome.success()) {
       events.callbackSucceeded(pop, current ? timer : null);

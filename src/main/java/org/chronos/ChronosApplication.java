@@ -109,7 +109,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             environment.metrics().counter("chronos.callbacks.resent"));
 
     ChronosConfiguration.ReplicationSettings rs = config.getReplication();
-    Replicator replicator = newReplicator(clock, environment.metrics(), rs);
+    Replicator replicator = newReplicator(clock, environment.metrics(), rs, port);
 
     ChronosConfiguration.TimerSettings ts = config.getTimers();
     TimerNode node =
@@ -255,7 +255,8 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             warmUpGate,
             // The warm-up's copies go to this node itself through a replicator like the real one,
             // whose metrics nobody reads.
-            () -> newReplicator(clock, new MetricRegistry(), rs));
+            () -> newReplicator(clock, new MetricRegistry(), rs, port),
+            port);
     environment
         .lifecycle()
         .manage(
@@ -321,7 +322,10 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
 
   /** A replicator as {@code replication} configures it, not yet started. */
   private static Replicator newReplicator(
-      Clock clock, MetricRegistry metrics, ChronosConfiguration.ReplicationSettings rs) {
+      Clock clock,
+      MetricRegistry metrics,
+      ChronosConfiguration.ReplicationSettings rs,
+      int defaultPort) {
     return new Replicator(
         clock,
         metrics,
@@ -331,7 +335,8 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
         rs.getMaxBulkInFlightPerPeer(),
         rs.getMaxBulkQueuedPerPeer(),
         rs.getMaxBatch(),
-        (int) Math.min(Integer.MAX_VALUE, rs.getMaxBatchSize().toBytes()));
+        (int) Math.min(Integer.MAX_VALUE, rs.getMaxBatchSize().toBytes()),
+        defaultPort);
   }
 
   /** For tests. */

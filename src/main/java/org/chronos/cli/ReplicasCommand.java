@@ -46,7 +46,8 @@ public class ReplicasCommand extends Command {
         .addArgument("--port")
         .type(Integer.class)
         .setDefault(ClusterConfig.DEFAULT_PORT)
-        .help("port for cluster addresses written without one");
+        .help(
+            "port that cluster addresses written without one reach (to find a node listed twice)");
     subparser
         .addArgument("cluster-file")
         .dest("clusterFile")

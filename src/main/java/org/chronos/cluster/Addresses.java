@@ -3,12 +3,14 @@ package org.chronos.cluster;
 import java.util.regex.Pattern;
 
 /**
- * Stateless normalization of cluster addresses to {@code host:port} form; safe from any thread,
- * used by {@link ClusterConfig} (and by anything else that reads peer addresses from a file).
+ * Checks of cluster addresses, and their {@code host:port} form for connecting; stateless, safe
+ * from any thread.
  *
- * <p>Normalization only adds what is missing (the default port, the brackets of a bare IPv6
- * literal) and never rewrites what the operator wrote: the address string itself is hashed to place
- * timers, so {@code 1.2.3.4:7253} must stay byte-for-byte what every other node lists.
+ * <p>A cluster address is hashed, listed in replica lists and compared exactly as the operator
+ * wrote it, as the original does: {@code 1.2.3.4} and {@code 1.2.3.4:7253} place timers
+ * differently, and every node must list a node in the same form. Only a connection to it completes
+ * what is missing ({@link #connectable}): the default port (this node's HTTP port), and the
+ * brackets of a bare IPv6 literal.
  */
 public final class Addresses {
 
@@ -74,6 +76,30 @@ public final class Addresses {
     }
     checkPort(address.substring(host.length() + 1));
     return address;
+  }
+
+  /**
+   * {@code raw} without surrounding blanks, as it is to be hashed and listed, once {@link
+   * #normalize} has found it valid.
+   *
+   * @throws IllegalArgumentException as {@link #normalize} does
+   */
+  public static String checked(String raw) {
+    normalize(raw, ClusterConfig.DEFAULT_PORT);
+    return raw.strip();
+  }
+
+  /**
+   * Where to connect to reach {@code address}: its {@code host:port} form, with {@code defaultPort}
+   * when it has none; an address that is not valid (a peer's garbage) is returned as it is, so the
+   * request fails on it rather than here.
+   */
+  public static String connectable(String address, int defaultPort) {
+    try {
+      return normalize(address, defaultPort);
+    } catch (IllegalArgumentException e) {
+      return address;
+    }
   }
 
   private static void checkPort(String port) {

@@ -18,10 +18,14 @@ import java.util.Set;
  * Immutable contents of {@code chronos_cluster.conf} (thread-safe); built by whoever loads or
  * reloads the cluster file, and turned into a {@link ClusterView} for replica placement.
  *
- * <p>Every address is normalized ({@link Addresses}). {@code nodes} are the staying nodes, {@code
- * joining} and {@code leaving} the nodes of a scale-up or scale-down in progress; when the file has
- * none of the three, {@code nodes} is just {@code localhost}. {@code localhost} need not be in the
- * cluster: a node that has been removed keeps running (and answering resyncs) until it is stopped.
+ * <p>Every address is kept as written ({@link Addresses}): it is hashed and listed in that form, so
+ * every node must write a node the same way; two lines that reach the same host and port are
+ * refused. A {@code localhost} that reaches a listed address but is written otherwise (the older
+ * {@code localhost = 1.2.3.4} with {@code node = 1.2.3.4:7253}) is taken in the listed form. {@code
+ * nodes} are the staying nodes, {@code joining} and {@code leaving} the nodes of a scale-up or
+ * scale-down in progress; when the file has none of the three, {@code nodes} is just {@code
+ * localhost}. {@code localhost} need not be in the cluster: a node that has been removed keeps
+ * running (and answering resyncs) until it is stopped.
  *
  * <p>Sections and keys other than {@code [cluster]} localhost/node/joining/leaving and {@code
  * [identity]} instance_id/deployment_id are ignored, so the older all-in-one {@code chronos.conf}
@@ -113,7 +117,8 @@ public record ClusterConfig(
 
   /**
    * Parses a cluster file's text; {@code sourceName} prefixes every error message and {@code
-   * defaultPort} (this node's HTTP port) completes addresses written without a port.
+   * defaultPort} (this node's HTTP port) is the port an address written without one reaches, which
+   * decides whether two lines name one node (the addresses themselves are kept as written).
    *
    * @throws ConfigException naming the file, line, key and bad value
    */
@@ -123,15 +128,17 @@ public record ClusterConfig(
     IniFile ini = IniFile.parse(text, sourceName);
 
     Map<String, IniFile.Entry> firstSeen = new HashMap<>();
-    List<String> nodes = addresses(ini, "node", defaultPort, firstSeen);
-    List<String> joining = addresses(ini, "joining", defaultPort, firstSeen);
-    List<String> leaving = addresses(ini, "leaving", defaultPort, firstSeen);
+    Map<String, String> listedAs = new HashMap<>();
+    List<String> nodes = addresses(ini, "node", defaultPort, firstSeen, listedAs);
+    List<String> joining = addresses(ini, "joining", defaultPort, firstSeen, listedAs);
+    List<String> leaving = addresses(ini, "leaving", defaultPort, firstSeen, listedAs);
     boolean clustered = !(nodes.isEmpty() && joining.isEmpty() && leaving.isEmpty());
 
     Optional<IniFile.Entry> localEntry = ini.singleEntry(CLUSTER, "localhost");
     String localhost;
     if (localEntry.isPresent()) {
-      localhost = address(ini, localEntry.get(), defaultPort);
+      String written = address(ini, localEntry.get());
+      localhost = listedAs.getOrDefault(Addresses.normalize(written, defaultPort), written);
     } else if (clustered) {
       throw new ConfigException(
           sourceName
@@ -166,13 +173,23 @@ public record ClusterConfig(
     return concat(nodes, leaving);
   }
 
+  /**
+   * The addresses of one key, as written; {@code firstSeen} and {@code listedAs}, by the host and
+   * port each reaches, find the same node listed twice and the listed form of {@code localhost}.
+   */
   private static List<String> addresses(
-      IniFile ini, String key, int defaultPort, Map<String, IniFile.Entry> firstSeen)
+      IniFile ini,
+      String key,
+      int defaultPort,
+      Map<String, IniFile.Entry> firstSeen,
+      Map<String, String> listedAs)
       throws ConfigException {
     List<String> result = new ArrayList<>();
     for (IniFile.Entry entry : ini.entries(CLUSTER, key)) {
-      String address = address(ini, entry, defaultPort);
-      IniFile.Entry earlier = firstSeen.putIfAbsent(address, entry);
+      String address = address(ini, entry);
+      String reaches = Addresses.normalize(address, defaultPort);
+      listedAs.putIfAbsent(reaches, address);
+      IniFile.Entry earlier = firstSeen.putIfAbsent(reaches, entry);
       if (earlier != null) {
         throw new ConfigException(
             String.format(
@@ -183,7 +200,7 @@ public record ClusterConfig(
                 entry.line(),
                 key,
                 entry.value(),
-                address,
+                reaches,
                 earlier.line(),
                 earlier.key(),
                 earlier.value()));
@@ -193,10 +210,9 @@ public record ClusterConfig(
     return result;
   }
 
-  private static String address(IniFile ini, IniFile.Entry entry, int defaultPort)
-      throws ConfigException {
+  private static String address(IniFile ini, IniFile.Entry entry) throws ConfigException {
     try {
-      return Addresses.normalize(entry.value(), defaultPort);
+      return Addresses.checked(entry.value());
     } catch (IllegalArgumentException e) {
       throw new ConfigException(
           String.format(

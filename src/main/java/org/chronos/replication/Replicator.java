@@ -27,6 +27,8 @@ import org.apache.hc.core5.http.nio.entity.DiscardingEntityConsumer;
 import org.apache.hc.core5.http.nio.support.AsyncRequestBuilder;
 import org.apache.hc.core5.http.nio.support.BasicResponseConsumer;
 import org.apache.hc.core5.io.CloseMode;
+import org.chronos.cluster.Addresses;
+import org.chronos.cluster.ClusterConfig;
 import org.chronos.http.AsyncHttp;
 import org.chronos.timer.Clock;
 import org.slf4j.Logger;
@@ -91,6 +93,7 @@ public final class Replicator {
   private final int maxBulkQueued;
   private final int maxBatch;
   private final int maxBatchBytes;
+  private final int defaultPort;
   private final Map<String, Peer> peers = new ConcurrentHashMap<>();
   private volatile boolean closed;
   // A header every request carries (a resync warm-up's mark), or null.
@@ -211,6 +214,10 @@ public final class Replicator {
 
   private final class Peer {
     final String address;
+
+    /** {@code http://host:port}: the address with the default port when it was listed without. */
+    final String url;
+
     final Lane urgent;
     final Lane bulk;
     final Counter sent;
@@ -223,6 +230,7 @@ public final class Replicator {
 
     Peer(String address) {
       this.address = address;
+      this.url = "http://" + Addresses.connectable(address, defaultPort);
       this.urgent = new Lane(this, false, maxInFlightPerPeer, 0);
       this.bulk = new Lane(this, true, maxBulkInFlight, maxBulkQueued);
       String base = MetricRegistry.name("chronos", "replication", address);
@@ -273,13 +281,16 @@ public final class Replicator {
         maxBulkInFlight,
         maxBulkQueued,
         1,
-        0);
+        0,
+        ClusterConfig.DEFAULT_PORT);
   }
 
   /**
    * @param maxBatch at most this many messages per {@code POST /timers/batch} (1: never batch)
    * @param maxBatchBytes and at most about this many bytes of bodies; a message with a body over
    *     half of it always goes alone
+   * @param defaultPort the port of peers whose address has none (this node's HTTP port, PROTOCOL.md
+   *     section 3)
    */
   public Replicator(
       Clock clock,
@@ -290,7 +301,8 @@ public final class Replicator {
       int maxBulkInFlight,
       int maxBulkQueued,
       int maxBatch,
-      int maxBatchBytes) {
+      int maxBatchBytes,
+      int defaultPort) {
     if (maxInFlightPerPeer < 1 || maxBulkInFlight < 1 || maxBulkQueued < 1) {
       throw new IllegalArgumentException(
           "in-flight caps and bulk room must be >= 1: "
@@ -308,6 +320,7 @@ public final class Replicator {
     this.maxBulkQueued = maxBulkQueued;
     this.maxBatch = maxBatch;
     this.maxBatchBytes = maxBatchBytes;
+    this.defaultPort = defaultPort;
     // Both lanes' requests in flight fit in the pool: neither waits there for the other.
     int perRoute = maxInFlightPerPeer + maxBulkInFlight;
     this.client =
@@ -526,7 +539,7 @@ public final class Replicator {
   private void execute(Lane lane, Message m) {
     try {
       AsyncRequestBuilder put =
-          AsyncRequestBuilder.put("http://" + m.peer() + m.path())
+          AsyncRequestBuilder.put(lane.peer.url + m.path())
               .addHeader(HELD_HEADER, Long.toString(heldMicros(m, clock.nanos())))
               .setEntity(AsyncEntityProducers.create(m.body(), ContentType.APPLICATION_JSON));
       if (m.snapshotMicros() >= 0) {
@@ -577,7 +590,7 @@ public final class Replicator {
     }
     try {
       AsyncRequestBuilder post =
-          AsyncRequestBuilder.post("http://" + lane.peer.address + ReplicationBatch.PATH)
+          AsyncRequestBuilder.post(lane.peer.url + ReplicationBatch.PATH)
               .setEntity(
                   AsyncEntityProducers.create(
                       ReplicationBatch.encode(paths, bodies, held, snapshot),

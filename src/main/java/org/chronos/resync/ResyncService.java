@@ -45,6 +45,7 @@ import org.chronos.api.BadRequestException;
 import org.chronos.api.TimerJson;
 import org.chronos.api.TimerRequest;
 import org.chronos.api.TimerRequestParser;
+import org.chronos.cluster.Addresses;
 import org.chronos.cluster.ClusterView;
 import org.chronos.http.AsyncHttp;
 import org.chronos.node.TimerNode;
@@ -107,6 +108,9 @@ public final class ResyncService {
   private volatile ResyncSummary last;
   private volatile long startedMillis;
 
+  /** The port of peers listed without one: this node's HTTP port (PROTOCOL.md section 3). */
+  private final int defaultPort;
+
   public ResyncService(
       Clock clock,
       Supplier<ClusterView> view,
@@ -119,8 +123,10 @@ public final class ResyncService {
       Duration timerThreadTimeout,
       MetricRegistry metrics,
       WarmUpGate warmUps,
-      Supplier<Replicator> warmUpReplicators) {
+      Supplier<Replicator> warmUpReplicators,
+      int defaultPort) {
     this.clock = clock;
+    this.defaultPort = defaultPort;
     this.warmUps = warmUps;
     this.warmUpReplicators = warmUpReplicators;
     this.maxTimersPerSecond = maxTimersPerSecond;
@@ -510,7 +516,7 @@ public final class ResyncService {
               sendWithRetries(
                   () ->
                       marked(
-                          AsyncRequestBuilder.get("http://" + peer + "/timers?" + query)
+                          AsyncRequestBuilder.get(url(peer) + "/timers?" + query)
                               .addHeader("Range", Integer.toString(pageSize))
                               // Pages as they are: a peer has better uses for its CPU than
                               // compressing half a megabyte a page for a link within the site.
@@ -916,7 +922,7 @@ public final class ResyncService {
           sendWithRetries(
               () ->
                   marked(
-                      AsyncRequestBuilder.delete("http://" + peer + "/timers/references")
+                      AsyncRequestBuilder.delete(url(peer) + "/timers/references")
                           .setEntity(
                               AsyncEntityProducers.create(body, ContentType.APPLICATION_JSON)),
                       warmUpMark));
@@ -982,6 +988,11 @@ public final class ResyncService {
   }
 
   /** The header's value, or null if it is missing or no number (then the page's pop times do). */
+  /** {@code http://host:port} of a peer, with this node's port when it is listed without one. */
+  private String url(String peer) {
+    return "http://" + Addresses.connectable(peer, defaultPort);
+  }
+
   private static Long nextTimeFrom(Header header) {
     if (header == null) {
       return null;

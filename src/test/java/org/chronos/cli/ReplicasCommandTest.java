@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
+import org.chronos.cluster.ClusterView;
 import org.chronos.cluster.ConfigException;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -35,10 +36,10 @@ class ReplicasCommandTest {
         clusterFile,
         """
                 [cluster]
-                localhost = 10.0.10.1
-                node = 10.0.10.1
-                node = 10.0.10.2
-                node = 10.0.10.3
+                localhost = 10.0.10.1:7253
+                node = 10.0.10.1:7253
+                node = 10.0.10.2:7253
+                node = 10.0.10.3:7253
                 """);
   }
 
@@ -62,11 +63,15 @@ class ReplicasCommandTest {
   }
 
   @Test
-  void thePortOptionCompletesAddressesWrittenWithoutOne() throws ConfigException {
+  void addressesWrittenWithoutAPortArePrintedAndHashedAsWritten() throws Exception {
+    Files.writeString(clusterFile, "[cluster]\nlocalhost = 10.0.10.1\nnode = 10.0.10.1\n");
     ReplicasCommand.printReplicas(
         clusterFile, 8000, List.of("0000000000000000-1"), new PrintStream(stdout, true));
 
-    assertThat(output().lines().skip(1)).singleElement().asString().endsWith(":8000");
+    assertThat(output().lines())
+        .containsExactly(
+            "cluster-view-id " + ClusterView.viewIdOf(List.of("10.0.10.1")),
+            "0000000000000000-1 10.0.10.1");
   }
 
   @Test

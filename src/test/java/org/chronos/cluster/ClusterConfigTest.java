@@ -16,14 +16,39 @@ class ClusterConfigTest {
     return ClusterConfig.parse(text, "chronos_cluster.conf", 7253);
   }
 
+  /**
+   * The original hashes, lists and compares an address exactly as written, and adds the port only
+   * to connect: a node that added it before hashing would place timers differently from the
+   * original nodes of a mixed cluster, and from one of ours with another HTTP port.
+   */
   @Test
-  void addressesWithoutAPortTakeTheDefaultPort() throws ConfigException {
+  void addressesAreKeptAsWrittenWithOrWithoutAPort() throws ConfigException {
     ClusterConfig config =
         ClusterConfig.parse(
             "[cluster]\nlocalhost = 1.2.3.4\nnode = 1.2.3.4\nnode = 5.6.7.8:7000\n", "f", 9999);
 
+    assertThat(config.localhost()).isEqualTo("1.2.3.4");
+    assertThat(config.nodes()).containsExactly("1.2.3.4", "5.6.7.8:7000");
+    assertThat(new ClusterView(config).viewId())
+        .isEqualTo(ClusterView.viewIdOf(List.of("1.2.3.4", "5.6.7.8:7000")))
+        .isNotEqualTo(ClusterView.viewIdOf(List.of("1.2.3.4:9999", "5.6.7.8:7000")));
+  }
+
+  @Test
+  void localhostWrittenOtherwiseThanItsNodeLineTakesTheListedForm() throws ConfigException {
+    ClusterConfig config =
+        ClusterConfig.parse(
+            "[cluster]\nlocalhost = 1.2.3.4\nnode = 1.2.3.4:9999\nnode = 5.6.7.8:9999\n",
+            "f",
+            9999);
+
     assertThat(config.localhost()).isEqualTo("1.2.3.4:9999");
-    assertThat(config.nodes()).containsExactly("1.2.3.4:9999", "5.6.7.8:7000");
+    assertThat(new ClusterView(config).isInCluster(config.localhost())).isTrue();
+  }
+
+  @Test
+  void theSameNodeWrittenWithAndWithoutItsPortIsListedTwice() {
+    assertBad("[cluster]\nlocalhost = a\nnode = b\nnode = b:7253\n", ":4", "'b:7253'", "line 3");
   }
 
   @Test
@@ -65,11 +90,11 @@ class ClusterConfigTest {
 
     ClusterConfig config = parse(text);
 
-    assertThat(config.nodes()).containsExactly("1.2.3.4:7253");
-    assertThat(config.joining()).containsExactly("2.3.4.5:7253");
-    assertThat(config.leaving()).containsExactly("3.4.5.6:7253");
-    assertThat(config.newCluster()).containsExactly("1.2.3.4:7253", "2.3.4.5:7253");
-    assertThat(config.oldCluster()).containsExactly("1.2.3.4:7253", "3.4.5.6:7253");
+    assertThat(config.nodes()).containsExactly("1.2.3.4");
+    assertThat(config.joining()).containsExactly("2.3.4.5");
+    assertThat(config.leaving()).containsExactly("3.4.5.6");
+    assertThat(config.newCluster()).containsExactly("1.2.3.4", "2.3.4.5");
+    assertThat(config.oldCluster()).containsExactly("1.2.3.4", "3.4.5.6");
     assertThat(config.instanceId()).isEqualTo(1);
     assertThat(config.deploymentId()).isEqualTo(7);
   }
@@ -78,8 +103,8 @@ class ClusterConfigTest {
   void withoutNodeLinesTheClusterIsJustLocalhost() throws ConfigException {
     ClusterConfig config = parse("[cluster]\nlocalhost = 10.9.8.7\n");
 
-    assertThat(config.nodes()).containsExactly("10.9.8.7:7253");
-    assertThat(config.newCluster()).containsExactly("10.9.8.7:7253");
+    assertThat(config.nodes()).containsExactly("10.9.8.7");
+    assertThat(config.newCluster()).containsExactly("10.9.8.7");
     assertThat(config.instanceId()).isZero();
     assertThat(config.deploymentId()).isZero();
   }
@@ -95,17 +120,16 @@ class ClusterConfigTest {
 
   @Test
   void joiningOnlyIsAllowedButLeavingOnlyWouldLeaveNoNode() throws ConfigException {
-    assertThat(parse("[cluster]\nlocalhost = a\njoining = a\n").newCluster())
-        .containsExactly("a:7253");
+    assertThat(parse("[cluster]\nlocalhost = a\njoining = a\n").newCluster()).containsExactly("a");
 
     assertThatThrownBy(() -> parse("[cluster]\nlocalhost = a\nleaving = a\n"))
         .isInstanceOf(ConfigException.class)
         .hasMessageContaining("leaving")
-        .hasMessageContaining("a:7253");
+        .hasMessageContaining("[a]");
   }
 
   @Test
-  void ipv6AddressesAreBracketedAndGetThePort() throws ConfigException {
+  void ipv6AddressesAreAcceptedBracketedOrBare() throws ConfigException {
     ClusterConfig config =
         parse(
             """
@@ -119,8 +143,7 @@ class ClusterConfigTest {
 
     assertThat(config.localhost()).isEqualTo("[::1]:7253");
     assertThat(config.nodes())
-        .containsExactly(
-            "[::1]:7253", "[2001:db8::2]:7253", "[2001:db8::3]:7253", "[fe80::1%eth0]:8000");
+        .containsExactly("[::1]:7253", "2001:db8::2", "[2001:db8::3]", "[fe80::1%eth0]:8000");
   }
 
   @Test
@@ -130,7 +153,7 @@ class ClusterConfigTest {
             "[cluster]\nlocalhost = chronos-1.example.com\n"
                 + "node = chronos-1.example.com\nnode = chronos_2:7254\n");
 
-    assertThat(config.nodes()).containsExactly("chronos-1.example.com:7253", "chronos_2:7254");
+    assertThat(config.nodes()).containsExactly("chronos-1.example.com", "chronos_2:7254");
   }
 
   @Test
@@ -189,7 +212,7 @@ class ClusterConfigTest {
   void unknownSectionsAndKeysAreIgnored() throws ConfigException {
     ClusterConfig config = parse("[logging]\nlevel = 5\n[cluster]\nlocalhost = a\nweight = 3\n");
 
-    assertThat(config.nodes()).containsExactly("a:7253");
+    assertThat(config.nodes()).containsExactly("a");
   }
 
   @Test
@@ -207,7 +230,7 @@ class ClusterConfigTest {
     Path file = dir.resolve("chronos_cluster.conf");
     Files.writeString(file, "[cluster]\nlocalhost = 1.2.3.4\nnode = 1.2.3.4\nnode = 1.2.3.5\n");
 
-    assertThat(loadQuietly(file).nodes()).containsExactly("1.2.3.4:7253", "1.2.3.5:7253");
+    assertThat(loadQuietly(file).nodes()).containsExactly("1.2.3.4", "1.2.3.5");
 
     Files.writeString(file, "[identity]\ninstance_id = 300\n");
     assertThatThrownBy(() -> ClusterConfig.load(file, 7253))

@@ -58,7 +58,8 @@ class ReplicatorBatchTest {
   private Map<Integer, Boolean> sendWhileThePeerHoldsTheFirst(int maxBatch, boolean bulk)
       throws Exception {
     replicator =
-        new Replicator(clock, new MetricRegistry(), 2000, 1000, 1, 1, 256, maxBatch, 256 * 1024);
+        new Replicator(
+            clock, new MetricRegistry(), 2000, 1000, 1, 1, 256, maxBatch, 256 * 1024, 7253);
     replicator.start();
     Map<Integer, Boolean> outcomes = new ConcurrentHashMap<>();
     send(0, outcomes, bulk);
@@ -219,7 +220,8 @@ class ReplicatorBatchTest {
   @Test
   void withARequestUnansweredFurtherMessagesWaitAndGoTogether() throws Exception {
     replicator =
-        new Replicator(Clock.SYSTEM, new MetricRegistry(), 2000, 1000, 32, 2, 256, 20, 256 * 1024);
+        new Replicator(
+            Clock.SYSTEM, new MetricRegistry(), 2000, 1000, 32, 2, 256, 20, 256 * 1024, 7253);
     replicator.start();
     Map<Integer, Boolean> outcomes = new ConcurrentHashMap<>();
     send(0, outcomes);

@@ -31,13 +31,18 @@ public final class ChronosClient {
   private final URI admin;
 
   public ChronosClient(int port, int adminPort) {
+    this("127.0.0.1", port, adminPort);
+  }
+
+  /** A client for a node whose application port listens on {@code host} (admin on 127.0.0.1). */
+  public ChronosClient(String host, int port, int adminPort) {
     this.http =
         HttpClient.newBuilder()
             .version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(5))
             .followRedirects(HttpClient.Redirect.NEVER)
             .build();
-    this.base = URI.create("http://127.0.0.1:" + port);
+    this.base = URI.create("http://" + host + ":" + port);
     this.admin = URI.create("http://127.0.0.1:" + adminPort);
   }
 

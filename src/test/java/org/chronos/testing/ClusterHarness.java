@@ -25,6 +25,7 @@ public final class ClusterHarness implements AutoCloseable {
   /** One node of the harness. */
   public final class Node {
     final int index;
+    final String host;
     final int port;
     final String address;
     final Path clusterFile;
@@ -34,10 +35,12 @@ public final class ClusterHarness implements AutoCloseable {
     Process process;
     ChronosClient client;
 
-    Node(int index, int port, List<String> extraYamlLines) throws IOException {
+    Node(int index, String host, int port, String address, List<String> extraYamlLines)
+        throws IOException {
       this.index = index;
+      this.host = host;
       this.port = port;
-      this.address = "127.0.0.1:" + port;
+      this.address = address;
       this.clusterFile = dir.resolve("cluster-" + index + ".conf");
       this.sharedFile = dir.resolve("shared-" + index + ".conf");
       this.yaml = dir.resolve("chronos-" + index + ".yml");
@@ -48,7 +51,7 @@ public final class ClusterHarness implements AutoCloseable {
               "server:",
               "  applicationConnectors:",
               "    - type: http",
-              "      bindHost: 127.0.0.1",
+              "      bindHost: " + host,
               "      port: " + port,
               "  adminConnectors:",
               "    - type: http",
@@ -140,7 +143,7 @@ public final class ClusterHarness implements AutoCloseable {
         support = null;
         throw new IllegalStateException("node " + address + " did not start", e);
       }
-      client = new ChronosClient(support.getLocalPort(), support.getAdminPort());
+      client = new ChronosClient(host, support.getLocalPort(), support.getAdminPort());
     }
 
     /**
@@ -166,7 +169,7 @@ public final class ClusterHarness implements AutoCloseable {
                 .redirectErrorStream(true)
                 .redirectOutput(log.toFile())
                 .start();
-        client = new ChronosClient(port, adminPort);
+        client = new ChronosClient(host, port, adminPort);
         org.awaitility.Awaitility.await("node " + address + " answers /ping (log: " + log + ")")
             .atMost(java.time.Duration.ofSeconds(60))
             .ignoreExceptions()
@@ -267,7 +270,29 @@ public final class ClusterHarness implements AutoCloseable {
       ClusterHarness harness =
           new ClusterHarness(Files.createTempDirectory(TestDirs.root(), "chronos-cluster"));
       for (int i = 0; i < n; i++) {
-        harness.nodes.add(harness.new Node(i, FreePorts.next(), List.of(extraYamlLines)));
+        int port = FreePorts.next();
+        harness.nodes.add(
+            harness.new Node(i, "127.0.0.1", port, "127.0.0.1:" + port, List.of(extraYamlLines)));
+      }
+      return harness;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /**
+   * Creates {@code n} nodes, none started, on loopback addresses of their own (127.0.0.11, .12,
+   * ...) and one HTTP port: each node's address is its host alone, written without the port, as the
+   * original's cluster files write them (PROTOCOL.md section 3).
+   */
+  public static ClusterHarness createOnOnePort(int n, String... extraYamlLines) {
+    try {
+      ClusterHarness harness =
+          new ClusterHarness(Files.createTempDirectory(TestDirs.root(), "chronos-cluster"));
+      int port = FreePorts.next();
+      for (int i = 0; i < n; i++) {
+        String host = "127.0.0." + (11 + i);
+        harness.nodes.add(harness.new Node(i, host, port, host, List.of(extraYamlLines)));
       }
       return harness;
     } catch (IOException e) {

@@ -97,6 +97,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
         new LongLivedIds(identity.deploymentId(), identity.instanceId(), clock);
     TimerIdGenerator ids =
         new TimerIdGenerator(clock, identity.deploymentId(), identity.instanceId(), longLived);
+    clusterService.onIdentityChange(c -> ids.setIdentity(c.deploymentId(), c.instanceId()));
 
     ChronosConfiguration.CallbackSettings cb = config.getCallbacks();
     CallbackClient callbacks =

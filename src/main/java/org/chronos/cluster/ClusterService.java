@@ -3,7 +3,10 @@ package org.chronos.cluster;
 import io.dropwizard.lifecycle.Managed;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 import org.chronos.sites.SitesConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -20,13 +23,16 @@ public final class ClusterService implements Managed {
   private final Path sharedFile;
   private final int defaultPort;
   private final AtomicReference<Topology> current = new AtomicReference<>();
+  private final List<Consumer<ClusterConfig>> identityListeners = new CopyOnWriteArrayList<>();
   private volatile ClusterView previous;
 
   /**
    * The two files' contents, swapped together so no reader sees one new and one old; {@code
-   * listed}: the cluster file exists and has node, joining or leaving lines.
+   * listed}: the cluster file exists and has node, joining or leaving lines; {@code sitesListed}:
+   * the shared file exists and has lines in [sites].
    */
-  private record Topology(ClusterView view, SitesConfig sites, boolean listed) {}
+  private record Topology(
+      ClusterView view, SitesConfig sites, boolean listed, boolean sitesListed) {}
 
   /** Loads the files now, so a node with a bad file refuses to start and says why. */
   public ClusterService(Path clusterFile, Path sharedFile, int defaultPort) throws ConfigException {
@@ -43,6 +49,14 @@ public final class ClusterService implements Managed {
 
   public ClusterView view() {
     return current.get().view();
+  }
+
+  /**
+   * Tells {@code listener} of each reload that changes [identity], with the new configuration, so
+   * that new timer ids use it at once, as the original's do.
+   */
+  public void onIdentityChange(Consumer<ClusterConfig> listener) {
+    identityListeners.add(listener);
   }
 
   public SitesConfig sites() {
@@ -79,6 +93,15 @@ public final class ClusterService implements Managed {
                 + ": a node that runs in a cluster does not leave it by losing its file (to run"
                 + " alone, list this node as the only node)");
       }
+      if (current.get().sitesListed() && !next.sitesListed()) {
+        // The same for the shared file: the node would become a lone "site1", stop sending to
+        // the other sites and pop their timers' copies as their first site.
+        throw new ConfigException(
+            sharedFile
+                + (Files.exists(sharedFile) ? " has no [sites] line" : " does not exist")
+                + ": a node that runs with sites does not lose them by losing its file (to run"
+                + " without other sites, leave local_site alone in it)");
+      }
     } catch (ConfigException e) {
       LOG.error("reload refused, keeping cluster view {}: {}", view().viewId(), e.getMessage());
       throw e;
@@ -90,9 +113,16 @@ public final class ClusterService implements Managed {
       // would go on sending every update to nodes that have been stopped.
       this.previous = before.view();
     }
-    if (before.view().config().instanceId() != next.view().config().instanceId()
-        || before.view().config().deploymentId() != next.view().config().deploymentId()) {
-      LOG.warn("[identity] changed in {}: new timer ids use it only after a restart", clusterFile);
+    ClusterConfig config = next.view().config();
+    if (before.view().config().instanceId() != config.instanceId()
+        || before.view().config().deploymentId() != config.deploymentId()) {
+      LOG.info(
+          "[identity] changed in {}: new timer ids are made with deployment_id {} and instance_id"
+              + " {}",
+          clusterFile,
+          config.deploymentId(),
+          config.instanceId());
+      identityListeners.forEach(listener -> listener.accept(config));
     }
     LOG.info("reloaded cluster view: {}; sites: {}", describe(next.view()), next.sites());
     return next.view();
@@ -115,8 +145,17 @@ public final class ClusterService implements Managed {
             ? ClusterConfig.singleNode(defaultPort)
             : ClusterConfig.parse(text, clusterFile.toString(), defaultPort);
     boolean listed = text != null && ClusterConfig.namesMembers(text, clusterFile.toString());
-    SitesConfig sites = SitesConfig.load(sharedFile, defaultPort);
-    return new Topology(new ClusterView(config), sites, listed);
+    String sharedText = ClusterConfig.read(sharedFile);
+    SitesConfig sites =
+        sharedText == null
+            ? SitesConfig.single()
+            : SitesConfig.parse(sharedText, sharedFile.toString(), defaultPort);
+    boolean sitesListed =
+        sharedText != null
+            && !IniFile.parse(sharedText, sharedFile.toString())
+                .entries(SitesConfig.SECTION)
+                .isEmpty();
+    return new Topology(new ClusterView(config), sites, listed, sitesListed);
   }
 
   public static String describe(ClusterView v) {

@@ -26,7 +26,10 @@ import org.slf4j.LoggerFactory;
 public record SitesConfig(
     String localSite, Map<String, String> remoteSites, boolean replicateAcrossSites) {
   private static final Logger LOG = LoggerFactory.getLogger(SitesConfig.class);
-  private static final String SECTION = "sites";
+
+  /** The section of the shared file that names the sites. */
+  public static final String SECTION = "sites";
+
   private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]+");
   public static final String DEFAULT_SITE = "site1";
 

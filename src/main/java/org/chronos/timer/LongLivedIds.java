@@ -28,7 +28,7 @@ public final class LongLivedIds implements TimerStore.Listener {
 
   private static final long NODE_MASK = ((1L << 30) - 1) & ~((1L << 20) - 1);
 
-  private final long nodeBits;
+  private volatile long nodeBits;
   private final Clock clock;
   private final Map<Long, Long> untilMillis = new ConcurrentHashMap<>();
   private volatile int sweepAt = 1024;
@@ -36,6 +36,14 @@ public final class LongLivedIds implements TimerStore.Listener {
   public LongLivedIds(int deploymentId, int instanceId, Clock clock) {
     this.nodeBits = TimerIdGenerator.nodeBits(deploymentId, instanceId);
     this.clock = clock;
+  }
+
+  /**
+   * This node's ids carry these deployment and instance bits from now on: only ids with them can
+   * meet the ids it makes. Those kept back with the earlier bits stay until their time is up.
+   */
+  void setIdentity(long bits) {
+    nodeBits = bits;
   }
 
   /** A timer this node made or stored: its id is reserved if the timer outlives the id's round. */

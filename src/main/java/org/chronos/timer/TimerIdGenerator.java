@@ -18,7 +18,7 @@ public final class TimerIdGenerator {
   private static final long SEQUENCE_MASK = (1L << SEQUENCE_BITS) - 1;
 
   private final Clock clock;
-  private final long nodeBits;
+  private volatile long nodeBits;
   private final LongLivedIds held;
   // (millis << 20) | sequence of the last id handed out.
   private final AtomicLong last = new AtomicLong(Long.MIN_VALUE);
@@ -45,6 +45,18 @@ public final class TimerIdGenerator {
     if (held != null) {
       held.made(timer);
     }
+  }
+
+  /**
+   * Makes ids with this identity from now on (a reload that changed [identity], as the original
+   * applies it); the ids it keeps back are of timers made with the new identity too.
+   */
+  public void setIdentity(int deploymentId, int instanceId) {
+    long bits = nodeBits(deploymentId, instanceId);
+    if (held != null) {
+      held.setIdentity(bits);
+    }
+    nodeBits = bits;
   }
 
   /** The deployment and instance bits of this node's ids. */

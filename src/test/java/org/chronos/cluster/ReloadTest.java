@@ -75,6 +75,68 @@ class ReloadTest {
     assertThat(a.view().newCluster()).containsExactly(a.address());
   }
 
+  /**
+   * A shared file caught half rewritten, or gone, would make the node a lone "site1": it would stop
+   * sending to the other sites and pop their timers' copies as their first site.
+   */
+  @Test
+  void aSharedFileFoundGoneOrWithoutSitesIsRefusedAndTheSitesStay() {
+    cluster = ClusterHarness.create(1);
+    Node a = cluster.node(0);
+    a.writeClusterFile(cluster.nodeLines("node", List.of(a)));
+    a.writeSharedFile("[sites]\nlocal_site = east\nremote_site = west=127.0.0.1:1\n");
+    a.start();
+
+    a.writeSharedFile("# being rewritten\n");
+    HttpResponse<String> emptied = a.client().adminPost("/tasks/reload");
+    assertThat(emptied.statusCode()).isGreaterThanOrEqualTo(400);
+    assertThat(emptied.body()).contains("no [sites] line");
+
+    a.deleteSharedFile();
+    HttpResponse<String> gone = a.client().adminPost("/tasks/reload");
+    assertThat(gone.statusCode()).isGreaterThanOrEqualTo(400);
+    assertThat(gone.body()).contains("does not exist");
+    assertThat(a.app().clusterService().sites().localSite()).isEqualTo("east");
+    assertThat(a.app().clusterService().sites().remoteSites()).containsKey("west");
+
+    // Leaving the other sites is still possible, said in so many words.
+    a.writeSharedFile("[sites]\nlocal_site = east\n");
+    assertThat(a.reload()).isEqualTo(200);
+    assertThat(a.app().clusterService().sites().remoteSites()).isEmpty();
+  }
+
+  /**
+   * A node installed from the package starts before its cluster file is written, with identity 0/0;
+   * the file comes later with a reload, as Clearwater's tooling does it. Its ids must carry the new
+   * identity from then on, as the original's do: two nodes making ids as 0/0 make the same id
+   * whenever both create a timer in the same millisecond, and one timer replaces the other.
+   */
+  @Test
+  void anIdentityChangedByAReloadIsInTheNextTimerIds() {
+    cluster = ClusterHarness.create(1);
+    Node a = cluster.node(0);
+    a.writeRawClusterFile("[cluster]\nlocalhost = " + a.address() + "\n");
+    a.start();
+    long before = idOf(a.client().createTimer(TimerJson.oneShot(60, callbacks.url("/x"), "x")));
+    assertThat(identityBits(before)).isZero();
+
+    a.writeRawClusterFile(
+        "[cluster]\nlocalhost = "
+            + a.address()
+            + "\nnode = "
+            + a.address()
+            + "\n[identity]\ninstance_id = 5\ndeployment_id = 3\n");
+    assertThat(a.reload()).isEqualTo(200);
+
+    long after = idOf(a.client().createTimer(TimerJson.oneShot(60, callbacks.url("/x"), "y")));
+    assertThat(identityBits(after)).isEqualTo((3L << 27) | (5L << 20));
+  }
+
+  /** The deployment and instance bits of a timer id (PROTOCOL.md section 2). */
+  private static long identityBits(long id) {
+    return id & (((1L << 30) - 1) & ~((1L << 20) - 1));
+  }
+
   @Test
   void aGoodFilePlacesNewTimersOnTheNewViewAndUpdatesMoveOldOnes() throws Exception {
     cluster = ClusterHarness.create(3);

@@ -119,6 +119,14 @@ public final class ClusterHarness implements AutoCloseable {
       }
     }
 
+    public void deleteSharedFile() {
+      try {
+        Files.delete(sharedFile);
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+
     public void deleteClusterFile() {
       try {
         Files.delete(clusterFile);

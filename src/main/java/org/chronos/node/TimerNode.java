@@ -338,6 +338,9 @@ public final class TimerNode implements TimerEvents {
    * serialization happens there too, a thousand timers at a time, so pops are not held up.
    */
   void resendToSite(String site) {
+    if (!sites.get().replicateAcrossSites()) {
+      return; // timers other sites sent here list them; this site sends them nothing
+    }
     // One command from here (an I/O thread, which must not wait long for room in the timer
     // thread's queue); the timer thread queues the rest itself, without waiting.
     service.query(

@@ -139,13 +139,15 @@ public record SitesConfig(
 
   /**
    * A timer's site list under this configuration: sites no longer configured drop out, new ones
-   * join at the end. An empty list (a timer from a node without sites) becomes this site alone.
+   * join at the end (with replication across sites on). An empty list (a timer from a node without
+   * sites) becomes this site alone. Configured sites stay whether or not this site replicates
+   * across sites: a timer another site sent here pops here at this site's place in its list, after
+   * its own site's replicas. Cut to this site alone, it popped here at the same time as there.
    */
   public List<String> refresh(List<String> sites) {
     List<String> known = new ArrayList<>();
     for (String site : sites) {
-      if ((site.equals(localSite) || (replicateAcrossSites && remoteSites.containsKey(site)))
-          && !known.contains(site)) {
+      if ((site.equals(localSite) || remoteSites.containsKey(site)) && !known.contains(site)) {
         known.add(site);
       }
     }

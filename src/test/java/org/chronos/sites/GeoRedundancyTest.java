@@ -39,8 +39,16 @@ class GeoRedundancyTest {
 
   /** Starts n sites of one node each; site i is "site<i>". */
   private void startSites(int n, boolean acrossSites) {
-    cluster = ClusterHarness.create(n);
+    boolean[] flags = new boolean[n];
+    java.util.Arrays.fill(flags, acrossSites);
+    startSites(flags);
+  }
+
+  /** Starts a site of one node per flag, site i replicating across sites as flag i says. */
+  private void startSites(boolean... acrossSitesOfEach) {
+    cluster = ClusterHarness.create(acrossSitesOfEach.length);
     for (Node node : cluster.nodes()) {
+      boolean acrossSites = acrossSitesOfEach[cluster.nodes().indexOf(node)];
       node.writeClusterFile("node = " + node.address());
       StringBuilder shared = new StringBuilder("[sites]\nlocal_site = " + site(node) + "\n");
       for (Node other : cluster.nodes()) {
@@ -306,6 +314,20 @@ class GeoRedundancyTest {
     assertThat(callbacks.requestsTo(path)).hasSize(popped);
     assertThat(first.holdsLive(id)).isFalse();
     assertThat(second.holdsLive(id)).isFalse();
+  }
+
+  /**
+   * Replication across sites on in one site and off in the other, as while an operator turns it on
+   * one site at a time: the second site still gets the first's timers and keeps its place in their
+   * site list, so it pops only if the first site does not, and each timer pops once.
+   */
+  @Test
+  void aSiteWithReplicationAcrossSitesOffPopsAnotherSitesTimersOnlyAfterIt() {
+    startSites(true, false);
+    List<String> paths = createTimers(cluster.node(0), 20, 2, "sent-to-a-site-that-does-not-send");
+    await().until(() -> cluster.node(1).liveCount() == 20);
+
+    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(15), Duration.ofSeconds(6));
   }
 
   @Test

@@ -95,9 +95,14 @@ class SitesConfigTest {
   }
 
   @Test
-  void withReplicationAcrossSitesOffTimersStayInTheirSite() throws Exception {
-    SitesConfig c = SitesConfig.parse("[sites]\nlocal_site = a\nremote_site = b=h1\n", "s", 7253);
+  void withReplicationAcrossSitesOffNewTimersStayInTheirSiteButOthersKeepTheirPlace()
+      throws Exception {
+    SitesConfig c =
+        SitesConfig.parse(
+            "[sites]\nlocal_site = a\nremote_site = b=h1\nremote_site = c=h2\n", "s", 7253);
     assertThat(c.newTimerSites(new Random())).containsExactly("a");
-    assertThat(c.refresh(List.of("b", "a"))).containsExactly("a");
+    // A timer site b sent here (b replicates across sites): a stays second, so it pops after b.
+    assertThat(c.refresh(List.of("b", "a"))).containsExactly("b", "a");
+    assertThat(c.refresh(List.of("a"))).containsExactly("a");
   }
 }

@@ -14,8 +14,10 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import org.chronos.timer.Tag;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -34,6 +36,8 @@ public final class TimerRequestParser {
   static final long MAX_START_OFFSET_MILLIS = 100L * 36525 * 24 * 3600 * 10;
 
   private static final Logger LOG = LoggerFactory.getLogger(TimerRequestParser.class);
+
+  /** Most tag types a timer carries; entries of further types are ignored. */
   static final int MAX_TAGS = 32;
 
   private final ObjectMapper mapper;
@@ -261,20 +265,26 @@ public final class TimerRequestParser {
     if (info == null || !info.isArray()) {
       return List.of();
     }
-    List<Tag> tags = new ArrayList<>();
+    // Entries of one type add up, as the original's did (up to its unsigned 32-bit count).
+    Map<String, Long> counts = new LinkedHashMap<>();
+    boolean told = false;
     for (JsonNode entry : info) {
-      if (tags.size() == MAX_TAGS) {
-        LOG.info("timer has more than {} tags; ignoring the rest", MAX_TAGS);
-        break;
-      }
       Tag tag = parseTag(entry);
-      if (tag != null) {
-        tags.add(tag);
-      } else {
+      if (tag == null) {
         LOG.debug("ignoring malformed tag entry {}", entry);
+      } else if (counts.size() < MAX_TAGS || counts.containsKey(tag.type())) {
+        counts.merge(tag.type(), tag.count(), (a, b) -> Math.min(Tag.MAX_COUNT, a + b));
+      } else if (!told) {
+        LOG.info("timer has more than {} tag types; ignoring the others", MAX_TAGS);
+        told = true;
       }
     }
-    return tags.isEmpty() ? List.of() : List.copyOf(tags);
+    if (counts.isEmpty()) {
+      return List.of();
+    }
+    List<Tag> tags = new ArrayList<>(counts.size());
+    counts.forEach((type, count) -> tags.add(new Tag(type, count)));
+    return List.copyOf(tags);
   }
 
   private static Tag parseTag(JsonNode entry) {

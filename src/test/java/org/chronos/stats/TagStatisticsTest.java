@@ -119,6 +119,20 @@ class TagStatisticsTest {
 
   @Execution(ExecutionMode.CONCURRENT)
   @Test
+  void entriesOfOneTypeAddUpHoweverManyThereAre() {
+    TimerJson timer = longLived();
+    for (int i = 0; i < 40; i++) {
+      timer.rawTagEntry("{\"type\":\"MANY\"}");
+    }
+    timer.tag("SATURATED", 4_294_967_295L).tag("SATURATED", 4_294_967_295L);
+    chronos.createTimer(timer.json());
+
+    awaitGauge("MANY", 40);
+    awaitGauge("SATURATED", 4_294_967_295L);
+  }
+
+  @Execution(ExecutionMode.CONCURRENT)
+  @Test
   void aTagWithoutACountCountsOne() {
     chronos.createTimer(longLived().rawTagEntry("{\"type\":\"NOCOUNT\"}").json());
 

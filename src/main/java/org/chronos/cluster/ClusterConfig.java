@@ -27,9 +27,10 @@ import java.util.Set;
  * localhost}. {@code localhost} need not be in the cluster: a node that has been removed keeps
  * running (and answering resyncs) until it is stopped.
  *
- * <p>Sections and keys other than {@code [cluster]} localhost/node/joining/leaving and {@code
- * [identity]} instance_id/deployment_id are ignored, so the older all-in-one {@code chronos.conf}
- * ({@code [http]} bind-address/bind-port, {@code node = host:port}) parses.
+ * <p>Other sections are ignored, so the older all-in-one {@code chronos.conf} ({@code [http]}
+ * bind-address/bind-port, {@code node = host:port}) parses; but a key {@code [cluster]} or {@code
+ * [identity]} does not have, or either section written in other letter case, is refused, as the
+ * original refuses it (a misspelt {@code joining} would otherwise leave a node out unnoticed).
  */
 public record ClusterConfig(
     String localhost,
@@ -126,6 +127,8 @@ public record ClusterConfig(
       throws ConfigException {
     checkDefaultPort(defaultPort);
     IniFile ini = IniFile.parse(text, sourceName);
+    ini.requireKnownKeys(CLUSTER, Set.of("localhost", "node", "joining", "leaving"));
+    ini.requireKnownKeys(IDENTITY, Set.of("instance_id", "deployment_id"));
 
     Map<String, IniFile.Entry> firstSeen = new HashMap<>();
     Map<String, String> listedAs = new HashMap<>();

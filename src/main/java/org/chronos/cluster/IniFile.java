@@ -17,8 +17,9 @@ import java.util.Set;
  * ""}. Names are case-sensitive.
  *
  * <p>Comments: a line whose first non-blank character is {@code #} or {@code ;}, and the rest of a
- * line from a {@code #} that follows whitespace ({@code localhost = 1.2.3.4 # me}). A {@code #}
- * inside a word ({@code a#b}) is kept, so values that contain one still parse.
+ * line from any {@code #} ({@code localhost = 1.2.3.4 # me}, or {@code 1.2.3.4#me}), as the
+ * original's parser (Boost.Program_options) reads its files: no value of these files has a {@code
+ * #}.
  */
 public final class IniFile {
 
@@ -146,14 +147,36 @@ public final class IniFile {
     return singleEntry(section, key).map(Entry::value);
   }
 
-  /** Cuts a line at the first {@code #} that starts the line or follows whitespace. */
-  private static String stripInlineComment(String line) {
-    for (int i = 0; i < line.length(); i++) {
-      if (line.charAt(i) == '#' && (i == 0 || Character.isWhitespace(line.charAt(i - 1)))) {
-        return line.substring(0, i);
+  /**
+   * Refuses a key of {@code section} that is not one of {@code known}, and a section named as
+   * {@code section} in other letter case: the original refuses options it does not know, and a
+   * misspelt {@code joining} or a {@code [Cluster]} would otherwise be dropped without a word.
+   *
+   * @throws ConfigException naming the line, the key and the keys that are known
+   */
+  public void requireKnownKeys(String section, Set<String> known) throws ConfigException {
+    for (String name : sections.keySet()) {
+      if (!name.equals(section) && name.equalsIgnoreCase(section)) {
+        throw new ConfigException(
+            String.format(
+                "%s: section [%s] is not [%s] (names are case-sensitive)",
+                sourceName, name, section));
       }
     }
-    return line;
+    for (Entry entry : entries(section)) {
+      if (!known.contains(entry.key())) {
+        throw new ConfigException(
+            String.format(
+                "%s:%d: [%s] has no key '%s'; its keys are %s",
+                sourceName, entry.line(), section, entry.key(), new java.util.TreeSet<>(known)));
+      }
+    }
+  }
+
+  /** Cuts a line at its first {@code #}. */
+  private static String stripInlineComment(String line) {
+    int hash = line.indexOf('#');
+    return hash < 0 ? line : line.substring(0, hash);
   }
 
   private static ConfigException syntaxError(

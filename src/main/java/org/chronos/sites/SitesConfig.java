@@ -11,6 +11,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
+import java.util.Set;
 import java.util.regex.Pattern;
 import org.chronos.cluster.Addresses;
 import org.chronos.cluster.ConfigException;
@@ -56,6 +57,8 @@ public record SitesConfig(
   public static SitesConfig parse(String text, String source, int defaultPort)
       throws ConfigException {
     IniFile ini = IniFile.parse(text, source);
+    ini.requireKnownKeys(
+        SECTION, Set.of("local_site", "remote_site", "replicate_timers_across_sites"));
     String local = ini.value(SECTION, "local_site").orElse(DEFAULT_SITE).trim();
     if (!NAME.matcher(local).matches()) {
       throw new ConfigException(

@@ -209,10 +209,19 @@ class ClusterConfigTest {
   }
 
   @Test
-  void unknownSectionsAndKeysAreIgnored() throws ConfigException {
-    ClusterConfig config = parse("[logging]\nlevel = 5\n[cluster]\nlocalhost = a\nweight = 3\n");
+  void otherSectionsAreIgnored() throws ConfigException {
+    ClusterConfig config = parse("[logging]\nlevel = 5\n[cluster]\nlocalhost = a\n");
 
     assertThat(config.nodes()).containsExactly("a");
+  }
+
+  /** The original refuses options it does not know; a misspelt key must not go unnoticed. */
+  @Test
+  void unknownKeysOfClusterOrIdentityAndTheirSectionsInOtherCaseAreRefused() {
+    assertBad("[cluster]\nlocalhost = a\nnode = a\njoinng = b\n", ":4", "joinng", "joining");
+    assertBad("[cluster]\nlocalhost = a\nweight = 3\n", ":3", "weight");
+    assertBad("[identity]\ninstance = 3\n", ":2", "instance", "instance_id");
+    assertBad("[Cluster]\nlocalhost = a\nnode = a\nnode = b\n", "[Cluster]", "[cluster]");
   }
 
   @Test

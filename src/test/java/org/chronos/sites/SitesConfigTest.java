@@ -37,6 +37,17 @@ class SitesConfigTest {
   }
 
   @Test
+  void anUnknownKeyOfSitesIsRefused() {
+    assertThatThrownBy(
+            () ->
+                SitesConfig.parse(
+                    "[sites]\nlocal_site = a\nremote_sites = b=h1\n", "chronos_shared.conf", 7253))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("chronos_shared.conf:3")
+        .hasMessageContaining("remote_sites");
+  }
+
+  @Test
   void aRemoteSiteNamedLikeTheLocalOneIsIgnored() throws Exception {
     SitesConfig c =
         SitesConfig.parse(

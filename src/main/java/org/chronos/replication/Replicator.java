@@ -95,6 +95,7 @@ public final class Replicator {
   private final int maxBatchBytes;
   private final int defaultPort;
   private final Map<String, Peer> peers = new ConcurrentHashMap<>();
+  private final AtomicLong generations = new AtomicLong();
   private volatile boolean closed;
   // A header every request carries (a resync warm-up's mark), or null.
   private volatile Header everyRequestHeader;
@@ -112,6 +113,10 @@ public final class Replicator {
    * start-time-delta} from when it was written rather than from when it arrived (see {@link
    * ReplicationBatch}).
    */
+  /**
+   * One PUT to one peer. {@code generation}: its place among the messages queued, so that a message
+   * sent again (a retry) that later news for the same timer overtook is not sent after it.
+   */
   private record Message(
       String peer,
       String path,
@@ -121,16 +126,26 @@ public final class Replicator {
       boolean bulk,
       boolean alone,
       long queuedNanos,
-      long snapshotMicros) {
+      long snapshotMicros,
+      long generation) {
     Message retry() {
       return new Message(
-          peer, path, body, attempt + 1, outcome, bulk, alone, queuedNanos, snapshotMicros);
+          peer,
+          path,
+          body,
+          attempt + 1,
+          outcome,
+          bulk,
+          alone,
+          queuedNanos,
+          snapshotMicros,
+          generation);
     }
 
     /** The same message again, not counted as an attempt; sent on its own if {@code alone}. */
     Message again(boolean alone) {
       return new Message(
-          peer, path, body, attempt, outcome, bulk, alone, queuedNanos, snapshotMicros);
+          peer, path, body, attempt, outcome, bulk, alone, queuedNanos, snapshotMicros, generation);
     }
   }
 
@@ -212,6 +227,12 @@ public final class Replicator {
     }
   }
 
+  /** The latest news for one path to one peer, and how many news messages for it are unfinished. */
+  private static final class Newest {
+    long generation;
+    int unfinished;
+  }
+
   private final class Peer {
     final String address;
 
@@ -223,7 +244,11 @@ public final class Replicator {
     final Counter sent;
     final Counter failed;
     final Counter batches;
+    final Counter overtaken;
     final AtomicLong lastFailureMillis = new AtomicLong();
+
+    /** Per path with news queued or in flight: the latest news's generation, and how many. */
+    final Map<String, Newest> latest = new ConcurrentHashMap<>();
 
     /** Until when this peer is sent single PUTs only, because it did not take a batch. */
     volatile long singlesUntilMillis;
@@ -240,6 +265,7 @@ public final class Replicator {
       this.sent = metrics.counter(base + ".sent");
       this.failed = metrics.counter(base + ".failed");
       this.batches = metrics.counter(base + ".batches");
+      this.overtaken = metrics.counter(base + ".overtaken");
     }
 
     int pending() {
@@ -384,7 +410,7 @@ public final class Replicator {
       Collection<String> to, String path, byte[] body, long snapshotMicros, Outcome outcome) {
     long written = clock.nanos();
     for (String address : to) {
-      enqueue(new Message(address, path, body, 0, outcome, false, false, written, snapshotMicros));
+      enqueue(fresh(address, path, body, outcome, false, written, snapshotMicros));
     }
   }
 
@@ -416,7 +442,7 @@ public final class Replicator {
         continue;
       }
       peer(address).bulk.room.acquire();
-      enqueue(new Message(address, path, body, 0, outcome, true, false, written, snapshotMicros));
+      enqueue(fresh(address, path, body, outcome, true, written, snapshotMicros));
     }
   }
 
@@ -441,6 +467,67 @@ public final class Replicator {
 
   private Peer peer(String address) {
     return peers.computeIfAbsent(address, Peer::new);
+  }
+
+  /**
+   * A message sent for the first time. News of a change becomes the latest for its path to the
+   * peer: every replication PUT carries the whole timer, so it holds all an earlier one did.
+   */
+  private Message fresh(
+      String address,
+      String path,
+      byte[] body,
+      Outcome outcome,
+      boolean bulk,
+      long writtenNanos,
+      long snapshotMicros) {
+    long generation = generations.incrementAndGet();
+    if (snapshotMicros == NOT_A_SNAPSHOT) {
+      peer(address)
+          .latest
+          .compute(
+              path,
+              (key, newest) -> {
+                Newest n = newest == null ? new Newest() : newest;
+                n.generation = Math.max(n.generation, generation);
+                n.unfinished++;
+                return n;
+              });
+    }
+    return new Message(
+        address, path, body, 0, outcome, bulk, false, writtenNanos, snapshotMicros, generation);
+  }
+
+  /**
+   * Whether a later message for the same timer has been queued to the peer since {@code m}, which
+   * is being sent again: sent now, it would arrive after that one. Its retries made a create that a
+   * peer had answered 503 arrive after the news of the timer's first pop, and the peer, taking the
+   * sequence-0 copy as new, popped the timer again.
+   */
+  private static boolean overtaken(Peer p, Message m) {
+    boolean[] overtaken = {false};
+    p.latest.computeIfPresent(
+        m.path(),
+        (key, newest) -> {
+          overtaken[0] = newest.generation > m.generation();
+          return newest;
+        });
+    return overtaken[0];
+  }
+
+  /**
+   * Queues a message again (a retry, or single after a batch was refused), unless a later message
+   * for the same timer overtook it: that one carries all of this one, so this one counts as
+   * delivered with it.
+   */
+  private void resend(Message m) {
+    Peer p = peer(m.peer());
+    if (!closed && overtaken(p, m)) {
+      p.overtaken.inc();
+      finish(m.bulk() ? p.bulk : p.urgent, m, true);
+      return;
+    }
+    enqueue(m);
   }
 
   private void enqueue(Message m) {
@@ -641,7 +728,7 @@ public final class Replicator {
         statuses = ReplicationBatch.decodeStatuses(body == null ? new byte[0] : body, batch.size());
       } catch (IOException e) {
         refuseBatches(p, "its answer to a batch was not one: " + e.getMessage());
-        batch.forEach(m -> enqueue(m.again(false)));
+        batch.forEach(m -> resend(m.again(false)));
         return;
       }
       p.batches.inc();
@@ -650,13 +737,13 @@ public final class Replicator {
       }
     } else if (status == 413) {
       // The peer's body limit is below our batch size: these go alone, later ones still batch.
-      batch.forEach(m -> enqueue(m.again(true)));
+      batch.forEach(m -> resend(m.again(true)));
     } else if (status >= 500) {
       batch.forEach(m -> retryOrFail(lane, m, "HTTP " + status + " to a batch"));
     } else {
       // Not one of ours (an original Chronos node answers 404 or 405), or an older one.
       refuseBatches(p, "it answered HTTP " + status + " to a batch");
-      batch.forEach(m -> enqueue(m.again(false)));
+      batch.forEach(m -> resend(m.again(false)));
     }
   }
 
@@ -691,7 +778,7 @@ public final class Replicator {
     if (m.attempt() < RETRY_DELAYS_MILLIS.length && !closed) {
       try {
         retries.schedule(
-            () -> enqueue(m.retry()), RETRY_DELAYS_MILLIS[m.attempt()], TimeUnit.MILLISECONDS);
+            () -> resend(m.retry()), RETRY_DELAYS_MILLIS[m.attempt()], TimeUnit.MILLISECONDS);
       } catch (java.util.concurrent.RejectedExecutionException e) {
         fail(lane, m, reason);
       }
@@ -704,6 +791,10 @@ public final class Replicator {
   private void finish(Lane lane, Message m, boolean ok) {
     if (lane.bulk) {
       lane.room.release();
+    }
+    if (m.snapshotMicros() == NOT_A_SNAPSHOT) {
+      lane.peer.latest.computeIfPresent(
+          m.path(), (key, newest) -> --newest.unfinished == 0 ? null : newest);
     }
     if (m.outcome() != null) {
       m.outcome().delivered(m.peer(), ok);

@@ -1,0 +1,118 @@
+package org.chronos.replication;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.codahale.metrics.MetricRegistry;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import org.chronos.timer.Clock;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Retries against a peer on loopback (a JDK {@code HttpServer} standing in for another node): a
+ * message the peer answered 5xx is sent again, unless a later message for the same timer was queued
+ * meanwhile. Each replication PUT carries the whole timer, and the earlier one arriving last would
+ * undo the later (a create retried after the news of the timer's first pop made the peer pop it
+ * again).
+ */
+class ReplicatorRetryTest {
+  private static final String PATH = "/timers/0000000000000001-2";
+
+  private final Peer peer = new Peer();
+  private final MetricRegistry metrics = new MetricRegistry();
+  private final Replicator replicator = new Replicator(Clock.SYSTEM, metrics, 2000, 1000, 2, 1, 16);
+  private final Map<String, Boolean> outcomes = new ConcurrentHashMap<>();
+
+  @AfterEach
+  void stop() throws InterruptedException {
+    replicator.stop(0);
+    peer.server.stop(0);
+  }
+
+  private void send(String body) {
+    replicator.send(
+        List.of(peer.address()),
+        PATH,
+        body.getBytes(StandardCharsets.UTF_8),
+        (to, ok) -> outcomes.put(body, ok));
+  }
+
+  @Test
+  void aMessageOvertakenWhileItsRetryWaitedIsNotSentAgain() {
+    replicator.start();
+    send("created");
+    await().until(() -> peer.bodies.size() == 1); // held by the peer, to be answered 503
+    send("popped once");
+    await().until(() -> peer.bodies.size() == 2); // the later one, answered 200
+    peer.release.countDown();
+
+    await().atMost(Duration.ofSeconds(5)).until(() -> outcomes.size() == 2);
+    assertThat(outcomes).containsEntry("popped once", true).containsEntry("created", true);
+    assertThat(peer.bodies).containsExactly("created", "popped once");
+    assertThat(metrics.counter("chronos.replication." + peer.address() + ".overtaken").getCount())
+        .isEqualTo(1);
+  }
+
+  @Test
+  void aMessageNotOvertakenIsRetriedAndDelivered() {
+    replicator.start();
+    send("created");
+    await().until(() -> peer.bodies.size() == 1);
+    peer.release.countDown();
+
+    await().atMost(Duration.ofSeconds(5)).until(() -> outcomes.size() == 1);
+    assertThat(outcomes).containsEntry("created", true);
+    assertThat(peer.bodies).containsExactly("created", "created");
+  }
+
+  /** Holds the first PUT until released, then answers it 503; answers the others 200. */
+  private static final class Peer {
+    final HttpServer server;
+    final CountDownLatch release = new CountDownLatch(1);
+    final List<String> bodies = Collections.synchronizedList(new ArrayList<>());
+
+    Peer() {
+      try {
+        server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+      } catch (IOException e) {
+        throw new IllegalStateException(e);
+      }
+      server.setExecutor(Executors.newFixedThreadPool(4));
+      server.createContext("/timers/", this::handle);
+      server.start();
+    }
+
+    String address() {
+      return "127.0.0.1:" + server.getAddress().getPort();
+    }
+
+    private void handle(HttpExchange exchange) throws IOException {
+      try (exchange) {
+        bodies.add(new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8));
+        int status = 200;
+        if (bodies.size() == 1) {
+          release.await(10, TimeUnit.SECONDS);
+          status = 503;
+        }
+        exchange.sendResponseHeaders(status, -1);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+}

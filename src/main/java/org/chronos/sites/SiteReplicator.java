@@ -64,7 +64,9 @@ public final class SiteReplicator {
     final Counter failed;
     final java.util.concurrent.atomic.AtomicBoolean failing =
         new java.util.concurrent.atomic.AtomicBoolean();
-    volatile String lastStarted;
+
+    /** The latest start time (ms) a node of the site has said, or -1 before the first answer. */
+    volatile long latestStarted = -1;
 
     SiteState(String name) {
       sent = metrics.counter(MetricRegistry.name("chronos", "sites", name, "sent"));
@@ -140,12 +142,8 @@ public final class SiteReplicator {
                         failing(name, address, state);
                         return;
                       }
-                      Header header = head.getFirstHeader(PING_STARTED_HEADER);
-                      String started = header == null ? "" : header.getValue();
-                      String before = state.lastStarted;
-                      state.lastStarted = started;
-                      if (!started.equals(before)) {
-                        // First contact, or restarted between two probes: what it holds is
+                      if (startedSinceLastSeen(state, head.getFirstHeader(PING_STARTED_HEADER))) {
+                        // First contact, or a node of the site restarted since: what it holds is
                         // unknown or lost.
                         state.failing.set(true);
                       }
@@ -163,6 +161,29 @@ public final class SiteReplicator {
                     }
                   });
             });
+  }
+
+  /**
+   * Whether the answer is the site's first, or comes from a node that started later than any the
+   * site's answers have named so far, so restarted since. A site's address may reach several nodes
+   * (a DNS name, a load balancer), each with its own start time; that the answers come from another
+   * of them is no restart. (An original node names none: only its first answer counts.)
+   */
+  private static boolean startedSinceLastSeen(SiteState state, Header header) {
+    long started = -1;
+    if (header != null) {
+      try {
+        started = Long.parseLong(header.getValue().trim());
+      } catch (NumberFormatException e) {
+        started = -1;
+      }
+    }
+    long latest = state.latestStarted;
+    if (latest == -1 || started > latest) {
+      state.latestStarted = Math.max(started, 0);
+      return true;
+    }
+    return false;
   }
 
   private void failing(String name, String address, SiteState state) {

@@ -1,0 +1,94 @@
+package org.chronos.sites;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.chronos.testing.ClusterHarness;
+import org.chronos.testing.ClusterHarness.Node;
+import org.chronos.testing.TimerJson;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The probe of a remote site whose address reaches several nodes (a DNS name, a load balancer): the
+ * answers name each node's own start time in turn, which is no restart. Here a JDK {@code
+ * HttpServer} stands in for such a site: its pings name two start times by turns, and it takes the
+ * timers sent to it.
+ */
+class SiteProbeTest {
+  private final AtomicInteger pings = new AtomicInteger();
+  private final AtomicInteger puts = new AtomicInteger();
+  private final HttpServer site = startSite();
+  private ClusterHarness cluster;
+
+  private HttpServer startSite() {
+    try {
+      HttpServer server =
+          HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+      server.setExecutor(Executors.newFixedThreadPool(4));
+      server.createContext("/ping", this::ping);
+      server.createContext("/timers", this::put);
+      server.start();
+      return server;
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private void ping(HttpExchange exchange) throws IOException {
+    try (exchange) {
+      int n = pings.incrementAndGet();
+      exchange
+          .getResponseHeaders()
+          .add(SiteReplicator.PING_STARTED_HEADER, n % 2 == 0 ? "1700000000000" : "1700000005000");
+      exchange.sendResponseHeaders(200, -1);
+    }
+  }
+
+  private void put(HttpExchange exchange) throws IOException {
+    try (exchange) {
+      exchange.getRequestBody().readAllBytes();
+      puts.incrementAndGet();
+      exchange.sendResponseHeaders(200, -1);
+    }
+  }
+
+  @AfterEach
+  void tearDown() {
+    if (cluster != null) {
+      cluster.close();
+    }
+    site.stop(0);
+  }
+
+  @Test
+  void answersFromTheNodesOfOneSiteByTurnsAreNoRestart() {
+    cluster = ClusterHarness.create(1);
+    Node node = cluster.node(0);
+    node.writeClusterFile(cluster.nodeLines("node", List.of(node)));
+    node.writeSharedFile(
+        "[sites]\nlocal_site = site0\nreplicate_timers_across_sites = true\nremote_site = site1=127.0.0.1:"
+            + site.getAddress().getPort()
+            + "\n");
+    node.start();
+    await().until(() -> pings.get() >= 1);
+    for (int i = 0; i < 10; i++) {
+      node.client().createTimer(TimerJson.oneShot(600, "http://127.0.0.1:1/never", "s" + i));
+    }
+    await("the timers sent to the other site").until(() -> puts.get() >= 10);
+
+    await("four more probes").atMost(Duration.ofSeconds(30)).until(() -> pings.get() >= 5);
+
+    // Sent once when made; at most once more when the second node's later start was first seen.
+    assertThat(puts.get()).isLessThanOrEqualTo(20);
+  }
+}

@@ -69,6 +69,8 @@ public final class ResyncSource {
   private final Map<String, Listing> listings = new ConcurrentHashMap<>();
   // Timer thread only: which new replicas a leaving node has heard hold each timer (bit per index).
   private final Map<Long, Long> informed = new java.util.HashMap<>();
+  // Timer thread only: the size of informed at which entries of timers gone are let go.
+  private int informedSweepAt = 1024;
 
   /** One resyncing node's timers, sorted by pop time. */
   private record Listing(
@@ -247,6 +249,9 @@ public final class ResyncSource {
       return cached;
     }
     Listing listing = order(listAll(), requester, v, now);
+    // A requester that stopped paging (it died, or its run failed) never fetches its last page,
+    // which is what lets its listing go; one older than the cache's time is of no use any more.
+    listings.values().removeIf(old -> now - old.createdMillis() >= CACHE_MILLIS);
     listings.put(requester, listing);
     return listing;
   }
@@ -561,6 +566,16 @@ public final class ResyncSource {
     return lo;
   }
 
+  /** How many requesters' listings this node keeps, for tests. */
+  int listingsKept() {
+    return listings.size();
+  }
+
+  /** How many timers a leaving node keeps partial references of, for tests. */
+  int referencesKept() {
+    return service.query(store -> informed.size()).join();
+  }
+
   /**
    * {@code DELETE /timers/references}: the requester now holds these timers at these replica
    * indexes. A leaving node drops its informational copy once every new replica holds it; a staying
@@ -589,6 +604,12 @@ public final class ResyncSource {
                   informed.remove(ref[0]);
                   dropped++;
                 }
+              }
+              if (informed.size() >= informedSweepAt) {
+                // Timers that popped for the last time, or were deleted, before every new replica
+                // said it held them.
+                informed.keySet().removeIf(id -> store.get(id) == null);
+                informedSweepAt = Math.max(1024, informed.size() * 2);
               }
               return dropped;
             })

@@ -336,6 +336,73 @@ class ResyncSourceTest {
     assertThat(third.more()).isFalse();
   }
 
+  /**
+   * A listing goes when its requester fetches the last page. One that stops paging (it died, or its
+   * run failed) would otherwise keep its listing, about 20 bytes a timer, for good.
+   */
+  @Test
+  void aListingWhoseRequesterStoppedPagingGoesOnceItIsOld() throws Exception {
+    String c = "10.0.0.3:7253";
+    ClusterView three =
+        new ClusterView(new ClusterConfig(A, List.of(A, B, c), List.of(), List.of(), 0, 0));
+    service.start();
+    List<Timer> timers = new ArrayList<>();
+    for (long id : newIds(50)) {
+      // Pop times of their own: a page never ends inside a run of equal ones.
+      timers.add(
+          new Timer(
+              id,
+              2,
+              T0,
+              3_600_000 + timers.size(),
+              86_400_000,
+              0,
+              "http://cb/x",
+              new byte[0],
+              List.of()));
+    }
+    storeAll(timers);
+    ResyncSource source = new ResyncSource(clock, service, () -> three);
+
+    assertThat(source.page(B, three.viewId(), null, 1).more()).isTrue(); // and B goes no further
+    assertThat(source.listingsKept()).isEqualTo(1);
+    clock.advance(61_000);
+    source.page(c, three.viewId(), null, ResyncSource.MAX_PAGE);
+
+    assertThat(source.listingsKept()).as("C's last page taken, B's listing too old").isZero();
+  }
+
+  /**
+   * A leaving node notes which new replicas said they hold each timer, until all have. A timer that
+   * popped for the last time or was deleted before then must not keep its note for good.
+   */
+  @Test
+  void aLeavingNodeLetsGoTheReferencesOfTimersItNoLongerHolds() {
+    String c = "10.0.0.3:7253";
+    ClusterView leaving =
+        new ClusterView(new ClusterConfig(A, List.of(B, c), List.of(), List.of(A), 0, 0));
+    service.start();
+    List<Long> gone = newIds(1100);
+    storeAll(gone.stream().map(ResyncSourceTest::longLived).toList());
+    ResyncSource source = new ResyncSource(clock, service, () -> leaving);
+    source.references(gone.stream().map(id -> new long[] {id, 0}).toList()); // 1 of 2 replicas
+    assertThat(source.referencesKept()).isEqualTo(1100);
+    service
+        .query(
+            store -> {
+              gone.forEach(id -> store.remove(store.get(id)));
+              return null;
+            })
+        .join();
+
+    // Enough more partial references to reach the size at which the others are looked at again.
+    List<Long> more = newIds(1100);
+    storeAll(more.stream().map(ResyncSourceTest::longLived).toList());
+    source.references(more.stream().map(id -> new long[] {id, 0}).toList());
+
+    assertThat(source.referencesKept()).isEqualTo(1100);
+  }
+
   private static boolean popped(TimerStore store, long id) {
     Timer t = store.get(id);
     return t != null && t.sequence() == 1;

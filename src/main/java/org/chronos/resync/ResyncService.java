@@ -372,19 +372,21 @@ public final class ResyncService {
       }
     }
 
-    /** Queues copies in the replicator's bulk lane once it has room; otherwise as above. */
+    /**
+     * Queues copies in the replicator's bulk lane once it has room; otherwise as above. One call
+     * for every peer, so each is told the time since the body was written, waits for room included:
+     * a call per peer told the second peer its copy was written after the wait for the first's
+     * room, and it took the copy's start to be that much later. (Interrupted, the run is over, and
+     * copies not queued are still counted: nothing waits for them.)
+     */
     void sendBulk(
         Replicator replicator, List<String> to, String path, byte[] body, long lateByMillis)
         throws InterruptedException {
-      for (String peer : to) {
-        copiesPending.incrementAndGet();
-        try {
-          replicator.sendBulk(List.of(peer), path, body, lateByMillis * 1000, this::delivered);
-        } catch (InterruptedException e) {
-          copiesPending.decrementAndGet();
-          throw e;
-        }
+      if (to.isEmpty()) {
+        return;
       }
+      copiesPending.addAndGet(to.size());
+      replicator.sendBulk(to, path, body, lateByMillis * 1000, this::delivered);
     }
 
     private void delivered(String peer, boolean ok) {

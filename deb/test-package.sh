@@ -154,6 +154,11 @@ expect_entry() {
     fi
 }
 expect_entry -rw-r--r-- usr/share/chronos/chronos.jar
+check "ships /usr/lib/chronos/chronos, a link to /usr/bin/java" \
+    grep -q '^l.* root/root .* \./usr/lib/chronos/chronos -> \.\./\.\./bin/java$' "$T/contents"
+# The unpacked link points into the unpacked tree: give it this machine's java there.
+mkdir -p "$ROOT/usr/bin"
+ln -sf "$(command -v java)" "$ROOT/usr/bin/java"
 expect_entry -rw-r--r-- etc/chronos/chronos.yml
 expect_entry -rw-r--r-- etc/default/chronos
 expect_entry -rwxr-xr-x etc/init.d/chronos
@@ -225,7 +230,7 @@ check "postinst creates the chronos system user" \
 UNIT=$ROOT/lib/systemd/system/chronos.service
 unit_has() { grep -qx "$1" "$UNIT"; }
 for line in 'Type=exec' 'User=chronos' \
-    'ExecStart=/usr/bin/java -jar /usr/share/chronos/chronos.jar server /etc/chronos/chronos.yml' \
+    'ExecStart=/usr/lib/chronos/chronos -jar /usr/share/chronos/chronos.jar server /etc/chronos/chronos.yml' \
     'ExecReload=/usr/bin/chronos-ctl reload' 'SuccessExitStatus=143' 'Restart=on-failure' \
     'LimitNICE=-5' 'LimitRTPRIO=10' 'AmbientCapabilities=CAP_SYS_NICE' 'CapabilityBoundingSet=CAP_SYS_NICE' \
     'ProtectSystem=full' 'ProtectHome=true' 'PrivateTmp=true' 'NoNewPrivileges=true' \
@@ -238,7 +243,7 @@ if command -v systemd-analyze >/dev/null 2>&1; then
     mkdir -p "$T/unit"
     java_path=/usr/bin/java
     [ -x "$java_path" ] || java_path=$(command -v java)
-    sed -e "s#/usr/bin/chronos-ctl#$ROOT/usr/bin/chronos-ctl#" -e "s#/usr/bin/java #$java_path #" \
+    sed -e "s#/usr/bin/chronos-ctl#$ROOT/usr/bin/chronos-ctl#" -e "s#/usr/lib/chronos/chronos #$java_path #" \
         "$UNIT" >"$T/unit/chronos.service"
     if systemd-analyze verify --man=no "$T/unit/chronos.service" >"$T/verify" 2>&1 && ! grep -q . "$T/verify"; then
         pass "systemd-analyze verify chronos.service"
@@ -332,7 +337,8 @@ ping_ok() { ctl ping; }
 # this test where env can (coreutils 8.31 and later), so that the SIGHUP checks below test the node.
 RESET_HUP=()
 env --default-signal=HUP true 2>/dev/null && RESET_HUP=(env --default-signal=HUP)
-(cd "$T/home" && exec "${RESET_HUP[@]}" java -jar "$ROOT/usr/share/chronos/chronos.jar" server "$YML") \
+# Started as the package starts it, through its link to java, so that the process is named chronos.
+(cd "$T/home" && exec "${RESET_HUP[@]}" "$ROOT/usr/lib/chronos/chronos" -jar "$ROOT/usr/share/chronos/chronos.jar" server "$YML") \
     >"$T/node.out" 2>&1 &
 NODE_PID=$!
 waited=0
@@ -380,7 +386,9 @@ check "the node still answers /ping after the refused reload" ping_ok
 expect_ctl "the refused reload kept the previous view" 0 'joining \[10\.0\.0\.4' status
 
 printf '[cluster]\nlocalhost = 127.0.0.1\nnode = 127.0.0.1\n' >"$CLUSTER"
-kill -HUP "$NODE_PID"
+check "the node's process is named chronos" [ "$(cat "/proc/$NODE_PID/comm")" = chronos ]
+# The seeds' command; -x: only a process named exactly chronos (this node) on this machine.
+pkill -HUP -x chronos
 sleep 1
 check "SIGHUP does not stop the node" ping_ok
 hup_reloaded() { ctl status && grep -q 'joining \[\]' "$T/out"; }
@@ -589,6 +597,7 @@ CHRONOS_USER=$(id -un)
 CHRONOS_HOME=$T/home
 CHRONOS_PIDFILE=$T/run/chronos.pid
 CHRONOS_CONSOLE_LOG=$T/log/console.log
+CHRONOS_JAVA=$ROOT/usr/lib/chronos/chronos
 EOF
     init start
     rc=$?

@@ -20,16 +20,17 @@ public final class TimerJson {
   private TimerJson() {}
 
   /**
-   * Writes a timer id as the JSON number of its unsigned value (ids use all 64 bits), without going
-   * through {@link java.math.BigInteger}: resync pages and references carry one per timer.
+   * Writes a timer id as the JSON number of its signed 64-bit value, as the original writes it (and
+   * reads it: it refuses a number of 2^63 or more, which about half of all ids would be unsigned,
+   * and drops the timer): resync pages and references carry one per timer.
    */
   public static void writeId(JsonGenerator g, long id) throws IOException {
-    g.writeNumber(Long.toUnsignedString(id));
+    g.writeNumber(id);
   }
 
   /**
-   * A timer id read as {@link #writeId} writes it: the low 64 bits of a JSON integer (an id of 2^63
-   * or more is parsed as a big integer, any smaller one as a long).
+   * A timer id as {@link #writeId} writes it, or as its unsigned value (as our nodes wrote it
+   * before): the low 64 bits of a JSON integer.
    *
    * @param node an integral number node
    */

@@ -11,12 +11,14 @@ import jakarta.ws.rs.PUT;
 import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Produces;
-import jakarta.ws.rs.QueryParam;
+import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
+import jakarta.ws.rs.core.UriInfo;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Executor;
 import org.chronos.api.BadRequestException;
 import org.chronos.api.TimerRequest;
@@ -98,22 +100,34 @@ public final class TimersResource {
   @GET
   @Produces(MediaType.APPLICATION_JSON)
   public Response listForResync(
-      @QueryParam("node-for-replicas") String requester,
-      @QueryParam("cluster-view-id") String viewId,
-      @QueryParam("time-from") String timeFrom,
+      @Context UriInfo uri,
+      @HeaderParam(ResyncSource.TIME_FROM_HEADER) String cursor,
       @HeaderParam("Range") String range,
       @HeaderParam(WarmUpGate.HEADER) String warmUp) {
     if (resync == null) {
       return Response.status(405).build();
     }
     try {
-      Long from = timeFromMillis(timeFrom);
+      // The original separates the parameters with ';' (its HTTP library takes both).
+      Map<String, String> query = QueryString.parse(uri.getRequestUri().getRawQuery());
+      String requester = query.get("node-for-replicas");
+      String viewId = query.get("cluster-view-id");
+      String timeFrom = query.get("time-from");
+      Long from = timeFromMillis(cursor);
       int limit = parseRange(range);
       boolean rehearsal = isWarmUp(warmUp);
       ResyncSource.Page page =
           BackgroundWork.run(
               background,
-              () -> rehearsal ? warmUpPage() : resync.page(requester, viewId, from, limit));
+              () -> {
+                if (rehearsal) {
+                  return warmUpPage();
+                }
+                if (from == null && timeFrom != null) {
+                  return resync.pageFollowing(requester, viewId, timeFrom, limit);
+                }
+                return resync.page(requester, viewId, from, limit);
+              });
       if (rehearsal) {
         warmUps.answered();
       } else {
@@ -132,15 +146,16 @@ public final class TimersResource {
     }
   }
 
-  /** The {@code time-from} parameter: null if absent. */
-  private static Long timeFromMillis(String timeFrom) throws BadRequestException {
-    if (timeFrom == null) {
+  /** Our requester's {@link ResyncSource#TIME_FROM_HEADER}: null if absent. */
+  private static Long timeFromMillis(String cursor) throws BadRequestException {
+    if (cursor == null) {
       return null;
     }
     try {
-      return Long.parseLong(timeFrom.trim());
+      return Long.parseLong(cursor.trim());
     } catch (NumberFormatException e) {
-      throw new BadRequestException("time-from must be an integer (ms): " + timeFrom);
+      throw new BadRequestException(
+          ResyncSource.TIME_FROM_HEADER + " must be an integer (ms): " + cursor);
     }
   }
 

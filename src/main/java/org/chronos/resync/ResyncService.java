@@ -504,26 +504,37 @@ public final class ResyncService {
   private void fetchAll(
       String peer, ClusterView v, Header warmUpMark, Tally tally, BlockingQueue<Object> pages) {
     try {
+      // Where the next page starts: for our peers the listing's pop time (a header the original
+      // ignores), for an original the offset from its clock it expects as time-from.
       Long timeFrom = null;
+      long originalTimeFrom = 0;
       while (true) {
+        // As the original asks: ';' between the parameters, and sync-mode, which older originals
+        // require.
         String query =
             "node-for-replicas="
                 + URLEncoder.encode(v.localAddress(), StandardCharsets.UTF_8)
-                + "&cluster-view-id="
+                + ";cluster-view-id="
                 + v.viewId()
-                + (timeFrom == null ? "" : "&time-from=" + timeFrom);
+                + ";sync-mode=SCALE"
+                + (timeFrom == null ? "" : ";time-from=" + originalTimeFrom);
+        Long cursor = timeFrom;
         Answer answer;
         try {
           answer =
               sendWithRetries(
-                  () ->
-                      marked(
-                          AsyncRequestBuilder.get(url(peer) + "/timers?" + query)
-                              .addHeader("Range", Integer.toString(pageSize))
-                              // Pages as they are: a peer has better uses for its CPU than
-                              // compressing half a megabyte a page for a link within the site.
-                              .addHeader("Accept-Encoding", "identity"),
-                          warmUpMark));
+                  () -> {
+                    AsyncRequestBuilder get =
+                        AsyncRequestBuilder.get(url(peer) + "/timers?" + query)
+                            .addHeader("Range", Integer.toString(pageSize))
+                            // Pages as they are: a peer has better uses for its CPU than
+                            // compressing half a megabyte a page for a link within the site.
+                            .addHeader("Accept-Encoding", "identity");
+                    if (cursor != null) {
+                      get.addHeader(ResyncSource.TIME_FROM_HEADER, Long.toString(cursor));
+                    }
+                    return marked(get, warmUpMark);
+                  });
         } catch (ResyncException e) {
           pages.put(new FetchFailed(e));
           return;
@@ -557,6 +568,7 @@ public final class ResyncService {
         if (last) {
           return;
         }
+        originalTimeFrom = originalTimeFrom(parsed.maxPopKey(), received, answer.sentMillis());
         if (answer.nextTimeFrom() != null) {
           // Our peer says where its listing goes on: the page's own pop times may be later than
           // timers it has yet to serve (ResyncSource.NEXT_TIME_FROM_HEADER).
@@ -581,8 +593,29 @@ public final class ResyncService {
     }
   }
 
-  /** A page's entries, how many items it held (malformed ones too), the latest pop time. */
-  private record ParsedPage(List<Entry> entries, int items, long maxPopTime) {}
+  /**
+   * A page's entries, how many items it held (malformed ones too), the latest pop time, and the
+   * latest pop time as the peer orders its timers (with its own replica delay, see {@link
+   * #originalTimeFrom}).
+   */
+  private record ParsedPage(List<Entry> entries, int items, long maxPopTime, long maxPopKey) {}
+
+  /**
+   * The {@code time-from} an original node expects for the page after one whose latest pop time, as
+   * it orders its timers, is {@code maxPopKey}: an offset in ms from its clock when it gets the
+   * request, as an unsigned 32-bit number, after that pop time (it never splits a run of equal
+   * ones). Less the last request's round trip, since the request takes time to reach it: a timer
+   * may then come twice, rather than not at all.
+   */
+  static long originalTimeFrom(long maxPopKey, long receivedMillis, long sentMillis) {
+    if (maxPopKey == Long.MIN_VALUE) {
+      return 0;
+    }
+    long roundTrip = Math.max(0, receivedMillis - sentMillis);
+    long offset = maxPopKey - receivedMillis + 1 - roundTrip;
+    long clamped = Math.max(Integer.MIN_VALUE, Math.min(Integer.MAX_VALUE, offset));
+    return clamped & 0xFFFF_FFFFL;
+  }
 
   /**
    * Parses a page's body; a malformed entry is counted and skipped, a body that is no page fails.
@@ -603,18 +636,24 @@ public final class ResyncService {
     }
     List<Entry> entries = new ArrayList<>(timers.size());
     long maxPopTime = Long.MIN_VALUE;
+    long maxPopKey = Long.MIN_VALUE;
     for (JsonNode item : timers) {
       tally.received.incrementAndGet();
       try {
         Entry entry = parse(item, writtenMillis);
         entries.add(entry);
         maxPopTime = Math.max(maxPopTime, entry.popTime());
+        // The peer pops its copy after its place in the old replicas (last if it is none), and
+        // orders its timers so. (Not counted: a site's delay, which only makes timers come twice.)
+        int place = entry.oldReplicas().indexOf(peer);
+        place = place < 0 ? entry.oldReplicas().size() : place;
+        maxPopKey = Math.max(maxPopKey, entry.popTime() + 2000L * place);
       } catch (BadRequestException | RuntimeException e) {
         tally.malformed.incrementAndGet();
         LOG.debug("skipping malformed timer from {}: {}", peer, e.getMessage());
       }
     }
-    return new ParsedPage(entries, timers.size(), maxPopTime);
+    return new ParsedPage(entries, timers.size(), maxPopTime, maxPopKey);
   }
 
   /** The replica-level rules applied to a page's entries; a timer they reject is counted. */

@@ -78,7 +78,19 @@ public final class ResyncSource {
       long createdMillis,
       long[] popTimes,
       long[] ids,
-      List<List<String>> oldReplicas) {}
+      List<List<String>> oldReplicas,
+      Cursor cursor) {}
+
+  /**
+   * Where a requester's paging through its listing stands: the next page starts at {@code next};
+   * the last page started at {@code lastFrom} and answered {@code lastTimeFrom} (an original
+   * requester's), for a retry of it.
+   */
+  private static final class Cursor {
+    int next;
+    int lastFrom;
+    String lastTimeFrom;
+  }
 
   /**
    * One page: the JSON body and whether more timers remain. {@code heldMicros}: how long before the
@@ -102,6 +114,13 @@ public final class ResyncSource {
    */
   public static final String NEXT_TIME_FROM_HEADER = "X-Chronos-Next-Time-From";
 
+  /**
+   * Request header of our requesters: the listing's pop time to go on from, the value of the last
+   * page's {@link #NEXT_TIME_FROM_HEADER}. The {@code time-from} parameter beside it is for an
+   * original node, which reads it as an offset from its clock ({@link #pageFollowing}).
+   */
+  public static final String TIME_FROM_HEADER = "X-Chronos-Time-From";
+
   public ResyncSource(Clock clock, TimerService service, Supplier<ClusterView> view) {
     this(clock, service, view, CHUNK_TIMERS, lastListed -> {});
   }
@@ -123,8 +142,50 @@ public final class ResyncSource {
     this.betweenChunks = betweenChunks;
   }
 
+  /**
+   * A page for a requester that gives the listing's pop time to go on from (ours: {@link
+   * #TIME_FROM_HEADER}), or none for the first page (a new listing).
+   */
   public Page page(String requester, String viewId, Long timeFrom, int limit)
       throws BadRequestException {
+    ClusterView v = checked(requester, viewId);
+    Listing listing = listing(requester, v, timeFrom == null);
+    int from = timeFrom == null ? 0 : firstAfter(listing.popTimes(), timeFrom);
+    return serve(requester, v, listing, from, limit, null);
+  }
+
+  /**
+   * The next page for a requester that gives {@code time-from} as an original node does: an offset
+   * in ms from the serving node's clock (an unsigned 32-bit number on the wire, which may stand for
+   * a negative one), computed from the last page's timers with that node's own replica delays. It
+   * goes on where this node's listing for the requester stopped, which is exact: the same offset
+   * again (a retry) gets the same page again. Without a listing (it went after a minute) the offset
+   * from now says where to start.
+   */
+  public Page pageFollowing(String requester, String viewId, String timeFrom, int limit)
+      throws BadRequestException {
+    ClusterView v = checked(requester, viewId);
+    Listing cached = cachedListing(requester, v);
+    if (cached != null) {
+      Cursor cursor = cached.cursor();
+      synchronized (cursor) {
+        int from = timeFrom.equals(cursor.lastTimeFrom) ? cursor.lastFrom : cursor.next;
+        return serve(requester, v, cached, from, limit, timeFrom);
+      }
+    }
+    long offset;
+    try {
+      offset = (int) Long.parseLong(timeFrom.trim()); // 4294967295 is -1
+    } catch (NumberFormatException e) {
+      offset = 0; // as the original reads it
+    }
+    Listing listing = listing(requester, v, true);
+    int from = firstAtOrAfter(listing.popTimes(), clock.millis() + offset);
+    return serve(requester, v, listing, from, limit, timeFrom);
+  }
+
+  /** The view, once the request's parameters are found to fit it. */
+  private ClusterView checked(String requester, String viewId) throws BadRequestException {
     if (requester == null || requester.isEmpty()) {
       throw new BadRequestException("node-for-replicas is required");
     }
@@ -144,9 +205,17 @@ public final class ResyncSource {
       throw new BadRequestException(
           "node-for-replicas " + requester + " is not in this node's cluster");
     }
+    return v;
+  }
+
+  /**
+   * The page of {@code listing} from index {@code from}; {@code timeFrom}: the original's {@code
+   * time-from} it answers, if any, kept with where the page starts, for a retry of it.
+   */
+  private Page serve(
+      String requester, ClusterView v, Listing listing, int from, int limit, String timeFrom) {
     int pageSize = Math.max(1, Math.min(limit, MAX_PAGE));
-    Listing listing = listing(requester, v, timeFrom == null);
-    int from = timeFrom == null ? 0 : firstAfter(listing.popTimes(), timeFrom);
+    int requested = from;
     while (true) {
       int to = pageEnd(listing.popTimes(), from, pageSize);
       boolean more = to < listing.ids().length;
@@ -164,6 +233,12 @@ public final class ResyncSource {
       long heldMicros = (clock.nanos() - nowNanos) / 1000;
       if (!more) {
         listings.remove(requester);
+      }
+      Cursor cursor = listing.cursor();
+      synchronized (cursor) {
+        cursor.lastTimeFrom = timeFrom;
+        cursor.lastFrom = requested;
+        cursor.next = to;
       }
       // A page never ends inside a run of equal pop times, so the next starts after its last.
       long nextTimeFrom = more ? listing.popTimes()[to - 1] : 0;
@@ -241,11 +316,8 @@ public final class ResyncSource {
 
   private Listing listing(String requester, ClusterView v, boolean fresh) {
     long now = clock.millis();
-    Listing cached = listings.get(requester);
-    if (!fresh
-        && cached != null
-        && cached.viewId().equals(v.viewId())
-        && now - cached.createdMillis() < CACHE_MILLIS) {
+    Listing cached = fresh ? null : cachedListing(requester, v);
+    if (cached != null) {
       return cached;
     }
     Listing listing = order(listAll(), requester, v, now);
@@ -289,7 +361,7 @@ public final class ResyncSource {
       List<String> replicas = (List<String>) allReplicas[i];
       oldReplicas.add(replicas);
     }
-    return new Listing(v.viewId(), now, popTimes, ids, oldReplicas);
+    return new Listing(v.viewId(), now, popTimes, ids, oldReplicas, new Cursor());
   }
 
   /**
@@ -564,6 +636,17 @@ public final class ResyncSource {
       }
     }
     return lo;
+  }
+
+  /** The requester's listing if it is of this view and less than a minute old, else null. */
+  private Listing cachedListing(String requester, ClusterView v) {
+    Listing cached = listings.get(requester);
+    if (cached != null
+        && cached.viewId().equals(v.viewId())
+        && clock.millis() - cached.createdMillis() < CACHE_MILLIS) {
+      return cached;
+    }
+    return null;
   }
 
   /** How many requesters' listings this node keeps, for tests. */

@@ -14,7 +14,7 @@ class TimerJsonTest {
   private final TimerRequestParser parser = new TimerRequestParser(315_360_000L);
 
   @Test
-  void idsAreWrittenAsUnsignedNumbersAndReadBack() throws Exception {
+  void idsAreWrittenAsSignedNumbersAsTheOriginalReadsThemAndReadBackEitherWay() throws Exception {
     ObjectMapper mapper = new ObjectMapper();
     long[] ids = {0L, 1234L, Long.MAX_VALUE, Long.MIN_VALUE, -1L, 0xabcdef0123456789L};
     for (long id : ids) {
@@ -24,8 +24,9 @@ class TimerJsonTest {
         TimerJson.writeId(g, id);
         g.writeEndArray();
       }
-      assertThat(out.toString()).isEqualTo("[" + Long.toUnsignedString(id) + "]");
+      assertThat(out.toString()).isEqualTo("[" + id + "]");
       assertThat(TimerJson.readId(mapper.readTree(out.toString()).get(0))).isEqualTo(id);
+      assertThat(TimerJson.readId(mapper.readTree(Long.toUnsignedString(id)))).isEqualTo(id);
     }
   }
 

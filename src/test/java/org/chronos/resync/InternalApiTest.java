@@ -6,7 +6,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.net.http.HttpRequest.BodyPublishers;
 import java.net.http.HttpResponse;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
 import org.chronos.replication.Replicator;
+import org.chronos.testing.ChronosClient;
 import org.chronos.testing.TimerJson;
 import org.chronos.testing.TwoNodeTest;
 import org.junit.jupiter.api.Test;
@@ -79,6 +84,70 @@ class InternalApiTest extends TwoNodeTest {
     assertThat(rest.headers().firstValue(ResyncSource.NEXT_TIME_FROM_HEADER)).isEmpty();
     assertThat(new ObjectMapper().readTree(rest.body()).get("Timers").size())
         .isGreaterThanOrEqualTo(3);
+  }
+
+  /**
+   * An original node's requests: parameters separated by ';', {@code time-from} an offset from its
+   * own clock (taken once, when it starts on this peer) after the last page's latest pop, as an
+   * unsigned 32-bit number, and the same request again after a failure. It must get every timer
+   * once, each id a signed 64-bit number (it refuses larger ones).
+   */
+  @Test
+  void anOriginalNodePagingAsItDoesGetsEveryTimerOnce() throws Exception {
+    Set<Long> created = new HashSet<>();
+    for (int i = 0; i < 250; i++) {
+      created.add(
+          ChronosClient.idOf(
+              a.client()
+                  .createTimer(
+                      TimerJson.timer()
+                          .interval(600 + i)
+                          .callback("http://127.0.0.1:1/x", "p" + i)
+                          .json())));
+    }
+    String query = "?node-for-replicas=" + b.address() + ";cluster-view-id=" + a.view().viewId();
+    long clock = System.currentTimeMillis();
+    List<Long> paged = new ArrayList<>();
+    HttpResponse<String> page = get(query, "Range", "100");
+    for (int pages = 1; page.statusCode() == 206; pages++) {
+      assertThat(pages).as("pages").isLessThan(20);
+      long lastPop = 0;
+      for (JsonNode t : idsOf(page, paged)) {
+        lastPop =
+            Math.max(
+                lastPop,
+                t.at("/Timer/timing/start-time").asLong()
+                    + 1000L
+                        * t.at("/Timer/timing/interval").asLong()
+                        * (t.at("/Timer/timing/sequence-number").asLong() + 1));
+      }
+      String next = query + ";time-from=" + ((lastPop - clock + 1) & 0xFFFF_FFFFL);
+      page = get(next, "Range", "100");
+      if (pages == 1) {
+        // Asked again (the answer was lost, say): the same page.
+        HttpResponse<String> again = get(next, "Range", "100");
+        List<Long> first = new ArrayList<>();
+        List<Long> repeated = new ArrayList<>();
+        idsOf(page, first);
+        idsOf(again, repeated);
+        assertThat(repeated).isNotEmpty().isEqualTo(first);
+      }
+    }
+    assertThat(page.statusCode()).as(page.body()).isEqualTo(200);
+    idsOf(page, paged);
+
+    assertThat(paged).doesNotHaveDuplicates().containsAll(created);
+  }
+
+  /** The page's timers, their ids added to {@code ids}; each id must fit a signed 64-bit number. */
+  private static List<JsonNode> idsOf(HttpResponse<String> page, List<Long> ids) throws Exception {
+    List<JsonNode> timers = new ArrayList<>();
+    for (JsonNode t : new ObjectMapper().readTree(page.body()).get("Timers")) {
+      assertThat(t.get("TimerID").canConvertToLong()).as(t.get("TimerID").toString()).isTrue();
+      ids.add(t.get("TimerID").longValue());
+      timers.add(t);
+    }
+    return timers;
   }
 
   @Test

@@ -31,7 +31,7 @@ class ResyncRequestTest {
   }
 
   @Test
-  void pagesAreAskedForByNodeViewAndPageSizeUncompressedAndThenFromTheLastPopTime() {
+  void pagesAreAskedForAsTheOriginalAsksByNodeViewAndPageSizeUncompressedThenFromTheLastPop() {
     fakePeer = CallbackServer.start();
     String peer = "127.0.0.1:" + fakePeer.port();
     cluster = ClusterHarness.create(1, "resync:", "  pageSize: 50");
@@ -60,19 +60,23 @@ class ResyncRequestTest {
         fakePeer.requests().stream().filter(r -> r.method().equals("GET")).toList();
     // The start-up resync and the one asked for: two pages each.
     assertThat(gets).hasSize(4);
+    // ';' between the parameters, and sync-mode (older originals require it), as the original.
     String expectedQuery =
         "node-for-replicas="
             + URLEncoder.encode(node.address(), StandardCharsets.UTF_8)
-            + "&cluster-view-id="
-            + node.view().viewId();
+            + ";cluster-view-id="
+            + node.view().viewId()
+            + ";sync-mode=SCALE";
     for (int i = 0; i < gets.size(); i++) {
       Received get = gets.get(i);
       assertThat(get.path()).isEqualTo("/timers");
       if (i % 2 == 0) {
         assertThat(get.query()).isEqualTo(expectedQuery);
+        assertThat(get.header(ResyncSource.TIME_FROM_HEADER)).isNull();
       } else {
         assertThat(get.query())
-            .matches(java.util.regex.Pattern.quote(expectedQuery) + "&time-from=\\d+");
+            .matches(java.util.regex.Pattern.quote(expectedQuery) + ";time-from=\\d+");
+        assertThat(get.header(ResyncSource.TIME_FROM_HEADER)).matches("\\d+");
       }
       assertThat(get.header("Range")).isEqualTo("50");
       // Compressing half a megabyte a page would cost the peer more than the transfer saves.
@@ -82,6 +86,8 @@ class ResyncRequestTest {
 
   @Test
   void pagesGoOnFromWhereThePeerSaysItsListingGoesOnAndElseFromTheLatestPopTimeSeen() {
+    // Two cursors go with each request after the first: the listing's pop time for our nodes (a
+    // header), and for an original node the offset from its clock to the latest pop (time-from).
     fakePeer = CallbackServer.start();
     String peer = "127.0.0.1:" + fakePeer.port();
     cluster = ClusterHarness.create(1, "resync:", "  pageSize: 50", "  onStart: false");
@@ -95,14 +101,14 @@ class ResyncRequestTest {
           if (!request.method().equals("GET")) {
             return Reply.status(202);
           }
-          String query = request.query();
-          if (!query.contains("time-from=")) {
+          String cursor = request.header(ResyncSource.TIME_FROM_HEADER);
+          if (cursor == null) {
             return Reply.status(206)
                 .withHeader("Content-Range", "1")
                 .withHeader(ResyncSource.NEXT_TIME_FROM_HEADER, "777")
                 .withBody("{\"Timers\":[" + TimerJson.pageEntry(1001, replicas) + "]}");
           }
-          if (query.endsWith("time-from=777")) {
+          if (cursor.equals("777")) {
             return Reply.status(206)
                 .withHeader("Content-Range", "1")
                 .withBody("{\"Timers\":[" + TimerJson.pageEntry(1002, replicas) + "]}");
@@ -118,15 +124,18 @@ class ResyncRequestTest {
 
     assertThat(summary.get("nodesFailed").asInt()).as(summary.toString()).isZero();
     assertThat(summary.get("stored").asLong()).isEqualTo(2);
-    List<String> timeFroms =
-        fakePeer.requests().stream()
-            .filter(r -> r.method().equals("GET"))
-            .map(r -> r.query())
-            .map(q -> q.contains("&time-from=") ? q.substring(q.indexOf("&time-from=") + 11) : "")
-            .toList();
-    assertThat(timeFroms).hasSize(3);
-    assertThat(timeFroms.get(0)).isEmpty();
-    assertThat(timeFroms.get(1)).isEqualTo("777");
-    assertThat(Long.parseLong(timeFroms.get(2))).isBetween(before + 600_000, after + 600_000);
+    List<Received> gets =
+        fakePeer.requests().stream().filter(r -> r.method().equals("GET")).toList();
+    assertThat(gets).hasSize(3);
+    assertThat(gets.get(0).header(ResyncSource.TIME_FROM_HEADER)).isNull();
+    assertThat(gets.get(1).header(ResyncSource.TIME_FROM_HEADER)).isEqualTo("777");
+    assertThat(Long.parseLong(gets.get(2).header(ResyncSource.TIME_FROM_HEADER)))
+        .isBetween(before + 600_000, after + 600_000);
+    // For an original: 600 s from the page, plus its 2 s as the timer's second replica, from now.
+    for (Received get : gets.subList(1, 3)) {
+      String query = get.query();
+      long offset = Long.parseLong(query.substring(query.indexOf(";time-from=") + 11));
+      assertThat(offset).isBetween(600_000L - (after - before), 602_001L);
+    }
   }
 }

@@ -1,0 +1,200 @@
+package org.chronos.resync;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import org.chronos.testing.ClusterHarness;
+import org.chronos.testing.ClusterHarness.Node;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Our node resyncing from an original node (a rolling upgrade: the node replaced is ours, its peer
+ * is still the original). A JDK {@code HttpServer} stands in for the original's resync API as its
+ * source says it behaves: parameters separated by ';', {@code sync-mode=SCALE} required (by older
+ * releases), {@code time-from} an offset from its clock, timers ordered by their next pop with its
+ * own replica delay, runs of equal pop times never split, ids as signed 64-bit numbers.
+ */
+class ResyncFromAnOriginalNodeTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final int TIMERS = 250;
+
+  private final OriginalNode original = new OriginalNode();
+  private ClusterHarness cluster;
+
+  @AfterEach
+  void tearDown() {
+    if (cluster != null) {
+      cluster.close();
+    }
+    original.server.stop(0);
+  }
+
+  @Test
+  void ourNodeGetsEveryTimerFromAnOriginalNodesPages() {
+    cluster = ClusterHarness.create(1);
+    Node node = cluster.node(0);
+    node.writeClusterFile("node = " + node.address() + "\nnode = " + original.address());
+    node.start();
+    original.fill(node.address(), node.view().viewId());
+
+    JsonNode summary = node.resync();
+
+    assertThat(summary.get("failures")).as(summary.toString()).isEmpty();
+    assertThat(original.badRequests).isEmpty();
+    assertThat(original.timers.keySet()).allMatch(node::holdsLive);
+    // Each timer came once, or twice where a page's start overlapped the last (never skipped).
+    assertThat(original.served.values()).allMatch(n -> n <= 2);
+    assertThat(summary.get("timersReceived").asLong()).isBetween((long) TIMERS, 2L * TIMERS - 1);
+  }
+
+  /** The original's resync API, for one requester, over timers it holds with that requester. */
+  private static final class OriginalNode {
+    final HttpServer server;
+    final Map<Long, long[]> timers = new ConcurrentHashMap<>(); // id -> start, interval ms, index
+    final Map<Long, Integer> served = new ConcurrentHashMap<>();
+    final List<String> badRequests = java.util.Collections.synchronizedList(new ArrayList<>());
+    volatile String requester;
+    volatile String viewId;
+
+    OriginalNode() {
+      try {
+        server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+      } catch (IOException e) {
+        throw new IllegalStateException(e);
+      }
+      server.setExecutor(Executors.newFixedThreadPool(4));
+      server.createContext("/timers", this::handle);
+      server.start();
+    }
+
+    String address() {
+      return "127.0.0.1:" + server.getAddress().getPort();
+    }
+
+    /**
+     * Timers due in 100-224 s, two by two at the same time; for half of them this node is the
+     * primary (its copy pops first), for the other half the backup (2 s later).
+     */
+    void fill(String requester, String viewId) {
+      this.requester = requester;
+      this.viewId = viewId;
+      long start = System.currentTimeMillis();
+      for (int i = 0; i < TIMERS; i++) {
+        long id = Long.MIN_VALUE + 1_000_000L * i + 7; // negative: bit 63 set, as ours are now
+        timers.put(id, new long[] {start, (100 + i / 2) * 1000L, i % 2});
+      }
+    }
+
+    private void handle(HttpExchange exchange) throws IOException {
+      try (exchange) {
+        String method = exchange.getRequestMethod();
+        exchange.getRequestBody().readAllBytes();
+        if (!method.equals("GET")) {
+          // Copies and tombstones the requester sends on, its references; no batches (ours only).
+          int status = method.equals("PUT") ? 200 : method.equals("DELETE") ? 202 : 405;
+          exchange.sendResponseHeaders(status, -1);
+          return;
+        }
+        if (requester == null) {
+          exchange.sendResponseHeaders(503, -1); // not filled yet: the node's start-up resync
+          return;
+        }
+        Map<String, String> query = new HashMap<>();
+        String raw = exchange.getRequestURI().getRawQuery();
+        for (String pair : raw == null ? new String[0] : raw.split("[&;]")) {
+          int eq = pair.indexOf('=');
+          if (eq > 0) {
+            query.put(
+                pair.substring(0, eq),
+                URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
+          }
+        }
+        if (!requester.equals(query.get("node-for-replicas"))
+            || !viewId.equals(query.get("cluster-view-id"))
+            || !"SCALE".equals(query.get("sync-mode"))) {
+          badRequests.add(raw);
+          exchange.sendResponseHeaders(400, -1);
+          return;
+        }
+        long now = System.currentTimeMillis();
+        String timeFrom = query.get("time-from");
+        // atoi of a 32-bit unsigned offset, as a signed int.
+        long from = timeFrom == null ? Long.MIN_VALUE : now + (int) Long.parseLong(timeFrom);
+        int max = Integer.parseInt(exchange.getRequestHeaders().getFirst("Range").trim());
+        List<Long> due = new ArrayList<>();
+        timers.forEach(
+            (id, t) -> {
+              if (popKey(t) >= from) {
+                due.add(id);
+              }
+            });
+        due.sort(Comparator.comparingLong(id -> popKey(timers.get(id))));
+        int to = Math.min(max, due.size());
+        while (to < due.size()
+            && to > 0
+            && popKey(timers.get(due.get(to))) == popKey(timers.get(due.get(to - 1)))) {
+          to++; // a run of equal pop times is never split
+        }
+        ObjectNode body = JSON.createObjectNode();
+        ArrayNode list = body.putArray("Timers");
+        for (long id : due.subList(0, to)) {
+          served.merge(id, 1, Integer::sum);
+          list.add(entry(id, timers.get(id), now));
+        }
+        byte[] bytes = JSON.writeValueAsBytes(body);
+        exchange.getResponseHeaders().add("Content-Type", "application/json");
+        if (to < due.size()) {
+          exchange.getResponseHeaders().add("Content-Range", Integer.toString(max));
+        }
+        exchange.sendResponseHeaders(to < due.size() ? 206 : 200, bytes.length);
+        exchange.getResponseBody().write(bytes);
+      }
+    }
+
+    /** When this node's copy pops: the due time after its own replica delay. */
+    private static long popKey(long[] t) {
+      return t[0] + t[1] + 2000L * t[2];
+    }
+
+    private ObjectNode entry(long id, long[] t, long now) {
+      List<String> replicas =
+          t[2] == 0 ? List.of(address(), requester) : List.of(requester, address());
+      ObjectNode e = JSON.createObjectNode();
+      e.put("TimerID", id);
+      ArrayNode old = e.putArray("OldReplicas");
+      replicas.forEach(old::add);
+      ObjectNode timer = e.putObject("Timer");
+      ObjectNode timing = timer.putObject("timing");
+      timing.put("start-time-delta", t[0] - now);
+      timing.put("sequence-number", 0);
+      timing.put("interval", t[1] / 1000);
+      timing.put("repeat-for", t[1] / 1000);
+      ObjectNode http = timer.putObject("callback").putObject("http");
+      http.put("uri", "http://127.0.0.1:1/never");
+      http.put("opaque", "o");
+      ObjectNode reliability = timer.putObject("reliability");
+      reliability.put("cluster-view-id", viewId);
+      ArrayNode r = reliability.putArray("replicas");
+      replicas.forEach(r::add);
+      return e;
+    }
+  }
+}

@@ -3,6 +3,8 @@ package org.chronos.replication;
 import com.codahale.metrics.Counter;
 import com.codahale.metrics.Gauge;
 import com.codahale.metrics.MetricRegistry;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -96,6 +98,7 @@ public final class Replicator {
   private final int defaultPort;
   private final Map<String, Peer> peers = new ConcurrentHashMap<>();
   private final AtomicLong generations = new AtomicLong();
+  private static final ObjectMapper MAPPER = new ObjectMapper();
   private volatile boolean closed;
   // A header every request carries (a resync warm-up's mark), or null.
   private volatile Header everyRequestHeader;
@@ -104,6 +107,15 @@ public final class Replicator {
   @FunctionalInterface
   public interface Outcome {
     void delivered(String peer, boolean ok);
+
+    /**
+     * The message was not sent again (after a 5xx or a timeout) because later news of the same
+     * timer, which holds all of it, went after it; that one's outcome says whether the peer got it.
+     * By default, delivered.
+     */
+    default void superseded(String peer) {
+      delivered(peer, true);
+    }
   }
 
   /**
@@ -230,6 +242,7 @@ public final class Replicator {
   /** The latest news for one path to one peer, and how many news messages for it are unfinished. */
   private static final class Newest {
     long generation;
+    byte[] body;
     int unfinished;
   }
 
@@ -489,7 +502,10 @@ public final class Replicator {
               path,
               (key, newest) -> {
                 Newest n = newest == null ? new Newest() : newest;
-                n.generation = Math.max(n.generation, generation);
+                if (generation > n.generation) {
+                  n.generation = generation;
+                  n.body = body;
+                }
                 n.unfinished++;
                 return n;
               });
@@ -505,14 +521,37 @@ public final class Replicator {
    * sequence-0 copy as new, popped the timer again.
    */
   private static boolean overtaken(Peer p, Message m) {
-    boolean[] overtaken = {false};
+    byte[][] later = {null};
     p.latest.computeIfPresent(
         m.path(),
         (key, newest) -> {
-          overtaken[0] = newest.generation > m.generation();
+          if (newest.generation > m.generation()) {
+            later[0] = newest.body;
+          }
           return newest;
         });
-    return overtaken[0];
+    return later[0] != null && holdsAllOf(later[0], m.body());
+  }
+
+  /**
+   * Whether the later body is of the same timer's series as the earlier one (the same start) and
+   * further on in it (a higher sequence number): a pop's news after the create or update it
+   * follows. Queued later is not enough: news of a pop written from the timer before a client's
+   * update can be queued after that update, which must still reach the peer. Anything else, or a
+   * body that cannot be read, is sent again.
+   */
+  static boolean holdsAllOf(byte[] later, byte[] earlier) {
+    try {
+      JsonNode a = MAPPER.readTree(later).path("timing");
+      JsonNode b = MAPPER.readTree(earlier).path("timing");
+      if (!a.path("start-time").isIntegralNumber() || !b.path("start-time").isIntegralNumber()) {
+        return false;
+      }
+      return a.path("start-time").asLong() == b.path("start-time").asLong()
+          && a.path("sequence-number").asLong(0) > b.path("sequence-number").asLong(0);
+    } catch (IOException | RuntimeException e) {
+      return false;
+    }
   }
 
   /**
@@ -524,7 +563,10 @@ public final class Replicator {
     Peer p = peer(m.peer());
     if (!closed && overtaken(p, m)) {
       p.overtaken.inc();
-      finish(m.bulk() ? p.bulk : p.urgent, m, true);
+      release(m.bulk() ? p.bulk : p.urgent, m);
+      if (m.outcome() != null) {
+        m.outcome().superseded(m.peer());
+      }
       return;
     }
     enqueue(m);
@@ -789,15 +831,20 @@ public final class Replicator {
 
   /** The message's final outcome: told to its sender, and its bulk room freed. */
   private void finish(Lane lane, Message m, boolean ok) {
+    release(lane, m);
+    if (m.outcome() != null) {
+      m.outcome().delivered(m.peer(), ok);
+    }
+  }
+
+  /** The message is done with: its bulk room freed, and it no longer counts for its timer. */
+  private void release(Lane lane, Message m) {
     if (lane.bulk) {
       lane.room.release();
     }
     if (m.snapshotMicros() == NOT_A_SNAPSHOT) {
       lane.peer.latest.computeIfPresent(
           m.path(), (key, newest) -> --newest.unfinished == 0 ? null : newest);
-    }
-    if (m.outcome() != null) {
-      m.outcome().delivered(m.peer(), ok);
     }
   }
 

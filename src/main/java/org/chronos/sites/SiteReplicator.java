@@ -222,11 +222,19 @@ public final class SiteReplicator {
           java.util.List.of(address),
           path,
           body,
-          (peer, ok) -> {
-            if (!ok && failedTo != null) {
-              failedTo.accept(name);
+          new Replicator.Outcome() {
+            @Override
+            public void delivered(String peer, boolean ok) {
+              if (!ok && failedTo != null) {
+                failedTo.accept(name);
+              }
+              record(name, state, ok);
             }
-            record(name, state, ok);
+
+            @Override
+            public void superseded(String peer) {
+              // Neither an answer nor a failure: the later message's outcome tells.
+            }
           });
     }
   }

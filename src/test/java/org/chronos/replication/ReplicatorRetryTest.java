@@ -36,7 +36,7 @@ class ReplicatorRetryTest {
   private final Peer peer = new Peer();
   private final MetricRegistry metrics = new MetricRegistry();
   private final Replicator replicator = new Replicator(Clock.SYSTEM, metrics, 2000, 1000, 2, 1, 16);
-  private final Map<String, Boolean> outcomes = new ConcurrentHashMap<>();
+  private final Map<String, String> outcomes = new ConcurrentHashMap<>();
 
   @AfterEach
   void stop() throws InterruptedException {
@@ -44,40 +44,78 @@ class ReplicatorRetryTest {
     peer.server.stop(0);
   }
 
+  /** A replication body as far as it matters here: the timer's start and sequence number. */
+  private static String body(long start, int sequence) {
+    return "{\"timing\":{\"start-time\":" + start + ",\"sequence-number\":" + sequence + "}}";
+  }
+
   private void send(String body) {
     replicator.send(
         List.of(peer.address()),
         PATH,
         body.getBytes(StandardCharsets.UTF_8),
-        (to, ok) -> outcomes.put(body, ok));
+        new Replicator.Outcome() {
+          @Override
+          public void delivered(String to, boolean ok) {
+            outcomes.put(body, ok ? "delivered" : "failed");
+          }
+
+          @Override
+          public void superseded(String to) {
+            outcomes.put(body, "superseded");
+          }
+        });
   }
 
   @Test
-  void aMessageOvertakenWhileItsRetryWaitedIsNotSentAgain() {
+  void aCreateOvertakenByItsFirstPopsNewsIsNotSentAgain() {
     replicator.start();
-    send("created");
+    String created = body(1000, 0);
+    String popped = body(1000, 1);
+    send(created);
     await().until(() -> peer.bodies.size() == 1); // held by the peer, to be answered 503
-    send("popped once");
+    send(popped);
     await().until(() -> peer.bodies.size() == 2); // the later one, answered 200
     peer.release.countDown();
 
     await().atMost(Duration.ofSeconds(5)).until(() -> outcomes.size() == 2);
-    assertThat(outcomes).containsEntry("popped once", true).containsEntry("created", true);
-    assertThat(peer.bodies).containsExactly("created", "popped once");
+    assertThat(outcomes).containsEntry(popped, "delivered").containsEntry(created, "superseded");
+    assertThat(peer.bodies).containsExactly(created, popped);
     assertThat(metrics.counter("chronos.replication." + peer.address() + ".overtaken").getCount())
         .isEqualTo(1);
+  }
+
+  /**
+   * News of a pop written from the timer before a client's update can be queued after the update;
+   * it holds none of the update, which must still reach the peer, and last.
+   */
+  @Test
+  void anUpdateQueuedBeforeOlderPopNewsIsStillSentAgain() {
+    replicator.start();
+    String updated = body(2000, 0);
+    String olderPop = body(1000, 1);
+    send(updated);
+    await().until(() -> peer.bodies.size() == 1);
+    send(olderPop);
+    await().until(() -> peer.bodies.size() == 2);
+    peer.release.countDown();
+
+    await().atMost(Duration.ofSeconds(5)).until(() -> outcomes.size() == 2);
+    assertThat(outcomes).containsEntry(updated, "delivered").containsEntry(olderPop, "delivered");
+    assertThat(peer.bodies).containsExactly(updated, olderPop, updated);
   }
 
   @Test
   void aMessageNotOvertakenIsRetriedAndDelivered() {
     replicator.start();
-    send("created");
+    String created = body(1000, 0);
+    send(created);
     await().until(() -> peer.bodies.size() == 1);
     peer.release.countDown();
 
     await().atMost(Duration.ofSeconds(5)).until(() -> outcomes.size() == 1);
-    assertThat(outcomes).containsEntry("created", true);
-    assertThat(peer.bodies).containsExactly("created", "created");
+    assertThat(outcomes).containsEntry(created, "delivered");
+    assertThat(peer.bodies).containsExactly(created, created);
   }
 
   /** Holds the first PUT until released, then answers it 503; answers the others 200. */

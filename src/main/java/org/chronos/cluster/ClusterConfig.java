@@ -13,6 +13,8 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Immutable contents of {@code chronos_cluster.conf} (thread-safe); built by whoever loads or
@@ -27,10 +29,10 @@ import java.util.Set;
  * localhost}. {@code localhost} need not be in the cluster: a node that has been removed keeps
  * running (and answering resyncs) until it is stopped.
  *
- * <p>Other sections are ignored, so the older all-in-one {@code chronos.conf} ({@code [http]}
- * bind-address/bind-port, {@code node = host:port}) parses; but a key {@code [cluster]} or {@code
- * [identity]} does not have, or either section written in other letter case, is refused, as the
- * original refuses it (a misspelt {@code joining} would otherwise leave a node out unnoticed).
+ * <p>Other sections and keys are ignored, as the original ignores them, so the older all-in-one
+ * {@code chronos.conf} ({@code [http]} bind-address/bind-port, {@code node = host:port}) parses; a
+ * key {@code [cluster]} or {@code [identity]} does not have, or either section written in other
+ * letter case, is logged as a warning (a misspelt {@code joining} leaves a node out).
  */
 public record ClusterConfig(
     String localhost,
@@ -39,6 +41,8 @@ public record ClusterConfig(
     List<String> leaving,
     int instanceId,
     int deploymentId) {
+
+  private static final Logger LOG = LoggerFactory.getLogger(ClusterConfig.class);
 
   public static final int DEFAULT_PORT = 7253;
   public static final int MAX_INSTANCE_ID = 127;
@@ -127,8 +131,8 @@ public record ClusterConfig(
       throws ConfigException {
     checkDefaultPort(defaultPort);
     IniFile ini = IniFile.parse(text, sourceName);
-    ini.requireKnownKeys(CLUSTER, Set.of("localhost", "node", "joining", "leaving"));
-    ini.requireKnownKeys(IDENTITY, Set.of("instance_id", "deployment_id"));
+    ini.unknownKeys(CLUSTER, Set.of("localhost", "node", "joining", "leaving")).forEach(LOG::warn);
+    ini.unknownKeys(IDENTITY, Set.of("instance_id", "deployment_id")).forEach(LOG::warn);
 
     Map<String, IniFile.Entry> firstSeen = new HashMap<>();
     Map<String, String> listedAs = new HashMap<>();

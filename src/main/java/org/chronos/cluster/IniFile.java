@@ -148,29 +148,30 @@ public final class IniFile {
   }
 
   /**
-   * Refuses a key of {@code section} that is not one of {@code known}, and a section named as
-   * {@code section} in other letter case: the original refuses options it does not know, and a
-   * misspelt {@code joining} or a {@code [Cluster]} would otherwise be dropped without a word.
-   *
-   * @throws ConfigException naming the line, the key and the keys that are known
+   * What in {@code section} is not one of {@code known}, and sections named as {@code section} in
+   * other letter case, each described with its line, for a warning: the original ignores options it
+   * does not know, so a file it takes must load here too, but a misspelt {@code joining} or a
+   * {@code [Cluster]} should not go unnoticed.
    */
-  public void requireKnownKeys(String section, Set<String> known) throws ConfigException {
+  public List<String> unknownKeys(String section, Set<String> known) {
+    List<String> unknown = new ArrayList<>();
     for (String name : sections.keySet()) {
       if (!name.equals(section) && name.equalsIgnoreCase(section)) {
-        throw new ConfigException(
+        unknown.add(
             String.format(
-                "%s: section [%s] is not [%s] (names are case-sensitive)",
+                "%s: section [%s] is not [%s] (names are case-sensitive): its lines are ignored",
                 sourceName, name, section));
       }
     }
     for (Entry entry : entries(section)) {
       if (!known.contains(entry.key())) {
-        throw new ConfigException(
+        unknown.add(
             String.format(
-                "%s:%d: [%s] has no key '%s'; its keys are %s",
+                "%s:%d: [%s] has no key '%s' (its keys are %s): the line is ignored",
                 sourceName, entry.line(), section, entry.key(), new java.util.TreeSet<>(known)));
       }
     }
+    return unknown;
   }
 
   /** Cuts a line at its first {@code #}. */

@@ -57,8 +57,8 @@ public record SitesConfig(
   public static SitesConfig parse(String text, String source, int defaultPort)
       throws ConfigException {
     IniFile ini = IniFile.parse(text, source);
-    ini.requireKnownKeys(
-        SECTION, Set.of("local_site", "remote_site", "replicate_timers_across_sites"));
+    ini.unknownKeys(SECTION, Set.of("local_site", "remote_site", "replicate_timers_across_sites"))
+        .forEach(LOG::warn);
     String local = ini.value(SECTION, "local_site").orElse(DEFAULT_SITE).trim();
     if (!NAME.matcher(local).matches()) {
       throw new ConfigException(

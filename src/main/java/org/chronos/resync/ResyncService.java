@@ -507,23 +507,31 @@ public final class ResyncService {
       // Where the next page starts: for our peers the listing's pop time (a header the original
       // ignores), for an original the offset from its clock it expects as time-from.
       Long timeFrom = null;
-      long originalTimeFrom = 0;
+      long maxPopKey = Long.MIN_VALUE;
+      long roundTrip = 0;
       while (true) {
-        // As the original asks: ';' between the parameters, and sync-mode, which older originals
-        // require.
-        String query =
-            "node-for-replicas="
-                + URLEncoder.encode(v.localAddress(), StandardCharsets.UTF_8)
-                + ";cluster-view-id="
-                + v.viewId()
-                + ";sync-mode=SCALE"
-                + (timeFrom == null ? "" : ";time-from=" + originalTimeFrom);
         Long cursor = timeFrom;
+        long lastPopKey = maxPopKey;
+        long lastRoundTrip = roundTrip;
         Answer answer;
         try {
           answer =
               sendWithRetries(
                   () -> {
+                    // With sync-mode, which older originals require, and time-from as the
+                    // original reads it, from the clock now (a page may wait here, and a retry
+                    // comes later still). '&' between the parameters: the original writes ';',
+                    // and its HTTP library, like ours, reads both.
+                    String query =
+                        "node-for-replicas="
+                            + URLEncoder.encode(v.localAddress(), StandardCharsets.UTF_8)
+                            + "&cluster-view-id="
+                            + v.viewId()
+                            + "&sync-mode=SCALE"
+                            + (cursor == null
+                                ? ""
+                                : "&time-from="
+                                    + originalTimeFrom(lastPopKey, clock.millis(), lastRoundTrip));
                     AsyncRequestBuilder get =
                         AsyncRequestBuilder.get(url(peer) + "/timers?" + query)
                             .addHeader("Range", Integer.toString(pageSize))
@@ -568,7 +576,8 @@ public final class ResyncService {
         if (last) {
           return;
         }
-        originalTimeFrom = originalTimeFrom(parsed.maxPopKey(), received, answer.sentMillis());
+        maxPopKey = parsed.maxPopKey();
+        roundTrip = Math.max(0, received - answer.sentMillis());
         if (answer.nextTimeFrom() != null) {
           // Our peer says where its listing goes on: the page's own pop times may be later than
           // timers it has yet to serve (ResyncSource.NEXT_TIME_FROM_HEADER).
@@ -604,15 +613,15 @@ public final class ResyncService {
    * The {@code time-from} an original node expects for the page after one whose latest pop time, as
    * it orders its timers, is {@code maxPopKey}: an offset in ms from its clock when it gets the
    * request, as an unsigned 32-bit number, after that pop time (it never splits a run of equal
-   * ones). Less the last request's round trip, since the request takes time to reach it: a timer
-   * may then come twice, rather than not at all.
+   * ones). From {@code nowMillis}, when the request goes (a page may wait for room first, and a
+   * retry comes later still), less the last request's round trip, as the request takes time to
+   * reach it: a timer may then come twice, rather than not at all.
    */
-  static long originalTimeFrom(long maxPopKey, long receivedMillis, long sentMillis) {
+  static long originalTimeFrom(long maxPopKey, long nowMillis, long roundTripMillis) {
     if (maxPopKey == Long.MIN_VALUE) {
       return 0;
     }
-    long roundTrip = Math.max(0, receivedMillis - sentMillis);
-    long offset = maxPopKey - receivedMillis + 1 - roundTrip;
+    long offset = maxPopKey - nowMillis + 1 - roundTripMillis;
     long clamped = Math.max(Integer.MIN_VALUE, Math.min(Integer.MAX_VALUE, offset));
     return clamped & 0xFFFF_FFFFL;
   }

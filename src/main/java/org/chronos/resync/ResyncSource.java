@@ -74,12 +74,7 @@ public final class ResyncSource {
 
   /** One resyncing node's timers, sorted by pop time. */
   private record Listing(
-      String viewId,
-      long createdMillis,
-      long[] popTimes,
-      long[] ids,
-      List<List<String>> oldReplicas,
-      Cursor cursor) {}
+      String viewId, long[] popTimes, long[] ids, List<List<String>> oldReplicas, Cursor cursor) {}
 
   /**
    * Where a requester's paging through its listing stands: the next page starts at {@code next};
@@ -90,6 +85,10 @@ public final class ResyncSource {
     int next;
     int lastFrom;
     String lastTimeFrom;
+    boolean repeated;
+
+    /** When the listing was last paged: it is kept a minute from then, not from its making. */
+    volatile long usedMillis;
   }
 
   /**
@@ -165,19 +164,25 @@ public final class ResyncSource {
   public Page pageFollowing(String requester, String viewId, String timeFrom, int limit)
       throws BadRequestException {
     ClusterView v = checked(requester, viewId);
-    Listing cached = cachedListing(requester, v);
-    if (cached != null) {
-      Cursor cursor = cached.cursor();
-      synchronized (cursor) {
-        int from = timeFrom.equals(cursor.lastTimeFrom) ? cursor.lastFrom : cursor.next;
-        return serve(requester, v, cached, from, limit, timeFrom);
-      }
-    }
     long offset;
     try {
       offset = (int) Long.parseLong(timeFrom.trim()); // 4294967295 is -1
     } catch (NumberFormatException e) {
       offset = 0; // as the original reads it
+    }
+    // Older originals send time-from=0 with their first request: a new listing, as without it.
+    Listing cached = offset == 0 ? null : cachedListing(requester, v);
+    if (cached != null) {
+      Cursor cursor = cached.cursor();
+      synchronized (cursor) {
+        // The same time-from again is a retry, once: twice, the requester is going round in
+        // circles (two pages with the same latest pop as it counts them), and gets the next.
+        boolean retry = timeFrom.equals(cursor.lastTimeFrom) && !cursor.repeated;
+        Page page =
+            serve(requester, v, cached, retry ? cursor.lastFrom : cursor.next, limit, timeFrom);
+        cursor.repeated = retry;
+        return page;
+      }
     }
     Listing listing = listing(requester, v, true);
     int from = firstAtOrAfter(listing.popTimes(), clock.millis() + offset);
@@ -239,6 +244,7 @@ public final class ResyncSource {
         cursor.lastTimeFrom = timeFrom;
         cursor.lastFrom = requested;
         cursor.next = to;
+        cursor.usedMillis = now;
       }
       // A page never ends inside a run of equal pop times, so the next starts after its last.
       long nextTimeFrom = more ? listing.popTimes()[to - 1] : 0;
@@ -323,7 +329,7 @@ public final class ResyncSource {
     Listing listing = order(listAll(), requester, v, now);
     // A requester that stopped paging (it died, or its run failed) never fetches its last page,
     // which is what lets its listing go; one older than the cache's time is of no use any more.
-    listings.values().removeIf(old -> now - old.createdMillis() >= CACHE_MILLIS);
+    listings.values().removeIf(old -> now - old.cursor().usedMillis >= CACHE_MILLIS);
     listings.put(requester, listing);
     return listing;
   }
@@ -361,7 +367,9 @@ public final class ResyncSource {
       List<String> replicas = (List<String>) allReplicas[i];
       oldReplicas.add(replicas);
     }
-    return new Listing(v.viewId(), now, popTimes, ids, oldReplicas, new Cursor());
+    Cursor cursor = new Cursor();
+    cursor.usedMillis = now;
+    return new Listing(v.viewId(), popTimes, ids, oldReplicas, cursor);
   }
 
   /**
@@ -643,7 +651,7 @@ public final class ResyncSource {
     Listing cached = listings.get(requester);
     if (cached != null
         && cached.viewId().equals(v.viewId())
-        && clock.millis() - cached.createdMillis() < CACHE_MILLIS) {
+        && clock.millis() - cached.cursor().usedMillis < CACHE_MILLIS) {
       return cached;
     }
     return null;

@@ -57,11 +57,11 @@ public final class TimerService {
   private final java.util.Set<Timer> lastPopsOut =
       java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
 
-  // Timer thread only: for each timer with a callback out, the oldest such pop (a timer whose
-  // callbacks take longer than its interval may have several out; only the oldest is kept). The pop
-  // is not made until its callback succeeds, so a resync page serves the timer as it was before it
+  // Timer thread only: for each timer with a callback out, the pops out: a Pop, or an ArrayDeque
+  // of them, oldest first, when its callbacks take longer than its interval. A pop is not made
+  // until its callback succeeds, so a resync page serves the timer as it was before the oldest
   // (popOut).
-  private final java.util.Map<Timer, Pop> popsOut = new java.util.IdentityHashMap<>();
+  private final java.util.Map<Timer, Object> popsOut = new java.util.IdentityHashMap<>();
 
   private volatile boolean running;
   private volatile boolean popping = true;
@@ -502,7 +502,7 @@ public final class TimerService {
       return false;
     }
     events.popping(timer, pop);
-    popsOut.putIfAbsent(timer, pop);
+    popsOut.merge(timer, pop, TimerService::alsoOut);
     store.popped(timer);
     if (timer.isTombstone()) {
       lastPopsOut.add(timer);
@@ -516,7 +516,32 @@ public final class TimerService {
    * (a function given to {@link #query} or {@link #queryBackground}).
    */
   public Pop popOut(Timer timer) {
-    return popsOut.get(timer);
+    Object out = popsOut.get(timer);
+    return out instanceof java.util.ArrayDeque<?> several ? (Pop) several.peekFirst() : (Pop) out;
+  }
+
+  /** Another pop of a timer whose callback is out, after {@code out}'s. */
+  private static Object alsoOut(Object out, Object pop) {
+    java.util.ArrayDeque<Object> several;
+    if (out instanceof java.util.ArrayDeque<?>) {
+      @SuppressWarnings("unchecked")
+      java.util.ArrayDeque<Object> existing = (java.util.ArrayDeque<Object>) out;
+      several = existing;
+    } else {
+      several = new java.util.ArrayDeque<>(4);
+      several.add(out);
+    }
+    several.add(pop);
+    return several;
+  }
+
+  /** What is still out of {@code out} once {@code pop}'s callback answered; null: nothing. */
+  private static Object answered(Object out, Pop pop) {
+    if (out instanceof java.util.ArrayDeque<?> several) {
+      several.remove(pop);
+      return several.isEmpty() ? null : several.size() == 1 ? several.peekFirst() : several;
+    }
+    return out == pop ? null : out;
   }
 
   private void onOutcomeFromAnyThread(Timer timer, Pop pop, CallbackOutcome outcome) {
@@ -526,7 +551,7 @@ public final class TimerService {
 
   private void onOutcome(Timer timer, Pop pop, CallbackOutcome outcome) {
     lastPopsOut.remove(timer);
-    popsOut.remove(timer, pop);
+    popsOut.computeIfPresent(timer, (t, out) -> answered(out, pop));
     boolean current = store.get(timer.id()) == timer;
     if (outcome.success()) {
       events.callbackSucceeded(pop, current ? timer : null);

@@ -60,13 +60,13 @@ class ResyncRequestTest {
         fakePeer.requests().stream().filter(r -> r.method().equals("GET")).toList();
     // The start-up resync and the one asked for: two pages each.
     assertThat(gets).hasSize(4);
-    // ';' between the parameters, and sync-mode (older originals require it), as the original.
+    // With sync-mode, which older originals require.
     String expectedQuery =
         "node-for-replicas="
             + URLEncoder.encode(node.address(), StandardCharsets.UTF_8)
-            + ";cluster-view-id="
+            + "&cluster-view-id="
             + node.view().viewId()
-            + ";sync-mode=SCALE";
+            + "&sync-mode=SCALE";
     for (int i = 0; i < gets.size(); i++) {
       Received get = gets.get(i);
       assertThat(get.path()).isEqualTo("/timers");
@@ -75,7 +75,7 @@ class ResyncRequestTest {
         assertThat(get.header(ResyncSource.TIME_FROM_HEADER)).isNull();
       } else {
         assertThat(get.query())
-            .matches(java.util.regex.Pattern.quote(expectedQuery) + ";time-from=\\d+");
+            .matches(java.util.regex.Pattern.quote(expectedQuery) + "&time-from=\\d+");
         assertThat(get.header(ResyncSource.TIME_FROM_HEADER)).matches("\\d+");
       }
       assertThat(get.header("Range")).isEqualTo("50");
@@ -134,7 +134,7 @@ class ResyncRequestTest {
     // For an original: 600 s from the page, plus its 2 s as the timer's second replica, from now.
     for (Received get : gets.subList(1, 3)) {
       String query = get.query();
-      long offset = Long.parseLong(query.substring(query.indexOf(";time-from=") + 11));
+      long offset = Long.parseLong(query.substring(query.indexOf("&time-from=") + 11));
       assertThat(offset).isBetween(600_000L - (after - before), 602_001L);
     }
   }

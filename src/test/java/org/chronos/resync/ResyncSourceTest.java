@@ -403,6 +403,69 @@ class ResyncSourceTest {
     assertThat(source.referencesKept()).isEqualTo(1100);
   }
 
+  /** Timers popping in an hour or more, each at a time of its own. */
+  private List<Long> storeDistinct(int count) {
+    List<Timer> timers = new ArrayList<>();
+    List<Long> ids = newIds(count);
+    for (long id : ids) {
+      timers.add(
+          new Timer(
+              id,
+              2,
+              T0,
+              3_600_000 + timers.size(),
+              86_400_000,
+              0,
+              "http://cb/x",
+              new byte[0],
+              List.of()));
+    }
+    storeAll(timers);
+    return ids;
+  }
+
+  /**
+   * An original requester pages on from where its listing stopped, whatever its time-from says, for
+   * as long as it goes on paging: a run of many pages lasts longer than a minute.
+   */
+  @Test
+  void anOriginalRequesterPagesOnThroughItsListingForAsLongAsItPages() throws Exception {
+    service.start();
+    List<Long> ids = storeDistinct(30);
+    ResyncSource source = new ResyncSource(clock, service, () -> view);
+
+    ResyncSource.Page first = source.page(B, view.viewId(), null, 10);
+    clock.advance(40_000);
+    ResyncSource.Page second = source.pageFollowing(B, view.viewId(), "12345", 10);
+    clock.advance(40_000);
+    ResyncSource.Page third = source.pageFollowing(B, view.viewId(), "4294967295", 10);
+
+    List<Long> paged = new ArrayList<>(idsOn(first));
+    paged.addAll(idsOn(second));
+    paged.addAll(idsOn(third));
+    assertThat(paged).isEqualTo(ids);
+    assertThat(third.more()).isFalse();
+  }
+
+  /**
+   * The same time-from again is a retry, once; a third time the requester goes round in circles.
+   */
+  @Test
+  void theSameTimeFromAgainGetsThePageAgainOnceAndThenTheNext() throws Exception {
+    service.start();
+    List<Long> ids = storeDistinct(30);
+    ResyncSource source = new ResyncSource(clock, service, () -> view);
+
+    source.page(B, view.viewId(), null, 10);
+    ResyncSource.Page second = source.pageFollowing(B, view.viewId(), "777", 10);
+    ResyncSource.Page again = source.pageFollowing(B, view.viewId(), "777", 10);
+    ResyncSource.Page third = source.pageFollowing(B, view.viewId(), "777", 10);
+
+    assertThat(idsOn(second)).isEqualTo(ids.subList(10, 20));
+    assertThat(idsOn(again)).isEqualTo(ids.subList(10, 20));
+    assertThat(idsOn(third)).isEqualTo(ids.subList(20, 30));
+  }
+
   private static boolean popped(TimerStore store, long id) {
     Timer t = store.get(id);
     return t != null && t.sequence() == 1;

@@ -6,8 +6,6 @@ import com.codahale.metrics.MetricRegistry;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -17,9 +15,9 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import org.chronos.testing.LoopbackServer;
 import org.chronos.testing.ManualClock;
 import org.chronos.timer.Clock;
 import org.junit.jupiter.api.AfterEach;
@@ -268,18 +266,11 @@ class ReplicatorBatchTest {
     volatile int batchStatus = 200;
 
     Peer() {
-      try {
-        server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-      } catch (IOException e) {
-        throw new IllegalStateException(e);
-      }
-      server.setExecutor(Executors.newFixedThreadPool(4));
-      server.createContext("/timers/", this::handle);
-      server.start();
+      server = LoopbackServer.start("/timers/", this::handle);
     }
 
     String address() {
-      return "127.0.0.1:" + server.getAddress().getPort();
+      return LoopbackServer.address(server);
     }
 
     private void handle(HttpExchange exchange) throws IOException {

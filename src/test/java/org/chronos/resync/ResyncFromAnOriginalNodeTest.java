@@ -9,8 +9,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -19,9 +17,9 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Executors;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
+import org.chronos.testing.LoopbackServer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -78,18 +76,11 @@ class ResyncFromAnOriginalNodeTest {
     volatile String viewId;
 
     OriginalNode() {
-      try {
-        server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-      } catch (IOException e) {
-        throw new IllegalStateException(e);
-      }
-      server.setExecutor(Executors.newFixedThreadPool(4));
-      server.createContext("/timers", this::handle);
-      server.start();
+      server = LoopbackServer.start("/timers", this::handle);
     }
 
     String address() {
-      return "127.0.0.1:" + server.getAddress().getPort();
+      return LoopbackServer.address(server);
     }
 
     /**

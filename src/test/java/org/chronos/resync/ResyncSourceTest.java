@@ -346,22 +346,7 @@ class ResyncSourceTest {
     ClusterView three =
         new ClusterView(new ClusterConfig(A, List.of(A, B, c), List.of(), List.of(), 0, 0));
     service.start();
-    List<Timer> timers = new ArrayList<>();
-    for (long id : newIds(50)) {
-      // Pop times of their own: a page never ends inside a run of equal ones.
-      timers.add(
-          new Timer(
-              id,
-              2,
-              T0,
-              3_600_000 + timers.size(),
-              86_400_000,
-              0,
-              "http://cb/x",
-              new byte[0],
-              List.of()));
-    }
-    storeAll(timers);
+    storeDistinct(50); // pop times of their own: a page never ends inside a run of equal ones
     ResyncSource source = new ResyncSource(clock, service, () -> three);
 
     assertThat(source.page(B, three.viewId(), null, 1).more()).isTrue(); // and B goes no further

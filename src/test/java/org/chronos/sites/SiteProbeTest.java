@@ -4,16 +4,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
+import org.chronos.testing.LoopbackServer;
 import org.chronos.testing.TimerJson;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -27,22 +26,9 @@ import org.junit.jupiter.api.Test;
 class SiteProbeTest {
   private final AtomicInteger pings = new AtomicInteger();
   private final AtomicInteger puts = new AtomicInteger();
-  private final HttpServer site = startSite();
+  private final HttpServer site =
+      LoopbackServer.start("/ping", this::ping, "/timers", (HttpHandler) this::put);
   private ClusterHarness cluster;
-
-  private HttpServer startSite() {
-    try {
-      HttpServer server =
-          HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-      server.setExecutor(Executors.newFixedThreadPool(4));
-      server.createContext("/ping", this::ping);
-      server.createContext("/timers", this::put);
-      server.start();
-      return server;
-    } catch (IOException e) {
-      throw new IllegalStateException(e);
-    }
-  }
 
   private void ping(HttpExchange exchange) throws IOException {
     try (exchange) {

@@ -158,8 +158,8 @@ public final class ResyncSource {
    * in ms from the serving node's clock (an unsigned 32-bit number on the wire, which may stand for
    * a negative one), computed from the last page's timers with that node's own replica delays. It
    * goes on where this node's listing for the requester stopped, which is exact: the same offset
-   * again (a retry) gets the same page again. Without a listing (it went after a minute) the offset
-   * from now says where to start.
+   * again (a retry) gets the same page again, once. Without a listing (one goes a minute after its
+   * last page) the offset from now says where to start.
    */
   public Page pageFollowing(String requester, String viewId, String timeFrom, int limit)
       throws BadRequestException {

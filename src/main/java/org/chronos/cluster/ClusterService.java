@@ -151,10 +151,7 @@ public final class ClusterService implements Managed {
             ? SitesConfig.single()
             : SitesConfig.parse(sharedText, sharedFile.toString(), defaultPort);
     boolean sitesListed =
-        sharedText != null
-            && !IniFile.parse(sharedText, sharedFile.toString())
-                .entries(SitesConfig.SECTION)
-                .isEmpty();
+        sharedText != null && SitesConfig.namesSites(sharedText, sharedFile.toString());
     return new Topology(new ClusterView(config), sites, listed, sitesListed);
   }
 

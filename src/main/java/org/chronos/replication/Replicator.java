@@ -555,9 +555,9 @@ public final class Replicator {
   }
 
   /**
-   * Queues a message again (a retry, or single after a batch was refused), unless a later message
-   * for the same timer overtook it: that one carries all of this one, so this one counts as
-   * delivered with it.
+   * Queues a message again (a retry, or single after a batch was refused), unless later news of the
+   * same timer overtook it ({@link #overtaken}): that one carries all of this one, which is then
+   * reported {@link Outcome#superseded}.
    */
   private void resend(Message m) {
     Peer p = peer(m.peer());

@@ -656,7 +656,8 @@ public final class ResyncService {
         // orders its timers so. (Not counted: a site's delay, which only makes timers come twice.)
         int place = entry.oldReplicas().indexOf(peer);
         place = place < 0 ? entry.oldReplicas().size() : place;
-        maxPopKey = Math.max(maxPopKey, entry.popTime() + 2000L * place);
+        maxPopKey =
+            Math.max(maxPopKey, entry.popTime() + (long) TimerNode.REPLICA_DELAY_MILLIS * place);
       } catch (BadRequestException | RuntimeException e) {
         tally.malformed.incrementAndGet();
         LOG.debug("skipping malformed timer from {}: {}", peer, e.getMessage());

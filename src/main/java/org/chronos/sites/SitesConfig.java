@@ -28,8 +28,7 @@ public record SitesConfig(
     String localSite, Map<String, String> remoteSites, boolean replicateAcrossSites) {
   private static final Logger LOG = LoggerFactory.getLogger(SitesConfig.class);
 
-  /** The section of the shared file that names the sites. */
-  public static final String SECTION = "sites";
+  private static final String SECTION = "sites";
 
   private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]+");
   public static final String DEFAULT_SITE = "site1";
@@ -52,6 +51,11 @@ public record SitesConfig(
     } catch (IOException e) {
       throw new ConfigException("cannot read " + file + ": " + e.getMessage(), e);
     }
+  }
+
+  /** Whether a shared file's text has any line in [sites]. */
+  public static boolean namesSites(String text, String source) throws ConfigException {
+    return !IniFile.parse(text, source).entries(SECTION).isEmpty();
   }
 
   public static SitesConfig parse(String text, String source, int defaultPort)

@@ -51,16 +51,11 @@ public final class TimerService {
   private volatile long backgroundNotBefore = -1;
   private final Object backgroundTurn = new Object();
 
-  // Timer thread only: the timers whose last pop's callback is out. Such a tombstone is kept past
-  // its time until the callback answers (see onDue). Other pops need no entry: only a tombstone
-  // can be forgotten while its callback is out.
-  private final java.util.Set<Timer> lastPopsOut =
-      java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
-
   // Timer thread only: for each timer with a callback out, the pops out: a Pop, or an ArrayDeque
   // of them, oldest first, when its callbacks take longer than its interval. A pop is not made
   // until its callback succeeds, so a resync page serves the timer as it was before the oldest
-  // (popOut).
+  // (popOut), and a tombstone whose last pop's callback is out is kept past its time until the
+  // callback answers (onDue).
   private final java.util.Map<Timer, Object> popsOut = new java.util.IdentityHashMap<>();
 
   private volatile boolean running;
@@ -479,9 +474,10 @@ public final class TimerService {
 
   private boolean onDue(Timer timer) {
     if (!timer.hasMorePops()) {
-      if (lastPopsOut.contains(timer)) {
-        // Its last pop's callback has not answered yet (slower than the interval, or the pop was
-        // made late): forgotten now, the timer would not be this node's current copy when the
+      if (popsOut.containsKey(timer)) {
+        // A pop's callback, its last pop's say, has not answered yet (slower than the interval, or
+        // the pop was made late): forgotten now, the timer would not be this node's current copy
+        // when the
         // answer comes, and the other replicas would not hear that the pop was made.
         store.reschedule(timer, clock.millis() + OUTCOME_RECHECK_MILLIS);
         return true;
@@ -504,9 +500,6 @@ public final class TimerService {
     events.popping(timer, pop);
     popsOut.merge(timer, pop, TimerService::alsoOut);
     store.popped(timer);
-    if (timer.isTombstone()) {
-      lastPopsOut.add(timer);
-    }
     events.popped(timer, pop, clock.micros() - pop.dueMillis() * 1000);
     return true;
   }
@@ -550,7 +543,6 @@ public final class TimerService {
   }
 
   private void onOutcome(Timer timer, Pop pop, CallbackOutcome outcome) {
-    lastPopsOut.remove(timer);
     popsOut.computeIfPresent(timer, (t, out) -> answered(out, pop));
     boolean current = store.get(timer.id()) == timer;
     if (outcome.success()) {

@@ -274,18 +274,12 @@ public final class ClusterHarness implements AutoCloseable {
    * appended to every node's configuration (top-level sections the base file does not have).
    */
   public static ClusterHarness create(int n, String... extraYamlLines) {
-    try {
-      ClusterHarness harness =
-          new ClusterHarness(Files.createTempDirectory(TestDirs.root(), "chronos-cluster"));
-      for (int i = 0; i < n; i++) {
-        int port = FreePorts.next();
-        harness.nodes.add(
-            harness.new Node(i, "127.0.0.1", port, "127.0.0.1:" + port, List.of(extraYamlLines)));
-      }
-      return harness;
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+    ClusterHarness harness = empty();
+    for (int i = 0; i < n; i++) {
+      int port = FreePorts.next();
+      harness.add(i, "127.0.0.1", port, "127.0.0.1:" + port, extraYamlLines);
     }
+    return harness;
   }
 
   /**
@@ -294,15 +288,27 @@ public final class ClusterHarness implements AutoCloseable {
    * original's cluster files write them (PROTOCOL.md section 3).
    */
   public static ClusterHarness createOnOnePort(int n, String... extraYamlLines) {
+    ClusterHarness harness = empty();
+    int port = FreePorts.next();
+    for (int i = 0; i < n; i++) {
+      String host = "127.0.0." + (11 + i);
+      harness.add(i, host, port, host, extraYamlLines);
+    }
+    return harness;
+  }
+
+  /** A harness with no node yet, in a directory of its own. */
+  private static ClusterHarness empty() {
     try {
-      ClusterHarness harness =
-          new ClusterHarness(Files.createTempDirectory(TestDirs.root(), "chronos-cluster"));
-      int port = FreePorts.next();
-      for (int i = 0; i < n; i++) {
-        String host = "127.0.0." + (11 + i);
-        harness.nodes.add(harness.new Node(i, host, port, host, List.of(extraYamlLines)));
-      }
-      return harness;
+      return new ClusterHarness(Files.createTempDirectory(TestDirs.root(), "chronos-cluster"));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private void add(int index, String host, int port, String address, String[] extraYamlLines) {
+    try {
+      nodes.add(new Node(index, host, port, address, List.of(extraYamlLines)));
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

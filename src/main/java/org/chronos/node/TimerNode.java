@@ -352,9 +352,7 @@ public final class TimerNode implements TimerEvents {
               t -> {
                 // Tombstones too: a deletion (or a last pop) the site missed while it did not
                 // answer would otherwise leave its copy live there, to pop and come back.
-                if (t.sites().contains(site)
-                    && !t.replicas().isEmpty()
-                    && t.replicas().get(0).equals(local)) {
+                if (t.sites().contains(site) && isPrimaryHere(t, local)) {
                   ids.add(t.id());
                 }
               });
@@ -375,10 +373,12 @@ public final class TimerNode implements TimerEvents {
   }
 
   /**
-   * Sends {@code site} the deletions this node sent it that it did not get ({@link OwedDeletions}),
-   * of timers this node no longer holds, whose tombstones have expired here; a timer still held
-   * goes as it is now, from its primary ({@link #resendToSite}). Called on the timer thread; a
-   * thousand at a time, in turns of their own; one that fails again stays owed.
+   * Sends {@code site} the deletions this node sent it that it did not get ({@link OwedDeletions}):
+   * as owed if this node no longer holds the timer (its tombstone expired here), and as it is now
+   * if it does, unless this node is its primary here, in which case {@link #resendToSite} sends it.
+   * The node that took the client's {@code DELETE} need not be the primary, and the primary may
+   * never have seen the site fail, so it would not send it. Called on the timer thread; a thousand
+   * at a time, in turns of their own; a tombstone that fails again stays owed.
    */
   private void resendOwedDeletions(String site) {
     List<Timer> owed = owedDeletions.take(site);
@@ -393,14 +393,26 @@ public final class TimerNode implements TimerEvents {
     inTurns(
         owed,
         (store, tombstone, now) -> {
-          if (store.get(tombstone.id()) == null) {
-            siteReplicator.send(
-                List.of(site),
-                TimerPath.location(tombstone.id(), tombstone.replicationFactor()),
-                TimerJson.writeForSite(tombstone, now),
-                failedSite -> owedDeletions.add(failedSite, tombstone));
+          Timer held = store.get(tombstone.id());
+          if (held != null && isPrimaryHere(held)) {
+            return;
           }
+          Timer sent = held == null ? tombstone : held;
+          Timer keep = sent == tombstone ? tombstone : sent.isTombstone() ? sent.snapshot() : null;
+          siteReplicator.send(
+              List.of(site),
+              TimerPath.location(sent.id(), sent.replicationFactor()),
+              TimerJson.writeForSite(sent, now),
+              keep == null ? null : failedSite -> owedDeletions.add(failedSite, keep));
         });
+  }
+
+  private boolean isPrimaryHere(Timer t) {
+    return isPrimaryHere(t, view.get().localAddress());
+  }
+
+  private static boolean isPrimaryHere(Timer t, String local) {
+    return !t.replicas().isEmpty() && t.replicas().get(0).equals(local);
   }
 
   /**

@@ -27,12 +27,14 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A site's address may resolve to several nodes: HttpClient 5 tries each resolved address in
  * turn when connecting, and the replicator retries, before a message counts as failed. Metrics per
- * site: {@code chronos.sites.<name>.sent|failed}. When a site answers again after failing, {@code
- * onRecovered} is told, so the node can send that site the timers it missed (something the original
- * never does). Every remote site is probed with {@code GET /ping} every {@link #PROBE_MILLIS} ms,
- * so a failure or a recovery (or a restart, which lost the site's copies) is noticed even when no
- * timer is headed there. Each probe round first tells {@code onConfigured} which remote sites the
- * sites file names now, so what is kept for a site taken out of it can be let go.
+ * site: {@code chronos.sites.<name>.sent|failed}, and {@code .answering} (1 once the site has
+ * answered and nothing sent to it has failed since, else 0). When a site answers again after
+ * failing, {@code onRecovered} is told, so the node can send that site the timers it missed
+ * (something the original never does). Every remote site is probed with {@code GET /ping} every
+ * {@link #PROBE_MILLIS} ms, so a failure or a recovery (or a restart, which lost the site's copies)
+ * is noticed even when no timer is headed there. Each probe round first tells {@code onConfigured}
+ * which remote sites the sites file names now, so what is kept for a site taken out of it can be
+ * let go.
  */
 public final class SiteReplicator {
   private static final Logger LOG = LoggerFactory.getLogger(SiteReplicator.class);
@@ -71,6 +73,14 @@ public final class SiteReplicator {
     SiteState(String name) {
       sent = metrics.counter(MetricRegistry.name("chronos", "sites", name, "sent"));
       failed = metrics.counter(MetricRegistry.name("chronos", "sites", name, "failed"));
+      metrics.gauge(
+          MetricRegistry.name("chronos", "sites", name, "answering"),
+          () -> (com.codahale.metrics.Gauge<Integer>) () -> answering() ? 1 : 0);
+    }
+
+    /** Whether the site has answered, and neither a probe nor a message has failed since. */
+    boolean answering() {
+      return latestStarted != -1 && !failing.get();
     }
   }
 

@@ -225,6 +225,66 @@ class GeoRedundancyTest {
   }
 
   /**
+   * Site A has two nodes. Only the one that is not a timer's primary there is cut off from site B
+   * when a client deletes the timer through it, so only it owes B the deletion: the primary, whose
+   * probes of B never failed, does not re-send B anything. When B answers the first node again it
+   * must send the deletion itself, although it still holds the tombstone, or B's copy pops.
+   */
+  @Test
+  void aDeleteOwedByANodeThatIsNotThePrimaryStillReachesTheOtherSite() {
+    cluster = ClusterHarness.create(3);
+    List<Node> siteA = cluster.nodes().subList(0, 2);
+    Node b = cluster.node(2);
+    for (Node node : siteA) {
+      node.writeClusterFile(cluster.nodeLines("node", siteA));
+      siteAReaches(node, b.address());
+    }
+    b.writeClusterFile("node = " + b.address());
+    b.writeSharedFile(
+        "[sites]\nlocal_site = siteB\nremote_site = siteA="
+            + cluster.node(0).address()
+            + "\nreplicate_timers_across_sites = true\n");
+    cluster.nodes().forEach(Node::start);
+    for (Node node : siteA) {
+      await("site B answering " + node)
+          .until(
+              () -> Long.valueOf(1).equals(node.client().gauge("chronos.sites.siteB.answering")));
+    }
+    String location =
+        cluster.node(0).client().createTimer(TimerJson.oneShot(30, callbacks.url("/deleted"), "d"));
+    long id = ChronosClient.idOf(location);
+    await().until(() -> b.holdsLive(id));
+    await().until(() -> siteA.stream().allMatch(n -> n.holdsLive(id)));
+    String primary = cluster.node(0).timer(id).replicas().get(0);
+    Node other = siteA.stream().filter(n -> !n.address().equals(primary)).findFirst().get();
+
+    siteAReaches(other, "127.0.0.1:1");
+    assertThat(other.client().delete(location).statusCode()).isEqualTo(200);
+    String owed = "chronos.sites.siteB.deletions-owed";
+    await("the deletion owed to site B")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> Long.valueOf(1).equals(other.client().gauge(owed)));
+    assertThat(other.holdsLive(id)).isFalse();
+    assertThat(other.timer(id)).as("the tombstone, still held").isNotNull();
+    assertThat(b.holdsLive(id)).isTrue();
+
+    siteAReaches(other, b.address());
+    await("site B's copy deleted").atMost(Duration.ofSeconds(15)).until(() -> !b.holdsLive(id));
+    assertThat(other.client().gauge(owed)).isZero();
+  }
+
+  /** Writes a site A node's shared file with site B at {@code address}, and reloads if running. */
+  private void siteAReaches(Node node, String address) {
+    node.writeSharedFile(
+        "[sites]\nlocal_site = siteA\nremote_site = siteB="
+            + address
+            + "\nreplicate_timers_across_sites = true\n");
+    if (node.isRunning()) {
+      assertThat(node.reload()).isEqualTo(200);
+    }
+  }
+
+  /**
    * A site taken out of the sites file is sent nothing more; the deletions it was owed while it did
    * not answer are let go rather than held, and shown as owed, until the node restarts.
    */

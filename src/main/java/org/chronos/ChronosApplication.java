@@ -70,6 +70,10 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
   }
 
   public static void main(String[] args) throws Exception {
+    if (args.length > 0 && args[0].equals("server")) {
+      // Until run() installs the node's handlers, a reload or resync signal is held, not fatal.
+      Signals.holdUntilHandled("HUP", "USR1");
+    }
     new ChronosApplication().run(args);
   }
 
@@ -290,17 +294,27 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             .maxThreads(1)
             .minThreads(1)
             .build();
-    Signals.handle("USR1", signalWork, () -> resync.start("SIGUSR1"));
-    Signals.handle(
-        "HUP",
-        signalWork,
-        () -> {
-          try {
-            clusterService.reload();
-          } catch (ConfigException e) {
-            // Already logged by the cluster service, with the view it kept.
-          }
-        });
+    // Installed once every service has started (the start-up resync included), so that a signal
+    // main() held meanwhile can be acted on at once.
+    environment
+        .lifecycle()
+        .manage(
+            new Managed() {
+              @Override
+              public void start() {
+                Signals.handle("USR1", signalWork, () -> resync.start("SIGUSR1"));
+                Signals.handle(
+                    "HUP",
+                    signalWork,
+                    () -> {
+                      try {
+                        clusterService.reload();
+                      } catch (ConfigException e) {
+                        // Already logged by the cluster service, with the view it kept.
+                      }
+                    });
+              }
+            });
   }
 
   /** The first application connector's port: the default for cluster addresses without one. */

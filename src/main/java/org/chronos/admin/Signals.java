@@ -1,5 +1,8 @@
 package org.chronos.admin;
 
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -9,14 +12,62 @@ import sun.misc.SignalHandler;
 /**
  * The only place that touches the JVM's signal API. A handler only hands its work to an executor,
  * so a slow reload never runs on the JVM's signal thread.
+ *
+ * <p>Until a node has installed its handlers, the JVM's own would end the process on SIGHUP, and an
+ * operator's tooling may well reload a node it has just started. So {@code main} takes the signals
+ * first ({@link #holdUntilHandled}), and a signal that arrives before its handler is acted on once
+ * the handler is in place.
  */
 public final class Signals {
   private static final Logger LOG = LoggerFactory.getLogger(Signals.class);
 
+  /** Signals taken by {@link #holdUntilHandled} whose handler is not installed yet. */
+  private static final Set<String> held = ConcurrentHashMap.newKeySet();
+
+  /** Of those, the ones that arrived meanwhile. */
+  private static final Set<String> arrived = ConcurrentHashMap.newKeySet();
+
   private Signals() {}
 
   /**
-   * Runs {@code action} on {@code executor} whenever the signal arrives.
+   * Takes each signal until {@link #handle} installs its handler, remembering whether it arrived. A
+   * signal that cannot be handled (ignored when the JVM started, under nohup; or with -Xrs) is left
+   * as it is.
+   *
+   * @return the signals now held
+   */
+  public static Set<String> holdUntilHandled(String... names) {
+    Set<String> now = new HashSet<>();
+    for (String name : names) {
+      try {
+        SignalHandler previous =
+            Signal.handle(
+                new Signal(name),
+                signal -> {
+                  if (held.contains(name)) {
+                    arrived.add(name);
+                  }
+                });
+        if (previous == SignalHandler.SIG_IGN) {
+          continue; // not installed: the JVM leaves a signal ignored at its start ignored
+        }
+        held.add(name);
+        now.add(name);
+      } catch (IllegalArgumentException e) {
+        // handle() says so when the node installs its own
+      }
+    }
+    return now;
+  }
+
+  /** Whether the signal, held, has arrived and waits for its handler. */
+  static boolean waiting(String name) {
+    return arrived.contains(name);
+  }
+
+  /**
+   * Runs {@code action} on {@code executor} whenever the signal arrives, and once at once if it
+   * arrived while {@link #holdUntilHandled held}.
    *
    * @return false if the signal could not be handled (unknown on this platform, or reserved)
    */
@@ -28,6 +79,11 @@ public final class Signals {
             "SIG{} was ignored when the JVM started (under nohup?), so it will not reach Chronos;"
                 + " use the admin tasks instead, or start the JVM without nohup",
             name);
+      }
+      held.remove(name);
+      if (arrived.remove(name)) {
+        LOG.info("SIG{} arrived while the node was starting: acting on it now", name);
+        executor.execute(action);
       }
       return true;
     } catch (IllegalArgumentException e) {

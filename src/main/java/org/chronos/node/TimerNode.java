@@ -178,7 +178,7 @@ public final class TimerNode implements TimerEvents {
       acceptReplica(id, rf, request, writtenMillis, snapshotMillis);
       replicated.mark();
     } else if (request.isFromOtherSite()) {
-      acceptFromOtherSite(id, rf, request, writtenMillis);
+      acceptFromOtherSite(id, rf, request, writtenMillis, snapshotMillis);
       replicated.mark();
     } else {
       storeFromClient(id, rf, request, false);
@@ -270,8 +270,15 @@ public final class TimerNode implements TimerEvents {
   /**
    * A timer another site took from a client, or popped, or deleted: place it in this site and
    * replicate it to this site's replicas, but not to other sites (the sender does that).
+   *
+   * <p>Or a copy another site re-sent when this site answered it again ({@link #resendToSite}): a
+   * snapshot ({@code snapshotMillis} 0 or more), not news of a change. Cut off from each other,
+   * this site may have popped the timer meanwhile, and the other site's copy, of a lower sequence
+   * number, would by the version rule undo that pop and this site would pop it again. So it goes by
+   * the rules of a resync's copy ({@link #placeSnapshot}), here and on this site's other replicas.
    */
-  private void acceptFromOtherSite(long id, int rf, TimerRequest request, long writtenMillis)
+  private void acceptFromOtherSite(
+      long id, int rf, TimerRequest request, long writtenMillis, long snapshotMillis)
       throws OverloadedException {
     long now = clock.millis();
     ClusterView v = view.get();
@@ -283,6 +290,27 @@ public final class TimerNode implements TimerEvents {
     // the copy held here lists, hear of it too; a reload may have dropped them (see
     // storeFromClient), and a copy left there would pop a timer deleted meanwhile.
     Set<String> peers = peersOf(v, id, rf, timer.replicas());
+    if (snapshotMillis >= 0) {
+      long micros = snapshotMillis * 1000;
+      boolean accepted =
+          service.execute(
+              store -> {
+                Timer placed = placeSnapshot(store, timer, v, snapshotMillis);
+                if (placed == null) {
+                  snapshotCopiesSkipped.mark();
+                  LOG.debug("skipped {} re-sent by another site: a later pop is held here", timer);
+                  return;
+                }
+                Timer previous = store.get(id);
+                merge(store, placed);
+                Set<String> to = withDroppedReplicas(peers, previous, v.localAddress());
+                replicator.sendSnapshot(to, path, body, micros, null);
+              });
+      if (!accepted) {
+        throw new OverloadedException("timer queue is full");
+      }
+      return;
+    }
     boolean accepted =
         service.execute(
             store -> {
@@ -361,11 +389,18 @@ public final class TimerNode implements TimerEvents {
               ids,
               (held, id, now) -> {
                 Timer t = held.get(id);
-                if (t != null) {
-                  siteReplicator.send(
-                      List.of(site),
-                      TimerPath.location(id, t.replicationFactor()),
-                      TimerJson.writeForSite(t, now));
+                if (t == null) {
+                  return;
+                }
+                String path = TimerPath.location(id, t.replicationFactor());
+                byte[] body = TimerJson.writeForSite(t, now);
+                if (t.isTombstone()) {
+                  // A deletion or a last pop, news the site missed: it ends the timer there.
+                  siteReplicator.send(List.of(site), path, body);
+                } else {
+                  // A snapshot: the site may have popped or deleted the timer since, cut off
+                  // from this one, and keeps that (acceptFromOtherSite).
+                  siteReplicator.sendSnapshot(site, path, body);
                 }
               });
           return null;

@@ -228,25 +228,42 @@ public final class SiteReplicator {
         continue;
       }
       SiteState state = states.computeIfAbsent(name, SiteState::new);
-      replicator.send(
-          java.util.List.of(address),
-          path,
-          body,
-          new Replicator.Outcome() {
-            @Override
-            public void delivered(String peer, boolean ok) {
-              if (!ok && failedTo != null) {
-                failedTo.accept(name);
-              }
-              record(name, state, ok);
-            }
-
-            @Override
-            public void superseded(String peer) {
-              // Neither an answer nor a failure: the later message's outcome tells.
-            }
-          });
+      replicator.send(java.util.List.of(address), path, body, outcome(name, state, failedTo));
     }
+  }
+
+  private Replicator.Outcome outcome(String name, SiteState state, Consumer<String> failedTo) {
+    return new Replicator.Outcome() {
+      @Override
+      public void delivered(String peer, boolean ok) {
+        if (!ok && failedTo != null) {
+          failedTo.accept(name);
+        }
+        record(name, state, ok);
+      }
+
+      @Override
+      public void superseded(String peer) {
+        // Neither an answer nor a failure: the later message's outcome tells.
+      }
+    };
+  }
+
+  /**
+   * Sends {@code PUT path} with the body to the named remote site, if still configured, as a
+   * snapshot of the timer (not news of a change): a copy re-sent to a site that answers again,
+   * which may have popped the timer since, and whose nodes of ours keep that pop (an original node
+   * takes it as news).
+   */
+  public void sendSnapshot(String siteName, String path, byte[] body) {
+    SitesConfig config = sites.get();
+    String address = config.remoteSites().get(siteName);
+    if (address == null || siteName.equals(config.localSite())) {
+      return;
+    }
+    SiteState state = states.computeIfAbsent(siteName, SiteState::new);
+    replicator.sendSnapshot(
+        java.util.List.of(address), path, body, 0, outcome(siteName, state, null));
   }
 
   /** Whether the last message to the site failed. */

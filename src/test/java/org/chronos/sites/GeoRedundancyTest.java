@@ -377,6 +377,110 @@ class GeoRedundancyTest {
   }
 
   /**
+   * Two sites cut off from each other; the second pops its own timer, and the first, not hearing of
+   * it, still holds the timer unpopped. When they answer each other again each re-sends the other
+   * its copies: the first's, unpopped, must not undo the second's pop (by the version rule a
+   * sequence number 0 wins), or the second pops the timer again at once.
+   */
+  @Test
+  void aCopyReSentWhenTwoSitesAnswerEachOtherAgainDoesNotUndoAPopMadeMeanwhile() {
+    startSites(2, true);
+    Node first = cluster.node(0);
+    Node second = cluster.node(1);
+    String path = callbacks.newPath("popped-while-cut-off");
+    // Replication factor 5: the first site, second in the site list, pops 1 x 5 x 2 s = 10 s
+    // after the second, long after the sites answer each other again.
+    String location =
+        second
+            .client()
+            .createTimer(
+                TimerJson.timer()
+                    .interval(3)
+                    .replicationFactor(5)
+                    .callback(callbacks.url(path), "p")
+                    .json());
+    long id = ChronosClient.idOf(location);
+    await().until(() -> first.holdsLive(id));
+
+    remoteSiteAt(first, second, "127.0.0.1:1");
+    remoteSiteAt(second, first, "127.0.0.1:1");
+    callbacks.awaitRequests(path, 1, Duration.ofSeconds(10));
+    assertThat(first.holdsLive(id)).as("the first site did not hear of the pop").isTrue();
+
+    // The first reaches the second first, so its copy arrives before news of the pop leaves.
+    remoteSiteAt(first, second, second.address());
+    await("the first site's copy re-sent to the second")
+        .atMost(Duration.ofSeconds(15))
+        .until(() -> first.client().counter("chronos.sites.site1.sent") >= 1);
+    remoteSiteAt(second, first, first.address());
+    await("the second site's pop reached the first")
+        .atMost(Duration.ofSeconds(15))
+        .until(() -> !first.holdsLive(id));
+    // Popped again, it would have been at once: its due time has passed.
+    await().pollDelay(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(3)).until(() -> true);
+    assertThat(callbacks.requestsTo(path)).hasSize(1);
+    assertThat(second.holdsLive(id)).isFalse();
+  }
+
+  /**
+   * Two sites cut off from each other; a repeating timer is deleted in the first and popped
+   * meanwhile by the second, which did not hear of the deletion. The second answers the first again
+   * before the first answers it, while the first still holds the tombstone: the second's re-sent
+   * copy, popped more often than the deletion, must not bring the timer back in the first (by the
+   * version rule any pop beats a tombstone).
+   */
+  @Test
+  void aCopyReSentAfterAPartitionDoesNotBringBackATimerDeletedMeanwhile() {
+    startSites(2, true);
+    Node first = cluster.node(0);
+    Node second = cluster.node(1);
+    String path = callbacks.newPath("deleted-while-cut-off");
+    String location =
+        first
+            .client()
+            .createTimer(
+                TimerJson.timer()
+                    .interval(10)
+                    .repeatFor(600)
+                    .replicationFactor(1)
+                    .callback(callbacks.url(path), "p")
+                    .json());
+    long set = System.currentTimeMillis();
+    long id = ChronosClient.idOf(location);
+    await().until(() -> second.holdsLive(id));
+
+    remoteSiteAt(first, second, "127.0.0.1:1");
+    remoteSiteAt(second, first, "127.0.0.1:1");
+    // Deleted 7 s after it was set, so that the first's tombstone (which lasts the interval) is
+    // still held 17 s after; the first would pop it 10 s after it was set.
+    await().atMost(Duration.ofSeconds(8)).until(() -> System.currentTimeMillis() - set >= 7_000);
+    assertThat(first.client().delete(location).statusCode()).isEqualTo(200);
+    // Cut off, the second site pops the timer as its backup, 10 + 1 x 1 x 2 s after it was set,
+    // and 10 s later again: the news of that next pop would bring the timer back in the first
+    // (PROTOCOL section 5's rule, README "Sites"), so everything below happens before it.
+    callbacks.awaitRequests(path, 1, Duration.ofSeconds(10));
+
+    // The second reaches the first first: its copy arrives while the first holds the tombstone.
+    long sent = second.client().counter("chronos.sites.site0.sent");
+    remoteSiteAt(second, first, first.address());
+    await("the second site's copy re-sent to the first")
+        .atMost(Duration.ofSeconds(15))
+        .until(() -> second.client().counter("chronos.sites.site0.sent") > sent);
+    assertThat(first.holdsLive(id)).as("the deleted timer back in the first site").isFalse();
+    remoteSiteAt(first, second, second.address());
+    await("the second site's copy deleted")
+        .atMost(Duration.ofSeconds(15))
+        .until(() -> !second.holdsLive(id));
+    assertThat(callbacks.requestsTo(path)).hasSize(1);
+
+    // The second site's next pop was due within 10 s: none anywhere.
+    await().pollDelay(Duration.ofSeconds(10)).atMost(Duration.ofSeconds(11)).until(() -> true);
+    assertThat(callbacks.requestsTo(path)).hasSize(1);
+    assertThat(first.holdsLive(id)).isFalse();
+    assertThat(second.holdsLive(id)).isFalse();
+  }
+
+  /**
    * Replication across sites on in one site and off in the other, as while an operator turns it on
    * one site at a time: the second site still gets the first's timers and keeps its place in their
    * site list, so it pops only if the first site does not, and each timer pops once.

@@ -341,17 +341,20 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
       MetricRegistry metrics,
       ChronosConfiguration.ReplicationSettings rs,
       int defaultPort) {
-    return new Replicator(
-        clock,
-        metrics,
-        rs.getTimeout().toMilliseconds(),
-        rs.getMaxQueuedPerPeer(),
-        rs.getMaxInFlightPerPeer(),
-        rs.getMaxBulkInFlightPerPeer(),
-        rs.getMaxBulkQueuedPerPeer(),
-        rs.getMaxBatch(),
-        (int) Math.min(Integer.MAX_VALUE, rs.getMaxBatchSize().toBytes()),
-        defaultPort);
+    Replicator replicator =
+        new Replicator(
+            clock,
+            metrics,
+            rs.getTimeout().toMilliseconds(),
+            rs.getMaxQueuedPerPeer(),
+            rs.getMaxInFlightPerPeer(),
+            rs.getMaxBulkInFlightPerPeer(),
+            rs.getMaxBulkQueuedPerPeer(),
+            rs.getMaxBatch(),
+            (int) Math.min(Integer.MAX_VALUE, rs.getMaxBatchSize().toBytes()),
+            defaultPort);
+    replicator.retryFor(rs.getRetryFor().toMilliseconds());
+    return replicator;
   }
 
   /** For tests. */

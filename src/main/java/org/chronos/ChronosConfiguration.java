@@ -364,6 +364,24 @@ public class ChronosConfiguration extends Configuration {
     @Min(1)
     private int maxQueuedPerPeer = 100_000;
 
+    /**
+     * How long a client request's or a pop's replication to a peer that does not answer (or times
+     * out, or answers 5xx) is retried: the waits between attempts add up to at most this.
+     */
+    @NotNull
+    @MinDuration(value = 0, unit = TimeUnit.MILLISECONDS)
+    private Duration retryFor = Duration.milliseconds(Replicator.DEFAULT_RETRY_FOR_MILLIS);
+
+    @JsonProperty
+    public Duration getRetryFor() {
+      return retryFor;
+    }
+
+    @JsonProperty
+    public void setRetryFor(Duration retryFor) {
+      this.retryFor = retryFor;
+    }
+
     @Min(1)
     private int maxInFlightPerPeer = 32;
 

@@ -52,7 +52,8 @@ import org.slf4j.LoggerFactory;
  * a dead peer eat the heap. A bulk sender instead waits until fewer than {@code maxBulkQueued} of
  * its messages are waiting or in flight.
  *
- * <p>Connection failures, timeouts and 5xx answers are retried a few times with backoff; 4xx
+ * <p>Connection failures, timeouts and 5xx answers are retried with backoff, in the urgent lane for
+ * up to {@link #retryFor} (and counted against its cap meanwhile), in the bulk lane twice; 4xx
  * answers are not. A completion sends the lane's next message at once, on the thread that completed
  * (no hand-off per message); a lane is drained by one thread at a time, so a client that fails
  * requests synchronously does not recurse.
@@ -70,7 +71,16 @@ import org.slf4j.LoggerFactory;
  */
 public final class Replicator {
   private static final Logger LOG = LoggerFactory.getLogger(Replicator.class);
-  private static final long[] RETRY_DELAYS_MILLIS = {200, 1000};
+
+  /** A resync's copies (the bulk lane) are retried after these; their sender waits meanwhile. */
+  private static final long[] BULK_RETRY_DELAYS_MILLIS = {200, 1000};
+
+  /** The urgent lane's retries wait these, then the last again, within {@link #retryFor}. */
+  private static final long[] URGENT_RETRY_DELAYS_MILLIS = {200, 1000, 2000};
+
+  /** How long the urgent lane's retries of one message may span; see {@link #retryFor}. */
+  public static final long DEFAULT_RETRY_FOR_MILLIS = 10_000;
+
   private static final long SINGLES_AFTER_REFUSAL_MILLIS = 10 * 60_000;
 
   /**
@@ -226,6 +236,8 @@ public final class Replicator {
     final Queue<Message> queue = new ConcurrentLinkedQueue<>();
     final AtomicInteger queued = new AtomicInteger();
     final AtomicInteger inFlight = new AtomicInteger();
+    // Urgent lane: messages waiting to be sent again; they count against its cap with the queued.
+    final AtomicInteger retrying = new AtomicInteger();
     // Drain requests not yet seen by the thread draining the lane (0: nobody is draining).
     final AtomicInteger drainRequests = new AtomicInteger();
     // Bulk lane: messages accepted and not yet finished (queued, in flight or waiting to retry).
@@ -372,6 +384,8 @@ public final class Replicator {
   public void start() {
     client.start();
   }
+
+  private volatile long retryForMillis = DEFAULT_RETRY_FOR_MILLIS;
 
   /**
    * Makes every request from now on carry this header too: for a replicator that sends a resync
@@ -582,7 +596,7 @@ public final class Replicator {
       return;
     }
     // The bulk lane is bounded by its senders waiting for room, the urgent lane here.
-    if (!m.bulk() && lane.queued.incrementAndGet() > maxQueued) {
+    if (!m.bulk() && lane.queued.incrementAndGet() + lane.retrying.get() > maxQueued) {
       lane.queued.decrementAndGet();
       fail(lane, m, "queue full (" + maxQueued + " messages)");
       return;
@@ -817,16 +831,68 @@ public final class Replicator {
   }
 
   private void retryOrFail(Lane lane, Message m, String reason) {
-    if (m.attempt() < RETRY_DELAYS_MILLIS.length && !closed) {
-      try {
-        retries.schedule(
-            () -> resend(m.retry()), RETRY_DELAYS_MILLIS[m.attempt()], TimeUnit.MILLISECONDS);
-      } catch (java.util.concurrent.RejectedExecutionException e) {
-        fail(lane, m, reason);
+    long delay = retryDelayMillis(lane.bulk, m.attempt());
+    if (delay < 0 || closed) {
+      fail(lane, m, reason);
+      return;
+    }
+    if (!lane.bulk) {
+      lane.retrying.incrementAndGet();
+    }
+    try {
+      retries.schedule(
+          () -> {
+            if (!lane.bulk) {
+              lane.retrying.decrementAndGet();
+            }
+            resend(m.retry());
+          },
+          delay,
+          TimeUnit.MILLISECONDS);
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      if (!lane.bulk) {
+        lane.retrying.decrementAndGet();
       }
-    } else {
       fail(lane, m, reason);
     }
+  }
+
+  /**
+   * How long to wait before sending a message again after its attempt number {@code attempt} (from
+   * 0) failed, or -1 to give up: the bulk lane retries twice; the urgent lane goes on while the
+   * waits so far, with this one, add up to no more than {@link #retryFor}.
+   */
+  long retryDelayMillis(boolean bulk, int attempt) {
+    if (bulk) {
+      return attempt < BULK_RETRY_DELAYS_MILLIS.length ? BULK_RETRY_DELAYS_MILLIS[attempt] : -1;
+    }
+    long waited = 0;
+    for (int i = 0; i <= attempt; i++) {
+      long delay = URGENT_RETRY_DELAYS_MILLIS[Math.min(i, URGENT_RETRY_DELAYS_MILLIS.length - 1)];
+      waited += delay;
+      if (waited > retryForMillis) {
+        return -1;
+      }
+      if (i == attempt) {
+        return delay;
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * How long the urgent lane (client requests' and pops' replication) goes on retrying a message
+   * that failed with no answer, a timeout or a 5xx: the waits between attempts add up to at most
+   * this (200 ms, 1 s, then 2 s each), the attempts' own time aside. A peer paused or cut off for
+   * less still gets a deletion or an update, whose absence would let its copy pop; one that
+   * restarts gets its timers from its start-up resync instead. 0: no retries. Set before {@link
+   * #start}.
+   */
+  public void retryFor(long millis) {
+    if (millis < 0) {
+      throw new IllegalArgumentException("retryFor must be >= 0: " + millis);
+    }
+    this.retryForMillis = millis;
   }
 
   /** The message's final outcome: told to its sender, and its bulk room freed. */

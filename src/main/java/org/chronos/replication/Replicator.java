@@ -52,8 +52,8 @@ import org.slf4j.LoggerFactory;
  * a dead peer eat the heap. A bulk sender instead waits until fewer than {@code maxBulkQueued} of
  * its messages are waiting or in flight.
  *
- * <p>Connection failures, timeouts and 5xx answers are retried with backoff, in the urgent lane for
- * up to {@link #retryFor} (and counted against its cap meanwhile), in the bulk lane twice; 4xx
+ * <p>Connection failures, timeouts and 5xx answers are retried with backoff: news for up to {@link
+ * #retryFor} (in the urgent lane counted against its cap meanwhile), a resync's copies twice; 4xx
  * answers are not. A completion sends the lane's next message at once, on the thread that completed
  * (no hand-off per message); a lane is drained by one thread at a time, so a client that fails
  * requests synchronously does not recurse.
@@ -72,13 +72,13 @@ import org.slf4j.LoggerFactory;
 public final class Replicator {
   private static final Logger LOG = LoggerFactory.getLogger(Replicator.class);
 
-  /** A resync's copies (the bulk lane) are retried after these; their sender waits meanwhile. */
-  private static final long[] BULK_RETRY_DELAYS_MILLIS = {200, 1000};
+  /** A resync's copies are retried after these; the resync waits for them meanwhile. */
+  private static final long[] COPY_RETRY_DELAYS_MILLIS = {200, 1000};
 
-  /** The urgent lane's retries wait these, then the last again, within {@link #retryFor}. */
-  private static final long[] URGENT_RETRY_DELAYS_MILLIS = {200, 1000, 2000};
+  /** News (not a resync's copy) is retried after these, then the last again, within retryFor. */
+  private static final long[] NEWS_RETRY_DELAYS_MILLIS = {200, 1000, 2000};
 
-  /** How long the urgent lane's retries of one message may span; see {@link #retryFor}. */
+  /** How long the retries of one message of news may span; see {@link #retryFor}. */
   public static final long DEFAULT_RETRY_FOR_MILLIS = 10_000;
 
   private static final long SINGLES_AFTER_REFUSAL_MILLIS = 10 * 60_000;
@@ -285,7 +285,8 @@ public final class Replicator {
       this.bulk = new Lane(this, true, maxBulkInFlight, maxBulkQueued);
       String base = MetricRegistry.name("chronos", "replication", address);
       metrics.register(
-          base + ".queued", (Gauge<Integer>) () -> urgent.queued.get() + bulk.queued.get());
+          base + ".queued",
+          (Gauge<Integer>) () -> urgent.queued.get() + urgent.retrying.get() + bulk.queued.get());
       metrics.register(base + ".bulk-queued", (Gauge<Integer>) bulk.queued::get);
       this.sent = metrics.counter(base + ".sent");
       this.failed = metrics.counter(base + ".failed");
@@ -548,11 +549,14 @@ public final class Replicator {
   }
 
   /**
-   * Whether the later body is of the same timer's series as the earlier one (the same start) and
-   * further on in it (a higher sequence number): a pop's news after the create or update it
-   * follows. Queued later is not enough: news of a pop written from the timer before a client's
-   * update can be queued after that update, which must still reach the peer. Anything else, or a
-   * body that cannot be read, is sent again.
+   * Whether the later body holds all of the earlier one: it is further on in the same series of
+   * pops (the same start, a higher sequence number: a pop's news after the create or update it
+   * follows), or of a later series (a later start: a client's update, or the tombstone of a
+   * client's delete, made after the earlier body was written). Sent after it, the earlier body
+   * would undo it: a pop's news (sequence 1) beats a tombstone (sequence 0) by the version rule, so
+   * a deleted timer would come back. Queued later is not enough: news of a pop written from the
+   * timer before a client's update (the older start) can be queued after that update, which must
+   * still reach the peer. Anything else, or a body that cannot be read, is sent again.
    */
   static boolean holdsAllOf(byte[] later, byte[] earlier) {
     try {
@@ -561,8 +565,11 @@ public final class Replicator {
       if (!a.path("start-time").isIntegralNumber() || !b.path("start-time").isIntegralNumber()) {
         return false;
       }
-      return a.path("start-time").asLong() == b.path("start-time").asLong()
-          && a.path("sequence-number").asLong(0) > b.path("sequence-number").asLong(0);
+      long laterStart = a.path("start-time").asLong();
+      long earlierStart = b.path("start-time").asLong();
+      return laterStart > earlierStart
+          || (laterStart == earlierStart
+              && a.path("sequence-number").asLong(0) > b.path("sequence-number").asLong(0));
     } catch (IOException | RuntimeException e) {
       return false;
     }
@@ -831,7 +838,10 @@ public final class Replicator {
   }
 
   private void retryOrFail(Lane lane, Message m, String reason) {
-    long delay = retryDelayMillis(lane.bulk, m.attempt());
+    // Snapshots (a resync's copies, whichever lane they took, and copies re-sent to a site that
+    // answers again) are retried briefly: a resync waits for them, and a site that does not get
+    // them is sent them again when it next answers.
+    long delay = retryDelayMillis(lane.bulk || m.snapshotMicros() != NOT_A_SNAPSHOT, m.attempt());
     if (delay < 0 || closed) {
       fail(lane, m, reason);
       return;
@@ -859,16 +869,16 @@ public final class Replicator {
 
   /**
    * How long to wait before sending a message again after its attempt number {@code attempt} (from
-   * 0) failed, or -1 to give up: the bulk lane retries twice; the urgent lane goes on while the
-   * waits so far, with this one, add up to no more than {@link #retryFor}.
+   * 0) failed, or -1 to give up: a resync's copy is retried twice; news goes on while the waits so
+   * far, with this one, add up to no more than {@link #retryFor}.
    */
-  long retryDelayMillis(boolean bulk, int attempt) {
-    if (bulk) {
-      return attempt < BULK_RETRY_DELAYS_MILLIS.length ? BULK_RETRY_DELAYS_MILLIS[attempt] : -1;
+  long retryDelayMillis(boolean resyncCopy, int attempt) {
+    if (resyncCopy) {
+      return attempt < COPY_RETRY_DELAYS_MILLIS.length ? COPY_RETRY_DELAYS_MILLIS[attempt] : -1;
     }
     long waited = 0;
     for (int i = 0; i <= attempt; i++) {
-      long delay = URGENT_RETRY_DELAYS_MILLIS[Math.min(i, URGENT_RETRY_DELAYS_MILLIS.length - 1)];
+      long delay = NEWS_RETRY_DELAYS_MILLIS[Math.min(i, NEWS_RETRY_DELAYS_MILLIS.length - 1)];
       waited += delay;
       if (waited > retryForMillis) {
         return -1;
@@ -881,8 +891,8 @@ public final class Replicator {
   }
 
   /**
-   * How long the urgent lane (client requests' and pops' replication) goes on retrying a message
-   * that failed with no answer, a timeout or a 5xx: the waits between attempts add up to at most
+   * How long news (the replication of client requests and pops, not a resync's copies) goes on
+   * being retried after no answer, a timeout or a 5xx: the waits between attempts add up to at most
    * this (200 ms, 1 s, then 2 s each), the attempts' own time aside. A peer paused or cut off for
    * less still gets a deletion or an update, whose absence would let its copy pop; one that
    * restarts gets its timers from its start-up resync instead. 0: no retries. Set before {@link

@@ -103,6 +103,26 @@ class ReplicatorRetryTest {
     assertThat(peer.bodies).containsExactly(updated, olderPop, updated);
   }
 
+  /**
+   * A pop's news the peer answered 503, then the tombstone of a client's delete: sent again after
+   * the tombstone, the pop's news (sequence 1) would beat it (sequence 0) and bring the timer back.
+   */
+  @Test
+  void aPopsNewsOvertakenByADeletionIsNotSentAgain() {
+    replicator.start();
+    String popped = body(1000, 1);
+    String deleted = body(5000, 0);
+    send(popped);
+    await().until(() -> peer.bodies.size() == 1);
+    send(deleted);
+    await().until(() -> peer.bodies.size() == 2);
+    peer.release.countDown();
+
+    await().atMost(Duration.ofSeconds(5)).until(() -> outcomes.size() == 2);
+    assertThat(outcomes).containsEntry(deleted, "delivered").containsEntry(popped, "superseded");
+    assertThat(peer.bodies).containsExactly(popped, deleted);
+  }
+
   @Test
   void aMessageNotOvertakenIsRetriedAndDelivered() {
     replicator.start();

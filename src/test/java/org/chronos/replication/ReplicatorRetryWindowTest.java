@@ -63,6 +63,12 @@ class ReplicatorRetryWindowTest {
         });
   }
 
+  /** The peer's {@code .queued} gauge: messages waiting for it, to be sent again included. */
+  private int queued() {
+    return (Integer)
+        metrics.getGauges().get("chronos.replication." + peer.address() + ".queued").getValue();
+  }
+
   private long failed() {
     return metrics.counter("chronos.replication." + peer.address() + ".failed").getCount();
   }
@@ -96,7 +102,7 @@ class ReplicatorRetryWindowTest {
     start(2, Replicator.DEFAULT_RETRY_FOR_MILLIS);
     send("/timers/0000000000000001-2");
     send("/timers/0000000000000002-2");
-    await().atMost(Duration.ofSeconds(5)).until(() -> peer.attempts.get() >= 4); // both retried
+    await("both waiting to be sent again").atMost(Duration.ofSeconds(5)).until(() -> queued() == 2);
     send("/timers/0000000000000003-2");
 
     await().atMost(Duration.ofSeconds(5)).until(() -> outcomes.size() == 1);

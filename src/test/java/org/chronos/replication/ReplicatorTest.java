@@ -171,6 +171,7 @@ class ReplicatorTest {
   @Test
   void manyMessagesFailingSynchronouslyDoNotRecurse() throws Exception {
     Replicator r = start(32, 2, 10);
+    r.retryFor(1_200); // three attempts each, as many as it takes to show a recursion
     // A space in the address makes the URI invalid: every attempt fails inside execute itself.
     AtomicInteger failed = new AtomicInteger();
     for (int i = 0; i < 20_000; i++) {

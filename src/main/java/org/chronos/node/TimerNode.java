@@ -291,7 +291,6 @@ public final class TimerNode implements TimerEvents {
     // storeFromClient), and a copy left there would pop a timer deleted meanwhile.
     Set<String> peers = peersOf(v, id, rf, timer.replicas());
     if (snapshotMillis >= 0) {
-      long micros = snapshotMillis * 1000;
       boolean accepted =
           service.execute(
               store -> {
@@ -304,7 +303,15 @@ public final class TimerNode implements TimerEvents {
                 Timer previous = store.get(id);
                 merge(store, placed);
                 Set<String> to = withDroppedReplicas(peers, previous, v.localAddress());
-                replicator.sendSnapshot(to, path, body, micros, null);
+                if (!to.isEmpty()) {
+                  // Written now, as placed here: its start may be as late as this copy's was.
+                  replicator.sendSnapshot(
+                      to,
+                      path,
+                      TimerJson.write(placed, clock.millis()),
+                      snapshotMillis * 1000,
+                      null);
+                }
               });
       if (!accepted) {
         throw new OverloadedException("timer queue is full");

@@ -263,8 +263,20 @@ public final class SiteReplicator {
     }
     SiteState state = states.computeIfAbsent(siteName, SiteState::new);
     replicator.sendSnapshot(
-        java.util.List.of(address), path, body, 0, outcome(siteName, state, null));
+        java.util.List.of(address),
+        path,
+        body,
+        SNAPSHOT_LATE_BY_MICROS,
+        outcome(siteName, state, null));
   }
+
+  /**
+   * How late a re-sent copy's start may be at the other site, for it to tell a pop of the same
+   * series made there from a newer series ({@code VersionRule#isLaterPop}): both sites count a
+   * timer's start from when its news arrived, so the copy there, sent back, is late by the transit
+   * both ways and any wait in the sender's queue.
+   */
+  static final long SNAPSHOT_LATE_BY_MICROS = 2_000_000;
 
   /** Whether the last message to the site failed. */
   public boolean isFailing(String site) {

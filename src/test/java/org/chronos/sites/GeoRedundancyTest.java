@@ -311,6 +311,21 @@ class GeoRedundancyTest {
         .until(() -> first.client().gauge(owed) == null);
   }
 
+  /**
+   * Waits until the node has sent the news of its pop to a site it was cut off from (it is then
+   * being retried at the dead port): re-pointed sooner, the node would send it to the live site.
+   */
+  private static void awaitNewsToADeadSite(Node node) {
+    String peer = "chronos.replication.127.0.0.1:1.";
+    await("the pop's news sent to the dead port")
+        .atMost(Duration.ofSeconds(5))
+        .until(
+            () -> {
+              Long queued = node.client().gauge(peer + "queued");
+              return (queued != null && queued > 0) || node.client().counter(peer + "failed") > 0;
+            });
+  }
+
   /** Points the node's remote site at {@code address} (a dead port cuts the node off from it). */
   private void remoteSiteAt(Node node, Node remote, String address) {
     node.writeSharedFile(
@@ -388,14 +403,15 @@ class GeoRedundancyTest {
     Node first = cluster.node(0);
     Node second = cluster.node(1);
     String path = callbacks.newPath("popped-while-cut-off");
-    // Replication factor 5: the first site, second in the site list, pops 1 x 5 x 2 s = 10 s
-    // after the second, long after the sites answer each other again.
+    // Replication factor 5: the first site, second in the site list, pops 1 x 5 x 2 s = 20 s
+    // after the second, long after the sites answer each other again. Interval 10 s: the second
+    // site keeps its last pop's tombstone that long.
     String location =
         second
             .client()
             .createTimer(
                 TimerJson.timer()
-                    .interval(3)
+                    .interval(10)
                     .replicationFactor(5)
                     .callback(callbacks.url(path), "p")
                     .json());
@@ -404,7 +420,8 @@ class GeoRedundancyTest {
 
     remoteSiteAt(first, second, "127.0.0.1:1");
     remoteSiteAt(second, first, "127.0.0.1:1");
-    callbacks.awaitRequests(path, 1, Duration.ofSeconds(10));
+    callbacks.awaitRequests(path, 1, Duration.ofSeconds(15));
+    awaitNewsToADeadSite(second);
     assertThat(first.holdsLive(id)).as("the first site did not hear of the pop").isTrue();
 
     // The first reaches the second first, so its copy arrives before news of the pop leaves.
@@ -459,6 +476,7 @@ class GeoRedundancyTest {
     // and 10 s later again: the news of that next pop would bring the timer back in the first
     // (PROTOCOL section 5's rule, README "Sites"), so everything below happens before it.
     callbacks.awaitRequests(path, 1, Duration.ofSeconds(10));
+    awaitNewsToADeadSite(second);
 
     // The second reaches the first first: its copy arrives while the first holds the tombstone.
     long sent = second.client().counter("chronos.sites.site0.sent");

@@ -302,7 +302,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             new Managed() {
               @Override
               public void start() {
-                Signals.handle("USR1", signalWork, () -> resync.start("SIGUSR1"));
+                // HUP first: a reload and a resync held meanwhile run in that order.
                 Signals.handle(
                     "HUP",
                     signalWork,
@@ -313,6 +313,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
                         // Already logged by the cluster service, with the view it kept.
                       }
                     });
+                Signals.handle("USR1", signalWork, () -> resync.start("SIGUSR1"));
               }
             });
   }

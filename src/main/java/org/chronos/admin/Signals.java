@@ -1,8 +1,9 @@
 package org.chronos.admin;
 
+import java.util.HashMap;
 import java.util.HashSet;
+import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -21,11 +22,17 @@ import sun.misc.SignalHandler;
 public final class Signals {
   private static final Logger LOG = LoggerFactory.getLogger(Signals.class);
 
+  // All guarded by Signals.class. A held signal's stand-in handler may still be running on the
+  // JVM's signal thread when the real one replaces it: it then passes the signal on.
+
   /** Signals taken by {@link #holdUntilHandled} whose handler is not installed yet. */
-  private static final Set<String> held = ConcurrentHashMap.newKeySet();
+  private static final Set<String> held = new HashSet<>();
 
   /** Of those, the ones that arrived meanwhile. */
-  private static final Set<String> arrived = ConcurrentHashMap.newKeySet();
+  private static final Set<String> arrived = new HashSet<>();
+
+  /** What each signal's installed handler does. */
+  private static final Map<String, Runnable> installed = new HashMap<>();
 
   private Signals() {}
 
@@ -36,32 +43,42 @@ public final class Signals {
    *
    * @return the signals now held
    */
-  public static Set<String> holdUntilHandled(String... names) {
+  public static synchronized Set<String> holdUntilHandled(String... names) {
     Set<String> now = new HashSet<>();
     for (String name : names) {
+      held.add(name); // before the stand-in can run
       try {
-        SignalHandler previous =
-            Signal.handle(
-                new Signal(name),
-                signal -> {
-                  if (held.contains(name)) {
-                    arrived.add(name);
-                  }
-                });
-        if (previous == SignalHandler.SIG_IGN) {
-          continue; // not installed: the JVM leaves a signal ignored at its start ignored
+        SignalHandler previous = Signal.handle(new Signal(name), signal -> heldArrived(name));
+        if (previous != SignalHandler.SIG_IGN) {
+          now.add(name);
+          continue;
         }
-        held.add(name);
-        now.add(name);
+        // Not installed: the JVM leaves a signal ignored at its start ignored.
       } catch (IllegalArgumentException e) {
         // handle() says so when the node installs its own
       }
+      held.remove(name);
     }
     return now;
   }
 
+  /** A held signal arrived: remembered, or passed on if its handler has been installed since. */
+  private static void heldArrived(String name) {
+    Runnable action;
+    synchronized (Signals.class) {
+      action = installed.get(name);
+      if (action == null) {
+        if (held.contains(name)) {
+          arrived.add(name);
+        }
+        return;
+      }
+    }
+    action.run();
+  }
+
   /** Whether the signal, held, has arrived and waits for its handler. */
-  static boolean waiting(String name) {
+  static synchronized boolean waiting(String name) {
     return arrived.contains(name);
   }
 
@@ -72,23 +89,30 @@ public final class Signals {
    * @return false if the signal could not be handled (unknown on this platform, or reserved)
    */
   public static boolean handle(String name, Executor executor, Runnable action) {
+    Runnable onSignal = () -> executor.execute(action);
+    SignalHandler previous;
     try {
-      SignalHandler previous = Signal.handle(new Signal(name), signal -> executor.execute(action));
-      if (previous == SignalHandler.SIG_IGN) {
-        LOG.warn(
-            "SIG{} was ignored when the JVM started (under nohup?), so it will not reach Chronos;"
-                + " use the admin tasks instead, or start the JVM without nohup",
-            name);
-      }
-      held.remove(name);
-      if (arrived.remove(name)) {
-        LOG.info("SIG{} arrived while the node was starting: acting on it now", name);
-        executor.execute(action);
-      }
-      return true;
+      previous = Signal.handle(new Signal(name), signal -> onSignal.run());
     } catch (IllegalArgumentException e) {
       LOG.warn("cannot handle SIG{}: {} (was the JVM started with -Xrs?)", name, e.getMessage());
       return false;
     }
+    if (previous == SignalHandler.SIG_IGN) {
+      LOG.warn(
+          "SIG{} was ignored when the JVM started (under nohup?), so it will not reach Chronos;"
+              + " use the admin tasks instead, or start the JVM without nohup",
+          name);
+    }
+    boolean arrivedMeanwhile;
+    synchronized (Signals.class) {
+      installed.put(name, onSignal);
+      held.remove(name);
+      arrivedMeanwhile = arrived.remove(name);
+    }
+    if (arrivedMeanwhile) {
+      LOG.info("SIG{} arrived while the node was starting: acting on it now", name);
+      onSignal.run();
+    }
+    return true;
   }
 }

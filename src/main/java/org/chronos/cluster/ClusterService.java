@@ -32,7 +32,13 @@ public final class ClusterService implements Managed {
    * the shared file exists and has lines in [sites].
    */
   private record Topology(
-      ClusterView view, SitesConfig sites, boolean listed, boolean sitesListed) {}
+      ClusterView view, SitesConfig sites, boolean listed, boolean sitesListed, Path source) {}
+
+  /**
+   * The file of the original's first clustering document, beside the cluster file: [cluster] (and
+   * [http], which is ignored) in one file. Read when the cluster file does not exist.
+   */
+  static final String OLDER_LAYOUT_FILE = "chronos.conf";
 
   /** Loads the files now, so a node with a bad file refuses to start and says why. */
   public ClusterService(Path clusterFile, Path sharedFile, int defaultPort) throws ConfigException {
@@ -41,7 +47,14 @@ public final class ClusterService implements Managed {
     this.defaultPort = defaultPort;
     Topology initial = load();
     current.set(initial);
-    if (!Files.exists(clusterFile)) {
+    if (!initial.source().equals(clusterFile)) {
+      LOG.warn(
+          "cluster file {} not found: reading [cluster] from {}, the original's older layout (it"
+              + " is read until {} exists)",
+          clusterFile,
+          initial.source(),
+          clusterFile);
+    } else if (!Files.exists(clusterFile)) {
       LOG.info("cluster file {} not found: running as a single-node cluster", clusterFile);
     }
     LOG.info("cluster view: {}; sites: {}", describe(initial.view()), initial.sites());
@@ -85,11 +98,10 @@ public final class ClusterService implements Managed {
       if (current.get().listed() && !next.listed()) {
         // A file being rewritten (truncated, or moved away and back) when the reload comes would
         // otherwise turn a member of a cluster into a cluster of one.
+        Path read = current.get().source();
         throw new ConfigException(
-            clusterFile
-                + (Files.exists(clusterFile)
-                    ? " has no node, joining or leaving line"
-                    : " does not exist")
+            read
+                + (Files.exists(read) ? " has no node, joining or leaving line" : " does not exist")
                 + ": a node that runs in a cluster does not leave it by losing its file (to run"
                 + " alone, list this node as the only node)");
       }
@@ -107,6 +119,9 @@ public final class ClusterService implements Managed {
       throw e;
     }
     Topology before = current.getAndSet(next);
+    if (!before.source().equals(next.source())) {
+      LOG.warn("the cluster configuration is now read from {}", next.source());
+    }
     if (!sameMembers(before.view().config(), next.view().config())) {
       // Not only when the view id changes: dropping the leaving lines at the end of a scale-down
       // keeps the id (the new cluster is the same), and the view from before the scale-down
@@ -119,7 +134,7 @@ public final class ClusterService implements Managed {
       LOG.info(
           "[identity] changed in {}: new timer ids are made with deployment_id {} and instance_id"
               + " {}",
-          clusterFile,
+          next.source(),
           config.deploymentId(),
           config.instanceId());
       identityListeners.forEach(listener -> listener.accept(config));
@@ -139,12 +154,21 @@ public final class ClusterService implements Managed {
   }
 
   private Topology load() throws ConfigException {
+    Path source = clusterFile;
     String text = ClusterConfig.read(clusterFile);
+    if (text == null) {
+      Path older = clusterFile.resolveSibling(OLDER_LAYOUT_FILE);
+      String olderText = ClusterConfig.read(older);
+      if (olderText != null && ClusterConfig.namesMembers(olderText, older.toString())) {
+        source = older;
+        text = olderText;
+      }
+    }
     ClusterConfig config =
         text == null
             ? ClusterConfig.singleNode(defaultPort)
-            : ClusterConfig.parse(text, clusterFile.toString(), defaultPort);
-    boolean listed = text != null && ClusterConfig.namesMembers(text, clusterFile.toString());
+            : ClusterConfig.parse(text, source.toString(), defaultPort);
+    boolean listed = text != null && ClusterConfig.namesMembers(text, source.toString());
     String sharedText = ClusterConfig.read(sharedFile);
     SitesConfig sites =
         sharedText == null
@@ -152,7 +176,7 @@ public final class ClusterService implements Managed {
             : SitesConfig.parse(sharedText, sharedFile.toString(), defaultPort);
     boolean sitesListed =
         sharedText != null && SitesConfig.namesSites(sharedText, sharedFile.toString());
-    return new Topology(new ClusterView(config), sites, listed, sitesListed);
+    return new Topology(new ClusterView(config), sites, listed, sitesListed, source);
   }
 
   public static String describe(ClusterView v) {

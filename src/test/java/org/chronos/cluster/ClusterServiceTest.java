@@ -43,4 +43,45 @@ class ClusterServiceTest {
     assertThat(service.previousView().config().leaving()).containsExactly(C);
     assertThat(service.previousView().newCluster()).containsExactly(A, B);
   }
+
+  /**
+   * The original's first clustering document keeps [cluster] in /etc/chronos/chronos.conf, beside
+   * [http]. A node whose cluster file does not exist reads that file's [cluster], if it has one,
+   * rather than running alone; and the cluster file once it is written.
+   */
+  @Test
+  void withoutAClusterFileTheClusterSectionOfChronosConfBesideItIsRead() throws Exception {
+    Path chronosConf = dir.resolve("chronos.conf");
+    Files.writeString(
+        chronosConf,
+        "[http]\nbind-address = 0.0.0.0\nbind-port = 7253\n\n[cluster]\nlocalhost = "
+            + A
+            + "\nnode = "
+            + A
+            + "\nnode = "
+            + B
+            + "\n");
+    Path clusterFile = dir.resolve("chronos_cluster.conf");
+    ClusterService service = new ClusterService(clusterFile, dir.resolve("none.conf"), 7253);
+    assertThat(service.view().config().nodes()).containsExactly(A, B);
+    assertThat(service.view().localAddress()).isEqualTo(A);
+
+    // Scaling up as that document says: a node line more, then a reload.
+    Files.writeString(chronosConf, "\nnode = " + C + "\n", java.nio.file.StandardOpenOption.APPEND);
+    service.reload();
+    assertThat(service.view().config().nodes()).containsExactly(A, B, C);
+
+    // The cluster file, once it exists, is the one read.
+    write("node = " + A + "\nnode = " + B);
+    service.reload();
+    assertThat(service.view().config().nodes()).containsExactly(A, B);
+  }
+
+  @Test
+  void aChronosConfWithoutAClusterSectionLeavesANodeWithoutAClusterFileAlone() throws Exception {
+    Files.writeString(dir.resolve("chronos.conf"), "[http]\nbind-port = 7253\n");
+    ClusterService service =
+        new ClusterService(dir.resolve("chronos_cluster.conf"), dir.resolve("none.conf"), 7253);
+    assertThat(service.view().config().nodes()).hasSize(1);
+  }
 }

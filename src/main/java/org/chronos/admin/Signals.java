@@ -5,6 +5,7 @@ import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
@@ -47,6 +48,7 @@ public final class Signals {
     Set<String> now = new HashSet<>();
     for (String name : names) {
       held.add(name); // before the stand-in can run
+      installed.remove(name); // a handler of before (a node stopped since) no longer applies
       try {
         SignalHandler previous = Signal.handle(new Signal(name), signal -> heldArrived(name));
         if (previous != SignalHandler.SIG_IGN) {
@@ -89,7 +91,14 @@ public final class Signals {
    * @return false if the signal could not be handled (unknown on this platform, or reserved)
    */
   public static boolean handle(String name, Executor executor, Runnable action) {
-    Runnable onSignal = () -> executor.execute(action);
+    Runnable onSignal =
+        () -> {
+          try {
+            executor.execute(action);
+          } catch (RejectedExecutionException e) {
+            LOG.info("SIG{} ignored: the node is stopping", name);
+          }
+        };
     SignalHandler previous;
     try {
       previous = Signal.handle(new Signal(name), signal -> onSignal.run());

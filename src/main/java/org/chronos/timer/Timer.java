@@ -259,7 +259,7 @@ public final class Timer extends TimerWheel.Entry {
     return (hi == 0 && lo >= 0) ? lo : Long.MAX_VALUE / 2;
   }
 
-  private static long saturatedAdd(long a, long b) {
+  static long saturatedAdd(long a, long b) {
     long r = a + b;
     return ((a ^ r) & (b ^ r)) < 0 ? Long.MAX_VALUE / 2 : r;
   }

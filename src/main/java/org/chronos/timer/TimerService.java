@@ -499,7 +499,7 @@ public final class TimerService {
     }
     events.popping(timer, pop);
     popsOut.merge(timer, pop, TimerService::alsoOut);
-    store.popped(timer);
+    store.popped(timer, clock.millis());
     events.popped(timer, pop, clock.micros() - pop.dueMillis() * 1000);
     return true;
   }

@@ -81,17 +81,25 @@ public final class TimerStore {
   }
 
   /**
-   * Records a pop of a due timer handed out by {@link #poll}: bumps its sequence number and
-   * schedules its next pop, or keeps it as a tombstone until its would-be next pop.
+   * Records a pop of a due timer handed out by {@link #poll}, made at {@code nowMillis}: bumps its
+   * sequence number and schedules its next pop, or keeps it as a tombstone until its would-be next
+   * pop, and at least an interval from now (10 s for a zero interval), as a deletion's tombstone
+   * lives: a last pop made late (a node paused, or a backup popping for a primary that did not)
+   * would otherwise be forgotten at once, and late news of an earlier pop, or a resync's copy from
+   * before it, would bring the timer back to pop again.
    */
-  public void popped(Timer timer) {
+  public void popped(Timer timer, long nowMillis) {
     boolean wasLive = !timer.isTombstone();
     timer.recordPop();
+    long due = timer.nextDueMillis();
     if (wasLive && timer.isTombstone()) {
       live--;
       listener.liveRemoved(timer);
+      long life =
+          timer.intervalMillis() == 0 ? Timer.DEFAULT_TOMBSTONE_MILLIS : timer.intervalMillis();
+      due = Math.max(due, Timer.saturatedAdd(nowMillis, life));
     }
-    wheel.add(timer, timer.nextDueMillis());
+    wheel.add(timer, due);
   }
 
   /** Schedules a due timer handed out by {@link #poll} again, unchanged, at {@code dueMillis}. */

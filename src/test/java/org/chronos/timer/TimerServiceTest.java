@@ -404,6 +404,26 @@ class TimerServiceTest {
     await("the tombstone forgotten").atMost(Duration.ofSeconds(5)).until(() -> held() == 0);
   }
 
+  /**
+   * A last pop made 3 s late (interval 1 s): its tombstone lives an interval from the pop, as a
+   * deletion's does, not from the time the pop was due, which had passed; forgotten at once, it
+   * could not keep late news of an earlier pop from bringing the timer back.
+   */
+  @Test
+  void aLastPopMadeLateLeavesATombstoneForAnIntervalFromThePop() throws Exception {
+    service.start();
+    assertThat(service.store(timer(1, 1000, 1000))).isTrue();
+    advance(4000);
+    await("the pop").atMost(Duration.ofSeconds(5)).until(() -> sink.pending.size() == 1);
+    sink.answerAll(true);
+    await("the outcome").atMost(Duration.ofSeconds(5)).until(() -> events.size() == 1);
+
+    advance(999);
+    assertThat(held()).as("the tombstone, an interval after the pop less 1 ms").isEqualTo(1);
+    advance(1);
+    await("the tombstone forgotten").atMost(Duration.ofSeconds(5)).until(() -> held() == 0);
+  }
+
   @Test
   void aCommandWindowEndsWhenACallbackOutcomeArrives() throws Exception {
     service.start();

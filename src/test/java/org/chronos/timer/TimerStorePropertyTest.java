@@ -83,7 +83,7 @@ class TimerStorePropertyTest {
               model.remove(t.id());
             }
           }
-          store.popped(t);
+          store.popped(t, t.nextDueMillis());
           return true;
         };
     for (Op op : ops) {

@@ -51,7 +51,7 @@ class TimerStoreTest {
             store.expire(t);
           } else {
             due.add(t);
-            store.popped(t);
+            store.popped(t, now);
           }
           return true;
         },

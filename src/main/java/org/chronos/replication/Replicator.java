@@ -146,6 +146,7 @@ public final class Replicator {
       int attempt,
       Outcome outcome,
       boolean bulk,
+      boolean briefRetries,
       boolean alone,
       long queuedNanos,
       long snapshotMicros,
@@ -158,6 +159,7 @@ public final class Replicator {
           attempt + 1,
           outcome,
           bulk,
+          briefRetries,
           alone,
           queuedNanos,
           snapshotMicros,
@@ -167,7 +169,17 @@ public final class Replicator {
     /** The same message again, not counted as an attempt; sent on its own if {@code alone}. */
     Message again(boolean alone) {
       return new Message(
-          peer, path, body, attempt, outcome, bulk, alone, queuedNanos, snapshotMicros, generation);
+          peer,
+          path,
+          body,
+          attempt,
+          outcome,
+          bulk,
+          briefRetries,
+          alone,
+          queuedNanos,
+          snapshotMicros,
+          generation);
     }
   }
 
@@ -430,15 +442,28 @@ public final class Replicator {
   }
 
   /**
-   * As {@link #send(Collection, String, byte[], Outcome)}, for a resync's copy of a timer: the peer
-   * is told it is a snapshot whose start may be up to {@code snapshotMicros} late ({@link
-   * #SNAPSHOT_HEADER}); {@link #NOT_A_SNAPSHOT} sends it as news of a change.
+   * As {@link #send(Collection, String, byte[], Outcome)}, for a snapshot of a timer (a copy
+   * re-sent to another site, or passed on from one): the peer is told its start may be up to {@code
+   * snapshotMicros} late ({@link #SNAPSHOT_HEADER}); {@link #NOT_A_SNAPSHOT} sends it as news of a
+   * change. Retried as news is.
    */
   public void sendSnapshot(
       Collection<String> to, String path, byte[] body, long snapshotMicros, Outcome outcome) {
     long written = clock.nanos();
     for (String address : to) {
-      enqueue(fresh(address, path, body, outcome, false, written, snapshotMicros));
+      enqueue(fresh(address, path, body, outcome, false, false, written, snapshotMicros));
+    }
+  }
+
+  /**
+   * As {@link #sendSnapshot}, for a resync's copy that cannot wait in the bulk lane (due soon):
+   * retried briefly, as the bulk lane's are, since the resync waits for its copies.
+   */
+  public void sendResyncCopy(
+      Collection<String> to, String path, byte[] body, long snapshotMicros, Outcome outcome) {
+    long written = clock.nanos();
+    for (String address : to) {
+      enqueue(fresh(address, path, body, outcome, false, true, written, snapshotMicros));
     }
   }
 
@@ -470,7 +495,7 @@ public final class Replicator {
         continue;
       }
       peer(address).bulk.room.acquire();
-      enqueue(fresh(address, path, body, outcome, true, written, snapshotMicros));
+      enqueue(fresh(address, path, body, outcome, true, true, written, snapshotMicros));
     }
   }
 
@@ -507,6 +532,7 @@ public final class Replicator {
       byte[] body,
       Outcome outcome,
       boolean bulk,
+      boolean briefRetries,
       long writtenNanos,
       long snapshotMicros) {
     long generation = generations.incrementAndGet();
@@ -526,7 +552,17 @@ public final class Replicator {
               });
     }
     return new Message(
-        address, path, body, 0, outcome, bulk, false, writtenNanos, snapshotMicros, generation);
+        address,
+        path,
+        body,
+        0,
+        outcome,
+        bulk,
+        briefRetries,
+        false,
+        writtenNanos,
+        snapshotMicros,
+        generation);
   }
 
   /**
@@ -551,12 +587,14 @@ public final class Replicator {
   /**
    * Whether the later body holds all of the earlier one: it is further on in the same series of
    * pops (the same start, a higher sequence number: a pop's news after the create or update it
-   * follows), or of a later series (a later start: a client's update, or the tombstone of a
-   * client's delete, made after the earlier body was written). Sent after it, the earlier body
-   * would undo it: a pop's news (sequence 1) beats a tombstone (sequence 0) by the version rule, so
-   * a deleted timer would come back. Queued later is not enough: news of a pop written from the
-   * timer before a client's update (the older start) can be queued after that update, which must
-   * still reach the peer. Anything else, or a body that cannot be read, is sent again.
+   * follows), or it starts a later series (sequence 0 and a later start: a client's update, or the
+   * tombstone of a client's delete, made after the earlier body was written). Sent after it, the
+   * earlier body would undo it: a pop's news (sequence 1) beats a tombstone (sequence 0) by the
+   * version rule, so a deleted timer would come back. Queued later is not enough: news of a pop
+   * written from the timer before a client's update (the older start) can be queued after that
+   * update, which must still reach the peer; and a start is no clock, so a later one of a sequence
+   * above 0 (a copy passed on from another site, whose start counts from its arrival) says nothing.
+   * Anything else, or a body that cannot be read, is sent again.
    */
   static boolean holdsAllOf(byte[] later, byte[] earlier) {
     try {
@@ -567,9 +605,9 @@ public final class Replicator {
       }
       long laterStart = a.path("start-time").asLong();
       long earlierStart = b.path("start-time").asLong();
-      return laterStart > earlierStart
-          || (laterStart == earlierStart
-              && a.path("sequence-number").asLong(0) > b.path("sequence-number").asLong(0));
+      long laterSequence = a.path("sequence-number").asLong(0);
+      return (laterSequence == 0 && laterStart > earlierStart)
+          || (laterStart == earlierStart && laterSequence > b.path("sequence-number").asLong(0));
     } catch (IOException | RuntimeException e) {
       return false;
     }
@@ -838,10 +876,7 @@ public final class Replicator {
   }
 
   private void retryOrFail(Lane lane, Message m, String reason) {
-    // Snapshots (a resync's copies, whichever lane they took, and copies re-sent to a site that
-    // answers again) are retried briefly: a resync waits for them, and a site that does not get
-    // them is sent them again when it next answers.
-    long delay = retryDelayMillis(lane.bulk || m.snapshotMicros() != NOT_A_SNAPSHOT, m.attempt());
+    long delay = retryDelayMillis(m.briefRetries(), m.attempt());
     if (delay < 0 || closed) {
       fail(lane, m, reason);
       return;
@@ -869,8 +904,9 @@ public final class Replicator {
 
   /**
    * How long to wait before sending a message again after its attempt number {@code attempt} (from
-   * 0) failed, or -1 to give up: a resync's copy is retried twice; news goes on while the waits so
-   * far, with this one, add up to no more than {@link #retryFor}.
+   * 0) failed, or -1 to give up: a resync's copy is retried twice (the resync waits for it);
+   * anything else goes on while the waits so far, with this one, add up to no more than {@link
+   * #retryFor}.
    */
   long retryDelayMillis(boolean resyncCopy, int attempt) {
     if (resyncCopy) {

@@ -368,7 +368,7 @@ public final class ResyncService {
         Replicator replicator, List<String> to, String path, byte[] body, long lateByMillis) {
       for (String peer : to) {
         copiesPending.incrementAndGet();
-        replicator.sendSnapshot(List.of(peer), path, body, lateByMillis * 1000, this::delivered);
+        replicator.sendResyncCopy(List.of(peer), path, body, lateByMillis * 1000, this::delivered);
       }
     }
 

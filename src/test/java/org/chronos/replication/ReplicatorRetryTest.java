@@ -123,6 +123,26 @@ class ReplicatorRetryTest {
     assertThat(peer.bodies).containsExactly(popped, deleted);
   }
 
+  /**
+   * A later start with a sequence above 0 is no later series: a copy passed on from another site
+   * counts its start from its arrival. The earlier pop's news (a higher sequence) is still sent.
+   */
+  @Test
+  void aLaterStartOfAnEarlierPopDoesNotOvertakeAPopsNews() {
+    replicator.start();
+    String popped = body(1000, 2);
+    String passedOn = body(1100, 1);
+    send(popped);
+    await().until(() -> peer.bodies.size() == 1);
+    send(passedOn);
+    await().until(() -> peer.bodies.size() == 2);
+    peer.release.countDown();
+
+    await().atMost(Duration.ofSeconds(5)).until(() -> outcomes.size() == 2);
+    assertThat(outcomes).containsEntry(popped, "delivered").containsEntry(passedOn, "delivered");
+    assertThat(peer.bodies).containsExactly(popped, passedOn, popped);
+  }
+
   @Test
   void aMessageNotOvertakenIsRetriedAndDelivered() {
     replicator.start();

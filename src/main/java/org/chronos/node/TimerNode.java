@@ -750,7 +750,9 @@ public final class TimerNode implements TimerEvents {
     }
     toStore.setSites(incoming.sites());
     toStore.setPopDelayMillis(popDelay(v, sites.get(), toStore));
-    store.put(toStore);
+    // A last pop's tombstone, told late (after retries, or of a pop made late), is kept an
+    // interval from now, as on the node that made the pop.
+    store.put(toStore, clock.millis());
   }
 
   @Override

@@ -44,6 +44,14 @@ public final class TimerStore {
 
   /** Stores the timer, replacing any timer with the same id, and schedules its next due time. */
   public void put(Timer timer) {
+    put(timer, Long.MIN_VALUE);
+  }
+
+  /**
+   * As {@link #put(Timer)}, at {@code nowMillis}: a last pop's tombstone (sequence above 0) is kept
+   * at least an interval from now, as on the node that made the pop ({@link #popped}).
+   */
+  public void put(Timer timer, long nowMillis) {
     Timer old = index.put(timer);
     if (old != null) {
       wheel.cancel(old);
@@ -56,7 +64,23 @@ public final class TimerStore {
       live++;
       listener.liveAdded(timer);
     }
-    wheel.add(timer, timer.nextDueMillis());
+    long due = timer.nextDueMillis();
+    if (timer.isTombstone() && timer.sequence() > 0) {
+      due = keptUntil(timer, due, nowMillis);
+    }
+    wheel.add(timer, due);
+  }
+
+  /** When a last pop's tombstone may go: its would-be next pop, and an interval from now. */
+  private static long keptUntil(Timer tombstone, long due, long nowMillis) {
+    if (nowMillis == Long.MIN_VALUE) {
+      return due;
+    }
+    long life =
+        tombstone.intervalMillis() == 0
+            ? Timer.DEFAULT_TOMBSTONE_MILLIS
+            : tombstone.intervalMillis();
+    return Math.max(due, Timer.saturatedAdd(nowMillis, life));
   }
 
   /** Removes the timer if it is the one stored under its id; false otherwise. */
@@ -95,9 +119,7 @@ public final class TimerStore {
     if (wasLive && timer.isTombstone()) {
       live--;
       listener.liveRemoved(timer);
-      long life =
-          timer.intervalMillis() == 0 ? Timer.DEFAULT_TOMBSTONE_MILLIS : timer.intervalMillis();
-      due = Math.max(due, Timer.saturatedAdd(nowMillis, life));
+      due = keptUntil(timer, due, nowMillis);
     }
     wheel.add(timer, due);
   }

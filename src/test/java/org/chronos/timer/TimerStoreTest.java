@@ -76,6 +76,22 @@ class TimerStoreTest {
     assertThat(store.size()).isZero();
   }
 
+  /**
+   * A last pop's tombstone stored from another replica's news, which arrived late (after retries,
+   * or the pop was made late): its would-be next pop has passed, but it is kept an interval from
+   * when it was stored, so that late news of an earlier pop cannot bring the timer back.
+   */
+  @Test
+  void aLastPopsTombstoneToldLateIsKeptAnIntervalFromWhenItIsStored() {
+    Timer lastPop = timer(1, 1000, 1000, List.of()).toTombstone(T0, 1);
+    long now = T0 + 5000; // its would-be next pop, T0 + 2000, has passed
+    store.put(lastPop, now);
+    pollTo(now + 999);
+    assertThat(store.get(1)).as("kept until an interval from now").isSameAs(lastPop);
+    pollTo(now + 1000);
+    assertThat(store.get(1)).isNull();
+  }
+
   @Test
   void replacingATimerCancelsTheOldVersion() {
     store.put(timer(7, 1000, 1000, List.of()));

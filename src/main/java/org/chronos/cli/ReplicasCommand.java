@@ -81,8 +81,8 @@ public class ReplicasCommand extends Command {
 
   /**
    * Loads {@code clusterFile} and prints the view id and each timer's replicas to {@code out}.
-   * Unlike a node, which runs single-node without a cluster file, this treats a missing file as the
-   * operator's typo.
+   * Unlike a node, which runs single-node without a cluster file (or reads chronos.conf beside it),
+   * this treats a missing file as the operator's typo; chronos.conf itself may be given.
    *
    * @throws ConfigException if the file is missing, unreadable or invalid
    * @throws IllegalArgumentException naming the first malformed timer

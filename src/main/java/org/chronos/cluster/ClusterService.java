@@ -45,7 +45,7 @@ public final class ClusterService implements Managed {
     this.clusterFile = clusterFile;
     this.sharedFile = sharedFile;
     this.defaultPort = defaultPort;
-    Topology initial = load();
+    Topology initial = load(true);
     current.set(initial);
     if (!initial.source().equals(clusterFile)) {
       LOG.warn(
@@ -94,11 +94,13 @@ public final class ClusterService implements Managed {
   public synchronized ClusterView reload() throws ConfigException {
     Topology next;
     try {
-      next = load();
+      // chronos.conf is read at start, or while it still is: a cluster file found gone for a moment
+      // (rewritten) must not switch the node to an old member list left there.
+      next = load(!current.get().source().equals(clusterFile));
       if (current.get().listed() && !next.listed()) {
         // A file being rewritten (truncated, or moved away and back) when the reload comes would
         // otherwise turn a member of a cluster into a cluster of one.
-        Path read = current.get().source();
+        Path read = next.source();
         throw new ConfigException(
             read
                 + (Files.exists(read) ? " has no node, joining or leaving line" : " does not exist")
@@ -153,12 +155,16 @@ public final class ClusterService implements Managed {
         && a.leaving().equals(b.leaving());
   }
 
-  private Topology load() throws ConfigException {
+  /**
+   * Reads both files; without the cluster file, and if {@code olderLayout}, the [cluster] node
+   * lines of {@link #OLDER_LAYOUT_FILE} beside it.
+   */
+  private Topology load(boolean olderLayout) throws ConfigException {
     Path source = clusterFile;
     String text = ClusterConfig.read(clusterFile);
-    if (text == null) {
+    if (text == null && olderLayout) {
       Path older = clusterFile.resolveSibling(OLDER_LAYOUT_FILE);
-      String olderText = ClusterConfig.read(older);
+      String olderText = readOlderLayout(older);
       if (olderText != null && ClusterConfig.namesMembers(olderText, older.toString())) {
         source = older;
         text = olderText;
@@ -177,6 +183,21 @@ public final class ClusterService implements Managed {
     boolean sitesListed =
         sharedText != null && SitesConfig.namesSites(sharedText, sharedFile.toString());
     return new Topology(new ClusterView(config), sites, listed, sitesListed, source);
+  }
+
+  /**
+   * The older layout's file if it has a [cluster] section, or null: it may well be another
+   * program's file, or not be ours to read.
+   */
+  private static String readOlderLayout(Path older) {
+    String text;
+    try {
+      text = ClusterConfig.read(older);
+    } catch (ConfigException e) {
+      LOG.warn("not reading [cluster] from {}: {}", older, e.getMessage());
+      return null;
+    }
+    return text != null && text.contains("[cluster]") ? text : null;
   }
 
   public static String describe(ClusterView v) {

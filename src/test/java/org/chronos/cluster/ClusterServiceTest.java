@@ -1,6 +1,7 @@
 package org.chronos.cluster;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -74,6 +75,24 @@ class ClusterServiceTest {
     // The cluster file, once it exists, is the one read.
     write("node = " + A + "\nnode = " + B);
     service.reload();
+    assertThat(service.view().config().nodes()).containsExactly(A, B);
+  }
+
+  /**
+   * A node that reads its cluster file, found gone on a reload (being rewritten), refuses the
+   * reload as ever: it does not switch to an old member list left in chronos.conf.
+   */
+  @Test
+  void aClusterFileFoundGoneIsNotReplacedByChronosConf() throws Exception {
+    Files.writeString(
+        dir.resolve("chronos.conf"), "[cluster]\nlocalhost = " + A + "\nnode = " + A + "\n");
+    Path clusterFile = write("node = " + A + "\nnode = " + B);
+    ClusterService service = new ClusterService(clusterFile, dir.resolve("none.conf"), 7253);
+    Files.delete(clusterFile);
+
+    assertThatThrownBy(service::reload)
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("chronos_cluster.conf does not exist");
     assertThat(service.view().config().nodes()).containsExactly(A, B);
   }
 

@@ -273,10 +273,12 @@ public final class SiteReplicator {
   /**
    * How late a re-sent copy's start may be at the other site, for it to tell a pop of the same
    * series made there from a newer series ({@code VersionRule#isLaterPop}): both sites count a
-   * timer's start from when its news arrived, so the copy there, sent back, is late by the transit
-   * both ways and any wait in the sender's queue.
+   * timer's start from when its news arrived, less the time the sender says it held it, so the copy
+   * there, sent back, is late by the network's transit both ways. No more than that: a copy taken
+   * for the same series keeps the start held there, so a newer series within the allowance would
+   * pop that much early.
    */
-  static final long SNAPSHOT_LATE_BY_MICROS = 2_000_000;
+  static final long SNAPSHOT_LATE_BY_MICROS = 500_000;
 
   /** Whether the last message to the site failed. */
   public boolean isFailing(String site) {

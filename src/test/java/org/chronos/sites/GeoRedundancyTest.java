@@ -403,7 +403,7 @@ class GeoRedundancyTest {
     Node first = cluster.node(0);
     Node second = cluster.node(1);
     String path = callbacks.newPath("popped-while-cut-off");
-    // Replication factor 5: the first site, second in the site list, pops 1 x 5 x 2 s = 20 s
+    // Replication factor 8: the first site, second in the site list, pops 1 x 8 x 2 s = 16 s
     // after the second, long after the sites answer each other again. Interval 10 s: the second
     // site keeps its last pop's tombstone that long.
     String location =
@@ -412,7 +412,7 @@ class GeoRedundancyTest {
             .createTimer(
                 TimerJson.timer()
                     .interval(10)
-                    .replicationFactor(5)
+                    .replicationFactor(8)
                     .callback(callbacks.url(path), "p")
                     .json());
     long id = ChronosClient.idOf(location);

@@ -440,12 +440,16 @@ public final class TimerNode implements TimerEvents {
             return;
           }
           Timer sent = held == null ? tombstone : held;
-          Timer keep = sent == tombstone ? tombstone : sent.isTombstone() ? sent.snapshot() : null;
+          String path = TimerPath.location(sent.id(), sent.replicationFactor());
+          byte[] body = TimerJson.writeForSite(sent, now);
+          if (!sent.isTombstone()) {
+            // Made again since the deletion: sent as resendToSite sends a live timer.
+            siteReplicator.sendSnapshot(site, path, body);
+            return;
+          }
+          Timer keep = sent == tombstone ? tombstone : sent.snapshot();
           siteReplicator.send(
-              List.of(site),
-              TimerPath.location(sent.id(), sent.replicationFactor()),
-              TimerJson.writeForSite(sent, now),
-              keep == null ? null : failedSite -> owedDeletions.add(failedSite, keep));
+              List.of(site), path, body, failedSite -> owedDeletions.add(failedSite, keep));
         });
   }
 

@@ -26,10 +26,7 @@ public final class Signals {
   // All guarded by Signals.class. A held signal's stand-in handler may still be running on the
   // JVM's signal thread when the real one replaces it: it then passes the signal on.
 
-  /** Signals taken by {@link #holdUntilHandled} whose handler is not installed yet. */
-  private static final Set<String> held = new HashSet<>();
-
-  /** Of those, the ones that arrived meanwhile. */
+  /** Signals held by {@link #holdUntilHandled} that arrived before their handler was installed. */
   private static final Set<String> arrived = new HashSet<>();
 
   /** What each signal's installed handler does. */
@@ -47,19 +44,18 @@ public final class Signals {
   public static synchronized Set<String> holdUntilHandled(String... names) {
     Set<String> now = new HashSet<>();
     for (String name : names) {
-      held.add(name); // before the stand-in can run
-      installed.remove(name); // a handler of before (a node stopped since) no longer applies
+      // Before the stand-in can run: a handler of before (a node stopped since) no longer applies.
+      installed.remove(name);
+      arrived.remove(name);
       try {
         SignalHandler previous = Signal.handle(new Signal(name), signal -> heldArrived(name));
+        // SIG_IGN: not installed, as the JVM leaves a signal ignored at its start ignored.
         if (previous != SignalHandler.SIG_IGN) {
           now.add(name);
-          continue;
         }
-        // Not installed: the JVM leaves a signal ignored at its start ignored.
       } catch (IllegalArgumentException e) {
         // handle() says so when the node installs its own
       }
-      held.remove(name);
     }
     return now;
   }
@@ -70,9 +66,7 @@ public final class Signals {
     synchronized (Signals.class) {
       action = installed.get(name);
       if (action == null) {
-        if (held.contains(name)) {
-          arrived.add(name);
-        }
+        arrived.add(name);
         return;
       }
     }
@@ -115,7 +109,6 @@ public final class Signals {
     boolean arrivedMeanwhile;
     synchronized (Signals.class) {
       installed.put(name, onSignal);
-      held.remove(name);
       arrivedMeanwhile = arrived.remove(name);
     }
     if (arrivedMeanwhile) {

@@ -162,19 +162,20 @@ public final class ClusterService implements Managed {
   private Topology load(boolean olderLayout) throws ConfigException {
     Path source = clusterFile;
     String text = ClusterConfig.read(clusterFile);
+    boolean listed = text != null && ClusterConfig.namesMembers(text, source.toString());
     if (text == null && olderLayout) {
       Path older = clusterFile.resolveSibling(OLDER_LAYOUT_FILE);
       String olderText = readOlderLayout(older);
       if (olderText != null && ClusterConfig.namesMembers(olderText, older.toString())) {
         source = older;
         text = olderText;
+        listed = true;
       }
     }
     ClusterConfig config =
         text == null
             ? ClusterConfig.singleNode(defaultPort)
             : ClusterConfig.parse(text, source.toString(), defaultPort);
-    boolean listed = text != null && ClusterConfig.namesMembers(text, source.toString());
     String sharedText = ClusterConfig.read(sharedFile);
     SitesConfig sites =
         sharedText == null

@@ -396,18 +396,8 @@ public final class TimerNode implements TimerEvents {
               ids,
               (held, id, now) -> {
                 Timer t = held.get(id);
-                if (t == null) {
-                  return;
-                }
-                String path = TimerPath.location(id, t.replicationFactor());
-                byte[] body = TimerJson.writeForSite(t, now);
-                if (t.isTombstone()) {
-                  // A deletion or a last pop, news the site missed: it ends the timer there.
-                  siteReplicator.send(List.of(site), path, body);
-                } else {
-                  // A snapshot: the site may have popped or deleted the timer since, cut off
-                  // from this one, and keeps that (acceptFromOtherSite).
-                  siteReplicator.sendSnapshot(site, path, body);
+                if (t != null) {
+                  resendHeld(site, t, now, false);
                 }
               });
           return null;
@@ -439,18 +429,29 @@ public final class TimerNode implements TimerEvents {
           if (held != null && isPrimaryHere(held)) {
             return;
           }
-          Timer sent = held == null ? tombstone : held;
-          String path = TimerPath.location(sent.id(), sent.replicationFactor());
-          byte[] body = TimerJson.writeForSite(sent, now);
-          if (!sent.isTombstone()) {
-            // Made again since the deletion: sent as resendToSite sends a live timer.
-            siteReplicator.sendSnapshot(site, path, body);
-            return;
-          }
-          Timer keep = sent == tombstone ? tombstone : sent.snapshot();
-          siteReplicator.send(
-              List.of(site), path, body, failedSite -> owedDeletions.add(failedSite, keep));
+          resendHeld(site, held == null ? tombstone : held, now, true);
         });
+  }
+
+  /**
+   * Sends {@code site} a timer as this node holds it, to a site that answers again (timer thread).
+   * A tombstone (a deletion or a last pop the site missed) goes as news, which ends the timer
+   * there, and if {@code owe}, is owed again when it fails. A live timer goes as a snapshot: cut
+   * off from this site, that one may have popped or deleted it since, and keeps that ({@link
+   * #acceptFromOtherSite}).
+   */
+  private void resendHeld(String site, Timer t, long now, boolean owe) {
+    String path = TimerPath.location(t.id(), t.replicationFactor());
+    byte[] body = TimerJson.writeForSite(t, now);
+    if (!t.isTombstone()) {
+      siteReplicator.sendSnapshot(site, path, body);
+    } else if (!owe) {
+      siteReplicator.send(List.of(site), path, body);
+    } else {
+      Timer owed = t.snapshot(); // detached: the store's copy changes on
+      siteReplicator.send(
+          List.of(site), path, body, failedSite -> owedDeletions.add(failedSite, owed));
+    }
   }
 
   private boolean isPrimaryHere(Timer t) {

@@ -151,23 +151,17 @@ public final class Replicator {
       long queuedNanos,
       long snapshotMicros,
       long generation) {
+    /** The same message as another attempt. */
     Message retry() {
-      return new Message(
-          peer,
-          path,
-          body,
-          attempt + 1,
-          outcome,
-          bulk,
-          briefRetries,
-          alone,
-          queuedNanos,
-          snapshotMicros,
-          generation);
+      return copy(attempt + 1, alone);
     }
 
     /** The same message again, not counted as an attempt; sent on its own if {@code alone}. */
     Message again(boolean alone) {
+      return copy(attempt, alone);
+    }
+
+    private Message copy(int attempt, boolean alone) {
       return new Message(
           peer,
           path,

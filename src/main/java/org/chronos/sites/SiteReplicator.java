@@ -223,13 +223,25 @@ public final class SiteReplicator {
       Collection<String> siteNames, String path, byte[] body, Consumer<String> failedTo) {
     SitesConfig config = sites.get();
     for (String name : siteNames) {
-      String address = config.remoteSites().get(name);
-      if (address == null || name.equals(config.localSite())) {
-        continue;
-      }
-      SiteState state = states.computeIfAbsent(name, SiteState::new);
-      replicator.send(java.util.List.of(address), path, body, outcome(name, state, failedTo));
+      sendTo(config, name, path, body, Replicator.NOT_A_SNAPSHOT, failedTo);
     }
+  }
+
+  /** Queues the message to one site, unless it is this one or no longer configured. */
+  private void sendTo(
+      SitesConfig config,
+      String name,
+      String path,
+      byte[] body,
+      long snapshotMicros,
+      Consumer<String> failedTo) {
+    String address = config.remoteSites().get(name);
+    if (address == null || name.equals(config.localSite())) {
+      return;
+    }
+    SiteState state = states.computeIfAbsent(name, SiteState::new);
+    replicator.sendSnapshot(
+        java.util.List.of(address), path, body, snapshotMicros, outcome(name, state, failedTo));
   }
 
   private Replicator.Outcome outcome(String name, SiteState state, Consumer<String> failedTo) {
@@ -256,18 +268,7 @@ public final class SiteReplicator {
    * takes it as news).
    */
   public void sendSnapshot(String siteName, String path, byte[] body) {
-    SitesConfig config = sites.get();
-    String address = config.remoteSites().get(siteName);
-    if (address == null || siteName.equals(config.localSite())) {
-      return;
-    }
-    SiteState state = states.computeIfAbsent(siteName, SiteState::new);
-    replicator.sendSnapshot(
-        java.util.List.of(address),
-        path,
-        body,
-        SNAPSHOT_LATE_BY_MICROS,
-        outcome(siteName, state, null));
+    sendTo(sites.get(), siteName, path, body, SNAPSHOT_LATE_BY_MICROS, null);
   }
 
   /**

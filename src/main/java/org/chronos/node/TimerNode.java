@@ -71,6 +71,7 @@ public final class TimerNode implements TimerEvents {
   private final Meter deleted;
   private final Meter replicated;
   private final Meter snapshotCopiesSkipped;
+  private final Meter deletionsKept;
   private final Map<List<String>, List<String>> replicaLists = new ConcurrentHashMap<>();
   private TimerService service;
 
@@ -129,6 +130,7 @@ public final class TimerNode implements TimerEvents {
     this.deleted = metrics.meter("chronos.timers.deleted");
     this.replicated = metrics.meter("chronos.timers.replicas-received");
     this.snapshotCopiesSkipped = metrics.meter("chronos.resync.copies-superseded");
+    this.deletionsKept = metrics.meter("chronos.sites.deletions-kept");
   }
 
   /** Stops probing other sites. */
@@ -294,6 +296,9 @@ public final class TimerNode implements TimerEvents {
       boolean accepted =
           service.execute(
               store -> {
+                if (refusedAsDeleted(store.get(id), timer, v, path, snapshotMillis)) {
+                  return;
+                }
                 Timer placed = placeSnapshot(store, timer, v, snapshotMillis);
                 if (placed == null) {
                   snapshotCopiesSkipped.mark();
@@ -301,7 +306,9 @@ public final class TimerNode implements TimerEvents {
                   return;
                 }
                 Timer previous = store.get(id);
-                merge(store, placed);
+                if (!merge(store, placed)) {
+                  return; // a deletion this node owes another site is later (keepDeletion)
+                }
                 Set<String> to = withDroppedReplicas(peers, previous, v.localAddress());
                 if (!to.isEmpty()) {
                   // Written now, as placed here: its start may be as late as this copy's was.
@@ -322,17 +329,40 @@ public final class TimerNode implements TimerEvents {
         service.execute(
             store -> {
               Timer previous = store.get(id);
-              merge(store, timer);
-              Set<String> dropped = withDroppedReplicas(Set.of(), previous, v.localAddress());
-              dropped.removeAll(peers);
-              if (!dropped.isEmpty()) {
-                replicator.send(dropped, path, body);
+              if (refusedAsDeleted(previous, timer, v, path, 0)) {
+                return;
+              }
+              if (!merge(store, timer)) {
+                return; // a deletion this node owes another site is later (keepDeletion)
+              }
+              Set<String> to = withDroppedReplicas(peers, previous, v.localAddress());
+              if (!to.isEmpty()) {
+                replicator.send(to, path, body);
               }
             });
     if (!accepted) {
       throw new OverloadedException("timer queue is full");
     }
-    replicator.send(peers, path, body);
+  }
+
+  /**
+   * Whether another site's copy of a timer, news of a pop there or a copy re-sent, is of a series a
+   * client deleted here since ({@link VersionRule#isLaterDelete}, {@code lateByMillis} as there),
+   * so that site did not get the deletion: cut off when it was made, or the deletion was lost. By
+   * the version rule a pop beats the tombstone and would bring the timer back; the copy is refused
+   * instead, and the deletion sent to the timer's other sites again (owed to any that does not
+   * answer). Timer thread.
+   */
+  private boolean refusedAsDeleted(
+      Timer held, Timer copy, ClusterView v, String path, long lateByMillis) {
+    if (held == null
+        || !VersionRule.isLaterDelete(held, copy, v.viewId(), v.localAddress(), lateByMillis)) {
+      return false;
+    }
+    deletionsKept.mark();
+    LOG.debug("kept the deletion of {} over another site's {}", held, copy);
+    sendToOtherSites(held, sites.get(), path, clock.millis());
+    return true;
   }
 
   /**
@@ -407,13 +437,14 @@ public final class TimerNode implements TimerEvents {
   /**
    * Sends {@code site} the deletions this node sent it that it did not get ({@link OwedDeletions}):
    * as owed if this node no longer holds the timer (its tombstone expired here), and as it is now
-   * if it does, unless this node is its primary here, in which case {@link #resendToSite} sends it.
-   * The node that took the client's {@code DELETE} need not be the primary, and the primary may
-   * never have seen the site fail, so it would not send it. Called on the timer thread; a thousand
-   * at a time, in turns of their own; a tombstone that fails again stays owed.
+   * if it does; a later series of the timer held live goes as a snapshot, unless this node is its
+   * primary here, in which case {@link #resendToSite} sends it. The node that took the client's
+   * {@code DELETE} need not be the primary, and the primary may never have seen the site fail, so
+   * it would not send it. Called on the timer thread; a thousand at a time, in turns of their own;
+   * a tombstone that fails again stays owed.
    */
   private void resendOwedDeletions(String site) {
-    List<Timer> owed = owedDeletions.take(site);
+    List<Timer> owed = owedDeletions.take(site, clock.millis());
     if (owed.isEmpty()) {
       return;
     }
@@ -426,8 +457,16 @@ public final class TimerNode implements TimerEvents {
         owed,
         (store, tombstone, now) -> {
           Timer held = store.get(tombstone.id());
-          if (held != null && isPrimaryHere(held)) {
-            return;
+          if (held != null
+              && !held.isTombstone()
+              && tombstone.sequence() == 0
+              && held.startMillis() < tombstone.startMillis()) {
+            // Taken here from a pop's news before the deletion counted as owed: deleted again.
+            keepDeletion(store, held, held, tombstone, view.get());
+            held = store.get(tombstone.id());
+          }
+          if (held != null && !held.isTombstone() && isPrimaryHere(held)) {
+            return; // a later series: resendToSite sends it
           }
           resendHeld(site, held == null ? tombstone : held, now, true);
         });
@@ -734,12 +773,19 @@ public final class TimerNode implements TimerEvents {
         existing.startMillis(), copy.sequence(), copy.callbackUri(), copy.opaque());
   }
 
-  private void merge(TimerStore store, Timer incoming) {
+  private boolean merge(TimerStore store, Timer incoming) {
     ClusterView v = view.get();
     Timer existing = store.get(incoming.id());
+    if (!incoming.isTombstone()) {
+      Timer deletion = owedDeletions.deletionOf(incoming.id(), clock.millis());
+      if (deletion != null && incoming.startMillis() < deletion.startMillis()) {
+        keepDeletion(store, existing, incoming, deletion, v);
+        return false;
+      }
+    }
     if (existing != null && !VersionRule.incomingWins(existing, incoming, v.viewId())) {
       LOG.debug("kept {} over replicated {}", existing, incoming);
-      return;
+      return true;
     }
     int index = incoming.replicas().indexOf(v.localAddress());
     Timer toStore = incoming;
@@ -755,9 +801,46 @@ public final class TimerNode implements TimerEvents {
     }
     toStore.setSites(incoming.sites());
     toStore.setPopDelayMillis(popDelay(v, sites.get(), toStore));
-    // A last pop's tombstone, told late (after retries, or of a pop made late), is kept an
-    // interval from now, as on the node that made the pop.
+    // A tombstone told late (after retries, or of a pop made late) is kept an interval from now,
+    // as on the node that made it.
     store.put(toStore, clock.millis());
+    return true;
+  }
+
+  /**
+   * A copy of a timer from before a client's deletion of it that this node owes another site, or
+   * sent it a moment ago ({@link OwedDeletions#deletionOf}): news of that site's pops, or its copy
+   * re-sent when this site answered it again, which by the version rule would bring the timer back
+   * (any pop beats a tombstone) once the tombstone here has expired. It is not taken, and unless
+   * this node holds a later series of the timer, the deletion (or a later one held here) is held
+   * here again for an interval, and told again to this site's replicas, which may have taken the
+   * copy (passed on by the node that received it), and to those the copy lists. Timer thread.
+   */
+  private void keepDeletion(
+      TimerStore store, Timer existing, Timer stale, Timer deletion, ClusterView v) {
+    deletionsKept.mark();
+    boolean later = existing != null && existing.startMillis() >= deletion.startMillis();
+    if (later && !existing.isTombstone()) {
+      LOG.debug("skipped {}: this node holds a later series of it", stale);
+      return;
+    }
+    long now = clock.millis();
+    long id = stale.id();
+    int rf = stale.replicationFactor();
+    List<String> replicas = intern(v.replicasFor(id, rf));
+    Timer tombstone = existing;
+    if (!later) {
+      tombstone = deletion.toTombstone(deletion.startMillis(), 0);
+      tombstone.setReplicas(replicas);
+      tombstone.setClusterViewId(v.viewId());
+      tombstone.setSites(stale.sites());
+    }
+    store.put(tombstone, now); // kept an interval from now, a later one (held) too
+    LOG.debug("kept the deletion of {} that another site has not had over {}", tombstone, stale);
+    Set<String> to = withDroppedReplicas(peersOf(v, id, rf, replicas), stale, v.localAddress());
+    if (!to.isEmpty()) {
+      replicator.send(to, TimerPath.location(id, rf), TimerJson.write(tombstone, now));
+    }
   }
 
   @Override

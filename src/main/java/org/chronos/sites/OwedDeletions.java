@@ -24,6 +24,12 @@ import org.slf4j.LoggerFactory;
  * <p>At most {@code maxPerSite} per site (each a detached tombstone, about 200 bytes): beyond that
  * the oldest is let go, counted in {@code chronos.sites.<site>.deletions-dropped} and logged once
  * per outage. {@code chronos.sites.<site>.deletions-owed} is how many a site is owed now.
+ *
+ * <p>A client's deletion owed to a site, or sent to it in the last {@link #SENT_KEPT_MILLIS} ms, is
+ * also what {@link #deletionOf} answers: the site, not having had it, keeps popping the timer, and
+ * its news of those pops, or the copy it re-sends when this site answers again, would otherwise
+ * bring the timer back here, once this node's own tombstone has expired. A copy of that site's may
+ * still be on its way (queued, or retried) a while after the deletion reached it.
  */
 public final class OwedDeletions {
   private static final Logger LOG = LoggerFactory.getLogger(OwedDeletions.class);
@@ -32,6 +38,17 @@ public final class OwedDeletions {
   private final MetricRegistry metrics;
   private final Map<String, LinkedHashMap<Long, Timer>> bySite = new HashMap<>();
   private final Set<String> toldOfTheCap = new HashSet<>();
+
+  /** How long a deletion sent to a site that was owed it still counts for {@link #deletionOf}. */
+  public static final long SENT_KEPT_MILLIS = 5 * 60_000;
+
+  /** Owed deletions sent, oldest first, with when each stops counting. */
+  private final LinkedHashMap<Long, Sent> sent = new LinkedHashMap<>();
+
+  private record Sent(Timer deletion, long untilMillis) {}
+
+  /** Owed and recently sent deletions held: read without the lock, so a merge can skip the look. */
+  private volatile int held;
 
   public OwedDeletions(int maxPerSite, MetricRegistry metrics) {
     this.maxPerSite = maxPerSite;
@@ -72,10 +89,15 @@ public final class OwedDeletions {
             maxPerSite);
       }
     }
+    count();
   }
 
-  /** The deletions owed to {@code site}, oldest first; none are owed to it afterwards. */
-  public synchronized List<Timer> take(String site) {
+  /**
+   * The deletions owed to {@code site}, oldest first; none are owed to it afterwards. The clients'
+   * deletions among them still count for {@link #deletionOf} for {@link #SENT_KEPT_MILLIS} from
+   * {@code nowMillis}.
+   */
+  public synchronized List<Timer> take(String site, long nowMillis) {
     toldOfTheCap.remove(site);
     LinkedHashMap<Long, Timer> owed = bySite.get(site);
     if (owed == null) {
@@ -83,7 +105,65 @@ public final class OwedDeletions {
     }
     List<Timer> taken = new ArrayList<>(owed.values());
     owed.clear();
+    forgetSent(nowMillis);
+    for (Timer t : taken) {
+      if (t.sequence() == 0) {
+        sent.remove(t.id());
+        sent.put(t.id(), new Sent(t, nowMillis + SENT_KEPT_MILLIS));
+      }
+    }
+    while (sent.size() > Math.max(maxPerSite, 0)) {
+      Iterator<Long> oldest = sent.keySet().iterator();
+      oldest.next();
+      oldest.remove();
+    }
+    count();
     return taken;
+  }
+
+  /**
+   * The latest client's deletion of timer {@code id} (a tombstone of sequence number 0) that this
+   * node owes a site, or sent one that was owed it less than {@link #SENT_KEPT_MILLIS} ago; null if
+   * none. Cheap when there is none.
+   */
+  public Timer deletionOf(long id, long nowMillis) {
+    if (held == 0) {
+      return null;
+    }
+    synchronized (this) {
+      forgetSent(nowMillis);
+      Sent s = sent.get(id);
+      Timer latest = s == null ? null : s.deletion();
+      for (LinkedHashMap<Long, Timer> owed : bySite.values()) {
+        Timer t = owed.get(id);
+        if (t != null
+            && t.sequence() == 0
+            && (latest == null || t.startMillis() > latest.startMillis())) {
+          latest = t;
+        }
+      }
+      return latest;
+    }
+  }
+
+  private void forgetSent(long nowMillis) {
+    Iterator<Sent> oldest = sent.values().iterator();
+    boolean forgot = false;
+    while (oldest.hasNext() && oldest.next().untilMillis() <= nowMillis) {
+      oldest.remove();
+      forgot = true;
+    }
+    if (forgot) {
+      count();
+    }
+  }
+
+  private void count() {
+    int n = sent.size();
+    for (LinkedHashMap<Long, Timer> owed : bySite.values()) {
+      n += owed.size();
+    }
+    held = n;
   }
 
   /**
@@ -98,6 +178,7 @@ public final class OwedDeletions {
         continue;
       }
       each.remove();
+      count();
       toldOfTheCap.remove(site.getKey());
       metrics.remove(MetricRegistry.name("chronos", "sites", site.getKey(), "deletions-owed"));
       if (!site.getValue().isEmpty()) {

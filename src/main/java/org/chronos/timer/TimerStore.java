@@ -48,8 +48,10 @@ public final class TimerStore {
   }
 
   /**
-   * As {@link #put(Timer)}, at {@code nowMillis}: a last pop's tombstone (sequence above 0) is kept
-   * at least an interval from now, as on the node that made the pop ({@link #popped}).
+   * As {@link #put(Timer)}, at {@code nowMillis}: a tombstone is kept at least an interval from
+   * now, as on the node that made it ({@link #popped}): one told late (a last pop's news after
+   * retries, or of a pop made late), or a deletion held again, would otherwise be forgotten at
+   * once, and an earlier copy arriving later would bring the timer back.
    */
   public void put(Timer timer, long nowMillis) {
     Timer old = index.put(timer);
@@ -65,13 +67,13 @@ public final class TimerStore {
       listener.liveAdded(timer);
     }
     long due = timer.nextDueMillis();
-    if (timer.isTombstone() && timer.sequence() > 0) {
+    if (timer.isTombstone()) {
       due = keptUntil(timer, due, nowMillis);
     }
     wheel.add(timer, due);
   }
 
-  /** When a last pop's tombstone may go: its would-be next pop, and an interval from now. */
+  /** When a tombstone may go: its would-be next pop, and an interval from now. */
   private static long keptUntil(Timer tombstone, long due, long nowMillis) {
     if (nowMillis == Long.MIN_VALUE) {
       return due;

@@ -273,6 +273,126 @@ class GeoRedundancyTest {
     assertThat(other.client().gauge(owed)).isZero();
   }
 
+  /**
+   * The first site cannot reach the second (the second can reach the first) when a repeating timer
+   * is deleted in the first. The second, not knowing, pops it as the first's backup and sends the
+   * news, which reaches the first while it still holds the tombstone, and before it has given up
+   * sending the deletion. By the version rule any pop beats a tombstone: the first must keep the
+   * deletion instead, or it holds the timer live again and pops it.
+   */
+  @Test
+  void newsOfAPopFromASiteThatMissedADeletionDoesNotBringTheTimerBack() {
+    startSites(2, true);
+    Node first = cluster.node(0);
+    Node second = cluster.node(1);
+    String path = callbacks.newPath("popped-after-a-deletion-elsewhere");
+    String location =
+        first
+            .client()
+            .createTimer(
+                TimerJson.timer()
+                    .interval(10)
+                    .repeatFor(600)
+                    .replicationFactor(1)
+                    .callback(callbacks.url(path), "p")
+                    .json());
+    long set = System.currentTimeMillis();
+    long id = ChronosClient.idOf(location);
+    await().until(() -> second.holdsLive(id));
+
+    remoteSiteAt(first, second, "127.0.0.1:1");
+    // Deleted 7 s after it was set: the first's tombstone (which lasts the interval) is held
+    // until 17 s after, past the second's pop as backup, 10 + 1 x 1 x 2 s after it was set.
+    await().atMost(Duration.ofSeconds(8)).until(() -> System.currentTimeMillis() - set >= 7_000);
+    long sent = second.client().counter("chronos.sites.site0.sent");
+    assertThat(first.client().delete(location).statusCode()).isEqualTo(200);
+    callbacks.awaitRequests(path, 1, Duration.ofSeconds(10));
+    await("the second site's news of its pop reached the first")
+        .atMost(Duration.ofSeconds(5))
+        .until(() -> second.client().counter("chronos.sites.site0.sent") > sent);
+    assertThat(first.timer(id)).as("the tombstone, still held").isNotNull();
+    assertThat(first.holdsLive(id)).as("the deleted timer back in the first site").isFalse();
+
+    remoteSiteAt(first, second, second.address());
+    await("the second site's copy deleted")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> !second.holdsLive(id));
+    assertThat(callbacks.requestsTo(path)).hasSize(1);
+    // The second site's next pop was due within 10 s: none anywhere.
+    await().pollDelay(Duration.ofSeconds(10)).atMost(Duration.ofSeconds(11)).until(() -> true);
+    assertThat(callbacks.requestsTo(path)).hasSize(1);
+    assertThat(first.holdsLive(id)).isFalse();
+  }
+
+  /**
+   * Site A has two nodes; only the second is cut off from site B when a client deletes a repeating
+   * timer through it, so only it owes B the deletion. B, not knowing, pops the timer as A's backup
+   * and sends the news to the first node, whose tombstone has expired by then (it lasts the timer's
+   * interval): that node takes the pop, as the version rule says, and passes it on to the second.
+   * The second must not take it, and must tell the first the deletion again, or the timer lives
+   * again in site A, the second holds it live and never sends B the deletion, and the timer pops on
+   * in both sites for good.
+   */
+  @Test
+  void aDeletionOwedByOneNodeOfASiteIsNotUndoneThroughAnotherNodeOfThatSite() {
+    cluster = ClusterHarness.create(3);
+    List<Node> siteA = cluster.nodes().subList(0, 2);
+    Node b = cluster.node(2);
+    Node receiver = cluster.node(0); // B's address for site A
+    Node owing = cluster.node(1);
+    for (Node node : siteA) {
+      node.writeClusterFile(cluster.nodeLines("node", siteA));
+      siteAReaches(node, b.address());
+    }
+    b.writeClusterFile("node = " + b.address());
+    b.writeSharedFile(
+        "[sites]\nlocal_site = siteB\nremote_site = siteA="
+            + receiver.address()
+            + "\nreplicate_timers_across_sites = true\n");
+    cluster.nodes().forEach(Node::start);
+    for (Node node : siteA) {
+      await("site B answering " + node)
+          .until(
+              () -> Long.valueOf(1).equals(node.client().gauge("chronos.sites.siteB.answering")));
+    }
+    String path = callbacks.newPath("deleted-through-one-node");
+    String location =
+        receiver
+            .client()
+            .createTimer(
+                TimerJson.timer()
+                    .interval(2)
+                    .repeatFor(600)
+                    .callback(callbacks.url(path), "p")
+                    .json());
+    long id = ChronosClient.idOf(location);
+    await().until(() -> b.holdsLive(id) && siteA.stream().allMatch(n -> n.holdsLive(id)));
+
+    siteAReaches(owing, "127.0.0.1:1");
+    assertThat(owing.client().delete(location).statusCode()).isEqualTo(200);
+    String owed = "chronos.sites.siteB.deletions-owed";
+    await("the deletion owed to site B")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> Long.valueOf(1).equals(owing.client().gauge(owed)));
+    // By now B has popped the timer as site A's backup, and told the receiver, whose tombstone
+    // had expired; the receiver took the pop and passed it on, and one node of A or both hold the
+    // timer live. The next news that reaches the owing node makes it hold the deletion again.
+    callbacks.awaitRequests(path, 1, Duration.ofSeconds(15));
+    await("the deletion held in site A again")
+        .atMost(Duration.ofSeconds(15))
+        .until(() -> siteA.stream().noneMatch(n -> n.holdsLive(id)));
+
+    siteAReaches(owing, b.address());
+    await("site B's copy deleted").atMost(Duration.ofSeconds(15)).until(() -> !b.holdsLive(id));
+    assertThat(owing.client().gauge(owed)).isZero();
+    int popped = callbacks.requestsTo(path).size();
+
+    // Three of the timer's intervals later: no more pops anywhere, and nothing came back.
+    await().pollDelay(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(7)).until(() -> true);
+    assertThat(callbacks.requestsTo(path)).hasSize(popped);
+    assertThat(cluster.nodes()).noneMatch(n -> n.holdsLive(id));
+  }
+
   /** Writes a site A node's shared file with site B at {@code address}, and reloads if running. */
   private void siteAReaches(Node node, String address) {
     node.writeSharedFile(
@@ -382,6 +502,73 @@ class GeoRedundancyTest {
         .until(() -> !second.holdsLive(id));
     assertThat(first.client().gauge("chronos.sites.site1.deletions-owed")).isZero();
     remoteSiteAt(second, first, first.address());
+    int popped = callbacks.requestsTo(path).size();
+
+    // Three of the timer's intervals later: no more pops anywhere, and nothing came back.
+    await().pollDelay(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(7)).until(() -> true);
+    assertThat(callbacks.requestsTo(path)).hasSize(popped);
+    assertThat(first.holdsLive(id)).isFalse();
+    assertThat(second.holdsLive(id)).isFalse();
+  }
+
+  /**
+   * As above, but the second site answers the first again only after the first's tombstone has
+   * expired (it lasts the timer's interval), and before the first answers the second, so before the
+   * first sends the deletion it owes. Neither the second's re-sent copy nor the news of its pops
+   * meanwhile may bring the timer back in the first: it would pop there, and the first, then
+   * holding it live, would never send the deletion, and the timer would live on in both sites.
+   */
+  @Test
+  void aCopyReSentBeforeTheDeletionOwedForItDoesNotBringBackATimerWhoseTombstoneExpired() {
+    startSites(2, true);
+    Node first = cluster.node(0);
+    Node second = cluster.node(1);
+    String path = callbacks.newPath("deleted-and-expired-while-cut-off");
+    String location =
+        first
+            .client()
+            .createTimer(
+                TimerJson.timer()
+                    .interval(2)
+                    .repeatFor(600)
+                    .callback(callbacks.url(path), "p")
+                    .json());
+    long id = ChronosClient.idOf(location);
+    await().until(() -> second.holdsLive(id));
+
+    remoteSiteAt(first, second, "127.0.0.1:1");
+    remoteSiteAt(second, first, "127.0.0.1:1");
+    assertThat(first.client().delete(location).statusCode()).isEqualTo(200);
+    String owed = "chronos.sites.site1.deletions-owed";
+    await("the deletion owed to the second site")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> Long.valueOf(1).equals(first.client().gauge(owed)));
+    await("the first site's tombstone expired").until(() -> first.timer(id) == null);
+    // Cut off, the second site pops the timer as its backup.
+    callbacks.awaitRequests(path, 1, Duration.ofSeconds(15));
+
+    // The second reaches the first first: its copy, and news of its next pops, arrive while the
+    // first holds nothing of the timer but the deletion it owes.
+    long sent = second.client().counter("chronos.sites.site0.sent");
+    remoteSiteAt(second, first, first.address());
+    await("the second site's copy re-sent to the first")
+        .atMost(Duration.ofSeconds(15))
+        .until(() -> second.client().counter("chronos.sites.site0.sent") > sent);
+    int poppedBefore = callbacks.requestsTo(path).size();
+    await("the second site's next pop")
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> callbacks.requestsTo(path).size() > poppedBefore);
+    await("its news sent to the first")
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> second.client().counter("chronos.sites.site0.sent") > sent + 1);
+    assertThat(first.holdsLive(id)).as("the deleted timer back in the first site").isFalse();
+    assertThat(first.client().gauge(owed)).isEqualTo(1);
+
+    remoteSiteAt(first, second, second.address());
+    await("the second site's copy deleted")
+        .atMost(Duration.ofSeconds(15))
+        .until(() -> !second.holdsLive(id));
+    assertThat(first.client().gauge(owed)).isZero();
     int popped = callbacks.requestsTo(path).size();
 
     // Three of the timer's intervals later: no more pops anywhere, and nothing came back.

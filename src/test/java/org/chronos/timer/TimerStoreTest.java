@@ -92,6 +92,22 @@ class TimerStoreTest {
     assertThat(store.get(1)).isNull();
   }
 
+  /**
+   * So is a client's deletion (sequence number 0) stored late: told after retries, or held again
+   * when another site's copy from before it arrives; forgotten at once, a later copy of the timer
+   * from before the deletion would bring it back.
+   */
+  @Test
+  void aDeletionsTombstoneStoredLateIsKeptAnIntervalFromWhenItIsStored() {
+    Timer deletion = timer(1, 1000, 1000, List.of()).toTombstone(T0);
+    long now = T0 + 5000; // its start plus its interval has passed
+    store.put(deletion, now);
+    pollTo(now + 999);
+    assertThat(store.get(1)).as("kept until an interval from now").isSameAs(deletion);
+    pollTo(now + 1000);
+    assertThat(store.get(1)).isNull();
+  }
+
   @Test
   void replacingATimerCancelsTheOldVersion() {
     store.put(timer(7, 1000, 1000, List.of()));

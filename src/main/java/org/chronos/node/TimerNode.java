@@ -282,11 +282,9 @@ public final class TimerNode implements TimerEvents {
   private void acceptFromOtherSite(
       long id, int rf, TimerRequest request, long writtenMillis, long snapshotMillis)
       throws OverloadedException {
-    long now = clock.millis();
     ClusterView v = view.get();
     Timer timer =
         placeInThisSite(id, rf, request, writtenMillis, v, sites.get().refresh(request.sites()));
-    byte[] body = TimerJson.write(timer, now);
     String path = TimerPath.location(id, rf);
     // As for a client's update: the replicas under the view before the last reload, and those
     // the copy held here lists, hear of it too; a reload may have dropped them (see
@@ -337,7 +335,8 @@ public final class TimerNode implements TimerEvents {
               }
               Set<String> to = withDroppedReplicas(peers, previous, v.localAddress());
               if (!to.isEmpty()) {
-                replicator.send(to, path, body);
+                // Written now: the time it waited for the timer thread counts as held.
+                replicator.send(to, path, TimerJson.write(timer, clock.millis()));
               }
             });
     if (!accepted) {
@@ -351,11 +350,12 @@ public final class TimerNode implements TimerEvents {
    * so that site did not get the deletion: cut off when it was made, or the deletion was lost. By
    * the version rule a pop beats the tombstone and would bring the timer back; the copy is refused
    * instead, and the deletion sent to the timer's other sites again (owed to any that does not
-   * answer). Timer thread.
+   * answer), except those this node owes it already. Timer thread.
    */
   private boolean refusedAsDeleted(
       Timer held, Timer copy, ClusterView v, String path, long lateByMillis) {
     if (held == null
+        || held.sequence() != 0
         || !VersionRule.isLaterDelete(held, copy, v.viewId(), v.localAddress(), lateByMillis)) {
       return false;
     }
@@ -384,6 +384,13 @@ public final class TimerNode implements TimerEvents {
     }
     List<String> others = new ArrayList<>(timer.sites());
     others.remove(sc.localSite());
+    if (timer.isTombstone()) {
+      // Sent when the site answers again (resendOwedDeletions), not retried meanwhile.
+      others.removeIf(site -> owedDeletions.isOwed(site, timer));
+      if (others.isEmpty()) {
+        return;
+      }
+    }
     byte[] body = TimerJson.writeForSite(timer, now);
     if (timer.isTombstone()) {
       // Owed to a site that does not get it, until that site answers again (resendToSite).
@@ -742,8 +749,8 @@ public final class TimerNode implements TimerEvents {
           for (int i = 0; i < copies.size(); i++) {
             // A page's copies all make this node a replica (the resync checks).
             Timer placed = placeSnapshot(s, copies.get(i), v, transitMillis);
-            if (placed != null && store[i]) {
-              merge(s, placed);
+            if (placed != null && store[i] && !merge(s, placed)) {
+              placed = null; // a deletion this node owes another site is later (keepDeletion)
             }
             then.merged(i, placed);
           }
@@ -779,6 +786,7 @@ public final class TimerNode implements TimerEvents {
     if (!incoming.isTombstone()) {
       Timer deletion = owedDeletions.deletionOf(incoming.id(), clock.millis());
       if (deletion != null && incoming.startMillis() < deletion.startMillis()) {
+        deletionsKept.mark();
         keepDeletion(store, existing, incoming, deletion, v);
         return false;
       }
@@ -812,34 +820,37 @@ public final class TimerNode implements TimerEvents {
    * sent it a moment ago ({@link OwedDeletions#deletionOf}): news of that site's pops, or its copy
    * re-sent when this site answered it again, which by the version rule would bring the timer back
    * (any pop beats a tombstone) once the tombstone here has expired. It is not taken, and unless
-   * this node holds a later series of the timer, the deletion (or a later one held here) is held
-   * here again for an interval, and told again to this site's replicas, which may have taken the
-   * copy (passed on by the node that received it), and to those the copy lists. Timer thread.
+   * this node holds something later of the timer, the deletion is held here again for an interval,
+   * and told again to this site's replicas, which may have taken the copy (passed on by the node
+   * that received it), and to those the copy lists. Timer thread.
    */
   private void keepDeletion(
       TimerStore store, Timer existing, Timer stale, Timer deletion, ClusterView v) {
-    deletionsKept.mark();
-    boolean later = existing != null && existing.startMillis() >= deletion.startMillis();
-    if (later && !existing.isTombstone()) {
-      LOG.debug("skipped {}: this node holds a later series of it", stale);
+    if (existing != null
+        && (existing.isTombstone()
+            ? existing.startMillis() > deletion.startMillis()
+            : existing.startMillis() >= deletion.startMillis())) {
+      // A later series, or a later tombstone: a deletion since, or this node made no replica by
+      // a re-creation that reached it, which is no deletion to tell the replicas.
+      LOG.debug("skipped {}: this node holds something later", stale);
       return;
     }
     long now = clock.millis();
     long id = stale.id();
     int rf = stale.replicationFactor();
     List<String> replicas = intern(v.replicasFor(id, rf));
-    Timer tombstone = existing;
-    if (!later) {
-      tombstone = deletion.toTombstone(deletion.startMillis(), 0);
-      tombstone.setReplicas(replicas);
-      tombstone.setClusterViewId(v.viewId());
-      tombstone.setSites(stale.sites());
-    }
-    store.put(tombstone, now); // kept an interval from now, a later one (held) too
+    Timer tombstone = deletion.toTombstone(deletion.startMillis(), 0);
+    tombstone.setReplicas(replicas);
+    tombstone.setClusterViewId(v.viewId());
+    tombstone.setSites(stale.sites());
+    store.put(tombstone, now); // kept an interval from now
     LOG.debug("kept the deletion of {} that another site has not had over {}", tombstone, stale);
     Set<String> to = withDroppedReplicas(peersOf(v, id, rf, replicas), stale, v.localAddress());
     if (!to.isEmpty()) {
-      replicator.send(to, TimerPath.location(id, rf), TimerJson.write(tombstone, now));
+      // As a snapshot: a replica that holds a later series (the timer made again since, through
+      // another node) keeps it, where by the version rule any tombstone would beat a pop.
+      replicator.sendSnapshot(
+          to, TimerPath.location(id, rf), TimerJson.write(tombstone, now), 0, null);
     }
   }
 

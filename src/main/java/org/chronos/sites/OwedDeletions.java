@@ -107,8 +107,11 @@ public final class OwedDeletions {
     owed.clear();
     forgetSent(nowMillis);
     for (Timer t : taken) {
+      Sent before = sent.remove(t.id());
+      if (before != null && before.deletion().startMillis() > t.startMillis()) {
+        t = before.deletion(); // a later deletion of the timer, sent to another site
+      }
       if (t.sequence() == 0) {
-        sent.remove(t.id());
         sent.put(t.id(), new Sent(t, nowMillis + SENT_KEPT_MILLIS));
       }
     }
@@ -188,6 +191,13 @@ public final class OwedDeletions {
             site.getValue().size());
       }
     }
+  }
+
+  /** Whether {@code site} is owed {@code tombstone}, or a later tombstone of the same timer. */
+  public synchronized boolean isOwed(String site, Timer tombstone) {
+    LinkedHashMap<Long, Timer> owed = bySite.get(site);
+    Timer held = owed == null ? null : owed.get(tombstone.id());
+    return held != null && held.startMillis() >= tombstone.startMillis();
   }
 
   /** How many deletions {@code site} is owed now. */

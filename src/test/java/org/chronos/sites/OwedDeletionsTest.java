@@ -90,9 +90,22 @@ class OwedDeletionsTest {
 
     owed.take("west", 1_000);
     owed.take("east", 2_000);
-    assertThat(owed.deletionOf(1, 2_000).startMillis()).isEqualTo(100);
+    assertThat(owed.deletionOf(1, 2_000).startMillis())
+        .as("the later one, sent first, still counts")
+        .isEqualTo(300);
     assertThat(owed.deletionOf(1, 2_000 + OwedDeletions.SENT_KEPT_MILLIS - 1)).isNotNull();
     assertThat(owed.deletionOf(1, 2_000 + OwedDeletions.SENT_KEPT_MILLIS)).isNull();
+  }
+
+  @Test
+  void aSiteOwedATimersDeletionIsOwedAnEarlierOneButNotALaterOne() {
+    OwedDeletions owed = new OwedDeletions(10, metrics);
+    owed.add("east", tombstone(1, 200));
+    assertThat(owed.isOwed("east", tombstone(1, 200))).isTrue();
+    assertThat(owed.isOwed("east", tombstone(1, 100))).isTrue();
+    assertThat(owed.isOwed("east", tombstone(1, 300))).isFalse();
+    assertThat(owed.isOwed("west", tombstone(1, 200))).isFalse();
+    assertThat(owed.isOwed("east", tombstone(2, 200))).isFalse();
   }
 
   @Test

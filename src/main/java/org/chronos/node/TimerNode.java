@@ -447,8 +447,9 @@ public final class TimerNode implements TimerEvents {
    * if it does; a later series of the timer held live goes as a snapshot, unless this node is its
    * primary here, in which case {@link #resendToSite} sends it. The node that took the client's
    * {@code DELETE} need not be the primary, and the primary may never have seen the site fail, so
-   * it would not send it. Called on the timer thread; a thousand at a time, in turns of their own;
-   * a tombstone that fails again stays owed.
+   * it would not send it. A client's deletion is also told again to this site's replicas ({@link
+   * #keepDeletion}). Called on the timer thread; a thousand at a time, in turns of their own; a
+   * tombstone that fails again stays owed.
    */
   private void resendOwedDeletions(String site) {
     List<Timer> owed = owedDeletions.take(site, clock.millis());
@@ -464,12 +465,10 @@ public final class TimerNode implements TimerEvents {
         owed,
         (store, tombstone, now) -> {
           Timer held = store.get(tombstone.id());
-          if (held != null
-              && !held.isTombstone()
-              && tombstone.sequence() == 0
-              && held.startMillis() < tombstone.startMillis()) {
-            // Taken here from a pop's news before the deletion counted as owed: deleted again.
-            keepDeletion(store, held, held, tombstone, view.get());
+          if (tombstone.sequence() == 0) {
+            // This site's replicas may have taken the site's copy from before the deletion
+            // meanwhile (after their tombstones expired), and this node never saw it.
+            keepDeletion(store, held, tombstone, view.get());
             held = store.get(tombstone.id());
           }
           if (held != null && !held.isTombstone() && isPrimaryHere(held)) {
@@ -784,10 +783,21 @@ public final class TimerNode implements TimerEvents {
     ClusterView v = view.get();
     Timer existing = store.get(incoming.id());
     if (!incoming.isTombstone()) {
+      if (existing != null
+          && isClientsDeletion(existing, v)
+          && incoming.startMillis() < existing.startMillis()) {
+        // A copy of a series a client deleted since: news of a pop made before the deletion (a
+        // retry, or the other site's, passed on), which by the version rule would bring it back.
+        deletionsKept.mark();
+        LOG.debug(
+            "kept the deletion {} over {}, of a series that started before it", existing, incoming);
+        return false;
+      }
       Timer deletion = owedDeletions.deletionOf(incoming.id(), clock.millis());
       if (deletion != null && incoming.startMillis() < deletion.startMillis()) {
         deletionsKept.mark();
-        keepDeletion(store, existing, incoming, deletion, v);
+        LOG.debug("refused {}: a deletion owed to another site is later", incoming);
+        keepDeletion(store, existing, deletion, v);
         return false;
       }
     }
@@ -816,42 +826,52 @@ public final class TimerNode implements TimerEvents {
   }
 
   /**
-   * A copy of a timer from before a client's deletion of it that this node owes another site, or
-   * sent it a moment ago ({@link OwedDeletions#deletionOf}): news of that site's pops, or its copy
-   * re-sent when this site answered it again, which by the version rule would bring the timer back
-   * (any pop beats a tombstone) once the tombstone here has expired. It is not taken, and unless
-   * this node holds something later of the timer, the deletion is held here again for an interval,
-   * and told again to this site's replicas, which may have taken the copy (passed on by the node
-   * that received it), and to those the copy lists. Timer thread.
+   * A client's deletion this node owes another site, or sent it a moment ago ({@link
+   * OwedDeletions#deletionOf}), against a copy of the timer from before it: news of that site's
+   * pops, or its copy re-sent when this site answered it again, which by the version rule would
+   * bring the timer back (any pop beats a tombstone) once the tombstones here have expired; or that
+   * site answering again. Unless this node holds a later series of the timer, or a later deletion
+   * of it, the deletion is held here again for an interval and told again to this site's replicas,
+   * which may have taken the copy (passed on by the node that received it), as a snapshot: a
+   * replica that holds a later series (the timer made again since, through another node) keeps it,
+   * where by the version rule any tombstone would beat a pop. Timer thread.
    */
-  private void keepDeletion(
-      TimerStore store, Timer existing, Timer stale, Timer deletion, ClusterView v) {
+  private void keepDeletion(TimerStore store, Timer existing, Timer deletion, ClusterView v) {
     if (existing != null
         && (existing.isTombstone()
-            ? existing.startMillis() > deletion.startMillis()
+            ? isClientsDeletion(existing, v) && existing.startMillis() > deletion.startMillis()
             : existing.startMillis() >= deletion.startMillis())) {
-      // A later series, or a later tombstone: a deletion since, or this node made no replica by
-      // a re-creation that reached it, which is no deletion to tell the replicas.
-      LOG.debug("skipped {}: this node holds something later", stale);
+      LOG.debug("not telling the deletion {} again: this node holds {}", deletion, existing);
       return;
     }
     long now = clock.millis();
-    long id = stale.id();
-    int rf = stale.replicationFactor();
+    long id = deletion.id();
+    int rf = deletion.replicationFactor();
     List<String> replicas = intern(v.replicasFor(id, rf));
     Timer tombstone = deletion.toTombstone(deletion.startMillis(), 0);
     tombstone.setReplicas(replicas);
     tombstone.setClusterViewId(v.viewId());
-    tombstone.setSites(stale.sites());
+    tombstone.setSites(deletion.sites());
     store.put(tombstone, now); // kept an interval from now
-    LOG.debug("kept the deletion of {} that another site has not had over {}", tombstone, stale);
-    Set<String> to = withDroppedReplicas(peersOf(v, id, rf, replicas), stale, v.localAddress());
+    LOG.debug("telling this site's replicas again of the deletion {}", tombstone);
+    // The current replicas only: one a reload dropped takes any copy as a tombstone, and may hold
+    // the only copy of the timer made again until a resync.
+    Set<String> to = currentPeersOf(v, id, rf, replicas);
     if (!to.isEmpty()) {
-      // As a snapshot: a replica that holds a later series (the timer made again since, through
-      // another node) keeps it, where by the version rule any tombstone would beat a pop.
       replicator.sendSnapshot(
           to, TimerPath.location(id, rf), TimerJson.write(tombstone, now), 0, null);
     }
+  }
+
+  /**
+   * Whether {@code t} is a client's deletion this node holds as a replica under the current view: a
+   * tombstone of sequence number 0, not a last pop's, nor one kept because this node is no replica.
+   */
+  private static boolean isClientsDeletion(Timer t, ClusterView v) {
+    return t.isTombstone()
+        && t.sequence() == 0
+        && Objects.equals(t.clusterViewId(), v.viewId())
+        && t.replicas().contains(v.localAddress());
   }
 
   @Override

@@ -49,4 +49,37 @@ class TombstoneMergeTest extends TwoNodeTest {
 
     assertThat(b.timer(id).isTombstone()).as("still over").isTrue();
   }
+
+  /**
+   * A client deletes a repeating timer; news of a pop made before the deletion arrives after it (a
+   * retry, or another site's pop passed on). By the version rule alone any pop (sequence number 1
+   * or more) beats the deletion's tombstone (0), and the timer would come back to pop again.
+   */
+  @Test
+  void newsOfAPopMadeBeforeAClientsDeletionDoesNotBringTheTimerBack() {
+    long id = 0x2345_6789_abcdL << 20;
+    // Started 15 s ago: popped once, the second pop due in 5 s.
+    long start = System.currentTimeMillis() - 15_000;
+    put(id, message(start, 0, false));
+    HttpResponse<String> deleted = b.client().delete(String.format("/timers/%016x-2", id));
+    assertThat(deleted.statusCode()).isEqualTo(200);
+    assertThat(b.timer(id).isTombstone()).isTrue();
+
+    put(id, message(start, 1, false));
+
+    assertThat(b.timer(id).isTombstone()).as("still deleted").isTrue();
+  }
+
+  /** A timer made again under the same id after the deletion is a new series, and is taken. */
+  @Test
+  void aTimerMadeAgainAfterADeletionIsTaken() {
+    long id = 0x3456_789a_bcdeL << 20;
+    long start = System.currentTimeMillis() - 15_000;
+    put(id, message(start, 0, false));
+    assertThat(b.client().delete(String.format("/timers/%016x-2", id)).statusCode()).isEqualTo(200);
+
+    put(id, message(System.currentTimeMillis(), 0, false));
+
+    assertThat(b.timer(id).isTombstone()).as("made again").isFalse();
+  }
 }

@@ -194,13 +194,18 @@ public final class TimerNode implements TimerEvents {
     SitesConfig sc = sites.get();
     List<String> replicas = intern(v.replicasFor(id, rf));
     Set<String> peers = peersOf(v, id, rf, replicas);
+    // Stamped here, as a client's update is (storeFromClient), not once the timer thread gets to
+    // it: a PUT the client sends after this DELETE must start later than the deletion.
+    long deletedAt = clock.millis();
     boolean accepted =
         service.execute(
             store -> {
               long now = clock.millis();
               Timer existing = store.get(id);
               Timer tombstone =
-                  existing == null ? Timer.tombstone(id, rf, now) : existing.toTombstone(now);
+                  existing == null
+                      ? Timer.tombstone(id, rf, deletedAt)
+                      : existing.toTombstone(deletedAt);
               tombstone.setReplicas(replicas);
               tombstone.setClusterViewId(v.viewId());
               // An unknown timer may live in any site: tell them all.
@@ -783,21 +788,24 @@ public final class TimerNode implements TimerEvents {
     ClusterView v = view.get();
     Timer existing = store.get(incoming.id());
     if (!incoming.isTombstone()) {
-      if (existing != null
-          && isClientsDeletion(existing, v)
-          && incoming.startMillis() < existing.startMillis()) {
-        // A copy of a series a client deleted since: news of a pop made before the deletion (a
-        // retry, or the other site's, passed on), which by the version rule would bring it back.
-        deletionsKept.mark();
-        LOG.debug(
-            "kept the deletion {} over {}, of a series that started before it", existing, incoming);
-        return false;
-      }
+      // Owed first: this site's replicas may have taken the copy too, and are told again.
       Timer deletion = owedDeletions.deletionOf(incoming.id(), clock.millis());
       if (deletion != null && incoming.startMillis() < deletion.startMillis()) {
         deletionsKept.mark();
         LOG.debug("refused {}: a deletion owed to another site is later", incoming);
         keepDeletion(store, existing, deletion, v);
+        return false;
+      }
+      if (existing != null
+          && isClientsDeletion(existing, v)
+          && incoming.startMillis() < existing.startMillis()) {
+        // A copy of a series a client deleted since: news of a pop made before the deletion (a
+        // retry, or the other site's, passed on), which by the version rule would bring it back.
+        // The node it came from may have missed the deletion, and pop on: tell the replicas.
+        deletionsKept.mark();
+        LOG.debug(
+            "kept the deletion {} over {}, of a series that started before it", existing, incoming);
+        keepDeletion(store, existing, existing, v);
         return false;
       }
     }
@@ -826,20 +834,23 @@ public final class TimerNode implements TimerEvents {
   }
 
   /**
-   * A client's deletion this node owes another site, or sent it a moment ago ({@link
-   * OwedDeletions#deletionOf}), against a copy of the timer from before it: news of that site's
-   * pops, or its copy re-sent when this site answered it again, which by the version rule would
-   * bring the timer back (any pop beats a tombstone) once the tombstones here have expired; or that
-   * site answering again. Unless this node holds a later series of the timer, or a later deletion
-   * of it, the deletion is held here again for an interval and told again to this site's replicas,
-   * which may have taken the copy (passed on by the node that received it), as a snapshot: a
-   * replica that holds a later series (the timer made again since, through another node) keeps it,
-   * where by the version rule any tombstone would beat a pop. Timer thread.
+   * A client's deletion against a copy of the timer from before it: one this node owes another
+   * site, or sent it a moment ago ({@link OwedDeletions#deletionOf}), against news of that site's
+   * pops or its copy re-sent when this site answered it again, which by the version rule would
+   * bring the timer back (any pop beats a tombstone) once the tombstones here have expired; or one
+   * held here against such news from a node that may have missed the deletion; or an owed one when
+   * that site answers again. Unless this node holds a later series of the timer, or a later
+   * tombstone of it as a replica (a marker kept as no replica does not count), the deletion is held
+   * here again for an interval and told again to this site's replicas, which may have taken the
+   * copy (passed on by the node that received it), as a snapshot: a replica that holds a later
+   * series (the timer made again since, through another node) keeps it, where by the version rule
+   * any tombstone would beat a pop. Timer thread.
    */
   private void keepDeletion(TimerStore store, Timer existing, Timer deletion, ClusterView v) {
     if (existing != null
         && (existing.isTombstone()
-            ? isClientsDeletion(existing, v) && existing.startMillis() > deletion.startMillis()
+            ? existing.replicas().contains(v.localAddress())
+                && existing.startMillis() > deletion.startMillis()
             : existing.startMillis() >= deletion.startMillis())) {
       LOG.debug("not telling the deletion {} again: this node holds {}", deletion, existing);
       return;

@@ -60,7 +60,7 @@ class TombstoneMergeTest extends TwoNodeTest {
     long id = 0x2345_6789_abcdL << 20;
     // Started 15 s ago: popped once, the second pop due in 5 s.
     long start = System.currentTimeMillis() - 15_000;
-    put(id, message(start, 0, false));
+    put(id, message(start, 1, false));
     HttpResponse<String> deleted = b.client().delete(String.format("/timers/%016x-2", id));
     assertThat(deleted.statusCode()).isEqualTo(200);
     assertThat(b.timer(id).isTombstone()).isTrue();
@@ -70,15 +70,18 @@ class TombstoneMergeTest extends TwoNodeTest {
     assertThat(b.timer(id).isTombstone()).as("still deleted").isTrue();
   }
 
-  /** A timer made again under the same id after the deletion is a new series, and is taken. */
+  /**
+   * A timer made again under the same id after the deletion is a later series: news of its pop is
+   * taken.
+   */
   @Test
-  void aTimerMadeAgainAfterADeletionIsTaken() {
+  void newsOfAPopOfATimerMadeAgainAfterADeletionIsTaken() {
     long id = 0x3456_789a_bcdeL << 20;
     long start = System.currentTimeMillis() - 15_000;
-    put(id, message(start, 0, false));
+    put(id, message(start, 1, false));
     assertThat(b.client().delete(String.format("/timers/%016x-2", id)).statusCode()).isEqualTo(200);
 
-    put(id, message(System.currentTimeMillis(), 0, false));
+    put(id, message(System.currentTimeMillis(), 1, false));
 
     assertThat(b.timer(id).isTombstone()).as("made again").isFalse();
   }

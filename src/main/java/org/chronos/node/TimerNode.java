@@ -202,16 +202,18 @@ public final class TimerNode implements TimerEvents {
             store -> {
               long now = clock.millis();
               Timer existing = store.get(id);
+              // Not earlier than an update that got here first (taken while this waited): the
+              // deletion, run after it, wins, here and on the replicas.
               Timer tombstone =
                   existing == null
                       ? Timer.tombstone(id, rf, deletedAt)
-                      : existing.toTombstone(deletedAt);
+                      : existing.toTombstone(Math.max(deletedAt, existing.startMillis()));
               tombstone.setReplicas(replicas);
               tombstone.setClusterViewId(v.viewId());
               // An unknown timer may live in any site: tell them all.
               tombstone.setSites(
                   existing == null ? sc.newTimerSites(random) : sc.refresh(existing.sites()));
-              store.put(tombstone);
+              store.put(tombstone, now); // an interval from now, however long this waited
               Set<String> to = withDroppedReplicas(peers, existing, v.localAddress());
               String path = TimerPath.location(id, rf);
               replicator.send(to, path, TimerJson.write(tombstone, now));
@@ -788,24 +790,28 @@ public final class TimerNode implements TimerEvents {
     ClusterView v = view.get();
     Timer existing = store.get(incoming.id());
     if (!incoming.isTombstone()) {
-      // Owed first: this site's replicas may have taken the copy too, and are told again.
-      Timer deletion = owedDeletions.deletionOf(incoming.id(), clock.millis());
+      // A copy of a series a client deleted since: news of a pop made before the deletion (a
+      // retry, or another site's, passed on), or another site's copy re-sent, which by the version
+      // rule would bring it back. The deletion is one this node holds as a replica, or owes
+      // another site (its tombstone may have expired here); the later of the two counts.
+      Timer owed = owedDeletions.deletionOf(incoming.id(), clock.millis());
+      Timer held = existing != null && isClientsDeletion(existing, v) ? existing : null;
+      Timer deletion = later(owed, held);
       if (deletion != null && incoming.startMillis() < deletion.startMillis()) {
         deletionsKept.mark();
-        LOG.debug("refused {}: a deletion owed to another site is later", incoming);
-        keepDeletion(store, existing, deletion, v);
-        return false;
-      }
-      if (existing != null
-          && isClientsDeletion(existing, v)
-          && incoming.startMillis() < existing.startMillis()) {
-        // A copy of a series a client deleted since: news of a pop made before the deletion (a
-        // retry, or the other site's, passed on), which by the version rule would bring it back.
-        // The node it came from may have missed the deletion, and pop on: tell the replicas.
-        deletionsKept.mark();
         LOG.debug(
-            "kept the deletion {} over {}, of a series that started before it", existing, incoming);
-        keepDeletion(store, existing, existing, v);
+            "kept the deletion {} over {}, of a series that started before it", deletion, incoming);
+        // The node it came from may have missed the deletion and pop on, and this site's other
+        // replicas may have taken the copy: tell them again. Another site it came from did not
+        // get it either (one owed it gets it when it answers again).
+        keepDeletion(store, existing, deletion, v);
+        if (deletion == held) {
+          sendToOtherSites(
+              held,
+              sites.get(),
+              TimerPath.location(held.id(), held.replicationFactor()),
+              clock.millis());
+        }
         return false;
       }
     }
@@ -865,13 +871,22 @@ public final class TimerNode implements TimerEvents {
     tombstone.setSites(deletion.sites());
     store.put(tombstone, now); // kept an interval from now
     LOG.debug("telling this site's replicas again of the deletion {}", tombstone);
-    // The current replicas only: one a reload dropped takes any copy as a tombstone, and may hold
-    // the only copy of the timer made again until a resync.
+    // The current replicas (and, during a scale-up or down, the extra ones) only: one a reload
+    // dropped takes any copy as a tombstone, and may hold the only copy of the timer made again
+    // until a resync.
     Set<String> to = currentPeersOf(v, id, rf, replicas);
     if (!to.isEmpty()) {
       replicator.sendSnapshot(
           to, TimerPath.location(id, rf), TimerJson.write(tombstone, now), 0, null);
     }
+  }
+
+  /** The later (by start) of two deletions, either of which may be null. */
+  private static Timer later(Timer a, Timer b) {
+    if (a == null) {
+      return b;
+    }
+    return b == null || a.startMillis() > b.startMillis() ? a : b;
   }
 
   /**

@@ -391,12 +391,7 @@ class GeoRedundancyTest {
     await("nothing owed")
         .atMost(Duration.ofSeconds(30))
         .until(() -> owing.client().gauge(owed) == 0);
-    popped = callbacks.requestsTo(path).size();
-
-    // Three of the timer's intervals later: no more pops anywhere, and nothing came back.
-    await().pollDelay(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(7)).until(() -> true);
-    assertThat(callbacks.requestsTo(path)).hasSize(popped);
-    assertThat(cluster.nodes()).noneMatch(n -> n.holdsLive(id));
+    noMorePops(path, id);
   }
 
   /**
@@ -478,6 +473,49 @@ class GeoRedundancyTest {
         .json();
   }
 
+  /**
+   * Sets a timer popping every 2 s in the first of two sites, cuts the sites off from each other,
+   * deletes the timer in the first, and waits until the first owes the second the deletion, its own
+   * tombstone has expired (it lasts the interval), and the second, not knowing, has popped it.
+   */
+  private long deletedWhileCutOffUntilItsTombstoneExpired(Node first, Node second, String path) {
+    String location =
+        first
+            .client()
+            .createTimer(
+                TimerJson.timer()
+                    .interval(2)
+                    .repeatFor(600)
+                    .callback(callbacks.url(path), "p")
+                    .json());
+    long id = ChronosClient.idOf(location);
+    await().until(() -> second.holdsLive(id));
+
+    remoteSiteAt(first, second, "127.0.0.1:1");
+    remoteSiteAt(second, first, "127.0.0.1:1");
+    assertThat(first.client().delete(location).statusCode()).isEqualTo(200);
+    await("the deletion owed to the second site")
+        .atMost(Duration.ofSeconds(20))
+        .until(
+            () ->
+                Long.valueOf(1).equals(first.client().gauge("chronos.sites.site1.deletions-owed")));
+    await("the first site's tombstone expired").until(() -> first.timer(id) == null);
+    // Cut off, the second site pops the timer as its backup.
+    callbacks.awaitRequests(path, 1, Duration.ofSeconds(15));
+    return id;
+  }
+
+  /**
+   * Three intervals of a 2 s timer later, nothing more has popped anywhere, and no node holds the
+   * timer live.
+   */
+  private void noMorePops(String path, long id) {
+    int popped = callbacks.requestsTo(path).size();
+    await().pollDelay(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(7)).until(() -> true);
+    assertThat(callbacks.requestsTo(path)).hasSize(popped);
+    assertThat(cluster.nodes()).noneMatch(n -> n.holdsLive(id));
+  }
+
   /** Writes a site A node's shared file with site B at {@code address}, and reloads if running. */
   private void siteAReaches(Node node, String address) {
     node.writeSharedFile(
@@ -556,29 +594,7 @@ class GeoRedundancyTest {
     Node first = cluster.node(0);
     Node second = cluster.node(1);
     String path = callbacks.newPath("deleted-in-a-partition");
-    String location =
-        first
-            .client()
-            .createTimer(
-                TimerJson.timer()
-                    .interval(2)
-                    .repeatFor(600)
-                    .callback(callbacks.url(path), "p")
-                    .json());
-    long id = ChronosClient.idOf(location);
-    await().until(() -> second.holdsLive(id));
-
-    remoteSiteAt(first, second, "127.0.0.1:1");
-    remoteSiteAt(second, first, "127.0.0.1:1");
-    assertThat(first.client().delete(location).statusCode()).isEqualTo(200);
-    await("the deletion owed to the second site")
-        .atMost(Duration.ofSeconds(20))
-        .until(
-            () ->
-                Long.valueOf(1).equals(first.client().gauge("chronos.sites.site1.deletions-owed")));
-    await("the first site's tombstone expired").until(() -> first.timer(id) == null);
-    // Cut off, the second site pops the timer as its backup.
-    callbacks.awaitRequests(path, 1, Duration.ofSeconds(15));
+    long id = deletedWhileCutOffUntilItsTombstoneExpired(first, second, path);
 
     // The first site reaches the second again (the second not yet the first): the deletion goes.
     remoteSiteAt(first, second, second.address());
@@ -587,13 +603,7 @@ class GeoRedundancyTest {
         .until(() -> !second.holdsLive(id));
     assertThat(first.client().gauge("chronos.sites.site1.deletions-owed")).isZero();
     remoteSiteAt(second, first, first.address());
-    int popped = callbacks.requestsTo(path).size();
-
-    // Three of the timer's intervals later: no more pops anywhere, and nothing came back.
-    await().pollDelay(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(7)).until(() -> true);
-    assertThat(callbacks.requestsTo(path)).hasSize(popped);
-    assertThat(first.holdsLive(id)).isFalse();
-    assertThat(second.holdsLive(id)).isFalse();
+    noMorePops(path, id);
   }
 
   /**
@@ -609,28 +619,8 @@ class GeoRedundancyTest {
     Node first = cluster.node(0);
     Node second = cluster.node(1);
     String path = callbacks.newPath("deleted-and-expired-while-cut-off");
-    String location =
-        first
-            .client()
-            .createTimer(
-                TimerJson.timer()
-                    .interval(2)
-                    .repeatFor(600)
-                    .callback(callbacks.url(path), "p")
-                    .json());
-    long id = ChronosClient.idOf(location);
-    await().until(() -> second.holdsLive(id));
-
-    remoteSiteAt(first, second, "127.0.0.1:1");
-    remoteSiteAt(second, first, "127.0.0.1:1");
-    assertThat(first.client().delete(location).statusCode()).isEqualTo(200);
+    long id = deletedWhileCutOffUntilItsTombstoneExpired(first, second, path);
     String owed = "chronos.sites.site1.deletions-owed";
-    await("the deletion owed to the second site")
-        .atMost(Duration.ofSeconds(20))
-        .until(() -> Long.valueOf(1).equals(first.client().gauge(owed)));
-    await("the first site's tombstone expired").until(() -> first.timer(id) == null);
-    // Cut off, the second site pops the timer as its backup.
-    callbacks.awaitRequests(path, 1, Duration.ofSeconds(15));
 
     // The second reaches the first first: its copy, and news of its next pops, arrive while the
     // first holds nothing of the timer but the deletion it owes.
@@ -656,13 +646,7 @@ class GeoRedundancyTest {
     await("nothing owed")
         .atMost(Duration.ofSeconds(30))
         .until(() -> first.client().gauge(owed) == 0);
-    int popped = callbacks.requestsTo(path).size();
-
-    // Three of the timer's intervals later: no more pops anywhere, and nothing came back.
-    await().pollDelay(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(7)).until(() -> true);
-    assertThat(callbacks.requestsTo(path)).hasSize(popped);
-    assertThat(first.holdsLive(id)).isFalse();
-    assertThat(second.holdsLive(id)).isFalse();
+    noMorePops(path, id);
   }
 
   /**

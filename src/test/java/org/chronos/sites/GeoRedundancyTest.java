@@ -235,21 +235,7 @@ class GeoRedundancyTest {
     cluster = ClusterHarness.create(3);
     List<Node> siteA = cluster.nodes().subList(0, 2);
     Node b = cluster.node(2);
-    for (Node node : siteA) {
-      node.writeClusterFile(cluster.nodeLines("node", siteA));
-      siteAReaches(node, b.address());
-    }
-    b.writeClusterFile("node = " + b.address());
-    b.writeSharedFile(
-        "[sites]\nlocal_site = siteB\nremote_site = siteA="
-            + cluster.node(0).address()
-            + "\nreplicate_timers_across_sites = true\n");
-    cluster.nodes().forEach(Node::start);
-    for (Node node : siteA) {
-      await("site B answering " + node)
-          .until(
-              () -> Long.valueOf(1).equals(node.client().gauge("chronos.sites.siteB.answering")));
-    }
+    startSiteAOfTwoAndB(siteA, b, cluster.node(0));
     String location =
         cluster.node(0).client().createTimer(TimerJson.oneShot(30, callbacks.url("/deleted"), "d"));
     long id = ChronosClient.idOf(location);
@@ -286,19 +272,9 @@ class GeoRedundancyTest {
     Node first = cluster.node(0);
     Node second = cluster.node(1);
     String path = callbacks.newPath("popped-after-a-deletion-elsewhere");
-    String location =
-        first
-            .client()
-            .createTimer(
-                TimerJson.timer()
-                    .interval(10)
-                    .repeatFor(600)
-                    .replicationFactor(1)
-                    .callback(callbacks.url(path), "p")
-                    .json());
     long set = System.currentTimeMillis();
+    String location = everyTenSecondsFromTheFirst(first, second, path);
     long id = ChronosClient.idOf(location);
-    await().until(() -> second.holdsLive(id));
 
     remoteSiteAt(first, second, "127.0.0.1:1");
     // Deleted 7 s after it was set: the first's tombstone (which lasts the interval) is held
@@ -340,21 +316,7 @@ class GeoRedundancyTest {
     Node b = cluster.node(2);
     Node receiver = cluster.node(0); // B's address for site A
     Node owing = cluster.node(1);
-    for (Node node : siteA) {
-      node.writeClusterFile(cluster.nodeLines("node", siteA));
-      siteAReaches(node, b.address());
-    }
-    b.writeClusterFile("node = " + b.address());
-    b.writeSharedFile(
-        "[sites]\nlocal_site = siteB\nremote_site = siteA="
-            + receiver.address()
-            + "\nreplicate_timers_across_sites = true\n");
-    cluster.nodes().forEach(Node::start);
-    for (Node node : siteA) {
-      await("site B answering " + node)
-          .until(
-              () -> Long.valueOf(1).equals(node.client().gauge("chronos.sites.siteB.answering")));
-    }
+    startSiteAOfTwoAndB(siteA, b, receiver);
     String path = callbacks.newPath("deleted-through-one-node");
     String location =
         receiver
@@ -407,21 +369,7 @@ class GeoRedundancyTest {
     Node owing = cluster.node(0); // B's address for site A
     Node replica = cluster.node(1);
     Node b = cluster.node(2);
-    for (Node node : siteA) {
-      node.writeClusterFile(cluster.nodeLines("node", siteA));
-      siteAReaches(node, b.address());
-    }
-    b.writeClusterFile("node = " + b.address());
-    b.writeSharedFile(
-        "[sites]\nlocal_site = siteB\nremote_site = siteA="
-            + owing.address()
-            + "\nreplicate_timers_across_sites = true\n");
-    cluster.nodes().forEach(Node::start);
-    for (Node node : siteA) {
-      await("site B answering " + node)
-          .until(
-              () -> Long.valueOf(1).equals(node.client().gauge("chronos.sites.siteB.answering")));
-    }
+    startSiteAOfTwoAndB(siteA, b, owing);
     long id = 0x1234_5678_0000_0000L;
     while (!owing.view().replicasFor(id, 1).get(0).equals(replica.address())) {
       id++;
@@ -474,6 +422,26 @@ class GeoRedundancyTest {
   }
 
   /**
+   * Sets a timer popping every 10 s for 10 minutes, replication factor 1, in the first of two
+   * sites, and returns its location once the second site holds it too.
+   */
+  private String everyTenSecondsFromTheFirst(Node first, Node second, String path) {
+    String location =
+        first
+            .client()
+            .createTimer(
+                TimerJson.timer()
+                    .interval(10)
+                    .repeatFor(600)
+                    .replicationFactor(1)
+                    .callback(callbacks.url(path), "p")
+                    .json());
+    long id = ChronosClient.idOf(location);
+    await().until(() -> second.holdsLive(id));
+    return location;
+  }
+
+  /**
    * Sets a timer popping every 2 s in the first of two sites, cuts the sites off from each other,
    * deletes the timer in the first, and waits until the first owes the second the deletion, its own
    * tombstone has expired (it lasts the interval), and the second, not knowing, has popped it.
@@ -514,6 +482,28 @@ class GeoRedundancyTest {
     await().pollDelay(Duration.ofSeconds(6)).atMost(Duration.ofSeconds(7)).until(() -> true);
     assertThat(callbacks.requestsTo(path)).hasSize(popped);
     assertThat(cluster.nodes()).noneMatch(n -> n.holdsLive(id));
+  }
+
+  /**
+   * Starts site A of two nodes, in one cluster, and site B of one node, whose address for site A is
+   * {@code entry}, and waits until both A nodes find B answering.
+   */
+  private void startSiteAOfTwoAndB(List<Node> siteA, Node b, Node entry) {
+    for (Node node : siteA) {
+      node.writeClusterFile(cluster.nodeLines("node", siteA));
+      siteAReaches(node, b.address());
+    }
+    b.writeClusterFile("node = " + b.address());
+    b.writeSharedFile(
+        "[sites]\nlocal_site = siteB\nremote_site = siteA="
+            + entry.address()
+            + "\nreplicate_timers_across_sites = true\n");
+    cluster.nodes().forEach(Node::start);
+    for (Node node : siteA) {
+      await("site B answering " + node)
+          .until(
+              () -> Long.valueOf(1).equals(node.client().gauge("chronos.sites.siteB.answering")));
+    }
   }
 
   /** Writes a site A node's shared file with site B at {@code address}, and reloads if running. */
@@ -710,19 +700,9 @@ class GeoRedundancyTest {
     Node first = cluster.node(0);
     Node second = cluster.node(1);
     String path = callbacks.newPath("deleted-while-cut-off");
-    String location =
-        first
-            .client()
-            .createTimer(
-                TimerJson.timer()
-                    .interval(10)
-                    .repeatFor(600)
-                    .replicationFactor(1)
-                    .callback(callbacks.url(path), "p")
-                    .json());
     long set = System.currentTimeMillis();
+    String location = everyTenSecondsFromTheFirst(first, second, path);
     long id = ChronosClient.idOf(location);
-    await().until(() -> second.holdsLive(id));
 
     remoteSiteAt(first, second, "127.0.0.1:1");
     remoteSiteAt(second, first, "127.0.0.1:1");

@@ -353,17 +353,18 @@ public final class TimerNode implements TimerEvents {
 
   /**
    * Whether another site's copy of a timer, news of a pop there or a copy re-sent, is of a series a
-   * client deleted here since ({@link VersionRule#isLaterDelete}, {@code lateByMillis} as there),
-   * so that site did not get the deletion: cut off when it was made, or the deletion was lost. By
-   * the version rule a pop beats the tombstone and would bring the timer back; the copy is refused
-   * instead, and the deletion sent to the timer's other sites again (owed to any that does not
-   * answer), except those this node owes it already. Timer thread.
+   * client deleted here since ({@link #isClientsDeletion}; the copy's start may be up to {@code
+   * lateByMillis} late), so that site did not get the deletion: cut off when it was made, or the
+   * deletion was lost. By the version rule a pop beats the tombstone and would bring the timer
+   * back; the copy is refused instead, and the deletion sent to the timer's other sites again (owed
+   * to any that does not answer), except those this node owes it already. Timer thread.
    */
   private boolean refusedAsDeleted(
       Timer held, Timer copy, ClusterView v, String path, long lateByMillis) {
     if (held == null
-        || held.sequence() != 0
-        || !VersionRule.isLaterDelete(held, copy, v.viewId(), v.localAddress(), lateByMillis)) {
+        || !isClientsDeletion(held, v)
+        || copy.isTombstone()
+        || copy.startMillis() - lateByMillis >= held.startMillis()) {
       return false;
     }
     deletionsKept.mark();
@@ -391,21 +392,19 @@ public final class TimerNode implements TimerEvents {
     }
     List<String> others = new ArrayList<>(timer.sites());
     others.remove(sc.localSite());
-    if (timer.isTombstone()) {
-      // Sent when the site answers again (resendOwedDeletions), not retried meanwhile.
-      others.removeIf(site -> owedDeletions.isOwed(site, timer));
-      if (others.isEmpty()) {
-        return;
-      }
+    if (!timer.isTombstone()) {
+      siteReplicator.send(others, path, TimerJson.writeForSite(timer, now));
+      return;
     }
-    byte[] body = TimerJson.writeForSite(timer, now);
-    if (timer.isTombstone()) {
-      // Owed to a site that does not get it, until that site answers again (resendToSite).
-      Timer owed = timer.snapshot();
-      siteReplicator.send(others, path, body, site -> owedDeletions.add(site, owed));
-    } else {
-      siteReplicator.send(others, path, body);
+    // A site owed it gets it when it answers again (resendOwedDeletions), not retried meanwhile;
+    // one that does not get it is owed it from then on.
+    others.removeIf(site -> owedDeletions.isOwed(site, timer));
+    if (others.isEmpty()) {
+      return;
     }
+    Timer owed = timer.snapshot();
+    siteReplicator.send(
+        others, path, TimerJson.writeForSite(timer, now), site -> owedDeletions.add(site, owed));
   }
 
   /**
@@ -788,32 +787,10 @@ public final class TimerNode implements TimerEvents {
 
   private boolean merge(TimerStore store, Timer incoming) {
     ClusterView v = view.get();
+    long now = clock.millis();
     Timer existing = store.get(incoming.id());
-    if (!incoming.isTombstone()) {
-      // A copy of a series a client deleted since: news of a pop made before the deletion (a
-      // retry, or another site's, passed on), or another site's copy re-sent, which by the version
-      // rule would bring it back. The deletion is one this node holds as a replica, or owes
-      // another site (its tombstone may have expired here); the later of the two counts.
-      Timer owed = owedDeletions.deletionOf(incoming.id(), clock.millis());
-      Timer held = existing != null && isClientsDeletion(existing, v) ? existing : null;
-      Timer deletion = later(owed, held);
-      if (deletion != null && incoming.startMillis() < deletion.startMillis()) {
-        deletionsKept.mark();
-        LOG.debug(
-            "kept the deletion {} over {}, of a series that started before it", deletion, incoming);
-        // The node it came from may have missed the deletion and pop on, and this site's other
-        // replicas may have taken the copy: tell them again. Another site it came from did not
-        // get it either (one owed it gets it when it answers again).
-        keepDeletion(store, existing, deletion, v);
-        if (deletion == held) {
-          sendToOtherSites(
-              held,
-              sites.get(),
-              TimerPath.location(held.id(), held.replicationFactor()),
-              clock.millis());
-        }
-        return false;
-      }
+    if (!incoming.isTombstone() && refusedForADeletion(store, existing, incoming, v, now)) {
+      return false;
     }
     if (existing != null && !VersionRule.incomingWins(existing, incoming, v.viewId())) {
       LOG.debug("kept {} over replicated {}", existing, incoming);
@@ -829,13 +806,41 @@ public final class TimerNode implements TimerEvents {
       toStore.setReplicas(incoming.replicas());
       toStore.setClusterViewId(incoming.clusterViewId());
     } else if (index < 0 && !incoming.isTombstone()) {
-      toStore = incoming.toTombstone(clock.millis());
+      toStore = incoming.toTombstone(now);
     }
     toStore.setSites(incoming.sites());
     toStore.setPopDelayMillis(popDelay(v, sites.get(), toStore));
     // A tombstone told late (after retries, or of a pop made late) is kept an interval from now,
     // as on the node that made it.
-    store.put(toStore, clock.millis());
+    store.put(toStore, now);
+    return true;
+  }
+
+  /**
+   * Whether a live copy is of a series a client deleted since: news of a pop made before the
+   * deletion (a retry, or another site's, passed on), or another site's copy re-sent, which by the
+   * version rule would bring it back. The deletion is one this node holds as a replica, or owes
+   * another site (its tombstone may have expired here); the later of the two counts. A refused
+   * copy's sender may have missed the deletion and pop on, and this site's other replicas may have
+   * taken the copy: they are told again ({@link #keepDeletion}); so are the timer's other sites,
+   * for a deletion held here (one owed gets it when that site answers again). Timer thread.
+   */
+  private boolean refusedForADeletion(
+      TimerStore store, Timer existing, Timer incoming, ClusterView v, long now) {
+    Timer owed = owedDeletions.deletionOf(incoming.id(), now);
+    Timer held = existing != null && isClientsDeletion(existing, v) ? existing : null;
+    Timer deletion = later(owed, held);
+    if (deletion == null || incoming.startMillis() >= deletion.startMillis()) {
+      return false;
+    }
+    deletionsKept.mark();
+    LOG.debug(
+        "kept the deletion {} over {}, of a series that started before it", deletion, incoming);
+    keepDeletion(store, existing, deletion, v);
+    if (deletion == held) {
+      sendToOtherSites(
+          held, sites.get(), TimerPath.location(held.id(), held.replicationFactor()), now);
+    }
     return true;
   }
 

@@ -10,6 +10,8 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 import org.chronos.api.BadRequestException;
 import org.chronos.api.TimerJson;
@@ -72,6 +74,7 @@ public final class TimerNode implements TimerEvents {
   private final Meter replicated;
   private final Meter snapshotCopiesSkipped;
   private final Meter deletionsKept;
+  private final Meter keptForUnreachableReplicas;
   private final Map<List<String>, List<String>> replicaLists = new ConcurrentHashMap<>();
   private TimerService service;
 
@@ -131,6 +134,7 @@ public final class TimerNode implements TimerEvents {
     this.replicated = metrics.meter("chronos.timers.replicas-received");
     this.snapshotCopiesSkipped = metrics.meter("chronos.resync.copies-superseded");
     this.deletionsKept = metrics.meter("chronos.sites.deletions-kept");
+    this.keptForUnreachableReplicas = metrics.meter("chronos.pops.kept-for-unreachable-replicas");
   }
 
   /** Stops probing other sites. */
@@ -977,22 +981,73 @@ public final class TimerNode implements TimerEvents {
     }
     String path = TimerPath.location(timer.id(), timer.replicationFactor());
     long now = clock.millis();
-    if (!peers.isEmpty()) {
-      replicator.send(peers, path, TimerJson.write(popped, now));
-    }
-    // Other sites' copies skip this pop too.
-    sendToOtherSites(popped, sites.get(), path, now);
+    Replicator.Outcome outcome = null;
     if (!timer.isTombstone() && !timer.replicas().contains(v.localAddress())) {
       // This node popped a timer it is no replica of any more (it held it from before a reload,
       // and popped it first, as it was its primary then). The new replicas now hold this pop;
-      // a live copy kept here would pop with them from now on, every time.
+      // a live copy kept here would pop with them from now on, every time. Queued on the timer
+      // thread before the news goes, so that a failure's restore always comes after it.
+      LeftToNewReplicas left = new LeftToNewReplicas(timer);
       service.query(
           store -> {
             if (store.get(timer.id()) == timer) {
-              store.put(noReplicaHere(timer, timer, now));
+              left.tombstone = noReplicaHere(timer, timer, now);
+              store.put(left.tombstone);
             }
             return null;
           });
+      outcome = left;
+    }
+    if (!peers.isEmpty()) {
+      replicator.send(peers, path, TimerJson.write(popped, now), outcome);
+    }
+    // Other sites' copies skip this pop too.
+    sendToOtherSites(popped, sites.get(), path, now);
+  }
+
+  /**
+   * A timer this node popped and left to its new replicas, keeping a tombstone. If none of them
+   * takes the pop's news (each unreachable for {@code replication.retryFor}), the timer would be
+   * gone; this node then holds it live again, and pops it until one does.
+   */
+  private final class LeftToNewReplicas implements Replicator.Outcome {
+    private final Timer timer;
+    private final Set<String> newReplicas;
+    private final AtomicInteger unanswered;
+    private final AtomicBoolean delivered = new AtomicBoolean();
+
+    /** The tombstone stored instead of the timer; timer thread only. */
+    private Timer tombstone;
+
+    LeftToNewReplicas(Timer timer) {
+      this.timer = timer;
+      this.newReplicas = Set.copyOf(timer.replicas());
+      this.unanswered = new AtomicInteger(newReplicas.size());
+    }
+
+    @Override
+    public void delivered(String peer, boolean ok) {
+      if (!newReplicas.contains(peer)) {
+        return; // a dropped or extra replica, told only to leave it a tombstone
+      }
+      if (ok) {
+        delivered.set(true);
+      }
+      if (unanswered.decrementAndGet() == 0 && !delivered.get()) {
+        service.query(
+            store -> {
+              if (tombstone != null && store.get(timer.id()) == tombstone) {
+                store.put(timer);
+                keptForUnreachableReplicas.mark();
+                LOG.warn(
+                    "none of the replicas {} of timer {} took the news of its pop here, after"
+                        + " retries: it stays here, live, and pops here until one does",
+                    newReplicas,
+                    Long.toHexString(timer.id()));
+              }
+              return null;
+            });
+      }
     }
   }
 

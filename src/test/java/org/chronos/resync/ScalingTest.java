@@ -159,6 +159,37 @@ class ScalingTest {
   }
 
   @Test
+  void aTimerPoppedByANodeNoLongerItsReplicaIsNotLostWhenItsNewReplicaCannotBeReached() {
+    // One copy of each timer (rf 1), on node 0. A reload adds node 1 as joining, but node 1 never
+    // starts: node 0, no replica of the timers placed on node 1 now, still pops them (their
+    // primary before), and its news of each pop cannot reach node 1. Keeping only a tombstone
+    // then would lose the timer: no node would make its next pop.
+    cluster = ClusterHarness.create(2, "replication:", "  retryFor: 1s");
+    Node only = cluster.node(0);
+    configure(List.of(only), cluster.nodeLines("node", List.of(only)));
+    only.start();
+    List<String> paths = createTimers(only, 20, 1, 2, 12);
+    configure(
+        List.of(only),
+        cluster.nodeLines("node", List.of(only))
+            + "\n"
+            + cluster.nodeLines("joining", List.of(cluster.node(1))));
+    reload(List.of(only));
+
+    await("six pops of every timer")
+        .atMost(Duration.ofSeconds(40))
+        .until(() -> paths.stream().allMatch(p -> sequencesSince(p, 0).size() >= 6));
+    for (String path : paths) {
+      assertThat(sequencesSince(path, 0))
+          .as("the pops of %s, by X-Sequence-Number", path)
+          .containsExactlyInAnyOrder(1, 2, 3, 4, 5, 6);
+    }
+    assertThat(only.metrics().meter("chronos.pops.kept-for-unreachable-replicas").getCount())
+        .as("pops whose news no new replica took, the timer kept live")
+        .isPositive();
+  }
+
+  @Test
   void timersDueRightAfterANodeIsAddedWithoutJoiningLinesPopOnce() {
     // The older procedure (seeds/clustering-v1.txt): the new node goes straight in as a node line
     // and every node reloads; the timers below pop before any resync. Where the new node takes a

@@ -210,6 +210,10 @@ public final class ClusterHarness implements AutoCloseable {
       return (ChronosApplication) support.getApplication();
     }
 
+    public com.codahale.metrics.MetricRegistry metrics() {
+      return support.getEnvironment().metrics();
+    }
+
     /** POST /tasks/reload; returns the HTTP status. */
     public int reload() {
       return client.adminPost("/tasks/reload").statusCode();

@@ -129,6 +129,16 @@ public record ClusterConfig(
    */
   public static ClusterConfig parse(String text, String sourceName, int defaultPort)
       throws ConfigException {
+    return parse(text, sourceName, defaultPort, null, null);
+  }
+
+  /**
+   * As {@link #parse(String, String, int)}; an [identity] key the text does not have is taken from
+   * {@code identityText} ({@code identityName}: its file), when given.
+   */
+  static ClusterConfig parse(
+      String text, String sourceName, int defaultPort, String identityText, String identityName)
+      throws ConfigException {
     checkDefaultPort(defaultPort);
     IniFile ini = IniFile.parse(text, sourceName);
     ini.unknownKeys(CLUSTER, Set.of("localhost", "node", "joining", "leaving")).forEach(LOG::warn);
@@ -165,8 +175,9 @@ public record ClusterConfig(
               + " but no node or joining line; no node would be left");
     }
 
-    int instanceId = identity(ini, "instance_id", MAX_INSTANCE_ID);
-    int deploymentId = identity(ini, "deployment_id", MAX_DEPLOYMENT_ID);
+    IniFile fallback = identityText == null ? null : IniFile.parse(identityText, identityName);
+    int instanceId = identity(ini, fallback, "instance_id", MAX_INSTANCE_ID);
+    int deploymentId = identity(ini, fallback, "deployment_id", MAX_DEPLOYMENT_ID);
     return new ClusterConfig(localhost, nodes, joining, leaving, instanceId, deploymentId);
   }
 
@@ -229,8 +240,20 @@ public record ClusterConfig(
     }
   }
 
-  private static int identity(IniFile ini, String key, int max) throws ConfigException {
+  /** Whether {@code text} has an [identity] instance_id or deployment_id. */
+  static boolean namesIdentity(String text, String sourceName) throws ConfigException {
+    IniFile ini = IniFile.parse(text, sourceName);
+    return !(ini.entries(IDENTITY, "instance_id").isEmpty()
+        && ini.entries(IDENTITY, "deployment_id").isEmpty());
+  }
+
+  private static int identity(IniFile ini, IniFile fallback, String key, int max)
+      throws ConfigException {
     Optional<IniFile.Entry> entry = ini.singleEntry(IDENTITY, key);
+    if (entry.isEmpty() && fallback != null) {
+      ini = fallback;
+      entry = ini.singleEntry(IDENTITY, key);
+    }
     if (entry.isEmpty()) {
       return 0;
     }

@@ -32,7 +32,12 @@ public final class ClusterService implements Managed {
    * the shared file exists and has lines in [sites].
    */
   private record Topology(
-      ClusterView view, SitesConfig sites, boolean listed, boolean sitesListed, Path source) {}
+      ClusterView view,
+      SitesConfig sites,
+      boolean listed,
+      boolean sitesListed,
+      Path source,
+      Path identitySource) {}
 
   /**
    * The file of the original's first clustering document, beside the cluster file: [cluster] (and
@@ -56,6 +61,14 @@ public final class ClusterService implements Managed {
           clusterFile);
     } else if (!Files.exists(clusterFile)) {
       LOG.info("cluster file {} not found: running as a single-node cluster", clusterFile);
+    }
+    if (!initial.identitySource().equals(initial.source())) {
+      LOG.info(
+          "[identity] read from {}, as {} has none: deployment_id {}, instance_id {}",
+          initial.identitySource(),
+          initial.source(),
+          initial.view().config().deploymentId(),
+          initial.view().config().instanceId());
     }
     LOG.info("cluster view: {}; sites: {}", describe(initial.view()), initial.sites());
   }
@@ -136,7 +149,7 @@ public final class ClusterService implements Managed {
       LOG.info(
           "[identity] changed in {}: new timer ids are made with deployment_id {} and instance_id"
               + " {}",
-          next.source(),
+          next.identitySource(),
           config.deploymentId(),
           config.instanceId());
       identityListeners.forEach(listener -> listener.accept(config));
@@ -157,25 +170,43 @@ public final class ClusterService implements Managed {
 
   /**
    * Reads both files; without the cluster file, and if {@code olderLayout}, the [cluster] node
-   * lines of {@link #OLDER_LAYOUT_FILE} beside it.
+   * lines of {@link #OLDER_LAYOUT_FILE} beside it. A cluster file without [identity] keys (or none)
+   * takes them from that file, which holds them in the older layout: a node moved to a cluster file
+   * written without them would otherwise go back to 0/0 and make the ids another node makes.
    */
   private Topology load(boolean olderLayout) throws ConfigException {
     Path source = clusterFile;
     String text = ClusterConfig.read(clusterFile);
     boolean listed = text != null && ClusterConfig.namesMembers(text, source.toString());
+    Path older = clusterFile.resolveSibling(OLDER_LAYOUT_FILE);
     if (text == null && olderLayout) {
-      Path older = clusterFile.resolveSibling(OLDER_LAYOUT_FILE);
-      String olderText = readOlderLayout(older);
+      String olderText = readOlderLayout(older, "[cluster]");
       if (olderText != null && ClusterConfig.namesMembers(olderText, older.toString())) {
         source = older;
         text = olderText;
         listed = true;
       }
     }
+    Path identitySource = source;
+    String identityText = null;
+    if (!source.equals(older)
+        && (text == null || !ClusterConfig.namesIdentity(text, source.toString()))) {
+      identityText = readOlderLayout(older, "[identity]");
+      if (identityText != null && ClusterConfig.namesIdentity(identityText, older.toString())) {
+        identitySource = older;
+      } else {
+        identityText = null;
+      }
+    }
     ClusterConfig config =
-        text == null
+        text == null && identityText == null
             ? ClusterConfig.singleNode(defaultPort)
-            : ClusterConfig.parse(text, source.toString(), defaultPort);
+            : ClusterConfig.parse(
+                text == null ? "" : text,
+                source.toString(),
+                defaultPort,
+                identityText,
+                older.toString());
     String sharedText = ClusterConfig.read(sharedFile);
     SitesConfig sites =
         sharedText == null
@@ -183,22 +214,23 @@ public final class ClusterService implements Managed {
             : SitesConfig.parse(sharedText, sharedFile.toString(), defaultPort);
     boolean sitesListed =
         sharedText != null && SitesConfig.namesSites(sharedText, sharedFile.toString());
-    return new Topology(new ClusterView(config), sites, listed, sitesListed, source);
+    return new Topology(
+        new ClusterView(config), sites, listed, sitesListed, source, identitySource);
   }
 
   /**
-   * The older layout's file if it has a [cluster] section, or null: it may well be another
+   * The older layout's file if it has the {@code section} wanted, or null: it may well be another
    * program's file, or not be ours to read.
    */
-  private static String readOlderLayout(Path older) {
+  private static String readOlderLayout(Path older, String section) {
     String text;
     try {
       text = ClusterConfig.read(older);
     } catch (ConfigException e) {
-      LOG.warn("not reading [cluster] from {}: {}", older, e.getMessage());
+      LOG.warn("not reading {} from {}: {}", section, older, e.getMessage());
       return null;
     }
-    return text != null && text.contains("[cluster]") ? text : null;
+    return text != null && text.contains(section) ? text : null;
   }
 
   public static String describe(ClusterView v) {

@@ -96,6 +96,60 @@ class ClusterServiceTest {
     assertThat(service.view().config().nodes()).containsExactly(A, B);
   }
 
+  /**
+   * A node moved from the older layout to a cluster file written without [identity] keeps the
+   * identity chronos.conf gives it: back at 0/0, it would make the ids another node makes.
+   */
+  @Test
+  void aClusterFileWithoutIdentityTakesItFromChronosConfBesideIt() throws Exception {
+    Path chronosConf = dir.resolve("chronos.conf");
+    Files.writeString(
+        chronosConf,
+        "[cluster]\nlocalhost = "
+            + A
+            + "\nnode = "
+            + A
+            + "\nnode = "
+            + B
+            + "\n[identity]\ninstance_id = 5\ndeployment_id = 2\n");
+    Path clusterFile = dir.resolve("chronos_cluster.conf");
+    ClusterService service = new ClusterService(clusterFile, dir.resolve("none.conf"), 7253);
+    assertThat(service.view().config().instanceId()).isEqualTo(5);
+
+    write("node = " + A + "\nnode = " + B);
+    service.reload();
+    assertThat(service.view().config().instanceId()).isEqualTo(5);
+    assertThat(service.view().config().deploymentId()).isEqualTo(2);
+
+    // Once the cluster file has [identity], it is the one that counts.
+    write("node = " + A + "\nnode = " + B + "\n[identity]\ninstance_id = 9");
+    service.reload();
+    assertThat(service.view().config().instanceId()).isEqualTo(9);
+    assertThat(service.view().config().deploymentId()).isZero();
+  }
+
+  @Test
+  void withoutAClusterFileANodeAloneTakesItsIdentityFromChronosConf() throws Exception {
+    Files.writeString(
+        dir.resolve("chronos.conf"),
+        "[http]\nbind-port = 7253\n[identity]\ninstance_id = 3\ndeployment_id = 1\n");
+    ClusterService service =
+        new ClusterService(dir.resolve("chronos_cluster.conf"), dir.resolve("none.conf"), 7253);
+    assertThat(service.view().config().nodes()).hasSize(1);
+    assertThat(service.view().config().instanceId()).isEqualTo(3);
+    assertThat(service.view().config().deploymentId()).isEqualTo(1);
+  }
+
+  @Test
+  void aBadIdentityInChronosConfIsRefusedNamingThatFile() throws Exception {
+    Files.writeString(dir.resolve("chronos.conf"), "[identity]\ninstance_id = 500\n");
+    Path clusterFile = write("node = " + A);
+
+    assertThatThrownBy(() -> new ClusterService(clusterFile, dir.resolve("none.conf"), 7253))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("chronos.conf:2: [identity] instance_id '500'");
+  }
+
   @Test
   void aChronosConfWithoutAClusterSectionLeavesANodeWithoutAClusterFileAlone() throws Exception {
     Files.writeString(dir.resolve("chronos.conf"), "[http]\nbind-port = 7253\n");

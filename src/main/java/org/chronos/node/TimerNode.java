@@ -720,8 +720,10 @@ public final class TimerNode implements TimerEvents {
       if (!toldOfTheCap) {
         toldOfTheCap = true;
         LOG.warn(
-            "remembering only the last {} timers forgotten during a resync (resync.maxRememberedTimers):"
-                + " a resync page taken before one of the others was forgotten may bring it back",
+            "remembering only the last {} timers forgotten while snapshots may arrive (a resync's"
+                + " pages or copies, another site's copies, a deletion told again;"
+                + " resync.maxRememberedTimers): a snapshot taken before one of the others was"
+                + " forgotten may bring it back",
             maxRemembered);
       }
     }

@@ -32,6 +32,7 @@ import org.chronos.node.RealtimePriority;
 import org.chronos.node.TimerNode;
 import org.chronos.overload.OverloadFilter;
 import org.chronos.replication.Replicator;
+import org.chronos.resources.IgnoreAccept;
 import org.chronos.resources.PingResource;
 import org.chronos.resources.TimersResource;
 import org.chronos.resync.ResyncService;
@@ -182,6 +183,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     PrometheusEndpoint.install(environment.metrics(), environment.admin());
     DeadlockWatch.install(environment.metrics(), environment.healthChecks());
     environment.jersey().register(new PingResource(ts.getMaxBodySize().toBytes()));
+    environment.jersey().register(new IgnoreAccept());
     // How the timer thread is scheduled, once the managed start below has asked for a policy.
     AtomicReference<String> timerScheduling = new AtomicReference<>("normal (not started yet)");
     environment

@@ -456,6 +456,19 @@ public final class TimersResource {
     return otherMethod(rest);
   }
 
+  /**
+   * {@code OPTIONS /timers}: 405, as any method on the collection but {@code POST} (and the
+   * internal API's {@code GET}) is (section 1), rather than Jersey's own answer, which lists the
+   * methods.
+   */
+  @OPTIONS
+  public Response optionsOnTheCollection() {
+    return Response.status(405)
+        .header("Allow", "POST, GET, HEAD")
+        .entity("method not allowed on /timers\n")
+        .build();
+  }
+
   private static Response otherMethod(String rest) {
     if (TimerPath.parse(rest) == null) {
       return notFound(rest);

@@ -271,7 +271,7 @@ class TimerApiTest {
   }
 
   @ParameterizedTest(name = "{0} /timers is 405")
-  @ValueSource(strings = {"PUT", "DELETE", "PATCH"})
+  @ValueSource(strings = {"PUT", "DELETE", "PATCH", "OPTIONS"})
   void methodsOtherThanPostOnTheCollectionAre405(String method) {
     HttpResponse<String> response = chronos.send(method, "/timers", bodyFor(method));
 
@@ -285,6 +285,31 @@ class TimerApiTest {
 
     assertThat(response.statusCode()).isEqualTo(400);
     assertThat(response.body()).contains("node-for-replicas");
+  }
+
+  /**
+   * The original never reads {@code Accept}; many HTTP client libraries send {@code
+   * application/json} by default. Each answer keeps its one form.
+   */
+  @ParameterizedTest(name = "Accept: {0}")
+  @ValueSource(strings = {"application/json", "application/xml", "text/html;q=0.9"})
+  void whateverAClientAcceptsItsTimerIsSetAndDeleted(String accept) {
+    String json = TimerJson.oneShot(60, callbacks.url(callbacks.newPath("accept")), "a");
+
+    HttpResponse<String> created =
+        chronos.send("POST", "/timers", BodyPublishers.ofString(json), "Accept", accept);
+    assertThat(created.statusCode()).as(created.body()).isEqualTo(200);
+    String location = created.headers().firstValue("Location").orElseThrow();
+    assertThat(location).matches(LOCATION_RF2);
+    HttpResponse<String> deleted =
+        chronos.send("DELETE", location, BodyPublishers.noBody(), "Accept", accept);
+    assertThat(deleted.statusCode()).isEqualTo(200);
+    HttpResponse<String> ping =
+        chronos.send("GET", "/ping", BodyPublishers.noBody(), "Accept", accept);
+    assertThat(ping.statusCode()).isEqualTo(200);
+    assertThat(ping.body()).isEqualTo("OK");
+    assertThat(ping.headers().firstValue("Content-Type"))
+        .hasValueSatisfying(type -> assertThat(type).startsWith("text/plain"));
   }
 
   @Test

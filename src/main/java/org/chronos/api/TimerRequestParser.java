@@ -212,7 +212,7 @@ public final class TimerRequestParser {
   private static void check(String uri) throws BadRequestException {
     URI parsed;
     try {
-      parsed = new URI(uri);
+      parsed = new URI(CallbackUri.encoded(uri));
     } catch (URISyntaxException e) {
       throw new BadRequestException("callback.http.uri is not a valid URI: " + e.getMessage());
     }

@@ -29,6 +29,7 @@ import org.apache.hc.core5.http.nio.entity.DiscardingEntityConsumer;
 import org.apache.hc.core5.http.nio.support.AsyncRequestBuilder;
 import org.apache.hc.core5.http.nio.support.BasicResponseConsumer;
 import org.apache.hc.core5.io.CloseMode;
+import org.chronos.api.CallbackUri;
 import org.chronos.http.AsyncHttp;
 import org.chronos.timer.CallbackOutcome;
 import org.chronos.timer.CallbackSink;
@@ -307,7 +308,7 @@ public final class CallbackClient implements CallbackSink {
       }
       try {
         Target target = Target.of(pop.uri());
-        java.net.URI uri = java.net.URI.create(target.uri());
+        java.net.URI uri = java.net.URI.create(CallbackUri.encoded(target.uri()));
         CompletableFuture<Void> lookup = hostLookedUp ? null : hosts.whenReady(hostOf(uri));
         if (lookup != null) {
           // Once only: the answer (or failure) is then at hand for HttpClient.

@@ -42,6 +42,18 @@ class CallbackUriCheckTest {
     assertThatCode(() -> TimerRequestParser.checkCallbackUri(uri)).doesNotThrowAnyException();
   }
 
+  /** curl sends them as they are; they are sent percent-encoded ({@link CallbackUri}). */
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "http://127.0.0.1:80/café?f=a|b&q={x}&p=100%",
+        "http://my_service/a b?c=^`",
+        "http://h/#a#b"
+      })
+  void charactersAUriMayNotHoldAfterItsAuthorityAreAccepted(String uri) {
+    assertThatCode(() -> TimerRequestParser.checkCallbackUri(uri)).doesNotThrowAnyException();
+  }
+
   @Test
   void aValidUriIsAcceptedAgainAndDoesNotMakeAnotherValid() throws BadRequestException {
     for (int i = 0; i < 3; i++) {

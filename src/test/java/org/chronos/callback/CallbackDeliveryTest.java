@@ -121,6 +121,24 @@ class CallbackDeliveryTest {
     assertThat(pop.query()).isEqualTo("timer=abc&x=%20y");
   }
 
+  /**
+   * Clients of the original write characters a URI may not hold (curl sends them as they are): they
+   * arrive percent-encoded, as UTF-8, which the callback's server reads as the same path and query.
+   * Escapes the client wrote stay as they are.
+   */
+  @Execution(ExecutionMode.CONCURRENT)
+  @Test
+  void charactersAUriMayNotHoldArrivePercentEncodedAsUtf8() {
+    String path = callbacks.newPath("lenient");
+
+    chronos.createTimer(
+        TimerJson.oneShot(0, callbacks.url(path) + "/café d?f=a|b&q={x}&p=100%&e=%41^", "lenient"));
+
+    Received pop = callbacks.awaitRequest(path + "/caf%C3%A9%20d");
+    assertThat(pop.query()).isEqualTo("f=a%7Cb&q=%7Bx%7D&p=100%25&e=%41%5E");
+    assertThat(pop.bodyText()).isEqualTo("lenient");
+  }
+
   @Execution(ExecutionMode.CONCURRENT)
   @Test
   void credentialsInTheUriArriveAsBasicAuthentication() {

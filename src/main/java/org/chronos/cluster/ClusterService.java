@@ -107,9 +107,12 @@ public final class ClusterService implements Managed {
   public synchronized ClusterView reload() throws ConfigException {
     Topology next;
     try {
-      // chronos.conf is read at start, or while it still is: a cluster file found gone for a moment
-      // (rewritten) must not switch the node to an old member list left there.
-      next = load(!current.get().source().equals(clusterFile));
+      // chronos.conf is read unless the node runs from a cluster file that lists members: that
+      // file found gone for a moment (rewritten) must not switch the node to an old member list
+      // left there. A node started with neither file (as the package installs it) follows the
+      // original's first clustering document when chronos.conf gets [cluster] lines and a reload.
+      Topology now = current.get();
+      next = load(!(now.listed() && now.source().equals(clusterFile)));
       if (current.get().listed() && !next.listed()) {
         // A file being rewritten (truncated, or moved away and back) when the reload comes would
         // otherwise turn a member of a cluster into a cluster of one.

@@ -79,6 +79,26 @@ class ClusterServiceTest {
   }
 
   /**
+   * A node installed from the package starts with neither file. An operator following the first
+   * clustering document writes [cluster] into chronos.conf and reloads: the node joins that
+   * cluster.
+   */
+  @Test
+  void aNodeStartedWithNeitherFileReadsTheClusterChronosConfGetsOnAReload() throws Exception {
+    Path clusterFile = dir.resolve("chronos_cluster.conf");
+    ClusterService service = new ClusterService(clusterFile, dir.resolve("none.conf"), 7253);
+    assertThat(service.view().config().nodes()).hasSize(1);
+
+    Files.writeString(
+        dir.resolve("chronos.conf"),
+        "[cluster]\nlocalhost = " + A + "\nnode = " + A + "\nnode = " + B + "\n");
+    service.reload();
+
+    assertThat(service.view().config().nodes()).containsExactly(A, B);
+    assertThat(service.view().localAddress()).isEqualTo(A);
+  }
+
+  /**
    * A node that reads its cluster file, found gone on a reload (being rewritten), refuses the
    * reload as ever: it does not switch to an old member list left in chronos.conf.
    */

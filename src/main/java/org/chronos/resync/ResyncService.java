@@ -598,7 +598,14 @@ public final class ResyncService {
       // The run stopped waiting for pages.
     } catch (RuntimeException e) {
       LOG.error("resync page fetch from {} failed", peer, e);
-      pages.offer(new FetchFailed(new ResyncException("page fetch failed: " + e)));
+      try {
+        // Put, as every other ending is: with the queue full, an offer would drop the failure and
+        // leave the run waiting for a page that never comes (the run cancels this thread when it
+        // stops taking).
+        pages.put(new FetchFailed(new ResyncException("page fetch failed: " + e)));
+      } catch (InterruptedException stopped) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 

@@ -126,6 +126,14 @@ public final class Replicator {
     default void superseded(String peer) {
       delivered(peer, true);
     }
+
+    /**
+     * The peer answered, and refused the message with a 4xx ({@code status}): it is up, and the
+     * message is not sent again. By default, not delivered.
+     */
+    default void refused(String peer, int status) {
+      delivered(peer, false);
+    }
   }
 
   /**
@@ -859,7 +867,7 @@ public final class Replicator {
     } else if (status >= 500) {
       retryOrFail(lane, m, "HTTP " + status);
     } else {
-      fail(lane, m, "HTTP " + status + " (not retried)");
+      fail(lane, m, "HTTP " + status + " (not retried)", status);
     }
   }
 
@@ -937,9 +945,18 @@ public final class Replicator {
 
   /** The message's final outcome: told to its sender, and its bulk room freed. */
   private void finish(Lane lane, Message m, boolean ok) {
+    finish(lane, m, ok, 0);
+  }
+
+  /** As {@link #finish(Lane, Message, boolean)}; {@code refusedWith}: the 4xx, or 0 for none. */
+  private void finish(Lane lane, Message m, boolean ok, int refusedWith) {
     release(lane, m);
     if (m.outcome() != null) {
-      m.outcome().delivered(m.peer(), ok);
+      if (refusedWith > 0) {
+        m.outcome().refused(m.peer(), refusedWith);
+      } else {
+        m.outcome().delivered(m.peer(), ok);
+      }
     }
   }
 
@@ -955,9 +972,14 @@ public final class Replicator {
   }
 
   private void fail(Lane lane, Message m, String reason) {
+    fail(lane, m, reason, 0);
+  }
+
+  /** As {@link #fail(Lane, Message, String)}; {@code refusedWith}: the peer's 4xx, or 0. */
+  private void fail(Lane lane, Message m, String reason, int refusedWith) {
     Peer p = lane.peer;
     p.failed.inc();
-    finish(lane, m, false);
+    finish(lane, m, false, refusedWith);
     long now = clock.millis();
     long previous = p.lastFailureMillis.getAndSet(now);
     // One line per peer per 10 s is enough to explain a dead peer without flooding the log.

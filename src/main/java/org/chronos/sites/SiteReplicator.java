@@ -70,6 +70,9 @@ public final class SiteReplicator {
     /** The latest start time (ms) a node of the site has said, or -1 before the first answer. */
     volatile long latestStarted = -1;
 
+    /** When a refusal by the site was last logged (racy: at worst a line more). */
+    volatile long lastRefusalLoggedMillis;
+
     SiteState(String name) {
       sent = metrics.counter(MetricRegistry.name("chronos", "sites", name, "sent"));
       failed = metrics.counter(MetricRegistry.name("chronos", "sites", name, "failed"));
@@ -257,6 +260,24 @@ public final class SiteReplicator {
       @Override
       public void superseded(String peer) {
         // Neither an answer nor a failure: the later message's outcome tells.
+      }
+
+      @Override
+      public void refused(String peer, int status) {
+        // The site answers: it is not down, and what it refused it would refuse again (a body
+        // over its limit, a timer over its longest), so nothing is re-sent or owed for it. Taken
+        // for down, every node of this site would re-send it every timer each time a probe
+        // answers, and the refused one would start it over.
+        state.failed.inc();
+        long now = System.currentTimeMillis();
+        if (now - state.lastRefusalLoggedMillis > 10_000) {
+          state.lastRefusalLoggedMillis = now;
+          LOG.warn(
+              "site {} refused a timer with HTTP {} (not sent again; its limits may be lower than"
+                  + " this site's)",
+              name,
+              status);
+        }
       }
     };
   }

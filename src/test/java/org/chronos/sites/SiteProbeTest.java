@@ -7,6 +7,7 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -42,10 +43,36 @@ class SiteProbeTest {
 
   private void put(HttpExchange exchange) throws IOException {
     try (exchange) {
-      exchange.getRequestBody().readAllBytes();
+      String body = new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+      if (body.contains(REFUSED)) {
+        if (body.contains("\"Requests\"")) {
+          exchange.sendResponseHeaders(404, -1); // a batch: as an original node, single PUTs then
+          return;
+        }
+        // As a site whose limits are lower than the sender's refuses a timer (413, 400).
+        refusals.incrementAndGet();
+        exchange.sendResponseHeaders(413, -1);
+        return;
+      }
       puts.incrementAndGet();
       exchange.sendResponseHeaders(200, -1);
     }
+  }
+
+  private static final String REFUSED = "refused-by-the-other-site";
+  private final AtomicInteger refusals = new AtomicInteger();
+
+  private Node startWithTheSite() {
+    cluster = ClusterHarness.create(1);
+    Node node = cluster.node(0);
+    node.writeClusterFile(cluster.nodeLines("node", List.of(node)));
+    node.writeSharedFile(
+        "[sites]\nlocal_site = site0\nreplicate_timers_across_sites = true\nremote_site = site1=127.0.0.1:"
+            + site.getAddress().getPort()
+            + "\n");
+    node.start();
+    await().until(() -> pings.get() >= 1);
+    return node;
   }
 
   @AfterEach
@@ -58,15 +85,7 @@ class SiteProbeTest {
 
   @Test
   void answersFromTheNodesOfOneSiteByTurnsAreNoRestart() {
-    cluster = ClusterHarness.create(1);
-    Node node = cluster.node(0);
-    node.writeClusterFile(cluster.nodeLines("node", List.of(node)));
-    node.writeSharedFile(
-        "[sites]\nlocal_site = site0\nreplicate_timers_across_sites = true\nremote_site = site1=127.0.0.1:"
-            + site.getAddress().getPort()
-            + "\n");
-    node.start();
-    await().until(() -> pings.get() >= 1);
+    Node node = startWithTheSite();
     for (int i = 0; i < 10; i++) {
       node.client().createTimer(TimerJson.oneShot(600, "http://127.0.0.1:1/never", "s" + i));
     }
@@ -76,5 +95,33 @@ class SiteProbeTest {
 
     // Sent once when made; at most once more when the second node's later start was first seen.
     assertThat(puts.get()).isLessThanOrEqualTo(20);
+  }
+
+  /**
+   * A site that refuses a timer with a 4xx answers all the same. Taken for down, it was sent every
+   * timer again each time a probe answered (every 2 s), the refused one among them, which started
+   * it over: for good.
+   */
+  @Test
+  void aTimerTheOtherSiteRefusesIsNotSentAgainAndTheSiteStillAnswers() {
+    Node node = startWithTheSite();
+    // The first answer (first contact) re-sends what the node holds: past it before the timer.
+    await().until(() -> pings.get() >= 2);
+
+    node.client().createTimer(TimerJson.oneShot(600, "http://127.0.0.1:1/never", REFUSED));
+    await("the other site's refusal").until(() -> refusals.get() >= 1);
+    int probes = pings.get();
+
+    await("two more probes, each of which would have sent the timer again")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> pings.get() >= probes + 2);
+    assertThat(refusals.get()).as("the refused timer's sends").isEqualTo(1);
+    assertThat(node.metrics().getGauges().get("chronos.sites.site1.answering").getValue())
+        .isEqualTo(1);
+    assertThat(node.metrics().counter("chronos.sites.site1.failed").getCount()).isEqualTo(1);
+
+    // A timer it takes still goes.
+    node.client().createTimer(TimerJson.oneShot(600, "http://127.0.0.1:1/never", "taken"));
+    await("a timer the site takes").until(() -> puts.get() >= 1);
   }
 }

@@ -10,8 +10,8 @@
 #   The last line is "package-test: N passed, M failed"; the exit status is non-zero on failure.
 #
 # Environment:
-#   CHRONOS_TEST_REQUIRE_RESYNC=1  require "chronos-ctl resync" (POST /tasks/resync) to succeed.
-#       Default 0: until the node has the resync task, a clear failure message is accepted.
+#   CHRONOS_TEST_REQUIRE_RESYNC=0  accept a clear failure message from "chronos-ctl resync"
+#       (POST /tasks/resync), for a node without the resync task. Default 1: it must succeed.
 #   CHRONOS_TEST_KEEP=1            keep the temporary directory (its path is printed).
 
 set -u
@@ -496,6 +496,15 @@ public class StandInAdmin {
       exchange.getResponseBody().write(body);
       exchange.close();
     });
+    // A node whose resync reached every node but could not deliver two copies.
+    server.createContext("/copies-failed/tasks/resync", exchange -> {
+      exchange.getRequestBody().readAllBytes();
+      byte[] body = ("{\"nodesContacted\":1,\"nodesFailed\":0,\"timersReceived\":5,"
+          + "\"copiesFailed\":2,\"failures\":[]}\n").getBytes(StandardCharsets.UTF_8);
+      exchange.sendResponseHeaders(200, body.length);
+      exchange.getResponseBody().write(body);
+      exchange.close();
+    });
     server.setExecutor(Executors.newCachedThreadPool());
     server.start();
     System.out.println(server.getAddress().getPort());
@@ -538,6 +547,10 @@ if [ -n "$STANDIN_PORT" ]; then
         fail "init script wait-sync returns when the resync has finished (exit $rc, ${elapsed} s)"
         head -n 10 "$T/out" | sed 's/^/     | /'
     fi
+    ADMIN_URL=http://127.0.0.1:$STANDIN_PORT/copies-failed
+    expect_ctl "chronos-ctl resync fails when copies could not be delivered (exit 1)" 1 \
+        '2 cop\(ies\) could not be delivered' resync
+    check "its summary is still printed" grep -q '"copiesFailed":2' "$T/out"
     ADMIN_URL=$saved_admin
 else
     note "skipped: the stand-in admin port did not start (a JRE without the source launcher?)"

@@ -52,6 +52,12 @@ public final class TimerNode implements TimerEvents {
   /** Each replica after the first pops this much later than the one before it (section 5). */
   public static final int REPLICA_DELAY_MILLIS = 2000;
 
+  /**
+   * How long a resync copy whose pop the peer was making holds back that pop here: the callback's 2
+   * s, as a backup waits for the replica before it, and room for the peer's news to arrive.
+   */
+  static final long CALLBACK_OUT_WAIT_MILLIS = REPLICA_DELAY_MILLIS + 500;
+
   private static final int MAX_INTERNED_LISTS = 10_000;
 
   /**
@@ -749,18 +755,30 @@ public final class TimerNode implements TimerEvents {
    * {@code then} hears of each copy right after, on the timer thread, so that a copy it sends on is
    * queued before anything this node sends about a later pop of the timer. Completes once done.
    *
+   * <p>A copy whose next pop the peer was making as it wrote the page ({@code callbackOut}) is of
+   * the timer before that pop, and overdue: popped here at once, it would be popped twice if the
+   * peer's callback succeeded. It is held back as a backup's pop is ({@link
+   * #CALLBACK_OUT_WAIT_MILLIS}), so that the peer's news of the pop arrives first; should the
+   * callback fail, the peer drops its copy, and this node makes the pop then.
+   *
    * @param transitMillis how long the page took from request to answer: the copies' starts, counted
    *     from its arrival, are up to that much later than the peer's
    */
   public java.util.concurrent.CompletableFuture<Void> mergeResyncCopies(
-      List<Timer> copies, boolean[] store, long transitMillis, ResyncMerged then) {
+      List<Timer> copies,
+      boolean[] store,
+      boolean[] callbackOut,
+      long transitMillis,
+      ResyncMerged then) {
     return service.query(
         s -> {
           ClusterView v = view.get();
           for (int i = 0; i < copies.size(); i++) {
             // A page's copies all make this node a replica (the resync checks).
             Timer placed = placeSnapshot(s, copies.get(i), v, transitMillis);
-            if (placed != null && store[i] && !merge(s, placed)) {
+            long notBefore =
+                callbackOut[i] ? clock.millis() + CALLBACK_OUT_WAIT_MILLIS : Long.MIN_VALUE;
+            if (placed != null && store[i] && !merge(s, placed, notBefore)) {
               placed = null; // a deletion this node owes another site is later (keepDeletion)
             }
             then.merged(i, placed);
@@ -792,6 +810,13 @@ public final class TimerNode implements TimerEvents {
   }
 
   private boolean merge(TimerStore store, Timer incoming) {
+    return merge(store, incoming, Long.MIN_VALUE);
+  }
+
+  /**
+   * As {@link #merge(TimerStore, Timer)}, a live copy taken not popping before {@code notBefore}.
+   */
+  private boolean merge(TimerStore store, Timer incoming, long notBeforeMillis) {
     ClusterView v = view.get();
     long now = clock.millis();
     Timer existing = store.get(incoming.id());
@@ -816,6 +841,10 @@ public final class TimerNode implements TimerEvents {
     }
     toStore.setSites(incoming.sites());
     toStore.setPopDelayMillis(popDelay(v, sites.get(), toStore));
+    if (!toStore.isTombstone() && notBeforeMillis > toStore.nextDueMillis()) {
+      long wait = toStore.popDelayMillis() + (notBeforeMillis - toStore.nextDueMillis());
+      toStore.setPopDelayMillis((int) Math.min(wait, Integer.MAX_VALUE));
+    }
     // A tombstone told late (after retries, or of a pop made late) is kept an interval from now,
     // as on the node that made it.
     store.put(toStore, now);

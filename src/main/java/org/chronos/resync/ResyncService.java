@@ -412,10 +412,16 @@ public final class ResyncService {
 
   /**
    * One timer of a page, parsed by the fetcher, with when the peer wrote the page at the latest
-   * (what its start-time deltas count from).
+   * (what its start-time deltas count from); {@code callbackOut}: the peer was making the copy's
+   * next pop as it wrote the page ({@link ResyncSource#CALLBACK_OUT_FIELD}).
    */
   private record Entry(
-      long id, List<String> oldReplicas, TimerRequest request, long popTime, long writtenMillis) {}
+      long id,
+      List<String> oldReplicas,
+      TimerRequest request,
+      long popTime,
+      long writtenMillis,
+      boolean callbackOut) {}
 
   /** What to do with one entry: store it here or not, and which nodes to send it to. */
   private record Plan(
@@ -845,7 +851,9 @@ public final class ResyncService {
     if (!request.isReplication()) {
       throw new BadRequestException("Timer has no replicas");
     }
-    return new Entry(id, oldReplicas, request, popTime(request, writtenMillis), writtenMillis);
+    boolean callbackOut = entry.path(ResyncSource.CALLBACK_OUT_FIELD).asBoolean(false);
+    return new Entry(
+        id, oldReplicas, request, popTime(request, writtenMillis), writtenMillis, callbackOut);
   }
 
   /** The timer's next pop (the paging cursor). */
@@ -915,14 +923,17 @@ public final class ResyncService {
       List<Plan> chunk = plans.subList(from, Math.min(plans.size(), from + MERGE_CHUNK));
       List<Timer> copies = new ArrayList<>(chunk.size());
       boolean[] store = new boolean[chunk.size()];
+      boolean[] callbackOut = new boolean[chunk.size()];
       for (int i = 0; i < chunk.size(); i++) {
         copies.add(chunk.get(i).copy());
         store[i] = chunk.get(i).store();
+        callbackOut[i] = chunk.get(i).entry().callbackOut();
       }
       chunks.add(
           node.mergeResyncCopies(
               copies,
               store,
+              callbackOut,
               transitMillis,
               (i, placed) -> {
                 Plan plan = chunk.get(i);

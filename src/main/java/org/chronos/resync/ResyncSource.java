@@ -225,7 +225,8 @@ public final class ResyncSource {
       int to = pageEnd(listing.popTimes(), from, pageSize);
       boolean more = to < listing.ids().length;
       long[] ids = Arrays.copyOfRange(listing.ids(), from, to);
-      Timer[] timers = snapshotInChunks(ids);
+      boolean[] callbackOut = new boolean[ids.length];
+      Timer[] timers = snapshotInChunks(ids, callbackOut);
       if (more && Arrays.stream(timers).allMatch(java.util.Objects::isNull)) {
         // Every timer of this page popped or went since the listing was made. An empty 206
         // would leave the requester no pop time to continue from: serve the next page instead.
@@ -234,7 +235,7 @@ public final class ResyncSource {
       }
       long now = clock.millis();
       long nowNanos = clock.nanos();
-      byte[] body = write(timers, listing.oldReplicas().subList(from, to), v, now);
+      byte[] body = write(timers, callbackOut, listing.oldReplicas().subList(from, to), v, now);
       long heldMicros = (clock.nanos() - nowNanos) / 1000;
       if (!more) {
         listings.remove(requester);
@@ -255,7 +256,7 @@ public final class ResyncSource {
   /** The timer thread's part of a page: a copy of each listed timer still live, else null. */
   private static Timer[] snapshot(TimerStore store, long[] ids, Function<Timer, Pop> popsOut) {
     Timer[] out = new Timer[ids.length];
-    snapshot(store, ids, 0, ids.length, out, popsOut);
+    snapshot(store, ids, 0, ids.length, out, null, popsOut);
     return out;
   }
 
@@ -265,10 +266,19 @@ public final class ResyncSource {
    * is not made until the callback succeeds. Were the requester given the popped sequence number
    * and the callback then failed, this node would drop its copy and the requester would skip that
    * pop, and no node would make it. Should the callback succeed, its news reaches the requester as
-   * it reaches every replica. {@code popsOut} gives a timer's oldest pop whose callback is out.
+   * it reaches every replica; a requester of ours waits for that news as a backup would, rather
+   * than making the pop at once (the copy is overdue): {@code callbackOut}, if given, marks such
+   * copies, which the page says ({@link #CALLBACK_OUT_FIELD}). {@code popsOut} gives a timer's
+   * oldest pop whose callback is out.
    */
   private static void snapshot(
-      TimerStore store, long[] ids, int from, int to, Timer[] out, Function<Timer, Pop> popsOut) {
+      TimerStore store,
+      long[] ids,
+      int from,
+      int to,
+      Timer[] out,
+      boolean[] callbackOut,
+      Function<Timer, Pop> popsOut) {
     for (int i = from; i < to; i++) {
       Timer t = store.get(ids[i]);
       if (t == null) {
@@ -278,6 +288,9 @@ public final class ResyncSource {
       if (pending != null) {
         out[i] =
             t.snapshot(t.startMillis(), pending.sequence() - 1, pending.uri(), pending.opaque());
+        if (callbackOut != null) {
+          callbackOut[i] = true;
+        }
       } else if (!t.isTombstone()) {
         out[i] = t.snapshot();
       }
@@ -290,7 +303,7 @@ public final class ResyncSource {
    * are taken while the request is answered, and the requester already takes a page's copies to be
    * as old as its request (a pop it made since then wins over them).
    */
-  private Timer[] snapshotInChunks(long[] ids) {
+  private Timer[] snapshotInChunks(long[] ids, boolean[] callbackOut) {
     Timer[] out = new Timer[ids.length];
     for (int from = 0; from < ids.length; from += SNAPSHOT_TIMERS) {
       int start = from;
@@ -298,7 +311,7 @@ public final class ResyncSource {
       service
           .queryBackground(
               store -> {
-                snapshot(store, ids, start, end, out, service::popOut);
+                snapshot(store, ids, start, end, out, callbackOut, service::popOut);
                 return null;
               })
           .join();
@@ -396,7 +409,7 @@ public final class ResyncSource {
     for (int from = 0; from < listing.ids().length; ) {
       int to = pageEnd(listing.popTimes(), from, pageSize);
       Timer[] timers = snapshot(store, Arrays.copyOfRange(listing.ids(), from, to), t -> null);
-      pages.add(write(timers, listing.oldReplicas().subList(from, to), v, now));
+      pages.add(write(timers, null, listing.oldReplicas().subList(from, to), v, now));
       from = to;
     }
     return pages;
@@ -585,10 +598,19 @@ public final class ResyncSource {
   }
 
   /**
-   * A page's JSON, from the snapshots (null: no longer live, left out), start-time deltas from
-   * {@code now}; any thread.
+   * A page entry's field, beside {@code TimerID}, {@code OldReplicas} and {@code Timer}: {@code
+   * true} when the timer's pop was being made here as the page was written, its callback still out
+   * (the copy is of the timer before that pop). An original requester ignores it.
    */
-  private static byte[] write(Timer[] timers, List<List<String>> old, ClusterView v, long now) {
+  public static final String CALLBACK_OUT_FIELD = "CallbackOut";
+
+  /**
+   * A page's JSON, from the snapshots (null: no longer live, left out), start-time deltas from
+   * {@code now}; {@code callbackOut} (or null) marks copies whose pop's callback is out. Any
+   * thread.
+   */
+  private static byte[] write(
+      Timer[] timers, boolean[] callbackOut, List<List<String>> old, ClusterView v, long now) {
     ByteArrayOutputStream out = new ByteArrayOutputStream(512 * timers.length + 16);
     try (JsonGenerator g = JSON.createGenerator(out)) {
       g.writeStartObject();
@@ -608,6 +630,9 @@ public final class ResyncSource {
         g.writeEndArray();
         g.writeFieldName("Timer");
         TimerJson.writeTo(g, t, now, v.replicasFor(t.id(), t.replicationFactor()), v.viewId());
+        if (callbackOut != null && callbackOut[i]) {
+          g.writeBooleanField(CALLBACK_OUT_FIELD, true);
+        }
         g.writeEndObject();
       }
       g.writeEndArray();

@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.chronos.testing.CallbackServer;
+import org.chronos.testing.ChronosClient;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
 import org.chronos.testing.TimerJson;
@@ -187,6 +188,58 @@ class ScalingTest {
     assertThat(only.metrics().meter("chronos.pops.kept-for-unreachable-replicas").getCount())
         .as("pops whose news no new replica took, the timer kept live")
         .isPositive();
+  }
+
+  /**
+   * A joining node's resync reads the old node while that node's callbacks of timers now placed on
+   * the joining node are out (slow targets). The page holds each such timer as it was before that
+   * pop, overdue: the joining node, their primary now, must wait for the old node's news of the pop
+   * (as a backup waits), not make it again at once.
+   */
+  @Test
+  void aTimerWhoseCallbackIsOutWhileAJoiningNodeReadsItsPeerPopsOnce() {
+    cluster = ClusterHarness.create(2, "resync:", "  onStart: false", "  warmUpTimers: 0");
+    Node old = cluster.node(0);
+    Node joining = cluster.node(1);
+    configure(List.of(old), cluster.nodeLines("node", List.of(old)));
+    old.start();
+    callbacks.respondByDefault(request -> CallbackServer.Reply.stall(Duration.ofMillis(1500)));
+    List<String> paths = new ArrayList<>();
+    List<Long> ids = new ArrayList<>();
+    for (int i = 0; i < 12; i++) {
+      String path = callbacks.newPath("slow");
+      paths.add(path);
+      ids.add(
+          ChronosClient.idOf(
+              old.client().createTimer(TimerJson.oneShot(4, callbacks.url(path), "s" + i))));
+    }
+
+    configure(
+        cluster.nodes(),
+        cluster.nodeLines("node", List.of(old))
+            + "\n"
+            + cluster.nodeLines("joining", List.of(joining)));
+    joining.start();
+    reload(List.of(old));
+    List<String> placedOnTheJoiningNode = new ArrayList<>();
+    for (int i = 0; i < ids.size(); i++) {
+      if (joining.view().replicasFor(ids.get(i), 2).get(0).equals(joining.address())) {
+        placedOnTheJoiningNode.add(paths.get(i));
+      }
+    }
+    assertThat(placedOnTheJoiningNode)
+        .as("timers whose primary is now the joining node")
+        .isNotEmpty();
+    // The old node, their backup now, pops them 2 s after they are due; their callbacks take 1.5 s.
+    await("the old node's callbacks of timers now placed on the joining node")
+        .atMost(Duration.ofSeconds(15))
+        .until(
+            () ->
+                placedOnTheJoiningNode.stream().allMatch(p -> !callbacks.requestsTo(p).isEmpty()));
+    JsonNode summary = joining.resync();
+    assertThat(summary.get("nodesFailed").asInt()).as("%s", summary).isZero();
+
+    callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(10), AFTER_ALL_REPLICAS);
   }
 
   @Test

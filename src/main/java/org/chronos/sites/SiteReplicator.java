@@ -53,6 +53,14 @@ public final class SiteReplicator {
   /** A probe that has not connected and been answered within this long fails. */
   static final long PROBE_TIMEOUT_MILLIS = 1000;
 
+  /**
+   * Probes in a row that must fail before the site counts as not answering. One slow answer (a
+   * pause on the other side, jitter on a long link) is no outage: taken for one, the next answer
+   * had every node of this site re-send the site every timer it is primary for. A message the site
+   * does not take after retries still counts at once.
+   */
+  static final int PROBES_FAILED_FOR_AN_OUTAGE = 2;
+
   private final java.util.concurrent.ScheduledExecutorService prober;
   // The same HttpClient 5 as replication and callbacks, started at the first probe (a node with no
   // other site runs no I/O thread for it); one connection per site address at a time.
@@ -72,6 +80,10 @@ public final class SiteReplicator {
 
     /** When a refusal by the site was last logged (racy: at worst a line more). */
     volatile long lastRefusalLoggedMillis;
+
+    /** Probes failed in a row since the last one answered. */
+    final java.util.concurrent.atomic.AtomicInteger probesFailed =
+        new java.util.concurrent.atomic.AtomicInteger();
 
     SiteState(String name) {
       sent = metrics.counter(MetricRegistry.name("chronos", "sites", name, "sent"));
@@ -152,9 +164,10 @@ public final class SiteReplicator {
                     public void completed(Message<HttpResponse, Void> answer) {
                       HttpResponse head = answer.getHead();
                       if (head.getCode() != 200) {
-                        failing(name, address, state);
+                        probeFailed(name, address, state);
                         return;
                       }
+                      state.probesFailed.set(0);
                       if (startedSinceLastSeen(state, head.getFirstHeader(PING_STARTED_HEADER))) {
                         // First contact, or a node of the site restarted since: what it holds is
                         // unknown or lost.
@@ -165,12 +178,12 @@ public final class SiteReplicator {
 
                     @Override
                     public void failed(Exception ex) {
-                      failing(name, address, state);
+                      probeFailed(name, address, state);
                     }
 
                     @Override
                     public void cancelled() {
-                      failing(name, address, state);
+                      probeFailed(name, address, state);
                     }
                   });
             });
@@ -197,6 +210,12 @@ public final class SiteReplicator {
       return true;
     }
     return false;
+  }
+
+  private void probeFailed(String name, String address, SiteState state) {
+    if (state.probesFailed.incrementAndGet() >= PROBES_FAILED_FOR_AN_OUTAGE) {
+      failing(name, address, state);
+    }
   }
 
   private void failing(String name, String address, SiteState state) {

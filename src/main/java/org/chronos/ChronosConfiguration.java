@@ -123,6 +123,9 @@ public class ChronosConfiguration extends Configuration {
 
   /** The timer store and its thread. */
   public static class TimerSettings {
+    /** The largest {@code timers.maxTimerSeconds} a node starts with: 100 years. */
+    public static final long MAX_TIMER_SECONDS_LIMIT = 100L * 365 * 24 * 3600;
+
     @Min(1)
     @Max(1000)
     private long tickMillis = 1;
@@ -137,7 +140,10 @@ public class ChronosConfiguration extends Configuration {
     @MinDataSize(1)
     private DataSize maxBodySize = DataSize.mebibytes(1);
 
+    // At most 100 years: far beyond any use, and far from the millisecond arithmetic's overflow,
+    // which a larger limit would let a client's timer reach (a 500 for a client's mistake).
     @Min(1)
+    @Max(MAX_TIMER_SECONDS_LIMIT)
     private long maxTimerSeconds = 10L * 365 * 24 * 3600;
 
     @NotNull

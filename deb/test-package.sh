@@ -547,6 +547,24 @@ if [ -n "$STANDIN_PORT" ]; then
         fail "init script wait-sync returns when the resync has finished (exit $rc, ${elapsed} s)"
         head -n 10 "$T/out" | sed 's/^/     | /'
     fi
+    # "pkill -HUP chronos", the seeds' reload, matches chronos-ctl too: a wait must outlive it.
+    CHRONOS_DEFAULTS=$ROOT/etc/default/chronos CHRONOS_ADMIN_URL=$ADMIN_URL \
+        "$ROOT/usr/bin/chronos-ctl" wait-sync >"$T/out" 2>"$T/err" &
+    ctl_pid=$!
+    waited=0
+    until pgrep -P "$ctl_pid" curl >/dev/null 2>&1 || [ "$waited" -ge 100 ]; do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    kill -HUP "$ctl_pid" 2>/dev/null
+    wait "$ctl_pid"
+    rc=$?
+    if [ "$rc" -eq 0 ] && grep -q '^resync finished' "$T/out"; then
+        pass "chronos-ctl wait-sync outlives a SIGHUP (pkill -HUP chronos reloading a node)"
+    else
+        fail "chronos-ctl wait-sync outlives a SIGHUP (exit $rc)"
+        cat "$T/out" "$T/err" | head -n 10 | sed 's/^/     | /'
+    fi
     ADMIN_URL=http://127.0.0.1:$STANDIN_PORT/copies-failed
     expect_ctl "chronos-ctl resync fails when copies could not be delivered (exit 1)" 1 \
         '2 cop\(ies\) could not be delivered' resync

@@ -308,8 +308,13 @@ public final class Replicator {
       this.overtaken = metrics.counter(base + ".overtaken");
     }
 
+    /** Messages not finished: queued, in flight, or waiting to be sent again (urgent lane). */
     int pending() {
-      return urgent.queued.get() + urgent.inFlight.get() + bulk.queued.get() + bulk.inFlight.get();
+      return urgent.queued.get()
+          + urgent.inFlight.get()
+          + urgent.retrying.get()
+          + bulk.queued.get()
+          + bulk.inFlight.get();
     }
   }
 

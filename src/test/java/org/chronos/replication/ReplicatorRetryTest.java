@@ -156,6 +156,29 @@ class ReplicatorRetryTest {
     assertThat(peer.bodies).containsExactly(created, created);
   }
 
+  /**
+   * A message waiting to be sent again (answered 503 once) when the node stops gracefully is still
+   * sent before the stop completes: the news of a pop that just succeeded, dropped there, has the
+   * backup make that pop again.
+   */
+  @Test
+  void aMessageWaitingToBeSentAgainIsSentBeforeAGracefulStopCompletes() throws Exception {
+    replicator.start();
+    String popped = body(1000, 1);
+    send(popped);
+    await().until(() -> peer.bodies.size() == 1);
+    peer.release.countDown();
+    String queued = "chronos.replication." + peer.address() + ".queued";
+    await("answered 503, waiting to be sent again")
+        .pollInterval(Duration.ofMillis(10))
+        .until(() -> (Integer) metrics.getGauges().get(queued).getValue() == 1);
+
+    replicator.stop(5000);
+
+    assertThat(peer.bodies).containsExactly(popped, popped);
+    assertThat(outcomes).containsEntry(popped, "delivered");
+  }
+
   /** Holds the first PUT until released, then answers it 503; answers the others 200. */
   private static final class Peer {
     final HttpServer server;

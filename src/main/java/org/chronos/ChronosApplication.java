@@ -18,6 +18,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.chronos.admin.ReloadTask;
 import org.chronos.admin.ResyncTask;
 import org.chronos.admin.Signals;
+import org.chronos.api.TagTypes;
 import org.chronos.api.TimerRequestParser;
 import org.chronos.callback.CallbackClient;
 import org.chronos.cli.ReplicasCommand;
@@ -148,7 +149,9 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     environment
         .jersey()
         .property(ServerProperties.LOCATION_HEADER_RELATIVE_URI_RESOLUTION_DISABLED, true);
-    TimerRequestParser parser = new TimerRequestParser(ts.getMaxTimerSeconds());
+    TimerRequestParser parser =
+        new TimerRequestParser(
+            ts.getMaxTimerSeconds(), new TagTypes(ts.getMaxTagTypes(), environment.metrics()));
     ResyncSource resyncSource = new ResyncSource(clock, timerService, clusterService::view);
     WarmUpGate warmUpGate = new WarmUpGate(environment.metrics());
     // Other nodes' resyncs: their pages and the copies they send on, at a resync's priority; half

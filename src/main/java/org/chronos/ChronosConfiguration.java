@@ -146,6 +146,9 @@ public class ChronosConfiguration extends Configuration {
     @Max(MAX_TIMER_SECONDS_LIMIT)
     private long maxTimerSeconds = 10L * 365 * 24 * 3600;
 
+    @Min(0)
+    private int maxTagTypes = 1000;
+
     @NotNull
     @MinDuration(value = 1, unit = TimeUnit.MILLISECONDS)
     private Duration maxLag = Duration.seconds(5);
@@ -232,6 +235,14 @@ public class ChronosConfiguration extends Configuration {
     }
 
     @JsonProperty
+    public int getMaxTagTypes() {
+      return maxTagTypes;
+    }
+
+    public void setMaxTagTypes(int maxTagTypes) {
+      this.maxTagTypes = maxTagTypes;
+    }
+
     public long getMaxTimerSeconds() {
       return maxTimerSeconds;
     }

@@ -18,7 +18,6 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.chronos.admin.ReloadTask;
 import org.chronos.admin.ResyncTask;
 import org.chronos.admin.Signals;
-import org.chronos.api.TagTypes;
 import org.chronos.api.TimerRequestParser;
 import org.chronos.callback.CallbackClient;
 import org.chronos.cli.ReplicasCommand;
@@ -42,6 +41,7 @@ import org.chronos.resync.WarmUpGate;
 import org.chronos.stats.DeadlockWatch;
 import org.chronos.stats.PrometheusEndpoint;
 import org.chronos.stats.TagCounts;
+import org.chronos.stats.TagTypes;
 import org.chronos.stats.TagWindowStats;
 import org.chronos.stats.TimerMetrics;
 import org.chronos.timer.Clock;
@@ -130,7 +130,9 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             environment.metrics(),
             config.getResync().getMaxRememberedTimers(),
             rs.getMaxOwedSiteDeletions());
-    tagCounts = new TagCounts(environment.metrics());
+    tagCounts =
+        new TagCounts(
+            environment.metrics(), new TagTypes(ts.getMaxTagTypes(), environment.metrics()));
     TagWindowStats tagWindows = new TagWindowStats(clock, environment.metrics());
     timerService =
         new TimerService(
@@ -149,9 +151,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     environment
         .jersey()
         .property(ServerProperties.LOCATION_HEADER_RELATIVE_URI_RESOLUTION_DISABLED, true);
-    TimerRequestParser parser =
-        new TimerRequestParser(
-            ts.getMaxTimerSeconds(), new TagTypes(ts.getMaxTagTypes(), environment.metrics()));
+    TimerRequestParser parser = new TimerRequestParser(ts.getMaxTimerSeconds());
     ResyncSource resyncSource = new ResyncSource(clock, timerService, clusterService::view);
     WarmUpGate warmUpGate = new WarmUpGate(environment.metrics());
     // Other nodes' resyncs: their pages and the copies they send on, at a resync's priority; half

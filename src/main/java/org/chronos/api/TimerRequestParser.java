@@ -42,21 +42,11 @@ public final class TimerRequestParser {
 
   private final ObjectMapper mapper;
   private final long maxSeconds;
-  private final TagTypes tagTypes;
 
   /**
    * @param maxSeconds the largest interval or repeat-for accepted, in seconds
    */
   public TimerRequestParser(long maxSeconds) {
-    this(maxSeconds, TagTypes.unlimited());
-  }
-
-  /**
-   * @param maxSeconds the largest interval or repeat-for accepted, in seconds
-   * @param tagTypes the tag types counted; a tag of another type is left off the timer
-   */
-  public TimerRequestParser(long maxSeconds, TagTypes tagTypes) {
-    this.tagTypes = tagTypes;
     if (maxSeconds < 1) {
       throw new IllegalArgumentException("maxSeconds must be >= 1: " + maxSeconds);
     }
@@ -280,18 +270,13 @@ public final class TimerRequestParser {
     boolean told = false;
     for (JsonNode entry : info) {
       Tag tag = parseTag(entry);
-      boolean known = tag != null && counts.containsKey(tag.type());
       if (tag == null) {
         LOG.debug("ignoring malformed tag entry {}", entry);
-      } else if (!known && counts.size() >= MAX_TAGS) {
-        if (!told) {
-          LOG.info("timer has more than {} tag types; ignoring the others", MAX_TAGS);
-          told = true;
-        }
-      } else if (!known && !tagTypes.admit(tag.type())) {
-        LOG.debug("ignoring tag entry {}: this node counts no more tag types", entry);
-      } else {
+      } else if (counts.size() < MAX_TAGS || counts.containsKey(tag.type())) {
         counts.merge(tag.type(), tag.count(), (a, b) -> Math.min(Tag.MAX_COUNT, a + b));
+      } else if (!told) {
+        LOG.info("timer has more than {} tag types; ignoring the others", MAX_TAGS);
+        told = true;
       }
     }
     if (counts.isEmpty()) {

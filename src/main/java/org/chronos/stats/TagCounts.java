@@ -16,24 +16,42 @@ import org.chronos.timer.TimerStore;
  */
 public final class TagCounts implements TimerStore.Listener {
   private final MetricRegistry registry;
+  private final TagTypes types;
   private final Map<String, AtomicLong> counts = new ConcurrentHashMap<>();
 
   public TagCounts(MetricRegistry registry) {
+    this(registry, TagTypes.unlimited());
+  }
+
+  /** Counts the types {@code types} admits, and no others. */
+  public TagCounts(MetricRegistry registry, TagTypes types) {
     this.registry = registry;
+    this.types = types;
   }
 
   @Override
   public void liveAdded(Timer timer) {
     for (Tag tag : timer.tags()) {
-      counter(tag.type()).addAndGet(tag.count());
+      AtomicLong c = counter(tag.type());
+      if (c != null) {
+        c.addAndGet(tag.count());
+      }
     }
   }
 
   @Override
   public void liveRemoved(Timer timer) {
     for (Tag tag : timer.tags()) {
-      counter(tag.type()).addAndGet(-tag.count());
+      AtomicLong c = counts.get(tag.type()); // a type not counted was never added
+      if (c != null) {
+        c.addAndGet(-tag.count());
+      }
     }
+  }
+
+  /** Whether the type is counted here (seen, and within {@code timers.maxTagTypes}). */
+  public boolean isCounted(String tag) {
+    return counts.containsKey(tag);
   }
 
   /** The current count for a tag; 0 for a tag never seen. */
@@ -42,10 +60,14 @@ public final class TagCounts implements TimerStore.Listener {
     return c == null ? 0 : c.get();
   }
 
+  /** The tag's counter, made the first time it is seen; null for a type not counted. */
   private AtomicLong counter(String tag) {
     AtomicLong c = counts.get(tag);
     if (c != null) {
       return c;
+    }
+    if (!types.admit(tag)) {
+      return null;
     }
     return counts.computeIfAbsent(
         tag,

@@ -108,7 +108,9 @@ public final class TagWindowStats {
 
       private void report(Timer timer) {
         for (Tag tag : timer.tags()) {
-          countChanged(tag.type(), counts.count(tag.type()));
+          if (counts.isCounted(tag.type())) {
+            countChanged(tag.type(), counts.count(tag.type()));
+          }
         }
       }
     };

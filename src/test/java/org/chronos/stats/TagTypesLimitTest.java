@@ -6,17 +6,21 @@ import static org.awaitility.Awaitility.await;
 import io.dropwizard.testing.junit5.DropwizardAppExtension;
 import io.dropwizard.testing.junit5.DropwizardExtensionsSupport;
 import java.time.Duration;
+import org.chronos.ChronosApplication;
 import org.chronos.ChronosConfiguration;
 import org.chronos.testing.ChronosClient;
 import org.chronos.testing.SingleNodeApp;
 import org.chronos.testing.TimerJson;
+import org.chronos.timer.Tag;
+import org.chronos.timer.Timer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * A node counts at most {@code timers.maxTagTypes} tag types: each keeps nine gauges for as long as
  * the node runs, and a client naming a new type with every timer would grow them without bound.
- * Timers with further types are still taken; their new types are not counted.
+ * Timers with further types are taken, and keep their tags (their replicas get them); their new
+ * types are not counted here.
  */
 @ExtendWith(DropwizardExtensionsSupport.class)
 class TagTypesLimitTest {
@@ -37,7 +41,7 @@ class TagTypesLimitTest {
     chronos.createTimer(timerTagged("LIMA", "LIMB"));
     chronos.createTimer(timerTagged("LIMC"));
     chronos.createTimer(timerTagged("LIMD", "LIMA"));
-    chronos.createTimer(timerTagged("LIME"));
+    long lime = ChronosClient.idOf(chronos.createTimer(timerTagged("LIME")));
 
     await("counts of the first three types")
         .atMost(Duration.ofSeconds(10))
@@ -54,5 +58,8 @@ class TagTypesLimitTest {
         .toIterable()
         .filteredOn(name -> name.startsWith("chronos.tags.LIM"))
         .hasSize(3 * 9);
+    Timer stored =
+        APP.<ChronosApplication>getApplication().timerService().query(s -> s.get(lime)).join();
+    assertThat(stored.tags()).extracting(Tag::type).containsExactly("LIME");
   }
 }

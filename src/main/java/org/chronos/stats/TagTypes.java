@@ -1,4 +1,4 @@
-package org.chronos.api;
+package org.chronos.stats;
 
 import com.codahale.metrics.Counter;
 import com.codahale.metrics.MetricRegistry;
@@ -13,9 +13,10 @@ import org.slf4j.LoggerFactory;
  * The tag types a node counts, at most {@code timers.maxTagTypes}; thread-safe. Each type a node
  * counts keeps a count gauge and eight window gauges for as long as the node runs, so a client that
  * names a new type with every timer (an id in the tag, say) would otherwise grow them without
- * bound. A type first seen beyond the limit is left off the timer, as a malformed tag entry is: the
- * timer is taken, and the type not counted (logged once, counted in {@code
- * chronos.tags.types-refused}).
+ * bound. A type first seen beyond the limit is not counted here (logged once; each live timer's tag
+ * of such a type counted in {@code chronos.tags.types-refused}). The timer keeps its tags: its
+ * replicas, other sites and original nodes get them as the client sent them, and count them by
+ * their own limits.
  */
 public final class TagTypes {
   private static final Logger LOG = LoggerFactory.getLogger(TagTypes.class);
@@ -54,7 +55,7 @@ public final class TagTypes {
       if (told.compareAndSet(false, true)) {
         LOG.warn(
             "tag type {} not counted: this node counts at most {} tag types"
-                + " (timers.maxTagTypes); further new types are left off their timers",
+                + " (timers.maxTagTypes); further new types are not counted",
             type,
             max);
       }

@@ -283,6 +283,11 @@ public final class SiteReplicator {
 
       @Override
       public void refused(String peer, int status) {
+        if (status != 400 && status != 413 && status != 422) {
+          // Not a refusal of this timer (a proxy's 404, a 408 or 429, a redirect): as before.
+          delivered(peer, false);
+          return;
+        }
         // The site answers: it is not down, and what it refused it would refuse again (a body
         // over its limit, a timer over its longest), so nothing is re-sent or owed for it. Taken
         // for down, every node of this site would re-send it every timer each time a probe

@@ -81,6 +81,7 @@ public final class TimerNode implements TimerEvents {
   private final Meter snapshotCopiesSkipped;
   private final Meter deletionsKept;
   private final Meter keptForUnreachableReplicas;
+  private final Meter popsInProgressHeld;
   private final Map<List<String>, List<String>> replicaLists = new ConcurrentHashMap<>();
   private TimerService service;
 
@@ -141,6 +142,7 @@ public final class TimerNode implements TimerEvents {
     this.snapshotCopiesSkipped = metrics.meter("chronos.resync.copies-superseded");
     this.deletionsKept = metrics.meter("chronos.sites.deletions-kept");
     this.keptForUnreachableReplicas = metrics.meter("chronos.pops.kept-for-unreachable-replicas");
+    this.popsInProgressHeld = metrics.meter("chronos.resync.pops-in-progress-held");
   }
 
   /** Stops probing other sites. */
@@ -844,6 +846,7 @@ public final class TimerNode implements TimerEvents {
     if (!toStore.isTombstone() && notBeforeMillis > toStore.nextDueMillis()) {
       long wait = toStore.popDelayMillis() + (notBeforeMillis - toStore.nextDueMillis());
       toStore.setPopDelayMillis((int) Math.min(wait, Integer.MAX_VALUE));
+      popsInProgressHeld.mark();
     }
     // A tombstone told late (after retries, or of a pop made late) is kept an interval from now,
     // as on the node that made it.

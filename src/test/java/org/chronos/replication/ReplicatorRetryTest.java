@@ -164,26 +164,34 @@ class ReplicatorRetryTest {
   @Test
   void aMessageWaitingToBeSentAgainIsSentBeforeAGracefulStopCompletes() throws Exception {
     replicator.start();
+    peer.unavailableFor = 2; // the second 503 is followed by a wait of 1 s before the third send
     String popped = body(1000, 1);
     send(popped);
     await().until(() -> peer.bodies.size() == 1);
     peer.release.countDown();
     String queued = "chronos.replication." + peer.address() + ".queued";
-    await("answered 503, waiting to be sent again")
+    await("answered 503 twice, waiting to be sent again")
         .pollInterval(Duration.ofMillis(10))
-        .until(() -> (Integer) metrics.getGauges().get(queued).getValue() == 1);
+        .until(
+            () ->
+                peer.bodies.size() == 2
+                    && (Integer) metrics.getGauges().get(queued).getValue() == 1);
 
     replicator.stop(5000);
 
-    assertThat(peer.bodies).containsExactly(popped, popped);
+    assertThat(peer.bodies).containsExactly(popped, popped, popped);
     assertThat(outcomes).containsEntry(popped, "delivered");
   }
 
-  /** Holds the first PUT until released, then answers it 503; answers the others 200. */
+  /**
+   * Holds the first PUT until released, then answers it 503; answers the next ones 503 too up to
+   * {@link #unavailableFor} in all, and the others 200.
+   */
   private static final class Peer {
     final HttpServer server;
     final CountDownLatch release = new CountDownLatch(1);
     final List<String> bodies = Collections.synchronizedList(new ArrayList<>());
+    volatile int unavailableFor = 1;
 
     Peer() {
       server = LoopbackServer.start("/timers/", this::handle);
@@ -195,12 +203,16 @@ class ReplicatorRetryTest {
 
     private void handle(HttpExchange exchange) throws IOException {
       try (exchange) {
-        bodies.add(new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8));
-        int status = 200;
-        if (bodies.size() == 1) {
-          release.await(10, TimeUnit.SECONDS);
-          status = 503;
+        String body = new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+        int n;
+        synchronized (bodies) {
+          bodies.add(body);
+          n = bodies.size();
         }
+        if (n == 1) {
+          release.await(10, TimeUnit.SECONDS);
+        }
+        int status = n <= unavailableFor ? 503 : 200;
         exchange.sendResponseHeaders(status, -1);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();

@@ -238,6 +238,9 @@ class ScalingTest {
                 placedOnTheJoiningNode.stream().allMatch(p -> !callbacks.requestsTo(p).isEmpty()));
     JsonNode summary = joining.resync();
     assertThat(summary.get("nodesFailed").asInt()).as("%s", summary).isZero();
+    assertThat(joining.metrics().meter("chronos.resync.pops-in-progress-held").getCount())
+        .as("copies of pops in progress on the old node (else the page came after the callbacks)")
+        .isPositive();
 
     callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(10), AFTER_ALL_REPLICAS);
   }

@@ -16,6 +16,10 @@ class ClusterServiceTest {
 
   @TempDir Path dir;
 
+  /** chronos.conf's [cluster] of A and B, as the first clustering document keeps it. */
+  private static final String CLUSTER_OF_A_AND_B =
+      "[cluster]\nlocalhost = " + A + "\nnode = " + A + "\nnode = " + B + "\n";
+
   private Path write(String lines) throws Exception {
     Path file = dir.resolve("chronos_cluster.conf");
     Files.writeString(file, "[cluster]\nlocalhost = " + A + "\n" + lines + "\n");
@@ -54,14 +58,7 @@ class ClusterServiceTest {
   void withoutAClusterFileTheClusterSectionOfChronosConfBesideItIsRead() throws Exception {
     Path chronosConf = dir.resolve("chronos.conf");
     Files.writeString(
-        chronosConf,
-        "[http]\nbind-address = 0.0.0.0\nbind-port = 7253\n\n[cluster]\nlocalhost = "
-            + A
-            + "\nnode = "
-            + A
-            + "\nnode = "
-            + B
-            + "\n");
+        chronosConf, "[http]\nbind-address = 0.0.0.0\nbind-port = 7253\n\n" + CLUSTER_OF_A_AND_B);
     Path clusterFile = dir.resolve("chronos_cluster.conf");
     ClusterService service = new ClusterService(clusterFile, dir.resolve("none.conf"), 7253);
     assertThat(service.view().config().nodes()).containsExactly(A, B);
@@ -89,9 +86,7 @@ class ClusterServiceTest {
     ClusterService service = new ClusterService(clusterFile, dir.resolve("none.conf"), 7253);
     assertThat(service.view().config().nodes()).hasSize(1);
 
-    Files.writeString(
-        dir.resolve("chronos.conf"),
-        "[cluster]\nlocalhost = " + A + "\nnode = " + A + "\nnode = " + B + "\n");
+    Files.writeString(dir.resolve("chronos.conf"), CLUSTER_OF_A_AND_B);
     service.reload();
 
     assertThat(service.view().config().nodes()).containsExactly(A, B);
@@ -124,14 +119,7 @@ class ClusterServiceTest {
   void aClusterFileWithoutIdentityTakesItFromChronosConfBesideIt() throws Exception {
     Path chronosConf = dir.resolve("chronos.conf");
     Files.writeString(
-        chronosConf,
-        "[cluster]\nlocalhost = "
-            + A
-            + "\nnode = "
-            + A
-            + "\nnode = "
-            + B
-            + "\n[identity]\ninstance_id = 5\ndeployment_id = 2\n");
+        chronosConf, CLUSTER_OF_A_AND_B + "[identity]\ninstance_id = 5\ndeployment_id = 2\n");
     Path clusterFile = dir.resolve("chronos_cluster.conf");
     ClusterService service = new ClusterService(clusterFile, dir.resolve("none.conf"), 7253);
     assertThat(service.view().config().instanceId()).isEqualTo(5);

@@ -72,6 +72,11 @@ class ScalingTest {
         .toList();
   }
 
+  /** Cluster lines: {@code nodes} as node lines, then {@code joining} as joining lines. */
+  private String withJoining(List<Node> nodes, List<Node> joining) {
+    return cluster.nodeLines("node", nodes) + "\n" + cluster.nodeLines("joining", joining);
+  }
+
   private void configure(List<Node> nodes, String lines) {
     for (Node n : nodes) {
       n.writeClusterFile(lines);
@@ -98,7 +103,7 @@ class ScalingTest {
     List<String> paths = createTimers(cluster.node(0), 60, 2);
     waitForReplication(old, 120);
 
-    String during = cluster.nodeLines("node", old) + "\n" + cluster.nodeLines("joining", joining);
+    String during = withJoining(old, joining);
     configure(cluster.nodes(), during);
     joining.forEach(Node::start);
     reload(old);
@@ -129,9 +134,7 @@ class ScalingTest {
     List<String> paths = createTimers(cluster.node(0), 30, 2, 2, 20);
     waitForReplication(old, 60);
 
-    configure(
-        cluster.nodes(),
-        cluster.nodeLines("node", old) + "\n" + cluster.nodeLines("joining", List.of(joining)));
+    configure(cluster.nodes(), withJoining(old, List.of(joining)));
     joining.start();
     long reloaded = System.currentTimeMillis();
     reload(old);
@@ -170,11 +173,7 @@ class ScalingTest {
     configure(List.of(only), cluster.nodeLines("node", List.of(only)));
     only.start();
     List<String> paths = createTimers(only, 20, 1, 2, 12);
-    configure(
-        List.of(only),
-        cluster.nodeLines("node", List.of(only))
-            + "\n"
-            + cluster.nodeLines("joining", List.of(cluster.node(1))));
+    configure(List.of(only), withJoining(List.of(only), List.of(cluster.node(1))));
     reload(List.of(only));
 
     await("six pops of every timer")
@@ -214,11 +213,7 @@ class ScalingTest {
               old.client().createTimer(TimerJson.oneShot(4, callbacks.url(path), "s" + i))));
     }
 
-    configure(
-        cluster.nodes(),
-        cluster.nodeLines("node", List.of(old))
-            + "\n"
-            + cluster.nodeLines("joining", List.of(joining)));
+    configure(cluster.nodes(), withJoining(List.of(old), List.of(joining)));
     joining.start();
     reload(List.of(old));
     List<String> placedOnTheJoiningNode = new ArrayList<>();
@@ -300,9 +295,7 @@ class ScalingTest {
     List<String> paths = createTimers(cluster.node(1), 40, 2);
     waitForReplication(first, 80);
 
-    configure(
-        cluster.nodes(),
-        cluster.nodeLines("node", first) + "\n" + cluster.nodeLines("joining", second));
+    configure(cluster.nodes(), withJoining(first, second));
     second.forEach(Node::start);
     reload(first);
     cluster.nodes().forEach(Node::resync);
@@ -332,11 +325,7 @@ class ScalingTest {
     original.start();
     List<String> paths = createTimers(original, 50, 2);
 
-    configure(
-        cluster.nodes(),
-        cluster.nodeLines("node", List.of(original))
-            + "\n"
-            + cluster.nodeLines("joining", List.of(added)));
+    configure(cluster.nodes(), withJoining(List.of(original), List.of(added)));
     added.start();
     reload(List.of(original));
     cluster.nodes().forEach(Node::resync);
@@ -378,9 +367,7 @@ class ScalingTest {
           .createTimer(
               TimerJson.timer().interval(600).callback(callbacks.url("/never"), "p" + i).json());
     }
-    configure(
-        cluster.nodes(),
-        cluster.nodeLines("node", List.of(a)) + "\n" + cluster.nodeLines("joining", List.of(b)));
+    configure(cluster.nodes(), withJoining(List.of(a), List.of(b)));
     b.start();
     reload(List.of(a));
     return b.resync();

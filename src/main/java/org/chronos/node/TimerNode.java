@@ -868,16 +868,7 @@ public final class TimerNode implements TimerEvents {
     Timer owed = owedDeletions.deletionOf(incoming.id(), now);
     Timer held = existing != null && isClientsDeletion(existing, v) ? existing : null;
     Timer deletion = later(owed, held);
-    // The create or update the deletion followed may arrive after it (sent on another connection
-    // at once) with a later start than the deletion's, counted from its later arrival: within the
-    // same-series allowance, a copy of sequence 0 is taken to be from before the deletion. News of
-    // a pop of the timer made again since (sequence 1 or more) is taken from the deletion on.
-    if (deletion == null) {
-      return false;
-    }
-    long madeAfter =
-        deletion.startMillis() + (incoming.sequence() == 0 ? VersionRule.SAME_START_MILLIS : 0);
-    if (incoming.startMillis() >= madeAfter) {
+    if (deletion == null || incoming.startMillis() >= deletion.startMillis()) {
       return false;
     }
     deletionsKept.mark();

@@ -26,17 +26,6 @@ public final class VersionRule {
     if (incoming.sequence() == stored.sequence()) {
       return incoming.startMillis() >= stored.startMillis();
     }
-    if (incoming.sequence() == 0
-        && !incoming.isTombstone()
-        && stored.sequence() > 0
-        && Math.abs(incoming.startMillis() - stored.startMillis()) < SAME_START_MILLIS) {
-      // Beyond the original, whose rule lets sequence 0 always win: the create (or update) that
-      // started the series the stored pop belongs to, arriving after the news of that pop (the
-      // two went on two connections at once). Taken, it would have this replica make the pop
-      // again. An update made after a pop starts later than the series by the interval (1 s or
-      // more), so it is not within the allowance.
-      return false;
-    }
     if (incoming.sequence() < stored.sequence()
         && incoming.sequence() != 0
         && Math.abs(incoming.startMillis() - stored.startMillis()) < SAME_START_MILLIS) {

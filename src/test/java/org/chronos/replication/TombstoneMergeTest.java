@@ -85,38 +85,4 @@ class TombstoneMergeTest extends TwoNodeTest {
 
     assertThat(b.timer(id).isTombstone()).as("made again").isFalse();
   }
-
-  /**
-   * Two messages about one timer can arrive out of order, sent on two connections at once: here the
-   * news of its first pop, then the create it follows, whose start (counted from its later arrival)
-   * is a little later. By the original's rule sequence 0 always wins, and the replica would make
-   * the first pop again.
-   */
-  @Test
-  void aCreateArrivingAfterTheNewsOfItsFirstPopDoesNotUndoThePop() {
-    long id = 0x4567_89ab_cdefL << 20;
-    // Popped once 0.5 s ago; the second pop due in 9.5 s.
-    long start = System.currentTimeMillis() - 10_500;
-    put(id, message(start, 1, false));
-
-    put(id, message(start + 60, 0, false));
-
-    assertThat(b.timer(id).sequence()).as("the pop made").isEqualTo(1);
-  }
-
-  /**
-   * The same for a create deleted at once: the deletion's tombstone arrives first, then the create,
-   * whose start, counted from its later arrival, is after the deletion's. By the original's rule
-   * the later start wins, and the deleted timer would pop.
-   */
-  @Test
-  void aCreateArrivingAfterItsDeletionDoesNotBringTheTimerBack() {
-    long id = 0x5678_9abc_def0L << 20;
-    long start = System.currentTimeMillis();
-    put(id, message(start + 10, 0, true));
-
-    put(id, message(start + 60, 0, false));
-
-    assertThat(b.timer(id).isTombstone()).as("still deleted").isTrue();
-  }
 }

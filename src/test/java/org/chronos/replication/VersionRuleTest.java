@@ -48,24 +48,9 @@ class VersionRuleTest {
   }
 
   @Test
-  void sequenceZeroOfAnotherSeriesCountsAsANewTimer() {
-    assertThat(VersionRule.incomingWins(copy(3, 1000, CURRENT), copy(0, 1250, CURRENT), CURRENT))
-        .isTrue();
-  }
-
-  /**
-   * Beyond the original, whose rule lets sequence 0 always win: the create of the stored pop's own
-   * series (within the 200 ms allowance), arriving after that pop's news, loses. A tombstone of
-   * sequence 0 (a deletion) is not held back by it.
-   */
-  @Test
-  void theCreateOfTheStoredPopsSeriesArrivingLateLoses() {
+  void sequenceZeroAlwaysCountsAsANewTimer() {
     assertThat(VersionRule.incomingWins(copy(3, 1000, CURRENT), copy(0, 1050, CURRENT), CURRENT))
-        .isFalse();
-    assertThat(VersionRule.incomingWins(copy(1, 1000, CURRENT), copy(0, 950, CURRENT), CURRENT))
-        .isFalse();
-    Timer deletion = copy(0, 1050, CURRENT).toTombstone(1050);
-    assertThat(VersionRule.incomingWins(copy(3, 1000, CURRENT), deletion, CURRENT)).isTrue();
+        .isTrue();
   }
 
   @Test
@@ -76,14 +61,8 @@ class VersionRuleTest {
 
   @Test
   void aResyncSnapshotIsSupersededOnlyByALaterPopOfTheSameTimerUnderTheCurrentView() {
-    // Popped once since the snapshot. The rule itself now lets a sequence 0 of the same start
-    // lose (theCreateOfTheStoredPopsSeriesArrivingLateLoses), but not one whose start a page's
-    // transit put more than 200 ms later: isLaterPop allows for that.
+    // Popped once since the snapshot: the snapshot's sequence 0 would otherwise win the rule.
     assertThat(VersionRule.incomingWins(copy(1, 1000, CURRENT), copy(0, 1000, CURRENT), CURRENT))
-        .isFalse();
-    assertThat(VersionRule.incomingWins(copy(1, 1000, CURRENT), copy(0, 1700, CURRENT), CURRENT))
-        .isTrue();
-    assertThat(VersionRule.isLaterPop(copy(1, 1000, CURRENT), copy(0, 1700, CURRENT), CURRENT, 700))
         .isTrue();
     assertThat(VersionRule.isLaterPop(copy(1, 1000, CURRENT), copy(0, 1050, CURRENT), CURRENT, 0))
         .isTrue();

@@ -2,6 +2,7 @@ package org.chronos.callback;
 
 import com.codahale.metrics.Counter;
 import com.codahale.metrics.Timer;
+import java.io.IOException;
 import java.net.ConnectException;
 import java.net.SocketException;
 import java.util.concurrent.CompletableFuture;
@@ -19,6 +20,8 @@ import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
 import org.apache.hc.core5.concurrent.FutureCallback;
 import org.apache.hc.core5.http.ConnectionClosedException;
 import org.apache.hc.core5.http.ContentType;
+import org.apache.hc.core5.http.EntityDetails;
+import org.apache.hc.core5.http.HttpException;
 import org.apache.hc.core5.http.HttpResponse;
 import org.apache.hc.core5.http.Message;
 import org.apache.hc.core5.http.NoHttpResponseException;
@@ -28,6 +31,7 @@ import org.apache.hc.core5.http.nio.entity.AsyncEntityProducers;
 import org.apache.hc.core5.http.nio.entity.DiscardingEntityConsumer;
 import org.apache.hc.core5.http.nio.support.AsyncRequestBuilder;
 import org.apache.hc.core5.http.nio.support.BasicResponseConsumer;
+import org.apache.hc.core5.http.protocol.HttpContext;
 import org.apache.hc.core5.io.CloseMode;
 import org.chronos.api.CallbackUri;
 import org.chronos.http.AsyncHttp;
@@ -287,6 +291,12 @@ public final class CallbackClient implements CallbackSink {
     private int resends;
     private int unsentResends;
 
+    /**
+     * The status of the answer's head, once it has arrived (0 before): a send that fails after it
+     * (the target closed before the whole body) was answered, and is not sent again.
+     */
+    private volatile int answeredStatus;
+
     Exchange(Pop pop, Consumer<CallbackOutcome> whenDone) {
       this.pop = pop;
       this.whenDone = whenDone;
@@ -327,9 +337,7 @@ public final class CallbackClient implements CallbackSink {
                 .setEntity(
                     AsyncEntityProducers.create(pop.opaque(), ContentType.APPLICATION_OCTET_STREAM))
                 .build();
-        future =
-            client.execute(
-                request, new BasicResponseConsumer<>(new DiscardingEntityConsumer<>()), this);
+        future = client.execute(request, responseConsumer(), this);
         if (finished.get()) {
           future.cancel(true); // the deadline passed while this send was being started
         }
@@ -359,8 +367,33 @@ public final class CallbackClient implements CallbackSink {
               : CallbackOutcome.failed("HTTP " + status));
     }
 
+    /** Discards the answer's body, noting its head's status as it arrives. */
+    private BasicResponseConsumer<Void> responseConsumer() {
+      return new BasicResponseConsumer<>(new DiscardingEntityConsumer<>()) {
+        @Override
+        public void consumeResponse(
+            HttpResponse response,
+            EntityDetails entityDetails,
+            HttpContext context,
+            FutureCallback<Message<HttpResponse, Void>> resultCallback)
+            throws HttpException, IOException {
+          answeredStatus = response.getCode();
+          super.consumeResponse(response, entityDetails, context, resultCallback);
+        }
+      };
+    }
+
     @Override
     public void failed(Exception ex) {
+      int status = answeredStatus;
+      if (status > 0) {
+        // The target answered, then closed before its whole body: it has acted on the callback.
+        finish(
+            status >= 200 && status < 300
+                ? CallbackOutcome.succeeded("HTTP " + status + " (answer cut short)")
+                : CallbackOutcome.failed("HTTP " + status + " (answer cut short)"));
+        return;
+      }
       // On an I/O thread, once per send: resends are counted here only.
       boolean again =
           ex instanceof RequestNotExecutedException

@@ -264,6 +264,34 @@ class CallbackDeliveryTest {
     }
   }
 
+  /**
+   * A target that answers 2xx and closes before its whole body is sent has answered: the callback
+   * succeeded and is not sent again (the target has acted on it), and the timer carries on.
+   */
+  @Execution(ExecutionMode.CONCURRENT)
+  @Test
+  void aSuccessWhoseBodyTheTargetCutShortIsNotSentAgain() throws Exception {
+    try (ClosingTarget target = ClosingTarget.cuttingAnswersShort()) {
+      chronos.createTimer(
+          TimerJson.timer()
+              .interval(1)
+              .repeatFor(2)
+              .callback(target.url(), "cut-short")
+              .tag("CUTSHORT", 1)
+              .json());
+
+      await("both pops")
+          .atMost(Duration.ofSeconds(10))
+          .pollInterval(Duration.ofMillis(20))
+          .until(() -> target.answered().size() >= 2);
+      await("no pop sent again")
+          .during(Duration.ofMillis(500))
+          .atMost(Duration.ofSeconds(2))
+          .until(() -> target.answered().size() == 2);
+      assertThat(target.answered()).containsExactly(1, 2);
+    }
+  }
+
   private static long resentCount() {
     return APP.getEnvironment().metrics().counter("chronos.callbacks.resent").getCount();
   }
@@ -274,6 +302,7 @@ class CallbackDeliveryTest {
    */
   private static final class ClosingTarget implements AutoCloseable {
     private final ServerSocket server;
+    private volatile boolean cutAnswersShort;
     private final List<Integer> answered = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final List<Integer> closedUnanswered =
         new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -289,6 +318,16 @@ class CallbackDeliveryTest {
       Thread acceptor = new Thread(target::acceptAll, "closing-target");
       acceptor.setDaemon(true);
       acceptor.start();
+      return target;
+    }
+
+    /**
+     * Another target: answers each request {@code 200} with a body it closes the connection before
+     * sending in full.
+     */
+    static ClosingTarget cuttingAnswersShort() throws IOException {
+      ClosingTarget target = start();
+      target.cutAnswersShort = true;
       return target;
     }
 
@@ -325,6 +364,15 @@ class CallbackDeliveryTest {
           Integer sequence = readRequest(in);
           if (sequence == null) {
             return; // the client closed the connection
+          }
+          if (cutAnswersShort) {
+            answered.add(sequence);
+            socket
+                .getOutputStream()
+                .write(
+                    "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"
+                        .getBytes(StandardCharsets.US_ASCII));
+            return; // closes with 7 bytes of the body unsent
           }
           if (request > 1) {
             closedUnanswered.add(sequence);

@@ -31,6 +31,10 @@ public final class TimerService {
   private static final long MAX_PARK_MICROS = 50_000;
   // How often a tombstone kept for a callback still out looks again whether it has answered.
   private static final long OUTCOME_RECHECK_MILLIS = 100;
+
+  /** When a pop whose handing to the callback sink threw is tried again. */
+  static final long BROKEN_POP_RETRY_MILLIS = 1000;
+
   // Longest a queryBackground waits for its turn, whatever the clock says it owes.
   private static final long MAX_BACKGROUND_WAIT_MILLIS = 100;
 
@@ -493,14 +497,36 @@ public final class TimerService {
             timer.opaque(),
             timer.sequence() + 1,
             timer.deadline());
-    if (!callbacks.trySend(pop, outcome -> onOutcomeFromAnyThread(timer, pop, outcome))) {
+    // A bug behind any of these must not end the timer thread: the node would go on taking
+    // timers, answering 200, and pop none of them.
+    boolean handed;
+    try {
+      handed = callbacks.trySend(pop, outcome -> onOutcomeFromAnyThread(timer, pop, outcome));
+    } catch (RuntimeException e) {
+      LOG.error(
+          "handing the pop of timer {} to the callback client failed; trying again in {} ms",
+          Long.toHexString(timer.id()),
+          BROKEN_POP_RETRY_MILLIS,
+          e);
+      store.reschedule(timer, clock.millis() + BROKEN_POP_RETRY_MILLIS);
+      return true;
+    }
+    if (!handed) {
       sinkFull = true;
       return false;
     }
-    events.popping(timer, pop);
+    try {
+      events.popping(timer, pop);
+    } catch (RuntimeException e) {
+      LOG.error("timer {}: a listener failed before its pop", Long.toHexString(timer.id()), e);
+    }
     popsOut.merge(timer, pop, TimerService::alsoOut);
     store.popped(timer, clock.millis());
-    events.popped(timer, pop, clock.micros() - pop.dueMillis() * 1000);
+    try {
+      events.popped(timer, pop, clock.micros() - pop.dueMillis() * 1000);
+    } catch (RuntimeException e) {
+      LOG.error("timer {}: a listener failed after its pop", Long.toHexString(timer.id()), e);
+    }
     return true;
   }
 

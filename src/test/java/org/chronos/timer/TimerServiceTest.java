@@ -30,9 +30,13 @@ class TimerServiceTest {
     final List<Pop> sent = new CopyOnWriteArrayList<>();
     volatile int capacity = Integer.MAX_VALUE;
     final AtomicInteger inFlight = new AtomicInteger();
+    final AtomicInteger throwOnNext = new AtomicInteger();
 
     @Override
     public boolean trySend(Pop pop, Consumer<CallbackOutcome> whenDone) {
+      if (throwOnNext.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+        throw new IllegalStateException("a bug in the callback client");
+      }
       if (inFlight.get() >= capacity) {
         return false;
       }
@@ -100,6 +104,29 @@ class TimerServiceTest {
 
   private int held() {
     return service.query(TimerStore::size).join();
+  }
+
+  /**
+   * A pop whose handing to the callback client throws (a bug) must not end the timer thread, or the
+   * node would go on answering 200 to timers that never pop: that timer is tried again a second
+   * later, and the others pop on time.
+   */
+  @Test
+  void aPopWhoseHandlingThrowsDoesNotEndTheTimerThread() {
+    service.start();
+    sink.throwOnNext.set(1);
+    assertThat(service.store(timer(1, 10, 10))).isTrue();
+    assertThat(service.store(timer(2, 20, 20))).isTrue();
+    assertThat(held()).isEqualTo(2);
+
+    advance(20);
+    await().atMost(Duration.ofSeconds(5)).until(() -> sink.sent.size() == 1);
+    assertThat(sink.sent.get(0).timerId()).as("the other timer, on time").isEqualTo(2);
+    advance(TimerService.BROKEN_POP_RETRY_MILLIS);
+    await().atMost(Duration.ofSeconds(5)).until(() -> sink.sent.size() == 2);
+    assertThat(sink.sent.get(1).timerId())
+        .as("the one whose pop threw, a second later")
+        .isEqualTo(1);
   }
 
   /**

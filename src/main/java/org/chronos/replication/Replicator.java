@@ -11,6 +11,7 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.Queue;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -257,6 +258,14 @@ public final class Replicator {
     // Bulk lane: messages accepted and not yet finished (queued, in flight or waiting to retry).
     final Semaphore room;
 
+    // Urgent lane: one timer's messages go in order. Paths with a request in flight (a count per
+    // path: a batch may carry two messages of one timer), and the messages taken from the queue
+    // that wait for their path to land, with their paths (the draining thread only).
+    final Map<String, Integer> pathsInFlight = new ConcurrentHashMap<>();
+    final java.util.ArrayDeque<Message> deferred = new java.util.ArrayDeque<>();
+    final Map<String, Integer> deferredPaths = new java.util.HashMap<>();
+    final AtomicInteger deferredCount = new AtomicInteger();
+
     Lane(Peer peer, boolean bulk, int maxInFlight, int room) {
       this.peer = peer;
       this.bulk = bulk;
@@ -300,7 +309,12 @@ public final class Replicator {
       String base = MetricRegistry.name("chronos", "replication", address);
       metrics.register(
           base + ".queued",
-          (Gauge<Integer>) () -> urgent.queued.get() + urgent.retrying.get() + bulk.queued.get());
+          (Gauge<Integer>)
+              () ->
+                  urgent.queued.get()
+                      + urgent.retrying.get()
+                      + urgent.deferredCount.get()
+                      + bulk.queued.get());
       metrics.register(base + ".bulk-queued", (Gauge<Integer>) bulk.queued::get);
       this.sent = metrics.counter(base + ".sent");
       this.failed = metrics.counter(base + ".failed");
@@ -313,6 +327,7 @@ public final class Replicator {
       return urgent.queued.get()
           + urgent.inFlight.get()
           + urgent.retrying.get()
+          + urgent.deferredCount.get()
           + bulk.queued.get()
           + bulk.inFlight.get();
     }
@@ -648,7 +663,9 @@ public final class Replicator {
       return;
     }
     // The bulk lane is bounded by its senders waiting for room, the urgent lane here.
-    if (!m.bulk() && lane.queued.incrementAndGet() + lane.retrying.get() > maxQueued) {
+    if (!m.bulk()
+        && lane.queued.incrementAndGet() + lane.retrying.get() + lane.deferredCount.get()
+            > maxQueued) {
       lane.queued.decrementAndGet();
       fail(lane, m, "queue full (" + maxQueued + " messages)");
       return;
@@ -672,6 +689,7 @@ public final class Replicator {
     }
     int requests = 1;
     do {
+      sendDeferred(lane);
       while (!closed && lane.inFlight.get() < lane.maxInFlight) {
         if (lane.inFlight.get() >= EAGER_IN_FLIGHT
             && lane.queued.get() < maxBatch
@@ -685,6 +703,9 @@ public final class Replicator {
           break;
         }
         lane.queued.decrementAndGet();
+        if (deferIfBehind(lane, m)) {
+          continue;
+        }
         lane.inFlight.incrementAndGet();
         List<Message> batch = batchAfter(lane, m);
         if (batch == null) {
@@ -700,6 +721,66 @@ public final class Replicator {
   /** Whether messages to this peer may travel in batches now. */
   private boolean batching(Peer p) {
     return maxBatch > 1 && clock.millis() >= p.singlesUntilMillis;
+  }
+
+  /**
+   * Urgent lane: sets {@code m} aside, to go once its timer's earlier message to this peer has
+   * landed, if one is in flight or set aside already. Sent on another connection at once, the later
+   * message could be taken first (a create after the news of its own first pop, which the peer
+   * would then make again; a create after its deletion, which would bring the timer back). Draining
+   * thread only.
+   */
+  private boolean deferIfBehind(Lane lane, Message m) {
+    if (lane.bulk
+        || (!lane.pathsInFlight.containsKey(m.path())
+            && !lane.deferredPaths.containsKey(m.path()))) {
+      return false;
+    }
+    lane.deferred.addLast(m);
+    lane.deferredPaths.merge(m.path(), 1, Integer::sum);
+    lane.deferredCount.incrementAndGet();
+    return true;
+  }
+
+  /**
+   * Sends, in order and within the in-flight cap, the messages set aside whose path has landed (the
+   * first of each path only: the next waits for it). Draining thread only.
+   */
+  private void sendDeferred(Lane lane) {
+    if (lane.deferred.isEmpty()) {
+      return;
+    }
+    Set<String> waiting = new java.util.HashSet<>();
+    java.util.Iterator<Message> it = lane.deferred.iterator();
+    while (it.hasNext() && !closed && lane.inFlight.get() < lane.maxInFlight) {
+      Message m = it.next();
+      if (!waiting.add(m.path()) || lane.pathsInFlight.containsKey(m.path())) {
+        continue; // behind an earlier message of its timer, set aside or in flight
+      }
+      it.remove();
+      lane.deferredPaths.computeIfPresent(m.path(), (path, n) -> n == 1 ? null : n - 1);
+      lane.deferredCount.decrementAndGet();
+      lane.inFlight.incrementAndGet();
+      execute(lane, m);
+    }
+  }
+
+  /** Urgent lane: the messages' requests go out; their timers are in flight to the peer. */
+  private static void takingOff(Lane lane, List<Message> messages) {
+    if (!lane.bulk) {
+      for (Message m : messages) {
+        lane.pathsInFlight.merge(m.path(), 1, Integer::sum);
+      }
+    }
+  }
+
+  /** Urgent lane: the messages' request has ended (answered or not). */
+  private static void landed(Lane lane, List<Message> messages) {
+    if (!lane.bulk) {
+      for (Message m : messages) {
+        lane.pathsInFlight.computeIfPresent(m.path(), (path, n) -> n == 1 ? null : n - 1);
+      }
+    }
   }
 
   /**
@@ -720,6 +801,9 @@ public final class Replicator {
     Message next;
     while (batch.size() < maxBatch && bytes < maxBatchBytes && (next = lane.queue.poll()) != null) {
       lane.queued.decrementAndGet();
+      if (deferIfBehind(lane, next)) {
+        continue;
+      }
       if (next.alone() || next.body().length > maxBatchBytes / 2) {
         lane.inFlight.incrementAndGet();
         execute(lane, next);
@@ -732,6 +816,8 @@ public final class Replicator {
   }
 
   private void execute(Lane lane, Message m) {
+    List<Message> one = List.of(m);
+    takingOff(lane, one);
     try {
       AsyncRequestBuilder put =
           AsyncRequestBuilder.put(lane.peer.url + m.path())
@@ -747,23 +833,27 @@ public final class Replicator {
           new FutureCallback<org.apache.hc.core5.http.Message<HttpResponse, Void>>() {
             @Override
             public void completed(org.apache.hc.core5.http.Message<HttpResponse, Void> result) {
+              landed(lane, one);
               settle(lane, m, result.getHead().getCode());
               done(lane);
             }
 
             @Override
             public void failed(Exception ex) {
+              landed(lane, one);
               retryOrFail(lane, m, ex.getClass().getSimpleName() + ": " + ex.getMessage());
               done(lane);
             }
 
             @Override
             public void cancelled() {
+              landed(lane, one);
               retryOrFail(lane, m, "cancelled");
               done(lane);
             }
           });
     } catch (RuntimeException e) {
+      landed(lane, one);
       retryOrFail(lane, m, e.toString());
       done(lane);
     }
@@ -771,6 +861,7 @@ public final class Replicator {
 
   /** Sends several messages as one {@code POST /timers/batch}; see {@link ReplicationBatch}. */
   private void executeBatch(Lane lane, List<Message> batch) {
+    takingOff(lane, batch);
     List<String> paths = new ArrayList<>(batch.size());
     List<byte[]> bodies = new ArrayList<>(batch.size());
     long[] held = new long[batch.size()];
@@ -800,12 +891,14 @@ public final class Replicator {
           new FutureCallback<org.apache.hc.core5.http.Message<HttpResponse, byte[]>>() {
             @Override
             public void completed(org.apache.hc.core5.http.Message<HttpResponse, byte[]> result) {
+              landed(lane, batch);
               batchAnswered(lane, batch, result.getHead().getCode(), result.getBody());
               done(lane);
             }
 
             @Override
             public void failed(Exception ex) {
+              landed(lane, batch);
               String reason = ex.getClass().getSimpleName() + ": " + ex.getMessage();
               batch.forEach(m -> retryOrFail(lane, m, reason));
               done(lane);
@@ -813,11 +906,13 @@ public final class Replicator {
 
             @Override
             public void cancelled() {
+              landed(lane, batch);
               batch.forEach(m -> retryOrFail(lane, m, "cancelled"));
               done(lane);
             }
           });
     } catch (RuntimeException e) {
+      landed(lane, batch);
       batch.forEach(m -> retryOrFail(lane, m, e.toString()));
       done(lane);
     }

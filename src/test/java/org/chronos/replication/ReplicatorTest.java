@@ -70,6 +70,38 @@ class ReplicatorTest {
     return peer.awaitRequest(path).serial();
   }
 
+  /**
+   * One timer's messages to a peer go in order: a later one waits until the earlier one has been
+   * answered, while other timers' messages go past. Sent on another connection at once, a create
+   * could be taken after the news of its own first pop (the peer would make the pop again), or
+   * after its deletion (the timer would come back).
+   */
+  @Test
+  void aTimersLaterMessageWaitsForItsEarlierOneWhileOthersGoPast() {
+    replicator =
+        new Replicator(
+            Clock.SYSTEM, new MetricRegistry(), 5000, 100_000, 4, 1, 16, 1, 1 << 20, 7253);
+    replicator.start();
+    String timer = "/timers/00000000000000a1-2";
+    String other = "/timers/00000000000000b2-2";
+    peer.respondByNumber(timer, n -> n == 1 ? Reply.stall(Duration.ofMillis(1500)) : Reply.ok());
+
+    replicator.send(List.of(address()), timer, "{\"create\":1}".getBytes(StandardCharsets.UTF_8));
+    Received first = peer.awaitRequest(timer);
+    replicator.send(List.of(address()), timer, "{\"pop\":1}".getBytes(StandardCharsets.UTF_8));
+    replicator.send(List.of(address()), other, BODY);
+
+    peer.awaitRequest(other);
+    assertThat(peer.requestsTo(timer))
+        .as("the timer's later message, while the first is out")
+        .hasSize(1);
+    Received second = peer.awaitRequests(timer, 2).get(1);
+    assertThat(second.bodyText()).isEqualTo("{\"pop\":1}");
+    assertThat(second.arrivalNanos() - first.arrivalNanos())
+        .as("sent once the first was answered, 1.5 s after it arrived")
+        .isGreaterThanOrEqualTo(Duration.ofMillis(1500).toNanos());
+  }
+
   @Test
   void aPopReplicationOvertakesAResyncBacklog() throws Exception {
     // Each PUT takes the peer 5 ms: 400 bulk messages take at least a second at 2 in flight.

@@ -265,6 +265,8 @@ public final class Replicator {
     final java.util.ArrayDeque<Message> deferred = new java.util.ArrayDeque<>();
     final Map<String, Integer> deferredPaths = new java.util.HashMap<>();
     final AtomicInteger deferredCount = new AtomicInteger();
+    // Set when a request lands, so that the set-aside messages are looked at again.
+    volatile boolean landedSinceScan;
 
     Lane(Peer peer, boolean bulk, int maxInFlight, int room) {
       this.peer = peer;
@@ -747,19 +749,36 @@ public final class Replicator {
    * first of each path only: the next waits for it). Draining thread only.
    */
   private void sendDeferred(Lane lane) {
-    if (lane.deferred.isEmpty()) {
+    if (lane.deferred.isEmpty() || !lane.landedSinceScan) {
       return;
     }
+    lane.landedSinceScan = false;
     Set<String> waiting = new java.util.HashSet<>();
     java.util.Iterator<Message> it = lane.deferred.iterator();
-    while (it.hasNext() && !closed && lane.inFlight.get() < lane.maxInFlight) {
+    while (it.hasNext() && !closed) {
       Message m = it.next();
       if (!waiting.add(m.path()) || lane.pathsInFlight.containsKey(m.path())) {
         continue; // behind an earlier message of its timer, set aside or in flight
       }
+      boolean superseded = overtaken(lane.peer, m);
+      if (!superseded && lane.inFlight.get() >= lane.maxInFlight) {
+        lane.landedSinceScan = true; // look again when a request lands
+        break;
+      }
       it.remove();
       lane.deferredPaths.computeIfPresent(m.path(), (path, n) -> n == 1 ? null : n - 1);
       lane.deferredCount.decrementAndGet();
+      if (superseded) {
+        // A later message about the timer, set aside behind it, holds all of it: only that one
+        // need go (as for a message waiting to be sent again).
+        lane.peer.overtaken.inc();
+        release(lane, m);
+        if (m.outcome() != null) {
+          m.outcome().superseded(m.peer());
+        }
+        waiting.remove(m.path()); // the next one of the timer may go now
+        continue;
+      }
       lane.inFlight.incrementAndGet();
       execute(lane, m);
     }
@@ -780,6 +799,7 @@ public final class Replicator {
       for (Message m : messages) {
         lane.pathsInFlight.computeIfPresent(m.path(), (path, n) -> n == 1 ? null : n - 1);
       }
+      lane.landedSinceScan = true;
     }
   }
 
@@ -797,6 +817,10 @@ public final class Replicator {
     }
     List<Message> batch = new ArrayList<>(Math.min(maxBatch, 64));
     batch.add(first);
+    Set<String> paths = lane.bulk ? null : new java.util.HashSet<>();
+    if (paths != null) {
+      paths.add(first.path());
+    }
     long bytes = first.body().length;
     Message next;
     while (batch.size() < maxBatch && bytes < maxBatchBytes && (next = lane.queue.poll()) != null) {
@@ -804,7 +828,18 @@ public final class Replicator {
       if (deferIfBehind(lane, next)) {
         continue;
       }
-      if (next.alone() || next.body().length > maxBatchBytes / 2) {
+      boolean single = next.alone() || next.body().length > maxBatchBytes / 2;
+      if (single && paths != null && paths.contains(next.path())) {
+        // Sent alone now, it would go ahead of the batch holding its timer's earlier message.
+        lane.deferred.addLast(next);
+        lane.deferredPaths.merge(next.path(), 1, Integer::sum);
+        lane.deferredCount.incrementAndGet();
+        continue;
+      }
+      if (paths != null) {
+        paths.add(next.path());
+      }
+      if (single) {
         lane.inFlight.incrementAndGet();
         execute(lane, next);
         continue;

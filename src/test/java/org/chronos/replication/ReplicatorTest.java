@@ -102,6 +102,76 @@ class ReplicatorTest {
         .isGreaterThanOrEqualTo(Duration.ofMillis(1500).toNanos());
   }
 
+  /**
+   * Of the messages about a timer set aside behind its earlier one, one that a later one holds all
+   * of (a pop's news, then the next pop's) is not sent: only the latest goes.
+   */
+  @Test
+  void aSetAsideMessageThatALaterOneHoldsAllOfIsNotSent() {
+    replicator =
+        new Replicator(
+            Clock.SYSTEM, new MetricRegistry(), 5000, 100_000, 4, 1, 16, 1, 1 << 20, 7253);
+    replicator.start();
+    String timer = "/timers/00000000000000a1-2";
+    peer.respondByNumber(timer, n -> n == 1 ? Reply.stall(Duration.ofMillis(800)) : Reply.ok());
+
+    replicator.send(List.of(address()), timer, timing(1000, 0));
+    peer.awaitRequest(timer);
+    replicator.send(List.of(address()), timer, timing(1000, 1));
+    replicator.send(List.of(address()), timer, timing(1000, 2));
+
+    Received second = peer.awaitRequests(timer, 2).get(1);
+    assertThat(second.bodyText()).contains("\"sequence-number\":2");
+    await("no third message")
+        .during(Duration.ofMillis(500))
+        .atMost(Duration.ofSeconds(2))
+        .until(() -> peer.requestsTo(timer).size() == 2);
+  }
+
+  /** A replication body as far as ordering goes: the timer's start and sequence number. */
+  private static byte[] timing(long start, int sequence) {
+    return ("{\"timing\":{\"start-time\":" + start + ",\"sequence-number\":" + sequence + "}}")
+        .getBytes(StandardCharsets.UTF_8);
+  }
+
+  /**
+   * The same where messages go in batches: a message that must go alone (here a body over half the
+   * batch size) waits for the batch holding its timer's earlier message, rather than going ahead of
+   * it on another connection.
+   */
+  @Test
+  void aTimersMessageThatMustGoAloneWaitsForTheBatchHoldingItsEarlierOne() {
+    replicator =
+        new Replicator(Clock.SYSTEM, new MetricRegistry(), 5000, 100_000, 4, 1, 16, 64, 1000, 7253);
+    replicator.start();
+    String busy = "/timers/00000000000000c3-2";
+    String timer = "/timers/00000000000000a1-2";
+    String other = "/timers/00000000000000b2-2";
+    peer.respondByNumber(busy, n -> Reply.stall(Duration.ofMillis(500)));
+    peer.respondByDefault(
+        request ->
+            request.path().equals("/timers/batch")
+                ? Reply.stall(Duration.ofMillis(500)).withBody("{\"Statuses\":[200,200]}")
+                : Reply.ok());
+    // A request out, so that the next messages gather into a batch meanwhile.
+    replicator.send(List.of(address()), busy, BODY);
+    peer.awaitRequest(busy);
+    replicator.send(List.of(address()), timer, "{\"create\":1}".getBytes(StandardCharsets.UTF_8));
+    replicator.send(List.of(address()), other, BODY);
+    replicator.send(
+        List.of(address()),
+        timer,
+        ("{\"pop\":\"" + "x".repeat(600) + "\"}").getBytes(StandardCharsets.UTF_8));
+
+    Received large = peer.awaitRequests(timer, 1).get(0);
+    Received batch = peer.awaitRequest("/timers/batch");
+    assertThat(batch.bodyText()).contains("create").contains(other);
+    assertThat(large.bodyText()).contains("pop");
+    assertThat(large.arrivalNanos() - batch.arrivalNanos())
+        .as("sent once the batch holding the create was answered, 0.5 s after it arrived")
+        .isGreaterThanOrEqualTo(Duration.ofMillis(500).toNanos());
+  }
+
   @Test
   void aPopReplicationOvertakesAResyncBacklog() throws Exception {
     // Each PUT takes the peer 5 ms: 400 bulk messages take at least a second at 2 in flight.

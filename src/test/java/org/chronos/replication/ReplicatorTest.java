@@ -61,6 +61,28 @@ class ReplicatorTest {
     return replicator;
   }
 
+  /** Two timers' paths, for the tests of one timer's messages in order. */
+  private static final String TIMER = "/timers/00000000000000a1-2";
+
+  private static final String OTHER = "/timers/00000000000000b2-2";
+
+  /** Four requests in flight; batches of at most {@code maxBatch} messages, about so many bytes. */
+  private void startWithBatches(int maxBatch, int maxBatchBytes) {
+    replicator =
+        new Replicator(
+            Clock.SYSTEM,
+            new MetricRegistry(),
+            5000,
+            100_000,
+            4,
+            1,
+            16,
+            maxBatch,
+            maxBatchBytes,
+            7253);
+    replicator.start();
+  }
+
   private String address() {
     return "127.0.0.1:" + peer.port();
   }
@@ -78,24 +100,19 @@ class ReplicatorTest {
    */
   @Test
   void aTimersLaterMessageWaitsForItsEarlierOneWhileOthersGoPast() {
-    replicator =
-        new Replicator(
-            Clock.SYSTEM, new MetricRegistry(), 5000, 100_000, 4, 1, 16, 1, 1 << 20, 7253);
-    replicator.start();
-    String timer = "/timers/00000000000000a1-2";
-    String other = "/timers/00000000000000b2-2";
-    peer.respondByNumber(timer, n -> n == 1 ? Reply.stall(Duration.ofMillis(1500)) : Reply.ok());
+    startWithBatches(1, 1 << 20);
+    peer.respondByNumber(TIMER, n -> n == 1 ? Reply.stall(Duration.ofMillis(1500)) : Reply.ok());
 
-    replicator.send(List.of(address()), timer, "{\"create\":1}".getBytes(StandardCharsets.UTF_8));
-    Received first = peer.awaitRequest(timer);
-    replicator.send(List.of(address()), timer, "{\"pop\":1}".getBytes(StandardCharsets.UTF_8));
-    replicator.send(List.of(address()), other, BODY);
+    replicator.send(List.of(address()), TIMER, "{\"create\":1}".getBytes(StandardCharsets.UTF_8));
+    Received first = peer.awaitRequest(TIMER);
+    replicator.send(List.of(address()), TIMER, "{\"pop\":1}".getBytes(StandardCharsets.UTF_8));
+    replicator.send(List.of(address()), OTHER, BODY);
 
-    peer.awaitRequest(other);
-    assertThat(peer.requestsTo(timer))
+    peer.awaitRequest(OTHER);
+    assertThat(peer.requestsTo(TIMER))
         .as("the timer's later message, while the first is out")
         .hasSize(1);
-    Received second = peer.awaitRequests(timer, 2).get(1);
+    Received second = peer.awaitRequests(TIMER, 2).get(1);
     assertThat(second.bodyText()).isEqualTo("{\"pop\":1}");
     assertThat(second.arrivalNanos() - first.arrivalNanos())
         .as("sent once the first was answered, 1.5 s after it arrived")
@@ -108,24 +125,20 @@ class ReplicatorTest {
    */
   @Test
   void aSetAsideMessageThatALaterOneHoldsAllOfIsNotSent() {
-    replicator =
-        new Replicator(
-            Clock.SYSTEM, new MetricRegistry(), 5000, 100_000, 4, 1, 16, 1, 1 << 20, 7253);
-    replicator.start();
-    String timer = "/timers/00000000000000a1-2";
-    peer.respondByNumber(timer, n -> n == 1 ? Reply.stall(Duration.ofMillis(800)) : Reply.ok());
+    startWithBatches(1, 1 << 20);
+    peer.respondByNumber(TIMER, n -> n == 1 ? Reply.stall(Duration.ofMillis(800)) : Reply.ok());
 
-    replicator.send(List.of(address()), timer, timing(1000, 0));
-    peer.awaitRequest(timer);
-    replicator.send(List.of(address()), timer, timing(1000, 1));
-    replicator.send(List.of(address()), timer, timing(1000, 2));
+    replicator.send(List.of(address()), TIMER, timing(1000, 0));
+    peer.awaitRequest(TIMER);
+    replicator.send(List.of(address()), TIMER, timing(1000, 1));
+    replicator.send(List.of(address()), TIMER, timing(1000, 2));
 
-    Received second = peer.awaitRequests(timer, 2).get(1);
+    Received second = peer.awaitRequests(TIMER, 2).get(1);
     assertThat(second.bodyText()).contains("\"sequence-number\":2");
     await("no third message")
         .during(Duration.ofMillis(500))
         .atMost(Duration.ofSeconds(2))
-        .until(() -> peer.requestsTo(timer).size() == 2);
+        .until(() -> peer.requestsTo(TIMER).size() == 2);
   }
 
   /** A replication body as far as ordering goes: the timer's start and sequence number. */
@@ -141,12 +154,8 @@ class ReplicatorTest {
    */
   @Test
   void aTimersMessageThatMustGoAloneWaitsForTheBatchHoldingItsEarlierOne() {
-    replicator =
-        new Replicator(Clock.SYSTEM, new MetricRegistry(), 5000, 100_000, 4, 1, 16, 64, 1000, 7253);
-    replicator.start();
+    startWithBatches(64, 1000);
     String busy = "/timers/00000000000000c3-2";
-    String timer = "/timers/00000000000000a1-2";
-    String other = "/timers/00000000000000b2-2";
     peer.respondByNumber(busy, n -> Reply.stall(Duration.ofMillis(500)));
     peer.respondByDefault(
         request ->
@@ -156,16 +165,16 @@ class ReplicatorTest {
     // A request out, so that the next messages gather into a batch meanwhile.
     replicator.send(List.of(address()), busy, BODY);
     peer.awaitRequest(busy);
-    replicator.send(List.of(address()), timer, "{\"create\":1}".getBytes(StandardCharsets.UTF_8));
-    replicator.send(List.of(address()), other, BODY);
+    replicator.send(List.of(address()), TIMER, "{\"create\":1}".getBytes(StandardCharsets.UTF_8));
+    replicator.send(List.of(address()), OTHER, BODY);
     replicator.send(
         List.of(address()),
-        timer,
+        TIMER,
         ("{\"pop\":\"" + "x".repeat(600) + "\"}").getBytes(StandardCharsets.UTF_8));
 
-    Received large = peer.awaitRequests(timer, 1).get(0);
+    Received large = peer.awaitRequests(TIMER, 1).get(0);
     Received batch = peer.awaitRequest("/timers/batch");
-    assertThat(batch.bodyText()).contains("create").contains(other);
+    assertThat(batch.bodyText()).contains("create").contains(OTHER);
     assertThat(large.bodyText()).contains("pop");
     assertThat(large.arrivalNanos() - batch.arrivalNanos())
         .as("sent once the batch holding the create was answered, 0.5 s after it arrived")

@@ -47,7 +47,14 @@ class ReplicatorTest {
     peer.close();
   }
 
+  /** Single PUTs only. */
   private Replicator start(int maxInFlight, int maxBulkInFlight, int maxBulkQueued) {
+    return start(maxInFlight, maxBulkInFlight, maxBulkQueued, 1, 0);
+  }
+
+  /** Batches of at most {@code maxBatch} messages and about {@code maxBatchBytes}. */
+  private Replicator start(
+      int maxInFlight, int maxBulkInFlight, int maxBulkQueued, int maxBatch, int maxBatchBytes) {
     replicator =
         new Replicator(
             Clock.SYSTEM,
@@ -56,7 +63,10 @@ class ReplicatorTest {
             100_000,
             maxInFlight,
             maxBulkInFlight,
-            maxBulkQueued);
+            maxBulkQueued,
+            maxBatch,
+            maxBatchBytes,
+            7253);
     replicator.start();
     return replicator;
   }
@@ -65,23 +75,6 @@ class ReplicatorTest {
   private static final String TIMER = "/timers/00000000000000a1-2";
 
   private static final String OTHER = "/timers/00000000000000b2-2";
-
-  /** Four requests in flight; batches of at most {@code maxBatch} messages, about so many bytes. */
-  private void startWithBatches(int maxBatch, int maxBatchBytes) {
-    replicator =
-        new Replicator(
-            Clock.SYSTEM,
-            new MetricRegistry(),
-            5000,
-            100_000,
-            4,
-            1,
-            16,
-            maxBatch,
-            maxBatchBytes,
-            7253);
-    replicator.start();
-  }
 
   private String address() {
     return "127.0.0.1:" + peer.port();
@@ -100,7 +93,7 @@ class ReplicatorTest {
    */
   @Test
   void aTimersLaterMessageWaitsForItsEarlierOneWhileOthersGoPast() {
-    startWithBatches(1, 1 << 20);
+    start(4, 1, 16);
     peer.respondByNumber(TIMER, n -> n == 1 ? Reply.stall(Duration.ofMillis(1500)) : Reply.ok());
 
     replicator.send(List.of(address()), TIMER, "{\"create\":1}".getBytes(StandardCharsets.UTF_8));
@@ -125,7 +118,7 @@ class ReplicatorTest {
    */
   @Test
   void aSetAsideMessageThatALaterOneHoldsAllOfIsNotSent() {
-    startWithBatches(1, 1 << 20);
+    start(4, 1, 16);
     peer.respondByNumber(TIMER, n -> n == 1 ? Reply.stall(Duration.ofMillis(800)) : Reply.ok());
 
     replicator.send(List.of(address()), TIMER, timing(1000, 0));
@@ -154,7 +147,7 @@ class ReplicatorTest {
    */
   @Test
   void aTimersMessageThatMustGoAloneWaitsForTheBatchHoldingItsEarlierOne() {
-    startWithBatches(64, 1000);
+    start(4, 1, 16, 64, 1000);
     String busy = "/timers/00000000000000c3-2";
     peer.respondByNumber(busy, n -> Reply.stall(Duration.ofMillis(500)));
     peer.respondByDefault(

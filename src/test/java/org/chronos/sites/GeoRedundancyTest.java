@@ -426,19 +426,29 @@ class GeoRedundancyTest {
    * sites, and returns its location once the second site holds it too.
    */
   private String everyTenSecondsFromTheFirst(Node first, Node second, String path) {
-    String location =
-        first
-            .client()
-            .createTimer(
-                TimerJson.timer()
-                    .interval(10)
-                    .repeatFor(600)
-                    .replicationFactor(1)
-                    .callback(callbacks.url(path), "p")
-                    .json());
+    return setInOneSiteUntilTheOtherHoldsIt(
+        first,
+        second,
+        TimerJson.timer()
+            .interval(10)
+            .repeatFor(600)
+            .replicationFactor(1)
+            .callback(callbacks.url(path), "p")
+            .json());
+  }
+
+  /** Sets the timer through {@code site} and returns its location once {@code other} holds it. */
+  private static String setInOneSiteUntilTheOtherHoldsIt(Node site, Node other, String json) {
+    String location = site.client().createTimer(json);
     long id = ChronosClient.idOf(location);
-    await().until(() -> second.holdsLive(id));
+    await().until(() -> other.holdsLive(id));
     return location;
+  }
+
+  /** Cuts two sites off from each other: each is told the other is where nothing listens. */
+  private void cutOff(Node first, Node second) {
+    remoteSiteAt(first, second, "127.0.0.1:1");
+    remoteSiteAt(second, first, "127.0.0.1:1");
   }
 
   /**
@@ -448,19 +458,13 @@ class GeoRedundancyTest {
    */
   private long deletedWhileCutOffUntilItsTombstoneExpired(Node first, Node second, String path) {
     String location =
-        first
-            .client()
-            .createTimer(
-                TimerJson.timer()
-                    .interval(2)
-                    .repeatFor(600)
-                    .callback(callbacks.url(path), "p")
-                    .json());
+        setInOneSiteUntilTheOtherHoldsIt(
+            first,
+            second,
+            TimerJson.timer().interval(2).repeatFor(600).callback(callbacks.url(path), "p").json());
     long id = ChronosClient.idOf(location);
-    await().until(() -> second.holdsLive(id));
 
-    remoteSiteAt(first, second, "127.0.0.1:1");
-    remoteSiteAt(second, first, "127.0.0.1:1");
+    cutOff(first, second);
     assertThat(first.client().delete(location).statusCode()).isEqualTo(200);
     await("the deletion owed to the second site")
         .atMost(Duration.ofSeconds(20))
@@ -655,19 +659,17 @@ class GeoRedundancyTest {
     // after the second, long after the sites answer each other again. Interval 10 s: the second
     // site keeps its last pop's tombstone that long.
     String location =
-        second
-            .client()
-            .createTimer(
-                TimerJson.timer()
-                    .interval(10)
-                    .replicationFactor(8)
-                    .callback(callbacks.url(path), "p")
-                    .json());
+        setInOneSiteUntilTheOtherHoldsIt(
+            second,
+            first,
+            TimerJson.timer()
+                .interval(10)
+                .replicationFactor(8)
+                .callback(callbacks.url(path), "p")
+                .json());
     long id = ChronosClient.idOf(location);
-    await().until(() -> first.holdsLive(id));
 
-    remoteSiteAt(first, second, "127.0.0.1:1");
-    remoteSiteAt(second, first, "127.0.0.1:1");
+    cutOff(first, second);
     callbacks.awaitRequests(path, 1, Duration.ofSeconds(15));
     awaitNewsToADeadSite(second);
     assertThat(first.holdsLive(id)).as("the first site did not hear of the pop").isTrue();
@@ -704,8 +706,7 @@ class GeoRedundancyTest {
     String location = everyTenSecondsFromTheFirst(first, second, path);
     long id = ChronosClient.idOf(location);
 
-    remoteSiteAt(first, second, "127.0.0.1:1");
-    remoteSiteAt(second, first, "127.0.0.1:1");
+    cutOff(first, second);
     // Deleted 7 s after it was set, so that the first's tombstone (which lasts the interval) is
     // still held 17 s after; the first would pop it 10 s after it was set.
     await().atMost(Duration.ofSeconds(8)).until(() -> System.currentTimeMillis() - set >= 7_000);

@@ -41,7 +41,6 @@ import org.chronos.resync.WarmUpGate;
 import org.chronos.stats.DeadlockWatch;
 import org.chronos.stats.PrometheusEndpoint;
 import org.chronos.stats.TagCounts;
-import org.chronos.stats.TagTypes;
 import org.chronos.stats.TagWindowStats;
 import org.chronos.stats.TimerMetrics;
 import org.chronos.timer.Clock;
@@ -130,9 +129,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             environment.metrics(),
             config.getResync().getMaxRememberedTimers(),
             rs.getMaxOwedSiteDeletions());
-    tagCounts =
-        new TagCounts(
-            environment.metrics(), new TagTypes(ts.getMaxTagTypes(), environment.metrics()));
+    tagCounts = new TagCounts(environment.metrics(), ts.getMaxTagTypes());
     TagWindowStats tagWindows = new TagWindowStats(clock, environment.metrics());
     timerService =
         new TimerService(

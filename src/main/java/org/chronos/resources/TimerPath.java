@@ -6,7 +6,7 @@ import java.util.regex.Pattern;
 /** The {@code <16 hex>-<rf>[anything]} part of a timer URL (PROTOCOL.md section 1). Immutable. */
 public record TimerPath(long id, int replicationFactor) {
   private static final Pattern PATTERN =
-      Pattern.compile("([0-9a-fA-F]{16})-([0-9]{1,10}).*", Pattern.DOTALL);
+      Pattern.compile("([0-9a-fA-F]{16})-([0-9]+)(?![0-9]).*", Pattern.DOTALL);
 
   /** Parses the part after {@code /timers/}; null when it is not a timer URL. */
   public static TimerPath parse(String rest) {
@@ -14,11 +14,13 @@ public record TimerPath(long id, int replicationFactor) {
     if (!m.matches()) {
       return null;
     }
-    long rf = Long.parseLong(m.group(2));
-    if (rf > Integer.MAX_VALUE) {
+    String digits = m.group(2);
+    // Every digit is the replication factor's: one too large for an int is no timer's, rather
+    // than its first ten digits being read as one.
+    if (digits.length() > 18 || Long.parseLong(digits) > Integer.MAX_VALUE) {
       return null;
     }
-    return new TimerPath(Long.parseUnsignedLong(m.group(1), 16), (int) rf);
+    return new TimerPath(Long.parseUnsignedLong(m.group(1), 16), Integer.parseInt(digits));
   }
 
   private static final char[] HEX = "0123456789abcdef".toCharArray();

@@ -250,6 +250,7 @@ class TimerApiTest {
     "DELETE, " + VALID_ID + "-", // empty replication factor
     "PUT,    " + VALID_ID + "_2",
     "DELETE, x" + VALID_ID + "-2",
+    "DELETE, " + VALID_ID + "-12345678901", // more than an int: not its first ten digits
   })
   void aUrlThatIsNotATimerIs404(String method, String rest) {
     HttpResponse<String> response = chronos.send(method, "/timers/" + rest, bodyFor(method));

@@ -2,6 +2,7 @@ package org.chronos.resources;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -33,6 +34,29 @@ class TimerPathTest {
   @ValueSource(strings = {"", "0123456789abcde-2", "0123456789abcdeg-2", "0123456789abcdef-", "x"})
   void malformedPathsAreNotTimers(String rest) {
     assertThat(TimerPath.parse(rest)).isNull();
+  }
+
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "0123456789abcdef-2147483648",
+        "0123456789abcdef-12345678901",
+        "0123456789abcdef-9999999999999999999999"
+      })
+  void aReplicationFactorTooLargeForAnIntIsNotReadFromItsFirstDigits(String rest) {
+    assertThat(TimerPath.parse(rest)).isNull();
+  }
+
+  @Test
+  void aReplicationFactorOfTenDigitsIsReadWhole() {
+    assertThat(TimerPath.parse("0123456789abcdef-2147483647x"))
+        .isEqualTo(new TimerPath(0x0123456789abcdefL, Integer.MAX_VALUE));
+  }
+
+  @Test
+  void leadingZerosOfTheReplicationFactorAreNotDigitsOfIt() {
+    assertThat(TimerPath.parse("0123456789abcdef-00000000002"))
+        .isEqualTo(new TimerPath(0x0123456789abcdefL, 2));
   }
 
   @ParameterizedTest

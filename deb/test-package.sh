@@ -39,6 +39,17 @@ check() {
     shift
     if "$@"; then pass "$description"; else fail "$description"; fi
 }
+# poll TRIES COMMAND...: runs the command every 0.25 s until it succeeds, at most TRIES times.
+poll() {
+    local tries=$1
+    shift
+    while [ "$tries" -gt 0 ]; do
+        "$@" && return 0
+        sleep 0.25
+        tries=$((tries - 1))
+    done
+    return 1
+}
 # Prints a file's last lines, indented, to explain a failure.
 show() { [ -f "$1" ] && tail -n "${2:-20}" "$1" | sed 's/^/     | /'; }
 
@@ -83,6 +94,7 @@ section "package"
 missing=
 command -v curl >/dev/null 2>&1 || missing="$missing curl"
 command -v lintian >/dev/null 2>&1 || missing="$missing lintian"
+command -v logrotate >/dev/null 2>&1 || missing="$missing logrotate"
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     note "installing with apt-get:$missing"
     apt_log=$(mktemp)
@@ -136,10 +148,10 @@ check "file name matches the version ($VERSION)" [ "$(basename "$DEB")" = "chron
 for script in postinst prerm postrm; do
     check "$script is present and executable" [ -x "$T/control/$script" ]
 done
-for conffile in /etc/chronos/chronos.yml /etc/default/chronos /etc/init.d/chronos; do
+for conffile in /etc/chronos/chronos.yml /etc/default/chronos /etc/init.d/chronos /etc/logrotate.d/chronos; do
     check "conffiles lists $conffile" grep -qx "$conffile" "$T/control/conffiles"
 done
-check "conffiles lists nothing else" [ "$(grep -c . "$T/control/conffiles")" -eq 3 ]
+check "conffiles lists nothing else" [ "$(grep -c . "$T/control/conffiles")" -eq 4 ]
 check "md5sums covers every file" \
     [ "$(grep -c . "$T/control/md5sums")" -eq "$(grep -c '^-' "$T/contents")" ]
 
@@ -162,6 +174,7 @@ ln -sf "$(command -v java)" "$ROOT/usr/bin/java"
 expect_entry -rw-r--r-- etc/chronos/chronos.yml
 expect_entry -rw-r--r-- etc/default/chronos
 expect_entry -rwxr-xr-x etc/init.d/chronos
+expect_entry -rw-r--r-- etc/logrotate.d/chronos
 expect_entry -rw-r--r-- lib/systemd/system/chronos.service
 expect_entry -rwxr-xr-x usr/bin/chronos-ctl
 expect_entry -rw-r--r-- usr/share/man/man1/chronos-ctl.1.gz
@@ -169,7 +182,7 @@ expect_entry -rw-r--r-- usr/share/doc/chronos/copyright
 expect_entry -rw-r--r-- usr/share/doc/chronos/changelog.gz
 expect_entry -rw-r--r-- usr/share/doc/chronos/examples/chronos_cluster.conf.example
 check "every entry is owned by root/root" bash -c '! awk "\$2 != \"root/root\"" "$1" | grep -q .' _ "$T/contents"
-check "the package ships exactly 10 files" [ "$(grep -c '^-' "$T/contents")" -eq 10 ]
+check "the package ships exactly 11 files" [ "$(grep -c '^-' "$T/contents")" -eq 11 ]
 check "the jar runs (java -jar chronos.jar --version)" \
     bash -c 'java -jar "$1" --version >/dev/null 2>&1' _ "$ROOT/usr/share/chronos/chronos.jar"
 # The service starts the JVM with /etc/default/chronos's JAVA_TOOL_OPTIONS: a JVM that refuses
@@ -634,7 +647,8 @@ CHRONOS_PIDFILE=$T/run/chronos.pid
 CHRONOS_CONSOLE_LOG=$T/log/console.log
 CHRONOS_JAVA=$ROOT/usr/lib/chronos/chronos
 EOF
-    init start
+    # Started from a shell allowed few open files, as a login shell may be: the script raises it.
+    (ulimit -Sn 1024 && init start)
     rc=$?
     if [ "$rc" -eq 0 ] && [ -s "$T/run/chronos.pid" ] && ping_ok; then
         pass "init script start runs the node, writes the pidfile and waits for /ping"
@@ -653,6 +667,28 @@ EOF
             timer_thread_policy_is "${node_pid:-0}" SCHED_DEADLINE
     else
         note "skipped: the init script's setpriv start (needs root and setpriv)"
+    fi
+    node_pid=$(cat "$T/run/chronos.pid" 2>/dev/null)
+    # 65536 where this shell may raise its hard limit that far, else that hard limit.
+    open_files=$(sh -c 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; ulimit -n')
+    check "init script: the node may open $open_files files (chronos.service: 65536)" \
+        grep -Eq "^Max open files +$open_files " "/proc/${node_pid:-0}/limits"
+    # The packaged logrotate rule, pointed at this console.log, rotates it under the running node,
+    # which then writes from the start of the emptied file (start-stop-daemon opens it for
+    # appending), not after a hole as long as the old contents.
+    if command -v logrotate >/dev/null 2>&1 && [ -n "$node_pid" ]; then
+        sed "s|/var/log/chronos/console.log|$T/log/console.log|" "$ROOT/etc/logrotate.d/chronos" >"$T/logrotate.conf"
+        kill -QUIT "$node_pid" # the JVM writes a thread dump to stdout
+        poll 40 grep -q 'Full thread dump' "$T/log/console.log"
+        logrotate -s "$T/logrotate.state" -f "$T/logrotate.conf" >"$T/out" 2>&1
+        check "logrotate's rule rotates console.log (console.log.1 holds the thread dump)" \
+            grep -q 'Full thread dump' "$T/log/console.log.1"
+        kill -QUIT "$node_pid"
+        poll 40 grep -q 'Full thread dump' "$T/log/console.log"
+        check "after the rotation the node writes from the start of console.log" \
+            bash -c '[ "$(head -c 1 "$1" | od -An -tx1 | tr -d " ")" != 00 ] && grep -q "Full thread dump" "$1"' _ "$T/log/console.log"
+    else
+        note "skipped: logrotate of console.log (no logrotate)"
     fi
     init start
     check "init script start again: already running (exit $?)" grep -q 'already running' "$T/out"

@@ -72,6 +72,7 @@ public final class TimerNode implements TimerEvents {
   private final Supplier<ClusterView> previousView;
   private final Supplier<SitesConfig> sites;
   private final SiteReplicator siteReplicator;
+  private final SiteResends siteResends;
   private final java.util.Random random = new java.util.Random();
   private final Replicator replicator;
   private final Meter created;
@@ -134,6 +135,12 @@ public final class TimerNode implements TimerEvents {
     this.owedDeletions = new OwedDeletions(maxOwedSiteDeletions, metrics);
     this.siteReplicator =
         new SiteReplicator(replicator, metrics, sites, this::resendToSite, owedDeletions::keepOnly);
+    this.siteResends =
+        new SiteResends(
+            replicator::pending,
+            siteReplicator::isFailing,
+            replicator.maxQueuedPerPeer(),
+            maxOwedSiteDeletions);
     this.replicator = replicator;
     this.created = metrics.meter("chronos.timers.created");
     this.updated = metrics.meter("chronos.timers.updated");
@@ -145,8 +152,9 @@ public final class TimerNode implements TimerEvents {
     this.popsInProgressHeld = metrics.meter("chronos.resync.pops-in-progress-held");
   }
 
-  /** Stops probing other sites. */
+  /** Stops probing other sites, and any re-send to one. */
   public void stop() {
+    siteResends.stop();
     siteReplicator.stop();
   }
 
@@ -284,7 +292,7 @@ public final class TimerNode implements TimerEvents {
       replicator.send(peers, path, body);
     }
     if (siteBody != null) {
-      siteReplicator.send(otherSites, path, siteBody);
+      siteReplicator.send(otherSites, path, siteBody, site -> siteResends.owe(site, id));
     }
   }
 
@@ -405,10 +413,12 @@ public final class TimerNode implements TimerEvents {
     List<String> others = new ArrayList<>(timer.sites());
     others.remove(sc.localSite());
     if (!timer.isTombstone()) {
-      siteReplicator.send(others, path, TimerJson.writeForSite(timer, now));
+      long id = timer.id();
+      siteReplicator.send(
+          others, path, TimerJson.writeForSite(timer, now), site -> siteResends.owe(site, id));
       return;
     }
-    // A site owed it gets it when it answers again (resendOwedDeletions), not retried meanwhile;
+    // A site owed it gets it when it answers again (resendOwedDeletion), not retried meanwhile;
     // one that does not get it is owed it from then on.
     others.removeIf(site -> owedDeletions.isOwed(site, timer));
     if (others.isEmpty()) {
@@ -423,77 +433,126 @@ public final class TimerNode implements TimerEvents {
    * A remote site answers again after failing: send it every timer of ours whose site list includes
    * it, so it is protected again now rather than at each timer's next change, and every tombstone
    * still held, so that a deletion or last pop it missed reaches it (one whose tombstone has gone,
-   * after its timer's interval, cannot, unless it is owed: {@link #resendOwedDeletions}). Each
-   * timer is sent by its primary in this site only. Ids are gathered on the timer thread;
-   * serialization happens there too, a thousand timers at a time, so pops are not held up.
+   * after its timer's interval, cannot, unless it is owed: {@link #resendOwedDeletion}). Each timer
+   * is sent by its primary in this site, and by any node whose live news of it to that site failed
+   * ({@link SiteResends#owe}). Ids are gathered on the timer thread; serialization happens there
+   * too, a chunk at a time, each once the site's replication queue has room ({@link SiteResends}),
+   * so pops are not held up and the queue never overflows.
    */
   void resendToSite(String site) {
     if (!sites.get().replicateAcrossSites()) {
-      return; // timers other sites sent here list them; this site sends them nothing
+      // Timers other sites sent here list them; this site sends them nothing.
+      LOG.info("site {} answers; timers are not replicated across sites, so nothing is sent", site);
+      return;
     }
-    // One command from here (an I/O thread, which must not wait long for room in the timer
-    // thread's queue); the timer thread queues the rest itself, without waiting.
-    service.query(
-        store -> {
-          resendOwedDeletions(site);
-          List<Long> ids = new ArrayList<>();
-          String local = view.get().localAddress();
-          store.forEach(
-              t -> {
-                // Tombstones too: a deletion (or a last pop) the site missed while it did not
-                // answer would otherwise leave its copy live there, to pop and come back.
-                if (t.sites().contains(site) && isPrimaryHere(t, local)) {
-                  ids.add(t.id());
-                }
-              });
-          LOG.info("re-sending {} timers and tombstones to site {}", ids.size(), site);
-          inTurns(
-              ids,
-              (held, id, now) -> {
-                Timer t = held.get(id);
-                if (t != null) {
-                  resendHeld(site, t, now, false);
-                }
-              });
-          return null;
-        });
+    siteResends.request(site, () -> resendNow(site));
   }
 
-  /**
-   * Sends {@code site} the deletions this node sent it that it did not get ({@link OwedDeletions}):
-   * as owed if this node no longer holds the timer (its tombstone expired here), and as it is now
-   * if it does; a later series of the timer held live goes as a snapshot, unless this node is its
-   * primary here, in which case {@link #resendToSite} sends it. The node that took the client's
-   * {@code DELETE} need not be the primary, and the primary may never have seen the site fail, so
-   * it would not send it. A client's deletion is also told again to this site's replicas ({@link
-   * #keepDeletion}). Called on the timer thread; a thousand at a time, in turns of their own; a
-   * tombstone that fails again stays owed.
-   */
-  private void resendOwedDeletions(String site) {
-    List<Timer> owed = owedDeletions.take(site, clock.millis());
-    if (owed.isEmpty()) {
+  private record Resend(List<Timer> owed, List<Long> ids) {}
+
+  /** The longest a re-send waits for the timer thread to take one of its steps. */
+  private static final long RESEND_STEP_TIMEOUT_SECONDS = 30;
+
+  /** One re-send to {@code site}, on the re-send thread ({@link #resendToSite}). */
+  private void resendNow(String site) throws Exception {
+    TimerService timers = service;
+    String address = sites.get().remoteSites().get(site);
+    if (timers == null || address == null) {
+      return; // not started yet (nothing held), or the site is no longer configured
+    }
+    Set<Long> owedLive = siteResends.takeOwed(site);
+    Resend work;
+    try {
+      work =
+          timers
+              .query(
+                  store -> {
+                    List<Timer> owed = owedDeletions.take(site, clock.millis());
+                    List<Long> ids = new ArrayList<>();
+                    String local = view.get().localAddress();
+                    store.forEach(
+                        t -> {
+                          // Tombstones too: a deletion (or a last pop) the site missed while it
+                          // did not answer would otherwise leave its copy live there, to pop and
+                          // come back.
+                          if (t.sites().contains(site)
+                              && (isPrimaryHere(t, local) || owedLive.contains(t.id()))) {
+                            ids.add(t.id());
+                          }
+                        });
+                    return new Resend(owed, ids);
+                  })
+              .get(RESEND_STEP_TIMEOUT_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+    } catch (Exception e) {
+      siteResends.oweAgain(site, owedLive);
+      throw e;
+    }
+    if (work.ids().isEmpty() && work.owed().isEmpty()) {
+      LOG.info("site {} answers: this node holds nothing to send it", site);
       return;
     }
     LOG.info(
-        "site {} answers again: sending it the deletions it did not get, {} of them (a timer"
-            + " still held here goes as it is now instead)",
+        "site {} answers: sending it {} timers and tombstones, {} of them after a failed send"
+            + " here, and {} deletions it did not get ({} at a time)",
         site,
-        owed.size());
-    inTurns(
-        owed,
-        (store, tombstone, now) -> {
-          Timer held = store.get(tombstone.id());
-          if (tombstone.sequence() == 0) {
-            // This site's replicas may have taken the site's copy from before the deletion
-            // meanwhile (after their tombstones expired), and this node never saw it.
-            keepDeletion(store, held, tombstone, view.get());
-            held = store.get(tombstone.id());
-          }
-          if (held != null && !held.isTombstone() && isPrimaryHere(held)) {
-            return; // a later series: resendToSite sends it
-          }
-          resendHeld(site, held == null ? tombstone : held, now, true);
-        });
+        work.ids().size(),
+        owedLive.size(),
+        work.owed().size(),
+        siteResends.chunk());
+    int deletionsSent = 0;
+    try {
+      for (List<Timer> chunk : siteResends.chunks(work.owed())) {
+        siteResends.awaitRoom(site, address);
+        inTurn(
+            timers, chunk, (store, tombstone, now) -> resendOwedDeletion(site, store, tombstone));
+        deletionsSent += chunk.size();
+      }
+      for (List<Long> chunk : siteResends.chunks(work.ids())) {
+        siteResends.awaitRoom(site, address);
+        inTurn(
+            timers,
+            chunk,
+            (held, id, now) -> {
+              Timer t = held.get(id);
+              if (t != null) {
+                resendHeld(site, t, now, false);
+              }
+            });
+      }
+    } catch (Exception e) {
+      // What this re-send did not get to is still owed: the next one, when the site answers
+      // again, sends it.
+      for (Timer tombstone : work.owed().subList(deletionsSent, work.owed().size())) {
+        owedDeletions.add(site, tombstone);
+      }
+      siteResends.oweAgain(site, owedLive);
+      throw e;
+    }
+    LOG.info("site {}: re-send done", site);
+  }
+
+  /**
+   * Sends {@code site} a deletion this node sent it that it did not get ({@link OwedDeletions}): as
+   * owed if this node no longer holds the timer (its tombstone expired here), and as it is now if
+   * it does; a later series of the timer held live goes as a snapshot, unless this node is its
+   * primary here, in which case {@link #resendNow} sends it with the others. The node that took the
+   * client's {@code DELETE} need not be the primary, and the primary may never have seen the site
+   * fail, so it would not send it. A client's deletion is also told again to this site's replicas
+   * ({@link #keepDeletion}). Called on the timer thread; a tombstone that fails again stays owed.
+   */
+  private void resendOwedDeletion(String site, TimerStore store, Timer tombstone) {
+    long now = clock.millis();
+    Timer held = store.get(tombstone.id());
+    if (tombstone.sequence() == 0) {
+      // This site's replicas may have taken the site's copy from before the deletion
+      // meanwhile (after their tombstones expired), and this node never saw it.
+      keepDeletion(store, held, tombstone, view.get());
+      held = store.get(tombstone.id());
+    }
+    if (held != null && !held.isTombstone() && isPrimaryHere(held)) {
+      return; // a later series: resendNow sends it
+    }
+    resendHeld(site, held == null ? tombstone : held, now, true);
   }
 
   /**
@@ -533,22 +592,18 @@ public final class TimerNode implements TimerEvents {
     void apply(TimerStore store, T item, long now);
   }
 
-  /**
-   * Does {@code each} for every item on the timer thread, a thousand items a turn, so that pops due
-   * meanwhile are not held up.
-   */
-  private <T> void inTurns(List<T> items, Turn<T> each) {
-    for (int from = 0; from < items.size(); from += 1000) {
-      List<T> turn = items.subList(from, Math.min(items.size(), from + 1000));
-      service.query(
-          store -> {
-            long now = clock.millis();
-            for (T item : turn) {
-              each.apply(store, item, now);
-            }
-            return null;
-          });
-    }
+  /** Does {@code each} for every item in one command on the timer thread, and waits for it. */
+  private <T> void inTurn(TimerService timers, List<T> items, Turn<T> each) throws Exception {
+    timers
+        .query(
+            store -> {
+              long now = clock.millis();
+              for (T item : items) {
+                each.apply(store, item, now);
+              }
+              return null;
+            })
+        .get(RESEND_STEP_TIMEOUT_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
   }
 
   /** Replica position in this site, then this site's position in the timer's site list. */

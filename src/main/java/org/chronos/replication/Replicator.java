@@ -523,6 +523,11 @@ public final class Replicator {
     }
   }
 
+  /** The most urgent messages queued to one peer ({@code replication.maxQueuedPerPeer}). */
+  public int maxQueuedPerPeer() {
+    return maxQueued;
+  }
+
   /** Messages waiting or in flight to a peer, in both lanes. */
   public int pending(String address) {
     Peer p = peers.get(address);

@@ -78,6 +78,9 @@ public final class SiteReplicator {
     /** The latest start time (ms) a node of the site has said, or -1 before the first answer. */
     volatile long latestStarted = -1;
 
+    /** The address the site was last probed at (prober thread only). */
+    String address;
+
     /** When a refusal by the site was last logged (racy: at worst a line more). */
     volatile long lastRefusalLoggedMillis;
 
@@ -156,6 +159,19 @@ public final class SiteReplicator {
         .forEach(
             (name, address) -> {
               SiteState state = states.computeIfAbsent(name, SiteState::new);
+              if (state.address != null && !state.address.equals(address)) {
+                // Another site's nodes now (a standby cluster, say), which hold none of the
+                // timers: it is sent them when it first answers, whatever start times it names.
+                LOG.info(
+                    "site {} is now at {} (was {}): it is sent the timers it should hold when it"
+                        + " answers",
+                    name,
+                    address,
+                    state.address);
+                state.latestStarted = -1;
+                state.probesFailed.set(0);
+              }
+              state.address = address;
               http.execute(
                   AsyncRequestBuilder.get("http://" + address + "/ping").build(),
                   new BasicResponseConsumer<>(new DiscardingEntityConsumer<>()),
@@ -168,10 +184,19 @@ public final class SiteReplicator {
                         return;
                       }
                       state.probesFailed.set(0);
+                      boolean firstSeen = state.latestStarted == -1;
                       if (startedSinceLastSeen(state, head.getFirstHeader(PING_STARTED_HEADER))) {
                         // First contact, or a node of the site restarted since: what it holds is
                         // unknown or lost.
-                        state.failing.set(true);
+                        if (!state.failing.getAndSet(true)) {
+                          LOG.info(
+                              firstSeen
+                                  ? "site {} at {} answers for the first time"
+                                  : "site {} at {} answers from a node started since it last"
+                                      + " answered: it may have lost the timers it held",
+                              name,
+                              address);
+                        }
                       }
                       recovered(name, state);
                     }
@@ -226,8 +251,7 @@ public final class SiteReplicator {
   }
 
   private void recovered(String name, SiteState state) {
-    if (state.failing.compareAndSet(true, false)) {
-      LOG.info("site {} answers again: sending it the timers it holds copies of", name);
+    if (!stopped && state.failing.compareAndSet(true, false)) {
       onRecovered.accept(name);
     }
   }

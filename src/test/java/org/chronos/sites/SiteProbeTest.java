@@ -10,7 +10,10 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.chronos.testing.ChronosClient;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
 import org.chronos.testing.LoopbackServer;
@@ -44,9 +47,12 @@ class SiteProbeTest {
           Thread.currentThread().interrupt();
         }
       }
+      String named = started;
       exchange
           .getResponseHeaders()
-          .add(SiteReplicator.PING_STARTED_HEADER, n % 2 == 0 ? "1700000000000" : "1700000005000");
+          .add(
+              SiteReplicator.PING_STARTED_HEADER,
+              named != null ? named : n % 2 == 0 ? "1700000000000" : "1700000005000");
       exchange.sendResponseHeaders(200, -1);
     }
   }
@@ -54,6 +60,15 @@ class SiteProbeTest {
   private void put(HttpExchange exchange) throws IOException {
     try (exchange) {
       String body = new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+      if (singlePuts && body.contains("\"Requests\"")) {
+        exchange.sendResponseHeaders(404, -1); // as an original node: single PUTs then
+        return;
+      }
+      if (busy) {
+        exchange.sendResponseHeaders(503, -1); // overloaded: its pings still answer
+        return;
+      }
+      received.add(exchange.getRequestURI().getPath());
       if (body.contains(REFUSED)) {
         if (body.contains("\"Requests\"")) {
           exchange.sendResponseHeaders(404, -1); // a batch: as an original node, single PUTs then
@@ -69,17 +84,33 @@ class SiteProbeTest {
     }
   }
 
+  /** The start time the site's pings name; null: two by turns, as two nodes behind one address. */
+  private volatile String started;
+
+  /** Whether the site answers batches as an original node does (404), so each timer comes alone. */
+  private volatile boolean singlePuts;
+
+  /** Whether the site answers every timer sent to it with 503, as an overloaded one does. */
+  private volatile boolean busy;
+
+  /** The paths of the timers the site took. */
+  private final Set<String> received = ConcurrentHashMap.newKeySet();
+
   private static final String REFUSED = "refused-by-the-other-site";
   private final AtomicInteger refusals = new AtomicInteger();
 
-  private Node startWithTheSite() {
-    cluster = ClusterHarness.create(1);
-    Node node = cluster.node(0);
-    node.writeClusterFile(cluster.nodeLines("node", List.of(node)));
+  private void writeTheSite(Node node) {
     node.writeSharedFile(
         "[sites]\nlocal_site = site0\nreplicate_timers_across_sites = true\nremote_site = site1=127.0.0.1:"
             + site.getAddress().getPort()
             + "\n");
+  }
+
+  private Node startWithTheSite(String... extraYamlLines) {
+    cluster = ClusterHarness.create(1, extraYamlLines);
+    Node node = cluster.node(0);
+    node.writeClusterFile(cluster.nodeLines("node", List.of(node)));
+    writeTheSite(node);
     node.start();
     await().until(() -> pings.get() >= 1);
     return node;
@@ -157,5 +188,140 @@ class SiteProbeTest {
     assertThat(puts.get()).as("timers sent to the site, none again").isEqualTo(sent);
     assertThat(node.metrics().getGauges().get("chronos.sites.site1.answering").getValue())
         .isEqualTo(1);
+  }
+
+  /**
+   * A site that answers again, or restarted, is sent every timer this node is primary for. Queued
+   * all at once, more of them than the replication queue holds failed there ("queue full"), which
+   * marked the site down again; its next answer started the re-send over, in the same order, so the
+   * timers past the queue's size never reached it, and it flapped between down and answering.
+   */
+  @Test
+  void aSiteThatRestartedGetsEveryTimerEvenWhenTheyOutnumberTheReplicationQueue() {
+    started = "1700000000000";
+    singlePuts = true;
+    Node node = startWithTheSite("replication:", "  maxQueuedPerPeer: 40");
+    await().until(() -> pings.get() >= 2); // past the first contact's re-send
+    int timers = 200;
+    for (int i = 0; i < timers; i += 20) {
+      for (int j = i; j < i + 20; j++) {
+        node.client().createTimer(TimerJson.oneShot(600, "http://127.0.0.1:1/never", "r" + j));
+      }
+      int sent = i + 20;
+      await("the new timers sent to the site, within the queue")
+          .until(() -> received.size() >= sent);
+    }
+    assertThat(received).hasSize(timers);
+    long failedBefore = node.metrics().counter("chronos.sites.site1.failed").getCount();
+
+    received.clear();
+    started = "1700000009000"; // the site's node restarted: it holds none of them now
+
+    await("every timer sent to the restarted site")
+        .atMost(Duration.ofSeconds(60))
+        .until(() -> received.size() >= timers);
+    assertThat(node.metrics().counter("chronos.sites.site1.failed").getCount())
+        .as("messages to the site that failed")
+        .isEqualTo(failedBefore);
+    assertThat(node.metrics().getGauges().get("chronos.sites.site1.answering").getValue())
+        .isEqualTo(1);
+  }
+
+  /**
+   * A node that took a client's timer but is not its primary is the only one that sends it to the
+   * other site. When that send failed (the site overloaded for a while, its pings still answering),
+   * only this node took the site for down, and when it answered again this node re-sent only the
+   * timers it is primary for; the primary, which never saw the site fail, sent nothing. The site
+   * never got the timer.
+   */
+  @Test
+  void aTimerWhoseSendFailedOnANodeThatIsNotItsPrimaryIsSentWhenTheSiteAnswersAgain() {
+    started = "1700000000000";
+    singlePuts = true;
+    cluster = ClusterHarness.create(2, "replication:", "  retryFor: 500ms");
+    String lines = cluster.nodeLines("node", cluster.nodes());
+    for (Node n : cluster.nodes()) {
+      n.writeClusterFile(lines);
+      writeTheSite(n);
+      n.start();
+    }
+    Node taker = cluster.node(1);
+    await().until(() -> pings.get() >= 4); // both nodes past the first contact's re-send
+
+    busy = true;
+    String path = null;
+    for (int i = 0; path == null; i++) {
+      String location =
+          taker.client().createTimer(TimerJson.oneShot(600, "http://127.0.0.1:1/never", "b" + i));
+      long id = ChronosClient.idOf(location);
+      if (!taker.view().replicasFor(id, 2).get(0).equals(taker.address())) {
+        path = location;
+      }
+    }
+    await("the node that took the timer sees the site fail")
+        .until(() -> taker.metrics().counter("chronos.sites.site1.failed").getCount() >= 1);
+    busy = false;
+
+    String sent = path;
+    await("the timer sent to the site once it takes timers again")
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> received.contains(sent));
+  }
+
+  /**
+   * The site re-pointed at other nodes (a standby cluster) on a reload: they hold none of the
+   * timers. Their first answer was taken for a restart only if they named a later start time than
+   * the old nodes had, so a standby started earlier was sent nothing.
+   */
+  @Test
+  void aSiteMovedToOtherNodesIsSentTheTimersTheyShouldHold() {
+    started = "1700000005000";
+    singlePuts = true;
+    Node node = startWithTheSite();
+    await().until(() -> pings.get() >= 2);
+    for (int i = 0; i < 5; i++) {
+      node.client().createTimer(TimerJson.oneShot(600, "http://127.0.0.1:1/never", "m" + i));
+    }
+    await("the timers sent to the site").until(() -> received.size() >= 5);
+    Set<String> timers = Set.copyOf(received);
+
+    Set<String> standbyReceived = ConcurrentHashMap.newKeySet();
+    HttpServer standby =
+        LoopbackServer.start(
+            "/ping",
+            exchange -> {
+              try (exchange) {
+                exchange
+                    .getResponseHeaders()
+                    .add(SiteReplicator.PING_STARTED_HEADER, "1700000000000"); // earlier
+                exchange.sendResponseHeaders(200, -1);
+              }
+            },
+            "/timers",
+            (HttpHandler)
+                exchange -> {
+                  try (exchange) {
+                    String body = new String(exchange.getRequestBody().readAllBytes());
+                    if (body.contains("\"Requests\"")) {
+                      exchange.sendResponseHeaders(404, -1);
+                      return;
+                    }
+                    standbyReceived.add(exchange.getRequestURI().getPath());
+                    exchange.sendResponseHeaders(200, -1);
+                  }
+                });
+    try {
+      node.writeSharedFile(
+          "[sites]\nlocal_site = site0\nreplicate_timers_across_sites = true\nremote_site = site1="
+              + LoopbackServer.address(standby)
+              + "\n");
+      assertThat(node.reload()).isEqualTo(200);
+
+      await("the timers sent to the site's new nodes")
+          .atMost(Duration.ofSeconds(20))
+          .until(() -> standbyReceived.containsAll(timers));
+    } finally {
+      standby.stop(0);
+    }
   }
 }

@@ -1,0 +1,181 @@
+package org.chronos.node;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Predicate;
+import java.util.function.ToIntFunction;
+import org.chronos.http.AsyncHttp;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The re-sends of timers to other sites that answer again ({@link TimerNode#resendToSite}): one per
+ * site at a time, on a thread of their own, and paced by the replication queue to the site.
+ *
+ * <p>A node may hold far more timers than the replication queue to a site takes ({@code
+ * replication.maxQueuedPerPeer}). Queued all at once, those past it failed there, the site was
+ * taken for down again, and its next answer (or the next message to it that got through) started
+ * the re-send over, in the same order: the timers past the queue's size never reached it, the site
+ * flapped between down and answering, and live news to it waited behind the flood. Here each chunk
+ * waits until the site's queue has drained to a chunk's size, so live news waits behind at most
+ * that much.
+ *
+ * <p>Also which timers' live news to a site failed on this node ({@link #owe}): the site's re-send
+ * then includes them though this node is not their primary (the primary may never have seen the
+ * site fail). At most {@code maxOwedPerSite} per site; beyond that the site gets those timers at
+ * their next change, as before.
+ */
+final class SiteResends {
+  private static final Logger LOG = LoggerFactory.getLogger(SiteResends.class);
+
+  /** How often a paced re-send looks whether the site's queue has room. */
+  static final long POLL_MILLIS = 10;
+
+  /**
+   * A re-send that must stop: the site failed again (it starts over when it answers), or a stop.
+   */
+  static final class Abandoned extends Exception {
+    Abandoned(String why) {
+      super(why, null, false, false);
+    }
+  }
+
+  /** The work of one re-send, run on the re-send thread. */
+  @FunctionalInterface
+  interface Job {
+    void run() throws Exception;
+  }
+
+  private final ExecutorService thread =
+      Executors.newSingleThreadExecutor(AsyncHttp.daemonThreads("chronos-site-resend"));
+  private final Map<String, AtomicInteger> asked = new ConcurrentHashMap<>();
+  private final ToIntFunction<String> pending;
+  private final Predicate<String> failing;
+  private final int chunk;
+  private final int maxOwedPerSite;
+  private final Map<String, Set<Long>> owed = new HashMap<>();
+  private volatile boolean stopped;
+
+  /**
+   * @param pending messages queued or in flight to an address
+   * @param failing whether a site (by name) has failed since it last answered
+   * @param maxQueuedPerPeer the replication queue's size, which a chunk is well within
+   */
+  SiteResends(
+      ToIntFunction<String> pending,
+      Predicate<String> failing,
+      int maxQueuedPerPeer,
+      int maxOwedPerSite) {
+    this.pending = pending;
+    this.failing = failing;
+    this.chunk = Math.max(1, Math.min(1000, maxQueuedPerPeer / 4));
+    this.maxOwedPerSite = maxOwedPerSite;
+  }
+
+  /** How many timers a re-send hands to the replicator at a time. */
+  int chunk() {
+    return chunk;
+  }
+
+  /**
+   * Runs the site's re-send on the re-send thread, unless one is already running or waiting, in
+   * which case that one runs once more when it ends (the site may have restarted again since it
+   * gathered its timers).
+   */
+  void request(String site, Job job) {
+    if (stopped) {
+      return;
+    }
+    AtomicInteger requests = asked.computeIfAbsent(site, s -> new AtomicInteger());
+    if (requests.getAndIncrement() != 0) {
+      return;
+    }
+    try {
+      thread.execute(() -> runUntilNotAskedAgain(site, requests, job));
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      requests.set(0); // stopping
+    }
+  }
+
+  private void runUntilNotAskedAgain(String site, AtomicInteger requests, Job job) {
+    int seen;
+    do {
+      seen = requests.get();
+      try {
+        job.run();
+      } catch (Abandoned e) {
+        LOG.info("re-send to site {} stopped: {}", site, e.getMessage());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      } catch (Exception | Error e) {
+        // The thread must go on: the next answer of this site, or of another, starts a re-send.
+        LOG.error("re-send to site {} failed; it starts over when the site answers again", site, e);
+      }
+    } while (!stopped && !requests.compareAndSet(seen, 0));
+  }
+
+  /**
+   * Waits until the site's replication queue at {@code address} holds no more than a chunk.
+   *
+   * @throws Abandoned if the site fails meanwhile, or the node stops
+   */
+  void awaitRoom(String site, String address) throws Abandoned, InterruptedException {
+    while (true) {
+      if (stopped) {
+        throw new Abandoned("the node is stopping");
+      }
+      if (failing.test(site)) {
+        throw new Abandoned("the site failed again; the re-send starts over when it answers");
+      }
+      if (pending.applyAsInt(address) <= chunk) {
+        return;
+      }
+      Thread.sleep(POLL_MILLIS);
+    }
+  }
+
+  /** Live news of timer {@code id} did not reach {@code site} from this node. */
+  synchronized void owe(String site, long id) {
+    Set<Long> ids = owed.computeIfAbsent(site, s -> new LinkedHashSet<>());
+    if (ids.size() < maxOwedPerSite || ids.contains(id)) {
+      ids.add(id);
+    }
+  }
+
+  /** Takes the timers owed to {@code site} ({@link #owe}). */
+  synchronized Set<Long> takeOwed(String site) {
+    Set<Long> ids = owed.remove(site);
+    return ids == null ? Set.of() : ids;
+  }
+
+  /** Gives back timers taken by {@link #takeOwed} that a re-send did not get to. */
+  synchronized void oweAgain(String site, Set<Long> ids) {
+    for (long id : ids) {
+      owe(site, id);
+    }
+  }
+
+  /** The list in chunks of {@link #chunk}. */
+  <T> List<List<T>> chunks(List<T> items) {
+    List<List<T>> chunks = new ArrayList<>();
+    for (int from = 0; from < items.size(); from += chunk) {
+      chunks.add(items.subList(from, Math.min(items.size(), from + chunk)));
+    }
+    return chunks;
+  }
+
+  /** Ends the re-sends: a running one stops at its next chunk. */
+  void stop() {
+    stopped = true;
+    thread.shutdownNow();
+  }
+}

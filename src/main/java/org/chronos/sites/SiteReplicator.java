@@ -3,6 +3,7 @@ package org.chronos.sites;
 import com.codahale.metrics.Counter;
 import com.codahale.metrics.MetricRegistry;
 import java.util.Collection;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -147,6 +148,7 @@ public final class SiteReplicator {
   private void probeEachSite() {
     SitesConfig config = sites.get();
     onConfigured.accept(config.remoteSites().keySet());
+    states.keySet().removeIf(name -> !config.remoteSites().containsKey(name) && forget(name));
     if (config.remoteSites().isEmpty()) {
       return;
     }
@@ -212,6 +214,18 @@ public final class SiteReplicator {
                     }
                   });
             });
+  }
+
+  /**
+   * Unregisters the metrics of a site taken out of the sites file, which would otherwise be
+   * reported, frozen, for as long as the node runs. Returns true.
+   */
+  private boolean forget(String name) {
+    for (String metric : List.of("sent", "failed", "answering", "deletions-dropped")) {
+      metrics.remove(MetricRegistry.name("chronos", "sites", name, metric));
+    }
+    LOG.info("site {} is no longer in the sites file: no longer probed or sent timers", name);
+    return true;
   }
 
   /**

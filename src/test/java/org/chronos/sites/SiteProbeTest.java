@@ -324,4 +324,29 @@ class SiteProbeTest {
       standby.stop(0);
     }
   }
+
+  /** A site taken out of the sites file is no longer reported, frozen, in the metrics. */
+  @Test
+  void aSiteTakenOutOfTheSitesFileLeavesNoMetricsBehind() {
+    Node node = startWithTheSite();
+    await("the site answering")
+        .until(
+            () ->
+                node.metrics().getGauges().containsKey("chronos.sites.site1.answering")
+                    && node.metrics()
+                        .getGauges()
+                        .get("chronos.sites.site1.answering")
+                        .getValue()
+                        .equals(1));
+
+    node.writeSharedFile("[sites]\nlocal_site = site0\n");
+    assertThat(node.reload()).isEqualTo(200);
+
+    await("the site's metrics gone")
+        .atMost(Duration.ofSeconds(10))
+        .until(
+            () ->
+                node.metrics().getMetrics().keySet().stream()
+                    .noneMatch(name -> name.startsWith("chronos.sites.site1.")));
+  }
 }

@@ -2,17 +2,19 @@ package org.chronos.node;
 
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
+import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
 import java.util.function.Predicate;
 import java.util.function.ToIntFunction;
 import org.chronos.http.AsyncHttp;
+import org.chronos.timer.Timer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,8 +32,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Also which timers' live news to a site failed on this node ({@link #owe}): the site's re-send
  * then includes them though this node is not their primary (the primary may never have seen the
- * site fail). At most {@code maxOwedPerSite} per site; beyond that the site gets those timers at
- * their next change, as before.
+ * site fail), with the timer as it was sent when this node holds no copy of it (it took a client's
+ * request for a timer it is no replica of). At most {@code maxOwedPerSite} per site; beyond that
+ * the site gets those timers at their next change, as before.
  */
 final class SiteResends {
   private static final Logger LOG = LoggerFactory.getLogger(SiteResends.class);
@@ -59,23 +62,34 @@ final class SiteResends {
   private final Map<String, AtomicInteger> asked = new ConcurrentHashMap<>();
   private final ToIntFunction<String> pending;
   private final Predicate<String> failing;
+  private final Function<String, String> addressOf;
   private final int chunk;
   private final int maxOwedPerSite;
-  private final Map<String, Set<Long>> owed = new HashMap<>();
+  private final Map<String, LinkedHashMap<Long, Owed>> owed = new HashMap<>();
+
+  /**
+   * A timer whose live news to a site failed here: {@code sent} is the timer as sent when this node
+   * holds no copy of it (detached), null when it does (its copy, as it is at the re-send, goes).
+   */
+  record Owed(long id, Timer sent) {}
+
   private volatile boolean stopped;
 
   /**
    * @param pending messages queued or in flight to an address
    * @param failing whether a site (by name) has failed since it last answered
+   * @param addressOf a site's address in the sites file now, null if it is no longer there
    * @param maxQueuedPerPeer the replication queue's size, which a chunk is well within
    */
   SiteResends(
       ToIntFunction<String> pending,
       Predicate<String> failing,
+      Function<String, String> addressOf,
       int maxQueuedPerPeer,
       int maxOwedPerSite) {
     this.pending = pending;
     this.failing = failing;
+    this.addressOf = addressOf;
     this.chunk = Math.max(1, Math.min(1000, maxQueuedPerPeer / 4));
     this.maxOwedPerSite = maxOwedPerSite;
   }
@@ -126,12 +140,16 @@ final class SiteResends {
   /**
    * Waits until the site's replication queue at {@code address} holds no more than a chunk.
    *
-   * @throws Abandoned if the site fails meanwhile, or the node stops
+   * @throws Abandoned if the site fails meanwhile, a reload moves it or takes it out of the sites
+   *     file (a move starts a re-send to its new address), or the node stops
    */
   void awaitRoom(String site, String address) throws Abandoned, InterruptedException {
     while (true) {
       if (stopped) {
         throw new Abandoned("the node is stopping");
+      }
+      if (!Objects.equals(addressOf.apply(site), address)) {
+        throw new Abandoned("the site is no longer at " + address);
       }
       if (failing.test(site)) {
         throw new Abandoned("the site failed again; the re-send starts over when it answers");
@@ -143,24 +161,35 @@ final class SiteResends {
     }
   }
 
-  /** Live news of timer {@code id} did not reach {@code site} from this node. */
-  synchronized void owe(String site, long id) {
-    Set<Long> ids = owed.computeIfAbsent(site, s -> new LinkedHashSet<>());
-    if (ids.size() < maxOwedPerSite || ids.contains(id)) {
-      ids.add(id);
+  /**
+   * Live news of timer {@code id} did not reach {@code site} from this node; {@code sent} is the
+   * timer as sent if this node holds no copy of it (detached, never changed afterwards), else null.
+   */
+  synchronized void owe(String site, long id, Timer sent) {
+    LinkedHashMap<Long, Owed> ids = owed.computeIfAbsent(site, s -> new LinkedHashMap<>());
+    Owed before = ids.get(id);
+    if (before == null && ids.size() >= maxOwedPerSite) {
+      return;
     }
+    if (before != null
+        && sent != null
+        && before.sent() != null
+        && before.sent().startMillis() > sent.startMillis()) {
+      return; // a later version's failure got here first
+    }
+    ids.put(id, new Owed(id, sent));
   }
 
-  /** Takes the timers owed to {@code site} ({@link #owe}). */
-  synchronized Set<Long> takeOwed(String site) {
-    Set<Long> ids = owed.remove(site);
-    return ids == null ? Set.of() : ids;
+  /** Takes the timers owed to {@code site} ({@link #owe}), by id. */
+  synchronized Map<Long, Owed> takeOwed(String site) {
+    Map<Long, Owed> ids = owed.remove(site);
+    return ids == null ? Map.of() : ids;
   }
 
   /** Gives back timers taken by {@link #takeOwed} that a re-send did not get to. */
-  synchronized void oweAgain(String site, Set<Long> ids) {
-    for (long id : ids) {
-      owe(site, id);
+  synchronized void oweAgain(String site, Map<Long, Owed> ids) {
+    for (Owed o : ids.values()) {
+      owe(site, o.id(), o.sent());
     }
   }
 

@@ -84,7 +84,7 @@ public final class TimerNode implements TimerEvents {
   private final Meter keptForUnreachableReplicas;
   private final Meter popsInProgressHeld;
   private final Map<List<String>, List<String>> replicaLists = new ConcurrentHashMap<>();
-  private TimerService service;
+  private volatile TimerService service;
 
   /**
    * How long a resync remembers a timer after the store forgot it. A page is a snapshot; by the
@@ -133,14 +133,16 @@ public final class TimerNode implements TimerEvents {
     this.previousView = previousView;
     this.sites = sites;
     this.owedDeletions = new OwedDeletions(maxOwedSiteDeletions, metrics);
-    this.siteReplicator =
-        new SiteReplicator(replicator, metrics, sites, this::resendToSite, owedDeletions::keepOnly);
+    // Before the site replicator, which starts probing at once and re-sends on the first answer.
     this.siteResends =
         new SiteResends(
             replicator::pending,
-            siteReplicator::isFailing,
+            this::siteFailing,
+            site -> sites.get().remoteSites().get(site),
             replicator.maxQueuedPerPeer(),
             maxOwedSiteDeletions);
+    this.siteReplicator =
+        new SiteReplicator(replicator, metrics, sites, this::resendToSite, owedDeletions::keepOnly);
     this.replicator = replicator;
     this.created = metrics.meter("chronos.timers.created");
     this.updated = metrics.meter("chronos.timers.updated");
@@ -150,6 +152,10 @@ public final class TimerNode implements TimerEvents {
     this.deletionsKept = metrics.meter("chronos.sites.deletions-kept");
     this.keptForUnreachableReplicas = metrics.meter("chronos.pops.kept-for-unreachable-replicas");
     this.popsInProgressHeld = metrics.meter("chronos.resync.pops-in-progress-held");
+  }
+
+  private boolean siteFailing(String site) {
+    return siteReplicator.isFailing(site);
   }
 
   /** Stops probing other sites, and any re-send to one. */
@@ -292,7 +298,9 @@ public final class TimerNode implements TimerEvents {
       replicator.send(peers, path, body);
     }
     if (siteBody != null) {
-      siteReplicator.send(otherSites, path, siteBody, site -> siteResends.owe(site, id));
+      // A node that is no replica of the timer holds no copy of it to re-send: owed as sent.
+      Timer sent = index < 0 ? timer : null;
+      siteReplicator.send(otherSites, path, siteBody, site -> siteResends.owe(site, id, sent));
     }
   }
 
@@ -415,7 +423,10 @@ public final class TimerNode implements TimerEvents {
     if (!timer.isTombstone()) {
       long id = timer.id();
       siteReplicator.send(
-          others, path, TimerJson.writeForSite(timer, now), site -> siteResends.owe(site, id));
+          others,
+          path,
+          TimerJson.writeForSite(timer, now),
+          site -> siteResends.owe(site, id, null));
       return;
     }
     // A site owed it gets it when it answers again (resendOwedDeletion), not retried meanwhile;
@@ -448,10 +459,11 @@ public final class TimerNode implements TimerEvents {
     siteResends.request(site, () -> resendNow(site));
   }
 
-  private record Resend(List<Timer> owed, List<Long> ids) {}
-
-  /** The longest a re-send waits for the timer thread to take one of its steps. */
-  private static final long RESEND_STEP_TIMEOUT_SECONDS = 30;
+  /**
+   * What a re-send sends: deletions owed to the site, ids of timers held here, and timers owed as
+   * sent by this node, which holds no copy of them.
+   */
+  private record Resend(List<Timer> owed, List<Long> ids, List<Timer> asSent) {}
 
   /** One re-send to {@code site}, on the re-send thread ({@link #resendToSite}). */
   private void resendNow(String site) throws Exception {
@@ -460,34 +472,17 @@ public final class TimerNode implements TimerEvents {
     if (timers == null || address == null) {
       return; // not started yet (nothing held), or the site is no longer configured
     }
-    Set<Long> owedLive = siteResends.takeOwed(site);
+    Map<Long, SiteResends.Owed> owedLive = siteResends.takeOwed(site);
     Resend work;
     try {
-      work =
-          timers
-              .query(
-                  store -> {
-                    List<Timer> owed = owedDeletions.take(site, clock.millis());
-                    List<Long> ids = new ArrayList<>();
-                    String local = view.get().localAddress();
-                    store.forEach(
-                        t -> {
-                          // Tombstones too: a deletion (or a last pop) the site missed while it
-                          // did not answer would otherwise leave its copy live there, to pop and
-                          // come back.
-                          if (t.sites().contains(site)
-                              && (isPrimaryHere(t, local) || owedLive.contains(t.id()))) {
-                            ids.add(t.id());
-                          }
-                        });
-                    return new Resend(owed, ids);
-                  })
-              .get(RESEND_STEP_TIMEOUT_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+      // No time limit: the timer thread takes it in turn, and a stop interrupts the wait.
+      work = timers.query(store -> gather(store, site, owedLive)).get();
     } catch (Exception e) {
       siteResends.oweAgain(site, owedLive);
       throw e;
     }
-    if (work.ids().isEmpty() && work.owed().isEmpty()) {
+    int timersToSend = work.ids().size() + work.asSent().size();
+    if (timersToSend == 0 && work.owed().isEmpty()) {
       LOG.info("site {} answers: this node holds nothing to send it", site);
       return;
     }
@@ -495,7 +490,7 @@ public final class TimerNode implements TimerEvents {
         "site {} answers: sending it {} timers and tombstones, {} of them after a failed send"
             + " here, and {} deletions it did not get ({} at a time)",
         site,
-        work.ids().size(),
+        timersToSend,
         owedLive.size(),
         work.owed().size(),
         siteResends.chunk());
@@ -519,6 +514,17 @@ public final class TimerNode implements TimerEvents {
               }
             });
       }
+      for (List<Timer> chunk : siteResends.chunks(work.asSent())) {
+        siteResends.awaitRoom(site, address);
+        long now = clock.millis();
+        for (Timer t : chunk) {
+          siteReplicator.sendSnapshot(
+              site,
+              TimerPath.location(t.id(), t.replicationFactor()),
+              TimerJson.writeForSite(t, now),
+              failed -> siteResends.owe(failed, t.id(), t));
+        }
+      }
     } catch (Exception e) {
       // What this re-send did not get to is still owed: the next one, when the site answers
       // again, sends it.
@@ -529,6 +535,44 @@ public final class TimerNode implements TimerEvents {
       throw e;
     }
     LOG.info("site {}: re-send done", site);
+  }
+
+  /**
+   * On the timer thread: the deletions owed to {@code site}, the timers held here that go to it
+   * (those this node is primary for, and those owed it that this node holds as a replica), and the
+   * owed ones this node holds no copy of, as it sent them. A "no replica any more" tombstone held
+   * here is no deletion: it never goes.
+   */
+  private Resend gather(TimerStore store, String site, Map<Long, SiteResends.Owed> owedLive) {
+    List<Timer> owed = owedDeletions.take(site, clock.millis());
+    try {
+      List<Long> ids = new ArrayList<>();
+      String local = view.get().localAddress();
+      store.forEach(
+          t -> {
+            // Tombstones too: a deletion (or a last pop) the site missed while it did not answer
+            // would otherwise leave its copy live there, to pop and come back.
+            if (t.sites().contains(site)
+                && (isPrimaryHere(t, local)
+                    || (owedLive.containsKey(t.id()) && t.replicas().contains(local)))) {
+              ids.add(t.id());
+            }
+          });
+      List<Timer> asSent = new ArrayList<>();
+      for (SiteResends.Owed o : owedLive.values()) {
+        Timer held = store.get(o.id());
+        boolean heldAsReplica = held != null && held.replicas().contains(local);
+        if (!heldAsReplica && o.sent() != null) {
+          asSent.add(o.sent());
+        }
+      }
+      return new Resend(owed, ids, asSent);
+    } catch (RuntimeException | Error e) {
+      for (Timer tombstone : owed) {
+        owedDeletions.add(site, tombstone);
+      }
+      throw e;
+    }
   }
 
   /**
@@ -566,7 +610,8 @@ public final class TimerNode implements TimerEvents {
     String path = TimerPath.location(t.id(), t.replicationFactor());
     byte[] body = TimerJson.writeForSite(t, now);
     if (!t.isTombstone()) {
-      siteReplicator.sendSnapshot(site, path, body);
+      long id = t.id();
+      siteReplicator.sendSnapshot(site, path, body, failed -> siteResends.owe(failed, id, null));
     } else if (!owe) {
       siteReplicator.send(List.of(site), path, body);
     } else {
@@ -592,7 +637,10 @@ public final class TimerNode implements TimerEvents {
     void apply(TimerStore store, T item, long now);
   }
 
-  /** Does {@code each} for every item in one command on the timer thread, and waits for it. */
+  /**
+   * Does {@code each} for every item in one command on the timer thread, and waits for it (with no
+   * time limit: a stop interrupts the wait).
+   */
   private <T> void inTurn(TimerService timers, List<T> items, Turn<T> each) throws Exception {
     timers
         .query(
@@ -603,7 +651,7 @@ public final class TimerNode implements TimerEvents {
               }
               return null;
             })
-        .get(RESEND_STEP_TIMEOUT_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+        .get();
   }
 
   /** Replica position in this site, then this site's position in the timer's site list. */

@@ -348,10 +348,11 @@ public final class SiteReplicator {
    * Sends {@code PUT path} with the body to the named remote site, if still configured, as a
    * snapshot of the timer (not news of a change): a copy re-sent to a site that answers again,
    * which may have popped the timer since, and whose nodes of ours keep that pop (an original node
-   * takes it as news).
+   * takes it as news). {@code failedTo}, if not null, is told the site's name if the copy is not
+   * delivered, retries included.
    */
-  public void sendSnapshot(String siteName, String path, byte[] body) {
-    sendTo(sites.get(), siteName, path, body, SNAPSHOT_LATE_BY_MICROS, null);
+  public void sendSnapshot(String siteName, String path, byte[] body, Consumer<String> failedTo) {
+    sendTo(sites.get(), siteName, path, body, SNAPSHOT_LATE_BY_MICROS, failedTo);
   }
 
   /**

@@ -77,6 +77,8 @@ public final class ResyncService {
   private static final int REFERENCES_PER_REQUEST = 1000;
   // Pages fetched and parsed ahead of the one being processed.
   private static final int PAGES_AHEAD = 2;
+  // How often a run waiting for a page looks whether its fetcher has ended without one.
+  private static final long FETCHER_CHECK_MILLIS = 1000;
   // Copies merged per timer-thread command: a few hundred microseconds at most.
   private static final int MERGE_CHUNK = 250;
   // Copies of timers due this soon go in the urgent lane (the bulk lane may be a second behind).
@@ -471,7 +473,7 @@ public final class ResyncService {
     long taken = 0;
     try {
       while (true) {
-        Object next = pages.take();
+        Object next = nextFromFetcher(pages, fetcher);
         if (next instanceof FetchFailed failed) {
           throw failed.reason();
         }
@@ -488,6 +490,37 @@ public final class ResyncService {
       fetcher.cancel(true);
     }
     sendReferences(peer, references, null);
+  }
+
+  /**
+   * The fetcher's next page or failure. Should the fetcher end without handing either on (a failure
+   * while it handed one on), the peer fails rather than the run waiting for it forever.
+   */
+  private static Object nextFromFetcher(BlockingQueue<Object> pages, Future<?> fetcher)
+      throws InterruptedException, ResyncException {
+    while (true) {
+      Object next = pages.poll(FETCHER_CHECK_MILLIS, TimeUnit.MILLISECONDS);
+      if (next != null) {
+        return next;
+      }
+      if (fetcher.isDone()) {
+        // What it put before it ended is there to take by now.
+        next = pages.poll();
+        if (next != null) {
+          return next;
+        }
+        String why;
+        try {
+          fetcher.get();
+          why = "without a page or a reason";
+        } catch (ExecutionException e) {
+          why = String.valueOf(e.getCause());
+        } catch (java.util.concurrent.CancellationException e) {
+          why = "cancelled";
+        }
+        throw new ResyncException("page fetch ended: " + why);
+      }
+    }
   }
 
   /** Waits until {@code taken} timers are within {@code resync.maxTimersPerSecond} of the start. */
@@ -602,7 +635,9 @@ public final class ResyncService {
       }
     } catch (InterruptedException e) {
       // The run stopped waiting for pages.
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
+      // An Error too (out of memory parsing a large page): the executor would keep it to itself,
+      // and the run, waiting for a page, would never end, nor would any resync asked for after it.
       LOG.error("resync page fetch from {} failed", peer, e);
       try {
         // Put, as every other ending is: with the queue full, an offer would drop the failure and
@@ -805,7 +840,7 @@ public final class ResyncService {
       int planned;
       int copies;
       try {
-        Object next = pages.take();
+        Object next = nextFromFetcher(pages, fetcher);
         if (next instanceof FetchFailed failed) {
           throw failed.reason();
         }

@@ -63,6 +63,9 @@ public final class TimerService {
   private final java.util.Map<Timer, Object> popsOut = new java.util.IdentityHashMap<>();
 
   private volatile boolean running;
+  // Set by the timer thread once it has stopped taking commands, before its last look at the
+  // queue: a command put after that look is taken back by whoever put it (see takeBackIfStopped).
+  private volatile boolean stopped;
   private volatile boolean popping = true;
   private volatile boolean parked;
   // Under a real-time policy (batchCommands): how long, in clock nanos, the thread waits after a
@@ -149,13 +152,27 @@ public final class TimerService {
     return submit(() -> doDelete(id, replicationFactor));
   }
 
-  /** Runs a client command on the timer thread; false if the queue is full. */
+  /**
+   * Runs a client command on the timer thread; false if the queue is full, or the thread has
+   * stopped (the node is shutting down).
+   */
   public boolean submit(Runnable command) {
-    if (!commands.offer(command)) {
+    if (stopped || !commands.offer(command)) {
+      return false;
+    }
+    if (takeBackIfStopped(command)) {
       return false;
     }
     signal();
     return true;
+  }
+
+  /**
+   * After putting a command: whether the thread had stopped without taking it, in which case it is
+   * taken back (nothing would ever run it). A command the thread took in its last look runs there.
+   */
+  private boolean takeBackIfStopped(Runnable command) {
+    return stopped && commands.remove(command);
   }
 
   /** Runs a client command on the timer thread with the store; false if the queue is full. */
@@ -165,9 +182,11 @@ public final class TimerService {
 
   /**
    * Runs a function of the store on the timer thread, after every command submitted before it;
-   * never refused. From another thread it waits for room in the command queue (its caller waits for
-   * the answer anyway); from the timer thread itself it goes to the internal queue, since waiting
-   * there for room would wait forever.
+   * never refused while the thread runs. From another thread it waits for room in the command queue
+   * (its caller waits for the answer anyway); from the timer thread itself it goes to the internal
+   * queue, since waiting there for room would wait forever. Once the thread has stopped it fails at
+   * once ({@link IllegalStateException}): a node serving another's resync page as it stopped left
+   * the request thread waiting for an answer forever.
    */
   public <T> CompletableFuture<T> query(Function<TimerStore, T> function) {
     CompletableFuture<T> result = new CompletableFuture<>();
@@ -184,6 +203,10 @@ public final class TimerService {
     if (Thread.currentThread() == thread) {
       internal.add(task);
     } else {
+      if (stopped) {
+        result.completeExceptionally(stoppedException());
+        return result;
+      }
       try {
         commands.put(task);
       } catch (InterruptedException e) {
@@ -191,9 +214,17 @@ public final class TimerService {
         result.completeExceptionally(e);
         return result;
       }
+      if (takeBackIfStopped(task)) {
+        result.completeExceptionally(stoppedException());
+        return result;
+      }
     }
     signal();
     return result;
+  }
+
+  private static IllegalStateException stoppedException() {
+    return new IllegalStateException("the timer thread has stopped (the node is shutting down)");
   }
 
   /**
@@ -392,7 +423,9 @@ public final class TimerService {
         holdOff(nextPollMillis());
       }
     }
-    // Answer whatever was still queued, so no caller waits forever on a stopped service.
+    // Answer whatever was still queued, so no caller waits forever on a stopped service; what is
+    // put after this look is taken back by its caller (takeBackIfStopped).
+    stopped = true;
     batch.clear();
     commands.drainTo(batch);
     batch.forEach(TimerService::runSafely);

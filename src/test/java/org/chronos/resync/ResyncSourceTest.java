@@ -5,13 +5,19 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Random;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.function.LongConsumer;
+import org.chronos.api.BadRequestException;
 import org.chronos.cluster.ClusterConfig;
 import org.chronos.cluster.ClusterView;
 import org.chronos.testing.ManualClock;
@@ -52,9 +58,20 @@ class ResyncSourceTest {
   private final Random random = new Random(5);
   private long nextMillis = 1_000_000;
 
+  // Serves pages in the tests that wait for them with a limit (a daemon thread: one left waiting
+  // does not hold up the JVM).
+  private final ExecutorService serving =
+      Executors.newSingleThreadExecutor(
+          r -> {
+            Thread t = new Thread(r, "test-serving");
+            t.setDaemon(true);
+            return t;
+          });
+
   @AfterEach
   void stop() throws InterruptedException {
     service.stop(5000);
+    serving.shutdownNow();
   }
 
   /** Ids as timer ids come: some alone in their millisecond, some in runs of up to 8. */
@@ -168,6 +185,46 @@ class ResyncSourceTest {
             store.remove(t);
           }
         });
+  }
+
+  /**
+   * The node stops while a peer pages through its listing: the timer thread ends between two
+   * chunks. The page request fails at once instead of waiting forever for a chunk nothing will copy
+   * (which held the node's stop for the serving executor's grace and left its threads stuck).
+   */
+  @Test
+  void aListingUnderWayWhenTheTimerThreadStopsFailsInsteadOfWaitingForever() {
+    service.start();
+    storeAll(newIds(100).stream().map(ResyncSourceTest::longLived).toList());
+    LongConsumer betweenChunks =
+        lastListed -> {
+          try {
+            service.stop(5000);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        };
+    ResyncSource source = new ResyncSource(clock, service, () -> view, 4, betweenChunks);
+
+    CompletableFuture<ResyncSource.Page> page =
+        CompletableFuture.supplyAsync(
+            () -> {
+              try {
+                return source.page(B, view.viewId(), null, ResyncSource.MAX_PAGE);
+              } catch (BadRequestException e) {
+                throw new AssertionError(e);
+              }
+            },
+            serving);
+
+    await().atMost(Duration.ofSeconds(5)).until(page::isDone);
+    assertThat(service.isAlive()).isFalse();
+    assertThat(page)
+        .failsWithin(Duration.ZERO)
+        .withThrowableOfType(ExecutionException.class)
+        .havingRootCause()
+        .isInstanceOf(IllegalStateException.class)
+        .withMessageContaining("timer thread has stopped");
   }
 
   @Test

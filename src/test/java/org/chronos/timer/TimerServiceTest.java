@@ -301,6 +301,29 @@ class TimerServiceTest {
     assertThat(service.isAlive()).isFalse();
   }
 
+  /**
+   * Once the timer thread has stopped, a query fails and a command is refused at once: nothing
+   * would ever run them, and a caller waiting for the answer (a resync page being served as the
+   * node stopped) waited forever.
+   */
+  @Test
+  void afterTheThreadHasStoppedAQueryFailsAndACommandIsRefusedAtOnce() throws Exception {
+    service.start();
+    service.stop(5000);
+    assertThat(service.isAlive()).isFalse();
+
+    CompletableFuture<Integer> query = service.query(TimerStore::size);
+    assertThat(query).isCompletedExceptionally();
+    assertThat(service.queryBackground(TimerStore::size)).isCompletedExceptionally();
+    assertThat(service.store(timer(8, 60_000, 60_000))).isFalse();
+    assertThat(service.queuedCommands()).isZero();
+    // More than the queue holds: a query put after the thread's last look neither waits for room
+    // nor stays queued.
+    for (int i = 0; i < 10; i++) {
+      assertThat(service.query(TimerStore::size)).isCompletedExceptionally();
+    }
+  }
+
   /** Background work on the timer thread that "takes" {@code micros} of the manual clock. */
   private CompletableFuture<Integer> backgroundTaking(long micros, AtomicInteger runs) {
     return service.queryBackground(

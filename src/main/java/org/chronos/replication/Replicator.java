@@ -253,6 +253,9 @@ public final class Replicator {
     final AtomicInteger inFlight = new AtomicInteger();
     // Urgent lane: messages waiting to be sent again; they count against its cap with the queued.
     final AtomicInteger retrying = new AtomicInteger();
+    // Both lanes: the messages waiting to be sent again, so that a stop can tell their senders.
+    // Whoever takes one out (its retry, or the stop) has it.
+    final Set<Message> waitingRetry = ConcurrentHashMap.newKeySet();
     // Drain requests not yet seen by the thread draining the lane (0: nobody is draining).
     final AtomicInteger drainRequests = new AtomicInteger();
     // Bulk lane: messages accepted and not yet finished (queued, in flight or waiting to retry).
@@ -296,6 +299,8 @@ public final class Replicator {
     final Counter batches;
     final Counter overtaken;
     final AtomicLong lastFailureMillis = new AtomicLong();
+    // Messages the stop gave up on without sending (queued, set aside or waiting for a retry).
+    final AtomicInteger abandoned = new AtomicInteger();
 
     /** Per path with news queued or in flight: the latest news's generation, and how many. */
     final Map<String, Newest> latest = new ConcurrentHashMap<>();
@@ -441,7 +446,10 @@ public final class Replicator {
 
   /**
    * Waits up to {@code graceMillis} for every peer's queues to empty (shutdown must not drop the
-   * replication of pops that just succeeded), then closes.
+   * replication of pops that just succeeded), then closes. Every message still unfinished then is
+   * reported failed to its sender: one waiting for its outcome (a resync counting its copies, a
+   * node waiting to hear whether a leaving timer's new replicas got it) would otherwise wait
+   * forever. One line per peer says how many were abandoned.
    */
   public void stop(long graceMillis) throws InterruptedException {
     long giveUp = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
@@ -450,9 +458,57 @@ public final class Replicator {
     }
     closed = true;
     retries.shutdownNow();
+    for (Peer p : peers.values()) {
+      for (Lane lane : List.of(p.urgent, p.bulk)) {
+        for (Message m : lane.waitingRetry) {
+          if (lane.waitingRetry.remove(m)) {
+            if (!lane.bulk) {
+              lane.retrying.decrementAndGet();
+            }
+            abandon(lane, m);
+          }
+        }
+        // Closed, a drain gives up on what is queued or set aside (here, or on the thread that
+        // is draining the lane now).
+        drain(lane);
+      }
+    }
+    // Requests in flight end now, and their senders hear of it as of any failure.
     client.close(CloseMode.GRACEFUL);
-    // Nobody waits for bulk room any more: whatever is queued stays unsent.
+    // Nobody waits for bulk room any more: a sender still waiting hears its messages failed.
     peers.values().forEach(p -> p.bulk.room.release(maxBulkQueued));
+    for (Peer p : peers.values()) {
+      int abandoned = p.abandoned.get();
+      if (abandoned > 0) {
+        LOG.warn(
+            "replication to {}: {} messages abandoned at stop after {} ms (queued, set aside behind"
+                + " their timer's earlier one, or waiting to be sent again); reported failed",
+            p.address,
+            abandoned,
+            graceMillis);
+      }
+    }
+  }
+
+  /** A message given up on at stop: reported failed to its sender. */
+  private void abandon(Lane lane, Message m) {
+    lane.peer.abandoned.incrementAndGet();
+    lane.peer.failed.inc();
+    finish(lane, m, false);
+  }
+
+  /** Once closed: every message queued in the lane or set aside there abandoned. Draining only. */
+  private void abandonQueued(Lane lane) {
+    Message m;
+    while ((m = lane.queue.poll()) != null) {
+      lane.queued.decrementAndGet();
+      abandon(lane, m);
+    }
+    while ((m = lane.deferred.pollFirst()) != null) {
+      lane.deferredCount.decrementAndGet();
+      abandon(lane, m);
+    }
+    lane.deferredPaths.clear();
   }
 
   /** Queues {@code PUT <path>} with the body to every peer given, in the urgent lane. */
@@ -664,9 +720,7 @@ public final class Replicator {
     Peer p = peer(m.peer());
     Lane lane = m.bulk() ? p.bulk : p.urgent;
     if (closed) {
-      if (m.bulk()) {
-        finish(lane, m, false); // its sender may be counting on an outcome
-      }
+      finish(lane, m, false); // its sender may be counting on an outcome
       return;
     }
     // The bulk lane is bounded by its senders waiting for room, the urgent lane here.
@@ -696,6 +750,11 @@ public final class Replicator {
     }
     int requests = 1;
     do {
+      if (closed) {
+        abandonQueued(lane);
+        requests = lane.drainRequests.addAndGet(-requests);
+        continue;
+      }
       sendDeferred(lane);
       while (!closed && lane.inFlight.get() < lane.maxInFlight) {
         if (lane.inFlight.get() >= EAGER_IN_FLIGHT
@@ -1026,9 +1085,13 @@ public final class Replicator {
     if (!lane.bulk) {
       lane.retrying.incrementAndGet();
     }
+    lane.waitingRetry.add(m);
     try {
       retries.schedule(
           () -> {
+            if (!lane.waitingRetry.remove(m)) {
+              return; // abandoned by the stop
+            }
             if (!lane.bulk) {
               lane.retrying.decrementAndGet();
             }
@@ -1037,10 +1100,12 @@ public final class Replicator {
           delay,
           TimeUnit.MILLISECONDS);
     } catch (java.util.concurrent.RejectedExecutionException e) {
-      if (!lane.bulk) {
-        lane.retrying.decrementAndGet();
+      if (lane.waitingRetry.remove(m)) {
+        if (!lane.bulk) {
+          lane.retrying.decrementAndGet();
+        }
+        fail(lane, m, reason);
       }
-      fail(lane, m, reason);
     }
   }
 

@@ -3,10 +3,14 @@ package org.chronos.replication;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import com.codahale.metrics.MetricRegistry;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -28,6 +32,8 @@ class ReplicatorTest {
 
   private CallbackServer peer;
   private Replicator replicator;
+  private MetricRegistry metrics;
+  private Runnable detach = () -> {};
 
   @BeforeEach
   void setUp() {
@@ -45,6 +51,7 @@ class ReplicatorTest {
       replicator.stop(0);
     }
     peer.close();
+    detach.run();
   }
 
   /** Single PUTs only. */
@@ -55,10 +62,11 @@ class ReplicatorTest {
   /** Batches of at most {@code maxBatch} messages and about {@code maxBatchBytes}. */
   private Replicator start(
       int maxInFlight, int maxBulkInFlight, int maxBulkQueued, int maxBatch, int maxBatchBytes) {
+    metrics = new MetricRegistry();
     replicator =
         new Replicator(
             Clock.SYSTEM,
-            new MetricRegistry(),
+            metrics,
             5000,
             100_000,
             maxInFlight,
@@ -270,6 +278,76 @@ class ReplicatorTest {
     sender.join(10_000);
     assertThat(queued.get()).isEqualTo(8);
     await().until(() -> delivered.get() == 8);
+  }
+
+  /**
+   * A peer that answers nothing within the grace period of a stop: every message still unfinished
+   * then (in flight, queued, set aside behind its timer's earlier one, or waiting to be sent again,
+   * in either lane) is reported failed, and the log says how many were abandoned. Dropped silently,
+   * a resync counting its copies, or a node waiting to hear whether a leaving timer's new replicas
+   * got it, waited forever.
+   */
+  @Test
+  void aStopReportsEveryUnfinishedMessageFailedAndSaysHowManyItAbandoned() throws Exception {
+    // Answered late (and 503), so that the stop finds the requests in flight: its graceful close
+    // of the connections waits for them.
+    peer.respondByDefault(request -> Reply.status(503).after(Duration.ofMillis(1500)));
+    peer.respond("/timers/retried", request -> Reply.status(503));
+    Replicator r = start(2, 1, 16);
+    String to = address();
+    Map<String, Boolean> outcomes = new ConcurrentHashMap<>();
+    java.util.function.Function<String, Replicator.Outcome> told =
+        name -> (peerAddress, ok) -> outcomes.put(name, ok);
+    ListAppender<ILoggingEvent> log = capture(Replicator.class);
+
+    // Answered 503: after its third attempt, waits 2 s before the fourth.
+    r.send(List.of(to), "/timers/retried", BODY, told.apply("retried"));
+    peer.awaitRequests("/timers/retried", 3);
+    await().until(() -> r.pending(to) == 1 && queuedGauge(to) == 1);
+    r.send(List.of(to), TIMER, timing(1000, 0), told.apply("create (in flight)"));
+    peer.awaitRequest(TIMER);
+    r.send(List.of(to), TIMER, timing(1000, 1), told.apply("pop (set aside)"));
+    r.send(List.of(to), OTHER, BODY, told.apply("other (in flight)"));
+    peer.awaitRequest(OTHER);
+    r.send(List.of(to), "/timers/queued", BODY, told.apply("queued"));
+    r.sendBulk(List.of(to), "/timers/bulk-1", BODY, told.apply("bulk (in flight)"));
+    peer.awaitRequest("/timers/bulk-1");
+    r.sendBulk(List.of(to), "/timers/bulk-2", BODY, told.apply("bulk (queued)"));
+    assertThat(r.pending(to)).isEqualTo(7);
+
+    r.stop(100);
+
+    await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(outcomes).hasSize(7));
+    assertThat(outcomes).doesNotContainValue(true);
+    assertThat(r.pending(to)).isZero();
+    assertThat(log.list)
+        .filteredOn(e -> e.getLevel() == ch.qos.logback.classic.Level.WARN)
+        .map(ILoggingEvent::getFormattedMessage)
+        .anySatisfy(
+            line ->
+                assertThat(line)
+                    .contains("replication to " + to)
+                    .contains("4 messages abandoned at stop"));
+    // Sent after the stop, news is reported failed too.
+    r.send(List.of(to), "/timers/late", BODY, told.apply("late"));
+    assertThat(outcomes).containsEntry("late", false);
+  }
+
+  /** The peer's {@code .queued} gauge: queued, set aside or waiting to be sent again. */
+  private int queuedGauge(String address) {
+    return (Integer)
+        metrics.getGauges().get("chronos.replication." + address + ".queued").getValue();
+  }
+
+  /** What {@code type}'s logger logs from now until the test ends. */
+  private ListAppender<ILoggingEvent> capture(Class<?> type) {
+    ch.qos.logback.classic.Logger logger =
+        (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(type);
+    ListAppender<ILoggingEvent> appender = new ListAppender<>();
+    appender.start();
+    logger.addAppender(appender);
+    detach = () -> logger.detachAppender(appender);
+    return appender;
   }
 
   @Test

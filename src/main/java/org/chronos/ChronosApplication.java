@@ -60,6 +60,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
   private TimerService timerService;
   private TagCounts tagCounts;
   private ClusterService clusterService;
+  private ResyncService resyncService;
 
   public ChronosApplication() {
     this(Clock.SYSTEM);
@@ -264,6 +265,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             // whose metrics nobody reads.
             () -> newReplicator(clock, new MetricRegistry(), rs, port),
             port);
+    resyncService = resync;
     environment
         .lifecycle()
         .manage(
@@ -373,5 +375,10 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
   /** For tests. */
   public ClusterService clusterService() {
     return clusterService;
+  }
+
+  /** For tests. */
+  public ResyncService resyncService() {
+    return resyncService;
   }
 }

@@ -24,6 +24,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -109,6 +110,8 @@ public final class ResyncService {
   private CompletableFuture<ResyncSummary> queued;
   private volatile ResyncSummary last;
   private volatile long startedMillis;
+  // The node is stopping: a run ends at the next peer, quietly.
+  private volatile boolean stopping;
 
   /** The port of peers listed without one: this node's HTTP port (PROTOCOL.md section 3). */
   private final int defaultPort;
@@ -245,6 +248,7 @@ public final class ResyncService {
   }
 
   public void stop() {
+    stopping = true;
     runner.shutdownNow();
     fetchers.shutdownNow();
     http.close(CloseMode.GRACEFUL);
@@ -293,8 +297,20 @@ public final class ResyncService {
               + timerThreadTimeout.toMillis()
               + " ms (resync.timerThreadTimeout)");
     } catch (java.util.concurrent.ExecutionException e) {
+      if (e.getCause() instanceof InterruptedException) {
+        // Interrupted while handing the command over: the node is stopping, not the timer thread.
+        Thread.currentThread().interrupt();
+        throw new InterruptedException();
+      }
       throw new ResyncException("this node's timer thread failed to " + what + ": " + e.getCause());
     }
+  }
+
+  /** Why a run ends before a peer: the node is stopping (the resync threads are interrupted). */
+  private static final String CUT_SHORT = "not resynced: the node is stopping";
+
+  private boolean stoppingOrInterrupted() {
+    return stopping || Thread.currentThread().isInterrupted();
   }
 
   /**
@@ -306,23 +322,42 @@ public final class ResyncService {
     nodesRemaining.set(peers.size());
     List<String> failures = new ArrayList<>();
     int contacted = 0;
+    // Peers not resynced because the node is stopping: not failures worth a line each (a stop
+    // made the run log an ERROR with a stack trace for every peer left), one line for them all.
+    int cutShort = 0;
     for (String peer : peers) {
       try {
+        if (cutShort > 0 || stoppingOrInterrupted()) {
+          cutShort++;
+          failures.add(peer + ": " + CUT_SHORT);
+          continue;
+        }
         if (cannotStart != null) {
           throw new ResyncException("not asked: " + cannotStart);
         }
         contacted++;
         resyncFrom(peer, v, tally);
       } catch (ResyncException e) {
-        failures.add(peer + ": " + e.getMessage());
-        LOG.warn("resync from {} failed: {}", peer, e.getMessage());
-      } catch (InterruptedException e) {
+        if (stoppingOrInterrupted()) {
+          cutShort++;
+          failures.add(peer + ": " + CUT_SHORT);
+        } else {
+          failures.add(peer + ": " + e.getMessage());
+          LOG.warn("resync from {} failed: {}", peer, e.getMessage());
+        }
+      } catch (InterruptedException | RejectedExecutionException e) {
+        // Stopping: the resync threads are interrupted and the fetchers' executor shut down.
         Thread.currentThread().interrupt();
-        failures.add(peer + ": interrupted");
-        break;
+        cutShort++;
+        failures.add(peer + ": " + CUT_SHORT);
       } catch (RuntimeException e) {
-        failures.add(peer + ": " + e);
-        LOG.error("resync from {} failed", peer, e);
+        if (stoppingOrInterrupted()) {
+          cutShort++;
+          failures.add(peer + ": " + CUT_SHORT);
+        } else {
+          failures.add(peer + ": " + e);
+          LOG.error("resync from {} failed", peer, e);
+        }
       } finally {
         nodesRemaining.decrementAndGet();
       }
@@ -348,7 +383,16 @@ public final class ResyncService {
             clock.millis() - startedMillis,
             List.copyOf(failures));
     last = summary;
-    LOG.info("resync finished ({}): {}", reason, summary);
+    if (cutShort > 0) {
+      LOG.info(
+          "resync cut short by the node stopping ({}): {} of {} nodes not resynced; {}",
+          reason,
+          cutShort,
+          peers.size(),
+          summary);
+    } else {
+      LOG.info("resync finished ({}): {}", reason, summary);
+    }
     return summary;
   }
 

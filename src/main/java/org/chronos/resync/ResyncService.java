@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -168,23 +169,69 @@ public final class ResyncService {
       if (queued == null) {
         LOG.info(
             "resync requested ({}) while one is running: another starts when it finishes", reason);
-        queued =
-            running
-                .handle((summary, error) -> null)
-                .thenApplyAsync(
-                    ignored -> {
-                      synchronized (this) {
-                        running = queued;
-                        queued = null;
-                      }
-                      return run(reason);
-                    },
-                    runner);
+        Run next = new Run(reason, true);
+        queued = next.result;
+        running.whenComplete((summary, error) -> submit(next));
       }
       return queued;
     }
-    running = CompletableFuture.supplyAsync(() -> run(reason), runner);
+    Run run = new Run(reason, false);
+    running = run.result;
+    submit(run);
     return running;
+  }
+
+  /**
+   * A task of the resync thread that a stop may drop before it runs: told so, it lets go of what it
+   * holds and answers whoever waits for it.
+   */
+  interface Droppable extends Runnable {
+    void dropped();
+  }
+
+  /** One run, completing {@code result}; {@code next}: it was queued behind the running one. */
+  private final class Run implements Droppable {
+    final CompletableFuture<ResyncSummary> result = new CompletableFuture<>();
+    private final String reason;
+    private final boolean next;
+
+    Run(String reason, boolean next) {
+      this.reason = reason;
+      this.next = next;
+    }
+
+    @Override
+    public void run() {
+      if (next) {
+        synchronized (ResyncService.this) {
+          running = result;
+          queued = null;
+        }
+      }
+      try {
+        result.complete(ResyncService.this.run(reason));
+      } catch (Throwable e) {
+        result.completeExceptionally(e);
+      }
+    }
+
+    @Override
+    public void dropped() {
+      result.completeExceptionally(notRun());
+    }
+  }
+
+  private static CancellationException notRun() {
+    return new CancellationException("resync not run: the node is stopping");
+  }
+
+  /** Hands a task to the resync thread; refused (the node stopping), it is dropped. */
+  private void submit(Droppable task) {
+    try {
+      runner.execute(task);
+    } catch (RejectedExecutionException e) {
+      task.dropped();
+    }
   }
 
   /**
@@ -247,9 +294,26 @@ public final class ResyncService {
     return nodesRemaining.get();
   }
 
+  /**
+   * Stops the resync threads. The run under way ends at once (as cut short); a run or warm-up round
+   * still queued never runs, and whoever waits for it is answered: an open {@code POST
+   * /tasks/resync} waited forever, and a warm-up round dropped so never closed its replicator.
+   */
   public void stop() {
     stopping = true;
-    runner.shutdownNow();
+    for (Runnable task : runner.shutdownNow()) {
+      if (task instanceof Droppable d) {
+        d.dropped();
+      }
+    }
+    CompletableFuture<ResyncSummary> next;
+    synchronized (this) {
+      next = queued;
+    }
+    if (next != null) {
+      // Also handed to the resync thread once the running one ends, which it then refuses.
+      next.completeExceptionally(notRun());
+    }
     fetchers.shutdownNow();
     http.close(CloseMode.GRACEFUL);
   }
@@ -559,7 +623,7 @@ public final class ResyncService {
           why = "without a page or a reason";
         } catch (ExecutionException e) {
           why = String.valueOf(e.getCause());
-        } catch (java.util.concurrent.CancellationException e) {
+        } catch (CancellationException e) {
           why = "cancelled";
         }
         throw new ResyncException("page fetch ended: " + why);

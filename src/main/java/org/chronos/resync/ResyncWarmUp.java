@@ -111,8 +111,8 @@ final class ResyncWarmUp {
       Supplier<ResyncWarmUp> setUp, int timers, Executor executor, LongConsumer counted) {
     CompletableFuture<Long> done = new CompletableFuture<>();
     long startedNanos = System.nanoTime();
-    Runnable next =
-        new Runnable() {
+    ResyncService.Droppable next =
+        new ResyncService.Droppable() {
           private ResyncWarmUp warmUp;
           private long through;
 
@@ -142,6 +142,16 @@ final class ResyncWarmUp {
             } catch (ResyncService.ResyncException | RuntimeException e) {
               LOG.warn("resync warm-up stopped after {} timers: {}", through, e.toString());
             }
+            if (warmUp != null) {
+              warmUp.close();
+            }
+            done.complete(through);
+          }
+
+          /** A round the stopping node's executor dropped before it ran. */
+          @Override
+          public void dropped() {
+            LOG.debug("resync warm-up ended by the node stopping after {} timers", through);
             if (warmUp != null) {
               warmUp.close();
             }

@@ -12,6 +12,8 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import org.chronos.testing.CallbackServer;
+import org.chronos.testing.CallbackServer.Reply;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
 import org.chronos.testing.FreePorts;
@@ -21,12 +23,16 @@ import org.junit.jupiter.api.Test;
 /** A node stopping while resyncs run or wait: they end, quietly, and nobody is left waiting. */
 class ResyncStopTest {
   private ClusterHarness cluster;
+  private CallbackServer fakePeer;
   private Runnable detach = () -> {};
 
   @AfterEach
   void tearDown() {
     if (cluster != null) {
       cluster.close();
+    }
+    if (fakePeer != null) {
+      fakePeer.close();
     }
     detach.run();
   }
@@ -103,6 +109,37 @@ class ResyncStopTest {
     assertThat(run.get().failures())
         .hasSize(2)
         .allSatisfy(f -> assertThat(f).contains("the node is stopping"));
+  }
+
+  /**
+   * The node stops while a run waits for a peer that does not answer, with another run and a
+   * warm-up queued behind it: both are answered (an open {@code POST /tasks/resync} waited forever
+   * for the queued run, and a warm-up round dropped so never closed its replicator).
+   */
+  @Test
+  void aStopAnswersTheRunAndTheWarmUpQueuedBehindTheRunningOne() throws Exception {
+    fakePeer = CallbackServer.start();
+    fakePeer.respondByDefault(request -> Reply.stall(Duration.ofSeconds(30)));
+    Node node = nodeWithPeers(List.of("127.0.0.1:" + fakePeer.port()), "  requestTimeout: 30s");
+    ResyncService resync = node.app().resyncService();
+    CompletableFuture<ResyncSummary> first = resync.start("first");
+    fakePeer.awaitRequest("/timers");
+    CompletableFuture<ResyncSummary> second = resync.start("second");
+    CompletableFuture<Long> warmUp = resync.warmUp(100);
+
+    CompletableFuture<Void> stopped = CompletableFuture.runAsync(node::stop);
+
+    await().atMost(Duration.ofSeconds(5)).until(() -> second.isDone() && warmUp.isDone());
+    stopped.get(10, TimeUnit.SECONDS);
+    assertThat(first).isCompleted();
+    assertThat(first.get().failures())
+        .singleElement()
+        .satisfies(f -> assertThat(f).contains("the node is stopping"));
+    assertThat(second)
+        .failsWithin(Duration.ZERO)
+        .withThrowableThat()
+        .withMessageContaining("the node is stopping");
+    assertThat(warmUp).isCompletedWithValue(0L);
   }
 
   private static void awaitQuietly(CountDownLatch latch) {

@@ -453,8 +453,15 @@ public final class Replicator {
    */
   public void stop(long graceMillis) throws InterruptedException {
     long giveUp = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
-    while (peers.values().stream().anyMatch(p -> p.pending() > 0) && System.nanoTime() < giveUp) {
-      Thread.sleep(10);
+    boolean interrupted = false;
+    try {
+      while (peers.values().stream().anyMatch(p -> p.pending() > 0) && System.nanoTime() < giveUp) {
+        Thread.sleep(10);
+      }
+    } catch (InterruptedException e) {
+      // Closed all the same: a resync warm-up's replicator, stopped by a thread the node's stop
+      // had interrupted, kept its client and threads.
+      interrupted = true;
     }
     closed = true;
     retries.shutdownNow();
@@ -487,6 +494,9 @@ public final class Replicator {
             abandoned,
             graceMillis);
       }
+    }
+    if (interrupted) {
+      throw new InterruptedException("interrupted waiting for replication to finish; closed");
     }
   }
 

@@ -1,6 +1,7 @@
 package org.chronos.replication;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import ch.qos.logback.classic.spi.ILoggingEvent;
@@ -331,6 +332,34 @@ class ReplicatorTest {
     // Sent after the stop, news is reported failed too.
     r.send(List.of(to), "/timers/late", BODY, told.apply("late"));
     assertThat(outcomes).containsEntry("late", false);
+  }
+
+  /**
+   * A stop by a thread already interrupted (a resync warm-up round the node's stop interrupted,
+   * closing its replicator) still closes: it gave up waiting at once and left the replicator open,
+   * its client and threads kept and its messages never reported.
+   */
+  @Test
+  void aStopByAnInterruptedThreadStillClosesAndReportsWhatItAbandoned() throws Exception {
+    peer.respondByDefault(request -> Reply.status(503).after(Duration.ofMillis(1500)));
+    Replicator r = start(1, 1, 16);
+    String to = address();
+    Map<String, Boolean> outcomes = new ConcurrentHashMap<>();
+    r.send(List.of(to), TIMER, BODY, (peerAddress, ok) -> outcomes.put("in flight", ok));
+    peer.awaitRequest(TIMER);
+    r.send(List.of(to), OTHER, BODY, (peerAddress, ok) -> outcomes.put("queued", ok));
+
+    Thread.currentThread().interrupt();
+    try {
+      assertThatThrownBy(() -> r.stop(5000)).isInstanceOf(InterruptedException.class);
+    } finally {
+      Thread.interrupted();
+    }
+
+    assertThat(outcomes).containsEntry("queued", false);
+    r.send(List.of(to), "/timers/late", BODY, (peerAddress, ok) -> outcomes.put("late", ok));
+    assertThat(outcomes).containsEntry("late", false);
+    await().atMost(Duration.ofSeconds(5)).until(() -> r.pending(to) == 0);
   }
 
   /** The peer's {@code .queued} gauge: queued, set aside or waiting to be sent again. */

@@ -106,6 +106,14 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     clusterService.onIdentityChange(c -> ids.setIdentity(c.deploymentId(), c.instanceId()));
 
     ChronosConfiguration.CallbackSettings cb = config.getCallbacks();
+    if (cb.getTimeout().toMilliseconds() > TimerNode.REPLICA_DELAY_MILLIS) {
+      LOG.warn(
+          "callbacks.timeout {} is longer than the {} ms after which a timer's next replica pops"
+              + " it when it has heard nothing: a callback answered after that is made twice"
+              + " (PROTOCOL: a callback must answer within 2 s)",
+          cb.getTimeout(),
+          TimerNode.REPLICA_DELAY_MILLIS);
+    }
     CallbackClient callbacks =
         new CallbackClient(
             cb.getTimeout().toMilliseconds(),

@@ -178,7 +178,15 @@ public final class CallbackClient implements CallbackSink {
         deadlines.schedule(
             () -> {
               // The outcome first: cancelling the request calls cancelled(), which would win.
-              exchange.finish(CallbackOutcome.failed("timed out after " + timeoutMillis + " ms"));
+              int status = exchange.answeredStatus;
+              if (status > 0) {
+                // The target answered in time and is still sending its body: it has acted on the
+                // callback. Failed, the pop would be made again by a backup.
+                exchange.finish(
+                    answered(status, " (its body still arriving after " + timeoutMillis + " ms)"));
+              } else {
+                exchange.finish(CallbackOutcome.failed("timed out after " + timeoutMillis + " ms"));
+              }
               Future<?> current = exchange.future;
               if (current != null) {
                 current.cancel(true);
@@ -388,10 +396,7 @@ public final class CallbackClient implements CallbackSink {
       int status = answeredStatus;
       if (status > 0) {
         // The target answered, then closed before its whole body: it has acted on the callback.
-        finish(
-            status >= 200 && status < 300
-                ? CallbackOutcome.succeeded("HTTP " + status + " (answer cut short)")
-                : CallbackOutcome.failed("HTTP " + status + " (answer cut short)"));
+        finish(answered(status, " (answer cut short)"));
         return;
       }
       // On an I/O thread, once per send: resends are counted here only.
@@ -443,6 +448,13 @@ public final class CallbackClient implements CallbackSink {
     dispatcher.shutdownNow();
     hosts.stop();
     return abandoned;
+  }
+
+  /** The outcome of an answer with this status, whatever became of its body. */
+  private static CallbackOutcome answered(int status, String note) {
+    return status >= 200 && status < 300
+        ? CallbackOutcome.succeeded("HTTP " + status + note)
+        : CallbackOutcome.failed("HTTP " + status + note);
   }
 
   private static String describe(Exception e) {

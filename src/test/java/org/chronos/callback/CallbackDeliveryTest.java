@@ -292,6 +292,34 @@ class CallbackDeliveryTest {
     }
   }
 
+  /**
+   * A target that answers 2xx within the timeout but is still sending the body when it passes has
+   * answered: the callback succeeded. Taken for timed out, this node dropped the timer (a backup
+   * would pop it again), so the second pop never came.
+   */
+  @Execution(ExecutionMode.CONCURRENT)
+  @Test
+  void aSuccessWhoseBodyIsStillArrivingAtTheTimeoutIsNoTimeout() throws Exception {
+    long timeoutMillis = APP.getConfiguration().getCallbacks().getTimeout().toMilliseconds();
+    try (ClosingTarget target = ClosingTarget.holdingBodiesBack(timeoutMillis + 500)) {
+      // An interval longer than the timeout: the first pop's outcome comes before the second pop.
+      int interval = (int) (timeoutMillis / 1000) + 1;
+      chronos.createTimer(
+          TimerJson.timer()
+              .interval(interval)
+              .repeatFor(2 * interval)
+              .callback(target.url(), "slow-body")
+              .tag("SLOWBODY", 1)
+              .json());
+
+      await("both pops")
+          .atMost(Duration.ofSeconds(4L * interval + 5))
+          .pollInterval(Duration.ofMillis(20))
+          .until(() -> target.answered().size() >= 2);
+      assertThat(target.answered()).containsExactly(1, 2);
+    }
+  }
+
   private static long resentCount() {
     return APP.getEnvironment().metrics().counter("chronos.callbacks.resent").getCount();
   }
@@ -303,6 +331,7 @@ class CallbackDeliveryTest {
   private static final class ClosingTarget implements AutoCloseable {
     private final ServerSocket server;
     private volatile boolean cutAnswersShort;
+    private volatile long bodyHeldMillis;
     private final List<Integer> answered = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final List<Integer> closedUnanswered =
         new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -328,6 +357,16 @@ class CallbackDeliveryTest {
     static ClosingTarget cuttingAnswersShort() throws IOException {
       ClosingTarget target = start();
       target.cutAnswersShort = true;
+      return target;
+    }
+
+    /**
+     * Another target: answers each request {@code 200} at once, with part of its body, and the rest
+     * of the body {@code millis} later, keeping the connection.
+     */
+    static ClosingTarget holdingBodiesBack(long millis) throws IOException {
+      ClosingTarget target = start();
+      target.bodyHeldMillis = millis;
       return target;
     }
 
@@ -373,6 +412,21 @@ class CallbackDeliveryTest {
                     "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"
                         .getBytes(StandardCharsets.US_ASCII));
             return; // closes with 7 bytes of the body unsent
+          }
+          if (bodyHeldMillis > 0) {
+            answered.add(sequence);
+            java.io.OutputStream out = socket.getOutputStream();
+            out.write(
+                "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"
+                    .getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            try {
+              Thread.sleep(bodyHeldMillis); // the target's own pace, not the test waiting
+            } catch (InterruptedException e) {
+              return;
+            }
+            out.write("defghij".getBytes(StandardCharsets.US_ASCII));
+            continue;
           }
           if (request > 1) {
             closedUnanswered.add(sequence);

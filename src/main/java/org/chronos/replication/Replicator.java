@@ -504,7 +504,12 @@ public final class Replicator {
   private void abandon(Lane lane, Message m) {
     lane.peer.abandoned.incrementAndGet();
     lane.peer.failed.inc();
-    finish(lane, m, false);
+    try {
+      finish(lane, m, false);
+    } catch (RuntimeException e) {
+      // A sender's outcome that throws must not leave the others untold and the client open.
+      LOG.warn("replication to {}: telling a sender its message was abandoned failed", m.peer(), e);
+    }
   }
 
   /** Once closed: every message queued in the lane or set aside there abandoned. Draining only. */

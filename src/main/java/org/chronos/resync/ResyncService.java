@@ -211,6 +211,8 @@ public final class ResyncService {
       try {
         result.complete(ResyncService.this.run(reason));
       } catch (Throwable e) {
+        // A run started by the node itself or by SIGUSR1 has nobody waiting for its answer.
+        LOG.error("resync ({}) failed", reason, e);
         result.completeExceptionally(e);
       }
     }
@@ -314,7 +316,13 @@ public final class ResyncService {
       // Also handed to the resync thread once the running one ends, which it then refuses.
       next.completeExceptionally(notRun());
     }
-    fetchers.shutdownNow();
+    // A fetcher dropped before it started is cancelled, so a run waiting for its pages sees it
+    // ended (nextFromFetcher) even if that run's interrupt were lost.
+    for (Runnable dropped : fetchers.shutdownNow()) {
+      if (dropped instanceof Future<?> f) {
+        f.cancel(false);
+      }
+    }
     http.close(CloseMode.GRACEFUL);
   }
 
@@ -409,8 +417,9 @@ public final class ResyncService {
           failures.add(peer + ": " + e.getMessage());
           LOG.warn("resync from {} failed: {}", peer, e.getMessage());
         }
-      } catch (InterruptedException | RejectedExecutionException e) {
-        // Stopping: the resync threads are interrupted and the fetchers' executor shut down.
+      } catch (InterruptedException e) {
+        // Stopping: the resync threads are interrupted (and the fetchers' executor shut down,
+        // whose refusal, a RuntimeException, counts as the stop below only while stopping).
         Thread.currentThread().interrupt();
         cutShort++;
         failures.add(peer + ": " + CUT_SHORT);

@@ -25,7 +25,9 @@ import org.chronos.timer.Clock;
  * original's does; far below it (under {@value #FAST_BELOW} of the target) by {@value
  * #FAST_INCREASE} of itself (at least the step). Improvement on the original: with its defaults
  * (500/s, +10/s a second) a node able to take 20,000 requests a second refused most of them for
- * over half an hour; this way it admits them within about 20 seconds of demand.
+ * over half an hour; this way it admits them within about 20 seconds of demand. After {@value
+ * #FORGET_AFTER_MILLIS} ms with nothing admitted or answered, the smoothed latency is forgotten and
+ * the rate is at least the initial rate again: an incident's figures no longer describe the node.
  *
  * <p>Time is the injected wall {@link Clock}. If it steps back, the bucket and the adjustment
  * interval restart from the new time: a refill is lost, but nothing stalls until the clock catches
@@ -38,17 +40,20 @@ public final class LoadMonitor {
   static final double INCREASE_FRACTION = 0.02;
   static final double FAST_BELOW = 0.25;
   static final double FAST_INCREASE = 0.2;
+  static final long FORGET_AFTER_MILLIS = 10_000;
 
   private final Clock clock;
   private final long targetLatencyMicros;
   private final double bucketSize;
   private final double minRate;
   private final double increaseStep;
+  private final double initialRate;
 
   private double rate;
   private double tokens;
   private long lastRefillMillis;
   private long lastAdjustMillis;
+  private long lastActivityMillis;
   private double smoothedLatencyMicros = Double.NaN;
   private long latencySumMicros;
   private long samples;
@@ -77,10 +82,12 @@ public final class LoadMonitor {
     this.minRate = minRate;
     this.increaseStep = Math.max(1, initialRate * INCREASE_FRACTION);
     this.rate = initialRate;
+    this.initialRate = initialRate;
     this.tokens = bucketSize;
     long now = clock.millis();
     this.lastRefillMillis = now;
     this.lastAdjustMillis = now;
+    this.lastActivityMillis = now;
   }
 
   /**
@@ -91,6 +98,7 @@ public final class LoadMonitor {
    */
   public synchronized long admit() {
     long now = clock.millis();
+    forgetIfQuiet(now);
     refill(now);
     adjustIfDue(now);
     if (tokens >= 1) {
@@ -104,9 +112,16 @@ public final class LoadMonitor {
 
   /** An admitted request was answered after {@code latencyMicros}. */
   public synchronized void completed(long latencyMicros) {
+    long now = clock.millis();
+    forgetIfQuiet(now);
     latencySumMicros += Math.max(0, latencyMicros);
     samples++;
-    adjustIfDue(clock.millis());
+    adjustIfDue(now);
+  }
+
+  /** The latency the rate is steered to. */
+  public long targetLatencyMicros() {
+    return targetLatencyMicros;
   }
 
   /** Tokens added per second now. */
@@ -122,6 +137,25 @@ public final class LoadMonitor {
   /** Tokens in the bucket as of the last admit. */
   synchronized double tokens() {
     return tokens;
+  }
+
+  /**
+   * After {@link #FORGET_AFTER_MILLIS} with nothing admitted, refused or answered, an incident's
+   * latency and limit no longer describe the node. Kept, the first requests after the quiet were
+   * averaged with the old latency and cut the limit again, and it climbed back from there at 20% a
+   * second. The interval's samples, from before the quiet, go too.
+   */
+  private void forgetIfQuiet(long now) {
+    if (now - lastActivityMillis >= FORGET_AFTER_MILLIS) {
+      smoothedLatencyMicros = Double.NaN;
+      rate = Math.max(rate, initialRate);
+      latencySumMicros = 0;
+      samples = 0;
+      admitted = 0;
+      refused = 0;
+      lastAdjustMillis = now;
+    }
+    lastActivityMillis = now;
   }
 
   private void refill(long now) {

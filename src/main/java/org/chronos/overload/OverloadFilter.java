@@ -43,16 +43,22 @@ import java.util.Locale;
  *
  * <p><b>Latency.</b> Measured for admitted requests from when Jetty began to receive the request
  * (stamped by {@link ArrivalStamp}, so time spent queued for a thread counts, which is where
- * overload shows first) to when the response leaves Jersey; from this filter if unstamped.
+ * overload shows first) to when the response leaves Jersey; from this filter if unstamped. Less the
+ * time spent waiting for the request's body to arrive: that is the client's pace (a slow link, a
+ * large opaque), not this node's load, and a few slow clients would otherwise drive the limit down
+ * for everyone. A request admitted here and answered 503 because the timer queue was full counts as
+ * twice the target latency: the node is overloaded, though the answer came at once.
  */
 @Priority(Priorities.AUTHENTICATION - 100)
 public final class OverloadFilter implements ContainerRequestFilter, ContainerResponseFilter {
   private static final String STARTED = OverloadFilter.class.getName() + ".startedNanos";
+  private static final String BODY = OverloadFilter.class.getName() + ".body";
   private static final JsonFactory JSON = new JsonFactory();
 
   private final LoadMonitor monitor;
   private final int peekLimit;
   private final Meter rejected;
+  private final Meter queueFull;
 
   /**
    * Installs the filter with its {@link ArrivalStamp} in the application's Jersey and servlets.
@@ -76,6 +82,7 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
     this.monitor = monitor;
     this.peekLimit = (int) Math.min(Integer.MAX_VALUE - 8, maxBodyBytes + 1);
     this.rejected = metrics.meter("chronos.overload.rejected");
+    this.queueFull = metrics.meter("chronos.overload.queue-full");
     metrics.register("chronos.overload.rate", (Gauge<Double>) monitor::rate);
     metrics.register(
         "chronos.overload.smoothed-latency-micros", (Gauge<Double>) monitor::smoothedLatencyMicros);
@@ -83,6 +90,11 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
 
   @Override
   public void filter(ContainerRequestContext request) throws IOException {
+    if (request.getEntityStream() != null) {
+      TimedBody body = new TimedBody(request.getEntityStream());
+      request.setEntityStream(body);
+      request.setProperty(BODY, body);
+    }
     if (!takesToken(request)) {
       return;
     }
@@ -93,6 +105,7 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
     long retryAfterSeconds = monitor.admit();
     if (retryAfterSeconds > 0) {
       rejected.mark();
+      request.setProperty(REFUSED, Boolean.TRUE);
       Response.ResponseBuilder refusal = Response.status(Response.Status.SERVICE_UNAVAILABLE);
       if (!drained(request)) {
         refusal.header("Connection", "close");
@@ -115,8 +128,52 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
 
   @Override
   public void filter(ContainerRequestContext request, ContainerResponseContext response) {
+    boolean full = response.getStatus() == 503 && request.getProperty(REFUSED) == null;
+    if (full) {
+      queueFull.mark(); // the timer queue was full (the bucket's own 503s are marked as rejected)
+    }
     if (request.getProperty(STARTED) instanceof Long started) {
-      monitor.completed((System.nanoTime() - started) / 1000);
+      long waitedForBody =
+          request.getProperty(BODY) instanceof TimedBody body ? body.blockedNanos() : 0;
+      long latencyMicros = Math.max(0, System.nanoTime() - started - waitedForBody) / 1000;
+      monitor.completed(
+          full ? Math.max(latencyMicros, 2 * monitor.targetLatencyMicros()) : latencyMicros);
+    }
+  }
+
+  /** Set on a request the bucket refused, to tell its 503 from the timer queue's. */
+  private static final String REFUSED = OverloadFilter.class.getName() + ".refused";
+
+  /** A request body that counts the time its reads spend waiting for the client's bytes. */
+  private static final class TimedBody extends java.io.FilterInputStream {
+    private long blockedNanos;
+
+    TimedBody(InputStream in) {
+      super(in);
+    }
+
+    long blockedNanos() {
+      return blockedNanos;
+    }
+
+    @Override
+    public int read() throws IOException {
+      long start = System.nanoTime();
+      try {
+        return super.read();
+      } finally {
+        blockedNanos += System.nanoTime() - start;
+      }
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      long start = System.nanoTime();
+      try {
+        return super.read(b, off, len);
+      } finally {
+        blockedNanos += System.nanoTime() - start;
+      }
     }
   }
 

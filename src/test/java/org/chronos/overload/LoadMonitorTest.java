@@ -255,4 +255,38 @@ class LoadMonitorTest {
     assertThatThrownBy(() -> monitor(10, 10, 0)).hasMessageContaining("minimum rate");
     assertThatThrownBy(() -> monitor(10, 5, 10)).hasMessageContaining("initial rate 5.0");
   }
+
+  /**
+   * After an incident and a quiet spell, the limit starts again from the initial rate: the old
+   * latency, averaged into the first second back, cut the limit again, and from the minimum it took
+   * some 40 s of mostly refused requests to reach 20,000/s.
+   */
+  @Test
+  void aQuietSpellForgetsAnIncidentsLatencyAndLimit() {
+    LoadMonitor m = monitor(100, 500, 10);
+    for (int i = 0; i < 10; i++) {
+      secondOf(m, 100, 20 * TARGET_MICROS); // far over the target: the limit falls to the minimum
+    }
+    assertThat(m.rate()).isEqualTo(10, WITHIN);
+
+    clock.advance(LoadMonitor.FORGET_AFTER_MILLIS); // nothing at all
+    secondOf(m, 100, TARGET_MICROS / 10);
+    secondOf(m, 100, TARGET_MICROS / 10);
+
+    assertThat(m.rate()).as("at least the initial rate again").isGreaterThanOrEqualTo(500);
+    assertThat(m.smoothedLatencyMicros()).isLessThan(TARGET_MICROS);
+  }
+
+  @Test
+  void aShorterLullForgetsNothing() {
+    LoadMonitor m = monitor(100, 500, 10);
+    for (int i = 0; i < 10; i++) {
+      secondOf(m, 100, 20 * TARGET_MICROS);
+    }
+
+    clock.advance(LoadMonitor.FORGET_AFTER_MILLIS - 2000);
+    secondOf(m, 100, TARGET_MICROS / 10);
+
+    assertThat(m.rate()).isLessThan(500);
+  }
 }

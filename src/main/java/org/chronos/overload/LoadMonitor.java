@@ -26,8 +26,8 @@ import org.chronos.timer.Clock;
  * #FAST_INCREASE} of itself (at least the step). Improvement on the original: with its defaults
  * (500/s, +10/s a second) a node able to take 20,000 requests a second refused most of them for
  * over half an hour; this way it admits them within about 20 seconds of demand. After {@value
- * #FORGET_AFTER_MILLIS} ms with nothing admitted or answered, the smoothed latency is forgotten and
- * the rate is at least the initial rate again: an incident's figures no longer describe the node.
+ * #FORGET_AFTER_MILLIS} ms with nothing admitted or answered, the smoothed latency is forgotten,
+ * and if the first second back is within the target, the rate is at least the initial rate again.
  *
  * <p>Time is the injected wall {@link Clock}. If it steps back, the bucket and the adjustment
  * interval restart from the new time: a refill is lost, but nothing stalls until the clock catches
@@ -54,6 +54,7 @@ public final class LoadMonitor {
   private long lastRefillMillis;
   private long lastAdjustMillis;
   private long lastActivityMillis;
+  private boolean backAfterQuiet;
   private double smoothedLatencyMicros = Double.NaN;
   private long latencySumMicros;
   private long samples;
@@ -98,8 +99,8 @@ public final class LoadMonitor {
    */
   public synchronized long admit() {
     long now = clock.millis();
+    refill(now); // at the rate of the quiet spell, before anything is forgotten
     forgetIfQuiet(now);
-    refill(now);
     adjustIfDue(now);
     if (tokens >= 1) {
       tokens -= 1;
@@ -141,14 +142,16 @@ public final class LoadMonitor {
 
   /**
    * After {@link #FORGET_AFTER_MILLIS} with nothing admitted, refused or answered, an incident's
-   * latency and limit no longer describe the node. Kept, the first requests after the quiet were
-   * averaged with the old latency and cut the limit again, and it climbed back from there at 20% a
-   * second. The interval's samples, from before the quiet, go too.
+   * latency no longer describes the node. Kept, the first requests after the quiet were averaged
+   * with the old latency and cut the limit again, and it climbed back from there at 20% a second.
+   * The limit is raised to the initial rate only once the first second back shows a latency within
+   * the target: the quiet may have been clients kept away (a load balancer) from a node still busy.
+   * The interval's samples, from before the quiet, go too.
    */
   private void forgetIfQuiet(long now) {
     if (now - lastActivityMillis >= FORGET_AFTER_MILLIS) {
       smoothedLatencyMicros = Double.NaN;
-      rate = Math.max(rate, initialRate);
+      backAfterQuiet = true;
       latencySumMicros = 0;
       samples = 0;
       admitted = 0;
@@ -183,12 +186,17 @@ public final class LoadMonitor {
             Math.min(
                 MIN_DECREASE, Math.max(MAX_DECREASE, targetLatencyMicros / smoothedLatencyMicros));
         rate = Math.max(minRate, rate * factor);
+      } else if (backAfterQuiet) {
+        rate = Math.max(rate, initialRate);
       } else if (refused > 0 || admitted >= 0.5 * rate * elapsed / 1000.0) {
         rate +=
             smoothedLatencyMicros < targetLatencyMicros * FAST_BELOW
                 ? Math.max(increaseStep, rate * FAST_INCREASE)
                 : increaseStep;
       }
+    }
+    if (samples > 0) {
+      backAfterQuiet = false;
     }
     latencySumMicros = 0;
     samples = 0;

@@ -46,8 +46,11 @@ import java.util.Locale;
  * overload shows first) to when the response leaves Jersey; from this filter if unstamped. Less the
  * time spent waiting for the request's body to arrive: that is the client's pace (a slow link, a
  * large opaque), not this node's load, and a few slow clients would otherwise drive the limit down
- * for everyone. A request admitted here and answered 503 because the timer queue was full counts as
- * twice the target latency: the node is overloaded, though the answer came at once.
+ * for everyone. Only waits inside a read count: Jetty dispatches a request once its first body
+ * bytes are in, so a client that stalls before its body still counts against the node; and on a
+ * saturated machine a read's wait includes the reading thread's own wait for a core. A request
+ * admitted here and answered 503 because the timer queue was full counts as twice the target
+ * latency: the node is overloaded, though the answer came at once.
  */
 @Priority(Priorities.AUTHENTICATION - 100)
 public final class OverloadFilter implements ContainerRequestFilter, ContainerResponseFilter {

@@ -278,6 +278,25 @@ class LoadMonitorTest {
   }
 
   @Test
+  void aQuietSpellDoesNotRaiseTheLimitOfANodeStillSlowAfterIt() {
+    LoadMonitor m = monitor(1000, 500, 10);
+    for (int i = 0; i < 10; i++) {
+      secondOf(m, 100, 20 * TARGET_MICROS);
+    }
+    admitUpTo(m, 5000); // the bucket emptied
+
+    clock.advance(LoadMonitor.FORGET_AFTER_MILLIS);
+    assertThat(admitUpTo(m, 1000))
+        .as("the quiet spell refilled at the limit then, 10/s, not the initial 500/s")
+        .isLessThan(200);
+    clock.advance(1000);
+    secondOf(m, 10, 20 * TARGET_MICROS);
+    secondOf(m, 10, 20 * TARGET_MICROS);
+
+    assertThat(m.rate()).isEqualTo(10, WITHIN);
+  }
+
+  @Test
   void aShorterLullForgetsNothing() {
     LoadMonitor m = monitor(100, 500, 10);
     for (int i = 0; i < 10; i++) {

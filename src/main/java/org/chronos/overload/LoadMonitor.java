@@ -152,11 +152,7 @@ public final class LoadMonitor {
     if (now - lastActivityMillis >= FORGET_AFTER_MILLIS) {
       smoothedLatencyMicros = Double.NaN;
       backAfterQuiet = true;
-      latencySumMicros = 0;
-      samples = 0;
-      admitted = 0;
-      refused = 0;
-      lastAdjustMillis = now;
+      startInterval(now);
     }
     lastActivityMillis = now;
   }
@@ -198,6 +194,11 @@ public final class LoadMonitor {
     if (samples > 0) {
       backAfterQuiet = false;
     }
+    startInterval(now);
+  }
+
+  /** Begins an adjustment interval at {@code now}, with nothing counted in it yet. */
+  private void startInterval(long now) {
     latencySumMicros = 0;
     samples = 0;
     admitted = 0;

@@ -110,7 +110,7 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
       rejected.mark();
       request.setProperty(REFUSED, Boolean.TRUE);
       Response.ResponseBuilder refusal = Response.status(Response.Status.SERVICE_UNAVAILABLE);
-      if (!drained(request)) {
+      if (awaitsContinue(request) || !drained(request)) {
         refusal.header("Connection", "close");
       }
       request.abortWith(
@@ -221,6 +221,18 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
       left -= n;
     }
     return body.read() < 0;
+  }
+
+  /**
+   * Whether the client waits for {@code 100 Continue} before it sends the body: reading the body
+   * would ask it to send it all, only to be refused. A PUT's body is read before the bucket (to
+   * tell a peer's), so only a POST's or a DELETE's can still be spared.
+   */
+  private static boolean awaitsContinue(ContainerRequestContext request) {
+    String expect = request.getHeaderString("Expect");
+    return expect != null
+        && expect.trim().equalsIgnoreCase("100-continue")
+        && !request.getMethod().equals("PUT");
   }
 
   /** Reads up to the body limit and puts it back in front of whatever was not read. */

@@ -20,7 +20,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The re-sends of timers to other sites that answer again ({@link TimerNode#resendToSite}): one per
- * site at a time, on a thread of their own, and paced by the replication queue to the site.
+ * site at a time, each on a thread of its own, and paced by the replication queue to the site.
  *
  * <p>A node may hold far more timers than the replication queue to a site takes ({@code
  * replication.maxQueuedPerPeer}). Queued all at once, those past it failed there, the site was
@@ -57,8 +57,10 @@ final class SiteResends {
     void run() throws Exception;
   }
 
+  // A thread per site re-sending at once (the per-site guard below), so a slow site does not hold
+  // up another's; none while no re-send runs.
   private final ExecutorService thread =
-      Executors.newSingleThreadExecutor(AsyncHttp.daemonThreads("chronos-site-resend"));
+      Executors.newCachedThreadPool(AsyncHttp.daemonThreads("chronos-site-resend"));
   private final Map<String, AtomicInteger> asked = new ConcurrentHashMap<>();
   private final ToIntFunction<String> pending;
   private final Predicate<String> failing;
@@ -131,6 +133,12 @@ final class SiteResends {
         Thread.currentThread().interrupt();
         return;
       } catch (Exception | Error e) {
+        if (e instanceof java.util.concurrent.ExecutionException
+            && e.getCause() instanceof IllegalStateException stopping) {
+          // The timer thread has stopped (the node is stopping, before the re-sends are stopped).
+          LOG.info("re-send to site {} stopped: {}", site, stopping.getMessage());
+          return;
+        }
         // The thread must go on: the next answer of this site, or of another, starts a re-send.
         LOG.error("re-send to site {} failed; it starts over when the site answers again", site, e);
       }
@@ -178,6 +186,11 @@ final class SiteResends {
       return; // a later version's failure got here first
     }
     ids.put(id, new Owed(id, sent));
+  }
+
+  /** Lets go of the timers owed to sites no longer in the sites file. */
+  synchronized void keepOnly(java.util.Set<String> configured) {
+    owed.keySet().retainAll(configured);
   }
 
   /** Takes the timers owed to {@code site} ({@link #owe}), by id. */

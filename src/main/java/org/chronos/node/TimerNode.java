@@ -142,7 +142,15 @@ public final class TimerNode implements TimerEvents {
             replicator.maxQueuedPerPeer(),
             maxOwedSiteDeletions);
     this.siteReplicator =
-        new SiteReplicator(replicator, metrics, sites, this::resendToSite, owedDeletions::keepOnly);
+        new SiteReplicator(
+            replicator,
+            metrics,
+            sites,
+            this::resendToSite,
+            configured -> {
+              owedDeletions.keepOnly(configured);
+              siteResends.keepOnly(configured);
+            });
     this.replicator = replicator;
     this.created = metrics.meter("chronos.timers.created");
     this.updated = metrics.meter("chronos.timers.updated");

@@ -15,9 +15,14 @@ public record TimerPath(long id, int replicationFactor) {
       return null;
     }
     String digits = m.group(2);
+    int first = 0;
+    while (first < digits.length() - 1 && digits.charAt(first) == '0') {
+      first++; // leading zeros are no digits of it
+    }
+    digits = digits.substring(first);
     // Every digit is the replication factor's: one too large for an int is no timer's, rather
     // than its first ten digits being read as one.
-    if (digits.length() > 18 || Long.parseLong(digits) > Integer.MAX_VALUE) {
+    if (digits.length() > 10 || Long.parseLong(digits) > Integer.MAX_VALUE) {
       return null;
     }
     return new TimerPath(Long.parseUnsignedLong(m.group(1), 16), Integer.parseInt(digits));

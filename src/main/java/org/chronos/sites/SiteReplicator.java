@@ -308,7 +308,7 @@ public final class SiteReplicator {
     return new Replicator.Outcome() {
       @Override
       public void delivered(String peer, boolean ok) {
-        if (!ok && failedTo != null) {
+        if (!ok && failedTo != null && !stopped) {
           failedTo.accept(name);
         }
         record(name, state, ok);
@@ -377,7 +377,8 @@ public final class SiteReplicator {
       recovered(name, state);
     } else {
       state.failed.inc();
-      if (state.failing.compareAndSet(false, true)) {
+      // At a stop the replicator reports what it abandons as failed: no sign the site is down.
+      if (!stopped && state.failing.compareAndSet(false, true)) {
         LOG.warn(
             "replication to site {} failed; its timers will be re-sent when it answers again",
             name);

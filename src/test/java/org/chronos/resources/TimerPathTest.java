@@ -57,6 +57,10 @@ class TimerPathTest {
   void leadingZerosOfTheReplicationFactorAreNotDigitsOfIt() {
     assertThat(TimerPath.parse("0123456789abcdef-00000000002"))
         .isEqualTo(new TimerPath(0x0123456789abcdefL, 2));
+    assertThat(TimerPath.parse("0123456789abcdef-0000000000000000000000002"))
+        .isEqualTo(new TimerPath(0x0123456789abcdefL, 2));
+    assertThat(TimerPath.parse("0123456789abcdef-0"))
+        .isEqualTo(new TimerPath(0x0123456789abcdefL, 0));
   }
 
   @ParameterizedTest

@@ -536,9 +536,7 @@ public final class TimerNode implements TimerEvents {
     } catch (Exception e) {
       // What this re-send did not get to is still owed: the next one, when the site answers
       // again, sends it.
-      for (Timer tombstone : work.owed().subList(deletionsSent, work.owed().size())) {
-        owedDeletions.add(site, tombstone);
-      }
+      oweAgain(site, work.owed().subList(deletionsSent, work.owed().size()));
       siteResends.oweAgain(site, owedLive);
       throw e;
     }
@@ -576,10 +574,15 @@ public final class TimerNode implements TimerEvents {
       }
       return new Resend(owed, ids, asSent);
     } catch (RuntimeException | Error e) {
-      for (Timer tombstone : owed) {
-        owedDeletions.add(site, tombstone);
-      }
+      oweAgain(site, owed);
       throw e;
+    }
+  }
+
+  /** Deletions taken from {@link OwedDeletions} for a re-send that did not send them. */
+  private void oweAgain(String site, List<Timer> tombstones) {
+    for (Timer tombstone : tombstones) {
+      owedDeletions.add(site, tombstone);
     }
   }
 

@@ -817,10 +817,15 @@ public final class Replicator {
             && !lane.deferredPaths.containsKey(m.path()))) {
       return false;
     }
+    setAside(lane, m);
+    return true;
+  }
+
+  /** Urgent lane: {@code m} waits, in order, for its timer's earlier message to land. */
+  private static void setAside(Lane lane, Message m) {
     lane.deferred.addLast(m);
     lane.deferredPaths.merge(m.path(), 1, Integer::sum);
     lane.deferredCount.incrementAndGet();
-    return true;
   }
 
   /**
@@ -910,9 +915,7 @@ public final class Replicator {
       boolean single = next.alone() || next.body().length > maxBatchBytes / 2;
       if (single && paths != null && paths.contains(next.path())) {
         // Sent alone now, it would go ahead of the batch holding its timer's earlier message.
-        lane.deferred.addLast(next);
-        lane.deferredPaths.merge(next.path(), 1, Integer::sum);
-        lane.deferredCount.incrementAndGet();
+        setAside(lane, next);
         continue;
       }
       if (paths != null) {

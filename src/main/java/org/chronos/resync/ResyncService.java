@@ -398,41 +398,41 @@ public final class ResyncService {
     // made the run log an ERROR with a stack trace for every peer left), one line for them all.
     int cutShort = 0;
     for (String peer : peers) {
+      boolean cut = cutShort > 0 || stoppingOrInterrupted();
+      String failure = null;
       try {
-        if (cutShort > 0 || stoppingOrInterrupted()) {
-          cutShort++;
-          failures.add(peer + ": " + CUT_SHORT);
-          continue;
+        if (!cut) {
+          if (cannotStart != null) {
+            throw new ResyncException("not asked: " + cannotStart);
+          }
+          contacted++;
+          resyncFrom(peer, v, tally);
         }
-        if (cannotStart != null) {
-          throw new ResyncException("not asked: " + cannotStart);
-        }
-        contacted++;
-        resyncFrom(peer, v, tally);
       } catch (ResyncException e) {
-        if (stoppingOrInterrupted()) {
-          cutShort++;
-          failures.add(peer + ": " + CUT_SHORT);
-        } else {
-          failures.add(peer + ": " + e.getMessage());
-          LOG.warn("resync from {} failed: {}", peer, e.getMessage());
+        cut = stoppingOrInterrupted();
+        if (!cut) {
+          failure = e.getMessage();
+          LOG.warn("resync from {} failed: {}", peer, failure);
         }
       } catch (InterruptedException e) {
         // Stopping: the resync threads are interrupted (and the fetchers' executor shut down,
         // whose refusal, a RuntimeException, counts as the stop below only while stopping).
         Thread.currentThread().interrupt();
-        cutShort++;
-        failures.add(peer + ": " + CUT_SHORT);
+        cut = true;
       } catch (RuntimeException e) {
-        if (stoppingOrInterrupted()) {
-          cutShort++;
-          failures.add(peer + ": " + CUT_SHORT);
-        } else {
-          failures.add(peer + ": " + e);
+        cut = stoppingOrInterrupted();
+        if (!cut) {
+          failure = e.toString();
           LOG.error("resync from {} failed", peer, e);
         }
       } finally {
         nodesRemaining.decrementAndGet();
+      }
+      if (cut) {
+        cutShort++;
+        failures.add(peer + ": " + CUT_SHORT);
+      } else if (failure != null) {
+        failures.add(peer + ": " + failure);
       }
     }
     nodesRemaining.set(0);

@@ -245,18 +245,7 @@ class CallbackDeliveryTest {
     try (ClosingTarget target = ClosingTarget.start()) {
       long resentBefore = resentCount();
 
-      chronos.createTimer(
-          TimerJson.timer()
-              .interval(1)
-              .repeatFor(3)
-              .callback(target.url(), "keep-alive")
-              .tag("CLOSING", 1)
-              .json());
-
-      await("three pops answered")
-          .atMost(Duration.ofSeconds(10))
-          .pollInterval(Duration.ofMillis(20))
-          .until(() -> target.answered().size() >= 3);
+      awaitPopsAnswered(target, 1, 3, "keep-alive", "CLOSING");
       assertThat(target.answered()).containsExactly(1, 2, 3);
       // Pops 2 and 3 each went first to the connection the pop before had used.
       assertThat(target.closedUnanswered()).containsExactly(2, 3);
@@ -272,18 +261,7 @@ class CallbackDeliveryTest {
   @Test
   void aSuccessWhoseBodyTheTargetCutShortIsNotSentAgain() throws Exception {
     try (ClosingTarget target = ClosingTarget.cuttingAnswersShort()) {
-      chronos.createTimer(
-          TimerJson.timer()
-              .interval(1)
-              .repeatFor(2)
-              .callback(target.url(), "cut-short")
-              .tag("CUTSHORT", 1)
-              .json());
-
-      await("both pops")
-          .atMost(Duration.ofSeconds(10))
-          .pollInterval(Duration.ofMillis(20))
-          .until(() -> target.answered().size() >= 2);
+      awaitPopsAnswered(target, 1, 2, "cut-short", "CUTSHORT");
       await("no pop sent again")
           .during(Duration.ofMillis(500))
           .atMost(Duration.ofSeconds(2))
@@ -304,20 +282,28 @@ class CallbackDeliveryTest {
     try (ClosingTarget target = ClosingTarget.holdingBodiesBack(timeoutMillis + 500)) {
       // An interval longer than the timeout: the first pop's outcome comes before the second pop.
       int interval = (int) (timeoutMillis / 1000) + 1;
-      chronos.createTimer(
-          TimerJson.timer()
-              .interval(interval)
-              .repeatFor(2 * interval)
-              .callback(target.url(), "slow-body")
-              .tag("SLOWBODY", 1)
-              .json());
-
-      await("both pops")
-          .atMost(Duration.ofSeconds(4L * interval + 5))
-          .pollInterval(Duration.ofMillis(20))
-          .until(() -> target.answered().size() >= 2);
+      awaitPopsAnswered(target, interval, 2, "slow-body", "SLOWBODY");
       assertThat(target.answered()).containsExactly(1, 2);
     }
+  }
+
+  /**
+   * Sets a timer of {@code pops} pops, {@code interval} s apart, calling back {@code target}, and
+   * waits until the target has answered that many.
+   */
+  private void awaitPopsAnswered(
+      ClosingTarget target, int interval, int pops, String opaque, String tag) {
+    chronos.createTimer(
+        TimerJson.timer()
+            .interval(interval)
+            .repeatFor(interval * pops)
+            .callback(target.url(), opaque)
+            .tag(tag, 1)
+            .json());
+    await(pops + " pops answered")
+        .atMost(Duration.ofSeconds(2L * interval * pops + 5))
+        .pollInterval(Duration.ofMillis(20))
+        .until(() -> target.answered().size() >= pops);
   }
 
   private static long resentCount() {
@@ -332,6 +318,11 @@ class CallbackDeliveryTest {
     private final ServerSocket server;
     private volatile boolean cutAnswersShort;
     private volatile long bodyHeldMillis;
+
+    /** A 200 answer's head and the first 3 of its 10 body bytes; the rest is {@code defghij}. */
+    private static final byte[] PARTIAL_ANSWER =
+        "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc".getBytes(StandardCharsets.US_ASCII);
+
     private final List<Integer> answered = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final List<Integer> closedUnanswered =
         new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -406,19 +397,13 @@ class CallbackDeliveryTest {
           }
           if (cutAnswersShort) {
             answered.add(sequence);
-            socket
-                .getOutputStream()
-                .write(
-                    "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"
-                        .getBytes(StandardCharsets.US_ASCII));
+            socket.getOutputStream().write(PARTIAL_ANSWER);
             return; // closes with 7 bytes of the body unsent
           }
           if (bodyHeldMillis > 0) {
             answered.add(sequence);
             java.io.OutputStream out = socket.getOutputStream();
-            out.write(
-                "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"
-                    .getBytes(StandardCharsets.US_ASCII));
+            out.write(PARTIAL_ANSWER);
             out.flush();
             try {
               Thread.sleep(bodyHeldMillis); // the target's own pace, not the test waiting

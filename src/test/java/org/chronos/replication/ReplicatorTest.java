@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import com.codahale.metrics.MetricRegistry;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -18,6 +17,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.CallbackServer.Received;
 import org.chronos.testing.CallbackServer.Reply;
+import org.chronos.testing.LogCapture;
 import org.chronos.timer.Clock;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -34,7 +34,7 @@ class ReplicatorTest {
   private CallbackServer peer;
   private Replicator replicator;
   private MetricRegistry metrics;
-  private Runnable detach = () -> {};
+  private LogCapture log;
 
   @BeforeEach
   void setUp() {
@@ -52,7 +52,9 @@ class ReplicatorTest {
       replicator.stop(0);
     }
     peer.close();
-    detach.run();
+    if (log != null) {
+      log.close();
+    }
   }
 
   /** Single PUTs only. */
@@ -299,7 +301,7 @@ class ReplicatorTest {
     Map<String, Boolean> outcomes = new ConcurrentHashMap<>();
     java.util.function.Function<String, Replicator.Outcome> told =
         name -> (peerAddress, ok) -> outcomes.put(name, ok);
-    ListAppender<ILoggingEvent> log = capture(Replicator.class);
+    log = LogCapture.of(Replicator.class);
 
     // Answered 503: after its third attempt, waits 2 s before the fourth.
     r.send(List.of(to), "/timers/retried", BODY, told.apply("retried"));
@@ -321,7 +323,7 @@ class ReplicatorTest {
     await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(outcomes).hasSize(7));
     assertThat(outcomes).doesNotContainValue(true);
     assertThat(r.pending(to)).isZero();
-    assertThat(log.list)
+    assertThat(log.events())
         .filteredOn(e -> e.getLevel() == ch.qos.logback.classic.Level.WARN)
         .map(ILoggingEvent::getFormattedMessage)
         .anySatisfy(
@@ -366,17 +368,6 @@ class ReplicatorTest {
   private int queuedGauge(String address) {
     return (Integer)
         metrics.getGauges().get("chronos.replication." + address + ".queued").getValue();
-  }
-
-  /** What {@code type}'s logger logs from now until the test ends. */
-  private ListAppender<ILoggingEvent> capture(Class<?> type) {
-    ch.qos.logback.classic.Logger logger =
-        (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(type);
-    ListAppender<ILoggingEvent> appender = new ListAppender<>();
-    appender.start();
-    logger.addAppender(appender);
-    detach = () -> logger.detachAppender(appender);
-    return appender;
   }
 
   @Test

@@ -5,7 +5,6 @@ import static org.awaitility.Awaitility.await;
 
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import com.codahale.metrics.Counter;
 import java.time.Duration;
 import java.util.List;
@@ -17,6 +16,7 @@ import org.chronos.testing.CallbackServer.Reply;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
 import org.chronos.testing.FreePorts;
+import org.chronos.testing.LogCapture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -24,7 +24,7 @@ import org.junit.jupiter.api.Test;
 class ResyncStopTest {
   private ClusterHarness cluster;
   private CallbackServer fakePeer;
-  private Runnable detach = () -> {};
+  private LogCapture log;
 
   @AfterEach
   void tearDown() {
@@ -34,7 +34,9 @@ class ResyncStopTest {
     if (fakePeer != null) {
       fakePeer.close();
     }
-    detach.run();
+    if (log != null) {
+      log.close();
+    }
   }
 
   /** A node with the given peers (never resynced at start), started. */
@@ -54,23 +56,6 @@ class ResyncStopTest {
     return node;
   }
 
-  /** What the resync service logs, at INFO and above, from now until the test ends. */
-  private ListAppender<ILoggingEvent> captureResyncLog() {
-    ch.qos.logback.classic.Logger logger =
-        (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(ResyncService.class);
-    Level before = logger.getLevel();
-    logger.setLevel(Level.INFO);
-    ListAppender<ILoggingEvent> appender = new ListAppender<>();
-    appender.start();
-    logger.addAppender(appender);
-    detach =
-        () -> {
-          logger.detachAppender(appender);
-          logger.setLevel(before);
-        };
-    return appender;
-  }
-
   /**
    * The node stops while a resync waits for its timer thread: the run ends with one line saying the
    * stop cut it short, not a failure logged for every peer left (a stop made the run log an ERROR
@@ -80,7 +65,7 @@ class ResyncStopTest {
   void aStopCutsARunShortWithOneLineNotAFailurePerPeer() throws Exception {
     List<String> peers = List.of("127.0.0.1:" + FreePorts.next(), "127.0.0.1:" + FreePorts.next());
     Node node = nodeWithPeers(peers, "  timerThreadTimeout: 30s");
-    ListAppender<ILoggingEvent> log = captureResyncLog();
+    log = LogCapture.of(ResyncService.class, Level.INFO);
     CountDownLatch release = new CountDownLatch(1);
     // A command that holds the node's timer thread until released: the run waits for it.
     assertThat(node.app().timerService().execute(store -> awaitQuietly(release))).isTrue();
@@ -96,7 +81,7 @@ class ResyncStopTest {
     }
     stopped.get(10, TimeUnit.SECONDS);
 
-    List<ILoggingEvent> lines = List.copyOf(log.list);
+    List<ILoggingEvent> lines = log.events();
     assertThat(lines)
         .filteredOn(e -> e.getLevel().isGreaterOrEqual(Level.WARN))
         .map(ILoggingEvent::getFormattedMessage)

@@ -93,12 +93,16 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
 
   @Override
   public void filter(ContainerRequestContext request) throws IOException {
+    if (!mayTakeToken(request)) {
+      return;
+    }
+    // Before a PUT's body is peeked at: that read waits for the client too.
     if (request.getEntityStream() != null) {
       TimedBody body = new TimedBody(request.getEntityStream());
       request.setEntityStream(body);
       request.setProperty(BODY, body);
     }
-    if (!takesToken(request)) {
+    if (request.getMethod().equals("PUT") && isReplication(peekBody(request))) {
       return;
     }
     long started =
@@ -180,7 +184,11 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
     }
   }
 
-  private boolean takesToken(ContainerRequestContext request) throws IOException {
+  /**
+   * Whether the request is one a client may send, by method and path; a PUT's body then decides
+   * ({@link #isReplication}).
+   */
+  private static boolean mayTakeToken(ContainerRequestContext request) {
     String path = request.getUriInfo().getPath();
     if (path.startsWith("/")) {
       path = path.substring(1);
@@ -194,7 +202,7 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
       case "DELETE":
         return !path.equals("timers/references");
       case "PUT":
-        return !isReplication(peekBody(request));
+        return true;
       default:
         return false;
     }

@@ -118,6 +118,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
         new CallbackClient(
             cb.getTimeout().toMilliseconds(),
             cb.getMaxInFlight(),
+            cb.effectiveMaxInFlightPerTarget(),
             cb.getMaxConnections(),
             cb.getIoThreads(),
             environment.metrics().timer("chronos.callbacks.latency"),
@@ -154,6 +155,11 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     environment
         .metrics()
         .register("chronos.callbacks.in-flight", (Gauge<Integer>) callbacks::inFlight);
+    environment
+        .metrics()
+        .register(
+            "chronos.callbacks.waiting-for-target",
+            (Gauge<Integer>) timerService::waitingForTargetCount);
     environment
         .jersey()
         .property(ServerProperties.LOCATION_HEADER_RELATIVE_URI_RESOLUTION_DISABLED, true);

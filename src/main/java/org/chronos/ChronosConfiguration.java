@@ -312,6 +312,14 @@ public class ChronosConfiguration extends Configuration {
     @Min(1)
     private int maxInFlight = 1000;
 
+    /**
+     * Most callbacks in flight to one target (scheme, host and port of the callback URI); null for
+     * half of {@link #maxInFlight}, so that one target that does not answer cannot hold up the pops
+     * of every other.
+     */
+    @Min(1)
+    private Integer maxInFlightPerTarget;
+
     @Min(1)
     private int maxConnections = 1000;
 
@@ -339,6 +347,23 @@ public class ChronosConfiguration extends Configuration {
     @JsonProperty
     public void setMaxInFlight(int maxInFlight) {
       this.maxInFlight = maxInFlight;
+    }
+
+    @JsonProperty
+    public Integer getMaxInFlightPerTarget() {
+      return maxInFlightPerTarget;
+    }
+
+    @JsonProperty
+    public void setMaxInFlightPerTarget(Integer maxInFlightPerTarget) {
+      this.maxInFlightPerTarget = maxInFlightPerTarget;
+    }
+
+    /** {@link #getMaxInFlightPerTarget()}, or its default, at most {@link #getMaxInFlight()}. */
+    public int effectiveMaxInFlightPerTarget() {
+      return maxInFlightPerTarget == null
+          ? Math.max(1, maxInFlight / 2)
+          : Math.min(maxInFlightPerTarget, maxInFlight);
     }
 
     @JsonProperty

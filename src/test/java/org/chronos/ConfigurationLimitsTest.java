@@ -30,6 +30,35 @@ class ConfigurationLimitsTest {
         .isEqualTo(3_153_600_000L);
   }
 
+  /**
+   * One target's share of the callbacks in flight: half of them unless set, never more than all of
+   * them, and at least one.
+   */
+  @Test
+  void callbacksPerTargetDefaultToHalfOfAllAndAreAtMostAll() throws Exception {
+    assertThat(
+            parse("callbacks:\n  maxInFlight: 1000\n")
+                .getCallbacks()
+                .effectiveMaxInFlightPerTarget())
+        .isEqualTo(500);
+    assertThat(
+            parse("callbacks:\n  maxInFlight: 1\n").getCallbacks().effectiveMaxInFlightPerTarget())
+        .isEqualTo(1);
+    assertThat(
+            parse("callbacks:\n  maxInFlight: 10\n  maxInFlightPerTarget: 50\n")
+                .getCallbacks()
+                .effectiveMaxInFlightPerTarget())
+        .isEqualTo(10);
+    assertThat(
+            parse("callbacks:\n  maxInFlightPerTarget: 900\n")
+                .getCallbacks()
+                .effectiveMaxInFlightPerTarget())
+        .isEqualTo(900);
+    assertThatThrownBy(() -> parse("callbacks:\n  maxInFlightPerTarget: 0\n"))
+        .isInstanceOf(ConfigurationValidationException.class)
+        .hasMessageContaining("callbacks.maxInFlightPerTarget");
+  }
+
   private static ChronosConfiguration parse(String yaml) throws Exception {
     return FACTORY.build(
         path -> new ByteArrayInputStream(yaml.getBytes(StandardCharsets.UTF_8)), "chronos.yml");

@@ -48,12 +48,15 @@ import org.slf4j.LoggerFactory;
  * timeouts each cover one phase, so a scheduled cancel enforces the total). At most {@code
  * maxInFlight} callbacks run at once: beyond that {@link #trySend} refuses and the timer thread
  * holds the pop until a slot frees, so a slow client delays pops instead of piling up unbounded
- * work. Only a 2xx answer is a success. A callback whose connection the target closed without
- * answering (typically a pooled keep-alive connection the target closed just as it was reused) is
- * sent again on another connection within the same deadline: up to {@link #MAX_UNSENT_RESENDS}
- * times when the client found the connection closed before sending, up to {@link #MAX_RESENDS}
- * times when it closed or was reset after the request went out; an answer, a timeout or a failed
- * connect is never followed by another send.
+ * work. At most {@code maxInFlightPerTarget} of them go to one target ({@link Pop#target()}): a
+ * target that does not answer (its host gone, its packets dropped) holds each of its callbacks for
+ * the whole timeout, and without this cap one such target with enough timers would hold every slot,
+ * and the pops of every other target with them. Only a 2xx answer is a success. A callback whose
+ * connection the target closed without answering (typically a pooled keep-alive connection the
+ * target closed just as it was reused) is sent again on another connection within the same
+ * deadline: up to {@link #MAX_UNSENT_RESENDS} times when the client found the connection closed
+ * before sending, up to {@link #MAX_RESENDS} times when it closed or was reset after the request
+ * went out; an answer, a timeout or a failed connect is never followed by another send.
  */
 public final class CallbackClient implements CallbackSink {
   private static final Logger LOG = LoggerFactory.getLogger(CallbackClient.class);
@@ -64,6 +67,14 @@ public final class CallbackClient implements CallbackSink {
   private final Semaphore slots;
   private final HostLookups hosts;
   private final int maxInFlight;
+  private final int maxInFlightPerTarget;
+  // Callbacks in flight by target (Pop.target()); a target with none has no entry.
+  private final java.util.concurrent.ConcurrentHashMap<String, Integer> perTarget =
+      new java.util.concurrent.ConcurrentHashMap<>();
+  // When (System.nanoTime) a target at its cap was last logged: at most one WARN every
+  // TARGET_BUSY_LOG_NANOS, however many targets are at theirs.
+  private final java.util.concurrent.atomic.AtomicLong targetBusyLoggedNanos =
+      new java.util.concurrent.atomic.AtomicLong(System.nanoTime() - TARGET_BUSY_LOG_NANOS);
   private final long timeoutMillis;
   private final Timer latency;
   private final Counter resent;
@@ -83,17 +94,39 @@ public final class CallbackClient implements CallbackSink {
    */
   static final int MAX_UNSENT_RESENDS = 8;
 
+  private static final long TARGET_BUSY_LOG_NANOS = TimeUnit.SECONDS.toNanos(10);
+
+  /** With no cap per target but {@code maxInFlight}. */
   public CallbackClient(long timeoutMillis, int maxInFlight, int maxConnections, int ioThreads) {
-    this(timeoutMillis, maxInFlight, maxConnections, ioThreads, new Timer(), new Counter());
+    this(timeoutMillis, maxInFlight, maxInFlight, maxConnections, ioThreads);
+  }
+
+  public CallbackClient(
+      long timeoutMillis,
+      int maxInFlight,
+      int maxInFlightPerTarget,
+      int maxConnections,
+      int ioThreads) {
+    this(
+        timeoutMillis,
+        maxInFlight,
+        maxInFlightPerTarget,
+        maxConnections,
+        ioThreads,
+        new Timer(),
+        new Counter());
   }
 
   /**
+   * @param maxInFlightPerTarget most callbacks in flight to one target; above {@code maxInFlight}
+   *     it is {@code maxInFlight}
    * @param latency told the time from send to outcome of every callback, whatever the outcome
    * @param resent counts callbacks sent again after the target closed the connection unanswered
    */
   public CallbackClient(
       long timeoutMillis,
       int maxInFlight,
+      int maxInFlightPerTarget,
       int maxConnections,
       int ioThreads,
       Timer latency,
@@ -101,6 +134,7 @@ public final class CallbackClient implements CallbackSink {
     this(
         timeoutMillis,
         maxInFlight,
+        maxInFlightPerTarget,
         maxConnections,
         ioThreads,
         latency,
@@ -112,21 +146,28 @@ public final class CallbackClient implements CallbackSink {
   CallbackClient(
       long timeoutMillis,
       int maxInFlight,
+      int maxInFlightPerTarget,
       int maxConnections,
       int ioThreads,
       Timer latency,
       Counter resent,
       HostLookups.Lookup lookup) {
-    if (timeoutMillis < 1 || maxInFlight < 1 || maxConnections < 1 || ioThreads < 1) {
+    if (timeoutMillis < 1
+        || maxInFlight < 1
+        || maxInFlightPerTarget < 1
+        || maxConnections < 1
+        || ioThreads < 1) {
       throw new IllegalArgumentException(
           String.format(
-              "callback settings must be positive: timeout=%d maxInFlight=%d maxConnections=%d ioThreads=%d",
-              timeoutMillis, maxInFlight, maxConnections, ioThreads));
+              "callback settings must be positive: timeout=%d maxInFlight=%d"
+                  + " maxInFlightPerTarget=%d maxConnections=%d ioThreads=%d",
+              timeoutMillis, maxInFlight, maxInFlightPerTarget, maxConnections, ioThreads));
     }
     this.timeoutMillis = timeoutMillis;
     this.latency = latency;
     this.resent = resent;
     this.maxInFlight = maxInFlight;
+    this.maxInFlightPerTarget = Math.min(maxInFlightPerTarget, maxInFlight);
     this.slots = new Semaphore(maxInFlight);
     this.hosts = new HostLookups(lookup);
     this.client =
@@ -155,19 +196,66 @@ public final class CallbackClient implements CallbackSink {
     return maxInFlight - slots.availablePermits();
   }
 
+  /** Callbacks currently in flight to {@code target} ({@link Pop#targetOf}). */
+  public int inFlight(String target) {
+    return perTarget.getOrDefault(target, 0);
+  }
+
   @Override
-  public boolean trySend(Pop pop, Consumer<CallbackOutcome> whenDone) {
+  public Handed trySend(Pop pop, Consumer<CallbackOutcome> whenDone) {
     if (closed || !slots.tryAcquire()) {
-      return false;
+      return Handed.FULL;
     }
-    Exchange exchange = new Exchange(pop, whenDone);
+    String target = pop.target();
+    if (!takeTargetSlot(target)) {
+      slots.release();
+      targetAtCap(target);
+      return Handed.TARGET_BUSY;
+    }
+    Exchange exchange = new Exchange(pop, target, whenDone);
     // Off the timer thread; and host names are looked up off the dispatcher (HostLookups).
     try {
       dispatcher.execute(() -> start(exchange));
     } catch (RejectedExecutionException e) {
       exchange.finish(CallbackOutcome.failed("callback client stopped"));
     }
-    return true;
+    return Handed.SENT;
+  }
+
+  /** Counts a callback in flight to {@code target}, unless it has its most already. */
+  private boolean takeTargetSlot(String target) {
+    boolean[] taken = {false};
+    perTarget.compute(
+        target,
+        (t, n) -> {
+          int count = n == null ? 0 : n;
+          if (count >= maxInFlightPerTarget) {
+            return n;
+          }
+          taken[0] = true;
+          return count + 1;
+        });
+    return taken[0];
+  }
+
+  private void releaseTargetSlot(String target) {
+    perTarget.computeIfPresent(target, (t, n) -> n <= 1 ? null : n - 1);
+  }
+
+  /** Says now and then in the log that a target has its most callbacks in flight. */
+  private void targetAtCap(String target) {
+    long now = System.nanoTime();
+    long last = targetBusyLoggedNanos.get();
+    if (now - last >= TARGET_BUSY_LOG_NANOS && targetBusyLoggedNanos.compareAndSet(last, now)) {
+      LOG.warn(
+          "{} has {} callbacks in flight, the most one target may have"
+              + " (callbacks.maxInFlightPerTarget): its pops wait for them to answer or time out,"
+              + " other targets' go on (metric chronos.callbacks.waiting-for-target; at most one"
+              + " such line every {} s)",
+          withoutCredentials(target),
+          maxInFlightPerTarget,
+          TimeUnit.NANOSECONDS.toSeconds(TARGET_BUSY_LOG_NANOS));
+    }
   }
 
   private void start(Exchange exchange) {
@@ -289,6 +377,7 @@ public final class CallbackClient implements CallbackSink {
   /** One callback's completion: whichever of response, failure or deadline comes first wins. */
   private final class Exchange implements FutureCallback<Message<HttpResponse, Void>> {
     private final Pop pop;
+    private final String target;
     private final Consumer<CallbackOutcome> whenDone;
     private final AtomicBoolean finished = new AtomicBoolean();
     private final long startedNanos = System.nanoTime();
@@ -305,8 +394,9 @@ public final class CallbackClient implements CallbackSink {
      */
     private volatile int answeredStatus;
 
-    Exchange(Pop pop, Consumer<CallbackOutcome> whenDone) {
+    Exchange(Pop pop, String target, Consumer<CallbackOutcome> whenDone) {
       this.pop = pop;
+      this.target = target;
       this.whenDone = whenDone;
     }
 
@@ -360,6 +450,7 @@ public final class CallbackClient implements CallbackSink {
         if (d != null) {
           d.cancel(false);
         }
+        releaseTargetSlot(target);
         slots.release();
         latency.update(System.nanoTime() - startedNanos, TimeUnit.NANOSECONDS);
         whenDone.accept(outcome);

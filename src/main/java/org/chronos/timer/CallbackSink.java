@@ -4,12 +4,28 @@ import java.util.function.Consumer;
 
 /** Delivers pops to clients; called on the timer thread, so it must never block. */
 public interface CallbackSink {
+  /** What became of a pop offered to {@link #trySend}. */
+  enum Handed {
+    /** Being delivered: {@code whenDone} will be called. */
+    SENT,
+    /**
+     * Refused, at capacity: the timer thread keeps the timer due and offers it again once a
+     * callback finishes, popping nothing else meanwhile.
+     */
+    FULL,
+    /**
+     * Refused because its target ({@link Pop#target()}) has as many callbacks in flight as one
+     * target may: the timer thread holds this pop until one of them finishes, and goes on popping
+     * timers for other targets.
+     */
+    TARGET_BUSY
+  }
+
   /**
-   * Starts delivering a pop, or refuses it when at capacity, in which case the timer thread keeps
-   * the timer due and offers it again once a callback finishes.
+   * Starts delivering a pop, or refuses it.
    *
-   * @param whenDone called exactly once, on any thread, if and only if this returns true
-   * @return false when at capacity
+   * @param whenDone called exactly once, on any thread, if and only if this returns {@link
+   *     Handed#SENT}
    */
-  boolean trySend(Pop pop, Consumer<CallbackOutcome> whenDone);
+  Handed trySend(Pop pop, Consumer<CallbackOutcome> whenDone);
 }

@@ -79,6 +79,14 @@ public final class TimerService {
   private volatile int live;
   private boolean sinkFull;
 
+  // Timer thread only: due timers whose target had as many callbacks in flight as one target may
+  // (CallbackSink.Handed.TARGET_BUSY), oldest first, by target. They are out of the wheel but still
+  // stored; a timer replaced or removed meanwhile is skipped when its turn comes. Each round offers
+  // the oldest of each target again, before the wheel's new pops.
+  private final java.util.Map<String, java.util.ArrayDeque<Timer>> waiting =
+      new java.util.LinkedHashMap<>();
+  private volatile int waitingCount;
+
   public TimerService(
       Clock clock,
       long tickMillis,
@@ -411,6 +419,7 @@ public final class TimerService {
         }
       }
       sinkFull = false;
+      work += offerWaiting();
       work += pollDue();
       // Then callback outcomes.
       work += runInternal();
@@ -510,6 +519,14 @@ public final class TimerService {
   }
 
   private boolean onDue(Timer timer) {
+    if (!waiting.isEmpty() && timer.hasMorePops()) {
+      java.util.ArrayDeque<Timer> queue = waiting.get(Pop.targetOf(timer.callbackUri()));
+      if (queue != null) {
+        queue.addLast(timer); // behind the older pops for its target
+        waitingCount++;
+        return true;
+      }
+    }
     if (!timer.hasMorePops()) {
       if (popsOut.containsKey(timer)) {
         // A pop's callback, its last pop's say, has not answered yet (slower than the interval, or
@@ -523,6 +540,25 @@ public final class TimerService {
       events.forgotten(timer);
       return true;
     }
+    CallbackSink.Handed handed = offer(timer);
+    if (handed == CallbackSink.Handed.FULL) {
+      return false;
+    }
+    if (handed == CallbackSink.Handed.TARGET_BUSY) {
+      waiting
+          .computeIfAbsent(Pop.targetOf(timer.callbackUri()), t -> new java.util.ArrayDeque<>())
+          .addLast(timer);
+      waitingCount++;
+    }
+    return true;
+  }
+
+  /**
+   * Offers the pop of a due timer, out of the wheel, to the callback sink, and makes it if taken.
+   * FULL sets {@link #sinkFull}; on TARGET_BUSY the caller keeps the timer waiting. A sink that
+   * throws is answered SENT: the timer is scheduled to be offered again later.
+   */
+  private CallbackSink.Handed offer(Timer timer) {
     Pop pop =
         new Pop(
             timer.id(),
@@ -532,7 +568,7 @@ public final class TimerService {
             timer.deadline());
     // A bug behind any of these must not end the timer thread: the node would go on taking
     // timers, answering 200, and pop none of them.
-    boolean handed;
+    CallbackSink.Handed handed;
     try {
       handed = callbacks.trySend(pop, outcome -> onOutcomeFromAnyThread(timer, pop, outcome));
     } catch (RuntimeException e) {
@@ -542,11 +578,13 @@ public final class TimerService {
           BROKEN_POP_RETRY_MILLIS,
           e);
       store.reschedule(timer, clock.millis() + BROKEN_POP_RETRY_MILLIS);
-      return true;
+      return CallbackSink.Handed.SENT;
     }
-    if (!handed) {
+    if (handed == CallbackSink.Handed.FULL) {
       sinkFull = true;
-      return false;
+    }
+    if (handed != CallbackSink.Handed.SENT) {
+      return handed;
     }
     try {
       events.popping(timer, pop);
@@ -560,7 +598,46 @@ public final class TimerService {
     } catch (RuntimeException e) {
       LOG.error("timer {}: a listener failed after its pop", Long.toHexString(timer.id()), e);
     }
-    return true;
+    return CallbackSink.Handed.SENT;
+  }
+
+  /**
+   * Offers the oldest waiting pop of each target again, and the next while they are taken, until
+   * the sink is full. A waiting timer replaced or removed meanwhile is passed over: its new copy,
+   * if any, is in the wheel.
+   *
+   * @return pops made
+   */
+  private int offerWaiting() {
+    if (waiting.isEmpty() || !popping) {
+      return 0;
+    }
+    int made = 0;
+    var targets = waiting.values().iterator();
+    while (targets.hasNext() && !sinkFull) {
+      java.util.ArrayDeque<Timer> queue = targets.next();
+      Timer timer;
+      while ((timer = queue.peekFirst()) != null) {
+        if (store.get(timer.id()) == timer && !timer.isScheduled()) {
+          CallbackSink.Handed handed = offer(timer);
+          if (handed != CallbackSink.Handed.SENT) {
+            break;
+          }
+          made++;
+        }
+        queue.pollFirst();
+        waitingCount--;
+      }
+      if (queue.isEmpty()) {
+        targets.remove();
+      }
+    }
+    return made;
+  }
+
+  /** Due pops held because their target had its most callbacks in flight (see {@link #waiting}). */
+  public int waitingForTargetCount() {
+    return waitingCount;
   }
 
   /**

@@ -100,7 +100,9 @@ public final class TimerStore {
 
   /**
    * Hands due timers to the handler, at most {@code limit}. The handler receives each timer
-   * unscheduled but still indexed, and must {@link #popped reschedule} or {@link #remove} it.
+   * unscheduled but still indexed, and must {@link #popped reschedule} or {@link #remove} it, or
+   * keep it aside to pop later (a timer kept so is still found by id and by walks, and a {@link
+   * #put} of the same id replaces it as usual).
    */
   public int poll(long nowMillis, TimerWheel.Handler<Timer> handler, int limit) {
     return wheel.poll(nowMillis, handler, limit);

@@ -448,9 +448,9 @@ public class WheelBenchmark {
     }
 
     @Override
-    public boolean trySend(
+    public Handed trySend(
         Pop pop, java.util.function.Consumer<org.chronos.timer.CallbackOutcome> whenDone) {
-      return true; // a sink with unlimited capacity that delivers nothing
+      return Handed.SENT; // a sink with unlimited capacity that delivers nothing
     }
 
     @Override

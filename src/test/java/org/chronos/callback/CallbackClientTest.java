@@ -11,6 +11,7 @@ import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.net.UnknownHostException;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -21,6 +22,7 @@ import org.apache.hc.core5.http.RequestNotExecutedException;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.CallbackServer.Reply;
 import org.chronos.timer.CallbackOutcome;
+import org.chronos.timer.CallbackSink;
 import org.chronos.timer.Pop;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -30,7 +32,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Which failures send a callback again: only those where the target closed the connection under it
  * without answering. A refused or unreachable target, a timeout or an unknown host is an answer of
- * a kind, and sending again would only call a target that said no (or delay the next replica).
+ * a kind, and sending again would only call a target that said no (or delay the next replica). And
+ * how many callbacks one target may hold.
  */
 class CallbackClientTest {
   static Stream<Arguments> failures() {
@@ -66,7 +69,7 @@ class CallbackClientTest {
         CompletableFuture<CallbackOutcome> outcome = new CompletableFuture<>();
         Pop pop = new Pop(1, target.url(path), new byte[0], 1, 0);
 
-        assertThat(client.trySend(pop, outcome::complete)).isTrue();
+        assertThat(client.trySend(pop, outcome::complete)).isEqualTo(CallbackSink.Handed.SENT);
 
         assertThat(outcome.get(10, TimeUnit.SECONDS))
             .isEqualTo(CallbackOutcome.failed("timed out after 200 ms"));
@@ -76,6 +79,81 @@ class CallbackClientTest {
     }
   }
 
+  /**
+   * A target that does not answer holds at most its share of the callbacks in flight: a further pop
+   * to it is refused as TARGET_BUSY while another target's pop goes out and is answered, and once
+   * one of its callbacks has finished it takes another.
+   */
+  @Test
+  void aTargetThatDoesNotAnswerHoldsAtMostItsShareOfTheCallbacks() throws Exception {
+    try (CallbackServer silent = CallbackServer.start();
+        CallbackServer live = CallbackServer.start()) {
+      CountDownLatch answer = new CountDownLatch(1);
+      String path = silent.newPath("silent");
+      silent.respond(
+          path,
+          request -> {
+            try {
+              answer.await();
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt();
+            }
+            return Reply.ok();
+          });
+      CallbackClient client = new CallbackClient(30_000, 4, 2, 10, 1);
+      client.start();
+      try {
+        List<CompletableFuture<CallbackOutcome>> held = new java.util.ArrayList<>();
+        for (int i = 1; i <= 2; i++) {
+          CompletableFuture<CallbackOutcome> outcome = new CompletableFuture<>();
+          held.add(outcome);
+          assertThat(
+                  client.trySend(
+                      new Pop(i, silent.url(path), new byte[0], 1, 0), outcome::complete))
+              .isEqualTo(CallbackSink.Handed.SENT);
+        }
+        silent.awaitRequests(path, 2);
+        assertThat(client.inFlight(silent.baseUrl())).isEqualTo(2);
+        assertThat(
+                client.trySend(
+                    new Pop(3, silent.url(path), new byte[0], 1, 0),
+                    outcome -> {
+                      throw new AssertionError("a refused pop has no outcome");
+                    }))
+            .isEqualTo(CallbackSink.Handed.TARGET_BUSY);
+        assertThat(client.inFlight()).as("the refused pop holds no slot").isEqualTo(2);
+
+        CompletableFuture<CallbackOutcome> other = new CompletableFuture<>();
+        assertThat(
+                client.trySend(new Pop(4, live.url("/other"), new byte[0], 1, 0), other::complete))
+            .isEqualTo(CallbackSink.Handed.SENT);
+        assertThat(other.get(10, TimeUnit.SECONDS).success()).isTrue();
+
+        answer.countDown();
+        for (CompletableFuture<CallbackOutcome> outcome : held) {
+          assertThat(outcome.get(10, TimeUnit.SECONDS).success()).isTrue();
+        }
+        assertThat(client.inFlight(silent.baseUrl())).isZero();
+        CompletableFuture<CallbackOutcome> again = new CompletableFuture<>();
+        assertThat(client.trySend(new Pop(5, silent.url(path), new byte[0], 1, 0), again::complete))
+            .isEqualTo(CallbackSink.Handed.SENT);
+        assertThat(again.get(10, TimeUnit.SECONDS).success()).isTrue();
+      } finally {
+        answer.countDown();
+        client.stop(0);
+      }
+    }
+  }
+
+  @Test
+  void aTargetIsTheSchemeAndAuthorityOfTheCallbackUri() {
+    assertThat(Pop.targetOf("http://host:8080/cb?x=1")).isEqualTo("http://host:8080");
+    assertThat(Pop.targetOf("http://host")).isEqualTo("http://host");
+    assertThat(Pop.targetOf("https://u:p@host?x")).isEqualTo("https://u:p@host");
+    assertThat(Pop.targetOf("http://host#f")).isEqualTo("http://host");
+    assertThat(Pop.targetOf("not-a-uri")).isEqualTo("not-a-uri");
+  }
+
   /** {@code host} as a name for 127.0.0.1, as a test's DNS answers it. */
   private static InetAddress[] loopback(String host) throws UnknownHostException {
     return new InetAddress[] {InetAddress.getByAddress(host, new byte[] {127, 0, 0, 1})};
@@ -83,7 +161,8 @@ class CallbackClientTest {
 
   /** A started client with a 30 s deadline whose host names {@code dns} looks up. */
   private static CallbackClient started(HostLookups.Lookup dns) {
-    CallbackClient client = new CallbackClient(30_000, 10, 10, 1, new Timer(), new Counter(), dns);
+    CallbackClient client =
+        new CallbackClient(30_000, 10, 10, 10, 1, new Timer(), new Counter(), dns);
     client.start();
     return client;
   }

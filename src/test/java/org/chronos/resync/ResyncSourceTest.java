@@ -48,7 +48,7 @@ class ResyncSourceTest {
           100_000,
           (pop, done) -> {
             done.accept(CallbackOutcome.succeeded("200"));
-            return true;
+            return org.chronos.timer.CallbackSink.Handed.SENT;
           },
           TimerEvents.NONE,
           TimerStore.Listener.NONE);

@@ -22,36 +22,62 @@ import org.junit.jupiter.api.Test;
 class TimerServiceTest {
   static final long T0 = 1_700_000_000_000L;
 
-  /** A callback sink the test answers by hand; can be told it is full. */
+  /**
+   * A callback sink the test answers by hand; can be told it is full, or that one target has as
+   * many callbacks in flight as it may.
+   */
   static final class FakeSink implements CallbackSink {
     record Sent(Pop pop, Consumer<CallbackOutcome> done) {}
 
     final ConcurrentLinkedQueue<Sent> pending = new ConcurrentLinkedQueue<>();
     final List<Pop> sent = new CopyOnWriteArrayList<>();
     volatile int capacity = Integer.MAX_VALUE;
+    volatile int perTargetCapacity = Integer.MAX_VALUE;
     final AtomicInteger inFlight = new AtomicInteger();
+    final java.util.Map<String, AtomicInteger> inFlightByTarget =
+        new java.util.concurrent.ConcurrentHashMap<>();
     final AtomicInteger throwOnNext = new AtomicInteger();
 
     @Override
-    public boolean trySend(Pop pop, Consumer<CallbackOutcome> whenDone) {
+    public Handed trySend(Pop pop, Consumer<CallbackOutcome> whenDone) {
       if (throwOnNext.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
         throw new IllegalStateException("a bug in the callback client");
       }
       if (inFlight.get() >= capacity) {
-        return false;
+        return Handed.FULL;
       }
+      AtomicInteger toTarget =
+          inFlightByTarget.computeIfAbsent(pop.target(), t -> new AtomicInteger());
+      if (toTarget.get() >= perTargetCapacity) {
+        return Handed.TARGET_BUSY;
+      }
+      toTarget.incrementAndGet();
       inFlight.incrementAndGet();
       sent.add(pop);
       pending.add(new Sent(pop, whenDone));
-      return true;
+      return Handed.SENT;
     }
 
     void answerAll(boolean success) {
       Sent s;
       while ((s = pending.poll()) != null) {
-        inFlight.decrementAndGet();
-        s.done().accept(success ? CallbackOutcome.succeeded("200") : CallbackOutcome.failed("503"));
+        answer(s, success);
       }
+    }
+
+    /** Answers the callbacks in flight for one timer. */
+    void answer(long timerId, boolean success) {
+      for (Sent s : pending) {
+        if (s.pop().timerId() == timerId && pending.remove(s)) {
+          answer(s, success);
+        }
+      }
+    }
+
+    private void answer(Sent s, boolean success) {
+      inFlightByTarget.get(s.pop().target()).decrementAndGet();
+      inFlight.decrementAndGet();
+      s.done().accept(success ? CallbackOutcome.succeeded("200") : CallbackOutcome.failed("503"));
     }
   }
 
@@ -263,6 +289,116 @@ class TimerServiceTest {
     await().until(() -> sink.sent.size() == 2);
     sink.answerAll(true);
     assertThat(sink.sent).extracting(Pop::timerId).containsExactlyInAnyOrder(5L, 6L);
+  }
+
+  static Timer timerTo(String uri, long id, long intervalMs, long repeatForMs) {
+    return new Timer(
+        id,
+        2,
+        T0,
+        intervalMs,
+        repeatForMs,
+        0,
+        uri,
+        ("opaque" + id).getBytes(StandardCharsets.UTF_8),
+        List.of());
+  }
+
+  private List<Long> sentIds() {
+    return sink.sent.stream().map(Pop::timerId).toList();
+  }
+
+  /**
+   * A target with as many callbacks in flight as one target may (one that does not answer) holds
+   * back its own pops only: another target's timers, due at the same time and later, pop on time,
+   * and the held pops go out, oldest first, as that target's callbacks answer.
+   */
+  @Test
+  void aTargetAtItsCapHoldsBackOnlyItsOwnPops() {
+    sink.perTargetCapacity = 1;
+    service.start();
+    service.store(timerTo("http://dead:81/a", 1, 1000, 1000));
+    service.store(timerTo("http://dead:81/b", 2, 1000, 1000));
+    service.store(timerTo("http://live:82/a", 3, 1000, 1000));
+    assertThat(held()).isEqualTo(3); // the command queue holds 4
+    service.store(timerTo("http://dead:81/c", 4, 1010, 1010));
+    service.store(timerTo("http://live:82/b", 5, 1020, 1020));
+    assertThat(held()).isEqualTo(5);
+
+    advance(1000);
+    await().until(() -> sentIds().containsAll(List.of(1L, 3L)));
+    assertThat(service.waitingForTargetCount()).isEqualTo(1);
+    sink.answer(3, true); // the live target answers
+    advance(20);
+    await().until(() -> sentIds().contains(5L));
+    assertThat(sentIds()).as("the live target's pops, on time").containsExactly(1L, 3L, 5L);
+    assertThat(service.waitingForTargetCount()).isEqualTo(2);
+    assertThat(service.oldestDueMillis())
+        .as("pops held for their target do not make the timer thread look behind")
+        .isEqualTo(Long.MAX_VALUE);
+
+    sink.answer(1, true);
+    await().until(() -> sink.sent.size() == 4);
+    assertThat(sentIds().get(3)).as("the oldest held pop first").isEqualTo(2);
+    sink.answer(2, false);
+    await().until(() -> sink.sent.size() == 5);
+    assertThat(sentIds().get(4)).isEqualTo(4);
+    assertThat(service.waitingForTargetCount()).isZero();
+    assertThat(sink.sent)
+        .as("each made once, with its own due time")
+        .extracting(Pop::timerId, Pop::dueMillis)
+        .containsExactly(
+            org.assertj.core.groups.Tuple.tuple(1L, T0 + 1000),
+            org.assertj.core.groups.Tuple.tuple(3L, T0 + 1000),
+            org.assertj.core.groups.Tuple.tuple(5L, T0 + 1020),
+            org.assertj.core.groups.Tuple.tuple(2L, T0 + 1000),
+            org.assertj.core.groups.Tuple.tuple(4L, T0 + 1010));
+  }
+
+  /**
+   * A pop held for its target is made as the timer is when its turn comes: a timer updated while
+   * held pops as updated, at its new time, and one deleted while held does not pop.
+   */
+  @Test
+  void aTimerChangedWhileItsPopIsHeldPopsAsItIsThen() {
+    sink.perTargetCapacity = 1;
+    service.start();
+    service.store(timerTo("http://dead:81/a", 1, 1000, 1000));
+    service.store(timerTo("http://dead:81/b", 2, 1000, 1000));
+    service.store(timerTo("http://dead:81/c", 3, 1000, 1000));
+    assertThat(held()).isEqualTo(3);
+    advance(1000);
+    await().until(() -> service.waitingForTargetCount() == 2);
+
+    Timer updated =
+        new Timer(
+            2,
+            2,
+            T0 + 1000,
+            500,
+            500,
+            0,
+            "http://dead:81/b2",
+            "updated".getBytes(StandardCharsets.UTF_8),
+            List.of());
+    service.store(updated);
+    service.delete(3, 2);
+    assertThat(held()).isEqualTo(3);
+    sink.answer(1, true);
+    // The held copies are passed over; the updated timer is due 500 ms on.
+    await().until(() -> service.waitingForTargetCount() == 0);
+    assertThat(sentIds()).containsExactly(1L);
+    advance(500);
+    await().until(() -> sink.sent.size() == 2);
+    Pop pop = sink.sent.get(1);
+    assertThat(pop.uri()).isEqualTo("http://dead:81/b2");
+    assertThat(new String(pop.opaque(), StandardCharsets.UTF_8)).isEqualTo("updated");
+    sink.answerAll(true);
+    advance(10_000);
+    // Two round trips through the timer thread: the second runs after a round that polled.
+    held();
+    held();
+    assertThat(sentIds()).as("the deleted timer never popped").containsExactly(1L, 2L);
   }
 
   @Test

@@ -360,13 +360,24 @@ public final class CallbackClient implements CallbackSink {
     }
   }
 
-  /** The host a callback goes to, also a name java.net.URI finds none in (one with '_'). */
+  /**
+   * The host a callback goes to, as HttpClient looks it up: also a name java.net.URI finds none in
+   * (one with '_'), with its trailing dot if written with one.
+   */
   private static String hostOf(java.net.URI uri) {
     if (uri.getHost() != null) {
       return uri.getHost();
     }
     org.chronos.api.HostAndPort named = org.chronos.api.HostAndPort.of(uri.getRawAuthority());
-    return named == null ? null : named.host();
+    if (named == null) {
+      return null;
+    }
+    String authority = uri.getRawAuthority();
+    String hostPort = authority.substring(authority.lastIndexOf('@') + 1);
+    // HostAndPort drops the root's dot; HttpClient asks for the name as written.
+    boolean dotted =
+        hostPort.length() > named.host().length() && hostPort.charAt(named.host().length()) == '.';
+    return dotted ? named.host() + "." : named.host();
   }
 
   /** {@code uri} without the credentials it may carry: for logs. */

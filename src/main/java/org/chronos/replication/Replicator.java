@@ -111,6 +111,10 @@ public final class Replicator {
   private final AtomicLong generations = new AtomicLong();
   private static final ObjectMapper MAPPER = new ObjectMapper();
   private volatile boolean closed;
+
+  // Requests in flight: a stop whose grace period has run out ends them (see stop).
+  private final java.util.Set<Tracked<?>> requests =
+      java.util.concurrent.ConcurrentHashMap.newKeySet();
   // A header every request carries (a resync warm-up's mark), or null.
   private volatile Header everyRequestHeader;
 
@@ -480,7 +484,10 @@ public final class Replicator {
         drain(lane);
       }
     }
-    // Requests in flight end now, and their senders hear of it as of any failure.
+    // Requests in flight end now, and their senders hear of it as of any failure. Left to the
+    // client's close, a graceful one waited up to 5 s more for them, and neither kind told their
+    // senders anything.
+    List.copyOf(requests).forEach(Tracked::cancel);
     client.close(CloseMode.GRACEFUL);
     // Nobody waits for bulk room any more: a sender still waiting hears its messages failed.
     peers.values().forEach(p -> p.bulk.room.release(maxBulkQueued));
@@ -944,12 +951,11 @@ public final class Replicator {
         put.addHeader(SNAPSHOT_HEADER, Long.toString(m.snapshotMicros()));
       }
       addEveryRequestHeader(put);
-      client.execute(
-          put.build(),
-          new BasicResponseConsumer<>(new DiscardingEntityConsumer<>()),
-          new FutureCallback<org.apache.hc.core5.http.Message<HttpResponse, Void>>() {
+      Tracked<org.apache.hc.core5.http.Message<HttpResponse, Void>> outcome =
+          new Tracked<>() {
             @Override
             public void completed(org.apache.hc.core5.http.Message<HttpResponse, Void> result) {
+              ended();
               landed(lane, one);
               settle(lane, m, result.getHead().getCode());
               done(lane);
@@ -957,6 +963,7 @@ public final class Replicator {
 
             @Override
             public void failed(Exception ex) {
+              ended();
               landed(lane, one);
               retryOrFail(lane, m, ex.getClass().getSimpleName() + ": " + ex.getMessage());
               done(lane);
@@ -964,11 +971,15 @@ public final class Replicator {
 
             @Override
             public void cancelled() {
+              ended();
               landed(lane, one);
               retryOrFail(lane, m, "cancelled");
               done(lane);
             }
-          });
+          };
+      outcome.sent(
+          client.execute(
+              put.build(), new BasicResponseConsumer<>(new DiscardingEntityConsumer<>()), outcome));
     } catch (RuntimeException e) {
       landed(lane, one);
       retryOrFail(lane, m, e.toString());
@@ -1002,12 +1013,11 @@ public final class Replicator {
         post.addHeader(LANE_HEADER, BULK_LANE);
       }
       addEveryRequestHeader(post);
-      client.execute(
-          post.build(),
-          new BasicResponseConsumer<>(new BasicAsyncEntityConsumer()),
-          new FutureCallback<org.apache.hc.core5.http.Message<HttpResponse, byte[]>>() {
+      Tracked<org.apache.hc.core5.http.Message<HttpResponse, byte[]>> outcome =
+          new Tracked<>() {
             @Override
             public void completed(org.apache.hc.core5.http.Message<HttpResponse, byte[]> result) {
+              ended();
               landed(lane, batch);
               batchAnswered(lane, batch, result.getHead().getCode(), result.getBody());
               done(lane);
@@ -1015,6 +1025,7 @@ public final class Replicator {
 
             @Override
             public void failed(Exception ex) {
+              ended();
               landed(lane, batch);
               String reason = ex.getClass().getSimpleName() + ": " + ex.getMessage();
               batch.forEach(m -> retryOrFail(lane, m, reason));
@@ -1023,15 +1034,50 @@ public final class Replicator {
 
             @Override
             public void cancelled() {
+              ended();
               landed(lane, batch);
               batch.forEach(m -> retryOrFail(lane, m, "cancelled"));
               done(lane);
             }
-          });
+          };
+      outcome.sent(
+          client.execute(
+              post.build(), new BasicResponseConsumer<>(new BasicAsyncEntityConsumer()), outcome));
     } catch (RuntimeException e) {
       landed(lane, batch);
       batch.forEach(m -> retryOrFail(lane, m, e.toString()));
       done(lane);
+    }
+  }
+
+  /**
+   * A request's outcome, which knows its request while it is in flight, so that a stop can end it:
+   * cancelling the request calls {@link #cancelled}. Each outcome method calls {@link #ended}
+   * first.
+   */
+  private abstract class Tracked<T> implements FutureCallback<T> {
+    private volatile java.util.concurrent.Future<?> request;
+    private volatile boolean ended;
+
+    /** The request has been handed to the client (its outcome may already have come). */
+    final void sent(java.util.concurrent.Future<?> request) {
+      this.request = request;
+      requests.add(this);
+      if (ended) {
+        requests.remove(this);
+      }
+    }
+
+    final void ended() {
+      ended = true;
+      requests.remove(this);
+    }
+
+    final void cancel() {
+      java.util.concurrent.Future<?> r = request;
+      if (r != null) {
+        r.cancel(true);
+      }
     }
   }
 

@@ -364,6 +364,29 @@ class ReplicatorTest {
     await().atMost(Duration.ofSeconds(5)).until(() -> r.pending(to) == 0);
   }
 
+  /**
+   * A stop whose grace period has run out does not wait longer for a peer that never answers: the
+   * requests still in flight then are ended at once and reported failed. The graceful close of the
+   * connections used to wait for them, adding seconds to every stop of a node whose peer was down.
+   */
+  @Test
+  void aStopDoesNotWaitPastItsGracePeriodForAPeerThatNeverAnswers() throws Exception {
+    peer.respondByDefault(request -> Reply.ok().after(Duration.ofSeconds(30)));
+    Replicator r = start(1, 1, 16);
+    String to = address();
+    Map<String, Boolean> outcomes = new ConcurrentHashMap<>();
+    r.send(List.of(to), TIMER, BODY, (peerAddress, ok) -> outcomes.put("in flight", ok));
+    peer.awaitRequest(TIMER);
+
+    long started = System.nanoTime();
+    r.stop(100);
+    long tookMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
+
+    await().atMost(Duration.ofSeconds(5)).until(() -> outcomes.containsKey("in flight"));
+    assertThat(outcomes).containsEntry("in flight", false);
+    assertThat(tookMillis).as("stop took %d ms", tookMillis).isLessThan(4_000);
+  }
+
   /** The peer's {@code .queued} gauge: queued, set aside or waiting to be sent again. */
   private int queuedGauge(String address) {
     return (Integer)

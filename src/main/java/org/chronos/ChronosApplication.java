@@ -118,7 +118,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
         new CallbackClient(
             cb.getTimeout().toMilliseconds(),
             cb.getMaxInFlight(),
-            cb.effectiveMaxInFlightPerTarget(),
+            cb.effectiveMaxInFlightPerSilentTarget(),
             cb.getMaxConnections(),
             cb.getIoThreads(),
             environment.metrics().timer("chronos.callbacks.latency"),
@@ -160,6 +160,15 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
         .register(
             "chronos.callbacks.waiting-for-target",
             (Gauge<Integer>) timerService::waitingForTargetCount);
+    environment
+        .metrics()
+        .register(
+            "chronos.callbacks.waiting-for-target-oldest-millis",
+            (Gauge<Long>)
+                () -> {
+                  long oldest = timerService.oldestWaitingForTargetMillis();
+                  return oldest == Long.MAX_VALUE ? 0 : Math.max(0, clock.millis() - oldest);
+                });
     environment
         .jersey()
         .property(ServerProperties.LOCATION_HEADER_RELATIVE_URI_RESOLUTION_DISABLED, true);

@@ -313,12 +313,12 @@ public class ChronosConfiguration extends Configuration {
     private int maxInFlight = 1000;
 
     /**
-     * Most callbacks in flight to one target (scheme, host and port of the callback URI); null for
-     * half of {@link #maxInFlight}, so that one target that does not answer cannot hold up the pops
-     * of every other.
+     * Most callbacks in flight to a silent target (the callback URI's scheme and authority), one
+     * whose last callback got no answer; null for an eighth of {@link #maxInFlight}, so that a few
+     * targets that do not answer cannot hold up the pops of every other.
      */
     @Min(1)
-    private Integer maxInFlightPerTarget;
+    private Integer maxInFlightPerSilentTarget;
 
     @Min(1)
     private int maxConnections = 1000;
@@ -350,20 +350,22 @@ public class ChronosConfiguration extends Configuration {
     }
 
     @JsonProperty
-    public Integer getMaxInFlightPerTarget() {
-      return maxInFlightPerTarget;
+    public Integer getMaxInFlightPerSilentTarget() {
+      return maxInFlightPerSilentTarget;
     }
 
     @JsonProperty
-    public void setMaxInFlightPerTarget(Integer maxInFlightPerTarget) {
-      this.maxInFlightPerTarget = maxInFlightPerTarget;
+    public void setMaxInFlightPerSilentTarget(Integer maxInFlightPerSilentTarget) {
+      this.maxInFlightPerSilentTarget = maxInFlightPerSilentTarget;
     }
 
-    /** {@link #getMaxInFlightPerTarget()}, or its default, at most {@link #getMaxInFlight()}. */
-    public int effectiveMaxInFlightPerTarget() {
-      return maxInFlightPerTarget == null
-          ? Math.max(1, maxInFlight / 2)
-          : Math.min(maxInFlightPerTarget, maxInFlight);
+    /**
+     * {@link #getMaxInFlightPerSilentTarget()}, or its default, at most {@link #getMaxInFlight()}.
+     */
+    public int effectiveMaxInFlightPerSilentTarget() {
+      return maxInFlightPerSilentTarget == null
+          ? Math.max(1, maxInFlight / 8)
+          : Math.min(maxInFlightPerSilentTarget, maxInFlight);
     }
 
     @JsonProperty

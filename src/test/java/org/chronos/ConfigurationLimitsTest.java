@@ -31,32 +31,34 @@ class ConfigurationLimitsTest {
   }
 
   /**
-   * One target's share of the callbacks in flight: half of them unless set, never more than all of
-   * them, and at least one.
+   * The callbacks a silent target may have in flight: an eighth of all unless set, never more than
+   * all of them, and at least one.
    */
   @Test
-  void callbacksPerTargetDefaultToHalfOfAllAndAreAtMostAll() throws Exception {
+  void aSilentTargetsCallbacksAreAnEighthOfAllUnlessSetAndAtMostAll() throws Exception {
     assertThat(
             parse("callbacks:\n  maxInFlight: 1000\n")
                 .getCallbacks()
-                .effectiveMaxInFlightPerTarget())
-        .isEqualTo(500);
+                .effectiveMaxInFlightPerSilentTarget())
+        .isEqualTo(125);
     assertThat(
-            parse("callbacks:\n  maxInFlight: 1\n").getCallbacks().effectiveMaxInFlightPerTarget())
+            parse("callbacks:\n  maxInFlight: 1\n")
+                .getCallbacks()
+                .effectiveMaxInFlightPerSilentTarget())
         .isEqualTo(1);
     assertThat(
-            parse("callbacks:\n  maxInFlight: 10\n  maxInFlightPerTarget: 50\n")
+            parse("callbacks:\n  maxInFlight: 10\n  maxInFlightPerSilentTarget: 50\n")
                 .getCallbacks()
-                .effectiveMaxInFlightPerTarget())
+                .effectiveMaxInFlightPerSilentTarget())
         .isEqualTo(10);
     assertThat(
-            parse("callbacks:\n  maxInFlightPerTarget: 900\n")
+            parse("callbacks:\n  maxInFlightPerSilentTarget: 900\n")
                 .getCallbacks()
-                .effectiveMaxInFlightPerTarget())
+                .effectiveMaxInFlightPerSilentTarget())
         .isEqualTo(900);
-    assertThatThrownBy(() -> parse("callbacks:\n  maxInFlightPerTarget: 0\n"))
+    assertThatThrownBy(() -> parse("callbacks:\n  maxInFlightPerSilentTarget: 0\n"))
         .isInstanceOf(ConfigurationValidationException.class)
-        .hasMessageContaining("callbacks.maxInFlightPerTarget");
+        .hasMessageContaining("callbacks.maxInFlightPerSilentTarget");
   }
 
   private static ChronosConfiguration parse(String yaml) throws Exception {

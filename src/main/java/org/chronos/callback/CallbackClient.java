@@ -48,15 +48,19 @@ import org.slf4j.LoggerFactory;
  * timeouts each cover one phase, so a scheduled cancel enforces the total). At most {@code
  * maxInFlight} callbacks run at once: beyond that {@link #trySend} refuses and the timer thread
  * holds the pop until a slot frees, so a slow client delays pops instead of piling up unbounded
- * work. At most {@code maxInFlightPerTarget} of them go to one target ({@link Pop#target()}): a
- * target that does not answer (its host gone, its packets dropped) holds each of its callbacks for
- * the whole timeout, and without this cap one such target with enough timers would hold every slot,
- * and the pops of every other target with them. Only a 2xx answer is a success. A callback whose
- * connection the target closed without answering (typically a pooled keep-alive connection the
- * target closed just as it was reused) is sent again on another connection within the same
- * deadline: up to {@link #MAX_UNSENT_RESENDS} times when the client found the connection closed
- * before sending, up to {@link #MAX_RESENDS} times when it closed or was reset after the request
- * went out; an answer, a timeout or a failed connect is never followed by another send.
+ * work. A target ({@link Pop#target()}) that does not answer (its host gone, its packets dropped)
+ * holds each of its callbacks for the whole timeout, so one such target with enough timers would
+ * hold every slot, and the pops of every other target with them. So a silent target, one whose last
+ * callback to end had no answer (timed out, or its connection failed), may have at most {@code
+ * maxInFlightPerSilentTarget} in flight: beyond, {@link #trySend} refuses its pops (TARGET_BUSY)
+ * and the timer thread holds them while it pops for other targets. A new target counts as silent
+ * until it first answers, which a live one does within its response time; any answer, whatever its
+ * status, ends a target's silence. Only a 2xx answer is a success. A callback whose connection the
+ * target closed without answering (typically a pooled keep-alive connection the target closed just
+ * as it was reused) is sent again on another connection within the same deadline: up to {@link
+ * #MAX_UNSENT_RESENDS} times when the client found the connection closed before sending, up to
+ * {@link #MAX_RESENDS} times when it closed or was reset after the request went out; an answer, a
+ * timeout or a failed connect is never followed by another send.
  */
 public final class CallbackClient implements CallbackSink {
   private static final Logger LOG = LoggerFactory.getLogger(CallbackClient.class);
@@ -67,14 +71,15 @@ public final class CallbackClient implements CallbackSink {
   private final Semaphore slots;
   private final HostLookups hosts;
   private final int maxInFlight;
-  private final int maxInFlightPerTarget;
-  // Callbacks in flight by target (Pop.target()); a target with none has no entry.
-  private final java.util.concurrent.ConcurrentHashMap<String, Integer> perTarget =
+  private final int maxInFlightPerSilentTarget;
+  // Callbacks in flight by target (Pop.target()), and whether each answers; a target with none in
+  // flight has an entry only if it was answering.
+  private final java.util.concurrent.ConcurrentHashMap<String, TargetLoad> perTarget =
       new java.util.concurrent.ConcurrentHashMap<>();
-  // When (System.nanoTime) a target at its cap was last logged: at most one WARN every
-  // TARGET_BUSY_LOG_NANOS, however many targets are at theirs.
-  private final java.util.concurrent.atomic.AtomicLong targetBusyLoggedNanos =
-      new java.util.concurrent.atomic.AtomicLong(System.nanoTime() - TARGET_BUSY_LOG_NANOS);
+  // When (System.nanoTime) each busy target was last logged: one WARN every TARGET_BUSY_LOG_NANOS
+  // per target; entries older than that go once there are more than MAX_BUSY_LOGGED.
+  private final java.util.concurrent.ConcurrentHashMap<String, Long> busyLogged =
+      new java.util.concurrent.ConcurrentHashMap<>();
   private final long timeoutMillis;
   private final Timer latency;
   private final Counter resent;
@@ -95,8 +100,12 @@ public final class CallbackClient implements CallbackSink {
   static final int MAX_UNSENT_RESENDS = 8;
 
   private static final long TARGET_BUSY_LOG_NANOS = TimeUnit.SECONDS.toNanos(10);
+  private static final int MAX_BUSY_LOGGED = 1_000;
 
-  /** With no cap per target but {@code maxInFlight}. */
+  /** Targets with nothing in flight remembered as answering, at most about; beyond, forgotten. */
+  static final int MAX_TARGETS_KEPT = 10_000;
+
+  /** With no limit per target: one target may have all {@code maxInFlight}. */
   public CallbackClient(long timeoutMillis, int maxInFlight, int maxConnections, int ioThreads) {
     this(timeoutMillis, maxInFlight, maxInFlight, maxConnections, ioThreads);
   }
@@ -104,13 +113,13 @@ public final class CallbackClient implements CallbackSink {
   public CallbackClient(
       long timeoutMillis,
       int maxInFlight,
-      int maxInFlightPerTarget,
+      int maxInFlightPerSilentTarget,
       int maxConnections,
       int ioThreads) {
     this(
         timeoutMillis,
         maxInFlight,
-        maxInFlightPerTarget,
+        maxInFlightPerSilentTarget,
         maxConnections,
         ioThreads,
         new Timer(),
@@ -118,15 +127,15 @@ public final class CallbackClient implements CallbackSink {
   }
 
   /**
-   * @param maxInFlightPerTarget most callbacks in flight to one target; above {@code maxInFlight}
-   *     it is {@code maxInFlight}
+   * @param maxInFlightPerSilentTarget most callbacks in flight to a target that is not answering
+   *     (see the class comment); {@code maxInFlight} or more for no limit but {@code maxInFlight}
    * @param latency told the time from send to outcome of every callback, whatever the outcome
    * @param resent counts callbacks sent again after the target closed the connection unanswered
    */
   public CallbackClient(
       long timeoutMillis,
       int maxInFlight,
-      int maxInFlightPerTarget,
+      int maxInFlightPerSilentTarget,
       int maxConnections,
       int ioThreads,
       Timer latency,
@@ -134,7 +143,7 @@ public final class CallbackClient implements CallbackSink {
     this(
         timeoutMillis,
         maxInFlight,
-        maxInFlightPerTarget,
+        maxInFlightPerSilentTarget,
         maxConnections,
         ioThreads,
         latency,
@@ -146,7 +155,7 @@ public final class CallbackClient implements CallbackSink {
   CallbackClient(
       long timeoutMillis,
       int maxInFlight,
-      int maxInFlightPerTarget,
+      int maxInFlightPerSilentTarget,
       int maxConnections,
       int ioThreads,
       Timer latency,
@@ -154,20 +163,20 @@ public final class CallbackClient implements CallbackSink {
       HostLookups.Lookup lookup) {
     if (timeoutMillis < 1
         || maxInFlight < 1
-        || maxInFlightPerTarget < 1
+        || maxInFlightPerSilentTarget < 1
         || maxConnections < 1
         || ioThreads < 1) {
       throw new IllegalArgumentException(
           String.format(
               "callback settings must be positive: timeout=%d maxInFlight=%d"
-                  + " maxInFlightPerTarget=%d maxConnections=%d ioThreads=%d",
-              timeoutMillis, maxInFlight, maxInFlightPerTarget, maxConnections, ioThreads));
+                  + " maxInFlightPerSilentTarget=%d maxConnections=%d ioThreads=%d",
+              timeoutMillis, maxInFlight, maxInFlightPerSilentTarget, maxConnections, ioThreads));
     }
     this.timeoutMillis = timeoutMillis;
     this.latency = latency;
     this.resent = resent;
     this.maxInFlight = maxInFlight;
-    this.maxInFlightPerTarget = Math.min(maxInFlightPerTarget, maxInFlight);
+    this.maxInFlightPerSilentTarget = Math.min(maxInFlightPerSilentTarget, maxInFlight);
     this.slots = new Semaphore(maxInFlight);
     this.hosts = new HostLookups(lookup);
     this.client =
@@ -198,7 +207,8 @@ public final class CallbackClient implements CallbackSink {
 
   /** Callbacks currently in flight to {@code target} ({@link Pop#targetOf}). */
   public int inFlight(String target) {
-    return perTarget.getOrDefault(target, 0);
+    TargetLoad load = perTarget.get(target);
+    return load == null ? 0 : load.inFlight;
   }
 
   @Override
@@ -222,40 +232,75 @@ public final class CallbackClient implements CallbackSink {
     return Handed.SENT;
   }
 
-  /** Counts a callback in flight to {@code target}, unless it has its most already. */
+  /**
+   * Counts a callback in flight to {@code target}, unless it is silent (its last callback to end
+   * had no answer) and already has {@code maxInFlightPerSilentTarget}.
+   */
   private boolean takeTargetSlot(String target) {
+    if (perTarget.size() > MAX_TARGETS_KEPT && !perTarget.containsKey(target)) {
+      // Answering targets with nothing in flight are kept (see releaseTargetSlot); not too many.
+      for (String t : perTarget.keySet()) {
+        perTarget.computeIfPresent(t, (key, l) -> l.inFlight == 0 ? null : l);
+      }
+    }
     boolean[] taken = {false};
     perTarget.compute(
         target,
-        (t, n) -> {
-          int count = n == null ? 0 : n;
-          if (count >= maxInFlightPerTarget) {
-            return n;
+        (t, load) -> {
+          TargetLoad l = load == null ? new TargetLoad() : load;
+          if (!l.answering && l.inFlight >= maxInFlightPerSilentTarget) {
+            return l;
           }
           taken[0] = true;
-          return count + 1;
+          l.inFlight++;
+          return l;
         });
     return taken[0];
   }
 
-  private void releaseTargetSlot(String target) {
-    perTarget.computeIfPresent(target, (t, n) -> n <= 1 ? null : n - 1);
+  /**
+   * A callback to {@code target} ended, with an answer from it (any status) or without. A target
+   * left with none in flight is forgotten if silent (a target not known counts as silent), and kept
+   * if answering, so that its next pops are not limited.
+   */
+  private void releaseTargetSlot(String target, boolean answered) {
+    perTarget.computeIfPresent(
+        target,
+        (t, l) -> {
+          l.answering = answered;
+          return --l.inFlight == 0 && !answered ? null : l;
+        });
   }
 
-  /** Says now and then in the log that a target has its most callbacks in flight. */
+  /**
+   * Says in the log, at most every {@link #TARGET_BUSY_LOG_NANOS} per target, that it is silent.
+   */
   private void targetAtCap(String target) {
     long now = System.nanoTime();
-    long last = targetBusyLoggedNanos.get();
-    if (now - last >= TARGET_BUSY_LOG_NANOS && targetBusyLoggedNanos.compareAndSet(last, now)) {
-      LOG.warn(
-          "{} has {} callbacks in flight, the most one target may have"
-              + " (callbacks.maxInFlightPerTarget): its pops wait for them to answer or time out,"
-              + " other targets' go on (metric chronos.callbacks.waiting-for-target; at most one"
-              + " such line every {} s)",
-          withoutCredentials(target),
-          maxInFlightPerTarget,
-          TimeUnit.NANOSECONDS.toSeconds(TARGET_BUSY_LOG_NANOS));
+    boolean[] log = {false};
+    busyLogged.compute(
+        target,
+        (t, last) -> {
+          if (last != null && now - last < TARGET_BUSY_LOG_NANOS) {
+            return last;
+          }
+          log[0] = true;
+          return now;
+        });
+    if (!log[0]) {
+      return;
     }
+    if (busyLogged.size() > MAX_BUSY_LOGGED) {
+      busyLogged.values().removeIf(last -> now - last >= TARGET_BUSY_LOG_NANOS);
+    }
+    LOG.warn(
+        "{} is not answering: its last callback got no answer, and it has {} callbacks in flight"
+            + " (callbacks.maxInFlightPerSilentTarget): its pops wait until one answers or times"
+            + " out, other targets' go on (metric chronos.callbacks.waiting-for-target; at most one"
+            + " such line every {} s per target)",
+        withoutCredentials(target),
+        inFlight(target),
+        TimeUnit.NANOSECONDS.toSeconds(TARGET_BUSY_LOG_NANOS));
   }
 
   private void start(Exchange exchange) {
@@ -385,6 +430,12 @@ public final class CallbackClient implements CallbackSink {
     return Target.of(uri).uri();
   }
 
+  /** A target's callbacks in flight, and whether its last one to end had an answer. */
+  private static final class TargetLoad {
+    volatile int inFlight;
+    volatile boolean answering;
+  }
+
   /** One callback's completion: whichever of response, failure or deadline comes first wins. */
   private final class Exchange implements FutureCallback<Message<HttpResponse, Void>> {
     private final Pop pop;
@@ -461,7 +512,7 @@ public final class CallbackClient implements CallbackSink {
         if (d != null) {
           d.cancel(false);
         }
-        releaseTargetSlot(target);
+        releaseTargetSlot(target, answeredStatus > 0);
         slots.release();
         latency.update(System.nanoTime() - startedNanos, TimeUnit.NANOSECONDS);
         whenDone.accept(outcome);
@@ -471,6 +522,7 @@ public final class CallbackClient implements CallbackSink {
     @Override
     public void completed(Message<HttpResponse, Void> result) {
       int status = result.getHead().getCode();
+      answeredStatus = status;
       finish(
           status >= 200 && status < 300
               ? CallbackOutcome.succeeded("HTTP " + status)

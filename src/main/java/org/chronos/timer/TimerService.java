@@ -79,13 +79,21 @@ public final class TimerService {
   private volatile int live;
   private boolean sinkFull;
 
-  // Timer thread only: due timers whose target had as many callbacks in flight as one target may
-  // (CallbackSink.Handed.TARGET_BUSY), oldest first, by target. They are out of the wheel but still
-  // stored; a timer replaced or removed meanwhile is skipped when its turn comes. Each round offers
-  // the oldest of each target again, before the wheel's new pops.
+  // Timer thread only: due timers whose target had all the callbacks in flight it may have
+  // (CallbackSink.Handed.TARGET_BUSY), oldest first, by target. They are set aside in the store
+  // (out
+  // of the wheel, still stored); one replaced or removed meanwhile is no longer aside, and is
+  // passed
+  // over when its turn comes. A round after a callback outcome offers the oldest of each target
+  // again, before the wheel's new pops.
   private final java.util.Map<String, java.util.ArrayDeque<Timer>> waiting =
       new java.util.LinkedHashMap<>();
+  // Entries in the queues of waiting, passed-over ones included (timer thread only).
+  private int waitingEntries;
+  // Whether a callback outcome (which frees a slot) came since waiting was last offered.
+  private boolean offerWaitingAgain;
   private volatile int waitingCount;
+  private volatile long oldestWaitingMillis = Long.MAX_VALUE;
 
   public TimerService(
       Clock clock,
@@ -423,6 +431,7 @@ public final class TimerService {
       work += pollDue();
       // Then callback outcomes.
       work += runInternal();
+      noteWaiting();
       held = store.size();
       live = store.liveCount();
       oldestDueMillis = store.oldestDueMillis();
@@ -522,8 +531,7 @@ public final class TimerService {
     if (!waiting.isEmpty() && timer.hasMorePops()) {
       java.util.ArrayDeque<Timer> queue = waiting.get(Pop.targetOf(timer.callbackUri()));
       if (queue != null) {
-        queue.addLast(timer); // behind the older pops for its target
-        waitingCount++;
+        wait(queue, timer); // behind the older pops for its target
         return true;
       }
     }
@@ -545,12 +553,19 @@ public final class TimerService {
       return false;
     }
     if (handed == CallbackSink.Handed.TARGET_BUSY) {
-      waiting
-          .computeIfAbsent(Pop.targetOf(timer.callbackUri()), t -> new java.util.ArrayDeque<>())
-          .addLast(timer);
-      waitingCount++;
+      wait(
+          waiting.computeIfAbsent(
+              Pop.targetOf(timer.callbackUri()), t -> new java.util.ArrayDeque<>()),
+          timer);
     }
     return true;
+  }
+
+  /** Sets a due timer aside, at the end of its target's queue of {@link #waiting} pops. */
+  private void wait(java.util.ArrayDeque<Timer> queue, Timer timer) {
+    store.setAside(timer);
+    queue.addLast(timer);
+    waitingEntries++;
   }
 
   /**
@@ -602,23 +617,34 @@ public final class TimerService {
   }
 
   /**
-   * Offers the oldest waiting pop of each target again, and the next while they are taken, until
-   * the sink is full. A waiting timer replaced or removed meanwhile is passed over: its new copy,
-   * if any, is in the wheel.
+   * After a callback outcome: offers the oldest waiting pop of each target again, and the next
+   * while they are taken, until the sink is full, looking at {@code maxWorkPerRound} entries at
+   * most. A waiting timer replaced or removed meanwhile is passed over: its new copy, if any, is in
+   * the wheel.
    *
-   * @return pops made
+   * @return pops made (one more when it stopped for its budget)
    */
   private int offerWaiting() {
-    if (waiting.isEmpty() || !popping) {
+    if (!offerWaitingAgain || waiting.isEmpty() || !popping) {
       return 0;
     }
+    offerWaitingAgain = false;
+    if (waitingEntries > 2 * store.asideCount() + 1024) {
+      dropPassedOver();
+    }
     int made = 0;
+    int budget = maxWorkPerRound;
     var targets = waiting.values().iterator();
     while (targets.hasNext() && !sinkFull) {
       java.util.ArrayDeque<Timer> queue = targets.next();
       Timer timer;
       while ((timer = queue.peekFirst()) != null) {
-        if (store.get(timer.id()) == timer && !timer.isScheduled()) {
+        if (budget-- == 0) {
+          // The rest next round, pops due meanwhile first; counted as work, so the round comes.
+          offerWaitingAgain = true;
+          return made + 1;
+        }
+        if (timer.isAside()) {
           CallbackSink.Handed handed = offer(timer);
           if (handed != CallbackSink.Handed.SENT) {
             break;
@@ -626,7 +652,7 @@ public final class TimerService {
           made++;
         }
         queue.pollFirst();
-        waitingCount--;
+        waitingEntries--;
       }
       if (queue.isEmpty()) {
         targets.remove();
@@ -635,9 +661,52 @@ public final class TimerService {
     return made;
   }
 
-  /** Due pops held because their target had its most callbacks in flight (see {@link #waiting}). */
+  /** Drops from {@link #waiting} the timers no longer aside (replaced or removed while waiting). */
+  private void dropPassedOver() {
+    waitingEntries = 0;
+    var targets = waiting.values().iterator();
+    while (targets.hasNext()) {
+      java.util.ArrayDeque<Timer> queue = targets.next();
+      queue.removeIf(t -> !t.isAside());
+      if (queue.isEmpty()) {
+        targets.remove();
+      }
+      waitingEntries += queue.size();
+    }
+  }
+
+  /** Publishes how many pops wait for their target, and since when the oldest has. */
+  private void noteWaiting() {
+    if (waiting.isEmpty()) {
+      waitingCount = 0;
+      oldestWaitingMillis = Long.MAX_VALUE;
+      return;
+    }
+    long oldest = Long.MAX_VALUE;
+    for (java.util.ArrayDeque<Timer> queue : waiting.values()) {
+      Timer head = queue.peekFirst();
+      if (head != null && head.isAside()) {
+        oldest = Math.min(oldest, head.deadline());
+      }
+    }
+    waitingCount = store.asideCount();
+    oldestWaitingMillis = oldest;
+  }
+
+  /**
+   * Due pops held because their target had all the callbacks in flight it may have (see {@link
+   * #waiting}), as of the last round.
+   */
   public int waitingForTargetCount() {
     return waitingCount;
+  }
+
+  /**
+   * When the oldest pop held for its target was due (as of the last round; the oldest of each
+   * target's queue that is still held), or {@link Long#MAX_VALUE} for none.
+   */
+  public long oldestWaitingForTargetMillis() {
+    return oldestWaitingMillis;
   }
 
   /**
@@ -679,6 +748,7 @@ public final class TimerService {
   }
 
   private void onOutcome(Timer timer, Pop pop, CallbackOutcome outcome) {
+    offerWaitingAgain = true; // a callback slot has come free
     popsOut.computeIfPresent(timer, (t, out) -> answered(out, pop));
     boolean current = store.get(timer.id()) == timer;
     if (outcome.success()) {

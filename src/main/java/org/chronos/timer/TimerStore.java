@@ -7,8 +7,10 @@ import java.util.function.Consumer;
  * NOT thread safe: the timer thread owns it (see {@link TimerService}).
  *
  * <p>Every timer in the index is scheduled in the wheel for its next due time, tombstones included,
- * so nothing is held forever. The store tells its {@link Listener} when a live (non-tombstone)
- * timer enters or leaves, which is what per-tag statistics count.
+ * so nothing is held forever; except a due timer the timer thread has {@link #setAside set aside}
+ * (its pop waiting for its callback target), which it pops or schedules again later. The store
+ * tells its {@link Listener} when a live (non-tombstone) timer enters or leaves, which is what
+ * per-tag statistics count.
  */
 public final class TimerStore {
 
@@ -32,6 +34,7 @@ public final class TimerStore {
   private final TimerWheel<Timer> wheel;
   private final Listener listener;
   private int live;
+  private int aside;
 
   public TimerStore(long tickMillis, long startMillis, Listener listener) {
     this.wheel = new TimerWheel<>(tickMillis, startMillis);
@@ -56,6 +59,7 @@ public final class TimerStore {
   public void put(Timer timer, long nowMillis) {
     Timer old = index.put(timer);
     if (old != null) {
+      takeBack(old);
       wheel.cancel(old);
       if (!old.isTombstone()) {
         live--;
@@ -90,6 +94,7 @@ public final class TimerStore {
     if (!index.remove(timer)) {
       return false;
     }
+    takeBack(timer);
     wheel.cancel(timer);
     if (!timer.isTombstone()) {
       live--;
@@ -101,8 +106,7 @@ public final class TimerStore {
   /**
    * Hands due timers to the handler, at most {@code limit}. The handler receives each timer
    * unscheduled but still indexed, and must {@link #popped reschedule} or {@link #remove} it, or
-   * keep it aside to pop later (a timer kept so is still found by id and by walks, and a {@link
-   * #put} of the same id replaces it as usual).
+   * {@link #setAside set it aside} to pop later.
    */
   public int poll(long nowMillis, TimerWheel.Handler<Timer> handler, int limit) {
     return wheel.poll(nowMillis, handler, limit);
@@ -117,6 +121,7 @@ public final class TimerStore {
    * before it, would bring the timer back to pop again.
    */
   public void popped(Timer timer, long nowMillis) {
+    takeBack(timer);
     boolean wasLive = !timer.isTombstone();
     timer.recordPop();
     long due = timer.nextDueMillis();
@@ -128,8 +133,37 @@ public final class TimerStore {
     wheel.add(timer, due);
   }
 
+  /**
+   * Keeps a due timer handed out by {@link #poll} out of the wheel, still stored, until its owner
+   * pops it ({@link #popped}), {@link #reschedule reschedules} it or {@link #takeBack takes it
+   * back}; a {@link #put} of its id or its {@link #remove} takes it back too. {@link #asideCount}
+   * counts such timers.
+   */
+  public void setAside(Timer timer) {
+    if (!timer.isAside()) {
+      timer.setAside(true);
+      aside++;
+    }
+  }
+
+  /** Ends {@link #setAside} for {@code timer}, if it was set aside; true if it was. */
+  public boolean takeBack(Timer timer) {
+    if (!timer.isAside()) {
+      return false;
+    }
+    timer.setAside(false);
+    aside--;
+    return true;
+  }
+
+  /** Timers {@link #setAside set aside}, still stored. */
+  public int asideCount() {
+    return aside;
+  }
+
   /** Schedules a due timer handed out by {@link #poll} again, unchanged, at {@code dueMillis}. */
   public void reschedule(Timer timer, long dueMillis) {
+    takeBack(timer);
     wheel.add(timer, dueMillis);
   }
 
@@ -138,6 +172,7 @@ public final class TimerStore {
    * whose repeat-for was below its interval.
    */
   public void expire(Timer timer) {
+    takeBack(timer);
     index.remove(timer);
     if (!timer.isTombstone()) {
       live--;
@@ -199,6 +234,7 @@ public final class TimerStore {
   /** Empties the store (at shutdown). */
   public void clear() {
     wheel.drain(t -> {});
+    index.forEach(this::takeBack);
     index.clear();
     live = 0;
   }

@@ -37,6 +37,8 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
   public abstract static class Entry {
     private static final int UNSCHEDULED = -1;
     private static final int READY = -2;
+    // position of an unscheduled entry set aside (positions in a wheel are never negative)
+    private static final int ASIDE = -1;
 
     private long deadline;
     // The slot (level * 256 + index) holding the entry, READY, or UNSCHEDULED.
@@ -52,6 +54,21 @@ public final class TimerWheel<E extends TimerWheel.Entry> {
     /** Whether the entry is currently held by a wheel. */
     public final boolean isScheduled() {
       return location != UNSCHEDULED;
+    }
+
+    /**
+     * Marks an unscheduled entry as kept aside by its owner, or not; scheduling it clears the mark.
+     * The wheel never reads it: it uses the position field, which means nothing while unscheduled.
+     */
+    public final void setAside(boolean aside) {
+      if (location == UNSCHEDULED) {
+        position = aside ? ASIDE : 0;
+      }
+    }
+
+    /** Whether the entry is unscheduled and marked {@link #setAside aside}. */
+    public final boolean isAside() {
+      return location == UNSCHEDULED && position == ASIDE;
     }
   }
 

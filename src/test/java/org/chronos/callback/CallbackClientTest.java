@@ -80,27 +80,37 @@ class CallbackClientTest {
     }
   }
 
+  /** A responder that answers 200 once {@code answer} is counted down. */
+  private static CallbackServer.Responder heldUntil(CountDownLatch answer) {
+    return request -> {
+      try {
+        answer.await();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      return Reply.ok();
+    };
+  }
+
+  private static Pop pop(long id, String uri) {
+    return new Pop(id, uri, new byte[0], 1, 0);
+  }
+
   /**
-   * A target that does not answer holds at most its share of the callbacks in flight: a further pop
-   * to it is refused as TARGET_BUSY while another target's pop goes out and is answered, and once
-   * one of its callbacks has finished it takes another.
+   * A target that has not answered holds at most {@code maxInFlightPerSilentTarget} callbacks: a
+   * further pop to it is refused as TARGET_BUSY, holding no slot, while another target's pop goes
+   * out and is answered. Once it answers it may take any number of the free slots.
    */
   @Test
-  void aTargetThatDoesNotAnswerHoldsAtMostItsShareOfTheCallbacks() throws Exception {
-    try (CallbackServer silent = CallbackServer.start();
-        CallbackServer live = CallbackServer.start()) {
-      CountDownLatch answer = new CountDownLatch(1);
-      String path = silent.newPath("silent");
-      silent.respond(
-          path,
-          request -> {
-            try {
-              answer.await();
-            } catch (InterruptedException e) {
-              Thread.currentThread().interrupt();
-            }
-            return Reply.ok();
-          });
+  void aSilentTargetHoldsAtMostItsLimitOfCallbacksAndAnAnsweringOneAny() throws Exception {
+    try (CallbackServer target = CallbackServer.start();
+        CallbackServer other = CallbackServer.start()) {
+      CountDownLatch firstAnswers = new CountDownLatch(1);
+      CountDownLatch laterAnswers = new CountDownLatch(1);
+      String first = target.newPath("first");
+      String later = target.newPath("later");
+      target.respond(first, heldUntil(firstAnswers));
+      target.respond(later, heldUntil(laterAnswers));
       CallbackClient client = new CallbackClient(30_000, 4, 2, 10, 1);
       client.start();
       try {
@@ -108,39 +118,106 @@ class CallbackClientTest {
         for (int i = 1; i <= 2; i++) {
           CompletableFuture<CallbackOutcome> outcome = new CompletableFuture<>();
           held.add(outcome);
-          assertThat(
-                  client.trySend(
-                      new Pop(i, silent.url(path), new byte[0], 1, 0), outcome::complete))
+          assertThat(client.trySend(pop(i, target.url(first)), outcome::complete))
               .isEqualTo(CallbackSink.Handed.SENT);
         }
-        silent.awaitRequests(path, 2);
-        assertThat(client.inFlight(silent.baseUrl())).isEqualTo(2);
+        target.awaitRequests(first, 2);
+        assertThat(client.inFlight(target.baseUrl())).isEqualTo(2);
         assertThat(
                 client.trySend(
-                    new Pop(3, silent.url(path), new byte[0], 1, 0),
+                    pop(3, target.url(first)),
                     outcome -> {
                       throw new AssertionError("a refused pop has no outcome");
                     }))
+            .as("not answered yet: silent")
             .isEqualTo(CallbackSink.Handed.TARGET_BUSY);
         assertThat(client.inFlight()).as("the refused pop holds no slot").isEqualTo(2);
 
-        CompletableFuture<CallbackOutcome> other = new CompletableFuture<>();
-        assertThat(
-                client.trySend(new Pop(4, live.url("/other"), new byte[0], 1, 0), other::complete))
+        CompletableFuture<CallbackOutcome> elsewhere = new CompletableFuture<>();
+        assertThat(client.trySend(pop(4, other.url("/other")), elsewhere::complete))
             .isEqualTo(CallbackSink.Handed.SENT);
-        assertThat(other.get(10, TimeUnit.SECONDS).success()).isTrue();
+        assertThat(elsewhere.get(10, TimeUnit.SECONDS).success()).isTrue();
 
-        answer.countDown();
+        firstAnswers.countDown();
         for (CompletableFuture<CallbackOutcome> outcome : held) {
           assertThat(outcome.get(10, TimeUnit.SECONDS).success()).isTrue();
         }
-        assertThat(client.inFlight(silent.baseUrl())).isZero();
-        CompletableFuture<CallbackOutcome> again = new CompletableFuture<>();
-        assertThat(client.trySend(new Pop(5, silent.url(path), new byte[0], 1, 0), again::complete))
-            .isEqualTo(CallbackSink.Handed.SENT);
-        assertThat(again.get(10, TimeUnit.SECONDS).success()).isTrue();
+        assertThat(client.inFlight(target.baseUrl())).isZero();
+        // Answering now: it may have every slot, and only the global limit refuses.
+        held.clear();
+        for (int i = 5; i <= 8; i++) {
+          CompletableFuture<CallbackOutcome> outcome = new CompletableFuture<>();
+          held.add(outcome);
+          assertThat(client.trySend(pop(i, target.url(later)), outcome::complete))
+              .isEqualTo(CallbackSink.Handed.SENT);
+        }
+        assertThat(client.trySend(pop(9, target.url(later)), outcome -> {}))
+            .isEqualTo(CallbackSink.Handed.FULL);
+        laterAnswers.countDown();
+        for (CompletableFuture<CallbackOutcome> outcome : held) {
+          assertThat(outcome.get(10, TimeUnit.SECONDS).success()).isTrue();
+        }
       } finally {
-        answer.countDown();
+        firstAnswers.countDown();
+        laterAnswers.countDown();
+        client.stop(0);
+      }
+    }
+  }
+
+  /** A target whose callback timed out is silent again, and limited, until it next answers. */
+  @Test
+  void aTargetWhoseCallbackTimedOutIsSilentUntilItAnswers() throws Exception {
+    try (CallbackServer target = CallbackServer.start()) {
+      String path = target.newPath("flaky");
+      CountDownLatch thirdAnswers = new CountDownLatch(1);
+      CountDownLatch laterAnswer = new CountDownLatch(1);
+      CallbackServer.Responder third = heldUntil(thirdAnswers);
+      CallbackServer.Responder later = heldUntil(laterAnswer);
+      // The first answers at once, the second after the 200 ms deadline, the rest when let.
+      target.respond(
+          path,
+          request ->
+              switch (request.number()) {
+                case 1 -> Reply.ok();
+                case 2 -> Reply.ok().after(Duration.ofMillis(1000));
+                case 3 -> third.reply(request);
+                default -> later.reply(request);
+              });
+      CallbackClient client = new CallbackClient(200, 4, 1, 10, 1);
+      client.start();
+      try {
+        CompletableFuture<CallbackOutcome> answered = new CompletableFuture<>();
+        client.trySend(pop(1, target.url(path)), answered::complete);
+        assertThat(answered.get(10, TimeUnit.SECONDS).success()).isTrue();
+        CompletableFuture<CallbackOutcome> timedOut = new CompletableFuture<>();
+        client.trySend(pop(2, target.url(path)), timedOut::complete);
+        assertThat(timedOut.get(10, TimeUnit.SECONDS))
+            .isEqualTo(CallbackOutcome.failed("timed out after 200 ms"));
+
+        CompletableFuture<CallbackOutcome> three = new CompletableFuture<>();
+        assertThat(client.trySend(pop(3, target.url(path)), three::complete))
+            .isEqualTo(CallbackSink.Handed.SENT);
+        target.awaitRequests(path, 3);
+        assertThat(client.trySend(pop(4, target.url(path)), outcome -> {}))
+            .as("silent since its timeout, with one in flight")
+            .isEqualTo(CallbackSink.Handed.TARGET_BUSY);
+        thirdAnswers.countDown();
+        assertThat(three.get(10, TimeUnit.SECONDS).success()).isTrue();
+
+        CompletableFuture<CallbackOutcome> four = new CompletableFuture<>();
+        CompletableFuture<CallbackOutcome> five = new CompletableFuture<>();
+        assertThat(client.trySend(pop(4, target.url(path)), four::complete))
+            .isEqualTo(CallbackSink.Handed.SENT);
+        assertThat(client.trySend(pop(5, target.url(path)), five::complete))
+            .as("answering again: beyond the limit")
+            .isEqualTo(CallbackSink.Handed.SENT);
+        laterAnswer.countDown();
+        assertThat(four.get(10, TimeUnit.SECONDS).success()).isTrue();
+        assertThat(five.get(10, TimeUnit.SECONDS).success()).isTrue();
+      } finally {
+        thirdAnswers.countDown();
+        laterAnswer.countDown();
         client.stop(0);
       }
     }

@@ -1,6 +1,7 @@
 package org.chronos.node;
 
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -33,8 +34,9 @@ import org.slf4j.LoggerFactory;
  * <p>Also which timers' live news to a site failed on this node ({@link #owe}): the site's re-send
  * then includes them though this node is not their primary (the primary may never have seen the
  * site fail), with the timer as it was sent when this node holds no copy of it (it took a client's
- * request for a timer it is no replica of). At most {@code maxOwedPerSite} per site; beyond that
- * the site gets those timers at their next change, as before.
+ * request for a timer it is no replica of), or was not sent because the site does not answer. At
+ * most {@code maxOwedPerSite} per site; beyond that the site gets those timers at their next change
+ * (news to a site taken for down is then queued and retried, not owed).
  */
 final class SiteResends {
   private static final Logger LOG = LoggerFactory.getLogger(SiteResends.class);
@@ -170,22 +172,25 @@ final class SiteResends {
   }
 
   /**
-   * Live news of timer {@code id} did not reach {@code site} from this node; {@code sent} is the
-   * timer as sent if this node holds no copy of it (detached, never changed afterwards), else null.
+   * Live news of timer {@code id} did not reach {@code site} from this node, or was not sent since
+   * the site does not answer; {@code sent} is the timer as sent if this node holds no copy of it
+   * (detached, never changed afterwards), else null. Returns whether it is owed: false when the
+   * site is owed {@code maxOwedPerSite} others already.
    */
-  synchronized void owe(String site, long id, Timer sent) {
+  synchronized boolean owe(String site, long id, Timer sent) {
     LinkedHashMap<Long, Owed> ids = owed.computeIfAbsent(site, s -> new LinkedHashMap<>());
     Owed before = ids.get(id);
     if (before == null && ids.size() >= maxOwedPerSite) {
-      return;
+      return false;
     }
     if (before != null
         && sent != null
         && before.sent() != null
         && before.sent().startMillis() > sent.startMillis()) {
-      return; // a later version's failure got here first
+      return true; // a later version's failure got here first
     }
     ids.put(id, new Owed(id, sent));
+    return true;
   }
 
   /** Lets go of the timers owed to sites no longer in the sites file. */
@@ -200,8 +205,8 @@ final class SiteResends {
   }
 
   /** Gives back timers taken by {@link #takeOwed} that a re-send did not get to. */
-  synchronized void oweAgain(String site, Map<Long, Owed> ids) {
-    for (Owed o : ids.values()) {
+  synchronized void oweAgain(String site, Collection<Owed> notSent) {
+    for (Owed o : notSent) {
       owe(site, o.id(), o.sent());
     }
   }

@@ -306,9 +306,12 @@ public final class TimerNode implements TimerEvents {
       replicator.send(peers, path, body);
     }
     if (siteBody != null) {
-      // A node that is no replica of the timer holds no copy of it to re-send: owed as sent.
+      // A node that is no replica of the timer holds no copy of it to re-send: owed as sent. The
+      // primary's re-send carries the timer in any case.
       Timer sent = index < 0 ? timer : null;
-      siteReplicator.send(otherSites, path, siteBody, site -> siteResends.owe(site, id, sent));
+      boolean primary = index == 0;
+      siteReplicator.send(
+          otherSites, path, siteBody, site -> siteResends.owe(site, id, sent) || primary);
     }
   }
 
@@ -430,11 +433,12 @@ public final class TimerNode implements TimerEvents {
     others.remove(sc.localSite());
     if (!timer.isTombstone()) {
       long id = timer.id();
+      boolean primary = isPrimaryHere(timer);
       siteReplicator.send(
           others,
           path,
           TimerJson.writeForSite(timer, now),
-          site -> siteResends.owe(site, id, null));
+          site -> siteResends.owe(site, id, null) || primary);
       return;
     }
     // A site owed it gets it when it answers again (resendOwedDeletion), not retried meanwhile;
@@ -486,7 +490,7 @@ public final class TimerNode implements TimerEvents {
       // No time limit: the timer thread takes it in turn, and a stop interrupts the wait.
       work = timers.query(store -> gather(store, site, owedLive)).get();
     } catch (Exception e) {
-      siteResends.oweAgain(site, owedLive);
+      siteResends.oweAgain(site, owedLive.values());
       throw e;
     }
     int timersToSend = work.ids().size() + work.asSent().size();
@@ -537,7 +541,7 @@ public final class TimerNode implements TimerEvents {
       // What this re-send did not get to is still owed: the next one, when the site answers
       // again, sends it.
       oweAgain(site, work.owed().subList(deletionsSent, work.owed().size()));
-      siteResends.oweAgain(site, owedLive);
+      siteResends.oweAgain(site, owedLive.values());
       throw e;
     }
     LOG.info("site {}: re-send done", site);
@@ -622,9 +626,11 @@ public final class TimerNode implements TimerEvents {
     byte[] body = TimerJson.writeForSite(t, now);
     if (!t.isTombstone()) {
       long id = t.id();
-      siteReplicator.sendSnapshot(site, path, body, failed -> siteResends.owe(failed, id, null));
+      boolean primary = isPrimaryHere(t);
+      siteReplicator.sendSnapshot(
+          site, path, body, failed -> siteResends.owe(failed, id, null) || primary);
     } else if (!owe) {
-      siteReplicator.send(List.of(site), path, body);
+      siteReplicator.send(List.of(site), path, body, null);
     } else {
       Timer owed = t.snapshot(); // detached: the store's copy changes on
       siteReplicator.send(

@@ -55,10 +55,14 @@ public final class OwedDeletions {
     this.metrics = metrics;
   }
 
-  /** {@code site} did not get {@code tombstone} (a detached copy, never changed afterwards). */
-  public synchronized void add(String site, Timer tombstone) {
+  /**
+   * {@code site} did not get {@code tombstone} (a detached copy, never changed afterwards). Returns
+   * whether it is owed now: false only when none are kept ({@code maxPerSite} 0); beyond {@code
+   * maxPerSite} the oldest is let go instead.
+   */
+  public synchronized boolean add(String site, Timer tombstone) {
     if (maxPerSite <= 0) {
-      return;
+      return false;
     }
     LinkedHashMap<Long, Timer> owed = bySite.get(site);
     if (owed == null) {
@@ -72,7 +76,7 @@ public final class OwedDeletions {
     // earlier one (a resend of it that failed again) does not replace a later one.
     Timer held = owed.get(tombstone.id());
     if (held != null && held.startMillis() > tombstone.startMillis()) {
-      return;
+      return true; // owed a later one, which ends the timer there too
     }
     owed.remove(tombstone.id());
     owed.put(tombstone.id(), tombstone);
@@ -90,6 +94,7 @@ public final class OwedDeletions {
       }
     }
     count();
+    return true;
   }
 
   /**

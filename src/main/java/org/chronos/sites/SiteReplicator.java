@@ -36,6 +36,11 @@ import org.slf4j.LoggerFactory;
  * is noticed even when no timer is headed there. Each probe round first tells {@code onConfigured}
  * which remote sites the sites file names now, so what is kept for a site taken out of it can be
  * let go.
+ *
+ * <p>A message to a site taken for down is not queued when its sender can owe it to the site's
+ * re-send ({@link Owe}): queued, each was retried for {@code replication.retryFor} and held in
+ * memory meanwhile, up to {@code replication.maxQueuedPerPeer} of them, and a site back within that
+ * time got both them and the re-send. Only the probe then tells that the site answers again.
  */
 public final class SiteReplicator {
   private static final Logger LOG = LoggerFactory.getLogger(SiteReplicator.class);
@@ -270,46 +275,60 @@ public final class SiteReplicator {
     }
   }
 
-  /** Sends {@code PUT path} with the body to each named remote site that is still configured. */
-  public void send(Collection<String> siteNames, String path, byte[] body) {
-    send(siteNames, path, body, null);
+  /**
+   * What a sender does with a message a site did not get (after its retries), or that is not sent
+   * because the site does not answer: it owes the site the timer, which the site's re-send then
+   * carries when it answers again.
+   */
+  @FunctionalInterface
+  public interface Owe {
+    /**
+     * Owes {@code site} the message's timer. Returns whether the site's next re-send carries it:
+     * false when it could not be kept (over a cap), and then the message to a site taken for down
+     * is queued and retried all the same.
+     */
+    boolean owe(String site);
   }
 
   /**
-   * As {@link #send(Collection, String, byte[])}, and tells {@code failedTo} (if not null) the name
-   * of each site the message could not be delivered to, retries included.
+   * Sends {@code PUT path} with the body to each named remote site that is still configured, and
+   * has {@code owe} (if not null) owe each site that does not get it, retries included. To a site
+   * taken for down the message is not queued at all when it can be owed.
    */
-  public void send(
-      Collection<String> siteNames, String path, byte[] body, Consumer<String> failedTo) {
+  public void send(Collection<String> siteNames, String path, byte[] body, Owe owe) {
     SitesConfig config = sites.get();
     for (String name : siteNames) {
-      sendTo(config, name, path, body, Replicator.NOT_A_SNAPSHOT, failedTo);
+      sendTo(config, name, path, body, Replicator.NOT_A_SNAPSHOT, owe);
     }
   }
 
   /** Queues the message to one site, unless it is this one or no longer configured. */
   private void sendTo(
-      SitesConfig config,
-      String name,
-      String path,
-      byte[] body,
-      long snapshotMicros,
-      Consumer<String> failedTo) {
+      SitesConfig config, String name, String path, byte[] body, long snapshotMicros, Owe owe) {
     String address = config.remoteSites().get(name);
     if (address == null || name.equals(config.localSite())) {
       return;
     }
     SiteState state = states.computeIfAbsent(name, SiteState::new);
+    if (owe != null && state.failing.get() && owe.owe(name)) {
+      // Looked at again after owing: if the site still fails, the re-send its next answer starts
+      // takes what is owed after this. If it answered meanwhile, that re-send may have taken what
+      // was owed before this: the message goes too.
+      if (state.failing.get()) {
+        state.failed.inc();
+        return;
+      }
+    }
     replicator.sendSnapshot(
-        java.util.List.of(address), path, body, snapshotMicros, outcome(name, state, failedTo));
+        java.util.List.of(address), path, body, snapshotMicros, outcome(name, state, owe));
   }
 
-  private Replicator.Outcome outcome(String name, SiteState state, Consumer<String> failedTo) {
+  private Replicator.Outcome outcome(String name, SiteState state, Owe owe) {
     return new Replicator.Outcome() {
       @Override
       public void delivered(String peer, boolean ok) {
-        if (!ok && failedTo != null && !stopped) {
-          failedTo.accept(name);
+        if (!ok && owe != null && !stopped) {
+          owe.owe(name);
         }
         record(name, state, ok);
       }
@@ -348,11 +367,12 @@ public final class SiteReplicator {
    * Sends {@code PUT path} with the body to the named remote site, if still configured, as a
    * snapshot of the timer (not news of a change): a copy re-sent to a site that answers again,
    * which may have popped the timer since, and whose nodes of ours keep that pop (an original node
-   * takes it as news). {@code failedTo}, if not null, is told the site's name if the copy is not
-   * delivered, retries included.
+   * takes it as news). {@code owe}, if not null, owes the site the timer if the copy is not
+   * delivered, retries included, or not sent because the site does not answer (as for {@link
+   * #send}).
    */
-  public void sendSnapshot(String siteName, String path, byte[] body, Consumer<String> failedTo) {
-    sendTo(sites.get(), siteName, path, body, SNAPSHOT_LATE_BY_MICROS, failedTo);
+  public void sendSnapshot(String siteName, String path, byte[] body, Owe owe) {
+    sendTo(sites.get(), siteName, path, body, SNAPSHOT_LATE_BY_MICROS, owe);
   }
 
   /**

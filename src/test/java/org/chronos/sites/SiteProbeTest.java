@@ -9,9 +9,12 @@ import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.chronos.testing.ChronosClient;
 import org.chronos.testing.ClusterHarness;
@@ -40,6 +43,10 @@ class SiteProbeTest {
   private void ping(HttpExchange exchange) throws IOException {
     try (exchange) {
       int n = pings.incrementAndGet();
+      if (down) {
+        exchange.sendResponseHeaders(503, -1);
+        return;
+      }
       if (n == slowPing) {
         try {
           Thread.sleep(SiteReplicator.PROBE_TIMEOUT_MILLIS + 500);
@@ -59,7 +66,12 @@ class SiteProbeTest {
 
   private void put(HttpExchange exchange) throws IOException {
     try (exchange) {
+      timerRequests.incrementAndGet();
       String body = new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+      if (down) {
+        exchange.sendResponseHeaders(503, -1);
+        return;
+      }
       if (singlePuts && body.contains("\"Requests\"")) {
         exchange.sendResponseHeaders(404, -1); // as an original node: single PUTs then
         return;
@@ -80,6 +92,9 @@ class SiteProbeTest {
         return;
       }
       puts.incrementAndGet();
+      taken
+          .computeIfAbsent(exchange.getRequestURI().getPath(), p -> new CopyOnWriteArrayList<>())
+          .add(body);
       exchange.sendResponseHeaders(200, -1);
     }
   }
@@ -95,6 +110,17 @@ class SiteProbeTest {
 
   /** The paths of the timers the site took. */
   private final Set<String> received = ConcurrentHashMap.newKeySet();
+
+  /** Whether the site answers neither pings nor timers (503), as one that is down. */
+  private volatile boolean down;
+
+  /** Requests to {@code /timers} that reached the site, whatever it answered. */
+  private final AtomicInteger timerRequests = new AtomicInteger();
+
+  /** The bodies of the single timers the site took, by path, in the order taken. */
+  private final Map<String, List<String>> taken = new ConcurrentHashMap<>();
+
+  private static final String NEVER = "http://127.0.0.1:1/never";
 
   private static final String REFUSED = "refused-by-the-other-site";
   private final AtomicInteger refusals = new AtomicInteger();
@@ -278,6 +304,60 @@ class SiteProbeTest {
     await("the timers sent to the site once it takes timers again")
         .atMost(Duration.ofSeconds(30))
         .until(() -> received.containsAll(owed));
+  }
+
+  /**
+   * While a site is taken for down, the news of each new timer and deletion for it is owed to the
+   * re-send its next answer starts, not queued: queued, each was retried for {@code
+   * replication.retryFor} and held in memory meanwhile, up to {@code replication.maxQueuedPerPeer}
+   * of them, and a site back within that time got both them and the re-send. Only the probe then
+   * tells that the site answers again; every timer reaches it, the deletion too, each new one once.
+   */
+  @Test
+  void newsForASiteTakenForDownIsOwedToItsNextReSendInsteadOfQueued() {
+    started = "1700000000000";
+    singlePuts = true;
+    Node node = startWithTheSite("replication:", "  retryFor: 200ms");
+    String deleted = node.client().createTimer(TimerJson.oneShot(600, NEVER, "to-be-deleted"));
+    await("the timer sent to the site").until(() -> received.contains(deleted));
+
+    down = true;
+    // Its news fails (after a retry): the site is taken for down at once, not two probes later.
+    node.client().createTimer(TimerJson.oneShot(600, NEVER, "failed"));
+    await("the site taken for down, its news given up on")
+        .until(
+            () ->
+                Integer.valueOf(0).equals(answering(node))
+                    && node.metrics().counter("chronos.sites.site1.failed").getCount() == 1);
+    int requestsBefore = timerRequests.get();
+    List<String> made = new ArrayList<>();
+    for (int i = 0; i < 10; i++) {
+      made.add(node.client().createTimer(TimerJson.oneShot(600, NEVER, "made-while-down-" + i)));
+    }
+    assertThat(node.client().delete(deleted).statusCode()).isEqualTo(200);
+    await("the deletion owed to the site")
+        .atMost(Duration.ofSeconds(20))
+        .until(
+            () ->
+                Long.valueOf(1).equals(node.client().gauge("chronos.sites.site1.deletions-owed")));
+    assertThat(timerRequests.get())
+        .as("timer messages sent to the site while it was taken for down")
+        .isEqualTo(requestsBefore);
+    assertThat(node.metrics().counter("chronos.sites.site1.failed").getCount())
+        .as("messages the site did not get")
+        .isEqualTo(12);
+
+    down = false;
+    await("every timer made meanwhile, and the deletion, sent to the site once it answers")
+        .atMost(Duration.ofSeconds(15))
+        .until(
+            () ->
+                received.containsAll(made)
+                    && taken.get(deleted).stream().anyMatch(b -> b.contains("\"opaque\":\"\"")));
+    for (String location : made) {
+      assertThat(taken.get(location)).as("copies of %s the site took", location).hasSize(1);
+    }
+    assertThat(answering(node)).isEqualTo(1);
   }
 
   /**

@@ -2,6 +2,7 @@ package org.chronos.node;
 
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,7 +30,8 @@ import org.slf4j.LoggerFactory;
  * the re-send over, in the same order: the timers past the queue's size never reached it, the site
  * flapped between down and answering, and live news to it waited behind the flood. Here each chunk
  * waits until the site's queue has drained to a chunk's size, so live news waits behind at most
- * that much.
+ * that much. A re-send cut short by the site's next failure is not started over from the same head
+ * the next time, but goes on where it stopped ({@link #inResendOrder}).
  *
  * <p>Also which timers' live news to a site failed on this node ({@link #owe}): the site's re-send
  * then includes them though this node is not their primary (the primary may never have seen the
@@ -45,7 +47,8 @@ final class SiteResends {
   static final long POLL_MILLIS = 10;
 
   /**
-   * A re-send that must stop: the site failed again (it starts over when it answers), or a stop.
+   * A re-send that must stop: the site failed again (the next goes on where it stopped, when the
+   * site answers), or a stop.
    */
   static final class Abandoned extends Exception {
     Abandoned(String why) {
@@ -70,6 +73,8 @@ final class SiteResends {
   private final int chunk;
   private final int maxOwedPerSite;
   private final Map<String, LinkedHashMap<Long, Owed>> owed = new HashMap<>();
+  // Per site, the last id a re-send handed over of the timers this node is primary for.
+  private final Map<String, Long> handedOverUpTo = new HashMap<>();
 
   /**
    * A timer whose live news to a site failed here: {@code sent} is the timer as sent when this node
@@ -142,7 +147,7 @@ final class SiteResends {
           return;
         }
         // The thread must go on: the next answer of this site, or of another, starts a re-send.
-        LOG.error("re-send to site {} failed; it starts over when the site answers again", site, e);
+        LOG.error("re-send to site {} failed; it goes on when the site answers again", site, e);
       }
     } while (!stopped && !requests.compareAndSet(seen, 0));
   }
@@ -162,7 +167,7 @@ final class SiteResends {
         throw new Abandoned("the site is no longer at " + address);
       }
       if (failing.test(site)) {
-        throw new Abandoned("the site failed again; the re-send starts over when it answers");
+        throw new Abandoned("the site failed again; the re-send goes on when it answers");
       }
       if (pending.applyAsInt(address) <= chunk) {
         return;
@@ -196,6 +201,7 @@ final class SiteResends {
   /** Lets go of the timers owed to sites no longer in the sites file. */
   synchronized void keepOnly(java.util.Set<String> configured) {
     owed.keySet().retainAll(configured);
+    handedOverUpTo.keySet().retainAll(configured);
   }
 
   /** Takes the timers owed to {@code site} ({@link #owe}), by id. */
@@ -209,6 +215,38 @@ final class SiteResends {
     for (Owed o : notSent) {
       owe(site, o.id(), o.sent());
     }
+  }
+
+  /**
+   * The ids of the timers this node is primary for, in the order a re-send to {@code site} sends
+   * them: ascending, from after the last one the previous re-send handed over ({@link
+   * #handedOver}), then round from the lowest. Started over from the same head each time, a re-send
+   * to a site that failed again sooner than a whole re-send takes never reached the tail. Timers
+   * handed over before come round again at the end, read as they are then.
+   */
+  List<Long> inResendOrder(String site, List<Long> ids) {
+    List<Long> sorted = new ArrayList<>(ids);
+    sorted.sort(null);
+    Long after;
+    synchronized (this) {
+      after = handedOverUpTo.get(site);
+    }
+    if (after == null) {
+      return sorted;
+    }
+    int from = Collections.binarySearch(sorted, after);
+    from = from >= 0 ? from + 1 : -from - 1;
+    List<Long> inOrder = new ArrayList<>(sorted.size());
+    inOrder.addAll(sorted.subList(from, sorted.size()));
+    inOrder.addAll(sorted.subList(0, from));
+    return inOrder;
+  }
+
+  /**
+   * A re-send to {@code site} has handed over the ids of {@link #inResendOrder} up to {@code id}.
+   */
+  synchronized void handedOver(String site, long id) {
+    handedOverUpTo.put(site, id);
   }
 
   /** The list in chunks of {@link #chunk}. */

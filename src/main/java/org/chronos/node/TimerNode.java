@@ -472,10 +472,13 @@ public final class TimerNode implements TimerEvents {
   }
 
   /**
-   * What a re-send sends: deletions owed to the site, ids of timers held here, and timers owed as
-   * sent by this node, which holds no copy of them.
+   * What a re-send sends, in this order: deletions owed to the site, timers whose news to it failed
+   * here or was not sent ({@link SiteResends#owe}), and the ids of the other timers held here that
+   * this node is primary for. What was owed goes first: a re-send the site's next failure cuts
+   * short gives it back, less what it handed over, and the timers handed over when the site failed
+   * are owed again, so each re-send gets further.
    */
-  private record Resend(List<Timer> owed, List<Long> ids, List<Timer> asSent) {}
+  private record Resend(List<Timer> owed, List<SiteResends.Owed> owedLive, List<Long> ids) {}
 
   /** One re-send to {@code site}, on the re-send thread ({@link #resendToSite}). */
   private void resendNow(String site) throws Exception {
@@ -493,20 +496,22 @@ public final class TimerNode implements TimerEvents {
       siteResends.oweAgain(site, owedLive.values());
       throw e;
     }
-    int timersToSend = work.ids().size() + work.asSent().size();
+    int timersToSend = work.owedLive().size() + work.ids().size();
     if (timersToSend == 0 && work.owed().isEmpty()) {
       LOG.info("site {} answers: this node holds nothing to send it", site);
       return;
     }
     LOG.info(
-        "site {} answers: sending it {} timers and tombstones, {} of them after a failed send"
-            + " here, and {} deletions it did not get ({} at a time)",
+        "site {} answers: sending it up to {} timers and tombstones, {} of them after a failed"
+            + " or withheld send here, and {} deletions it did not get ({} at a time)",
         site,
         timersToSend,
-        owedLive.size(),
+        work.owedLive().size(),
         work.owed().size(),
         siteResends.chunk());
+    List<Long> ids = siteResends.inResendOrder(site, work.ids());
     int deletionsSent = 0;
+    int owedLiveSent = 0;
     try {
       for (List<Timer> chunk : siteResends.chunks(work.owed())) {
         siteResends.awaitRoom(site, address);
@@ -514,7 +519,12 @@ public final class TimerNode implements TimerEvents {
             timers, chunk, (store, tombstone, now) -> resendOwedDeletion(site, store, tombstone));
         deletionsSent += chunk.size();
       }
-      for (List<Long> chunk : siteResends.chunks(work.ids())) {
+      for (List<SiteResends.Owed> chunk : siteResends.chunks(work.owedLive())) {
+        siteResends.awaitRoom(site, address);
+        inTurn(timers, chunk, (store, owed, now) -> resendOwed(site, store, owed, now));
+        owedLiveSent += chunk.size();
+      }
+      for (List<Long> chunk : siteResends.chunks(ids)) {
         siteResends.awaitRoom(site, address);
         inTurn(
             timers,
@@ -525,33 +535,23 @@ public final class TimerNode implements TimerEvents {
                 resendHeld(site, t, now, false);
               }
             });
-      }
-      for (List<Timer> chunk : siteResends.chunks(work.asSent())) {
-        siteResends.awaitRoom(site, address);
-        long now = clock.millis();
-        for (Timer t : chunk) {
-          siteReplicator.sendSnapshot(
-              site,
-              TimerPath.location(t.id(), t.replicationFactor()),
-              TimerJson.writeForSite(t, now),
-              failed -> siteResends.owe(failed, t.id(), t));
-        }
+        siteResends.handedOver(site, chunk.get(chunk.size() - 1));
       }
     } catch (Exception e) {
       // What this re-send did not get to is still owed: the next one, when the site answers
-      // again, sends it.
+      // again, sends it first. What it handed over and the site did not get is owed anew.
       oweAgain(site, work.owed().subList(deletionsSent, work.owed().size()));
-      siteResends.oweAgain(site, owedLive.values());
+      siteResends.oweAgain(site, work.owedLive().subList(owedLiveSent, work.owedLive().size()));
       throw e;
     }
     LOG.info("site {}: re-send done", site);
   }
 
   /**
-   * On the timer thread: the deletions owed to {@code site}, the timers held here that go to it
-   * (those this node is primary for, and those owed it that this node holds as a replica), and the
-   * owed ones this node holds no copy of, as it sent them. A "no replica any more" tombstone held
-   * here is no deletion: it never goes.
+   * On the timer thread: the deletions owed to {@code site}, the timers owed it ({@code owedLive},
+   * sent by {@link #resendOwed}), and the ids of the other timers held here that go to it, those
+   * this node is primary for. A "no replica any more" tombstone held here is no deletion: it never
+   * goes.
    */
   private Resend gather(TimerStore store, String site, Map<Long, SiteResends.Owed> owedLive) {
     List<Timer> owed = owedDeletions.take(site, clock.millis());
@@ -563,23 +563,38 @@ public final class TimerNode implements TimerEvents {
             // Tombstones too: a deletion (or a last pop) the site missed while it did not answer
             // would otherwise leave its copy live there, to pop and come back.
             if (t.sites().contains(site)
-                && (isPrimaryHere(t, local)
-                    || (owedLive.containsKey(t.id()) && t.replicas().contains(local)))) {
+                && isPrimaryHere(t, local)
+                && !owedLive.containsKey(t.id())) {
               ids.add(t.id());
             }
           });
-      List<Timer> asSent = new ArrayList<>();
-      for (SiteResends.Owed o : owedLive.values()) {
-        Timer held = store.get(o.id());
-        boolean heldAsReplica = held != null && held.replicas().contains(local);
-        if (!heldAsReplica && o.sent() != null) {
-          asSent.add(o.sent());
-        }
-      }
-      return new Resend(owed, ids, asSent);
+      return new Resend(owed, new ArrayList<>(owedLive.values()), ids);
     } catch (RuntimeException | Error e) {
       oweAgain(site, owed);
       throw e;
+    }
+  }
+
+  /**
+   * Sends {@code site} a timer owed to it ({@link SiteResends#owe}): this node's copy as it is now
+   * if this node holds it as a replica, else the timer as this node sent it, if it holds no copy of
+   * it (it took a client's request for a timer it is no replica of). Timer thread.
+   */
+  private void resendOwed(String site, TimerStore store, SiteResends.Owed owed, long now) {
+    Timer held = store.get(owed.id());
+    if (held != null && held.replicas().contains(view.get().localAddress())) {
+      if (held.sites().contains(site)) {
+        resendHeld(site, held, now, false);
+      }
+      return;
+    }
+    Timer sent = owed.sent();
+    if (sent != null) {
+      siteReplicator.sendSnapshot(
+          site,
+          TimerPath.location(sent.id(), sent.replicationFactor()),
+          TimerJson.writeForSite(sent, now),
+          failed -> siteResends.owe(failed, sent.id(), sent));
     }
   }
 
@@ -617,20 +632,22 @@ public final class TimerNode implements TimerEvents {
   /**
    * Sends {@code site} a timer as this node holds it, to a site that answers again (timer thread).
    * A tombstone (a deletion or a last pop the site missed) goes as news, which ends the timer
-   * there, and if {@code owe}, is owed again when it fails. A live timer goes as a snapshot: cut
-   * off from this site, that one may have popped or deleted it since, and keeps that ({@link
-   * #acceptFromOtherSite}).
+   * there, and if {@code owe}, is owed again as a deletion when it fails. A live timer goes as a
+   * snapshot: cut off from this site, that one may have popped or deleted it since, and keeps that
+   * ({@link #acceptFromOtherSite}). Either, failing otherwise, is owed to the next re-send by id,
+   * which sends it as it is then.
    */
   private void resendHeld(String site, Timer t, long now, boolean owe) {
     String path = TimerPath.location(t.id(), t.replicationFactor());
     byte[] body = TimerJson.writeForSite(t, now);
+    long id = t.id();
+    boolean primary = isPrimaryHere(t);
     if (!t.isTombstone()) {
-      long id = t.id();
-      boolean primary = isPrimaryHere(t);
       siteReplicator.sendSnapshot(
           site, path, body, failed -> siteResends.owe(failed, id, null) || primary);
     } else if (!owe) {
-      siteReplicator.send(List.of(site), path, body, null);
+      siteReplicator.send(
+          List.of(site), path, body, failed -> siteResends.owe(failed, id, null) || primary);
     } else {
       Timer owed = t.snapshot(); // detached: the store's copy changes on
       siteReplicator.send(

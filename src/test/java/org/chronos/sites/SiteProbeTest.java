@@ -7,6 +7,7 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -47,6 +48,15 @@ class SiteProbeTest {
         exchange.sendResponseHeaders(503, -1);
         return;
       }
+      if (budget.get() <= 0) {
+        // Spent: down until the node has taken it for down, then it answers, and takes more.
+        Node node = flapping;
+        if (node == null || !Integer.valueOf(0).equals(answering(node))) {
+          exchange.sendResponseHeaders(503, -1);
+          return;
+        }
+        budget.set(FLAP_BUDGET);
+      }
       if (n == slowPing) {
         try {
           Thread.sleep(SiteReplicator.PROBE_TIMEOUT_MILLIS + 500);
@@ -78,6 +88,10 @@ class SiteProbeTest {
       }
       if (busy) {
         exchange.sendResponseHeaders(503, -1); // overloaded: its pings still answer
+        return;
+      }
+      if (budget.getAndUpdate(b -> Math.max(0, b - 1)) <= 0) {
+        exchange.sendResponseHeaders(503, -1);
         return;
       }
       received.add(exchange.getRequestURI().getPath());
@@ -121,6 +135,17 @@ class SiteProbeTest {
   private final Map<String, List<String>> taken = new ConcurrentHashMap<>();
 
   private static final String NEVER = "http://127.0.0.1:1/never";
+
+  /**
+   * How many more timers the site takes before it fails (answers neither timers nor pings) until
+   * {@link #flapping} has taken it for down; then it answers again and takes this many more.
+   */
+  private final AtomicInteger budget = new AtomicInteger(Integer.MAX_VALUE);
+
+  private static final int FLAP_BUDGET = 25;
+
+  /** The node whose view of the site ends a spent budget's outage; null: none. */
+  private volatile Node flapping;
 
   private static final String REFUSED = "refused-by-the-other-site";
   private final AtomicInteger refusals = new AtomicInteger();
@@ -358,6 +383,45 @@ class SiteProbeTest {
       assertThat(taken.get(location)).as("copies of %s the site took", location).hasSize(1);
     }
     assertThat(answering(node)).isEqualTo(1);
+  }
+
+  /**
+   * A site that fails again during every re-send, sooner than a whole re-send takes: each re-send
+   * started over from the head of the store's order, so the timers past what the site took between
+   * two failures never reached it. Each goes on where the one before stopped, and a timer changed
+   * since it was sent comes round again as it is now.
+   */
+  @Test
+  void aSiteThatFailsDuringEveryReSendStillGetsEveryTimerAsItIsNow() {
+    started = "1700000000000";
+    singlePuts = true;
+    // A chunk of 10 timers; a message the site does not take fails at once.
+    Node node = startWithTheSite("replication:", "  maxQueuedPerPeer: 40", "  retryFor: 0ms");
+    List<String> made = new ArrayList<>();
+    for (int i = 0; i < 60; i += 20) {
+      for (int j = i; j < i + 20; j++) {
+        made.add(node.client().createTimer(TimerJson.oneShot(600, NEVER, "f" + j)));
+      }
+      await("the new timers sent to the site, within the queue")
+          .until(() -> received.containsAll(made));
+    }
+
+    received.clear();
+    flapping = node;
+    budget.set(FLAP_BUDGET);
+    started = "1700000009000"; // the site's node restarted: it holds none of them now
+    await("a first timer re-sent").atMost(Duration.ofSeconds(10)).until(() -> !received.isEmpty());
+    String changed = received.iterator().next();
+    HttpResponse<String> update =
+        node.client().put(changed, TimerJson.oneShot(600, NEVER, "changed"));
+    assertThat(update.statusCode()).isEqualTo(200);
+
+    await("every timer sent to the site, which fails after every " + FLAP_BUDGET)
+        .atMost(Duration.ofSeconds(40))
+        .until(() -> received.containsAll(made));
+    await("the changed timer sent as it is now")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> taken.get(changed).get(taken.get(changed).size() - 1).contains("changed"));
   }
 
   /**

@@ -262,8 +262,9 @@ class GeoRedundancyTest {
   /**
    * The first site cannot reach the second (the second can reach the first) when a repeating timer
    * is deleted in the first. The second, not knowing, pops it as the first's backup and sends the
-   * news, which reaches the first while it still holds the tombstone, and before it has given up
-   * sending the deletion. By the version rule any pop beats a tombstone: the first must keep the
+   * news, which reaches the first while it still holds the tombstone, and while the deletion is
+   * still being retried, or owed already (the first has taken the second for down by then, and so
+   * did not send it). By the version rule any pop beats a tombstone: the first must keep the
    * deletion instead, or it holds the timer live again and pops it.
    */
   @Test

@@ -51,16 +51,17 @@ import org.slf4j.LoggerFactory;
  * work. A target ({@link Pop#target()}) that does not answer (its host gone, its packets dropped)
  * holds each of its callbacks for the whole timeout, so one such target with enough timers would
  * hold every slot, and the pops of every other target with them. So a silent target, one whose last
- * callback to end had no answer (timed out, or its connection failed), may have at most {@code
- * maxInFlightPerSilentTarget} in flight: beyond, {@link #trySend} refuses its pops (TARGET_BUSY)
- * and the timer thread holds them while it pops for other targets. A new target counts as silent
- * until it first answers, which a live one does within its response time; any answer, whatever its
- * status, ends a target's silence. Only a 2xx answer is a success. A callback whose connection the
- * target closed without answering (typically a pooled keep-alive connection the target closed just
- * as it was reused) is sent again on another connection within the same deadline: up to {@link
- * #MAX_UNSENT_RESENDS} times when the client found the connection closed before sending, up to
- * {@link #MAX_RESENDS} times when it closed or was reset after the request went out; an answer, a
- * timeout or a failed connect is never followed by another send.
+ * callback to end had no answer (timed out, or its connection failed) or that has answered none for
+ * {@link #QUIET_MILLIS}, may have at most {@code maxInFlightPerSilentTarget} in flight: beyond,
+ * {@link #trySend} refuses its pops (TARGET_BUSY) and the timer thread holds them while it pops for
+ * other targets. A new target counts as silent until it first answers, which a live one does within
+ * its response time; any answer, whatever its status, ends a target's silence. Only a 2xx answer is
+ * a success. A callback whose connection the target closed without answering (typically a pooled
+ * keep-alive connection the target closed just as it was reused) is sent again on another
+ * connection within the same deadline: up to {@link #MAX_UNSENT_RESENDS} times when the client
+ * found the connection closed before sending, up to {@link #MAX_RESENDS} times when it closed or
+ * was reset after the request went out; an answer, a timeout or a failed connect is never followed
+ * by another send.
  */
 public final class CallbackClient implements CallbackSink {
   private static final Logger LOG = LoggerFactory.getLogger(CallbackClient.class);
@@ -72,6 +73,7 @@ public final class CallbackClient implements CallbackSink {
   private final HostLookups hosts;
   private final int maxInFlight;
   private final int maxInFlightPerSilentTarget;
+  private final long quietNanos;
   // Callbacks in flight by target (Pop.target()), and whether each answers; a target with none in
   // flight has an entry only if it was answering.
   private final java.util.concurrent.ConcurrentHashMap<String, TargetLoad> perTarget =
@@ -101,6 +103,14 @@ public final class CallbackClient implements CallbackSink {
 
   private static final long TARGET_BUSY_LOG_NANOS = TimeUnit.SECONDS.toNanos(10);
   private static final int MAX_BUSY_LOGGED = 1_000;
+
+  /**
+   * How long (ms) a target may go without answering, with callbacks in flight, before it counts as
+   * silent (at most a quarter of the timeout): a target answering at a high rate that dies then
+   * takes no more than this to be limited, not a whole timeout, while one that answers goes on
+   * answering within it.
+   */
+  static final long QUIET_MILLIS = 250;
 
   /** Targets with nothing in flight remembered as answering, at most about; beyond, forgotten. */
   static final int MAX_TARGETS_KEPT = 10_000;
@@ -161,6 +171,32 @@ public final class CallbackClient implements CallbackSink {
       Timer latency,
       Counter resent,
       HostLookups.Lookup lookup) {
+    this(
+        timeoutMillis,
+        maxInFlight,
+        maxInFlightPerSilentTarget,
+        maxConnections,
+        ioThreads,
+        latency,
+        resent,
+        lookup,
+        Math.min(QUIET_MILLIS, Math.max(1, timeoutMillis / 4)));
+  }
+
+  /**
+   * As the other, with how long a target that has callbacks in flight may go without answering
+   * before it counts as silent (a test's).
+   */
+  CallbackClient(
+      long timeoutMillis,
+      int maxInFlight,
+      int maxInFlightPerSilentTarget,
+      int maxConnections,
+      int ioThreads,
+      Timer latency,
+      Counter resent,
+      HostLookups.Lookup lookup,
+      long quietMillis) {
     if (timeoutMillis < 1
         || maxInFlight < 1
         || maxInFlightPerSilentTarget < 1
@@ -177,6 +213,7 @@ public final class CallbackClient implements CallbackSink {
     this.resent = resent;
     this.maxInFlight = maxInFlight;
     this.maxInFlightPerSilentTarget = Math.min(maxInFlightPerSilentTarget, maxInFlight);
+    this.quietNanos = TimeUnit.MILLISECONDS.toNanos(quietMillis);
     this.slots = new Semaphore(maxInFlight);
     this.hosts = new HostLookups(lookup);
     this.client =
@@ -248,7 +285,7 @@ public final class CallbackClient implements CallbackSink {
         target,
         (t, load) -> {
           TargetLoad l = load == null ? new TargetLoad() : load;
-          if (!l.answering && l.inFlight >= maxInFlightPerSilentTarget) {
+          if (l.inFlight >= maxInFlightPerSilentTarget && silent(l, System.nanoTime())) {
             return l;
           }
           taken[0] = true;
@@ -268,8 +305,19 @@ public final class CallbackClient implements CallbackSink {
         target,
         (t, l) -> {
           l.answering = answered;
+          if (answered) {
+            l.answeredNanos = System.nanoTime();
+          }
           return --l.inFlight == 0 && !answered ? null : l;
         });
+  }
+
+  /**
+   * Silent: its last callback to end had no answer, or it has had none for {@code quietNanos}.
+   * Never answered counts as no answer.
+   */
+  private boolean silent(TargetLoad l, long now) {
+    return !l.answering || now - l.answeredNanos > quietNanos;
   }
 
   /**
@@ -294,11 +342,12 @@ public final class CallbackClient implements CallbackSink {
       busyLogged.values().removeIf(last -> now - last >= TARGET_BUSY_LOG_NANOS);
     }
     LOG.warn(
-        "{} is not answering: its last callback got no answer, and it has {} callbacks in flight"
-            + " (callbacks.maxInFlightPerSilentTarget): its pops wait until one answers or times"
-            + " out, other targets' go on (metric chronos.callbacks.waiting-for-target; at most one"
-            + " such line every {} s per target)",
+        "{} is not answering (its last callback got no answer, or none came in {} ms) and has {}"
+            + " callbacks in flight (callbacks.maxInFlightPerSilentTarget): its pops wait until one"
+            + " answers or times out, other targets' go on (metric"
+            + " chronos.callbacks.waiting-for-target; at most one such line every {} s per target)",
         withoutCredentials(target),
+        TimeUnit.NANOSECONDS.toMillis(quietNanos),
         inFlight(target),
         TimeUnit.NANOSECONDS.toSeconds(TARGET_BUSY_LOG_NANOS));
   }
@@ -430,10 +479,11 @@ public final class CallbackClient implements CallbackSink {
     return Target.of(uri).uri();
   }
 
-  /** A target's callbacks in flight, and whether its last one to end had an answer. */
+  /** A target's callbacks in flight, whether its last one to end had an answer, and when. */
   private static final class TargetLoad {
     volatile int inFlight;
     volatile boolean answering;
+    volatile long answeredNanos;
   }
 
   /** One callback's completion: whichever of response, failure or deadline comes first wins. */

@@ -487,7 +487,14 @@ public final class Replicator {
     // Requests in flight end now, and their senders hear of it as of any failure. Left to the
     // client's close, a graceful one waited up to 5 s more for them, and neither kind told their
     // senders anything.
-    List.copyOf(requests).forEach(Tracked::cancel);
+    for (Tracked<?> request : List.copyOf(requests)) {
+      try {
+        request.cancel();
+      } catch (RuntimeException e) {
+        // A sender's outcome that throws must not leave the other requests running.
+        LOG.warn("replication: ending a request in flight at stop failed", e);
+      }
+    }
     client.close(CloseMode.GRACEFUL);
     // Nobody waits for bulk room any more: a sender still waiting hears its messages failed.
     peers.values().forEach(p -> p.bulk.room.release(maxBulkQueued));
@@ -1065,6 +1072,8 @@ public final class Replicator {
       requests.add(this);
       if (ended) {
         requests.remove(this);
+      } else if (closed) {
+        cancel(); // started as the stop took its list of requests to end
       }
     }
 

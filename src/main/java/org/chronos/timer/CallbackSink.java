@@ -14,9 +14,9 @@ public interface CallbackSink {
      */
     FULL,
     /**
-     * Refused because its target ({@link Pop#target()}) has as many callbacks in flight as one
-     * target may: the timer thread holds this pop until one of them finishes, and goes on popping
-     * timers for other targets.
+     * Refused because its target ({@link Pop#target()}) has as many callbacks in flight as it may
+     * now: the timer thread holds this pop, offers it again after callbacks finish, and meanwhile
+     * goes on popping timers for other targets.
      */
     TARGET_BUSY
   }

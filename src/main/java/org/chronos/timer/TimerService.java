@@ -629,9 +629,6 @@ public final class TimerService {
       return 0;
     }
     offerWaitingAgain = false;
-    if (waitingEntries > 2 * store.asideCount() + 1024) {
-      dropPassedOver();
-    }
     int made = 0;
     int budget = maxWorkPerRound;
     var targets = waiting.values().iterator();
@@ -675,17 +672,32 @@ public final class TimerService {
     }
   }
 
-  /** Publishes how many pops wait for their target, and since when the oldest has. */
+  /**
+   * Publishes how many pops wait for their target, and since when the oldest has; first lets go of
+   * the entries passed over, the heads' at least, and all once they outnumber those still held
+   * (each keeps an old copy of its timer, opaque and all).
+   */
   private void noteWaiting() {
     if (waiting.isEmpty()) {
       waitingCount = 0;
       oldestWaitingMillis = Long.MAX_VALUE;
       return;
     }
+    if (waitingEntries > 2 * store.asideCount() + 64) {
+      dropPassedOver();
+    }
     long oldest = Long.MAX_VALUE;
-    for (java.util.ArrayDeque<Timer> queue : waiting.values()) {
-      Timer head = queue.peekFirst();
-      if (head != null && head.isAside()) {
+    var targets = waiting.values().iterator();
+    while (targets.hasNext()) {
+      java.util.ArrayDeque<Timer> queue = targets.next();
+      Timer head;
+      while ((head = queue.peekFirst()) != null && !head.isAside()) {
+        queue.pollFirst();
+        waitingEntries--;
+      }
+      if (head == null) {
+        targets.remove();
+      } else {
         oldest = Math.min(oldest, head.deadline());
       }
     }
@@ -748,7 +760,9 @@ public final class TimerService {
   }
 
   private void onOutcome(Timer timer, Pop pop, CallbackOutcome outcome) {
-    offerWaitingAgain = true; // a callback slot has come free
+    // A callback slot has come free: held pops may go, and the wheel's.
+    offerWaitingAgain = true;
+    sinkFull = false;
     popsOut.computeIfPresent(timer, (t, out) -> answered(out, pop));
     boolean current = store.get(timer.id()) == timer;
     if (outcome.success()) {

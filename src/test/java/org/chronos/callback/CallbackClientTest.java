@@ -1,6 +1,7 @@
 package org.chronos.callback;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import com.codahale.metrics.Counter;
 import com.codahale.metrics.Timer;
@@ -80,6 +81,60 @@ class CallbackClientTest {
     }
   }
 
+  /** A client whose targets count as silent after {@code quietMillis} without an answer. */
+  private static CallbackClient withQuietTime(
+      long timeoutMillis, int maxInFlight, int maxInFlightPerSilentTarget, long quietMillis) {
+    return new CallbackClient(
+        timeoutMillis,
+        maxInFlight,
+        maxInFlightPerSilentTarget,
+        10,
+        1,
+        new Timer(),
+        new Counter(),
+        InetAddress::getAllByName,
+        quietMillis);
+  }
+
+  /**
+   * A target that was answering and stops (its host dies with callbacks in flight) is limited once
+   * it has answered nothing for the quiet time, not only once a callback to it has timed out: at a
+   * high rate it would otherwise take every slot before its first timeout.
+   */
+  @Test
+  void aTargetThatStopsAnsweringIsLimitedAfterTheQuietTime() throws Exception {
+    try (CallbackServer target = CallbackServer.start()) {
+      CountDownLatch later = new CountDownLatch(1);
+      CallbackServer.Responder held = heldUntil(later);
+      String path = target.newPath("dies");
+      target.respond(path, request -> request.number() == 1 ? Reply.ok() : held.reply(request));
+      CallbackClient client = withQuietTime(30_000, 4, 1, 100);
+      client.start();
+      try {
+        CompletableFuture<CallbackOutcome> answered = new CompletableFuture<>();
+        client.trySend(pop(1, target.url(path)), answered::complete);
+        assertThat(answered.get(10, TimeUnit.SECONDS).success()).isTrue();
+        long answeredBy = System.nanoTime();
+        CompletableFuture<CallbackOutcome> unanswered = new CompletableFuture<>();
+        assertThat(client.trySend(pop(2, target.url(path)), unanswered::complete))
+            .isEqualTo(CallbackSink.Handed.SENT);
+
+        await("the quiet time passed since the last answer")
+            .atMost(Duration.ofSeconds(5))
+            .pollInterval(Duration.ofMillis(10))
+            .until(() -> System.nanoTime() - answeredBy > TimeUnit.MILLISECONDS.toNanos(100));
+        assertThat(client.trySend(pop(3, target.url(path)), outcome -> {}))
+            .as("quiet, with one in flight")
+            .isEqualTo(CallbackSink.Handed.TARGET_BUSY);
+        later.countDown();
+        assertThat(unanswered.get(10, TimeUnit.SECONDS).success()).isTrue();
+      } finally {
+        later.countDown();
+        client.stop(0);
+      }
+    }
+  }
+
   /** A responder that answers 200 once {@code answer} is counted down. */
   private static CallbackServer.Responder heldUntil(CountDownLatch answer) {
     return request -> {
@@ -111,7 +166,7 @@ class CallbackClientTest {
       String later = target.newPath("later");
       target.respond(first, heldUntil(firstAnswers));
       target.respond(later, heldUntil(laterAnswers));
-      CallbackClient client = new CallbackClient(30_000, 4, 2, 10, 1);
+      CallbackClient client = withQuietTime(30_000, 4, 2, 60_000);
       client.start();
       try {
         List<CompletableFuture<CallbackOutcome>> held = new java.util.ArrayList<>();
@@ -184,7 +239,7 @@ class CallbackClientTest {
                 case 3 -> third.reply(request);
                 default -> later.reply(request);
               });
-      CallbackClient client = new CallbackClient(200, 4, 1, 10, 1);
+      CallbackClient client = withQuietTime(200, 4, 1, 60_000);
       client.start();
       try {
         CompletableFuture<CallbackOutcome> answered = new CompletableFuture<>();

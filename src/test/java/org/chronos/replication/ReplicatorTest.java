@@ -375,7 +375,15 @@ class ReplicatorTest {
     Replicator r = start(1, 1, 16);
     String to = address();
     Map<String, Boolean> outcomes = new ConcurrentHashMap<>();
-    r.send(List.of(to), TIMER, BODY, (peerAddress, ok) -> outcomes.put("in flight", ok));
+    AtomicInteger told = new AtomicInteger();
+    r.send(
+        List.of(to),
+        TIMER,
+        BODY,
+        (peerAddress, ok) -> {
+          told.incrementAndGet();
+          outcomes.put("in flight", ok);
+        });
     peer.awaitRequest(TIMER);
 
     long started = System.nanoTime();
@@ -384,6 +392,7 @@ class ReplicatorTest {
 
     await().atMost(Duration.ofSeconds(5)).until(() -> outcomes.containsKey("in flight"));
     assertThat(outcomes).containsEntry("in flight", false);
+    assertThat(told).as("its sender told once").hasValue(1);
     assertThat(tookMillis).as("stop took %d ms", tookMillis).isLessThan(4_000);
   }
 

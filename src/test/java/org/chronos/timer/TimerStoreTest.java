@@ -171,4 +171,53 @@ class TimerStoreTest {
     assertThat(pollTo(T0 + 2999)).isEmpty();
     assertThat(pollTo(T0 + 3000)).hasSize(1);
   }
+
+  /** Due timers handed out by a poll and set aside, as the timer thread does for a busy target. */
+  private List<Timer> setAsideDueBy(long now) {
+    List<Timer> aside = new ArrayList<>();
+    store.poll(
+        now,
+        t -> {
+          store.setAside(t);
+          aside.add(t);
+          return true;
+        },
+        1000);
+    return aside;
+  }
+
+  /**
+   * A timer set aside is still stored and counted until it is popped, rescheduled, replaced (by
+   * another copy or by itself), removed or the store is cleared; and no poll hands it out again.
+   */
+  @Test
+  void aTimerSetAsideIsCountedUntilItIsPoppedReplacedOrRemoved() {
+    for (long id = 1; id <= 6; id++) {
+      store.put(timer(id, 1000, 3000, List.of()));
+    }
+    List<Timer> aside = setAsideDueBy(T0 + 1000);
+    assertThat(aside).hasSize(6);
+    assertThat(store.asideCount()).isEqualTo(6);
+    assertThat(aside).allMatch(Timer::isAside).noneMatch(Timer::isScheduled);
+    assertThat(store.size()).isEqualTo(6);
+    assertThat(setAsideDueBy(T0 + 5000)).as("not handed out again").isEmpty();
+
+    Map<Long, Timer> byId = new HashMap<>();
+    aside.forEach(t -> byId.put(t.id(), t));
+    store.popped(byId.get(1L), T0 + 1000);
+    store.reschedule(byId.get(2L), T0 + 1500);
+    store.put(timer(3, 1000, 3000, List.of())); // another copy
+    store.put(byId.get(4L)); // the same copy again
+    store.remove(byId.get(5L));
+    assertThat(store.asideCount()).isEqualTo(1);
+    assertThat(byId.get(6L).isAside()).isTrue();
+    assertThat(List.of(1L, 2L, 3L, 4L, 5L))
+        .allMatch(id -> !byId.get(id).isAside(), "no longer aside");
+    assertThat(List.of(1L, 2L, 3L, 4L))
+        .allMatch(id -> store.get(id).isScheduled(), "back in the wheel");
+
+    store.clear();
+    assertThat(store.asideCount()).isZero();
+    assertThat(byId.get(6L).isAside()).isFalse();
+  }
 }

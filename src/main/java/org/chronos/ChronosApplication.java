@@ -58,6 +58,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
 
   private final Clock clock;
   private TimerService timerService;
+  private Replicator replicator;
   private TagCounts tagCounts;
   private ClusterService clusterService;
   private ResyncService resyncService;
@@ -126,6 +127,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
 
     ChronosConfiguration.ReplicationSettings rs = config.getReplication();
     Replicator replicator = newReplicator(clock, environment.metrics(), rs, port);
+    this.replicator = replicator;
 
     ChronosConfiguration.TimerSettings ts = config.getTimers();
     TimerNode node =
@@ -388,6 +390,11 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
   /** For tests. */
   public TimerService timerService() {
     return timerService;
+  }
+
+  /** For tests. */
+  public Replicator replicator() {
+    return replicator;
   }
 
   /** For tests. */

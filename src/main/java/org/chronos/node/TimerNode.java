@@ -290,8 +290,10 @@ public final class TimerNode implements TimerEvents {
               if (index >= 0) {
                 store.put(timer);
               } else if (previous != null) {
-                // Not a replica any more: keep only a tombstone so the stale copy never pops.
-                store.put(previous.toTombstone(clock.millis()));
+                // Not a replica any more: keep only a tombstone so the stale copy never pops. It
+                // names the timer's replicas now, not this node: no re-send to a site takes it for
+                // this node's copy, or this node for the primary.
+                store.put(noReplicaHere(previous, timer, clock.millis()));
               }
               Set<String> dropped = withDroppedReplicas(Set.of(), previous, v.localAddress());
               dropped.removeAll(peers);
@@ -311,7 +313,7 @@ public final class TimerNode implements TimerEvents {
       Timer sent = index < 0 ? timer : null;
       boolean primary = index == 0;
       siteReplicator.send(
-          otherSites, path, siteBody, site -> siteResends.owe(site, id, sent) || primary);
+          otherSites, path, siteBody, site -> primary || siteResends.owe(site, id, sent));
     }
   }
 
@@ -438,7 +440,7 @@ public final class TimerNode implements TimerEvents {
           others,
           path,
           TimerJson.writeForSite(timer, now),
-          site -> siteResends.owe(site, id, null) || primary);
+          site -> primary || siteResends.owe(site, id, null));
       return;
     }
     // A site owed it gets it when it answers again (resendOwedDeletion), not retried meanwhile;
@@ -509,10 +511,10 @@ public final class TimerNode implements TimerEvents {
         work.owedLive().size(),
         work.owed().size(),
         siteResends.chunk());
-    List<Long> ids = siteResends.inResendOrder(site, work.ids());
     int deletionsSent = 0;
     int owedLiveSent = 0;
     try {
+      List<Long> ids = siteResends.inResendOrder(site, work.ids());
       for (List<Timer> chunk : siteResends.chunks(work.owed())) {
         siteResends.awaitRoom(site, address);
         inTurn(
@@ -532,7 +534,7 @@ public final class TimerNode implements TimerEvents {
             (held, id, now) -> {
               Timer t = held.get(id);
               if (t != null) {
-                resendHeld(site, t, now, false);
+                resendHeld(site, t, now);
               }
             });
         siteResends.handedOver(site, chunk.get(chunk.size() - 1));
@@ -564,7 +566,7 @@ public final class TimerNode implements TimerEvents {
             // would otherwise leave its copy live there, to pop and come back.
             if (t.sites().contains(site)
                 && isPrimaryHere(t, local)
-                && !owedLive.containsKey(t.id())) {
+                && (owedLive.isEmpty() || !owedLive.containsKey(t.id()))) {
               ids.add(t.id());
             }
           });
@@ -584,7 +586,7 @@ public final class TimerNode implements TimerEvents {
     Timer held = store.get(owed.id());
     if (held != null && held.replicas().contains(view.get().localAddress())) {
       if (held.sites().contains(site)) {
-        resendHeld(site, held, now, false);
+        resendHeld(site, held, now);
       }
       return;
     }
@@ -626,28 +628,25 @@ public final class TimerNode implements TimerEvents {
     if (held != null && !held.isTombstone() && isPrimaryHere(held)) {
       return; // a later series: resendNow sends it
     }
-    resendHeld(site, held == null ? tombstone : held, now, true);
+    resendHeld(site, held == null ? tombstone : held, now);
   }
 
   /**
    * Sends {@code site} a timer as this node holds it, to a site that answers again (timer thread).
    * A tombstone (a deletion or a last pop the site missed) goes as news, which ends the timer
-   * there, and if {@code owe}, is owed again as a deletion when it fails. A live timer goes as a
-   * snapshot: cut off from this site, that one may have popped or deleted it since, and keeps that
-   * ({@link #acceptFromOtherSite}). Either, failing otherwise, is owed to the next re-send by id,
-   * which sends it as it is then.
+   * there, and is owed as a deletion ({@link OwedDeletions}) when it fails, so that it still goes
+   * after its tombstone has expired here. A live timer goes as a snapshot: cut off from this site,
+   * that one may have popped or deleted it since, and keeps that ({@link #acceptFromOtherSite}); it
+   * is owed to the next re-send by id when it fails, which sends it as it is then.
    */
-  private void resendHeld(String site, Timer t, long now, boolean owe) {
+  private void resendHeld(String site, Timer t, long now) {
     String path = TimerPath.location(t.id(), t.replicationFactor());
     byte[] body = TimerJson.writeForSite(t, now);
-    long id = t.id();
-    boolean primary = isPrimaryHere(t);
     if (!t.isTombstone()) {
+      long id = t.id();
+      boolean primary = isPrimaryHere(t);
       siteReplicator.sendSnapshot(
-          site, path, body, failed -> siteResends.owe(failed, id, null) || primary);
-    } else if (!owe) {
-      siteReplicator.send(
-          List.of(site), path, body, failed -> siteResends.owe(failed, id, null) || primary);
+          site, path, body, failed -> primary || siteResends.owe(failed, id, null));
     } else {
       Timer owed = t.snapshot(); // detached: the store's copy changes on
       siteReplicator.send(

@@ -3,6 +3,8 @@ package org.chronos.sites;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.spi.ILoggingEvent;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpServer;
@@ -17,9 +19,11 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.chronos.node.TimerNode;
 import org.chronos.testing.ChronosClient;
 import org.chronos.testing.ClusterHarness;
 import org.chronos.testing.ClusterHarness.Node;
+import org.chronos.testing.LogCapture;
 import org.chronos.testing.LoopbackServer;
 import org.chronos.testing.TimerJson;
 import org.junit.jupiter.api.AfterEach;
@@ -422,6 +426,85 @@ class SiteProbeTest {
     await("the changed timer sent as it is now")
         .atMost(Duration.ofSeconds(20))
         .until(() -> taken.get(changed).get(taken.get(changed).size() - 1).contains("changed"));
+  }
+
+  /**
+   * A client's update taken, while the site is down, by a node that held the timer but is no longer
+   * one of its replicas (a node was added and a reload moved the timer off it) reaches the site as
+   * updated. The node keeps a tombstone of its old copy; that tombstone named the old replicas, so
+   * the node took it for its own copy as a replica and sent the site the tombstone instead of the
+   * update, which ended the timer there.
+   */
+  @Test
+  void anUpdateTakenByANodeNoLongerAReplicaReachesADownSiteAsUpdated() {
+    started = "1700000000000";
+    singlePuts = true;
+    cluster = ClusterHarness.create(3, "replication:", "  retryFor: 500ms");
+    Node taker = cluster.node(0);
+    List<Node> two = List.of(taker, cluster.node(1));
+    for (Node n : two) {
+      n.writeClusterFile(cluster.nodeLines("node", two));
+      writeTheSite(n);
+      n.start();
+    }
+    List<String> made = new ArrayList<>();
+    for (int i = 0; i < 30; i++) {
+      made.add(taker.client().createTimer(TimerJson.oneShot(600, NEVER, "t" + i)));
+    }
+    await("the new timers sent to the site").until(() -> received.containsAll(made));
+
+    String all = cluster.nodeLines("node", cluster.nodes());
+    Node added = cluster.node(2);
+    added.writeClusterFile(all);
+    writeTheSite(added);
+    added.start();
+    for (Node n : two) {
+      n.writeClusterFile(all);
+      assertThat(n.reload()).isEqualTo(200);
+    }
+    String moved =
+        made.stream()
+            .filter(
+                location ->
+                    !taker
+                        .view()
+                        .replicasFor(ChronosClient.idOf(location), 2)
+                        .contains(taker.address()))
+            .findFirst()
+            .orElseThrow(() -> new AssertionError("no timer moved off the first node"));
+
+    down = true;
+    await("every node takes the site for down")
+        .atMost(Duration.ofSeconds(20))
+        .until(
+            () -> cluster.nodes().stream().allMatch(n -> Integer.valueOf(0).equals(answering(n))));
+    HttpResponse<String> update =
+        taker.client().put(moved, TimerJson.oneShot(600, NEVER, "updated"));
+    assertThat(update.statusCode()).isEqualTo(200);
+    int before = taken.get(moved).size();
+    String siteAddress = "127.0.0.1:" + site.getAddress().getPort();
+    try (LogCapture log = LogCapture.of(TimerNode.class, Level.INFO)) {
+      down = false;
+      await("every node's re-send to the site done, and all it sent answered")
+          .atMost(Duration.ofSeconds(30))
+          .until(
+              () ->
+                  log.events().stream()
+                              .map(ILoggingEvent::getFormattedMessage)
+                              .filter(
+                                  line ->
+                                      line.equals("site site1: re-send done")
+                                          || line.endsWith("this node holds nothing to send it"))
+                              .count()
+                          >= cluster.nodes().size()
+                      && cluster.nodes().stream()
+                          .allMatch(n -> n.app().replicator().pending(siteAddress) == 0));
+    }
+    assertThat(taken.get(moved).stream().skip(before))
+        .as("the update reached the site")
+        .anyMatch(b -> b.contains("updated"))
+        .as("no tombstone of the old copy sent to the site")
+        .noneMatch(b -> b.contains("\"uri\":\"\""));
   }
 
   /**

@@ -115,25 +115,18 @@ public final class CallbackClient implements CallbackSink {
   /** Targets with nothing in flight remembered as answering, at most about; beyond, forgotten. */
   static final int MAX_TARGETS_KEPT = 10_000;
 
-  /** With no limit per target: one target may have all {@code maxInFlight}. */
-  public CallbackClient(long timeoutMillis, int maxInFlight, int maxConnections, int ioThreads) {
-    this(timeoutMillis, maxInFlight, maxInFlight, maxConnections, ioThreads);
-  }
-
-  public CallbackClient(
-      long timeoutMillis,
-      int maxInFlight,
-      int maxInFlightPerSilentTarget,
-      int maxConnections,
-      int ioThreads) {
+  /** With no limit per target (one may have all {@code maxInFlight}), for tests. */
+  CallbackClient(long timeoutMillis, int maxInFlight, int maxConnections, int ioThreads) {
     this(
         timeoutMillis,
         maxInFlight,
-        maxInFlightPerSilentTarget,
+        maxInFlight,
         maxConnections,
         ioThreads,
         new Timer(),
-        new Counter());
+        new Counter(),
+        java.net.InetAddress::getAllByName,
+        defaultQuietMillis(timeoutMillis));
   }
 
   /**
@@ -158,34 +151,18 @@ public final class CallbackClient implements CallbackSink {
         ioThreads,
         latency,
         resent,
-        java.net.InetAddress::getAllByName);
+        java.net.InetAddress::getAllByName,
+        defaultQuietMillis(timeoutMillis));
   }
 
-  /** As the other, with the host name lookup given (a test's). */
-  CallbackClient(
-      long timeoutMillis,
-      int maxInFlight,
-      int maxInFlightPerSilentTarget,
-      int maxConnections,
-      int ioThreads,
-      Timer latency,
-      Counter resent,
-      HostLookups.Lookup lookup) {
-    this(
-        timeoutMillis,
-        maxInFlight,
-        maxInFlightPerSilentTarget,
-        maxConnections,
-        ioThreads,
-        latency,
-        resent,
-        lookup,
-        Math.min(QUIET_MILLIS, Math.max(1, timeoutMillis / 4)));
+  /** {@link #QUIET_MILLIS}, at most a quarter of the timeout. */
+  static long defaultQuietMillis(long timeoutMillis) {
+    return Math.min(QUIET_MILLIS, Math.max(1, timeoutMillis / 4));
   }
 
   /**
-   * As the other, with how long a target that has callbacks in flight may go without answering
-   * before it counts as silent (a test's).
+   * As the other, with the host name lookup and how long a target that has callbacks in flight may
+   * go without answering before it counts as silent given (a test's).
    */
   CallbackClient(
       long timeoutMillis,

@@ -295,7 +295,16 @@ class CallbackClientTest {
   /** A started client with a 30 s deadline whose host names {@code dns} looks up. */
   private static CallbackClient started(HostLookups.Lookup dns) {
     CallbackClient client =
-        new CallbackClient(30_000, 10, 10, 10, 1, new Timer(), new Counter(), dns);
+        new CallbackClient(
+            30_000,
+            10,
+            10,
+            10,
+            1,
+            new Timer(),
+            new Counter(),
+            dns,
+            CallbackClient.defaultQuietMillis(30_000));
     client.start();
     return client;
   }

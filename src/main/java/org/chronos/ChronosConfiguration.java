@@ -314,8 +314,9 @@ public class ChronosConfiguration extends Configuration {
 
     /**
      * Most callbacks in flight to a silent target (the callback URI's scheme and authority), one
-     * whose last callback got no answer; null for an eighth of {@link #maxInFlight}, so that a few
-     * targets that do not answer cannot hold up the pops of every other.
+     * whose last callback got no answer, or none for a while; null for an eighth of {@link
+     * #maxInFlight}, so that a few targets that do not answer cannot hold up the pops of every
+     * other.
      */
     @Min(1)
     private Integer maxInFlightPerSilentTarget;

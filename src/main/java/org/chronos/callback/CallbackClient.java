@@ -247,8 +247,8 @@ public final class CallbackClient implements CallbackSink {
   }
 
   /**
-   * Counts a callback in flight to {@code target}, unless it is silent (its last callback to end
-   * had no answer) and already has {@code maxInFlightPerSilentTarget}.
+   * Counts a callback in flight to {@code target}, unless it is {@link #silent} and already has
+   * {@code maxInFlightPerSilentTarget}.
    */
   private boolean takeTargetSlot(String target) {
     if (perTarget.size() > MAX_TARGETS_KEPT && !perTarget.containsKey(target)) {

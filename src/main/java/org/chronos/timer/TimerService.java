@@ -81,11 +81,9 @@ public final class TimerService {
 
   // Timer thread only: due timers whose target had all the callbacks in flight it may have
   // (CallbackSink.Handed.TARGET_BUSY), oldest first, by target. They are set aside in the store
-  // (out
-  // of the wheel, still stored); one replaced or removed meanwhile is no longer aside, and is
-  // passed
-  // over when its turn comes. A round after a callback outcome offers the oldest of each target
-  // again, before the wheel's new pops.
+  // (out of the wheel, still stored); one replaced or removed meanwhile is no longer aside, and is
+  // passed over when its turn comes. A round after a callback outcome offers the oldest of each
+  // target again, before the wheel's new pops.
   private final java.util.Map<String, java.util.ArrayDeque<Timer>> waiting =
       new java.util.LinkedHashMap<>();
   // Entries in the queues of waiting, passed-over ones included (timer thread only).

@@ -313,7 +313,7 @@ public final class TimerNode implements TimerEvents {
       Timer sent = index < 0 ? timer : null;
       boolean primary = index == 0;
       siteReplicator.send(
-          otherSites, path, siteBody, site -> primary || siteResends.owe(site, id, sent));
+          otherSites, path, siteBody, site -> siteResends.owe(site, id, sent) || primary);
     }
   }
 
@@ -440,7 +440,7 @@ public final class TimerNode implements TimerEvents {
           others,
           path,
           TimerJson.writeForSite(timer, now),
-          site -> primary || siteResends.owe(site, id, null));
+          site -> siteResends.owe(site, id, null) || primary);
       return;
     }
     // A site owed it gets it when it answers again (resendOwedDeletion), not retried meanwhile;
@@ -534,7 +534,7 @@ public final class TimerNode implements TimerEvents {
             (held, id, now) -> {
               Timer t = held.get(id);
               if (t != null) {
-                resendHeld(site, t, now);
+                resendHeld(site, t, now, false);
               }
             });
         siteResends.handedOver(site, chunk.get(chunk.size() - 1));
@@ -586,7 +586,7 @@ public final class TimerNode implements TimerEvents {
     Timer held = store.get(owed.id());
     if (held != null && held.replicas().contains(view.get().localAddress())) {
       if (held.sites().contains(site)) {
-        resendHeld(site, held, now);
+        resendHeld(site, held, now, false);
       }
       return;
     }
@@ -628,25 +628,35 @@ public final class TimerNode implements TimerEvents {
     if (held != null && !held.isTombstone() && isPrimaryHere(held)) {
       return; // a later series: resendNow sends it
     }
-    resendHeld(site, held == null ? tombstone : held, now);
+    if (held != null
+        && held.isTombstone()
+        && !held.replicas().contains(view.get().localAddress())) {
+      // Kept only because this node is no longer a replica: no deletion, and it starts later than
+      // the timer's live copies; sent as news it would end them at the site.
+      held = null;
+    }
+    resendHeld(site, held == null ? tombstone : held, now, true);
   }
 
   /**
    * Sends {@code site} a timer as this node holds it, to a site that answers again (timer thread).
    * A tombstone (a deletion or a last pop the site missed) goes as news, which ends the timer
-   * there, and is owed as a deletion ({@link OwedDeletions}) when it fails, so that it still goes
-   * after its tombstone has expired here. A live timer goes as a snapshot: cut off from this site,
-   * that one may have popped or deleted it since, and keeps that ({@link #acceptFromOtherSite}); it
-   * is owed to the next re-send by id when it fails, which sends it as it is then.
+   * there, and if {@code owe}, is owed again as a deletion when it fails. A live timer goes as a
+   * snapshot: cut off from this site, that one may have popped or deleted it since, and keeps that
+   * ({@link #acceptFromOtherSite}). Either, failing otherwise, is owed to the next re-send by id,
+   * which sends it as it is then.
    */
-  private void resendHeld(String site, Timer t, long now) {
+  private void resendHeld(String site, Timer t, long now, boolean owe) {
     String path = TimerPath.location(t.id(), t.replicationFactor());
     byte[] body = TimerJson.writeForSite(t, now);
+    long id = t.id();
+    boolean primary = isPrimaryHere(t);
     if (!t.isTombstone()) {
-      long id = t.id();
-      boolean primary = isPrimaryHere(t);
       siteReplicator.sendSnapshot(
-          site, path, body, failed -> primary || siteResends.owe(failed, id, null));
+          site, path, body, failed -> siteResends.owe(failed, id, null) || primary);
+    } else if (!owe) {
+      siteReplicator.send(
+          List.of(site), path, body, failed -> siteResends.owe(failed, id, null) || primary);
     } else {
       Timer owed = t.snapshot(); // detached: the store's copy changes on
       siteReplicator.send(

@@ -158,20 +158,6 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
         .metrics()
         .register("chronos.callbacks.in-flight", (Gauge<Integer>) callbacks::inFlight);
     environment
-        .metrics()
-        .register(
-            "chronos.callbacks.waiting-for-target",
-            (Gauge<Integer>) timerService::waitingForTargetCount);
-    environment
-        .metrics()
-        .register(
-            "chronos.callbacks.waiting-for-target-oldest-millis",
-            (Gauge<Long>)
-                () -> {
-                  long oldest = timerService.oldestWaitingForTargetMillis();
-                  return oldest == Long.MAX_VALUE ? 0 : Math.max(0, clock.millis() - oldest);
-                });
-    environment
         .jersey()
         .property(ServerProperties.LOCATION_HEADER_RELATIVE_URI_RESOLUTION_DISABLED, true);
     TimerRequestParser parser = new TimerRequestParser(ts.getMaxTimerSeconds());

@@ -220,9 +220,9 @@ final class SiteResends {
   /**
    * The ids of the timers this node is primary for, in the order a re-send to {@code site} sends
    * them: ascending, from after the last one the previous re-send handed over ({@link
-   * #handedOver}), then round from the lowest. Started over from the same head each time, a re-send
-   * to a site that failed again sooner than a whole re-send takes never reached the tail. Timers
-   * handed over before come round again at the end, read as they are then.
+   * #handedOver}), then round from the lowest, so that a site failing again sooner than a whole
+   * re-send takes still gets the tail. Timers handed over before come round again at the end, read
+   * as they are then.
    */
   List<Long> inResendOrder(String site, List<Long> ids) {
     List<Long> sorted = new ArrayList<>(ids);

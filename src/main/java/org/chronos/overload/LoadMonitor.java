@@ -99,7 +99,7 @@ public final class LoadMonitor {
    */
   public synchronized long admit() {
     long now = clock.millis();
-    refill(now); // at the rate of the quiet spell, before anything is forgotten
+    refill(now); // at the rate of the quiet spell, before an adjustment changes it
     forgetIfQuiet(now);
     adjustIfDue(now);
     if (tokens >= 1) {
@@ -142,11 +142,11 @@ public final class LoadMonitor {
 
   /**
    * After {@link #FORGET_AFTER_MILLIS} with nothing admitted, refused or answered, an incident's
-   * latency no longer describes the node. Kept, the first requests after the quiet were averaged
-   * with the old latency and cut the limit again, and it climbed back from there at 20% a second.
-   * The limit is raised to the initial rate only once the first second back shows a latency within
-   * the target: the quiet may have been clients kept away (a load balancer) from a node still busy.
-   * The interval's samples, from before the quiet, go too.
+   * latency no longer describes the node: averaged into the first requests after the quiet, it
+   * would cut the limit again, to climb back from there at 20% a second. The limit is raised to the
+   * initial rate only once the first second back shows a latency within the target: the quiet may
+   * have been clients kept away (a load balancer) from a node still busy. The interval's samples,
+   * from before the quiet, go too.
    */
   private void forgetIfQuiet(long now) {
     if (now - lastActivityMillis >= FORGET_AFTER_MILLIS) {
@@ -190,8 +190,6 @@ public final class LoadMonitor {
                 ? Math.max(increaseStep, rate * FAST_INCREASE)
                 : increaseStep;
       }
-    }
-    if (samples > 0) {
       backAfterQuiet = false;
     }
     startInterval(now);

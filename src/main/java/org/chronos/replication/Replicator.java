@@ -14,6 +14,8 @@ import java.util.Queue;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -113,8 +115,7 @@ public final class Replicator {
   private volatile boolean closed;
 
   // Requests in flight: a stop whose grace period has run out ends them (see stop).
-  private final java.util.Set<Tracked<?>> requests =
-      java.util.concurrent.ConcurrentHashMap.newKeySet();
+  private final Set<Tracked<?>> requests = ConcurrentHashMap.newKeySet();
   // A header every request carries (a resync warm-up's mark), or null.
   private volatile Header everyRequestHeader;
 
@@ -255,10 +256,9 @@ public final class Replicator {
     final Queue<Message> queue = new ConcurrentLinkedQueue<>();
     final AtomicInteger queued = new AtomicInteger();
     final AtomicInteger inFlight = new AtomicInteger();
-    // Urgent lane: messages waiting to be sent again; they count against its cap with the queued.
-    final AtomicInteger retrying = new AtomicInteger();
-    // Both lanes: the messages waiting to be sent again, so that a stop can tell their senders.
-    // Whoever takes one out (its retry, or the stop) has it.
+    // The messages waiting to be sent again, so that a stop can tell their senders; in the urgent
+    // lane they count against its cap with the queued. Whoever takes one out (its retry, or the
+    // stop) has it.
     final Set<Message> waitingRetry = ConcurrentHashMap.newKeySet();
     // Drain requests not yet seen by the thread draining the lane (0: nobody is draining).
     final AtomicInteger drainRequests = new AtomicInteger();
@@ -323,7 +323,7 @@ public final class Replicator {
           (Gauge<Integer>)
               () ->
                   urgent.queued.get()
-                      + urgent.retrying.get()
+                      + urgent.waitingRetry.size()
                       + urgent.deferredCount.get()
                       + bulk.queued.get());
       metrics.register(base + ".bulk-queued", (Gauge<Integer>) bulk.queued::get);
@@ -337,7 +337,7 @@ public final class Replicator {
     int pending() {
       return urgent.queued.get()
           + urgent.inFlight.get()
-          + urgent.retrying.get()
+          + urgent.waitingRetry.size()
           + urgent.deferredCount.get()
           + bulk.queued.get()
           + bulk.inFlight.get();
@@ -463,8 +463,8 @@ public final class Replicator {
         Thread.sleep(10);
       }
     } catch (InterruptedException e) {
-      // Closed all the same: a resync warm-up's replicator, stopped by a thread the node's stop
-      // had interrupted, kept its client and threads.
+      // Closed all the same: a resync warm-up's replicator is stopped by a thread the node's stop
+      // may have interrupted, and must not keep its client and threads.
       interrupted = true;
     }
     closed = true;
@@ -473,9 +473,6 @@ public final class Replicator {
       for (Lane lane : List.of(p.urgent, p.bulk)) {
         for (Message m : lane.waitingRetry) {
           if (lane.waitingRetry.remove(m)) {
-            if (!lane.bulk) {
-              lane.retrying.decrementAndGet();
-            }
             abandon(lane, m);
           }
         }
@@ -484,9 +481,8 @@ public final class Replicator {
         drain(lane);
       }
     }
-    // Requests in flight end now, and their senders hear of it as of any failure. Left to the
-    // client's close, a graceful one waited up to 5 s more for them, and neither kind told their
-    // senders anything.
+    // Requests in flight end now, and their senders hear of it as of any failure: the client's
+    // close tells them nothing, and a graceful one would wait up to 5 s more for them.
     for (Tracked<?> request : List.copyOf(requests)) {
       try {
         request.cancel();
@@ -754,7 +750,7 @@ public final class Replicator {
     }
     // The bulk lane is bounded by its senders waiting for room, the urgent lane here.
     if (!m.bulk()
-        && lane.queued.incrementAndGet() + lane.retrying.get() + lane.deferredCount.get()
+        && lane.queued.incrementAndGet() + lane.waitingRetry.size() + lane.deferredCount.get()
             > maxQueued) {
       lane.queued.decrementAndGet();
       fail(lane, m, "queue full (" + maxQueued + " messages)");
@@ -1063,11 +1059,11 @@ public final class Replicator {
    * first.
    */
   private abstract class Tracked<T> implements FutureCallback<T> {
-    private volatile java.util.concurrent.Future<?> request;
+    private volatile Future<?> request;
     private volatile boolean ended;
 
     /** The request has been handed to the client (its outcome may already have come). */
-    final void sent(java.util.concurrent.Future<?> request) {
+    final void sent(Future<?> request) {
       this.request = request;
       requests.add(this);
       if (ended) {
@@ -1083,7 +1079,7 @@ public final class Replicator {
     }
 
     final void cancel() {
-      java.util.concurrent.Future<?> r = request;
+      Future<?> r = request;
       if (r != null) {
         r.cancel(true);
       }
@@ -1155,9 +1151,6 @@ public final class Replicator {
       fail(lane, m, reason);
       return;
     }
-    if (!lane.bulk) {
-      lane.retrying.incrementAndGet();
-    }
     lane.waitingRetry.add(m);
     try {
       retries.schedule(
@@ -1165,18 +1158,12 @@ public final class Replicator {
             if (!lane.waitingRetry.remove(m)) {
               return; // abandoned by the stop
             }
-            if (!lane.bulk) {
-              lane.retrying.decrementAndGet();
-            }
             resend(m.retry());
           },
           delay,
           TimeUnit.MILLISECONDS);
-    } catch (java.util.concurrent.RejectedExecutionException e) {
+    } catch (RejectedExecutionException e) {
       if (lane.waitingRetry.remove(m)) {
-        if (!lane.bulk) {
-          lane.retrying.decrementAndGet();
-        }
         fail(lane, m, reason);
       }
     }

@@ -298,8 +298,8 @@ public final class ResyncService {
 
   /**
    * Stops the resync threads. The run under way ends at once (as cut short); a run or warm-up round
-   * still queued never runs, and whoever waits for it is answered: an open {@code POST
-   * /tasks/resync} waited forever, and a warm-up round dropped so never closed its replicator.
+   * still queued never runs, and whoever waits for it is answered, so that an open {@code POST
+   * /tasks/resync} returns and a dropped warm-up round closes its replicator.
    */
   public void stop() {
     stopping = true;
@@ -394,8 +394,8 @@ public final class ResyncService {
     nodesRemaining.set(peers.size());
     List<String> failures = new ArrayList<>();
     int contacted = 0;
-    // Peers not resynced because the node is stopping: not failures worth a line each (a stop
-    // made the run log an ERROR with a stack trace for every peer left), one line for them all.
+    // Peers not resynced because the node is stopping: not failures worth a line each, one line
+    // for them all.
     int cutShort = 0;
     for (String peer : peers) {
       boolean cut = cutShort > 0 || stoppingOrInterrupted();
@@ -753,8 +753,8 @@ public final class ResyncService {
     } catch (InterruptedException e) {
       // The run stopped waiting for pages.
     } catch (RuntimeException | Error e) {
-      // An Error too (out of memory parsing a large page): the executor would keep it to itself,
-      // and the run, waiting for a page, would never end, nor would any resync asked for after it.
+      // An Error too (out of memory parsing a large page): logged here and handed to the run as
+      // this peer's failure, rather than kept by the executor.
       LOG.error("resync page fetch from {} failed", peer, e);
       try {
         // Put, as every other ending is: with the queue full, an offer would drop the failure and

@@ -38,9 +38,8 @@ import org.slf4j.LoggerFactory;
  * let go.
  *
  * <p>A message to a site taken for down is not queued when its sender can owe it to the site's
- * re-send ({@link Owe}): queued, each was retried for {@code replication.retryFor} and held in
- * memory meanwhile, up to {@code replication.maxQueuedPerPeer} of them, and a site back within that
- * time got both them and the re-send. Only the probe then tells that the site answers again.
+ * re-send ({@link Owe}), which carries it anyway: nothing is then held or retried for a site that
+ * is down. Only the probe then tells that the site answers again.
  */
 public final class SiteReplicator {
   private static final Logger LOG = LoggerFactory.getLogger(SiteReplicator.class);

@@ -78,6 +78,11 @@ public final class TimerMetrics implements TimerEvents {
     registry.register("chronos.timers.live", (Gauge<Integer>) service::liveCount);
     registry.register("chronos.timers.held", (Gauge<Integer>) service::heldCount);
     registry.register("chronos.timers.queued-commands", (Gauge<Integer>) service::queuedCommands);
+    registry.register(
+        "chronos.callbacks.waiting-for-target", (Gauge<Integer>) service::waitingForTargetCount);
+    registry.register(
+        "chronos.callbacks.waiting-for-target-oldest-millis",
+        (Gauge<Long>) service::oldestWaitingForTargetLateMillis);
   }
 
   @Override

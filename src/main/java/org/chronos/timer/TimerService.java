@@ -526,24 +526,22 @@ public final class TimerService {
   }
 
   private boolean onDue(Timer timer) {
-    if (!waiting.isEmpty() && timer.hasMorePops()) {
-      java.util.ArrayDeque<Timer> queue = waiting.get(Pop.targetOf(timer.callbackUri()));
-      if (queue != null) {
-        wait(queue, timer); // behind the older pops for its target
-        return true;
-      }
-    }
     if (!timer.hasMorePops()) {
       if (popsOut.containsKey(timer)) {
         // A pop's callback, its last pop's say, has not answered yet (slower than the interval, or
         // the pop was made late): forgotten now, the timer would not be this node's current copy
-        // when the
-        // answer comes, and the other replicas would not hear that the pop was made.
+        // when the answer comes, and the other replicas would not hear that the pop was made.
         store.reschedule(timer, clock.millis() + OUTCOME_RECHECK_MILLIS);
         return true;
       }
       store.expire(timer);
       events.forgotten(timer);
+      return true;
+    }
+    java.util.ArrayDeque<Timer> queue =
+        waiting.isEmpty() ? null : waiting.get(Pop.targetOf(timer.callbackUri()));
+    if (queue != null) {
+      wait(queue, timer); // behind the older pops for its target
       return true;
     }
     CallbackSink.Handed handed = offer(timer);
@@ -717,6 +715,12 @@ public final class TimerService {
    */
   public long oldestWaitingForTargetMillis() {
     return oldestWaitingMillis;
+  }
+
+  /** How late the oldest pop held for its target is now (ms), 0 for none. */
+  public long oldestWaitingForTargetLateMillis() {
+    long oldest = oldestWaitingMillis;
+    return oldest == Long.MAX_VALUE ? 0 : Math.max(0, clock.millis() - oldest);
   }
 
   /**

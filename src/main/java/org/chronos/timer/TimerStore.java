@@ -135,9 +135,8 @@ public final class TimerStore {
 
   /**
    * Keeps a due timer handed out by {@link #poll} out of the wheel, still stored, until its owner
-   * pops it ({@link #popped}), {@link #reschedule reschedules} it or {@link #takeBack takes it
-   * back}; a {@link #put} of its id or its {@link #remove} takes it back too. {@link #asideCount}
-   * counts such timers.
+   * pops it ({@link #popped}) or {@link #reschedule reschedules} it, a {@link #put} of its id
+   * replaces it, or it is {@link #remove removed}. {@link #asideCount} counts such timers.
    */
   public void setAside(Timer timer) {
     if (!timer.isAside()) {
@@ -146,14 +145,12 @@ public final class TimerStore {
     }
   }
 
-  /** Ends {@link #setAside} for {@code timer}, if it was set aside; true if it was. */
-  public boolean takeBack(Timer timer) {
-    if (!timer.isAside()) {
-      return false;
+  /** Ends {@link #setAside} for {@code timer}, if it was set aside. */
+  private void takeBack(Timer timer) {
+    if (timer.isAside()) {
+      timer.setAside(false);
+      aside--;
     }
-    timer.setAside(false);
-    aside--;
-    return true;
   }
 
   /** Timers {@link #setAside set aside}, still stored. */

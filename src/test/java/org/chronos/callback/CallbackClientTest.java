@@ -2,6 +2,7 @@ package org.chronos.callback;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
+import static org.chronos.testing.CallbackServer.heldUntil;
 
 import com.codahale.metrics.Counter;
 import com.codahale.metrics.Timer;
@@ -69,7 +70,7 @@ class CallbackClientTest {
       client.start();
       try {
         CompletableFuture<CallbackOutcome> outcome = new CompletableFuture<>();
-        Pop pop = new Pop(1, target.url(path), new byte[0], 1, 0);
+        Pop pop = pop(1, target.url(path));
 
         assertThat(client.trySend(pop, outcome::complete)).isEqualTo(CallbackSink.Handed.SENT);
 
@@ -133,18 +134,6 @@ class CallbackClientTest {
         client.stop(0);
       }
     }
-  }
-
-  /** A responder that answers 200 once {@code answer} is counted down. */
-  private static CallbackServer.Responder heldUntil(CountDownLatch answer) {
-    return request -> {
-      try {
-        answer.await();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-      return Reply.ok();
-    };
   }
 
   private static Pop pop(long id, String uri) {
@@ -334,12 +323,8 @@ class CallbackClientTest {
         CompletableFuture<CallbackOutcome> fast = new CompletableFuture<>();
         String slowPath = target.newPath("slow");
         String fastPath = target.newPath("fast");
-        client.trySend(
-            new Pop(1, "http://slow.test:" + target.port() + slowPath, new byte[0], 1, 0),
-            slow::complete);
-        client.trySend(
-            new Pop(2, "http://fast.test:" + target.port() + fastPath, new byte[0], 1, 0),
-            fast::complete);
+        client.trySend(pop(1, "http://slow.test:" + target.port() + slowPath), slow::complete);
+        client.trySend(pop(2, "http://fast.test:" + target.port() + fastPath), fast::complete);
 
         assertThat(fast.get(10, TimeUnit.SECONDS)).isEqualTo(CallbackOutcome.succeeded("HTTP 200"));
         assertThat(slow).isNotDone();
@@ -370,8 +355,7 @@ class CallbackClientTest {
         String path = target.newPath("underscore");
         CompletableFuture<CallbackOutcome> outcome = new CompletableFuture<>();
         client.trySend(
-            new Pop(1, "http://my_service:" + target.port() + path + "?q=1", new byte[0], 1, 0),
-            outcome::complete);
+            pop(1, "http://my_service:" + target.port() + path + "?q=1"), outcome::complete);
 
         assertThat(outcome.get(10, TimeUnit.SECONDS))
             .isEqualTo(CallbackOutcome.succeeded("HTTP 200"));
@@ -402,9 +386,7 @@ class CallbackClientTest {
       try {
         String path = target.newPath("dotted");
         CompletableFuture<CallbackOutcome> outcome = new CompletableFuture<>();
-        client.trySend(
-            new Pop(1, "http://" + name + ":" + target.port() + path, new byte[0], 1, 0),
-            outcome::complete);
+        client.trySend(pop(1, "http://" + name + ":" + target.port() + path), outcome::complete);
 
         assertThat(outcome.get(10, TimeUnit.SECONDS))
             .isEqualTo(CallbackOutcome.succeeded("HTTP 200"));
@@ -432,7 +414,7 @@ class CallbackClientTest {
     try {
       for (int i = 0; i < 2; i++) {
         CompletableFuture<CallbackOutcome> outcome = new CompletableFuture<>();
-        client.trySend(new Pop(i, "http://nowhere.test/cb", new byte[0], 1, 0), outcome::complete);
+        client.trySend(pop(i, "http://nowhere.test/cb"), outcome::complete);
         CallbackOutcome failed = outcome.get(10, TimeUnit.SECONDS);
         assertThat(failed.success()).isFalse();
         assertThat(failed.detail()).contains("nowhere.test");

@@ -13,7 +13,6 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import org.chronos.ChronosConfiguration;
 import org.chronos.testing.CallbackServer;
-import org.chronos.testing.CallbackServer.Reply;
 import org.chronos.testing.ChronosClient;
 import org.chronos.testing.LogCapture;
 import org.chronos.testing.SingleNodeApp;
@@ -45,15 +44,7 @@ class CallbackTargetCapTest {
       for (int i = 0; i < 2; i++) {
         CallbackServer target = CallbackServer.start();
         silent.add(target);
-        target.respondByDefault(
-            request -> {
-              try {
-                answer.await();
-              } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-              }
-              return Reply.ok();
-            });
+        target.respondByDefault(CallbackServer.heldUntil(answer));
       }
       node.before();
       // After the start: Dropwizard sets logging up as it starts.
@@ -75,7 +66,7 @@ class CallbackTargetCapTest {
                 () ->
                     Long.valueOf(16).equals(chronos.gauge("chronos.callbacks.waiting-for-target")));
         for (CallbackServer target : silent) {
-          assertThat(target.requestsTo("/silent")).hasSize(2);
+          assertThat(target.awaitRequests("/silent", 2)).hasSize(2);
           assertThat(log.events())
               .extracting(ILoggingEvent::getFormattedMessage)
               .as("a warning names each silent target")

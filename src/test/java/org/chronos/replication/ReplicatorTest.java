@@ -359,6 +359,8 @@ class ReplicatorTest {
     }
 
     assertThat(outcomes).containsEntry("queued", false);
+    await().atMost(Duration.ofSeconds(5)).until(() -> outcomes.containsKey("in flight"));
+    assertThat(outcomes).containsEntry("in flight", false);
     r.send(List.of(to), "/timers/late", BODY, (peerAddress, ok) -> outcomes.put("late", ok));
     assertThat(outcomes).containsEntry("late", false);
     await().atMost(Duration.ofSeconds(5)).until(() -> r.pending(to) == 0);

@@ -128,10 +128,25 @@ public final class CallbackServer implements AutoCloseable {
     }
   }
 
-  /** Chooses the reply for one request; runs on a handler thread, so it may not block for long. */
+  /**
+   * Chooses the reply for one request; runs on a handler thread of its own (the pool grows), so it
+   * may hold the answer back.
+   */
   @FunctionalInterface
   public interface Responder {
     Reply reply(Received request);
+  }
+
+  /** A responder that answers 200 once {@code answer} is counted down: a target that hangs. */
+  public static Responder heldUntil(java.util.concurrent.CountDownLatch answer) {
+    return request -> {
+      try {
+        answer.await();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      return Reply.ok();
+    };
   }
 
   private final HttpServer server;

@@ -37,7 +37,10 @@ public final class LogCapture implements AutoCloseable {
 
   /** The events so far, in order. */
   public List<ILoggingEvent> events() {
-    return List.copyOf(appender.list);
+    // The appender appends under its own lock (AppenderBase.doAppend), on the logging threads.
+    synchronized (appender) {
+      return List.copyOf(appender.list);
+    }
   }
 
   @Override

@@ -13,6 +13,7 @@ import io.dropwizard.jetty.HttpConnectorFactory;
 import io.dropwizard.lifecycle.Managed;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.atomic.AtomicReference;
 import org.chronos.admin.ReloadTask;
@@ -130,6 +131,8 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     this.replicator = replicator;
 
     ChronosConfiguration.TimerSettings ts = config.getTimers();
+    // Completed once the start-up resync (if any) has finished; site re-sends wait for it.
+    CompletableFuture<Void> startedUp = new CompletableFuture<>();
     TimerNode node =
         new TimerNode(
             clock,
@@ -140,7 +143,8 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             replicator,
             environment.metrics(),
             config.getResync().getMaxRememberedTimers(),
-            rs.getMaxOwedSiteDeletions());
+            rs.getMaxOwedSiteDeletions(),
+            startedUp);
     tagCounts = new TagCounts(environment.metrics(), ts.getMaxTagTypes());
     TagWindowStats tagWindows = new TagWindowStats(clock, environment.metrics());
     timerService =
@@ -285,7 +289,9 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
               public void start() {
                 if (config.getResync().isOnStart() && resync.hasPeers()) {
                   // A restarted node gets its timers back from its peers.
-                  resync.start("node start");
+                  resync.start("node start").whenComplete((summary, e) -> startedUp.complete(null));
+                } else {
+                  startedUp.complete(null);
                 }
                 // Queued behind the start-up resync, if any.
                 resync.warmUp(config.getResync().getWarmUpTimers());

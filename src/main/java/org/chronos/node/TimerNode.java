@@ -87,6 +87,14 @@ public final class TimerNode implements TimerEvents {
   private volatile TimerService service;
 
   /**
+   * Done once the node's start-up resync, if any, has finished: a re-send to another site waits for
+   * it, since until then this node holds few of the timers it is primary for. Without the wait, the
+   * first probe's answer (a site is sent everything when first reached) found a restarted node's
+   * store empty, and the site got none of its timers until each changed.
+   */
+  private final java.util.concurrent.CompletableFuture<?> startedUp;
+
+  /**
    * How long a resync remembers a timer after the store forgot it. A page is a snapshot; by the
    * time it is merged, a timer it shows live may have popped for the last time here and its
    * tombstone expired (one interval later), or been dropped here after its callback failed, and the
@@ -125,8 +133,10 @@ public final class TimerNode implements TimerEvents {
       Replicator replicator,
       MetricRegistry metrics,
       int maxRemembered,
-      int maxOwedSiteDeletions) {
+      int maxOwedSiteDeletions,
+      java.util.concurrent.CompletionStage<?> startedUp) {
     this.clock = clock;
+    this.startedUp = startedUp.toCompletableFuture();
     this.maxRemembered = maxRemembered;
     this.ids = ids;
     this.view = view;
@@ -488,6 +498,13 @@ public final class TimerNode implements TimerEvents {
     String address = sites.get().remoteSites().get(site);
     if (timers == null || address == null) {
       return; // not started yet (nothing held), or the site is no longer configured
+    }
+    if (!startedUp.isDone()) {
+      LOG.info(
+          "site {} answers; its re-send waits for this node's start-up resync, which brings the"
+              + " timers to send",
+          site);
+      startedUp.get(); // a stop interrupts it
     }
     Map<Long, SiteResends.Owed> owedLive = siteResends.takeOwed(site);
     Resend work;

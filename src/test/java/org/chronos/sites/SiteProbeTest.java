@@ -335,6 +335,59 @@ class SiteProbeTest {
   }
 
   /**
+   * A node that first reaches a site sends it every timer it is primary for, since what the site
+   * holds is unknown. A restarted node's first probe is answered long before its start-up resync
+   * has brought its timers back: that re-send found the store empty, and a site that lost its
+   * copies while the node was down got none of that node's timers until each changed.
+   */
+  @Test
+  void aRestartedNodeReSendsItsTimersToASiteOnlyOnceItsStartUpResyncHasBroughtThemBack() {
+    started = "1700000000000";
+    singlePuts = true;
+    cluster = ClusterHarness.create(2);
+    String lines = cluster.nodeLines("node", cluster.nodes());
+    for (Node n : cluster.nodes()) {
+      n.writeClusterFile(lines);
+      writeTheSite(n);
+      n.start();
+    }
+    await("every node past the first contact's re-send")
+        .until(
+            () -> cluster.nodes().stream().allMatch(n -> Integer.valueOf(1).equals(answering(n))));
+    Node restarted = cluster.node(0);
+    Node other = cluster.node(1);
+    Set<String> itsOwn = new java.util.HashSet<>();
+    Set<String> all = new java.util.HashSet<>();
+    while (itsOwn.size() < 20) {
+      String location = other.client().createTimer(TimerJson.oneShot(600, NEVER, "r" + all.size()));
+      all.add(location);
+      if (other
+          .view()
+          .replicasFor(ChronosClient.idOf(location), 2)
+          .get(0)
+          .equals(restarted.address())) {
+        itsOwn.add(location);
+      }
+    }
+    await("every timer sent to the site").until(() -> received.containsAll(all));
+
+    restarted.stop();
+    received.clear();
+    started = "1700000009000"; // the site restarted too: it holds none of them now
+    await("the other node's re-send of the timers it is primary for")
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> received.size() >= all.size() - itsOwn.size());
+    restarted.start();
+
+    await("the restarted node's timers sent to the site")
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> received.containsAll(itsOwn));
+    assertThat(restarted.liveCount())
+        .as("timers the restarted node got back")
+        .isEqualTo(all.size());
+  }
+
+  /**
    * While a site is taken for down, the news of each new timer and deletion for it is owed to the
    * re-send its next answer starts, not queued: queued, each was retried for {@code
    * replication.retryFor} and held in memory meanwhile, up to {@code replication.maxQueuedPerPeer}

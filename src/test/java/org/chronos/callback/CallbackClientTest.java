@@ -268,10 +268,17 @@ class CallbackClientTest {
   }
 
   @Test
-  void aTargetIsTheSchemeAndAuthorityOfTheCallbackUri() {
+  void aTargetIsTheSchemeHostAndPortOfTheCallbackUriHoweverSpelt() {
     assertThat(Pop.targetOf("http://host:8080/cb?x=1")).isEqualTo("http://host:8080");
     assertThat(Pop.targetOf("http://host")).isEqualTo("http://host");
-    assertThat(Pop.targetOf("https://u:p@host?x")).isEqualTo("https://u:p@host");
+    assertThat(Pop.targetOf("https://u:p@host?x")).isEqualTo("https://host");
+    assertThat(Pop.targetOf("HTTP://App:80/cb")).isEqualTo("http://app");
+    assertThat(Pop.targetOf("http://app:/cb")).isEqualTo("http://app");
+    assertThat(Pop.targetOf("https://app:443")).isEqualTo("https://app");
+    assertThat(Pop.targetOf("https://app:80/cb")).isEqualTo("https://app:80");
+    assertThat(Pop.targetOf("http://[::1]/cb")).isEqualTo("http://[::1]");
+    assertThat(Pop.targetOf("http://[::1]:80/cb")).isEqualTo("http://[::1]");
+    assertThat(Pop.targetOf("http://[::1]:8080/cb")).isEqualTo("http://[::1]:8080");
     assertThat(Pop.targetOf("http://host#f")).isEqualTo("http://host");
     assertThat(Pop.targetOf("not-a-uri")).isEqualTo("not-a-uri");
   }

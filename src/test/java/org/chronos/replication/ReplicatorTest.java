@@ -292,9 +292,18 @@ class ReplicatorTest {
    */
   @Test
   void aStopReportsEveryUnfinishedMessageFailedAndSaysHowManyItAbandoned() throws Exception {
-    // Answered late (and 503), so that the stop finds the requests in flight: its graceful close
-    // of the connections waits for them.
-    peer.respondByDefault(request -> Reply.status(503).after(Duration.ofMillis(1500)));
+    // Not answered until the test ends, so that the stop finds the requests in flight: its
+    // graceful close of the connections waits for them.
+    java.util.concurrent.CountDownLatch answer = new java.util.concurrent.CountDownLatch(1);
+    try {
+      peer.respondByDefault(CallbackServer.heldUntil(answer, 503));
+      stopWithRequestsInFlight();
+    } finally {
+      answer.countDown();
+    }
+  }
+
+  private void stopWithRequestsInFlight() throws Exception {
     peer.respond("/timers/retried", request -> Reply.status(503));
     Replicator r = start(2, 1, 16);
     String to = address();
@@ -343,7 +352,16 @@ class ReplicatorTest {
    */
   @Test
   void aStopByAnInterruptedThreadStillClosesAndReportsWhatItAbandoned() throws Exception {
-    peer.respondByDefault(request -> Reply.status(503).after(Duration.ofMillis(1500)));
+    java.util.concurrent.CountDownLatch answer = new java.util.concurrent.CountDownLatch(1);
+    try {
+      peer.respondByDefault(CallbackServer.heldUntil(answer, 503));
+      stopByAnInterruptedThread();
+    } finally {
+      answer.countDown();
+    }
+  }
+
+  private void stopByAnInterruptedThread() throws Exception {
     Replicator r = start(1, 1, 16);
     String to = address();
     Map<String, Boolean> outcomes = new ConcurrentHashMap<>();

@@ -139,13 +139,18 @@ public final class CallbackServer implements AutoCloseable {
 
   /** A responder that answers 200 once {@code answer} is counted down: a target that hangs. */
   public static Responder heldUntil(java.util.concurrent.CountDownLatch answer) {
+    return heldUntil(answer, 200);
+  }
+
+  /** A responder that answers {@code status} once {@code answer} is counted down. */
+  public static Responder heldUntil(java.util.concurrent.CountDownLatch answer, int status) {
     return request -> {
       try {
         answer.await();
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }
-      return Reply.ok();
+      return Reply.status(status);
     };
   }
 

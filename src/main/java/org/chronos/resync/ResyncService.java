@@ -14,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -665,6 +666,7 @@ public final class ResyncService {
       Long timeFrom = null;
       long maxPopKey = Long.MIN_VALUE;
       long roundTrip = 0;
+      Set<Long> lastIds = Set.of();
       while (true) {
         Long cursor = timeFrom;
         long lastPopKey = maxPopKey;
@@ -738,6 +740,10 @@ public final class ResyncService {
           // Our peer says where its listing goes on: the page's own pop times may be later than
           // timers it has yet to serve (ResyncSource.NEXT_TIME_FROM_HEADER).
           timeFrom = answer.nextTimeFrom();
+          if (cursor != null && timeFrom <= cursor) {
+            pages.put(notAdvancing("the next page's time-from is " + timeFrom, cursor));
+            return;
+          }
           continue;
         }
         if (maxPopTime == Long.MIN_VALUE) {
@@ -748,6 +754,16 @@ public final class ResyncService {
                   new ResyncException("206 page without timers: cannot continue paging")));
           return;
         }
+        // Asked for what comes after the last page, a peer that sends none but timers of that
+        // page would send the same page for ever. (Pop times cannot tell: each copy of the page
+        // counts its starts from its own arrival.)
+        Set<Long> ids = new HashSet<>();
+        parsed.entries().forEach(e -> ids.add(e.id()));
+        if (lastIds.containsAll(ids)) {
+          pages.put(notAdvancing("a page held only timers of the page before", maxPopKey));
+          return;
+        }
+        lastIds = ids;
         timeFrom = maxPopTime;
       }
     } catch (InterruptedException e) {
@@ -765,6 +781,13 @@ public final class ResyncService {
         Thread.currentThread().interrupt();
       }
     }
+  }
+
+  /** A peer's pages that do not get further: the run reports the peer failed and goes on. */
+  private static FetchFailed notAdvancing(String what, long cursor) {
+    return new FetchFailed(
+        new ResyncException(
+            "206 pages do not advance (" + what + ", after " + cursor + "); paging stopped"));
   }
 
   /**
@@ -1008,12 +1031,17 @@ public final class ResyncService {
         id, oldReplicas, request, popTime(request, writtenMillis), writtenMillis, callbackOut);
   }
 
-  /** The timer's next pop (the paging cursor). */
+  /**
+   * The timer's next pop (the paging cursor), from its start as the node takes it ({@code
+   * TimerNode.toTimer}): {@code start-time-delta} first. An original node writes {@code start-time}
+   * from its wall clock cut to 32 bits, so a cursor from it sent every page after the first back to
+   * 24 days ago (the same page for ever) or past every timer (the rest never copied).
+   */
   private static long popTime(TimerRequest request, long writtenMillis) {
     long start =
-        request.startTimeMillis() != null
-            ? request.startTimeMillis()
-            : Math.max(0, writtenMillis + request.startTimeDeltaMillis());
+        request.startTimeDeltaMillis() != null
+            ? Math.max(0, writtenMillis + request.startTimeDeltaMillis())
+            : request.startTimeMillis() != null ? request.startTimeMillis() : writtenMillis;
     int sequence = request.sequenceNumber() == null ? 0 : request.sequenceNumber();
     return start + (sequence + 1L) * request.intervalMillis();
   }

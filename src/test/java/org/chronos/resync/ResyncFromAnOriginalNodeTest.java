@@ -22,13 +22,16 @@ import org.chronos.testing.ClusterHarness.Node;
 import org.chronos.testing.LoopbackServer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Our node resyncing from an original node (a rolling upgrade: the node replaced is ours, its peer
  * is still the original). A JDK {@code HttpServer} stands in for the original's resync API as its
  * source says it behaves: parameters separated by ';', {@code sync-mode=SCALE} required (by older
  * releases), {@code time-from} an offset from its clock, timers ordered by their next pop with its
- * own replica delay, runs of equal pop times never split, ids as signed 64-bit numbers.
+ * own replica delay, runs of equal pop times never split, ids as signed 64-bit numbers, {@code
+ * start-time} beside {@code start-time-delta} but from a wall clock cut to 32 bits.
  */
 class ResyncFromAnOriginalNodeTest {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -66,6 +69,32 @@ class ResyncFromAnOriginalNodeTest {
     assertThat(summary.get("timersReceived").asLong()).isBetween((long) TIMERS, 2L * TIMERS - 1);
   }
 
+  /**
+   * A peer whose 206 pages never get further (it reads {@code time-from} otherwise than we write
+   * it, say, or names the same cursor each time): the run asked for the same page for ever, and
+   * neither it nor a {@code POST /tasks/resync} waiting for it ended. It now reports that peer
+   * failed, and ends.
+   */
+  @ParameterizedTest
+  @ValueSource(booleans = {false, true})
+  void aPeerWhosePagesDoNotAdvanceIsReportedFailedInsteadOfPagedForEver(boolean asOurs) {
+    original.nextTimeFrom = asOurs ? "1700000000000" : null;
+    cluster =
+        ClusterHarness.create(
+            1, "resync:", "  onStart: false", "  warmUpTimers: 0", "  pageSize: 100");
+    Node node = cluster.node(0);
+    node.writeClusterFile("node = " + node.address() + "\nnode = " + original.address());
+    node.start();
+    original.fill(node.address(), node.view().viewId());
+    original.stuck = true;
+
+    JsonNode summary = node.resync();
+
+    assertThat(summary.get("nodesFailed").asInt()).as(summary.toString()).isEqualTo(1);
+    assertThat(summary.get("failures").toString()).contains("do not advance");
+    assertThat(original.served.values()).as("copies of each timer served").allMatch(n -> n <= 2);
+  }
+
   /** The original's resync API, for one requester, over timers it holds with that requester. */
   private static final class OriginalNode {
     final HttpServer server;
@@ -74,6 +103,12 @@ class ResyncFromAnOriginalNodeTest {
     final List<String> badRequests = java.util.Collections.synchronizedList(new ArrayList<>());
     volatile String requester;
     volatile String viewId;
+
+    /** Whether it serves the first page whatever {@code time-from} asks for (a broken peer). */
+    volatile boolean stuck;
+
+    /** The cursor header our nodes send, the same on every page; null: none, as an original. */
+    volatile String nextTimeFrom;
 
     OriginalNode() {
       server = LoopbackServer.start("/timers", this::handle);
@@ -127,7 +162,8 @@ class ResyncFromAnOriginalNodeTest {
         long now = System.currentTimeMillis();
         String timeFrom = query.get("time-from");
         // atoi of a 32-bit unsigned offset, as a signed int.
-        long from = timeFrom == null ? Long.MIN_VALUE : now + (int) Long.parseLong(timeFrom);
+        long from =
+            timeFrom == null || stuck ? Long.MIN_VALUE : now + (int) Long.parseLong(timeFrom);
         int max = Integer.parseInt(exchange.getRequestHeaders().getFirst("Range").trim());
         List<Long> due = new ArrayList<>();
         timers.forEach(
@@ -153,6 +189,9 @@ class ResyncFromAnOriginalNodeTest {
         exchange.getResponseHeaders().add("Content-Type", "application/json");
         if (to < due.size()) {
           exchange.getResponseHeaders().add("Content-Range", Integer.toString(max));
+          if (nextTimeFrom != null) {
+            exchange.getResponseHeaders().add(ResyncSource.NEXT_TIME_FROM_HEADER, nextTimeFrom);
+          }
         }
         exchange.sendResponseHeaders(to < due.size() ? 206 : 200, bytes.length);
         exchange.getResponseBody().write(bytes);
@@ -174,6 +213,9 @@ class ResyncFromAnOriginalNodeTest {
       ObjectNode timer = e.putObject("Timer");
       ObjectNode timing = timer.putObject("timing");
       timing.put("start-time-delta", t[0] - now);
+      // The older form as the original writes it: its wall clock in ms cut to 32 bits, plus the
+      // delta, so nowhere near a real wall time.
+      timing.put("start-time", (now & 0xFFFF_FFFFL) + (t[0] - now));
       timing.put("sequence-number", 0);
       timing.put("interval", t[1] / 1000);
       timing.put("repeat-for", t[1] / 1000);

@@ -682,7 +682,7 @@ public final class ResyncService {
                     // and its HTTP library, like ours, reads both.
                     String query =
                         "node-for-replicas="
-                            + URLEncoder.encode(v.localAddress(), StandardCharsets.UTF_8)
+                            + queryValue(v.localAddress())
                             + "&cluster-view-id="
                             + v.viewId()
                             + "&sync-mode=SCALE"
@@ -781,6 +781,15 @@ public final class ResyncService {
         Thread.currentThread().interrupt();
       }
     }
+  }
+
+  /**
+   * An address as a query parameter: encoded, but for the ':' before its port, which a query may
+   * hold as it is and the original writes so (not every release of its HTTP library decodes a
+   * parameter before comparing it with its cluster's addresses).
+   */
+  static String queryValue(String address) {
+    return URLEncoder.encode(address, StandardCharsets.UTF_8).replace("%3A", ":");
   }
 
   /** A peer's pages that do not get further: the run reports the peer failed and goes on. */

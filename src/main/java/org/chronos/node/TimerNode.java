@@ -160,7 +160,8 @@ public final class TimerNode implements TimerEvents {
             configured -> {
               owedDeletions.keepOnly(configured);
               siteResends.keepOnly(configured);
-            });
+            },
+            clock::millis);
     this.replicator = replicator;
     this.created = metrics.meter("chronos.timers.created");
     this.updated = metrics.meter("chronos.timers.updated");

@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Consumer;
+import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 import org.apache.hc.client5.http.impl.async.CloseableHttpAsyncClient;
 import org.apache.hc.core5.concurrent.FutureCallback;
@@ -29,17 +30,26 @@ import org.slf4j.LoggerFactory;
  * <p>A site's address may resolve to several nodes: HttpClient 5 tries each resolved address in
  * turn when connecting, and the replicator retries, before a message counts as failed. Metrics per
  * site: {@code chronos.sites.<name>.sent|failed}, and {@code .answering} (1 once the site has
- * answered and nothing sent to it has failed since, else 0). When a site answers again after
- * failing, {@code onRecovered} is told, so the node can send that site the timers it missed
- * (something the original never does). Every remote site is probed with {@code GET /ping} every
- * {@link #PROBE_MILLIS} ms, so a failure or a recovery (or a restart, which lost the site's copies)
- * is noticed even when no timer is headed there. Each probe round first tells {@code onConfigured}
- * which remote sites the sites file names now, so what is kept for a site taken out of it can be
- * let go.
+ * answered and is not taken for down, else 0). When a site answers again after failing, {@code
+ * onRecovered} is told, so the node can send that site the timers it missed (something the original
+ * never does). Every remote site is probed with {@code GET /ping} every {@link #PROBE_MILLIS} ms,
+ * so a failure or a recovery (or a restart, which lost the site's copies) is noticed even when no
+ * timer is headed there. Each probe round first tells {@code onConfigured} which remote sites the
+ * sites file names now, so what is kept for a site taken out of it can be let go.
  *
  * <p>A message to a site taken for down is not queued when its sender can owe it to the site's
  * re-send ({@link Owe}), which carries it anyway: nothing is then held or retried for a site that
- * is down. Only the probe then tells that the site answers again.
+ * is down. Only the probe then tells that the site answers again (or tries it, below).
+ *
+ * <p>A probe that gets no answer, or a 5xx (a proxy's 502, 503 or 504: its backend is down), fails.
+ * Any other status but 200 (a proxy that routes only {@code /timers}, an auth rule's 401 or 403)
+ * says that the site's address answers HTTP but does not serve {@code /ping}: no failed probe, but
+ * no proof that the site takes timers either. Whether such a site is down is told by the messages
+ * sent to it; while it is taken for down, its probes try it again at once, then at most once per
+ * back-off ({@link #FIRST_TRY_BACKOFF_MILLIS}, doubling up to {@link #MAX_TRY_BACKOFF_MILLIS}): the
+ * site is taken for answering, which starts its re-send, whose failure takes it for down again. A
+ * message delivered to the site ends the back-off. A site taken for down that has not answered for
+ * {@link #LONG_DOWN_MILLIS} is warned of, and then again each time as long again.
  */
 public final class SiteReplicator {
   private static final Logger LOG = LoggerFactory.getLogger(SiteReplicator.class);
@@ -65,6 +75,22 @@ public final class SiteReplicator {
    * does not take after retries still counts at once.
    */
   static final int PROBES_FAILED_FOR_AN_OUTAGE = 2;
+
+  /**
+   * How long after a failed try a site taken for down whose {@code /ping} is not served is tried
+   * again; each try that fails doubles it, up to {@link #MAX_TRY_BACKOFF_MILLIS}. Each try starts a
+   * re-send, whose first messages are retried for {@code replication.retryFor} before they fail: a
+   * try every probe would keep a site that is really down busy with re-sends.
+   */
+  static final long FIRST_TRY_BACKOFF_MILLIS = 30_000;
+
+  static final long MAX_TRY_BACKOFF_MILLIS = 10 * 60_000;
+
+  /** How long a site taken for down goes without an answer before it is warned of, and between. */
+  static final long LONG_DOWN_MILLIS = 5 * 60_000;
+
+  // Wall-clock ms for the back-off and the logs' rate limits: the node's clock, a test's by hand.
+  private final LongSupplier millis;
 
   private final java.util.concurrent.ScheduledExecutorService prober;
   // The same HttpClient 5 as replication and callbacks, started at the first probe (a node with no
@@ -93,6 +119,23 @@ public final class SiteReplicator {
     final java.util.concurrent.atomic.AtomicInteger probesFailed =
         new java.util.concurrent.atomic.AtomicInteger();
 
+    /**
+     * When the site last answered: a probe answered 200, or a message delivered (a try that takes
+     * it for answering is no answer). Its first probe's time until it does.
+     */
+    volatile long lastAnsweredMillis = millis.getAsLong();
+
+    /** When the site was last warned of as down for long; 0: never. */
+    long longDownWarnedMillis; // prober thread only
+
+    /** The statuses other than 200 or 5xx the site's {@code /ping} was logged to answer. */
+    final Set<Integer> pingStatusesLogged = ConcurrentHashMap.newKeySet();
+
+    // The tries of a site taken for down whose /ping is not served (guarded by this state): not
+    // before nextTryMillis (0: at once), and the one after that a failed try waits this long.
+    private volatile long nextTryMillis;
+    private volatile long tryBackoffMillis = FIRST_TRY_BACKOFF_MILLIS;
+
     SiteState(String name) {
       sent = metrics.counter(MetricRegistry.name("chronos", "sites", name, "sent"));
       failed = metrics.counter(MetricRegistry.name("chronos", "sites", name, "failed"));
@@ -101,18 +144,31 @@ public final class SiteReplicator {
           () -> (com.codahale.metrics.Gauge<Integer>) () -> answering() ? 1 : 0);
     }
 
+    /** A site that takes timers: the next time it is taken for down, it is tried at once. */
+    void endBackoff() {
+      if (nextTryMillis != 0 || tryBackoffMillis != FIRST_TRY_BACKOFF_MILLIS) {
+        synchronized (this) {
+          nextTryMillis = 0;
+          tryBackoffMillis = FIRST_TRY_BACKOFF_MILLIS;
+        }
+      }
+    }
+
     /** Whether the site has answered, and neither a probe nor a message has failed since. */
     boolean answering() {
       return latestStarted != -1 && !failing.get();
     }
   }
 
+  /** {@code millis}: the wall-clock time in ms, the node's. */
   public SiteReplicator(
       Replicator replicator,
       MetricRegistry metrics,
       Supplier<SitesConfig> sites,
       Consumer<String> onRecovered,
-      Consumer<Set<String>> onConfigured) {
+      Consumer<Set<String>> onConfigured,
+      LongSupplier millis) {
+    this.millis = millis;
     this.replicator = replicator;
     this.metrics = metrics;
     this.sites = sites;
@@ -176,8 +232,11 @@ public final class SiteReplicator {
                     state.address);
                 state.latestStarted = -1;
                 state.probesFailed.set(0);
+                state.pingStatusesLogged.clear();
+                state.endBackoff();
               }
               state.address = address;
+              warnIfDownForLong(name, address, state, millis.getAsLong());
               http.execute(
                   AsyncRequestBuilder.get("http://" + address + "/ping").build(),
                   new BasicResponseConsumer<>(new DiscardingEntityConsumer<>()),
@@ -185,11 +244,16 @@ public final class SiteReplicator {
                     @Override
                     public void completed(Message<HttpResponse, Void> answer) {
                       HttpResponse head = answer.getHead();
-                      if (head.getCode() != 200) {
+                      if (head.getCode() >= 500) {
                         probeFailed(name, address, state);
                         return;
                       }
+                      if (head.getCode() != 200) {
+                        pingNotServed(name, address, state, head.getCode());
+                        return;
+                      }
                       state.probesFailed.set(0);
+                      state.lastAnsweredMillis = millis.getAsLong();
                       boolean firstSeen = state.latestStarted == -1;
                       if (startedSinceLastSeen(state, head.getFirstHeader(PING_STARTED_HEADER))) {
                         // First contact, or a node of the site restarted since: what it holds is
@@ -253,6 +317,77 @@ public final class SiteReplicator {
       return true;
     }
     return false;
+  }
+
+  /**
+   * A probe answered with a status other than 200 or 5xx: the site's address answers HTTP, but
+   * {@code /ping} is not served there (a proxy that routes only {@code /timers}, an auth rule). No
+   * failed probe, or such a site would be taken for down for good (and sent nothing); but no proof
+   * that the site takes timers either, which only the messages sent to it tell. So a site taken for
+   * down is tried again: at once, then at most once per back-off, which grows while tries fail.
+   */
+  private void pingNotServed(String name, String address, SiteState state, int status) {
+    state.probesFailed.set(0);
+    if (state.pingStatusesLogged.add(status)) {
+      LOG.warn(
+          "site {} at {}: GET /ping answered HTTP {}; whether the site is down is then told only by"
+              + " the timers sent to it, and while it is taken for down it is tried again every {}"
+              + " s, doubling up to every {} min while it still fails",
+          name,
+          address,
+          status,
+          FIRST_TRY_BACKOFF_MILLIS / 1000,
+          MAX_TRY_BACKOFF_MILLIS / 60_000);
+    }
+    if (state.latestStarted == -1) {
+      // First contact, or the site's address changed: what it holds is unknown, as when it first
+      // answers a probe. Taken for answering at once, it is sent the timers it should hold.
+      state.latestStarted = 0;
+      if (!state.failing.getAndSet(true)) {
+        LOG.info(
+            "site {} at {} answers for the first time (GET /ping: HTTP {})", name, address, status);
+      }
+      recovered(name, state);
+      return;
+    }
+    if (!state.failing.get()) {
+      return;
+    }
+    long now = millis.getAsLong();
+    long nextTryIn;
+    synchronized (state) {
+      if (now < state.nextTryMillis) {
+        return;
+      }
+      state.nextTryMillis = now + state.tryBackoffMillis;
+      nextTryIn = state.tryBackoffMillis;
+      state.tryBackoffMillis = Math.min(2 * state.tryBackoffMillis, MAX_TRY_BACKOFF_MILLIS);
+    }
+    LOG.info(
+        "site {} at {} is taken for down and does not serve /ping: tried again, by sending it its"
+            + " timers (if it still fails, the next try is in {} s)",
+        name,
+        address,
+        nextTryIn / 1000);
+    recovered(name, state);
+  }
+
+  /**
+   * Warns of a site taken for down that has not answered for {@link #LONG_DOWN_MILLIS}, and again
+   * each time as long again: the warning when it was taken for down may be long gone from view. On
+   * the prober thread.
+   */
+  private void warnIfDownForLong(String name, String address, SiteState state, long now) {
+    long since = Math.max(state.lastAnsweredMillis, state.longDownWarnedMillis);
+    if (!state.failing.get() || now - since < LONG_DOWN_MILLIS) {
+      return;
+    }
+    state.longDownWarnedMillis = now;
+    LOG.warn(
+        "site {} at {} has not answered for {} min; its timers are re-sent when it does",
+        name,
+        address,
+        (now - state.lastAnsweredMillis) / 60_000);
   }
 
   private void probeFailed(String name, String address, SiteState state) {
@@ -349,7 +484,7 @@ public final class SiteReplicator {
         // for down, every node of this site would re-send it every timer each time a probe
         // answers, and the refused one would start it over.
         state.failed.inc();
-        long now = System.currentTimeMillis();
+        long now = millis.getAsLong();
         if (now - state.lastRefusalLoggedMillis > 10_000) {
           state.lastRefusalLoggedMillis = now;
           LOG.warn(
@@ -393,6 +528,8 @@ public final class SiteReplicator {
   private void record(String name, SiteState state, boolean ok) {
     if (ok) {
       state.sent.inc();
+      state.lastAnsweredMillis = millis.getAsLong();
+      state.endBackoff();
       recovered(name, state);
     } else {
       state.failed.inc();

@@ -1,0 +1,319 @@
+package org.chronos.sites;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import com.codahale.metrics.MetricRegistry;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpHandler;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import org.chronos.replication.Replicator;
+import org.chronos.testing.ClusterHarness;
+import org.chronos.testing.ClusterHarness.Node;
+import org.chronos.testing.LogCapture;
+import org.chronos.testing.LoopbackServer;
+import org.chronos.testing.TimerJson;
+import org.chronos.timer.Clock;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A remote site whose address answers HTTP but does not serve {@code GET /ping} (a proxy or load
+ * balancer that routes only {@code /timers} and answers the rest 404, an auth rule's 401 or 403),
+ * while it takes timers. Its probes' answers counted as failed probes: once a message to it failed,
+ * it was taken for down for good, and got neither news nor the re-send of what it missed. Here a
+ * JDK {@code HttpServer} stands in for such a site.
+ */
+class SiteWithoutPingTest {
+  private static final String NEVER = "http://127.0.0.1:1/never";
+
+  private final AtomicInteger pings = new AtomicInteger();
+
+  /** Requests to {@code /timers} that reached the site, whatever it answered. */
+  private final AtomicInteger timerRequests = new AtomicInteger();
+
+  /** The paths of the single timers the site took. */
+  private final Set<String> received = ConcurrentHashMap.newKeySet();
+
+  /** What {@code /ping} answers while the site takes timers: 404, as a proxy with no route. */
+  private volatile int pingStatus = 404;
+
+  /**
+   * Whether the site is down behind its proxy, which answers everything with 503 then, as a load
+   * balancer with no backend left does.
+   */
+  private volatile boolean down;
+
+  /** Whether {@code /timers} answers 503 while {@code /ping} still answers {@link #pingStatus}. */
+  private volatile boolean timersFail;
+
+  private final HttpServer site =
+      LoopbackServer.start("/ping", this::ping, "/timers", (HttpHandler) this::put);
+
+  private ClusterHarness cluster;
+  private SiteReplicator siteReplicator;
+  private Replicator replicator;
+
+  private void ping(HttpExchange exchange) throws IOException {
+    try (exchange) {
+      pings.incrementAndGet();
+      exchange.sendResponseHeaders(down ? 503 : pingStatus, -1);
+    }
+  }
+
+  private void put(HttpExchange exchange) throws IOException {
+    try (exchange) {
+      timerRequests.incrementAndGet();
+      String body = new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+      if (down || timersFail) {
+        exchange.sendResponseHeaders(503, -1);
+        return;
+      }
+      if (body.contains("\"Requests\"")) {
+        exchange.sendResponseHeaders(404, -1); // as an original node: single PUTs then
+        return;
+      }
+      received.add(exchange.getRequestURI().getPath());
+      exchange.sendResponseHeaders(200, -1);
+    }
+  }
+
+  @AfterEach
+  void tearDown() throws InterruptedException {
+    if (cluster != null) {
+      cluster.close();
+    }
+    if (siteReplicator != null) {
+      siteReplicator.stop();
+    }
+    if (replicator != null) {
+      replicator.stop(0);
+    }
+    site.stop(0);
+  }
+
+  private String sitesFile() {
+    return "[sites]\nlocal_site = site0\nreplicate_timers_across_sites = true\nremote_site = site1="
+        + LoopbackServer.address(site)
+        + "\n";
+  }
+
+  private Node startWithTheSite(String... extraYamlLines) {
+    cluster = ClusterHarness.create(1, extraYamlLines);
+    Node node = cluster.node(0);
+    node.writeClusterFile(cluster.nodeLines("node", List.of(node)));
+    node.writeSharedFile(sitesFile());
+    node.start();
+    return node;
+  }
+
+  /** The node's {@code answering} gauge of the site: 1, 0, or null if it has none. */
+  private static Object answering(Node node) {
+    var gauge = node.metrics().getGauges().get("chronos.sites.site1.answering");
+    return gauge == null ? null : gauge.getValue();
+  }
+
+  private static long count(LogCapture log, String part) {
+    return log.events().stream()
+        .map(ILoggingEvent::getFormattedMessage)
+        .filter(line -> line.contains(part))
+        .count();
+  }
+
+  /**
+   * The site goes down behind its proxy (everything answered 503), so a message to it fails and it
+   * is taken for down; back, its {@code /ping} answers 404 again. It is tried again at once, and
+   * gets both the timers made while it was down (owed to its re-send) and the news after.
+   */
+  @Test
+  void aSiteThatDoesNotServePingGetsItsTimersAgainOnceItTakesThemAfterAnOutage() {
+    Node node = startWithTheSite("replication:", "  retryFor: 500ms");
+    await("the site's first probe").until(() -> pings.get() >= 1);
+    String before = node.client().createTimer(TimerJson.oneShot(600, NEVER, "before"));
+    await("a timer sent to the site").until(() -> received.contains(before));
+
+    down = true;
+    String failed = node.client().createTimer(TimerJson.oneShot(600, NEVER, "failed"));
+    await("the site taken for down once a message to it failed")
+        .atMost(Duration.ofSeconds(10))
+        .until(
+            () ->
+                node.metrics().counter("chronos.sites.site1.failed").getCount() >= 1
+                    && Integer.valueOf(0).equals(answering(node)));
+    List<String> made = new ArrayList<>();
+    for (int i = 0; i < 5; i++) {
+      made.add(node.client().createTimer(TimerJson.oneShot(600, NEVER, "while-down-" + i)));
+    }
+
+    down = false;
+    await("the timer whose news failed, and those made meanwhile, sent to the site")
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> received.contains(failed) && received.containsAll(made));
+    String after = node.client().createTimer(TimerJson.oneShot(600, NEVER, "after"));
+    await("news sent to the site again").until(() -> received.contains(after));
+    assertThat(answering(node)).isEqualTo(1);
+  }
+
+  /**
+   * A site that takes every timer, whose {@code /ping} answers 404: taken for down after two such
+   * probes, it was sent no news, though it took every timer sent to it. It stays answering, its
+   * news goes at once and only once, and its {@code /ping} is not warned of at every probe.
+   */
+  @Test
+  void probesAnswered404DoNotTakeASiteThatTakesTimersForDown() {
+    Node node = startWithTheSite();
+    // Past the first probe's re-send (of nothing), which would send a timer made meanwhile again.
+    await("two probes").until(() -> pings.get() >= 2);
+    // After the node's start, which sets up its logging anew.
+    try (LogCapture log = LogCapture.of(SiteReplicator.class, Level.INFO)) {
+      List<Object> seen = new ArrayList<>();
+      List<String> made = new ArrayList<>();
+      for (int round = 0; round < 4; round++) {
+        int probes = pings.get();
+        await("another probe").atMost(Duration.ofSeconds(5)).until(() -> pings.get() > probes);
+        String location = node.client().createTimer(TimerJson.oneShot(600, NEVER, "t" + round));
+        made.add(location);
+        await("the new timer sent to the site at once")
+            .atMost(Duration.ofSeconds(3))
+            .until(() -> received.contains(location));
+        seen.add(answering(node));
+      }
+
+      assertThat(seen).as("the site's answering gauge over four probes").containsOnly(1);
+      assertThat(received).containsAll(made);
+      assertThat(timerRequests.get())
+          .as("timers sent to the site, none again")
+          .isEqualTo(made.size());
+      assertThat(count(log, "GET /ping answered HTTP 404"))
+          .as("warnings that the site's /ping is not served, after the first probe's")
+          .isZero();
+    }
+  }
+
+  /** A site replicator of the site with a time given by hand, whose re-send sends one timer. */
+  private SiteReplicator siteReplicatorAt(AtomicLong now) {
+    replicator = new Replicator(Clock.SYSTEM, new MetricRegistry(), 2000, 100, 2, 1, 16);
+    replicator.retryFor(0); // a message the site does not take fails at once
+    replicator.start();
+    SitesConfig config;
+    try {
+      config = SitesConfig.parse(sitesFile(), "test", 8080);
+    } catch (Exception e) {
+      throw new AssertionError(e);
+    }
+    AtomicReference<SiteReplicator> self = new AtomicReference<>();
+    SiteReplicator made =
+        new SiteReplicator(
+            replicator,
+            new MetricRegistry(),
+            () -> config,
+            name -> self.get().send(List.of(name), "/timers/1", new byte[] {'{', '}'}, null),
+            configured -> {},
+            now::get);
+    self.set(made);
+    siteReplicator = made;
+    return made;
+  }
+
+  /** Waits for two more probe rounds: the second began after anything done before this. */
+  private void twoProbes() {
+    int probes = pings.get();
+    await("two more probes").atMost(Duration.ofSeconds(10)).until(() -> pings.get() >= probes + 2);
+  }
+
+  /**
+   * A site whose {@code /ping} answers 403 and which still fails: tried again (its re-send sent) at
+   * once, then not before 30 s, then not before 60 s more; a message delivered to it ends the
+   * back-off. Tried every probe, a site that is really down would be kept busy with re-sends.
+   */
+  @Test
+  void aSiteThatDoesNotServePingAndStillFailsIsTriedAgainWithABackOff() throws Exception {
+    pingStatus = 403;
+    timersFail = true;
+    AtomicLong now = new AtomicLong(1_000_000_000L);
+    try (LogCapture log = LogCapture.of(SiteReplicator.class, Level.INFO)) {
+      SiteReplicator sites = siteReplicatorAt(now);
+      // First contact sends it the timers it should hold, which fail; the next probe tries again.
+      await("the site tried again at once after its first contact failed")
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> timerRequests.get() >= 2 && sites.isFailing("site1"));
+      assertThat(count(log, "does not serve /ping: tried again")).isEqualTo(1);
+
+      now.addAndGet(SiteReplicator.FIRST_TRY_BACKOFF_MILLIS - 1000);
+      twoProbes();
+      assertThat(timerRequests.get()).as("tries within 30 s of the last").isEqualTo(2);
+      now.addAndGet(1000);
+      await("a try 30 s after the last").until(() -> timerRequests.get() >= 3);
+
+      now.addAndGet(SiteReplicator.FIRST_TRY_BACKOFF_MILLIS);
+      twoProbes();
+      assertThat(timerRequests.get()).as("tries within 60 s of the last").isEqualTo(3);
+      now.addAndGet(SiteReplicator.FIRST_TRY_BACKOFF_MILLIS);
+      await("a try 60 s after the last").until(() -> timerRequests.get() >= 4);
+      await().until(() -> sites.isFailing("site1"));
+
+      // The site takes a timer (a message still in flight when it was taken for down, say): it is
+      // tried again at once the next time it fails.
+      timersFail = false;
+      sites.send(List.of("site1"), "/timers/2", new byte[] {'{', '}'}, null);
+      await("the timer delivered").until(() -> received.contains("/timers/2"));
+      timersFail = true;
+      sites.send(List.of("site1"), "/timers/3", new byte[] {'{', '}'}, null);
+      await("the site taken for down again").until(() -> sites.isFailing("site1"));
+      int requests = timerRequests.get();
+      await("the site tried again at once")
+          .atMost(Duration.ofSeconds(6))
+          .until(() -> timerRequests.get() > requests);
+      assertThat(
+              count(
+                  log,
+                  "GET /ping answered HTTP 403; whether the site is down is then told"
+                      + " only by the timers sent to it, and while it is taken for down it is tried again"
+                      + " every 30 s"))
+          .as("warnings that the site's /ping is not served, over every probe")
+          .isEqualTo(1);
+    }
+  }
+
+  /**
+   * A site taken for down for long is warned of after 5 min without an answer, then every 5 min:
+   * the warning when it was taken for down may be long gone from view. Its time given by hand.
+   */
+  @Test
+  void aSiteDownForLongIsWarnedOfEveryFiveMinutes() {
+    down = true;
+    AtomicLong now = new AtomicLong(1_000_000_000L);
+    try (LogCapture log = LogCapture.of(SiteReplicator.class, Level.WARN)) {
+      SiteReplicator sites = siteReplicatorAt(now);
+      await("the site taken for down")
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> sites.isFailing("site1"));
+      String warning = "site site1 at " + LoopbackServer.address(site) + " has not answered for ";
+
+      now.addAndGet(SiteReplicator.LONG_DOWN_MILLIS - 60_000);
+      twoProbes();
+      assertThat(count(log, warning)).as("warnings within 5 min").isZero();
+      now.addAndGet(60_000);
+      await("the warning after 5 min").until(() -> count(log, warning) == 1);
+      assertThat(count(log, warning + "5 min; its timers are re-sent when it does")).isEqualTo(1);
+
+      twoProbes();
+      assertThat(count(log, warning)).as("warnings within 5 min of the last").isEqualTo(1);
+      now.addAndGet(SiteReplicator.LONG_DOWN_MILLIS);
+      await("the warning 5 min later").until(() -> count(log, warning) == 2);
+      assertThat(count(log, warning + "10 min")).isEqualTo(1);
+    }
+  }
+}

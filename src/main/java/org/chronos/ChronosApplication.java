@@ -289,7 +289,16 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
               public void start() {
                 if (config.getResync().isOnStart() && resync.hasPeers()) {
                   // A restarted node gets its timers back from its peers.
-                  resync.start("node start").whenComplete((summary, e) -> startedUp.complete(null));
+                  // Not when a stop cut it short: a re-send would then send part of the store
+                  // while the node stops.
+                  resync
+                      .start("node start")
+                      .whenComplete(
+                          (summary, e) -> {
+                            if (!resync.isStopping()) {
+                              startedUp.complete(null);
+                            }
+                          });
                 } else {
                   startedUp.complete(null);
                 }

@@ -382,6 +382,11 @@ public final class ResyncService {
   /** Why a run ends before a peer: the node is stopping (the resync threads are interrupted). */
   private static final String CUT_SHORT = "not resynced: the node is stopping";
 
+  /** Whether {@link #stop} has been called: the node is stopping. */
+  public boolean isStopping() {
+    return stopping;
+  }
+
   private boolean stoppingOrInterrupted() {
     return stopping || Thread.currentThread().isInterrupted();
   }
@@ -667,10 +672,12 @@ public final class ResyncService {
       long maxPopKey = Long.MIN_VALUE;
       long roundTrip = 0;
       Set<Long> lastIds = Set.of();
+      int range = pageSize;
       while (true) {
         Long cursor = timeFrom;
         long lastPopKey = maxPopKey;
         long lastRoundTrip = roundTrip;
+        int askFor = range;
         Answer answer;
         try {
           answer =
@@ -692,7 +699,7 @@ public final class ResyncService {
                                     + originalTimeFrom(lastPopKey, clock.millis(), lastRoundTrip));
                     AsyncRequestBuilder get =
                         AsyncRequestBuilder.get(url(peer) + "/timers?" + query)
-                            .addHeader("Range", Integer.toString(pageSize))
+                            .addHeader("Range", Integer.toString(askFor))
                             // Pages as they are: a peer has better uses for its CPU than
                             // compressing half a megabyte a page for a link within the site.
                             .addHeader("Accept-Encoding", "identity");
@@ -756,13 +763,25 @@ public final class ResyncService {
         }
         // Asked for what comes after the last page, a peer that sends none but timers of that
         // page would send the same page for ever. (Pop times cannot tell: each copy of the page
-        // counts its starts from its own arrival.)
+        // counts its starts from its own arrival.) Asked again from the same place for more, it
+        // gets past them, unless it is broken.
         Set<Long> ids = new HashSet<>();
         parsed.entries().forEach(e -> ids.add(e.id()));
         if (lastIds.containsAll(ids)) {
-          pages.put(notAdvancing("a page held only timers of the page before", maxPopKey));
-          return;
+          if (range >= MAX_RANGE_PAGES * pageSize) {
+            pages.put(
+                notAdvancing(
+                    "pages of up to " + range + " timers held only timers of the page before",
+                    maxPopKey));
+            return;
+          }
+          range *= 2;
+          maxPopKey = lastPopKey;
+          roundTrip = lastRoundTrip;
+          continue;
         }
+        // The range stays as grown: set back, a peer that is stuck would send the same growing
+        // pages over and over before it is found out.
         lastIds = ids;
         timeFrom = maxPopTime;
       }
@@ -807,18 +826,35 @@ public final class ResyncService {
   private record ParsedPage(List<Entry> entries, int items, long maxPopTime, long maxPopKey) {}
 
   /**
+   * How much further back than the last page's end the next {@code time-from} to an original node
+   * reaches, beyond the round trips: for a request slower to reach it than the last (a new
+   * connection, a pause here between reading the clock and sending).
+   */
+  static final long ORIGINAL_OVERLAP_MILLIS = 50;
+
+  /**
+   * How far {@code Range} grows, in pages, when an original node's page brings no timer the page
+   * before had not: the timers between {@code time-from} and that page's end fill a page (the
+   * overlap above, a run of equal pop times, a peer that orders by a later delay than this node
+   * reckons), and only a longer page gets past them.
+   */
+  static final int MAX_RANGE_PAGES = 16;
+
+  /**
    * The {@code time-from} an original node expects for the page after one whose latest pop time, as
    * it orders its timers, is {@code maxPopKey}: an offset in ms from its clock when it gets the
    * request, as an unsigned 32-bit number, after that pop time (it never splits a run of equal
    * ones). From {@code nowMillis}, when the request goes (a page may wait for room first, and a
-   * retry comes later still), less the last request's round trip, as the request takes time to
-   * reach it: a timer may then come twice, rather than not at all.
+   * retry comes later still), less twice the last request's round trip and {@link
+   * #ORIGINAL_OVERLAP_MILLIS}: the key counts from the page's arrival, up to a round trip after the
+   * original read its clock for it, and this request may take longer to reach it than the last did.
+   * A timer may then come twice, rather than not at all.
    */
   static long originalTimeFrom(long maxPopKey, long nowMillis, long roundTripMillis) {
     if (maxPopKey == Long.MIN_VALUE) {
       return 0;
     }
-    long offset = maxPopKey - nowMillis + 1 - roundTripMillis;
+    long offset = maxPopKey - nowMillis + 1 - 2 * roundTripMillis - ORIGINAL_OVERLAP_MILLIS;
     long clamped = Math.max(Integer.MIN_VALUE, Math.min(Integer.MAX_VALUE, offset));
     return clamped & 0xFFFF_FFFFL;
   }

@@ -74,6 +74,51 @@ class ResyncFromAnOriginalNodeTest {
   }
 
   /**
+   * A peer that orders its timers later than this node reckons: each next page starts that much
+   * before the last one ended, here 60 s back, more than a page of timers (100), so a page brought
+   * nothing new. Asked again from the same place for a longer page, it gets past them.
+   */
+  @Test
+  void aPeerThatOrdersItsTimersLaterThanThisNodeReckonsStillGivesEveryTimer() {
+    cluster =
+        ClusterHarness.create(
+            1, "resync:", "  onStart: false", "  warmUpTimers: 0", "  pageSize: 100");
+    Node node = cluster.node(0);
+    node.writeClusterFile("node = " + node.address() + "\nnode = " + original.address());
+    node.start();
+    original.fill(node.address(), node.view().viewId());
+    original.keyDelay = 60_000;
+
+    JsonNode summary = node.resync();
+
+    assertThat(summary.get("failures")).as(summary.toString()).isEmpty();
+    assertThat(original.timers.keySet()).allMatch(node::holdsLive);
+  }
+
+  /**
+   * An original reads its clock for a request's {@code time-from} when the request reaches it: a
+   * request that took 30 ms longer to get there than the last (a new connection, a pause here)
+   * started 30 ms further on, and the timers due in those 30 ms after the last page were never
+   * copied (here 2 ms apart, so about 15 at the first page's end), with no failure reported.
+   */
+  @Test
+  void aRequestSlowerToReachAnOriginalThanTheLastMissesNoTimer() {
+    cluster =
+        ClusterHarness.create(
+            1, "resync:", "  onStart: false", "  warmUpTimers: 0", "  pageSize: 100");
+    Node node = cluster.node(0);
+    node.writeClusterFile("node = " + node.address() + "\nnode = " + original.address());
+    node.start();
+    original.fill(node.address(), node.view().viewId(), true);
+    original.lateBy = 30;
+
+    JsonNode summary = node.resync();
+
+    assertThat(summary.get("failures")).as(summary.toString()).isEmpty();
+    assertThat(original.timers.keySet()).allMatch(node::holdsLive);
+  }
+
+  /**
    * A peer whose 206 pages never get further (it reads {@code time-from} otherwise than we write
    * it, say, or names the same cursor each time): the run asked for the same page for ever, and
    * neither it nor a {@code POST /tasks/resync} waiting for it ended. It now reports that peer
@@ -83,9 +128,10 @@ class ResyncFromAnOriginalNodeTest {
   @ValueSource(booleans = {false, true})
   void aPeerWhosePagesDoNotAdvanceIsReportedFailedInsteadOfPagedForEver(boolean asOurs) {
     original.nextTimeFrom = asOurs ? "1700000000000" : null;
+    // Pages of 10: even at their longest (16 pages), asked again, they hold fewer than its 250.
     cluster =
         ClusterHarness.create(
-            1, "resync:", "  onStart: false", "  warmUpTimers: 0", "  pageSize: 100");
+            1, "resync:", "  onStart: false", "  warmUpTimers: 0", "  pageSize: 10");
     Node node = cluster.node(0);
     node.writeClusterFile("node = " + node.address() + "\nnode = " + original.address());
     node.start();
@@ -96,7 +142,8 @@ class ResyncFromAnOriginalNodeTest {
 
     assertThat(summary.get("nodesFailed").asInt()).as(summary.toString()).isEqualTo(1);
     assertThat(summary.get("failures").toString()).contains("do not advance");
-    assertThat(original.served.values()).as("copies of each timer served").allMatch(n -> n <= 2);
+    // Each page twice as it grew from 10 to 160 timers: no more.
+    assertThat(original.served.values()).as("copies of each timer served").allMatch(n -> n <= 10);
   }
 
   /** The original's resync API, for one requester, over timers it holds with that requester. */
@@ -111,6 +158,12 @@ class ResyncFromAnOriginalNodeTest {
 
     /** Whether it serves the first page whatever {@code time-from} asks for (a broken peer). */
     volatile boolean stuck;
+
+    /**
+     * How much later than the requester reckons it orders its timers (a delay of its own, a site's
+     * say): each {@code time-from} then reaches that far back into what it served.
+     */
+    volatile long keyDelay;
 
     /** The cursor header our nodes send, the same on every page; null: none, as an original. */
     volatile String nextTimeFrom;
@@ -128,14 +181,29 @@ class ResyncFromAnOriginalNodeTest {
      * primary (its copy pops first), for the other half the backup (2 s later).
      */
     void fill(String requester, String viewId) {
+      fill(requester, viewId, false);
+    }
+
+    /** {@code dense}: all due in 100-102 s, 2 ms apart, rather than 1 s apart over 2 minutes. */
+    void fill(String requester, String viewId, boolean dense) {
       this.requester = requester;
       this.viewId = viewId;
       long start = System.currentTimeMillis();
       for (int i = 0; i < TIMERS; i++) {
         long id = Long.MIN_VALUE + 1_000_000L * i + 7; // negative: bit 63 set, as ours are now
-        timers.put(id, new long[] {start, (100 + i / 2) * 1000L, i % 2});
+        timers.put(
+            id,
+            dense
+                ? new long[] {start + i, 100_000L, i % 2}
+                : new long[] {start, (100 + i / 2) * 1000L, i % 2});
       }
     }
+
+    /**
+     * How much later than the first it reads its clock for each request after the first: a request
+     * slower to reach it, over a new connection, say.
+     */
+    volatile long lateBy;
 
     private void handle(HttpExchange exchange) throws IOException {
       try (exchange) {
@@ -165,8 +233,15 @@ class ResyncFromAnOriginalNodeTest {
           exchange.sendResponseHeaders(400, -1);
           return;
         }
-        long now = System.currentTimeMillis();
         String timeFrom = query.get("time-from");
+        if (timeFrom != null && lateBy > 0) {
+          try {
+            Thread.sleep(lateBy); // as the request's way here took that much longer
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        }
+        long now = System.currentTimeMillis();
         // atoi of a 32-bit unsigned offset, as a signed int.
         long from =
             timeFrom == null || stuck ? Long.MIN_VALUE : now + (int) Long.parseLong(timeFrom);
@@ -205,8 +280,8 @@ class ResyncFromAnOriginalNodeTest {
     }
 
     /** When this node's copy pops: the due time after its own replica delay. */
-    private static long popKey(long[] t) {
-      return t[0] + t[1] + 2000L * t[2];
+    private long popKey(long[] t) {
+      return t[0] + t[1] + 2000L * t[2] + keyDelay;
     }
 
     private ObjectNode entry(long id, long[] t, long now) {
@@ -219,9 +294,9 @@ class ResyncFromAnOriginalNodeTest {
       ObjectNode timer = e.putObject("Timer");
       ObjectNode timing = timer.putObject("timing");
       timing.put("start-time-delta", t[0] - now);
-      // The older form as the original writes it: its wall clock in ms cut to 32 bits, plus the
-      // delta, so nowhere near a real wall time.
-      timing.put("start-time", (now & 0xFFFF_FFFFL) + (t[0] - now));
+      // The older form as the original writes it: its wall clock in ms plus the delta, in
+      // unsigned 32-bit arithmetic, so nowhere near a real wall time.
+      timing.put("start-time", (now + (t[0] - now)) & 0xFFFF_FFFFL);
       timing.put("sequence-number", 0);
       timing.put("interval", t[1] / 1000);
       timing.put("repeat-for", t[1] / 1000);

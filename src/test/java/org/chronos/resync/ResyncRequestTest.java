@@ -3,8 +3,6 @@ package org.chronos.resync;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.net.URLEncoder;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.chronos.testing.CallbackServer;
 import org.chronos.testing.CallbackServer.Received;
@@ -60,10 +58,10 @@ class ResyncRequestTest {
         fakePeer.requests().stream().filter(r -> r.method().equals("GET")).toList();
     // The start-up resync and the one asked for: two pages each.
     assertThat(gets).hasSize(4);
-    // With sync-mode, which older originals require.
+    // With sync-mode, which older originals require, and the address as the original writes it.
     String expectedQuery =
         "node-for-replicas="
-            + URLEncoder.encode(node.address(), StandardCharsets.UTF_8)
+            + node.address()
             + "&cluster-view-id="
             + node.view().viewId()
             + "&sync-mode=SCALE";

@@ -136,6 +136,18 @@ public final class SiteReplicator {
     private volatile long nextTryMillis;
     private volatile long tryBackoffMillis = FIRST_TRY_BACKOFF_MILLIS;
 
+    /** Taken for answering by a try, and nothing delivered to it since: not answering yet. */
+    volatile boolean onTrial;
+
+    /** When the site was last taken for answering again after failing. */
+    volatile long answeringSinceMillis;
+
+    /** First reached through a {@code /ping} that did not answer 200: its start time unknown. */
+    volatile boolean startUnknown;
+
+    /** When the site being taken for down was last logged as a WARN (racy: a line more). */
+    volatile long downLoggedMillis = Long.MIN_VALUE / 2;
+
     SiteState(String name) {
       sent = metrics.counter(MetricRegistry.name("chronos", "sites", name, "sent"));
       failed = metrics.counter(MetricRegistry.name("chronos", "sites", name, "failed"));
@@ -154,9 +166,12 @@ public final class SiteReplicator {
       }
     }
 
-    /** Whether the site has answered, and neither a probe nor a message has failed since. */
+    /**
+     * Whether the site has answered, and neither a probe nor a message has failed since (a try
+     * counts once something sent to it is delivered).
+     */
     boolean answering() {
-      return latestStarted != -1 && !failing.get();
+      return latestStarted != -1 && !failing.get() && !onTrial;
     }
   }
 
@@ -231,9 +246,13 @@ public final class SiteReplicator {
                     address,
                     state.address);
                 state.latestStarted = -1;
+                state.startUnknown = false;
                 state.probesFailed.set(0);
                 state.pingStatusesLogged.clear();
                 state.endBackoff();
+                // Its silence so far was the old address's.
+                state.lastAnsweredMillis = millis.getAsLong();
+                state.longDownWarnedMillis = 0;
               }
               state.address = address;
               warnIfDownForLong(name, address, state, millis.getAsLong());
@@ -254,8 +273,15 @@ public final class SiteReplicator {
                       }
                       state.probesFailed.set(0);
                       state.lastAnsweredMillis = millis.getAsLong();
+                      state.onTrial = false;
                       boolean firstSeen = state.latestStarted == -1;
-                      if (startedSinceLastSeen(state, head.getFirstHeader(PING_STARTED_HEADER))) {
+                      Header started = head.getFirstHeader(PING_STARTED_HEADER);
+                      if (state.startUnknown) {
+                        // Reached before through a /ping that did not answer 200, and sent its
+                        // timers then: the start time it names now is news, not a restart.
+                        state.startUnknown = false;
+                        state.latestStarted = Math.max(startedMillis(started), 0);
+                      } else if (startedSinceLastSeen(state, started)) {
                         // First contact, or a node of the site restarted since: what it holds is
                         // unknown or lost.
                         if (!state.failing.getAndSet(true)) {
@@ -303,20 +329,25 @@ public final class SiteReplicator {
    * of them is no restart. (An original node names none: only its first answer counts.)
    */
   private static boolean startedSinceLastSeen(SiteState state, Header header) {
-    long started = -1;
-    if (header != null) {
-      try {
-        started = Long.parseLong(header.getValue().trim());
-      } catch (NumberFormatException e) {
-        started = -1;
-      }
-    }
+    long started = startedMillis(header);
     long latest = state.latestStarted;
     if (latest == -1 || started > latest) {
       state.latestStarted = Math.max(started, 0);
       return true;
     }
     return false;
+  }
+
+  /** The start time a {@code /ping} answer names, or -1 for none. */
+  private static long startedMillis(Header header) {
+    if (header != null) {
+      try {
+        return Long.parseLong(header.getValue().trim());
+      } catch (NumberFormatException e) {
+        return -1;
+      }
+    }
+    return -1;
   }
 
   /**
@@ -343,6 +374,8 @@ public final class SiteReplicator {
       // First contact, or the site's address changed: what it holds is unknown, as when it first
       // answers a probe. Taken for answering at once, it is sent the timers it should hold.
       state.latestStarted = 0;
+      state.startUnknown = true;
+      state.onTrial = true; // answering once something sent to it is delivered
       if (!state.failing.getAndSet(true)) {
         LOG.info(
             "site {} at {} answers for the first time (GET /ping: HTTP {})", name, address, status);
@@ -369,6 +402,7 @@ public final class SiteReplicator {
         name,
         address,
         nextTryIn / 1000);
+    state.onTrial = true;
     recovered(name, state);
   }
 
@@ -379,7 +413,7 @@ public final class SiteReplicator {
    */
   private void warnIfDownForLong(String name, String address, SiteState state, long now) {
     long since = Math.max(state.lastAnsweredMillis, state.longDownWarnedMillis);
-    if (!state.failing.get() || now - since < LONG_DOWN_MILLIS) {
+    if (!(state.failing.get() || state.onTrial) || now - since < LONG_DOWN_MILLIS) {
       return;
     }
     state.longDownWarnedMillis = now;
@@ -397,14 +431,49 @@ public final class SiteReplicator {
   }
 
   private void failing(String name, String address, SiteState state) {
-    if (!stopped && state.failing.compareAndSet(false, true)) {
-      LOG.warn(
-          "site {} at {} does not answer; its timers will be re-sent when it does", name, address);
+    if (takeForDown(state)) {
+      logDown(
+          state,
+          "site {} at {} does not answer; its timers will be re-sent when it does",
+          name,
+          address);
+    }
+  }
+
+  /**
+   * Takes the site for down; false if it already was, or the node is stopping. A try's back-off
+   * goes on growing unless the site took what was sent to it for {@link #FIRST_TRY_BACKOFF_MILLIS}
+   * first: one that takes some messages and fails others must not start a re-send at every probe.
+   */
+  private boolean takeForDown(SiteState state) {
+    if (stopped || !state.failing.compareAndSet(false, true)) {
+      return false;
+    }
+    boolean tried = state.onTrial;
+    state.onTrial = false;
+    if (!tried && millis.getAsLong() - state.answeringSinceMillis >= FIRST_TRY_BACKOFF_MILLIS) {
+      state.endBackoff();
+    }
+    return true;
+  }
+
+  /**
+   * A site taken for down, as a WARN at most once a minute per site (a site that keeps failing
+   * again soon after answering would log one at every probe), else at DEBUG.
+   */
+  private void logDown(SiteState state, String format, Object... args) {
+    long now = millis.getAsLong();
+    if (now - state.downLoggedMillis >= 60_000) {
+      state.downLoggedMillis = now;
+      LOG.warn(format, args);
+    } else {
+      LOG.debug(format, args);
     }
   }
 
   private void recovered(String name, SiteState state) {
     if (!stopped && state.failing.compareAndSet(true, false)) {
+      state.answeringSinceMillis = millis.getAsLong();
       onRecovered.accept(name);
     }
   }
@@ -529,13 +598,14 @@ public final class SiteReplicator {
     if (ok) {
       state.sent.inc();
       state.lastAnsweredMillis = millis.getAsLong();
-      state.endBackoff();
+      state.onTrial = false;
       recovered(name, state);
     } else {
       state.failed.inc();
       // At a stop the replicator reports what it abandons as failed: no sign the site is down.
-      if (!stopped && state.failing.compareAndSet(false, true)) {
-        LOG.warn(
+      if (takeForDown(state)) {
+        logDown(
+            state,
             "replication to site {} failed; its timers will be re-sent when it answers again",
             name);
       }

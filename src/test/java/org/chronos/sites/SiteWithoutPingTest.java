@@ -204,6 +204,17 @@ class SiteWithoutPingTest {
 
   /** A site replicator of the site with a time given by hand, whose re-send sends one timer. */
   private SiteReplicator siteReplicatorAt(AtomicLong now) {
+    return siteReplicatorAt(now, true);
+  }
+
+  /** The metrics of {@link #siteReplicatorAt}'s site replicator. */
+  private final MetricRegistry metrics = new MetricRegistry();
+
+  /**
+   * A site replicator of the site with a time given by hand, whose re-send sends one timer, or
+   * none: a node with nothing to send the site.
+   */
+  private SiteReplicator siteReplicatorAt(AtomicLong now, boolean resendsATimer) {
     replicator = new Replicator(Clock.SYSTEM, new MetricRegistry(), 2000, 100, 2, 1, 16);
     replicator.retryFor(0); // a message the site does not take fails at once
     replicator.start();
@@ -217,9 +228,13 @@ class SiteWithoutPingTest {
     SiteReplicator made =
         new SiteReplicator(
             replicator,
-            new MetricRegistry(),
+            metrics,
             () -> config,
-            name -> self.get().send(List.of(name), "/timers/1", new byte[] {'{', '}'}, null),
+            name -> {
+              if (resendsATimer) {
+                self.get().send(List.of(name), "/timers/1", new byte[] {'{', '}'}, null);
+              }
+            },
             configured -> {},
             now::get);
     self.set(made);
@@ -235,8 +250,10 @@ class SiteWithoutPingTest {
 
   /**
    * A site whose {@code /ping} answers 403 and which still fails: tried again (its re-send sent) at
-   * once, then not before 30 s, then not before 60 s more; a message delivered to it ends the
-   * back-off. Tried every probe, a site that is really down would be kept busy with re-sends.
+   * once, then not before 30 s, then not before 60 s more. One that takes a message but fails again
+   * soon after goes on backing off; one that took what it was sent for 30 s is tried at once when
+   * it fails again. Tried every probe, a site that is really down, or takes some messages and fails
+   * others, would be kept busy with re-sends.
    */
   @Test
   void aSiteThatDoesNotServePingAndStillFailsIsTriedAgainWithABackOff() throws Exception {
@@ -264,18 +281,31 @@ class SiteWithoutPingTest {
       await("a try 60 s after the last").until(() -> timerRequests.get() >= 4);
       await().until(() -> sites.isFailing("site1"));
 
-      // The site takes a timer (a message still in flight when it was taken for down, say): it is
-      // tried again at once the next time it fails.
+      // The site takes a timer (a message still in flight when it was taken for down, say), then
+      // fails again at once: no try before the back-off is up.
+      String tried = "does not serve /ping: tried again";
+      long tries = count(log, tried);
       timersFail = false;
       sites.send(List.of("site1"), "/timers/2", new byte[] {'{', '}'}, null);
       await("the timer delivered").until(() -> received.contains("/timers/2"));
       timersFail = true;
       sites.send(List.of("site1"), "/timers/3", new byte[] {'{', '}'}, null);
       await("the site taken for down again").until(() -> sites.isFailing("site1"));
-      int requests = timerRequests.get();
+      twoProbes();
+      assertThat(count(log, tried)).as("tries after the site failed soon again").isEqualTo(tries);
+
+      // It takes what it is sent for 30 s, then fails: tried again at once.
+      timersFail = false;
+      sites.send(List.of("site1"), "/timers/4", new byte[] {'{', '}'}, null);
+      await("the timer delivered, the site answering")
+          .until(() -> received.contains("/timers/4") && !sites.isFailing("site1"));
+      now.addAndGet(SiteReplicator.FIRST_TRY_BACKOFF_MILLIS);
+      timersFail = true;
+      sites.send(List.of("site1"), "/timers/5", new byte[] {'{', '}'}, null);
+      await("the site taken for down again").until(() -> sites.isFailing("site1"));
       await("the site tried again at once")
           .atMost(Duration.ofSeconds(6))
-          .until(() -> timerRequests.get() > requests);
+          .until(() -> count(log, tried) > tries);
       assertThat(
               count(
                   log,
@@ -285,6 +315,44 @@ class SiteWithoutPingTest {
           .as("warnings that the site's /ping is not served, over every probe")
           .isEqualTo(1);
     }
+  }
+
+  /**
+   * A try takes a site for answering only to send it what it missed; until something sent to it is
+   * delivered it is not reported answering. A node with nothing to send such a site reported it
+   * answering for good, and never warned that it had been down for long.
+   */
+  @Test
+  void aSiteTriedByANodeWithNothingToSendItIsNotReportedAnswering() {
+    pingStatus = 403;
+    timersFail = true;
+    AtomicLong now = new AtomicLong(1_000_000_000L);
+    try (LogCapture log = LogCapture.of(SiteReplicator.class, Level.INFO)) {
+      SiteReplicator sites = siteReplicatorAt(now, false);
+      await("the first contact")
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> answeringGauge() != null);
+      assertThat(answeringGauge()).as("answering before anything was delivered").isEqualTo(0);
+      sites.send(List.of("site1"), "/timers/9", new byte[] {'{', '}'}, null);
+      await("the site taken for down").until(() -> sites.isFailing("site1"));
+
+      now.addAndGet(SiteReplicator.FIRST_TRY_BACKOFF_MILLIS);
+      await("a try")
+          .atMost(Duration.ofSeconds(6))
+          .until(() -> count(log, "does not serve /ping: tried again") == 1);
+      twoProbes();
+      assertThat(answeringGauge()).as("answering while tried, nothing delivered").isEqualTo(0);
+
+      now.addAndGet(SiteReplicator.LONG_DOWN_MILLIS);
+      await("the long-down warning while tried")
+          .atMost(Duration.ofSeconds(6))
+          .until(() -> count(log, "has not answered for 5 min") == 1);
+    }
+  }
+
+  private Object answeringGauge() {
+    var gauge = metrics.getGauges().get("chronos.sites.site1.answering");
+    return gauge == null ? null : gauge.getValue();
   }
 
   /**

@@ -56,6 +56,9 @@ class SiteWithoutPingTest {
    */
   private volatile boolean down;
 
+  /** The start time the site's pings name; null: none. */
+  private volatile String started;
+
   /** Whether {@code /timers} answers 503 while {@code /ping} still answers {@link #pingStatus}. */
   private volatile boolean timersFail;
 
@@ -69,6 +72,10 @@ class SiteWithoutPingTest {
   private void ping(HttpExchange exchange) throws IOException {
     try (exchange) {
       pings.incrementAndGet();
+      String named = started;
+      if (named != null) {
+        exchange.getResponseHeaders().add(SiteReplicator.PING_STARTED_HEADER, named);
+      }
       exchange.sendResponseHeaders(down ? 503 : pingStatus, -1);
     }
   }
@@ -348,6 +355,27 @@ class SiteWithoutPingTest {
           .atMost(Duration.ofSeconds(6))
           .until(() -> count(log, "has not answered for 5 min") == 1);
     }
+  }
+
+  /**
+   * A site first reached through a {@code /ping} that did not answer 200, whose {@code /ping} then
+   * answers 200 naming a start time (a proxy given a route for it), has not restarted: taken for
+   * one, every node of this site re-sent it every timer.
+   */
+  @Test
+  void aSiteWhosePingStartsAnsweringIsNotTakenForRestarted() {
+    AtomicLong now = new AtomicLong(1_000_000_000L);
+    siteReplicatorAt(now);
+    await("the first contact's re-send")
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> received.contains("/timers/1"));
+    pingStatus = 200;
+    started = "1700000000000";
+    int pingsBefore = pings.get();
+    await("probes answered 200").until(() -> pings.get() >= pingsBefore + 2);
+    twoProbes();
+    assertThat(timerRequests.get()).as("re-sends of the site's timers").isEqualTo(1);
+    assertThat(answeringGauge()).isEqualTo(1);
   }
 
   private Object answeringGauge() {

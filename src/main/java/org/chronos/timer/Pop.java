@@ -28,31 +28,53 @@ public record Pop(long timerId, String uri, byte[] opaque, int sequence, long du
     }
     int from = authority + 3;
     int end = from;
-    boolean plain = true; // lower case, no user name, no port: the URI's head as it is
+    int colon = -1; // of the port, if any
+    boolean plain = true; // lower case, no user name, no port to rewrite: the URI's head as it is
     while (end < uri.length() && "/?#".indexOf(uri.charAt(end)) < 0) {
       char c = uri.charAt(end);
-      plain &= c != '@' && c != ':' && (c < 'A' || c > 'Z');
+      if (c == '@' || (c >= 'A' && c <= 'Z')) {
+        plain = false;
+      } else if (c == ':') {
+        colon = end;
+      } else if (c == ']') {
+        colon = -1; // the colons so far were an IPv6 literal's
+      }
       end++;
     }
     for (int i = 0; plain && i < authority; i++) {
       char c = uri.charAt(i);
       plain = c < 'A' || c > 'Z';
     }
+    if (plain && colon >= 0) {
+      // A port as it would be written anyway: not empty, no leading zero, not the default.
+      plain =
+          colon + 1 < end
+              && uri.charAt(colon + 1) != '0'
+              && !isDefaultPort(uri.substring(0, authority), uri.substring(colon + 1, end));
+    }
     if (plain) {
       return end == uri.length() ? uri : uri.substring(0, end);
     }
     String scheme = uri.substring(0, authority).toLowerCase(java.util.Locale.ROOT);
     int at = uri.lastIndexOf('@', end - 1);
-    String host = uri.substring(Math.max(from, at + 1), end).toLowerCase(java.util.Locale.ROOT);
-    int colon = host.lastIndexOf(':');
-    if (colon >= 0 && host.indexOf(']', colon) < 0) { // not inside an IPv6 literal
-      String port = host.substring(colon + 1);
-      if (port.isEmpty()
-          || (scheme.equals("http") && port.equals("80"))
-          || (scheme.equals("https") && port.equals("443"))) {
-        host = host.substring(0, colon);
-      }
+    int hostFrom = Math.max(from, at + 1);
+    if (colon < hostFrom) {
+      return scheme + "://" + uri.substring(hostFrom, end).toLowerCase(java.util.Locale.ROOT);
     }
-    return scheme + "://" + host;
+    String host = uri.substring(hostFrom, colon).toLowerCase(java.util.Locale.ROOT);
+    String port = uri.substring(colon + 1, end);
+    int zeros = 0;
+    while (zeros < port.length() - 1 && port.charAt(zeros) == '0') {
+      zeros++;
+    }
+    port = port.substring(zeros);
+    return port.isEmpty() || isDefaultPort(scheme, port)
+        ? scheme + "://" + host
+        : scheme + "://" + host + ":" + port;
+  }
+
+  private static boolean isDefaultPort(String scheme, String port) {
+    return (scheme.equals("http") && port.equals("80"))
+        || (scheme.equals("https") && port.equals("443"));
   }
 }

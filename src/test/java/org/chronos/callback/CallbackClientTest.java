@@ -279,6 +279,11 @@ class CallbackClientTest {
     assertThat(Pop.targetOf("http://[::1]/cb")).isEqualTo("http://[::1]");
     assertThat(Pop.targetOf("http://[::1]:80/cb")).isEqualTo("http://[::1]");
     assertThat(Pop.targetOf("http://[::1]:8080/cb")).isEqualTo("http://[::1]:8080");
+    assertThat(Pop.targetOf("http://app:0080/cb")).isEqualTo("http://app");
+    assertThat(Pop.targetOf("http://app:08080/cb")).isEqualTo("http://app:8080");
+    assertThat(Pop.targetOf("http://app:8080/cb")).isEqualTo("http://app:8080");
+    assertThat(Pop.targetOf("http://app:8080")).isEqualTo("http://app:8080");
+    assertThat(Pop.targetOf("http://u@app:8080/a@b")).isEqualTo("http://app:8080");
     assertThat(Pop.targetOf("http://host#f")).isEqualTo("http://host");
     assertThat(Pop.targetOf("not-a-uri")).isEqualTo("not-a-uri");
   }

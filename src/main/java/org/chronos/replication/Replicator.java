@@ -483,7 +483,8 @@ public final class Replicator {
     }
     // Requests in flight end now, and their senders hear of it as of any failure: the client's
     // close tells them nothing, and a graceful one would wait up to 5 s more for them.
-    for (Tracked<?> request : List.copyOf(requests)) {
+    List<Tracked<?>> inFlight = List.copyOf(requests);
+    for (Tracked<?> request : inFlight) {
       try {
         request.cancel();
       } catch (RuntimeException e) {
@@ -491,7 +492,9 @@ public final class Replicator {
         LOG.warn("replication: ending a request in flight at stop failed", e);
       }
     }
-    client.close(CloseMode.GRACEFUL);
+    // A cancel ends its exchange on an I/O thread a moment later: a graceful close that came first
+    // waited up to 5 s for the connection it was still on.
+    client.close(inFlight.isEmpty() ? CloseMode.GRACEFUL : CloseMode.IMMEDIATE);
     // Nobody waits for bulk room any more: a sender still waiting hears its messages failed.
     peers.values().forEach(p -> p.bulk.room.release(maxBulkQueued));
     for (Peer p : peers.values()) {

@@ -294,10 +294,20 @@ class ReplicatorTest {
   void aStopReportsEveryUnfinishedMessageFailedAndSaysHowManyItAbandoned() throws Exception {
     // Not answered until the test ends, so that the stop finds the requests in flight: its
     // graceful close of the connections waits for them.
+    withAnswersHeld(this::stopWithRequestsInFlight);
+  }
+
+  /** A test's body. */
+  private interface Body {
+    void run() throws Exception;
+  }
+
+  /** Runs {@code test} while the peer answers nothing (503 once it ends), so requests stay out. */
+  private void withAnswersHeld(Body test) throws Exception {
     java.util.concurrent.CountDownLatch answer = new java.util.concurrent.CountDownLatch(1);
     try {
       peer.respondByDefault(CallbackServer.heldUntil(answer, 503));
-      stopWithRequestsInFlight();
+      test.run();
     } finally {
       answer.countDown();
     }
@@ -352,13 +362,7 @@ class ReplicatorTest {
    */
   @Test
   void aStopByAnInterruptedThreadStillClosesAndReportsWhatItAbandoned() throws Exception {
-    java.util.concurrent.CountDownLatch answer = new java.util.concurrent.CountDownLatch(1);
-    try {
-      peer.respondByDefault(CallbackServer.heldUntil(answer, 503));
-      stopByAnInterruptedThread();
-    } finally {
-      answer.countDown();
-    }
+    withAnswersHeld(this::stopByAnInterruptedThread);
   }
 
   private void stopByAnInterruptedThread() throws Exception {

@@ -136,7 +136,12 @@ public final class SiteReplicator {
     private volatile long nextTryMillis;
     private volatile long tryBackoffMillis = FIRST_TRY_BACKOFF_MILLIS;
 
-    /** Taken for answering by a try, and nothing delivered to it since: not answering yet. */
+    /**
+     * Taken for answering by a try after failing, and nothing delivered to it since: not answering
+     * yet. (A first contact through a {@code /ping} that is not served is an answer: the site's
+     * address answers HTTP, and a node with nothing to send it would otherwise report it down, and
+     * warn of it, for good.)
+     */
     volatile boolean onTrial;
 
     /** When the site was last taken for answering again after failing. */
@@ -247,6 +252,7 @@ public final class SiteReplicator {
                     state.address);
                 state.latestStarted = -1;
                 state.startUnknown = false;
+                state.onTrial = false;
                 state.probesFailed.set(0);
                 state.pingStatusesLogged.clear();
                 state.endBackoff();
@@ -375,7 +381,6 @@ public final class SiteReplicator {
       // answers a probe. Taken for answering at once, it is sent the timers it should hold.
       state.latestStarted = 0;
       state.startUnknown = true;
-      state.onTrial = true; // answering once something sent to it is delivered
       if (!state.failing.getAndSet(true)) {
         LOG.info(
             "site {} at {} answers for the first time (GET /ping: HTTP {})", name, address, status);
@@ -384,6 +389,12 @@ public final class SiteReplicator {
       return;
     }
     if (!state.failing.get()) {
+      if (state.onTrial && replicator.pending(address) == 0) {
+        // Tried, and nothing is on its way to it: nothing failed, and its address answers HTTP.
+        // (A node with nothing to send it would otherwise report it down, and warn of it, for
+        // good.)
+        state.onTrial = false;
+      }
       return;
     }
     long now = millis.getAsLong();
@@ -597,8 +608,16 @@ public final class SiteReplicator {
   private void record(String name, SiteState state, boolean ok) {
     if (ok) {
       state.sent.inc();
-      state.lastAnsweredMillis = millis.getAsLong();
+      long now = millis.getAsLong();
+      state.lastAnsweredMillis = now;
       state.onTrial = false;
+      if (state.failing.get() && now < state.nextTryMillis) {
+        // Taken for down after a try, and a message sent before (a re-send's, a retried one)
+        // got through: the site takes some messages and fails others (a proxy that rate-limits,
+        // one dead backend of several). Its next try comes with the back-off, not now, or each such
+        // message would start a re-send.
+        return;
+      }
       recovered(name, state);
     } else {
       state.failed.inc();

@@ -768,7 +768,7 @@ public final class ResyncService {
         Set<Long> ids = new HashSet<>();
         parsed.entries().forEach(e -> ids.add(e.id()));
         if (lastIds.containsAll(ids)) {
-          if (range >= MAX_RANGE_PAGES * pageSize) {
+          if (range >= Math.max(MAX_RANGE_PAGES * pageSize, MAX_RANGE_TIMERS)) {
             pages.put(
                 notAdvancing(
                     "pages of up to " + range + " timers held only timers of the page before",
@@ -839,6 +839,9 @@ public final class ResyncService {
    * reckons), and only a longer page gets past them.
    */
   static final int MAX_RANGE_PAGES = 16;
+
+  /** How far {@code Range} may grow at least, whatever the page size (small pages run out soon). */
+  static final int MAX_RANGE_TIMERS = 16_000;
 
   /**
    * The {@code time-from} an original node expects for the page after one whose latest pop time, as

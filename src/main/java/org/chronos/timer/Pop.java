@@ -50,7 +50,14 @@ public record Pop(long timerId, String uri, byte[] opaque, int sequence, long du
       plain =
           colon + 1 < end
               && uri.charAt(colon + 1) != '0'
-              && !isDefaultPort(uri.substring(0, authority), uri.substring(colon + 1, end));
+              && !(authority == 4
+                  && uri.startsWith("http")
+                  && end - colon == 3
+                  && uri.startsWith("80", colon + 1))
+              && !(authority == 5
+                  && uri.startsWith("https")
+                  && end - colon == 4
+                  && uri.startsWith("443", colon + 1));
     }
     if (plain) {
       return end == uri.length() ? uri : uri.substring(0, end);

@@ -672,12 +672,17 @@ public final class ResyncService {
       long maxPopKey = Long.MIN_VALUE;
       long roundTrip = 0;
       Set<Long> lastIds = Set.of();
+      // The last page's timers that the next one must hold again, as they lie in its overlap: if
+      // none comes back, the request reached the original later than reckoned (see below).
+      Set<Long> lastTail = Set.of();
+      long reachBack = 0; // further back than originalTimeFrom, for a request asked again
       int range = pageSize;
       while (true) {
         Long cursor = timeFrom;
         long lastPopKey = maxPopKey;
         long lastRoundTrip = roundTrip;
         int askFor = range;
+        long extraMillis = reachBack;
         Answer answer;
         try {
           answer =
@@ -696,7 +701,8 @@ public final class ResyncService {
                             + (cursor == null
                                 ? ""
                                 : "&time-from="
-                                    + originalTimeFrom(lastPopKey, clock.millis(), lastRoundTrip));
+                                    + originalTimeFrom(
+                                        lastPopKey - extraMillis, clock.millis(), lastRoundTrip));
                     AsyncRequestBuilder get =
                         AsyncRequestBuilder.get(url(peer) + "/timers?" + query)
                             .addHeader("Range", Integer.toString(askFor))
@@ -780,9 +786,34 @@ public final class ResyncService {
           roundTrip = lastRoundTrip;
           continue;
         }
+        if (!lastTail.isEmpty()
+            && reachBack == 0
+            && java.util.Collections.disjoint(lastTail, ids)) {
+          // None of the last page's latest timers came back, though the overlap holds them: the
+          // request reached the original later than a round trip and ORIGINAL_OVERLAP_MILLIS
+          // allow (a pause on either side), and the timers due in between were skipped. Asked
+          // again from further back; timers gone meanwhile (a last pop, a deletion) cost only
+          // this one request.
+          LOG.info(
+              "resync from {}: a page skipped past the last one's end; asking again from {} ms"
+                  + " further back",
+              peer,
+              GAP_REACH_BACK_MILLIS);
+          reachBack = GAP_REACH_BACK_MILLIS;
+          maxPopKey = lastPopKey;
+          roundTrip = lastRoundTrip;
+          continue;
+        }
+        reachBack = 0;
         // The range stays as grown: set back, a peer that is stuck would send the same growing
         // pages over and over before it is found out.
         lastIds = ids;
+        lastTail = new HashSet<>();
+        for (Entry e : parsed.entries()) {
+          if (popKey(e, peer) >= maxPopKey - ORIGINAL_OVERLAP_MILLIS / 2) {
+            lastTail.add(e.id());
+          }
+        }
         timeFrom = maxPopTime;
       }
     } catch (InterruptedException e) {
@@ -840,6 +871,9 @@ public final class ResyncService {
    */
   static final int MAX_RANGE_PAGES = 16;
 
+  /** How much further back a request is asked again when its page skipped past the last one's. */
+  static final long GAP_REACH_BACK_MILLIS = 1000;
+
   /** How far {@code Range} may grow at least, whatever the page size (small pages run out soon). */
   static final int MAX_RANGE_TIMERS = 16_000;
 
@@ -888,18 +922,24 @@ public final class ResyncService {
         Entry entry = parse(item, writtenMillis);
         entries.add(entry);
         maxPopTime = Math.max(maxPopTime, entry.popTime());
-        // The peer pops its copy after its place in the old replicas (last if it is none), and
-        // orders its timers so. (Not counted: a site's delay, which only makes timers come twice.)
-        int place = entry.oldReplicas().indexOf(peer);
-        place = place < 0 ? entry.oldReplicas().size() : place;
-        maxPopKey =
-            Math.max(maxPopKey, entry.popTime() + (long) TimerNode.REPLICA_DELAY_MILLIS * place);
+        maxPopKey = Math.max(maxPopKey, popKey(entry, peer));
       } catch (BadRequestException | RuntimeException e) {
         tally.malformed.incrementAndGet();
         LOG.debug("skipping malformed timer from {}: {}", peer, e.getMessage());
       }
     }
     return new ParsedPage(entries, timers.size(), maxPopTime, maxPopKey);
+  }
+
+  /**
+   * The entry's pop time as {@code peer} orders its timers: it pops its copy after its place in the
+   * old replicas (last if it is none). (Not counted: a site's delay, which only makes timers come
+   * twice.)
+   */
+  private static long popKey(Entry entry, String peer) {
+    int place = entry.oldReplicas().indexOf(peer);
+    place = place < 0 ? entry.oldReplicas().size() : place;
+    return entry.popTime() + (long) TimerNode.REPLICA_DELAY_MILLIS * place;
   }
 
   /** The replica-level rules applied to a page's entries; a timer they reject is counted. */

@@ -48,9 +48,9 @@ import org.slf4j.LoggerFactory;
  * sent to it; while it is taken for down, its probes try it again at once, then at most once per
  * back-off ({@link #FIRST_TRY_BACKOFF_MILLIS}, doubling up to {@link #MAX_TRY_BACKOFF_MILLIS}): the
  * site is taken for answering, which starts its re-send, whose failure takes it for down again. The
- * back-off ends once the site has taken what it was sent for {@link #FIRST_TRY_BACKOFF_MILLIS}
- * (see {@link #takeForDown}). A site taken for down that has not answered for {@link
- * #LONG_DOWN_MILLIS} is warned of, and then again each time as long again.
+ * back-off ends once the site has taken what it was sent for {@link #FIRST_TRY_BACKOFF_MILLIS} (see
+ * {@link #takeForDown}). A site taken for down that has not answered for {@link #LONG_DOWN_MILLIS}
+ * is warned of, and then again each time as long again.
  */
 public final class SiteReplicator {
   private static final Logger LOG = LoggerFactory.getLogger(SiteReplicator.class);

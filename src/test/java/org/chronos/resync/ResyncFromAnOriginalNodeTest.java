@@ -86,15 +86,18 @@ class ResyncFromAnOriginalNodeTest {
 
   /**
    * An original reads its clock for a request's {@code time-from} when the request reaches it: a
-   * request that took 30 ms longer to get there than the last (a new connection, a pause here)
-   * started 30 ms further on, and the timers due in those 30 ms after the last page were never
-   * copied (here 2 ms apart, so about 15 at the first page's end), with no failure reported.
+   * request that took longer to get there than the last (a new connection, a pause on either side)
+   * started that much further on, and the timers due in between after the last page were never
+   * copied (here 2 ms apart), with no failure reported. 30 ms is within the overlap each request
+   * reaches back; 200 ms is not, and the page, holding none of the last page's latest timers, is
+   * asked for again from further back.
    */
-  @Test
-  void aRequestSlowerToReachAnOriginalThanTheLastMissesNoTimer() {
+  @ParameterizedTest
+  @ValueSource(longs = {30, 200})
+  void aRequestSlowerToReachAnOriginalThanTheLastMissesNoTimer(long lateBy) {
     Node node = startBesideTheOriginal(100);
     original.fill(node.address(), node.view().viewId(), true);
-    original.lateBy = 30;
+    original.lateBy = lateBy;
 
     JsonNode summary = node.resync();
 

@@ -676,6 +676,7 @@ public final class ResyncService {
       // none comes back, the request reached the original later than reckoned (see below).
       Set<Long> lastTail = Set.of();
       long reachBack = 0; // further back than originalTimeFrom, for a request asked again
+      int gapRetries = 0;
       int range = pageSize;
       while (true) {
         Long cursor = timeFrom;
@@ -743,7 +744,38 @@ public final class ResyncService {
         }
         long maxPopTime = parsed.maxPopTime();
         boolean last = status == 200;
-        pages.put(new FetchedPage(parsed.entries(), last, written - answer.sentMillis()));
+        // An original's page, last or not, that holds none of the last page's latest timers
+        // (which lie in its overlap): the request reached it later than a round trip and
+        // ORIGINAL_OVERLAP_MILLIS allow (a pause on either side), and the timers due in between
+        // were skipped. Asked again from further back, reckoning with this request's round trip.
+        Set<Long> ids = answer.nextTimeFrom() == null ? idsOf(parsed) : Set.of();
+        boolean skipped = !lastTail.isEmpty() && java.util.Collections.disjoint(lastTail, ids);
+        boolean askAgain = skipped && gapRetries < MAX_GAP_RETRIES;
+        pages.put(
+            new FetchedPage(parsed.entries(), last && !askAgain, written - answer.sentMillis()));
+        if (askAgain) {
+          gapRetries++;
+          reachBack = reachBack == 0 ? GAP_REACH_BACK_MILLIS : 2 * reachBack;
+          LOG.info(
+              "resync from {}: a page skipped past the last one's end; asking again from {} ms"
+                  + " further back",
+              peer,
+              reachBack);
+          maxPopKey = lastPopKey;
+          roundTrip = Math.max(lastRoundTrip, Math.max(0, received - answer.sentMillis()));
+          continue;
+        }
+        if (skipped) {
+          // Timers gone since the last page (last pops, deletions) look the same: said, not
+          // failed.
+          LOG.warn(
+              "resync from {}: the page after pop time {} held none of the last page's latest"
+                  + " timers, even asked for {} times from further back; timers due just after it"
+                  + " may be missing here until the next resync",
+              peer,
+              lastPopKey,
+              MAX_GAP_RETRIES);
+        }
         if (last) {
           return;
         }
@@ -771,8 +803,6 @@ public final class ResyncService {
         // page would send the same page for ever. (Pop times cannot tell: each copy of the page
         // counts its starts from its own arrival.) Asked again from the same place for more, it
         // gets past them, unless it is broken.
-        Set<Long> ids = new HashSet<>();
-        parsed.entries().forEach(e -> ids.add(e.id()));
         if (lastIds.containsAll(ids)) {
           if (range >= Math.max(MAX_RANGE_PAGES * pageSize, MAX_RANGE_TIMERS)) {
             pages.put(
@@ -786,31 +816,18 @@ public final class ResyncService {
           roundTrip = lastRoundTrip;
           continue;
         }
-        if (!lastTail.isEmpty()
-            && reachBack == 0
-            && java.util.Collections.disjoint(lastTail, ids)) {
-          // None of the last page's latest timers came back, though the overlap holds them: the
-          // request reached the original later than a round trip and ORIGINAL_OVERLAP_MILLIS
-          // allow (a pause on either side), and the timers due in between were skipped. Asked
-          // again from further back; timers gone meanwhile (a last pop, a deletion) cost only
-          // this one request.
-          LOG.info(
-              "resync from {}: a page skipped past the last one's end; asking again from {} ms"
-                  + " further back",
-              peer,
-              GAP_REACH_BACK_MILLIS);
-          reachBack = GAP_REACH_BACK_MILLIS;
-          maxPopKey = lastPopKey;
-          roundTrip = lastRoundTrip;
-          continue;
-        }
         reachBack = 0;
+        gapRetries = 0;
         // The range stays as grown: set back, a peer that is stuck would send the same growing
         // pages over and over before it is found out.
         lastIds = ids;
+        // The tail: the latest timers, those due late enough that none can pop before the next
+        // page is asked for (a timer popped for the last time is gone, and no sign of a skip).
         lastTail = new HashSet<>();
+        long popsFrom = clock.millis() + TAIL_NOT_BEFORE_MILLIS;
         for (Entry e : parsed.entries()) {
-          if (popKey(e, peer) >= maxPopKey - ORIGINAL_OVERLAP_MILLIS / 2) {
+          long key = popKey(e, peer);
+          if (key >= maxPopKey - ORIGINAL_OVERLAP_MILLIS / 2 && e.popTime() >= popsFrom) {
             lastTail.add(e.id());
           }
         }
@@ -842,6 +859,12 @@ public final class ResyncService {
     return URLEncoder.encode(address, StandardCharsets.UTF_8).replace("%3A", ":");
   }
 
+  private static Set<Long> idsOf(ParsedPage page) {
+    Set<Long> ids = new HashSet<>();
+    page.entries().forEach(e -> ids.add(e.id()));
+    return ids;
+  }
+
   /** A peer's pages that do not get further: the run reports the peer failed and goes on. */
   private static FetchFailed notAdvancing(String what, long cursor) {
     return new FetchFailed(
@@ -871,8 +894,16 @@ public final class ResyncService {
    */
   static final int MAX_RANGE_PAGES = 16;
 
-  /** How much further back a request is asked again when its page skipped past the last one's. */
-  static final long GAP_REACH_BACK_MILLIS = 1000;
+  /**
+   * How much further back, beyond the round trips, a request is asked again when its page skipped
+   * past the last one's (doubled for each time more, {@link #MAX_GAP_RETRIES} at most).
+   */
+  static final long GAP_REACH_BACK_MILLIS = 50;
+
+  static final int MAX_GAP_RETRIES = 4;
+
+  /** A page's tail holds timers due at least this long after it arrived: none of them can pop. */
+  static final long TAIL_NOT_BEFORE_MILLIS = 2000;
 
   /** How far {@code Range} may grow at least, whatever the page size (small pages run out soon). */
   static final int MAX_RANGE_TIMERS = 16_000;

@@ -35,14 +35,15 @@ class ResyncRequestTest {
     cluster = ClusterHarness.create(1, "resync:", "  pageSize: 50");
     Node node = cluster.node(0);
     String timer = TimerJson.pageEntry(1234, List.of(node.address(), peer));
-    // A first page of one timer (206: there is more), then an empty last page.
+    // A first page of one timer (206: there is more), then the last page: that timer again, as
+    // the overlap time-from reaches back into holds it, and nothing after it.
     fakePeer.respondByDefault(
         request -> {
           if (!request.method().equals("GET")) {
             return Reply.status(202);
           }
           return request.query().contains("time-from=")
-              ? Reply.ok().withBody("{\"Timers\":[]}")
+              ? Reply.ok().withBody("{\"Timers\":[" + timer + "]}")
               : Reply.status(206)
                   .withHeader("Content-Range", "1")
                   .withBody("{\"Timers\":[" + timer + "]}");
@@ -53,7 +54,9 @@ class ResyncRequestTest {
     JsonNode summary = node.resync();
 
     assertThat(summary.get("nodesFailed").asInt()).isZero();
-    assertThat(summary.get("stored").asLong()).isEqualTo(1);
+    // The timer, and its copy in the last page's overlap.
+    assertThat(summary.get("stored").asLong()).isEqualTo(2);
+    assertThat(node.holdsLive(1234)).isTrue();
     List<Received> gets =
         fakePeer.requests().stream().filter(r -> r.method().equals("GET")).toList();
     // The start-up resync and the one asked for: two pages each.
@@ -111,7 +114,8 @@ class ResyncRequestTest {
                 .withHeader("Content-Range", "1")
                 .withBody("{\"Timers\":[" + TimerJson.pageEntry(1002, replicas) + "]}");
           }
-          return Reply.ok().withBody("{\"Timers\":[]}");
+          // The overlap: the last page's timer again, and nothing after it.
+          return Reply.ok().withBody("{\"Timers\":[" + TimerJson.pageEntry(1002, replicas) + "]}");
         });
     node.writeClusterFile("node = " + node.address() + "\nnode = " + peer);
     node.start();
@@ -121,7 +125,9 @@ class ResyncRequestTest {
     long after = System.currentTimeMillis();
 
     assertThat(summary.get("nodesFailed").asInt()).as(summary.toString()).isZero();
-    assertThat(summary.get("stored").asLong()).isEqualTo(2);
+    // Both timers, and the second's copy in the last page's overlap.
+    assertThat(summary.get("stored").asLong()).isEqualTo(3);
+    assertThat(node.holdsLive(1001) && node.holdsLive(1002)).isTrue();
     List<Received> gets =
         fakePeer.requests().stream().filter(r -> r.method().equals("GET")).toList();
     assertThat(gets).hasSize(3);

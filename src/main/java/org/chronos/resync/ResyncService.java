@@ -17,6 +17,7 @@ import java.util.Arrays;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -674,7 +675,7 @@ public final class ResyncService {
       Set<Long> lastIds = Set.of();
       // The last page's timers that the next one must hold again, as they lie in its overlap: if
       // none comes back, the request reached the original later than reckoned (see below).
-      Set<Long> lastTail = Set.of();
+      Map<Long, Long> lastTail = Map.of(); // id -> pop time
       long reachBack = 0; // further back than originalTimeFrom, for a request asked again
       int gapRetries = 0;
       int range = pageSize;
@@ -749,7 +750,7 @@ public final class ResyncService {
         // ORIGINAL_OVERLAP_MILLIS allow (a pause on either side), and the timers due in between
         // were skipped. Asked again from further back, reckoning with this request's round trip.
         Set<Long> ids = answer.nextTimeFrom() == null ? idsOf(parsed) : Set.of();
-        boolean skipped = !lastTail.isEmpty() && java.util.Collections.disjoint(lastTail, ids);
+        boolean skipped = skippedPast(lastTail, ids, parsed, last, lastPopKey);
         boolean askAgain = skipped && gapRetries < MAX_GAP_RETRIES;
         pages.put(
             new FetchedPage(parsed.entries(), last && !askAgain, written - answer.sentMillis()));
@@ -821,14 +822,11 @@ public final class ResyncService {
         // The range stays as grown: set back, a peer that is stuck would send the same growing
         // pages over and over before it is found out.
         lastIds = ids;
-        // The tail: the latest timers, those due late enough that none can pop before the next
-        // page is asked for (a timer popped for the last time is gone, and no sign of a skip).
-        lastTail = new HashSet<>();
-        long popsFrom = clock.millis() + TAIL_NOT_BEFORE_MILLIS;
+        // The tail: the latest timers, by id with their pop times.
+        lastTail = new java.util.HashMap<>();
         for (Entry e : parsed.entries()) {
-          long key = popKey(e, peer);
-          if (key >= maxPopKey - ORIGINAL_OVERLAP_MILLIS / 2 && e.popTime() >= popsFrom) {
-            lastTail.add(e.id());
+          if (popKey(e, peer) >= maxPopKey - ORIGINAL_OVERLAP_MILLIS / 2) {
+            lastTail.put(e.id(), e.popTime());
           }
         }
         timeFrom = maxPopTime;
@@ -902,8 +900,35 @@ public final class ResyncService {
 
   static final int MAX_GAP_RETRIES = 4;
 
-  /** A page's tail holds timers due at least this long after it arrived: none of them can pop. */
-  static final long TAIL_NOT_BEFORE_MILLIS = 2000;
+  /**
+   * A tail timer due within this long of the check may have popped since the last page (a timer
+   * popped for the last time is gone, one that repeats moved on): it says nothing of a skip.
+   */
+  static final long TAIL_NOT_BEFORE_MILLIS = 1000;
+
+  /**
+   * Whether an original's page skipped past the last one's end: it holds none of the last page's
+   * tail timers still due (they lie in its overlap), and it reaches as far as they do, or is the
+   * last page. (A page that stops short of them, in a stretch denser than a page, is no skip.)
+   */
+  private boolean skippedPast(
+      Map<Long, Long> lastTail, Set<Long> ids, ParsedPage page, boolean last, long lastPopKey) {
+    if (lastTail.isEmpty()
+        || (!last && page.maxPopKey() < lastPopKey - ORIGINAL_OVERLAP_MILLIS / 2)) {
+      return false;
+    }
+    long stillDue = clock.millis() + TAIL_NOT_BEFORE_MILLIS;
+    boolean anyDue = false;
+    for (Map.Entry<Long, Long> t : lastTail.entrySet()) {
+      if (t.getValue() >= stillDue) {
+        anyDue = true;
+        if (ids.contains(t.getKey())) {
+          return false;
+        }
+      }
+    }
+    return anyDue;
+  }
 
   /** How far {@code Range} may grow at least, whatever the page size (small pages run out soon). */
   static final int MAX_RANGE_TIMERS = 16_000;

@@ -917,15 +917,16 @@ public final class ResyncService {
         || (!last && page.maxPopKey() < lastPopKey - ORIGINAL_OVERLAP_MILLIS / 2)) {
       return false;
     }
-    long stillDue = clock.millis() + TAIL_NOT_BEFORE_MILLIS;
+    // Any tail timer not yet due that came back shows the page did not skip past it (one due
+    // already may have popped and come back at a later pop time); only the absence of those still
+    // due a second on says it did.
+    long now = clock.millis();
     boolean anyDue = false;
     for (Map.Entry<Long, Long> t : lastTail.entrySet()) {
-      if (t.getValue() >= stillDue) {
-        anyDue = true;
-        if (ids.contains(t.getKey())) {
-          return false;
-        }
+      if (t.getValue() > now && ids.contains(t.getKey())) {
+        return false;
       }
+      anyDue |= t.getValue() >= now + TAIL_NOT_BEFORE_MILLIS;
     }
     return anyDue;
   }

@@ -50,14 +50,7 @@ public record Pop(long timerId, String uri, byte[] opaque, int sequence, long du
       plain =
           colon + 1 < end
               && uri.charAt(colon + 1) != '0'
-              && !(authority == 4
-                  && uri.startsWith("http")
-                  && end - colon == 3
-                  && uri.startsWith("80", colon + 1))
-              && !(authority == 5
-                  && uri.startsWith("https")
-                  && end - colon == 4
-                  && uri.startsWith("443", colon + 1));
+              && !isDefaultPort(uri, authority, uri, colon + 1, end - colon - 1);
     }
     if (plain) {
       return end == uri.length() ? uri : uri.substring(0, end);
@@ -75,13 +68,25 @@ public record Pop(long timerId, String uri, byte[] opaque, int sequence, long du
       zeros++;
     }
     port = port.substring(zeros);
-    return port.isEmpty() || isDefaultPort(scheme, port)
+    return port.isEmpty() || isDefaultPort(scheme, scheme.length(), port, 0, port.length())
         ? scheme + "://" + host
         : scheme + "://" + host + ":" + port;
   }
 
-  private static boolean isDefaultPort(String scheme, String port) {
-    return (scheme.equals("http") && port.equals("80"))
-        || (scheme.equals("https") && port.equals("443"));
+  /**
+   * Whether the port ({@code portLength} characters of {@code port} from {@code portFrom}) is the
+   * default of the scheme (the first {@code schemeLength} characters of {@code scheme}, lower
+   * case): compared in place, as the timer thread does for every pop.
+   */
+  private static boolean isDefaultPort(
+      String scheme, int schemeLength, String port, int portFrom, int portLength) {
+    return (schemeLength == 4
+            && scheme.startsWith("http")
+            && portLength == 2
+            && port.startsWith("80", portFrom))
+        || (schemeLength == 5
+            && scheme.startsWith("https")
+            && portLength == 3
+            && port.startsWith("443", portFrom));
   }
 }

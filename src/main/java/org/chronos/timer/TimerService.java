@@ -538,8 +538,8 @@ public final class TimerService {
       events.forgotten(timer);
       return true;
     }
-    java.util.ArrayDeque<Timer> queue =
-        waiting.isEmpty() ? null : waiting.get(Pop.targetOf(timer.callbackUri()));
+    String target = waiting.isEmpty() ? null : Pop.targetOf(timer.callbackUri());
+    java.util.ArrayDeque<Timer> queue = target == null ? null : waiting.get(target);
     if (queue != null) {
       wait(queue, timer); // behind the older pops for its target
       return true;
@@ -551,7 +551,8 @@ public final class TimerService {
     if (handed == CallbackSink.Handed.TARGET_BUSY) {
       wait(
           waiting.computeIfAbsent(
-              Pop.targetOf(timer.callbackUri()), t -> new java.util.ArrayDeque<>()),
+              target != null ? target : Pop.targetOf(timer.callbackUri()),
+              t -> new java.util.ArrayDeque<>()),
           timer);
     }
     return true;

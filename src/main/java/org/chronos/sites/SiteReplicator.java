@@ -49,8 +49,11 @@ import org.slf4j.LoggerFactory;
  * back-off ({@link #FIRST_TRY_BACKOFF_MILLIS}, doubling up to {@link #MAX_TRY_BACKOFF_MILLIS}): the
  * site is taken for answering, which starts its re-send, whose failure takes it for down again. The
  * back-off ends once the site has taken what it was sent for {@link #FIRST_TRY_BACKOFF_MILLIS} (see
- * {@link #takeForDown}). A site taken for down that has not answered for {@link #LONG_DOWN_MILLIS}
- * is warned of, and then again each time as long again.
+ * {@link #takeForDown}). A site taken for down because a message to it failed, while its probes
+ * still answer 200 ({@code /timers} refused by an auth rule, or failed by its backend), is tried
+ * the same way: before, every probe started a re-send that failed at once. A site taken for down
+ * that has not answered (or taken timers) for {@link #LONG_DOWN_MILLIS} is warned of, and then
+ * again each time as long again.
  */
 public final class SiteReplicator {
   private static final Logger LOG = LoggerFactory.getLogger(SiteReplicator.class);
@@ -150,6 +153,13 @@ public final class SiteReplicator {
 
     /** First reached through a {@code /ping} that did not answer 200: its start time unknown. */
     volatile boolean startUnknown;
+
+    /**
+     * Taken for down because a message to it failed, and no probe has failed since: its {@code
+     * /ping} answering 200 is then no proof that it takes timers (an auth rule or a proxy route for
+     * {@code /timers} only, a backend that fails them), so it is tried with the back-off.
+     */
+    volatile boolean downByMessage;
 
     /** When the site being taken for down was last logged as a WARN (racy: a line more). */
     volatile long downLoggedMillis = Long.MIN_VALUE / 2;
@@ -254,6 +264,7 @@ public final class SiteReplicator {
                 state.latestStarted = -1;
                 state.startUnknown = false;
                 state.onTrial = false;
+                state.downByMessage = false;
                 state.probesFailed.set(0);
                 state.pingStatusesLogged.clear();
                 state.endBackoff();
@@ -279,10 +290,27 @@ public final class SiteReplicator {
                         return;
                       }
                       state.probesFailed.set(0);
+                      Header started = head.getFirstHeader(PING_STARTED_HEADER);
+                      if (state.downByMessage) {
+                        // Its /ping answers, but the timers sent to it failed: no proof that it
+                        // takes them now. (A restart it names is news the re-send of its next
+                        // try carries anyway.)
+                        if (state.startUnknown) {
+                          state.startUnknown = false;
+                          state.latestStarted = Math.max(startedMillis(started), 0);
+                        } else {
+                          startedSinceLastSeen(state, started);
+                        }
+                        tryIfTakenForDown(
+                            name,
+                            address,
+                            state,
+                            "answers GET /ping but failed the timers sent to it");
+                        return;
+                      }
                       state.lastAnsweredMillis = millis.getAsLong();
                       state.onTrial = false;
                       boolean firstSeen = state.latestStarted == -1;
-                      Header started = head.getFirstHeader(PING_STARTED_HEADER);
                       if (state.startUnknown) {
                         // Reached before through a /ping that did not answer 200, and sent its
                         // timers then: the start time it names now is news, not a restart.
@@ -389,6 +417,15 @@ public final class SiteReplicator {
       recovered(name, state);
       return;
     }
+    tryIfTakenForDown(name, address, state, "does not serve /ping");
+  }
+
+  /**
+   * A site whose probe answered, but whose answer is no proof that it takes timers ({@code
+   * reason}): if taken for down, it is tried (taken for answering, which starts its re-send) at
+   * once, then at most once per back-off, which grows while tries fail ({@link #takeForDown}).
+   */
+  private void tryIfTakenForDown(String name, String address, SiteState state, String reason) {
     if (!state.failing.get()) {
       if (state.onTrial && replicator.pending(address) == 0) {
         // Tried, and nothing is on its way to it: nothing failed, and its address answers HTTP.
@@ -409,10 +446,11 @@ public final class SiteReplicator {
       state.tryBackoffMillis = Math.min(2 * state.tryBackoffMillis, MAX_TRY_BACKOFF_MILLIS);
     }
     LOG.info(
-        "site {} at {} is taken for down and does not serve /ping: tried again, by sending it its"
-            + " timers (if it still fails, the next try is in {} s)",
+        "site {} at {} is taken for down and {}: tried again, by sending it its timers (if it"
+            + " still fails, the next try is in {} s)",
         name,
         address,
+        reason,
         nextTryIn / 1000);
     state.onTrial = true;
     recovered(name, state);
@@ -430,13 +468,18 @@ public final class SiteReplicator {
     }
     state.longDownWarnedMillis = now;
     LOG.warn(
-        "site {} at {} has not answered for {} min; its timers are re-sent when it does",
+        state.downByMessage
+            ? "site {} at {} answers GET /ping but has not taken the timers sent to it for {} min;"
+                + " its timers are re-sent when it does"
+            : "site {} at {} has not answered for {} min; its timers are re-sent when it does",
         name,
         address,
         (now - state.lastAnsweredMillis) / 60_000);
   }
 
   private void probeFailed(String name, String address, SiteState state) {
+    // Its probes fail too: the next one answered shows it back.
+    state.downByMessage = false;
     if (state.probesFailed.incrementAndGet() >= PROBES_FAILED_FOR_AN_OUTAGE) {
       failing(name, address, state);
     }
@@ -612,6 +655,7 @@ public final class SiteReplicator {
       long now = millis.getAsLong();
       state.lastAnsweredMillis = now;
       state.onTrial = false;
+      state.downByMessage = false;
       if (state.failing.get() && now < state.nextTryMillis) {
         // Taken for down after a try, and a message sent before (a re-send's, a retried one)
         // got through: the site takes some messages and fails others (a proxy that rate-limits,
@@ -624,6 +668,7 @@ public final class SiteReplicator {
       state.failed.inc();
       // At a stop the replicator reports what it abandons as failed: no sign the site is down.
       if (takeForDown(state)) {
+        state.downByMessage = true;
         logDown(
             state,
             "replication to site {} failed; its timers will be re-sent when it answers again",

@@ -62,6 +62,9 @@ class SiteWithoutPingTest {
   /** Whether {@code /timers} answers 503 while {@code /ping} still answers {@link #pingStatus}. */
   private volatile boolean timersFail;
 
+  /** What {@code /timers} answers instead of taking the timer (an auth rule's 401); 0: takes it. */
+  private volatile int timersRefusedWith;
+
   private final HttpServer site =
       LoopbackServer.start("/ping", this::ping, "/timers", (HttpHandler) this::put);
 
@@ -86,6 +89,10 @@ class SiteWithoutPingTest {
       String body = new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
       if (down || timersFail) {
         exchange.sendResponseHeaders(503, -1);
+        return;
+      }
+      if (timersRefusedWith != 0) {
+        exchange.sendResponseHeaders(timersRefusedWith, -1);
         return;
       }
       if (body.contains("\"Requests\"")) {
@@ -376,6 +383,59 @@ class SiteWithoutPingTest {
     twoProbes();
     assertThat(timerRequests.get()).as("re-sends of the site's timers").isEqualTo(1);
     assertThat(answeringGauge()).isEqualTo(1);
+  }
+
+  /**
+   * A site whose {@code /ping} answers 200 but whose {@code /timers} refuses this site's timers (an
+   * auth rule's 401 on {@code /timers} only): each probe took it for answering again and started a
+   * re-send, which failed at once. It is tried with the back-off instead, reported down meanwhile,
+   * and warned of as not taking timers; once it takes them, its next try sends them. A site whose
+   * probes fail too is really down, and is sent its timers as soon as it answers again.
+   */
+  @Test
+  void aSiteWhosePingAnswersButWhichRefusesTimersIsTriedWithABackOff() {
+    pingStatus = 200;
+    started = "1700000000000";
+    timersRefusedWith = 401;
+    AtomicLong now = new AtomicLong(1_000_000_000L);
+    try (LogCapture log = LogCapture.of(SiteReplicator.class, Level.INFO)) {
+      SiteReplicator sites = siteReplicatorAt(now);
+      await("the first contact's re-send refused, and the site tried again at once")
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> timerRequests.get() >= 2 && sites.isFailing("site1"));
+      twoProbes();
+      twoProbes();
+      assertThat(timerRequests.get()).as("re-sends within 30 s of the last try").isEqualTo(2);
+      assertThat(answeringGauge()).isEqualTo(0);
+      now.addAndGet(SiteReplicator.FIRST_TRY_BACKOFF_MILLIS);
+      await("a try 30 s after the last").until(() -> timerRequests.get() >= 3);
+      await().until(() -> sites.isFailing("site1"));
+
+      now.addAndGet(SiteReplicator.LONG_DOWN_MILLIS);
+      await("the warning that it has not taken timers for 5 min")
+          .until(
+              () ->
+                  count(log, "answers GET /ping but has not taken the timers sent to it for 5 min")
+                      == 1);
+
+      timersRefusedWith = 0;
+      now.addAndGet(SiteReplicator.MAX_TRY_BACKOFF_MILLIS);
+      await("its timer sent at its next try, and the site answering")
+          .atMost(Duration.ofSeconds(6))
+          .until(
+              () -> received.contains("/timers/1") && Integer.valueOf(1).equals(answeringGauge()));
+
+      // Down (its probes fail too), then back within 30 s of the try: sent its timers at once.
+      down = true;
+      sites.send(List.of("site1"), "/timers/2", new byte[] {'{', '}'}, null);
+      await("the site taken for down").until(() -> sites.isFailing("site1"));
+      twoProbes();
+      int before = timerRequests.get();
+      down = false;
+      await("the re-send as soon as it answers again")
+          .atMost(Duration.ofSeconds(6))
+          .until(() -> timerRequests.get() > before && Integer.valueOf(1).equals(answeringGauge()));
+    }
   }
 
   private Object answeringGauge() {

@@ -178,7 +178,62 @@ public record ClusterConfig(
     IniFile fallback = identityText == null ? null : IniFile.parse(identityText, identityName);
     int instanceId = identity(ini, fallback, "instance_id", MAX_INSTANCE_ID);
     int deploymentId = identity(ini, fallback, "deployment_id", MAX_DEPLOYMENT_ID);
+    Set<String> members = new java.util.TreeSet<>(concat(concat(nodes, joining), leaving));
+    members.add(localhost);
+    if (members.size() > 1
+        && ini.entries(IDENTITY, "instance_id").isEmpty()
+        && (fallback == null || fallback.entries(IDENTITY, "instance_id").isEmpty())) {
+      instanceId = derivedInstanceId(localhost, members);
+      LOG.warn(
+          "{}: [identity] instance_id is not set, and the cluster lists {} nodes: this node makes"
+              + " timer ids with instance_id {}, taken from its address {} so as to differ from"
+              + " every other node listed. Set instance_id (0-127) on every node, different on"
+              + " each (and deployment_id, 0-7, different for each site): two nodes with the same"
+              + " instance_id can give two timers one id, and one timer then replaces the other",
+          sourceName,
+          members.size(),
+          instanceId,
+          localhost);
+    }
     return new ClusterConfig(localhost, nodes, joining, leaving, instanceId, deploymentId);
+  }
+
+  /**
+   * The instance_id of a node whose files set none, in a cluster file listing more than one node.
+   * The original takes 0 on every such node, so two of them that made a timer in the same
+   * millisecond gave both timers one id, and one replaced the other. Each member takes the slot its
+   * address's hash names, or the next one free, in the order of those slots and then of the
+   * addresses: the nodes of one cluster file get different ids (up to 128 of them), and a node
+   * added to it moves at most the few whose slots it takes.
+   */
+  static int derivedInstanceId(String localhost, Set<String> members) {
+    int slots = MAX_INSTANCE_ID + 1;
+    List<String> ordered = new ArrayList<>(members);
+    ordered.sort(
+        java.util.Comparator.comparingInt(ClusterConfig::instanceSlot)
+            .thenComparing(java.util.Comparator.naturalOrder()));
+    boolean[] taken = new boolean[slots];
+    int free = slots;
+    for (String member : ordered) {
+      int slot = instanceSlot(member);
+      while (free > 0 && taken[slot]) {
+        slot = (slot + 1) % slots;
+      }
+      if (free > 0) {
+        taken[slot] = true;
+        free--;
+      }
+      if (member.equals(localhost)) {
+        return slot;
+      }
+    }
+    throw new IllegalArgumentException(localhost + " is not among " + members);
+  }
+
+  private static int instanceSlot(String address) {
+    return Math.floorMod(
+        Murmur3.x86_32(address.getBytes(java.nio.charset.StandardCharsets.UTF_8), 0),
+        MAX_INSTANCE_ID + 1);
   }
 
   /** Node then joining addresses: where new timers are placed. */

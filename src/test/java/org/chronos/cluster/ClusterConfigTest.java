@@ -99,6 +99,32 @@ class ClusterConfigTest {
     assertThat(config.deploymentId()).isEqualTo(7);
   }
 
+  /**
+   * Nodes whose files set no instance_id: the original makes ids with 0 on each, so two nodes that
+   * made a timer in the same millisecond gave both timers one id, and one replaced the other. Each
+   * node of the file now takes its own, however many there are (up to 128) and however alike their
+   * addresses; one set in the file, or a cluster of one, is as before.
+   */
+  @Test
+  void nodesThatSetNoInstanceIdEachTakeTheirOwnFromTheirAddress() throws ConfigException {
+    for (int size : new int[] {2, 3, 10, 60, 128}) {
+      StringBuilder lines = new StringBuilder();
+      for (int i = 1; i <= size; i++) {
+        lines.append("node = 10.0.").append(i / 100).append('.').append(i % 100).append('\n');
+      }
+      java.util.Set<Integer> ids = new java.util.HashSet<>();
+      for (int i = 1; i <= size; i++) {
+        String local = "10.0." + (i / 100) + "." + (i % 100);
+        ids.add(parse("[cluster]\nlocalhost = " + local + "\n" + lines).instanceId());
+      }
+      assertThat(ids).as("the instance ids of %d nodes", size).hasSize(size);
+    }
+
+    String two = "[cluster]\nlocalhost = 10.0.0.1\nnode = 10.0.0.1\nnode = 10.0.0.2\n";
+    assertThat(parse(two + "[identity]\ninstance_id = 5\n").instanceId()).isEqualTo(5);
+    assertThat(parse("[cluster]\nlocalhost = 10.0.0.1\nnode = 10.0.0.1\n").instanceId()).isZero();
+  }
+
   @Test
   void withoutNodeLinesTheClusterIsJustLocalhost() throws ConfigException {
     ClusterConfig config = parse("[cluster]\nlocalhost = 10.9.8.7\n");

@@ -142,16 +142,17 @@ final class ResyncWarmUp {
             } catch (ResyncService.ResyncException | RuntimeException e) {
               LOG.warn("resync warm-up stopped after {} timers: {}", through, e.toString());
             }
-            if (warmUp != null) {
-              warmUp.close();
-            }
-            done.complete(through);
+            end();
           }
 
           /** A round the stopping node's executor dropped before it ran. */
           @Override
           public void dropped() {
             LOG.debug("resync warm-up ended by the node stopping after {} timers", through);
+            end();
+          }
+
+          private void end() {
             if (warmUp != null) {
               warmUp.close();
             }

@@ -291,16 +291,20 @@ public final class SiteReplicator {
                       }
                       state.probesFailed.set(0);
                       Header started = head.getFirstHeader(PING_STARTED_HEADER);
-                      if (state.downByMessage) {
+                      boolean firstSeen = state.latestStarted == -1;
+                      boolean restarted;
+                      if (state.startUnknown) {
+                        // Reached before through a /ping that did not answer 200, and sent its
+                        // timers then: the start time it names now is news, not a restart.
+                        state.startUnknown = false;
+                        state.latestStarted = Math.max(startedMillis(started), 0);
+                        restarted = false;
+                      } else {
+                        restarted = startedSinceLastSeen(state, started);
+                      }
+                      if (state.downByMessage && !restarted) {
                         // Its /ping answers, but the timers sent to it failed: no proof that it
-                        // takes them now. (A restart it names is news the re-send of its next
-                        // try carries anyway.)
-                        if (state.startUnknown) {
-                          state.startUnknown = false;
-                          state.latestStarted = Math.max(startedMillis(started), 0);
-                        } else {
-                          startedSinceLastSeen(state, started);
-                        }
+                        // takes them now.
                         tryIfTakenForDown(
                             name,
                             address,
@@ -308,15 +312,11 @@ public final class SiteReplicator {
                             "answers GET /ping but failed the timers sent to it");
                         return;
                       }
+                      // A restart (which may be what mended it) is sent its timers at once.
+                      state.downByMessage = false;
                       state.lastAnsweredMillis = millis.getAsLong();
                       state.onTrial = false;
-                      boolean firstSeen = state.latestStarted == -1;
-                      if (state.startUnknown) {
-                        // Reached before through a /ping that did not answer 200, and sent its
-                        // timers then: the start time it names now is news, not a restart.
-                        state.startUnknown = false;
-                        state.latestStarted = Math.max(startedMillis(started), 0);
-                      } else if (startedSinceLastSeen(state, started)) {
+                      if (restarted) {
                         // First contact, or a node of the site restarted since: what it holds is
                         // unknown or lost.
                         if (!state.failing.getAndSet(true)) {
@@ -478,14 +478,15 @@ public final class SiteReplicator {
   }
 
   private void probeFailed(String name, String address, SiteState state) {
-    // Its probes fail too: the next one answered shows it back.
-    state.downByMessage = false;
     if (state.probesFailed.incrementAndGet() >= PROBES_FAILED_FOR_AN_OUTAGE) {
       failing(name, address, state);
     }
   }
 
   private void failing(String name, String address, SiteState state) {
+    // Its probes fail too: the next one answered shows it back. (Cleared whether or not a message
+    // took it for down first.)
+    state.downByMessage = false;
     if (takeForDown(state)) {
       logDown(
           state,
@@ -655,20 +656,24 @@ public final class SiteReplicator {
       long now = millis.getAsLong();
       state.lastAnsweredMillis = now;
       state.onTrial = false;
-      state.downByMessage = false;
-      if (state.failing.get() && now < state.nextTryMillis) {
-        // Taken for down after a try, and a message sent before (a re-send's, a retried one)
-        // got through: the site takes some messages and fails others (a proxy that rate-limits,
-        // one dead backend of several). Its next try comes with the back-off, not now, or each such
-        // message would start a re-send.
+      if (state.failing.get() && (now < state.nextTryMillis || state.downByMessage)) {
+        // Taken for down after a try, or by a failed message, and a message sent before (a
+        // re-send's, a retried one) got through: the site may take some messages and fail others
+        // (a proxy that rate-limits, one dead backend of several). Its next try comes with the
+        // probe, once the back-off allows, not now, or each such message would start a re-send.
         return;
       }
+      state.downByMessage = false;
       recovered(name, state);
     } else {
       state.failed.inc();
+      if (!state.failing.get()) {
+        // Set before the site is taken for down, so that no probe answered in between recovers
+        // it at once.
+        state.downByMessage = true;
+      }
       // At a stop the replicator reports what it abandons as failed: no sign the site is down.
       if (takeForDown(state)) {
-        state.downByMessage = true;
         logDown(
             state,
             "replication to site {} failed; its timers will be re-sent when it answers again",

@@ -65,6 +65,9 @@ class SiteWithoutPingTest {
   /** What {@code /timers} answers instead of taking the timer (an auth rule's 401); 0: takes it. */
   private volatile int timersRefusedWith;
 
+  /** Whether {@code /timers} answers every other request 503 (one dead backend of two). */
+  private volatile boolean everyOtherFails;
+
   private final HttpServer site =
       LoopbackServer.start("/ping", this::ping, "/timers", (HttpHandler) this::put);
 
@@ -93,6 +96,10 @@ class SiteWithoutPingTest {
       }
       if (timersRefusedWith != 0) {
         exchange.sendResponseHeaders(timersRefusedWith, -1);
+        return;
+      }
+      if (everyOtherFails && timerRequests.get() % 2 == 0) {
+        exchange.sendResponseHeaders(503, -1);
         return;
       }
       if (body.contains("\"Requests\"")) {
@@ -221,6 +228,9 @@ class SiteWithoutPingTest {
     return siteReplicatorAt(now, true);
   }
 
+  /** How many timers a re-send of {@link #siteReplicatorAt}'s site replicator sends. */
+  private int timersPerResend = 1;
+
   /** The metrics of {@link #siteReplicatorAt}'s site replicator. */
   private final MetricRegistry metrics = new MetricRegistry();
 
@@ -245,8 +255,8 @@ class SiteWithoutPingTest {
             metrics,
             () -> config,
             name -> {
-              if (resendsATimer) {
-                self.get().send(List.of(name), "/timers/1", new byte[] {'{', '}'}, null);
+              for (int i = 1; resendsATimer && i <= timersPerResend; i++) {
+                self.get().send(List.of(name), "/timers/" + i, new byte[] {'{', '}'}, null);
               }
             },
             configured -> {},
@@ -436,6 +446,51 @@ class SiteWithoutPingTest {
           .atMost(Duration.ofSeconds(6))
           .until(() -> timerRequests.get() > before && Integer.valueOf(1).equals(answeringGauge()));
     }
+  }
+
+  /**
+   * A site whose {@code /ping} answers 200 and whose {@code /timers} fails every other timer (one
+   * dead backend behind a load balancer): each timer it took recovered it, and each it failed took
+   * it for down again, so re-sends followed one another without pause, then one at each probe. It
+   * is tried at once, then not before the back-off, its clock here standing still.
+   */
+  @Test
+  void aSiteWhosePingAnswersAndWhichFailsEveryOtherTimerIsNotReSentAgainAndAgain() {
+    pingStatus = 200;
+    started = "1700000000000";
+    everyOtherFails = true;
+    timersPerResend = 4;
+    AtomicLong now = new AtomicLong(1_000_000_000L);
+    SiteReplicator sites = siteReplicatorAt(now);
+    await("the first contact's re-send and one try, each with a failed timer")
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> timerRequests.get() >= 8 && sites.isFailing("site1"));
+    twoProbes();
+    twoProbes();
+    assertThat(timerRequests.get()).as("timers sent within the back-off").isEqualTo(8);
+    assertThat(answeringGauge()).isEqualTo(0);
+  }
+
+  /**
+   * A site whose {@code /ping} answers 200 but which refused its timers, backing off, then restarts
+   * (an operator's mend, say): the restart shows it lost what it held, and it is sent its timers at
+   * once, not after the back-off. Its clock here stands still.
+   */
+  @Test
+  void aSiteThatRefusedTimersAndRestartsIsSentThemAtOnce() {
+    pingStatus = 200;
+    started = "1700000000000";
+    timersRefusedWith = 401;
+    AtomicLong now = new AtomicLong(1_000_000_000L);
+    SiteReplicator sites = siteReplicatorAt(now);
+    await("the first contact's re-send refused, and one try")
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> timerRequests.get() >= 2 && sites.isFailing("site1"));
+    timersRefusedWith = 0;
+    started = "1700000009000";
+    await("its timer sent at once after the restart")
+        .atMost(Duration.ofSeconds(6))
+        .until(() -> received.contains("/timers/1") && Integer.valueOf(1).equals(answeringGauge()));
   }
 
   private Object answeringGauge() {

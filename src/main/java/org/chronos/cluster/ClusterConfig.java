@@ -33,6 +33,9 @@ import org.slf4j.LoggerFactory;
  * {@code chronos.conf} ({@code [http]} bind-address/bind-port, {@code node = host:port}) parses; a
  * key {@code [cluster]} or {@code [identity]} does not have, or either section written in other
  * letter case, is logged as a warning (a misspelt {@code joining} leaves a node out).
+ *
+ * <p>{@code instanceIdDerived}: neither file set instance_id and the file lists more than one node,
+ * so {@code instanceId} was taken from {@code localhost} ({@link #derivedInstanceId}).
  */
 public record ClusterConfig(
     String localhost,
@@ -40,7 +43,8 @@ public record ClusterConfig(
     List<String> joining,
     List<String> leaving,
     int instanceId,
-    int deploymentId) {
+    int deploymentId,
+    boolean instanceIdDerived) {
 
   private static final Logger LOG = LoggerFactory.getLogger(ClusterConfig.class);
 
@@ -75,6 +79,17 @@ public record ClusterConfig(
         }
       }
     }
+  }
+
+  /** A cluster configuration whose instance_id is as given (set in a file, or 0 by default). */
+  public ClusterConfig(
+      String localhost,
+      List<String> nodes,
+      List<String> joining,
+      List<String> leaving,
+      int instanceId,
+      int deploymentId) {
+    this(localhost, nodes, joining, leaving, instanceId, deploymentId, false);
   }
 
   /** A single-node cluster of {@code 127.0.0.1:<defaultPort>}, identity 0/0: no file needed. */
@@ -180,22 +195,14 @@ public record ClusterConfig(
     int deploymentId = identity(ini, fallback, "deployment_id", MAX_DEPLOYMENT_ID);
     Set<String> members = new java.util.TreeSet<>(concat(concat(nodes, joining), leaving));
     members.add(localhost);
-    if (members.size() > 1
-        && ini.entries(IDENTITY, "instance_id").isEmpty()
-        && (fallback == null || fallback.entries(IDENTITY, "instance_id").isEmpty())) {
+    boolean derived =
+        members.size() > 1
+            && ini.entries(IDENTITY, "instance_id").isEmpty()
+            && (fallback == null || fallback.entries(IDENTITY, "instance_id").isEmpty());
+    if (derived) {
       instanceId = derivedInstanceId(localhost, members);
-      LOG.warn(
-          "{}: [identity] instance_id is not set, and the cluster lists {} nodes: this node makes"
-              + " timer ids with instance_id {}, taken from its address {} so as to differ from"
-              + " every other node listed. Set instance_id (0-127) on every node, different on"
-              + " each (and deployment_id, 0-7, different for each site): two nodes with the same"
-              + " instance_id can give two timers one id, and one timer then replaces the other",
-          sourceName,
-          members.size(),
-          instanceId,
-          localhost);
     }
-    return new ClusterConfig(localhost, nodes, joining, leaving, instanceId, deploymentId);
+    return new ClusterConfig(localhost, nodes, joining, leaving, instanceId, deploymentId, derived);
   }
 
   /**

@@ -71,6 +71,27 @@ public final class ClusterService implements Managed {
           initial.view().config().instanceId());
     }
     LOG.info("cluster view: {}; sites: {}", describe(initial.view()), initial.sites());
+    warnIfInstanceIdDerived(initial);
+  }
+
+  /**
+   * Warns, at start and at each reload, of a node that makes timer ids with an instance_id taken
+   * from its address ({@link ClusterConfig#derivedInstanceId}) because no file sets one.
+   */
+  private static void warnIfInstanceIdDerived(Topology topology) {
+    ClusterConfig config = topology.view().config();
+    if (config.instanceIdDerived()) {
+      LOG.warn(
+          "{}: [identity] instance_id is not set, and the cluster lists more than one node: this"
+              + " node makes timer ids with instance_id {}, taken from its address {} so as to"
+              + " differ from every other node listed. Set instance_id (0-127) on every node,"
+              + " different on each (and deployment_id, 0-7, different for each site): two nodes"
+              + " with the same instance_id can give two timers one id, and one timer then"
+              + " replaces the other",
+          topology.identitySource(),
+          config.instanceId(),
+          config.localhost());
+    }
   }
 
   public ClusterView view() {
@@ -150,14 +171,19 @@ public final class ClusterService implements Managed {
     if (before.view().config().instanceId() != config.instanceId()
         || before.view().config().deploymentId() != config.deploymentId()) {
       LOG.info(
-          "[identity] changed in {}: new timer ids are made with deployment_id {} and instance_id"
-              + " {}",
+          config.instanceIdDerived()
+              ? "[identity] instance_id, not set in {}, is taken anew from this node's address"
+                  + " and the nodes listed: new timer ids are made with deployment_id {} and"
+                  + " instance_id {}"
+              : "[identity] changed in {}: new timer ids are made with deployment_id {} and"
+                  + " instance_id {}",
           next.identitySource(),
           config.deploymentId(),
           config.instanceId());
       identityListeners.forEach(listener -> listener.accept(config));
     }
     LOG.info("reloaded cluster view: {}; sites: {}", describe(next.view()), next.sites());
+    warnIfInstanceIdDerived(next);
     return next.view();
   }
 

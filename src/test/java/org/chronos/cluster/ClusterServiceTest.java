@@ -26,6 +26,39 @@ class ClusterServiceTest {
     return file;
   }
 
+  /**
+   * A node of a cluster whose files set no instance_id is warned of at start and at each reload (it
+   * makes ids with one taken from its address); a node that sets one, or a command that only reads
+   * the file (the {@code replicas} command's output is for scripts), is not.
+   */
+  @Test
+  void aNodeWithoutInstanceIdIsWarnedOfAtStartAndReloadButNotWhenTheFileIsOnlyRead()
+      throws Exception {
+    String unset = "instance_id is not set";
+    Path file = write("node = " + A + "\nnode = " + B);
+    try (org.chronos.testing.LogCapture service =
+            org.chronos.testing.LogCapture.of(ClusterService.class);
+        org.chronos.testing.LogCapture config =
+            org.chronos.testing.LogCapture.of(ClusterConfig.class)) {
+      ClusterConfig.load(file, 7253);
+      assertThat(config.events()).isEmpty();
+
+      ClusterService node = new ClusterService(file, dir.resolve("none.conf"), 7253);
+      node.reload();
+      assertThat(service.events())
+          .filteredOn(e -> e.getFormattedMessage().contains(unset))
+          .hasSize(2)
+          .allMatch(e -> e.getLevel() == ch.qos.logback.classic.Level.WARN);
+
+      write("node = " + A + "\nnode = " + B + "\n[identity]\ninstance_id = 4");
+      node.reload();
+      assertThat(node.view().config().instanceId()).isEqualTo(4);
+      assertThat(service.events())
+          .filteredOn(e -> e.getFormattedMessage().contains(unset))
+          .hasSize(2);
+    }
+  }
+
   @Test
   void afterAScaleDownEndsThePreviousViewNoLongerNamesTheNodesThatLeft() throws Exception {
     Path file = write("node = " + A + "\nnode = " + B + "\nnode = " + C);

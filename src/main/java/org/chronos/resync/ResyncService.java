@@ -23,6 +23,7 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -108,6 +109,7 @@ public final class ResyncService {
   private final Counter warmedUp;
   private final WarmUpGate warmUps;
   private final Supplier<Replicator> warmUpReplicators;
+  private final List<Consumer<ResyncSummary>> finishedListeners = new CopyOnWriteArrayList<>();
 
   private CompletableFuture<ResyncSummary> running;
   private CompletableFuture<ResyncSummary> queued;
@@ -184,6 +186,29 @@ public final class ResyncService {
   }
 
   /**
+   * Tells {@code listener} of every run that finishes with a summary, whoever asked for it (the
+   * node's start, the admin task, SIGUSR1): on the resync thread, before the run's future completes
+   * (so before what {@link #start}'s caller chained to it runs). Not of a run that throws or is
+   * dropped at a stop.
+   */
+  public void onFinished(Consumer<ResyncSummary> listener) {
+    finishedListeners.add(listener);
+  }
+
+  /**
+   * Tells the listeners of a finished run; one that throws is logged, and the others still told.
+   */
+  private void tellFinished(ResyncSummary summary) {
+    for (Consumer<ResyncSummary> listener : finishedListeners) {
+      try {
+        listener.accept(summary);
+      } catch (RuntimeException e) {
+        LOG.error("a listener of finished resyncs failed", e);
+      }
+    }
+  }
+
+  /**
    * A task of the resync thread that a stop may drop before it runs: told so, it lets go of what it
    * holds and answers whoever waits for it.
    */
@@ -211,7 +236,9 @@ public final class ResyncService {
         }
       }
       try {
-        result.complete(ResyncService.this.run(reason));
+        ResyncSummary summary = ResyncService.this.run(reason);
+        tellFinished(summary);
+        result.complete(summary);
       } catch (Throwable e) {
         // A run started by the node itself or by SIGUSR1 has nobody waiting for its answer.
         LOG.error("resync ({}) failed", reason, e);

@@ -281,6 +281,14 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             () -> newReplicator(clock, new MetricRegistry(), rs, port),
             port);
     resyncService = resync;
+    // Every run, whoever asked for it. Told of the start-up run before that run's whenComplete
+    // below has marked it incomplete, so only the runs after it re-send.
+    resync.onFinished(
+        summary -> {
+          if (!resync.isStopping()) {
+            node.resyncCompleted(summary.stored(), summary.nodesFailed());
+          }
+        });
     environment
         .lifecycle()
         .manage(
@@ -290,12 +298,19 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
                 if (config.getResync().isOnStart() && resync.hasPeers()) {
                   // A restarted node gets its timers back from its peers.
                   // Not when a stop cut it short: a re-send would then send part of the store
-                  // while the node stops.
+                  // while the node stops. A peer not reached: later resyncs send other sites what
+                  // they bring.
                   resync
                       .start("node start")
                       .whenComplete(
                           (summary, e) -> {
                             if (!resync.isStopping()) {
+                              if (e != null) {
+                                node.startUpResyncIncomplete("it failed: " + e);
+                              } else if (summary.nodesFailed() > 0) {
+                                node.startUpResyncIncomplete(
+                                    "peers not reached: " + summary.failures());
+                              }
                               startedUp.complete(null);
                             }
                           });

@@ -95,6 +95,14 @@ public final class TimerNode implements TimerEvents {
   private final java.util.concurrent.CompletableFuture<?> startedUp;
 
   /**
+   * Set when the start-up resync did not reach every peer (or failed), until a resync reaches every
+   * one: the first re-sends to other sites, which waited for it ({@link #startedUp}), went with
+   * only the timers held then, and a site that lost its copies meanwhile would get the rest only as
+   * each changes. A resync that brings timers meanwhile sends them on ({@link #resyncCompleted}).
+   */
+  private volatile boolean startUpResyncIncomplete;
+
+  /**
    * How long a resync remembers a timer after the store forgot it. A page is a snapshot; by the
    * time it is merged, a timer it shows live may have popped for the last time here and its
    * tombstone expired (one interval later), or been dropped here after its callback failed, and the
@@ -482,6 +490,61 @@ public final class TimerNode implements TimerEvents {
       return;
     }
     siteResends.request(site, () -> resendNow(site));
+  }
+
+  /**
+   * The start-up resync did not reach every peer, or failed ({@code why}): the re-sends to other
+   * sites that waited for it send only what it brought, and the next resyncs make up for it ({@link
+   * #resyncCompleted}). Called before the re-sends are let go.
+   */
+  public void startUpResyncIncomplete(String why) {
+    startUpResyncIncomplete = true;
+    LOG.info(
+        "start-up resync incomplete ({}): other sites are sent the timers this node holds now,"
+            + " and those that answer are sent again what a later resync brings, until one"
+            + " reaches every peer",
+        why);
+  }
+
+  /**
+   * A resync finished, having stored {@code stored} timers and failed to reach {@code nodesFailed}
+   * peers. After an incomplete start-up resync ({@link #startUpResyncIncomplete}), until a resync
+   * reaches every peer, each remote site that answers is sent a re-send if this one stored any
+   * timers: its first re-send lacked them. A site taken for down gets a whole re-send when it
+   * answers anyway.
+   */
+  public void resyncCompleted(long stored, int nodesFailed) {
+    if (!startUpResyncIncomplete) {
+      return;
+    }
+    if (nodesFailed == 0) {
+      startUpResyncIncomplete = false;
+    }
+    String after =
+        nodesFailed == 0
+            ? "it reached every peer, so the start-up resync is made up for"
+            : "peers still not reached: " + nodesFailed + ", so the next resync does the same";
+    SitesConfig config = sites.get();
+    if (stored == 0 || config.remoteSites().isEmpty() || !config.replicateAcrossSites()) {
+      LOG.info(
+          "resync after an incomplete start-up resync: no re-send to other sites, {}; {}",
+          stored == 0 ? "as it stored no timers" : "as timers are not replicated to other sites",
+          after);
+      return;
+    }
+    List<String> answering = new ArrayList<>();
+    List<String> down = new ArrayList<>();
+    for (String site : config.remoteSites().keySet()) {
+      (siteFailing(site) ? down : answering).add(site);
+    }
+    LOG.info(
+        "resync after an incomplete start-up resync stored {} timers, which the first re-sends"
+            + " to other sites lacked: re-sending to the sites that answer {}{}; {}",
+        stored,
+        answering,
+        down.isEmpty() ? "" : " (those taken for down, " + down + ", get all when they answer)",
+        after);
+    answering.forEach(this::resendToSite);
   }
 
   /**

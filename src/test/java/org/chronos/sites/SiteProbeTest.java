@@ -53,12 +53,17 @@ class SiteProbeTest {
         return;
       }
       if (budget.get() <= 0) {
-        // Spent: down until the node has taken it for down, then it answers, and takes more.
+        // Spent: down, its pings failing too (as many in a row as make an outage), until the node
+        // has taken it for down; then it answers, and takes more.
         Node node = flapping;
-        if (node == null || !Integer.valueOf(0).equals(answering(node))) {
+        int failed = pingsFailedWhileSpent.incrementAndGet();
+        if (node == null
+            || !Integer.valueOf(0).equals(answering(node))
+            || failed <= SiteReplicator.PROBES_FAILED_FOR_AN_OUTAGE) {
           exchange.sendResponseHeaders(503, -1);
           return;
         }
+        pingsFailedWhileSpent.set(0);
         budget.set(FLAP_BUDGET);
       }
       if (n == slowPing) {
@@ -147,6 +152,9 @@ class SiteProbeTest {
   private final AtomicInteger budget = new AtomicInteger(Integer.MAX_VALUE);
 
   private static final int FLAP_BUDGET = 25;
+
+  /** The site's pings answered 503 since its {@link #budget} was spent. */
+  private final AtomicInteger pingsFailedWhileSpent = new AtomicInteger();
 
   /** The node whose view of the site ends a spent budget's outage; null: none. */
   private volatile Node flapping;

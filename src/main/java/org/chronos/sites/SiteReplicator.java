@@ -51,7 +51,8 @@ import org.slf4j.LoggerFactory;
  * back-off ends once the site has taken what it was sent for {@link #FIRST_TRY_BACKOFF_MILLIS} (see
  * {@link #takeForDown}). A site taken for down because a message to it failed, while its probes
  * still answer 200 ({@code /timers} refused by an auth rule, or failed by its backend), is tried
- * the same way: before, every probe started a re-send that failed at once. A site taken for down
+ * the same way, and a message it takes meanwhile does not end that (it may take some and fail
+ * others); a restart its probe names, or probes failing for an outage, do. A site taken for down
  * that has not answered (or taken timers) for {@link #LONG_DOWN_MILLIS} is warned of, and then
  * again each time as long again.
  */

@@ -200,6 +200,23 @@ public final class SiteReplicator {
       Consumer<String> onRecovered,
       Consumer<Set<String>> onConfigured,
       LongSupplier millis) {
+    this(replicator, metrics, sites, onRecovered, onConfigured, millis, PROBE_MILLIS);
+  }
+
+  /**
+   * As the other, but probing every {@code probeMillis} ms instead of every {@link #PROBE_MILLIS}:
+   * for tests of the probe's logic, which wait for many rounds and would otherwise wait 2 s for
+   * each. A round does not wait for the last one's answers: keep it well above the time an answer
+   * takes (on loopback, milliseconds), or the probes overlap, which a node's never do.
+   */
+  SiteReplicator(
+      Replicator replicator,
+      MetricRegistry metrics,
+      Supplier<SitesConfig> sites,
+      Consumer<String> onRecovered,
+      Consumer<Set<String>> onConfigured,
+      LongSupplier millis,
+      long probeMillis) {
     this.millis = millis;
     this.replicator = replicator;
     this.metrics = metrics;
@@ -210,7 +227,7 @@ public final class SiteReplicator {
         java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
             AsyncHttp.daemonThreads("chronos-site-prober"));
     prober.scheduleWithFixedDelay(
-        this::probeSites, 0, PROBE_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
+        this::probeSites, 0, probeMillis, java.util.concurrent.TimeUnit.MILLISECONDS);
   }
 
   public void stop() {

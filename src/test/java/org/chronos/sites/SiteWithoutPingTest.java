@@ -231,6 +231,14 @@ class SiteWithoutPingTest {
   /** How many timers a re-send of {@link #siteReplicatorAt}'s site replicator sends. */
   private int timersPerResend = 1;
 
+  /**
+   * How often {@link #siteReplicatorAt}'s site replicator probes the site: a node's every 2 s, but
+   * these tests wait for many rounds, whose logic does not depend on their pace (their back-off and
+   * warnings go by the time given by hand). Still well above a loopback answer's time, so probes do
+   * not overlap.
+   */
+  private static final long PROBE_MILLIS = 500;
+
   /** The metrics of {@link #siteReplicatorAt}'s site replicator. */
   private final MetricRegistry metrics = new MetricRegistry();
 
@@ -260,7 +268,8 @@ class SiteWithoutPingTest {
               }
             },
             configured -> {},
-            now::get);
+            now::get,
+            PROBE_MILLIS);
     self.set(made);
     siteReplicator = made;
     return made;

@@ -37,16 +37,28 @@ class GeoRedundancyTest {
     callbacks.close();
   }
 
+  /**
+   * Node settings for tests that wait for news a site did not get (a deletion) to be given up on,
+   * and so owed to the site's re-send: still retried after 0.2, 1 and 2 s, as by default, but then
+   * given up on, not retried every 2 s more until 10 s have passed. A test whose timeline counts on
+   * the retries going on that long keeps the default.
+   */
+  private static final String[] SHORT_RETRIES = {"replication:", "  retryFor: 3500ms"};
+
   /** Starts n sites of one node each; site i is "site<i>". */
-  private void startSites(int n, boolean acrossSites) {
+  private void startSites(int n, boolean acrossSites, String... extraYamlLines) {
     boolean[] flags = new boolean[n];
     java.util.Arrays.fill(flags, acrossSites);
-    startSites(flags);
+    startSites(flags, extraYamlLines);
   }
 
   /** Starts a site of one node per flag, site i replicating across sites as flag i says. */
   private void startSites(boolean... acrossSitesOfEach) {
-    cluster = ClusterHarness.create(acrossSitesOfEach.length);
+    startSites(acrossSitesOfEach, new String[0]);
+  }
+
+  private void startSites(boolean[] acrossSitesOfEach, String[] extraYamlLines) {
+    cluster = ClusterHarness.create(acrossSitesOfEach.length, extraYamlLines);
     for (Node node : cluster.nodes()) {
       boolean acrossSites = acrossSitesOfEach[cluster.nodes().indexOf(node)];
       node.writeClusterFile("node = " + node.address());
@@ -163,13 +175,14 @@ class GeoRedundancyTest {
             + "\nreplicate_timers_across_sites = true\n");
     firstThree.forEach(Node::start);
     b.start();
+    // Due in 8 s: the steps up to their deletion (a node's start, reloads) take about 1 s here.
     List<String> locations = new ArrayList<>();
     for (int i = 0; i < 30; i++) {
       locations.add(
           cluster
               .node(0)
               .client()
-              .createTimer(TimerJson.oneShot(12, callbacks.url("/deleted"), "d" + i)));
+              .createTimer(TimerJson.oneShot(8, callbacks.url("/deleted"), "d" + i)));
     }
     await().until(() -> b.liveCount() == 30);
     await().until(() -> firstThree.stream().mapToInt(Node::liveCount).sum() == 60);
@@ -185,7 +198,7 @@ class GeoRedundancyTest {
       assertThat(b.client().delete(location).statusCode()).isEqualTo(200);
     }
     String marker = callbacks.newPath("marker");
-    cluster.node(0).client().createTimer(TimerJson.oneShot(12, callbacks.url(marker), "m"));
+    cluster.node(0).client().createTimer(TimerJson.oneShot(8, callbacks.url(marker), "m"));
 
     callbacks.awaitRequest("the marker", r -> r.path().equals(marker), Duration.ofSeconds(30));
     // The deleted timers were due before the marker; a replica pops at most 2 s after its due time.
@@ -195,7 +208,7 @@ class GeoRedundancyTest {
 
   @Test
   void aDeleteThatCouldNotReachTheOtherSiteIsSentWhenThatSiteAnswersAgain() {
-    startSites(2, true);
+    startSites(2, true, SHORT_RETRIES);
     Node first = cluster.node(0);
     Node second = cluster.node(1);
     List<String> locations = new ArrayList<>();
@@ -232,7 +245,7 @@ class GeoRedundancyTest {
    */
   @Test
   void aDeleteOwedByANodeThatIsNotThePrimaryStillReachesTheOtherSite() {
-    cluster = ClusterHarness.create(3);
+    cluster = ClusterHarness.create(3, SHORT_RETRIES);
     List<Node> siteA = cluster.nodes().subList(0, 2);
     Node b = cluster.node(2);
     startSiteAOfTwoAndB(siteA, b, cluster.node(0));
@@ -365,7 +378,7 @@ class GeoRedundancyTest {
    */
   @Test
   void aTimerMadeAgainSinceADeletionOwedToAnotherSiteSurvivesTheDeletionToldAgain() {
-    cluster = ClusterHarness.create(3);
+    cluster = ClusterHarness.create(3, SHORT_RETRIES);
     List<Node> siteA = cluster.nodes().subList(0, 2);
     Node owing = cluster.node(0); // B's address for site A
     Node replica = cluster.node(1);
@@ -528,7 +541,7 @@ class GeoRedundancyTest {
    */
   @Test
   void deletionsOwedToASiteTakenOutOfTheSitesFileAreLetGo() {
-    startSites(2, true);
+    startSites(2, true, SHORT_RETRIES);
     Node first = cluster.node(0);
     Node second = cluster.node(1);
     String location =
@@ -588,7 +601,7 @@ class GeoRedundancyTest {
    */
   @Test
   void aDeleteWhoseTombstoneExpiredBeforeTheOtherSiteAnsweredAgainStillReachesIt() {
-    startSites(2, true);
+    startSites(2, true, SHORT_RETRIES);
     Node first = cluster.node(0);
     Node second = cluster.node(1);
     String path = callbacks.newPath("deleted-in-a-partition");
@@ -613,7 +626,7 @@ class GeoRedundancyTest {
    */
   @Test
   void aCopyReSentBeforeTheDeletionOwedForItDoesNotBringBackATimerWhoseTombstoneExpired() {
-    startSites(2, true);
+    startSites(2, true, SHORT_RETRIES);
     Node first = cluster.node(0);
     Node second = cluster.node(1);
     String path = callbacks.newPath("deleted-and-expired-while-cut-off");
@@ -773,13 +786,15 @@ class GeoRedundancyTest {
     startSites(2, true);
     Node first = cluster.node(0);
     Node second = cluster.node(1);
-    List<String> paths = createTimers(first, 30, 25, "recovered");
+    // Due in 12 s: the restart, and the first site's re-send, take about 2 s here.
+    List<String> paths = createTimers(first, 30, 12, "recovered");
     await().until(() -> second.liveCount() == 30);
     second.stop();
     second.start();
     assertThat(second.liveCount()).isZero();
     // The first site notices the restart and sends the second its timers again.
     await().atMost(Duration.ofSeconds(15)).until(() -> second.liveCount() == 30);
+    assertThat(callbacks.requests()).as("pops while the first site still ran").isEmpty();
     first.stop();
     callbacks.assertEachCalledExactlyOnce(paths, Duration.ofSeconds(45), Duration.ofSeconds(3));
   }

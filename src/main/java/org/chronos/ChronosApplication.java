@@ -284,9 +284,9 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     // Every run, whoever asked for it. Told of the start-up run before that run's whenComplete
     // below has marked it incomplete, so only the runs after it re-send.
     resync.onFinished(
-        summary -> {
+        finished -> {
           if (!resync.isStopping()) {
-            node.resyncCompleted(summary.stored(), summary.nodesFailed());
+            node.resyncCompleted(finished.reached(), finished.summary().stored());
           }
         });
     environment
@@ -306,15 +306,23 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
                           (summary, e) -> {
                             if (!resync.isStopping()) {
                               if (e != null) {
-                                node.startUpResyncIncomplete("it failed: " + e);
-                              } else if (summary.nodesFailed() > 0) {
+                                node.startUpResyncIncomplete(resync.peers(), "it failed: " + e);
+                              } else {
+                                // Completed on the resync thread, before any other run.
                                 node.startUpResyncIncomplete(
+                                    resync.lastFinished().notReached(),
                                     "peers not reached: " + summary.failures());
                               }
                               startedUp.complete(null);
                             }
                           });
                 } else {
+                  if (resync.hasPeers()) {
+                    // The store is what has been sent here since the start: the first re-sends
+                    // lack the rest, which the operator's first resync brings.
+                    node.startUpResyncIncomplete(
+                        resync.peers(), "none ran: resync.onStart is false");
+                  }
                   startedUp.complete(null);
                 }
                 // Queued behind the start-up resync, if any.

@@ -95,12 +95,14 @@ public final class TimerNode implements TimerEvents {
   private final java.util.concurrent.CompletableFuture<?> startedUp;
 
   /**
-   * Set when the start-up resync did not reach every peer (or failed), until a resync reaches every
-   * one: the first re-sends to other sites, which waited for it ({@link #startedUp}), went with
-   * only the timers held then, and a site that lost its copies meanwhile would get the rest only as
-   * each changes. A resync that brings timers meanwhile sends them on ({@link #resyncCompleted}).
+   * The peers the start-up resync did not reach (or all, when it failed or none ran) that no resync
+   * has reached since; null: none. The first re-sends to other sites, which waited for it ({@link
+   * #startedUp}), went with only the timers held then, and a site that lost its copies meanwhile
+   * would get the rest only as each changes. A resync that reaches one of these peers and stores
+   * timers sends them on ({@link #resyncCompleted}). The resync thread sets it (start-up's
+   * completion runs there too).
    */
-  private volatile boolean startUpResyncIncomplete;
+  private volatile Set<String> notReachedSinceStart;
 
   /**
    * How long a resync remembers a timer after the store forgot it. A page is a snapshot; by the
@@ -493,56 +495,77 @@ public final class TimerNode implements TimerEvents {
   }
 
   /**
-   * The start-up resync did not reach every peer, or failed ({@code why}): the re-sends to other
-   * sites that waited for it send only what it brought, and the next resyncs make up for it ({@link
-   * #resyncCompleted}). Called before the re-sends are let go.
+   * The start-up resync did not reach {@code notReached} (every peer, when it failed or none ran;
+   * {@code why}): the re-sends to other sites that waited for it send only what it brought, and
+   * later resyncs that reach those peers make up for it ({@link #resyncCompleted}). Called before
+   * the re-sends are let go.
    */
-  public void startUpResyncIncomplete(String why) {
-    startUpResyncIncomplete = true;
+  public void startUpResyncIncomplete(Set<String> notReached, String why) {
+    if (notReached.isEmpty()) {
+      return;
+    }
+    notReachedSinceStart = Set.copyOf(notReached);
     LOG.info(
         "start-up resync incomplete ({}): other sites are sent the timers this node holds now,"
-            + " and those that answer are sent again what a later resync brings, until one"
-            + " reaches every peer",
-        why);
+            + " and those that answer are sent again what a later resync brings from {}",
+        why,
+        notReached);
   }
 
   /**
-   * A resync finished, having stored {@code stored} timers and failed to reach {@code nodesFailed}
-   * peers. After an incomplete start-up resync ({@link #startUpResyncIncomplete}), until a resync
-   * reaches every peer, each remote site that answers is sent a re-send if this one stored any
-   * timers: its first re-send lacked them. A site taken for down gets a whole re-send when it
-   * answers anyway.
+   * A resync finished, having stored {@code stored} timers and got every page from the peers {@code
+   * reached}. After an incomplete start-up resync ({@link #startUpResyncIncomplete}), if it reached
+   * a peer that none had reached since the start and stored timers, each remote site that answers
+   * is sent a re-send: its first re-send lacked them. A site taken for down, or not reached yet,
+   * gets a whole re-send when it answers anyway. Resync thread.
    */
-  public void resyncCompleted(long stored, int nodesFailed) {
-    if (!startUpResyncIncomplete) {
+  public void resyncCompleted(Set<String> reached, long stored) {
+    Set<String> owed = notReachedSinceStart;
+    if (owed == null) {
       return;
     }
-    if (nodesFailed == 0) {
-      startUpResyncIncomplete = false;
-    }
+    ClusterView v = view.get();
+    Set<String> still = new LinkedHashSet<>(owed);
+    still.removeAll(reached);
+    // A peer taken out of the cluster since is not waited for.
+    Set<String> members = new java.util.HashSet<>(v.oldCluster());
+    members.addAll(v.newCluster());
+    still.retainAll(members);
+    notReachedSinceStart = still.isEmpty() ? null : Set.copyOf(still);
+    List<String> newlyReached = owed.stream().filter(reached::contains).toList();
     String after =
-        nodesFailed == 0
-            ? "it reached every peer, so the start-up resync is made up for"
-            : "peers still not reached: " + nodesFailed + ", so the next resync does the same";
+        still.isEmpty()
+            ? "every peer the start-up resync missed has been reached since"
+            : "still not reached since the start: " + still;
     SitesConfig config = sites.get();
-    if (stored == 0 || config.remoteSites().isEmpty() || !config.replicateAcrossSites()) {
+    if (newlyReached.isEmpty()
+        || stored == 0
+        || config.remoteSites().isEmpty()
+        || !config.replicateAcrossSites()) {
       LOG.info(
           "resync after an incomplete start-up resync: no re-send to other sites, {}; {}",
-          stored == 0 ? "as it stored no timers" : "as timers are not replicated to other sites",
+          newlyReached.isEmpty()
+              ? "as it reached no peer the start-up resync missed"
+              : stored == 0
+                  ? "as it stored no timers"
+                  : "as timers are not replicated to other sites",
           after);
       return;
     }
     List<String> answering = new ArrayList<>();
-    List<String> down = new ArrayList<>();
+    List<String> notAnswering = new ArrayList<>();
     for (String site : config.remoteSites().keySet()) {
-      (siteFailing(site) ? down : answering).add(site);
+      (siteReplicator.isAnswering(site) ? answering : notAnswering).add(site);
     }
     LOG.info(
-        "resync after an incomplete start-up resync stored {} timers, which the first re-sends"
-            + " to other sites lacked: re-sending to the sites that answer {}{}; {}",
+        "resync after an incomplete start-up resync reached {} and stored {} timers, which the"
+            + " first re-sends to other sites lacked: re-sending to the sites that answer {}{}; {}",
+        newlyReached,
         stored,
         answering,
-        down.isEmpty() ? "" : " (those taken for down, " + down + ", get all when they answer)",
+        notAnswering.isEmpty()
+            ? ""
+            : " (those not answering, " + notAnswering + ", get all when they answer)",
         after);
     answering.forEach(this::resendToSite);
   }

@@ -109,11 +109,12 @@ public final class ResyncService {
   private final Counter warmedUp;
   private final WarmUpGate warmUps;
   private final Supplier<Replicator> warmUpReplicators;
-  private final List<Consumer<ResyncSummary>> finishedListeners = new CopyOnWriteArrayList<>();
+  private final List<Consumer<Finished>> finishedListeners = new CopyOnWriteArrayList<>();
 
   private CompletableFuture<ResyncSummary> running;
   private CompletableFuture<ResyncSummary> queued;
   private volatile ResyncSummary last;
+  private volatile Finished lastFinished;
   private volatile long startedMillis;
   // The node is stopping: a run ends at the next peer, quietly.
   private volatile boolean stopping;
@@ -186,23 +187,30 @@ public final class ResyncService {
   }
 
   /**
+   * A finished run: its summary, the peers it got every page from ({@code reached}), and those it
+   * did not (failed, or not asked because the node is stopping).
+   */
+  public record Finished(ResyncSummary summary, Set<String> reached, Set<String> notReached) {}
+
+  /**
    * Tells {@code listener} of every run that finishes with a summary, whoever asked for it (the
    * node's start, the admin task, SIGUSR1): on the resync thread, before the run's future completes
    * (so before what {@link #start}'s caller chained to it runs). Not of a run that throws or is
    * dropped at a stop.
    */
-  public void onFinished(Consumer<ResyncSummary> listener) {
+  public void onFinished(Consumer<Finished> listener) {
     finishedListeners.add(listener);
   }
 
   /**
-   * Tells the listeners of a finished run; one that throws is logged, and the others still told.
+   * Tells the listeners of a finished run; one that throws is logged, and the others still told
+   * (and the run still answered with its summary).
    */
-  private void tellFinished(ResyncSummary summary) {
-    for (Consumer<ResyncSummary> listener : finishedListeners) {
+  private void tellFinished(Finished finished) {
+    for (Consumer<Finished> listener : finishedListeners) {
       try {
-        listener.accept(summary);
-      } catch (RuntimeException e) {
+        listener.accept(finished);
+      } catch (Throwable e) {
         LOG.error("a listener of finished resyncs failed", e);
       }
     }
@@ -236,9 +244,9 @@ public final class ResyncService {
         }
       }
       try {
-        ResyncSummary summary = ResyncService.this.run(reason);
-        tellFinished(summary);
-        result.complete(summary);
+        Finished finished = ResyncService.this.run(reason);
+        tellFinished(finished);
+        result.complete(finished.summary());
       } catch (Throwable e) {
         // A run started by the node itself or by SIGUSR1 has nobody waiting for its answer.
         LOG.error("resync ({}) failed", reason, e);
@@ -298,7 +306,12 @@ public final class ResyncService {
 
   /** Whether the cluster has any node but this one to resync from. */
   public boolean hasPeers() {
-    return !peers(view.get()).isEmpty();
+    return !peers().isEmpty();
+  }
+
+  /** The nodes a resync would ask now: every node of the old and new cluster but this one. */
+  public Set<String> peers() {
+    return peers(view.get());
   }
 
   private static Set<String> peers(ClusterView v) {
@@ -315,6 +328,14 @@ public final class ResyncService {
   /** The last finished run's summary, or null. */
   public ResyncSummary lastSummary() {
     return last;
+  }
+
+  /**
+   * The last run that finished with a summary, and the peers it reached, or null: for whoever is
+   * told its future completed (on the resync thread, before the next run starts).
+   */
+  public Finished lastFinished() {
+    return lastFinished;
   }
 
   public long startedMillis() {
@@ -355,7 +376,7 @@ public final class ResyncService {
     http.close(CloseMode.GRACEFUL);
   }
 
-  private ResyncSummary run(String reason) {
+  private Finished run(String reason) {
     startedMillis = clock.millis();
     runs.inc();
     ClusterView v = view.get();
@@ -423,8 +444,9 @@ public final class ResyncService {
    * @param cannotStart why no peer can be asked (every peer is then reported failed with it), or
    *     null
    */
-  private ResyncSummary run(String reason, ClusterView v, Set<String> peers, String cannotStart) {
+  private Finished run(String reason, ClusterView v, Set<String> peers, String cannotStart) {
     Tally tally = new Tally();
+    Set<String> notReached = new LinkedHashSet<>();
     nodesRemaining.set(peers.size());
     List<String> failures = new ArrayList<>();
     int contacted = 0;
@@ -465,8 +487,10 @@ public final class ResyncService {
       if (cut) {
         cutShort++;
         failures.add(peer + ": " + CUT_SHORT);
+        notReached.add(peer);
       } else if (failure != null) {
         failures.add(peer + ": " + failure);
+        notReached.add(peer);
       }
     }
     nodesRemaining.set(0);
@@ -500,7 +524,11 @@ public final class ResyncService {
     } else {
       LOG.info("resync finished ({}): {}", reason, summary);
     }
-    return summary;
+    Set<String> reached = new LinkedHashSet<>(peers);
+    reached.removeAll(notReached);
+    Finished finished = new Finished(summary, Set.copyOf(reached), Set.copyOf(notReached));
+    lastFinished = finished;
+    return finished;
   }
 
   private static final class Tally {

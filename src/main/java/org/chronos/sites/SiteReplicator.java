@@ -662,6 +662,15 @@ public final class SiteReplicator {
    */
   static final long SNAPSHOT_LATE_BY_MICROS = 500_000;
 
+  /**
+   * Whether the site has answered and is not taken for down (nor on trial): the {@code answering}
+   * gauge's 1. False for a site not reached yet.
+   */
+  public boolean isAnswering(String site) {
+    SiteState state = states.get(site);
+    return state != null && state.answering();
+  }
+
   /** Whether the last message to the site failed. */
   public boolean isFailing(String site) {
     SiteState state = states.get(site);

@@ -15,8 +15,9 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
+import org.chronos.cluster.ClusterConfig;
+import org.chronos.cluster.ClusterView;
 import org.chronos.node.TimerNode;
 import org.chronos.resources.TimerPath;
 import org.chronos.resync.ResyncSummary;
@@ -29,16 +30,17 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * A node that starts while its only peer fails its resync: its first re-send to another site waits
- * for the start-up resync, which stores nothing, so it sends nothing. The timers it is primary for
- * came back only with a later resync, and no re-send followed: a site that lost its copies while
- * this node was down never got them until each changed. Here an {@link OriginalNode} stands in for
- * the peer (its timers name both sites) and a JDK {@code HttpServer} for the other site, which has
- * not restarted meanwhile (its pings name the same start time throughout).
+ * A node that starts while one of its peers fails its resync: its first re-send to another site
+ * waits for the start-up resync, so it sends what the other peer gave back, but not the timers it
+ * is primary for that only the missed peer holds. Those came back only with a later resync, and no
+ * re-send followed: a site that lost its copies while this node was down never got them until each
+ * changed. Here {@link OriginalNode}s stand in for the peers (their timers name both sites) and a
+ * JDK {@code HttpServer} for the other site, which has not restarted meanwhile (its pings name the
+ * same start time throughout).
  */
 class ResendAfterAnIncompleteStartUpResyncTest {
-  private final OriginalNode peer = new OriginalNode();
-  private final AtomicInteger pings = new AtomicInteger();
+  private final OriginalNode reached = new OriginalNode();
+  private final OriginalNode missed = new OriginalNode();
 
   /** The paths of the timers the other site took. */
   private final Set<String> received = ConcurrentHashMap.newKeySet();
@@ -49,7 +51,6 @@ class ResendAfterAnIncompleteStartUpResyncTest {
 
   private void ping(HttpExchange exchange) throws IOException {
     try (exchange) {
-      pings.incrementAndGet();
       exchange.getResponseHeaders().add(SiteReplicator.PING_STARTED_HEADER, "1700000000000");
       exchange.sendResponseHeaders(200, -1);
     }
@@ -72,7 +73,8 @@ class ResendAfterAnIncompleteStartUpResyncTest {
     if (cluster != null) {
       cluster.close();
     }
-    peer.stop();
+    reached.stop();
+    missed.stop();
     site.stop(0);
   }
 
@@ -83,59 +85,119 @@ class ResendAfterAnIncompleteStartUpResyncTest {
         .count();
   }
 
-  @Test
-  void aResyncThatBringsTheTimersAfterAFailedStartUpResyncSendsThemToTheOtherSite() {
-    peer.failGetsWith = 503;
-    peer.sites = List.of("site0", "site1");
+  /** The locations of the peer's timers that {@code node} is the primary of. */
+  private static Set<String> primaryOn(Node node, ClusterView view, OriginalNode peer) {
+    return peer.timers.keySet().stream()
+        .filter(id -> view.replicasFor(id, 2).get(0).equals(node.address()))
+        .map(id -> TimerPath.location(id, 2))
+        .collect(Collectors.toSet());
+  }
+
+  private Node node;
+  private ClusterView view;
+
+  /**
+   * The node, in a cluster with both peers and the site as another site, started with {@code
+   * resync.onStart} as given; the missed peer fails every resync GET until told otherwise.
+   */
+  private void start(boolean resyncOnStart) {
+    missed.idSalt = 8;
+    missed.failGetsWith = 503;
+    for (OriginalNode peer : List.of(reached, missed)) {
+      peer.sites = List.of("site0", "site1");
+    }
     cluster =
         ClusterHarness.create(
-            1, "resync:", "  onStart: true", "  warmUpTimers: 0", "  pageSize: 100");
-    Node node = cluster.node(0);
-    node.writeClusterFile("node = " + node.address() + "\nnode = " + peer.address());
+            1, "resync:", "  onStart: " + resyncOnStart, "  warmUpTimers: 0", "  pageSize: 100");
+    node = cluster.node(0);
+    List<String> members = List.of(node.address(), reached.address(), missed.address());
+    view = new ClusterView(new ClusterConfig(node.address(), members, List.of(), List.of(), 0, 0));
+    for (OriginalNode peer : List.of(reached, missed)) {
+      peer.fill(node.address(), view.viewId());
+      peer.orderReplicasAs(view);
+    }
+    node.writeClusterFile(
+        members.stream().map(a -> "node = " + a).collect(Collectors.joining("\n")));
     node.writeSharedFile(
         "[sites]\nlocal_site = site0\nreplicate_timers_across_sites = true\nremote_site = site1="
             + LoopbackServer.address(site)
             + "\n");
     node.start();
+    assertThat(node.view().viewId()).isEqualTo(view.viewId());
+  }
+
+  @Test
+  void aResyncThatReachesThePeerTheStartUpResyncMissedSendsItsTimersToTheOtherSite() {
+    start(true);
+    Set<String> fromReached = primaryOn(node, view, reached);
+    Set<String> fromMissed = primaryOn(node, view, missed);
+    assertThat(fromReached).hasSizeGreaterThan(10);
+    assertThat(fromMissed).hasSizeGreaterThan(10);
     try (LogCapture log = LogCapture.of(TimerNode.class, Level.INFO)) {
-      // The start-up resync gives up on the peer after its retries, and the site's first re-send,
-      // which waited for it, finds nothing to send.
+      // The start-up resync gives up on the missed peer after its retries; the site's first
+      // re-send, which waited for it, has what the other peer gave back.
       await("the start-up resync")
           .atMost(Duration.ofSeconds(30))
           .until(() -> node.app().resyncService().lastSummary() != null);
       ResyncSummary startUp = node.app().resyncService().lastSummary();
       assertThat(startUp.nodesFailed()).as(startUp.toString()).isEqualTo(1);
-      await("the site's first re-send, of nothing")
+      await("the site's first re-send")
           .atMost(Duration.ofSeconds(10))
-          .until(() -> count(log, "site site1 answers: this node holds nothing to send it") == 1);
-      assertThat(received).isEmpty();
+          .until(() -> received.containsAll(fromReached));
+      assertThat(received).isEqualTo(fromReached);
 
-      // The peer serves its timers now, each under the replicas the node's view gives it.
-      peer.fill(node.address(), node.view().viewId());
-      peer.orderReplicasAs(node.view());
-      peer.failGetsWith = 0;
-      Set<Long> primaryHere =
-          peer.timers.keySet().stream()
-              .filter(id -> node.view().replicasFor(id, 2).get(0).equals(node.address()))
-              .collect(Collectors.toSet());
-      assertThat(primaryHere).hasSizeBetween(50, OriginalNode.TIMERS - 50);
-      Set<String> toSend =
-          primaryHere.stream().map(id -> TimerPath.location(id, 2)).collect(Collectors.toSet());
+      // A resync that misses that peer again brings nothing the site lacks: no re-send, though
+      // it stored the other peer's timers again.
+      JsonNode again = node.resync();
+      assertThat(again.get("nodesFailed").asInt()).as(again.toString()).isEqualTo(1);
+      assertThat(again.get("stored").asLong()).as(again.toString()).isPositive();
+      assertThat(count(log, "as it reached no peer the start-up resync missed")).isEqualTo(1);
+      assertThat(count(log, "re-sending to the sites that answer")).isZero();
 
+      missed.failGetsWith = 0;
       JsonNode summary = node.resync();
 
       assertThat(summary.get("nodesFailed").asInt()).as(summary.toString()).isZero();
-      assertThat(summary.get("stored").asLong()).as(summary.toString()).isPositive();
+      Set<String> all = new java.util.HashSet<>(fromReached);
+      all.addAll(fromMissed);
       await("every timer the node is primary for sent to the site")
           .atMost(Duration.ofSeconds(20))
-          .until(() -> received.containsAll(toSend));
-      assertThat(received).as("timers sent to the site").isEqualTo(toSend);
+          .until(() -> received.containsAll(all));
+      assertThat(received).as("timers sent to the site").isEqualTo(all);
+      assertThat(count(log, "re-sending to the sites that answer [site1]")).isEqualTo(1);
 
-      // That resync reached every peer: the next one sends the site nothing more.
+      // Every peer has been reached since the start: the next resync sends the site nothing.
       String after = "resync after an incomplete start-up resync";
-      assertThat(count(log, after)).isEqualTo(1);
+      long told = count(log, after);
       assertThat(node.resync().get("nodesFailed").asInt()).isZero();
-      assertThat(count(log, after)).as("re-sends after the second resync").isEqualTo(1);
+      assertThat(count(log, after)).as("lines after the last resync").isEqualTo(told);
     }
+  }
+
+  /**
+   * A node that runs no start-up resync ({@code resync.onStart: false}) sends another site only
+   * what has been sent to it since; the operator's first resync brings the rest, which goes on to
+   * the site.
+   */
+  @Test
+  void theFirstResyncOfANodeThatRanNoneAtStartSendsWhatItBringsToTheOtherSite() {
+    start(false);
+    missed.failGetsWith = 0;
+    Set<String> all = primaryOn(node, view, reached);
+    all.addAll(primaryOn(node, view, missed));
+    await("the site's first contact")
+        .until(
+            () -> {
+              var gauge = node.metrics().getGauges().get("chronos.sites.site1.answering");
+              return gauge != null && Integer.valueOf(1).equals(gauge.getValue());
+            });
+    assertThat(received).as("timers sent to the site before any resync").isEmpty();
+
+    assertThat(node.resync().get("nodesFailed").asInt()).isZero();
+
+    await("every timer the node is primary for sent to the site")
+        .atMost(Duration.ofSeconds(20))
+        .until(() -> received.containsAll(all));
+    assertThat(received).isEqualTo(all);
   }
 }

@@ -94,13 +94,16 @@ public final class OriginalNode {
     fill(requester, viewId, false);
   }
 
+  /** Added to each id {@link #fill} makes: two such peers of one node then hold other timers. */
+  public volatile long idSalt = 7;
+
   /** {@code dense}: all due in 100-102 s, 2 ms apart, rather than 1 s apart over 2 minutes. */
   public void fill(String requester, String viewId, boolean dense) {
     this.requester = requester;
     this.viewId = viewId;
     long start = System.currentTimeMillis();
     for (int i = 0; i < TIMERS; i++) {
-      long id = Long.MIN_VALUE + 1_000_000L * i + 7; // negative: bit 63 set, as ours are now
+      long id = Long.MIN_VALUE + 1_000_000L * i + idSalt; // negative: bit 63 set, as ours are
       timers.put(
           id,
           dense
@@ -110,11 +113,19 @@ public final class OriginalNode {
   }
 
   /**
-   * Orders each timer's replicas as {@code view} (the requester's, with this node and the
-   * requester) chooses them, as a real peer's pages do, rather than by turns.
+   * Orders each timer's replicas as {@code view} (the requester's) chooses them, as a real peer's
+   * pages do, rather than by turns; in a view of more than two nodes, keeps only the timers whose
+   * replicas there are this node and the requester.
    */
   public void orderReplicasAs(ClusterView view) {
-    timers.forEach((id, t) -> t[2] = view.replicasFor(id, 2).indexOf(address()));
+    timers
+        .entrySet()
+        .removeIf(
+            e -> {
+              List<String> replicas = view.replicasFor(e.getKey(), 2);
+              e.getValue()[2] = replicas.indexOf(address());
+              return !(replicas.contains(address()) && replicas.contains(requester));
+            });
   }
 
   /**

@@ -144,15 +144,21 @@ public record ClusterConfig(
    */
   public static ClusterConfig parse(String text, String sourceName, int defaultPort)
       throws ConfigException {
-    return parse(text, sourceName, defaultPort, null, null);
+    return parse(text, sourceName, defaultPort, null, null, false);
   }
 
   /**
    * As {@link #parse(String, String, int)}; an [identity] key the text does not have is taken from
-   * {@code identityText} ({@code identityName}: its file), when given.
+   * {@code identityText} ({@code identityName}: its file), when given, or, if {@code
+   * identityTextFirst}, each key {@code identityText} has is taken from it.
    */
   static ClusterConfig parse(
-      String text, String sourceName, int defaultPort, String identityText, String identityName)
+      String text,
+      String sourceName,
+      int defaultPort,
+      String identityText,
+      String identityName,
+      boolean identityTextFirst)
       throws ConfigException {
     checkDefaultPort(defaultPort);
     IniFile ini = IniFile.parse(text, sourceName);
@@ -191,8 +197,10 @@ public record ClusterConfig(
     }
 
     IniFile fallback = identityText == null ? null : IniFile.parse(identityText, identityName);
-    int instanceId = identity(ini, fallback, "instance_id", MAX_INSTANCE_ID);
-    int deploymentId = identity(ini, fallback, "deployment_id", MAX_DEPLOYMENT_ID);
+    IniFile first = identityTextFirst && fallback != null ? fallback : ini;
+    IniFile second = first == ini ? fallback : ini;
+    int instanceId = identity(first, second, "instance_id", MAX_INSTANCE_ID);
+    int deploymentId = identity(first, second, "deployment_id", MAX_DEPLOYMENT_ID);
     Set<String> members = new java.util.TreeSet<>(concat(concat(nodes, joining), leaving));
     members.add(localhost);
     boolean derived =

@@ -64,7 +64,7 @@ public final class ClusterService implements Managed {
     }
     if (!initial.identitySource().equals(initial.source())) {
       LOG.info(
-          "[identity] read from {}, as {} has none: deployment_id {}, instance_id {}",
+          "[identity] read from {}, [cluster] from {}: deployment_id {}, instance_id {}",
           initial.identitySource(),
           initial.source(),
           initial.view().config().deploymentId(),
@@ -72,6 +72,30 @@ public final class ClusterService implements Managed {
     }
     LOG.info("cluster view: {}; sites: {}", describe(initial.view()), initial.sites());
     warnIfInstanceIdDerived(initial);
+    warnIfNotListed(initial);
+  }
+
+  /**
+   * Warns, at start and at each reload, of a node whose {@code localhost} is none of the addresses
+   * its cluster file lists: written otherwise than the others list it (a host name against an
+   * address), it is chosen as a replica under its listed name and yet takes no copy for its own, so
+   * the timers it should hold have one copy fewer. (A node taken out of the cluster runs so,
+   * rightly, until it is stopped.)
+   */
+  private static void warnIfNotListed(Topology topology) {
+    ClusterConfig config = topology.view().config();
+    if (topology.listed()
+        && !config.nodes().contains(config.localhost())
+        && !config.joining().contains(config.localhost())
+        && !config.leaving().contains(config.localhost())) {
+      LOG.warn(
+          "{}: [cluster] localhost {} is none of the node, joining or leaving addresses: this"
+              + " node stores what it is sent as tombstones and pops no timer. If it is one of"
+              + " the nodes listed, write localhost exactly as the other nodes list it (a node"
+              + " taken out of the cluster runs so until it is stopped)",
+          topology.source(),
+          config.localhost());
+    }
   }
 
   /**
@@ -184,6 +208,7 @@ public final class ClusterService implements Managed {
     }
     LOG.info("reloaded cluster view: {}; sites: {}", describe(next.view()), next.sites());
     warnIfInstanceIdDerived(next);
+    warnIfNotListed(next);
     return next.view();
   }
 
@@ -198,23 +223,43 @@ public final class ClusterService implements Managed {
   }
 
   /**
-   * Reads both files; without the cluster file, and if {@code olderLayout}, the [cluster] node
-   * lines of {@link #OLDER_LAYOUT_FILE} beside it. A cluster file without [identity] keys (or none)
-   * takes them from that file, which holds them in the older layout: a node moved to a cluster file
-   * written without them would otherwise go back to 0/0 and make the ids another node makes.
+   * Reads both files; without the cluster file, or with one that has no node, joining or leaving
+   * line, and if {@code olderLayout}, the [cluster] lines of {@link #OLDER_LAYOUT_FILE} beside it,
+   * as the original reads a key the cluster file lacks from there. A cluster file without
+   * [identity] keys (or none) takes them from that file, which holds them in the older layout: a
+   * node moved to a cluster file written without them would otherwise go back to 0/0 and make the
+   * ids another node makes.
    */
   private Topology load(boolean olderLayout) throws ConfigException {
     Path source = clusterFile;
     String text = ClusterConfig.read(clusterFile);
     boolean listed = text != null && ClusterConfig.namesMembers(text, source.toString());
     Path older = clusterFile.resolveSibling(OLDER_LAYOUT_FILE);
-    if (text == null && olderLayout) {
+    // The cluster file's own text, when it exists but [cluster] is read from the older layout.
+    String memberless = null;
+    if (!listed && olderLayout) {
       String olderText = readOlderLayout(older, "[cluster]");
       if (olderText != null && ClusterConfig.namesMembers(olderText, older.toString())) {
+        if (text != null) {
+          LOG.warn(
+              "{} has no node, joining or leaving line: [cluster] is read from {}, as the original"
+                  + " reads it ([identity] still from {} if it has one)",
+              clusterFile,
+              older,
+              clusterFile);
+          memberless = text;
+        }
         source = older;
         text = olderText;
         listed = true;
       }
+    }
+    if (memberless != null && ClusterConfig.namesIdentity(memberless, clusterFile.toString())) {
+      // Its [identity] wins over the older layout's, as a key the cluster file has always does.
+      ClusterConfig config =
+          ClusterConfig.parse(
+              text, source.toString(), defaultPort, memberless, clusterFile.toString(), true);
+      return topology(config, true, source, clusterFile);
     }
     Path identitySource = source;
     String identityText = null;
@@ -235,7 +280,14 @@ public final class ClusterService implements Managed {
                 source.toString(),
                 defaultPort,
                 identityText,
-                older.toString());
+                older.toString(),
+                false);
+    return topology(config, listed, source, identitySource);
+  }
+
+  /** The topology of {@code config} and the shared file, read now. */
+  private Topology topology(ClusterConfig config, boolean listed, Path source, Path identitySource)
+      throws ConfigException {
     String sharedText = ClusterConfig.read(sharedFile);
     SitesConfig sites =
         sharedText == null

@@ -505,11 +505,13 @@ public final class TimerNode implements TimerEvents {
       return;
     }
     notReachedSinceStart = Set.copyOf(notReached);
-    LOG.info(
-        "start-up resync incomplete ({}): other sites are sent the timers this node holds now,"
-            + " and those that answer are sent again what a later resync brings from {}",
-        why,
-        notReached);
+    if (sendsToOtherSites()) {
+      LOG.info(
+          "start-up resync incomplete ({}): other sites are sent the timers this node holds now,"
+              + " and those that answer are sent again what a later resync brings from {}",
+          why,
+          notReached);
+    }
   }
 
   /**
@@ -537,21 +539,19 @@ public final class TimerNode implements TimerEvents {
         still.isEmpty()
             ? "every peer the start-up resync missed has been reached since"
             : "still not reached since the start: " + still;
-    SitesConfig config = sites.get();
-    if (newlyReached.isEmpty()
-        || stored == 0
-        || config.remoteSites().isEmpty()
-        || !config.replicateAcrossSites()) {
+    if (!sendsToOtherSites()) {
+      return;
+    }
+    if (newlyReached.isEmpty() || stored == 0) {
       LOG.info(
           "resync after an incomplete start-up resync: no re-send to other sites, {}; {}",
           newlyReached.isEmpty()
               ? "as it reached no peer the start-up resync missed"
-              : stored == 0
-                  ? "as it stored no timers"
-                  : "as timers are not replicated to other sites",
+              : "as it stored no timers",
           after);
       return;
     }
+    SitesConfig config = sites.get();
     List<String> answering = new ArrayList<>();
     List<String> notAnswering = new ArrayList<>();
     for (String site : config.remoteSites().keySet()) {
@@ -568,6 +568,12 @@ public final class TimerNode implements TimerEvents {
             : " (those not answering, " + notAnswering + ", get all when they answer)",
         after);
     answering.forEach(this::resendToSite);
+  }
+
+  /** Whether the sites file names other sites and has timers replicated to them. */
+  private boolean sendsToOtherSites() {
+    SitesConfig config = sites.get();
+    return !config.remoteSites().isEmpty() && config.replicateAcrossSites();
   }
 
   /**

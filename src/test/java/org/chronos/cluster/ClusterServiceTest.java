@@ -59,6 +59,34 @@ class ClusterServiceTest {
     }
   }
 
+  /**
+   * A localhost written otherwise than the node lines list it (a host name against an address) made
+   * the node a replica of its share of timers under its listed name, which it stored as tombstones
+   * and never popped, without a word. It is warned of at start and at each reload.
+   */
+  @Test
+  void aLocalhostNoneOfTheListedAddressesIsWarnedOf() throws Exception {
+    Path file = dir.resolve("chronos_cluster.conf");
+    String lines = "node = chronos-1.example:7253\nnode = " + B + "\n[identity]\ninstance_id = 1\n";
+    Files.writeString(file, "[cluster]\nlocalhost = " + A + "\n" + lines);
+    String warning = "[cluster] localhost " + A + " is none of the node, joining or leaving";
+    try (org.chronos.testing.LogCapture log =
+        org.chronos.testing.LogCapture.of(ClusterService.class)) {
+      ClusterService node = new ClusterService(file, dir.resolve("none.conf"), 7253);
+      node.reload();
+      assertThat(log.events())
+          .filteredOn(e -> e.getFormattedMessage().contains(warning))
+          .hasSize(2)
+          .allMatch(e -> e.getLevel() == ch.qos.logback.classic.Level.WARN);
+
+      Files.writeString(file, "[cluster]\nlocalhost = chronos-1.example:7253\n" + lines);
+      node.reload();
+      assertThat(log.events())
+          .filteredOn(e -> e.getFormattedMessage().contains("is none of the node"))
+          .hasSize(2);
+    }
+  }
+
   @Test
   void afterAScaleDownEndsThePreviousViewNoLongerNamesTheNodesThatLeft() throws Exception {
     Path file = write("node = " + A + "\nnode = " + B + "\nnode = " + C);
@@ -106,6 +134,35 @@ class ClusterServiceTest {
     write("node = " + A + "\nnode = " + B);
     service.reload();
     assertThat(service.view().config().nodes()).containsExactly(A, B);
+  }
+
+  /**
+   * A cluster file with [identity] alone, beside a chronos.conf that keeps [cluster] as the first
+   * clustering document does: the original reads the keys the cluster file lacks from chronos.conf,
+   * and the node joins that cluster; it ran alone, without a word, and popped every timer alone.
+   * The cluster file's [identity] still wins over chronos.conf's.
+   */
+  @Test
+  void aClusterFileWithoutMembersTakesThemFromChronosConfBesideIt() throws Exception {
+    Files.writeString(
+        dir.resolve("chronos.conf"), CLUSTER_OF_A_AND_B + "[identity]\ninstance_id = 5\n");
+    Path clusterFile = dir.resolve("chronos_cluster.conf");
+    Files.writeString(clusterFile, "[identity]\ninstance_id = 4\ndeployment_id = 1\n");
+
+    ClusterService service = new ClusterService(clusterFile, dir.resolve("none.conf"), 7253);
+
+    assertThat(service.view().config().nodes()).containsExactly(A, B);
+    assertThat(service.view().localAddress()).isEqualTo(A);
+    assertThat(service.view().config().instanceId()).isEqualTo(4);
+    assertThat(service.view().config().deploymentId()).isEqualTo(1);
+
+    // Scaling up in chronos.conf, reloaded.
+    Files.writeString(
+        dir.resolve("chronos.conf"),
+        CLUSTER_OF_A_AND_B + "node = " + C + "\n[identity]\ninstance_id = 5\n");
+    service.reload();
+    assertThat(service.view().config().nodes()).containsExactly(A, B, C);
+    assertThat(service.view().config().instanceId()).isEqualTo(4);
   }
 
   /**

@@ -308,7 +308,8 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
                               if (e != null) {
                                 node.startUpResyncIncomplete(resync.peers(), "it failed: " + e);
                               } else {
-                                // Completed on the resync thread, before any other run.
+                                // Before any other run can start: on the resync thread, or on
+                                // this one if the run ended before this was attached.
                                 node.startUpResyncIncomplete(
                                     resync.lastFinished().notReached(),
                                     "peers not reached: " + summary.failures());

@@ -149,8 +149,10 @@ public record ClusterConfig(
 
   /**
    * As {@link #parse(String, String, int)}; an [identity] key the text does not have is taken from
-   * {@code identityText} ({@code identityName}: its file), when given, or, if {@code
-   * identityTextFirst}, each key {@code identityText} has is taken from it.
+   * {@code identityText} ({@code identityName}: its file), when given. If {@code
+   * identityTextFirst}, {@code identityText} is the node's own cluster file, which lists no member
+   * while {@code text} does: each [identity] key it has, and its [cluster] localhost, win over the
+   * text's, as the original reads a key from the older layout only when the cluster file lacks it.
    */
   static ClusterConfig parse(
       String text,
@@ -162,8 +164,12 @@ public record ClusterConfig(
       throws ConfigException {
     checkDefaultPort(defaultPort);
     IniFile ini = IniFile.parse(text, sourceName);
-    ini.unknownKeys(CLUSTER, Set.of("localhost", "node", "joining", "leaving")).forEach(LOG::warn);
-    ini.unknownKeys(IDENTITY, Set.of("instance_id", "deployment_id")).forEach(LOG::warn);
+    IniFile fallback = identityText == null ? null : IniFile.parse(identityText, identityName);
+    for (IniFile file : identityTextFirst ? List.of(ini, fallback) : List.of(ini)) {
+      file.unknownKeys(CLUSTER, Set.of("localhost", "node", "joining", "leaving"))
+          .forEach(LOG::warn);
+      file.unknownKeys(IDENTITY, Set.of("instance_id", "deployment_id")).forEach(LOG::warn);
+    }
 
     Map<String, IniFile.Entry> firstSeen = new HashMap<>();
     Map<String, String> listedAs = new HashMap<>();
@@ -172,10 +178,18 @@ public record ClusterConfig(
     List<String> leaving = addresses(ini, "leaving", defaultPort, firstSeen, listedAs);
     boolean clustered = !(nodes.isEmpty() && joining.isEmpty() && leaving.isEmpty());
 
+    IniFile localFile = ini;
     Optional<IniFile.Entry> localEntry = ini.singleEntry(CLUSTER, "localhost");
+    if (identityTextFirst && fallback != null) {
+      Optional<IniFile.Entry> own = fallback.singleEntry(CLUSTER, "localhost");
+      if (own.isPresent()) {
+        localFile = fallback;
+        localEntry = own;
+      }
+    }
     String localhost;
     if (localEntry.isPresent()) {
-      String written = address(ini, localEntry.get());
+      String written = address(localFile, localEntry.get());
       localhost = listedAs.getOrDefault(Addresses.normalize(written, defaultPort), written);
     } else if (clustered) {
       throw new ConfigException(
@@ -196,7 +210,6 @@ public record ClusterConfig(
               + " but no node or joining line; no node would be left");
     }
 
-    IniFile fallback = identityText == null ? null : IniFile.parse(identityText, identityName);
     IniFile first = identityTextFirst && fallback != null ? fallback : ini;
     IniFile second = first == ini ? fallback : ini;
     int instanceId = identity(first, second, "instance_id", MAX_INSTANCE_ID);

@@ -52,7 +52,7 @@ public final class ClusterService implements Managed {
     this.defaultPort = defaultPort;
     Topology initial = load(true);
     current.set(initial);
-    if (!initial.source().equals(clusterFile)) {
+    if (!initial.source().equals(clusterFile) && !Files.exists(clusterFile)) {
       LOG.warn(
           "cluster file {} not found: reading [cluster] from {}, the original's older layout (it"
               + " is read until {} exists)",
@@ -158,6 +158,18 @@ public final class ClusterService implements Managed {
       // original's first clustering document when chronos.conf gets [cluster] lines and a reload.
       Topology now = current.get();
       next = load(!(now.listed() && now.source().equals(clusterFile)));
+      if (now.identitySource().equals(clusterFile)
+          && !now.source().equals(clusterFile)
+          && !next.identitySource().equals(clusterFile)) {
+        // Members from chronos.conf, [identity] from the cluster file: that file caught being
+        // rewritten would otherwise switch the node to chronos.conf's identity, or 0/0.
+        throw new ConfigException(
+            clusterFile
+                + (Files.exists(clusterFile) ? " has no [identity] key" : " does not exist")
+                + ": the node's [identity] comes from it (its members from "
+                + now.source()
+                + "), and does not change by losing the file");
+      }
       if (current.get().listed() && !next.listed()) {
         // A file being rewritten (truncated, or moved away and back) when the reload comes would
         // otherwise turn a member of a cluster into a cluster of one.

@@ -555,7 +555,8 @@ public final class TimerNode implements TimerEvents {
     List<String> answering = new ArrayList<>();
     List<String> notAnswering = new ArrayList<>();
     for (String site : config.remoteSites().keySet()) {
-      (siteReplicator.isAnswering(site) ? answering : notAnswering).add(site);
+      // A site on trial too: its re-send may have gathered what to send before this resync.
+      (siteReplicator.isReachedAndNotDown(site) ? answering : notAnswering).add(site);
     }
     LOG.info(
         "resync after an incomplete start-up resync reached {} and stored {} timers, which the"

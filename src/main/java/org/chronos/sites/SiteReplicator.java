@@ -663,12 +663,12 @@ public final class SiteReplicator {
   static final long SNAPSHOT_LATE_BY_MICROS = 500_000;
 
   /**
-   * Whether the site has answered and is not taken for down (nor on trial): the {@code answering}
-   * gauge's 1. False for a site not reached yet.
+   * Whether the site has answered and is not taken for down (it may be on trial, its re-send under
+   * way). False for a site not reached yet, whose first answer starts a re-send.
    */
-  public boolean isAnswering(String site) {
+  public boolean isReachedAndNotDown(String site) {
     SiteState state = states.get(site);
-    return state != null && state.answering();
+    return state != null && state.latestStarted != -1 && !state.failing.get();
   }
 
   /** Whether the last message to the site failed. */

@@ -163,6 +163,26 @@ class ClusterServiceTest {
     service.reload();
     assertThat(service.view().config().nodes()).containsExactly(A, B, C);
     assertThat(service.view().config().instanceId()).isEqualTo(4);
+
+    // The cluster file caught being rewritten: the reload is refused, its [identity] kept.
+    Files.writeString(clusterFile, "");
+    assertThatThrownBy(service::reload)
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("has no [identity] key");
+    Files.delete(clusterFile);
+    assertThatThrownBy(service::reload)
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("does not exist");
+    assertThat(service.view().config().instanceId()).isEqualTo(4);
+
+    // Its own localhost wins over chronos.conf's, and chronos.conf may have none.
+    Files.writeString(
+        clusterFile, "[cluster]\nlocalhost = " + B + "\n[identity]\ninstance_id = 4\n");
+    Files.writeString(
+        dir.resolve("chronos.conf"), "[cluster]\nnode = " + A + "\nnode = " + B + "\n");
+    service.reload();
+    assertThat(service.view().localAddress()).isEqualTo(B);
+    assertThat(service.view().config().nodes()).containsExactly(A, B);
   }
 
   /**

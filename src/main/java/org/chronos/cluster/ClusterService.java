@@ -266,12 +266,14 @@ public final class ClusterService implements Managed {
         listed = true;
       }
     }
-    if (memberless != null && ClusterConfig.namesIdentity(memberless, clusterFile.toString())) {
-      // Its [identity] wins over the older layout's, as a key the cluster file has always does.
+    if (memberless != null) {
+      // Its [identity] keys and localhost win over the older layout's, as a key the cluster file
+      // has always does.
       ClusterConfig config =
           ClusterConfig.parse(
               text, source.toString(), defaultPort, memberless, clusterFile.toString(), true);
-      return topology(config, true, source, clusterFile);
+      boolean ownIdentity = ClusterConfig.namesIdentity(memberless, clusterFile.toString());
+      return topology(config, true, source, ownIdentity ? clusterFile : older);
     }
     Path identitySource = source;
     String identityText = null;

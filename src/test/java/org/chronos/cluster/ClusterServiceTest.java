@@ -183,6 +183,14 @@ class ClusterServiceTest {
     service.reload();
     assertThat(service.view().localAddress()).isEqualTo(B);
     assertThat(service.view().config().nodes()).containsExactly(A, B);
+
+    // A cluster file with localhost alone: its localhost, and chronos.conf's [identity].
+    Files.writeString(clusterFile, "[cluster]\nlocalhost = " + B + "\n");
+    Files.writeString(
+        dir.resolve("chronos.conf"), CLUSTER_OF_A_AND_B + "[identity]\ninstance_id = 5\n");
+    ClusterService other = new ClusterService(clusterFile, dir.resolve("none.conf"), 7253);
+    assertThat(other.view().localAddress()).isEqualTo(B);
+    assertThat(other.view().config().instanceId()).isEqualTo(5);
   }
 
   /**

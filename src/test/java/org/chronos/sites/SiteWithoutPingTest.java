@@ -413,15 +413,9 @@ class SiteWithoutPingTest {
    */
   @Test
   void aSiteWhosePingAnswersButWhichRefusesTimersIsTriedWithABackOff() {
-    pingStatus = 200;
-    started = "1700000000000";
-    timersRefusedWith = 401;
     AtomicLong now = new AtomicLong(1_000_000_000L);
     try (LogCapture log = LogCapture.of(SiteReplicator.class, Level.INFO)) {
-      SiteReplicator sites = siteReplicatorAt(now);
-      await("the first contact's re-send refused, and the site tried again at once")
-          .atMost(Duration.ofSeconds(10))
-          .until(() -> timerRequests.get() >= 2 && sites.isFailing("site1"));
+      SiteReplicator sites = refusingSiteTriedOnce(now);
       twoProbes();
       twoProbes();
       assertThat(timerRequests.get()).as("re-sends within 30 s of the last try").isEqualTo(2);
@@ -487,19 +481,27 @@ class SiteWithoutPingTest {
    */
   @Test
   void aSiteThatRefusedTimersAndRestartsIsSentThemAtOnce() {
-    pingStatus = 200;
-    started = "1700000000000";
-    timersRefusedWith = 401;
-    AtomicLong now = new AtomicLong(1_000_000_000L);
-    SiteReplicator sites = siteReplicatorAt(now);
-    await("the first contact's re-send refused, and one try")
-        .atMost(Duration.ofSeconds(10))
-        .until(() -> timerRequests.get() >= 2 && sites.isFailing("site1"));
+    refusingSiteTriedOnce(new AtomicLong(1_000_000_000L));
     timersRefusedWith = 0;
     started = "1700000009000";
     await("its timer sent at once after the restart")
         .atMost(Duration.ofSeconds(6))
         .until(() -> received.contains("/timers/1") && Integer.valueOf(1).equals(answeringGauge()));
+  }
+
+  /**
+   * A site replicator of a site whose {@code /ping} answers 200 and whose {@code /timers} answers
+   * 401, once its first contact's re-send was refused and it was tried again at once.
+   */
+  private SiteReplicator refusingSiteTriedOnce(AtomicLong now) {
+    pingStatus = 200;
+    started = "1700000000000";
+    timersRefusedWith = 401;
+    SiteReplicator sites = siteReplicatorAt(now);
+    await("the first contact's re-send refused, and the site tried again at once")
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> timerRequests.get() >= 2 && sites.isFailing("site1"));
+    return sites;
   }
 
   private Object answeringGauge() {

@@ -13,8 +13,12 @@ import io.dropwizard.jetty.HttpConnectorFactory;
 import io.dropwizard.lifecycle.Managed;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.chronos.admin.ReloadTask;
 import org.chronos.admin.ResyncTask;
@@ -90,6 +94,46 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
   public void initialize(Bootstrap<ChronosConfiguration> bootstrap) {
     bootstrap.addCommand(new ReplicasCommand());
     bootstrap.addCommand(new TrainCommand());
+  }
+
+  /** The longest wait between two resyncs from the peers the start-up resync missed. */
+  static final long MAX_START_UP_RETRY_MILLIS = 10 * 60_000;
+
+  /**
+   * Resyncs from the peers the start-up resync missed, and that no resync has reached since, in
+   * {@code delayMillis}, then again at twice the wait (up to {@link #MAX_START_UP_RETRY_MILLIS})
+   * while one is still missed: a node restarted while a peer was unreachable otherwise held one
+   * copy fewer of that peer's timers until an operator ran a resync. Not while another run is under
+   * way or waiting (it asks every peer anyway), nor once the node is stopping.
+   */
+  private static void retryStartUpResync(
+      ScheduledExecutorService retries, ResyncService resync, TimerNode node, long delayMillis) {
+    Set<String> missed = node.peersMissedSinceStart();
+    if (missed.isEmpty() || resync.isStopping()) {
+      return;
+    }
+    LOG.info(
+        "the start-up resync missed {}: this node resyncs from them in {} s (resync.startUpRetry)",
+        missed,
+        delayMillis / 1000.0);
+    long nextMillis = Math.min(2 * delayMillis, MAX_START_UP_RETRY_MILLIS);
+    try {
+      retries.schedule(
+          () -> {
+            Set<String> still = node.peersMissedSinceStart();
+            if (still.isEmpty() || resync.isStopping()) {
+              return;
+            }
+            resync
+                .startIfIdle("retry of the start-up resync for the peers it missed", still)
+                .whenComplete(
+                    (summary, e) -> retryStartUpResync(retries, resync, node, nextMillis));
+          },
+          delayMillis,
+          TimeUnit.MILLISECONDS);
+    } catch (RejectedExecutionException e) {
+      // The node is stopping.
+    }
   }
 
   @Override
@@ -281,6 +325,9 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             () -> newReplicator(clock, new MetricRegistry(), rs, port),
             port);
     resyncService = resync;
+    ScheduledExecutorService resyncRetries =
+        environment.lifecycle().scheduledExecutorService("chronos-resync-retry").threads(1).build();
+    long startUpRetryMillis = config.getResync().getStartUpRetry().toMilliseconds();
     // Every run, whoever asked for it. Told of the start-up run before that run's whenComplete
     // below has marked it incomplete, so only the runs after it re-send.
     resync.onFinished(
@@ -313,6 +360,9 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
                                 node.startUpResyncIncomplete(
                                     resync.lastFinished().notReached(),
                                     "peers not reached: " + summary.failures());
+                              }
+                              if (startUpRetryMillis > 0) {
+                                retryStartUpResync(resyncRetries, resync, node, startUpRetryMillis);
                               }
                               startedUp.complete(null);
                             }

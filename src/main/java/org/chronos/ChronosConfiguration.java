@@ -659,5 +659,22 @@ public class ChronosConfiguration extends Configuration {
     public void setOnStart(boolean onStart) {
       this.onStart = onStart;
     }
+
+    /**
+     * How long after a start-up resync that did not reach every peer the node resyncs from the
+     * peers it missed, by itself; doubled after each that still misses one, up to 10 min. 0: never
+     * (an operator's resync then makes up for it).
+     */
+    @NotNull private Duration startUpRetry = Duration.seconds(30);
+
+    @JsonProperty
+    public Duration getStartUpRetry() {
+      return startUpRetry;
+    }
+
+    @JsonProperty
+    public void setStartUpRetry(Duration startUpRetry) {
+      this.startUpRetry = startUpRetry;
+    }
   }
 }

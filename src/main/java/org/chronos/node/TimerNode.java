@@ -514,6 +514,12 @@ public final class TimerNode implements TimerEvents {
     }
   }
 
+  /** The peers the start-up resync missed that no resync has reached since; empty: none. */
+  public Set<String> peersMissedSinceStart() {
+    Set<String> missed = notReachedSinceStart;
+    return missed == null ? Set.of() : missed;
+  }
+
   /**
    * A resync finished, having stored {@code stored} timers and got every page from the peers {@code
    * reached}. After an incomplete start-up resync ({@link #startUpResyncIncomplete}), if it reached

@@ -217,6 +217,21 @@ public final class ResyncService {
   }
 
   /**
+   * Starts a resync from {@code only} of the peers, if no run is running or waiting: one that is
+   * asks every peer anyway. Completes with its summary, or null if none was started.
+   */
+  public synchronized CompletableFuture<ResyncSummary> startIfIdle(
+      String reason, Set<String> only) {
+    if ((running != null && !running.isDone()) || queued != null) {
+      return CompletableFuture.completedFuture(null);
+    }
+    Run run = new Run(reason, false, Set.copyOf(only));
+    running = run.result;
+    submit(run);
+    return running;
+  }
+
+  /**
    * A task of the resync thread that a stop may drop before it runs: told so, it lets go of what it
    * holds and answers whoever waits for it.
    */
@@ -229,10 +244,16 @@ public final class ResyncService {
     final CompletableFuture<ResyncSummary> result = new CompletableFuture<>();
     private final String reason;
     private final boolean next;
+    private final Set<String> only; // null: every peer
 
     Run(String reason, boolean next) {
+      this(reason, next, null);
+    }
+
+    Run(String reason, boolean next, Set<String> only) {
       this.reason = reason;
       this.next = next;
+      this.only = only;
     }
 
     @Override
@@ -244,7 +265,7 @@ public final class ResyncService {
         }
       }
       try {
-        Finished finished = ResyncService.this.run(reason);
+        Finished finished = ResyncService.this.run(reason, only);
         tellFinished(finished);
         result.complete(finished.summary());
       } catch (Throwable e) {
@@ -376,11 +397,14 @@ public final class ResyncService {
     http.close(CloseMode.GRACEFUL);
   }
 
-  private Finished run(String reason) {
+  private Finished run(String reason, Set<String> only) {
     startedMillis = clock.millis();
     runs.inc();
     ClusterView v = view.get();
     Set<String> peers = peers(v);
+    if (only != null) {
+      peers.retainAll(only);
+    }
     LOG.info(
         "resync started ({}): {} nodes to ask, cluster view {}", reason, peers.size(), v.viewId());
     // Timers the store forgets from now on stand in for it while pages are merged. (The timer

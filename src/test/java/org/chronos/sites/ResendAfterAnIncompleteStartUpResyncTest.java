@@ -98,9 +98,10 @@ class ResendAfterAnIncompleteStartUpResyncTest {
 
   /**
    * The node, in a cluster with both peers and the site as another site, started with {@code
-   * resync.onStart} as given; the missed peer fails every resync GET until told otherwise.
+   * resync.onStart} and {@code resync.startUpRetry} as given; the missed peer fails every resync
+   * GET until told otherwise.
    */
-  private void start(boolean resyncOnStart) {
+  private void start(boolean resyncOnStart, String startUpRetry) {
     missed.idSalt = 8;
     missed.failGetsWith = 503;
     for (OriginalNode peer : List.of(reached, missed)) {
@@ -108,7 +109,12 @@ class ResendAfterAnIncompleteStartUpResyncTest {
     }
     cluster =
         ClusterHarness.create(
-            1, "resync:", "  onStart: " + resyncOnStart, "  warmUpTimers: 0", "  pageSize: 100");
+            1,
+            "resync:",
+            "  onStart: " + resyncOnStart,
+            "  startUpRetry: " + startUpRetry,
+            "  warmUpTimers: 0",
+            "  pageSize: 100");
     node = cluster.node(0);
     List<String> members = List.of(node.address(), reached.address(), missed.address());
     view = new ClusterView(new ClusterConfig(node.address(), members, List.of(), List.of(), 0, 0));
@@ -128,7 +134,7 @@ class ResendAfterAnIncompleteStartUpResyncTest {
 
   @Test
   void aResyncThatReachesThePeerTheStartUpResyncMissedSendsItsTimersToTheOtherSite() {
-    start(true);
+    start(true, "0s"); // no retry by itself: the operator's resyncs here
     Set<String> fromReached = primaryOn(node, view, reached);
     Set<String> fromMissed = primaryOn(node, view, missed);
     assertThat(fromReached).hasSizeGreaterThan(10);
@@ -175,13 +181,38 @@ class ResendAfterAnIncompleteStartUpResyncTest {
   }
 
   /**
+   * A node restarted while a peer did not answer held one copy fewer of that peer's timers, and
+   * sent other sites none of those it is primary for, until an operator ran a resync. It now
+   * resyncs from the peers it missed by itself ({@code resync.startUpRetry}), and sends them on.
+   */
+  @Test
+  void theStartUpResyncIsRetriedForThePeersItMissedByItself() {
+    start(true, "1s");
+    await("the start-up resync")
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> node.app().resyncService().lastSummary() != null);
+    assertThat(node.app().resyncService().lastSummary().nodesFailed()).isEqualTo(1);
+    missed.failGetsWith = 0;
+    Set<String> all = primaryOn(node, view, reached);
+    all.addAll(primaryOn(node, view, missed));
+
+    await("the missed peer's timers held, and sent on to the site")
+        .atMost(Duration.ofSeconds(30))
+        .until(
+            () ->
+                missed.timers.keySet().stream().allMatch(node::holdsLive)
+                    && received.containsAll(all));
+    assertThat(received).isEqualTo(all);
+  }
+
+  /**
    * A node that runs no start-up resync ({@code resync.onStart: false}) sends another site only
    * what has been sent to it since; the operator's first resync brings the rest, which goes on to
    * the site.
    */
   @Test
   void theFirstResyncOfANodeThatRanNoneAtStartSendsWhatItBringsToTheOtherSite() {
-    start(false);
+    start(false, "1s");
     missed.failGetsWith = 0;
     Set<String> all = primaryOn(node, view, reached);
     all.addAll(primaryOn(node, view, missed));

@@ -120,7 +120,9 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     try {
       retries.schedule(
           () -> {
-            Set<String> still = node.peersMissedSinceStart();
+            // Those still in the cluster: one taken out of it since is not waited for.
+            Set<String> still = new java.util.HashSet<>(node.peersMissedSinceStart());
+            still.retainAll(resync.peers());
             if (still.isEmpty() || resync.isStopping()) {
               return;
             }
@@ -382,6 +384,8 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
 
               @Override
               public void stop() {
+                // A retry waiting to run would hold the stop for the executor's grace period.
+                resyncRetries.shutdownNow();
                 resync.stop();
               }
             });

@@ -115,6 +115,8 @@ public final class ResyncService {
   private CompletableFuture<ResyncSummary> queued;
   private volatile ResyncSummary last;
   private volatile Finished lastFinished;
+  // The running run if it asks only some peers (startIfIdle), which wait-sync does not wait for.
+  private CompletableFuture<ResyncSummary> partial;
   private volatile long startedMillis;
   // The node is stopping: a run ends at the next peer, quietly.
   private volatile boolean stopping;
@@ -227,6 +229,7 @@ public final class ResyncService {
     }
     Run run = new Run(reason, false, Set.copyOf(only));
     running = run.result;
+    partial = run.result;
     submit(run);
     return running;
   }
@@ -314,11 +317,18 @@ public final class ResyncService {
         warmedUp::inc);
   }
 
-  /** Waits for the running resync, if any, without starting one; the last summary, or null. */
+  /**
+   * Waits for the running resync, if any, without starting one; the last summary, or null. A run
+   * that asks only some peers ({@link #startIfIdle}) is neither waited for nor answered: the last
+   * summary is of a run that asked every peer.
+   */
   public CompletableFuture<ResyncSummary> awaitCurrent() {
     CompletableFuture<ResyncSummary> current;
     synchronized (this) {
       current = queued != null ? queued : running;
+      if (current != null && current == partial) {
+        current = null;
+      }
     }
     return current == null
         ? CompletableFuture.completedFuture(last)
@@ -346,7 +356,7 @@ public final class ResyncService {
     return running != null && !running.isDone();
   }
 
-  /** The last finished run's summary, or null. */
+  /** The last finished run's summary, or null: of a run that asked every peer. */
   public ResyncSummary lastSummary() {
     return last;
   }
@@ -420,7 +430,7 @@ public final class ResyncService {
         Thread.currentThread().interrupt();
         cannotStart = "interrupted";
       }
-      return run(reason, v, peers, cannotStart);
+      return run(reason, v, peers, only, cannotStart);
     } finally {
       node.resyncFinished();
     }
@@ -468,7 +478,8 @@ public final class ResyncService {
    * @param cannotStart why no peer can be asked (every peer is then reported failed with it), or
    *     null
    */
-  private Finished run(String reason, ClusterView v, Set<String> peers, String cannotStart) {
+  private Finished run(
+      String reason, ClusterView v, Set<String> peers, Set<String> only, String cannotStart) {
     Tally tally = new Tally();
     Set<String> notReached = new LinkedHashSet<>();
     nodesRemaining.set(peers.size());
@@ -537,7 +548,9 @@ public final class ResyncService {
             tally.malformed.get(),
             clock.millis() - startedMillis,
             List.copyOf(failures));
-    last = summary;
+    if (only == null) {
+      last = summary;
+    }
     if (cutShort > 0) {
       LOG.info(
           "resync cut short by the node stopping ({}): {} of {} nodes not resynced; {}",

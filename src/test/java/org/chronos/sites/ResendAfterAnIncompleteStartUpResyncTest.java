@@ -191,7 +191,9 @@ class ResendAfterAnIncompleteStartUpResyncTest {
     await("the start-up resync")
         .atMost(Duration.ofSeconds(30))
         .until(() -> node.app().resyncService().lastSummary() != null);
-    assertThat(node.app().resyncService().lastSummary().nodesFailed()).isEqualTo(1);
+    ResyncSummary startUp = node.app().resyncService().lastSummary();
+    assertThat(startUp.nodesFailed()).isEqualTo(1);
+    int askedOfReached = reached.rawQueries.size();
     missed.failGetsWith = 0;
     Set<String> all = primaryOn(node, view, reached);
     all.addAll(primaryOn(node, view, missed));
@@ -203,6 +205,12 @@ class ResendAfterAnIncompleteStartUpResyncTest {
                 missed.timers.keySet().stream().allMatch(node::holdsLive)
                     && received.containsAll(all));
     assertThat(received).isEqualTo(all);
+    assertThat(reached.rawQueries)
+        .as("pages asked of the peer reached at start")
+        .hasSize(askedOfReached);
+    // wait-sync and the health check still answer with the last run that asked every peer.
+    assertThat(node.app().resyncService().lastSummary()).isSameAs(startUp);
+    assertThat(node.app().resyncService().awaitCurrent().join()).isSameAs(startUp);
   }
 
   /**

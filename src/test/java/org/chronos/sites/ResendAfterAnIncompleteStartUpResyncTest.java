@@ -214,6 +214,27 @@ class ResendAfterAnIncompleteStartUpResyncTest {
   }
 
   /**
+   * A peer still unreachable at the first retry is asked again at the next, twice as late, and the
+   * node gets its timers then.
+   */
+  @Test
+  void aPeerStillMissedAtTheFirstRetryIsAskedAgainLater() {
+    start(true, "1s");
+    await("the start-up resync")
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> node.app().resyncService().lastSummary() != null);
+    int askedAtStart = missed.rawQueries.size();
+    await("the first retry's attempts, all refused")
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> missed.rawQueries.size() >= 2 * askedAtStart);
+    missed.failGetsWith = 0;
+
+    await("the missed peer's timers held after a later retry")
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> missed.timers.keySet().stream().allMatch(node::holdsLive));
+  }
+
+  /**
    * A node that runs no start-up resync ({@code resync.onStart: false}) sends another site only
    * what has been sent to it since; the operator's first resync brings the rest, which goes on to
    * the site.

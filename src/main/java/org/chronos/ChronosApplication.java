@@ -120,9 +120,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     try {
       retries.schedule(
           () -> {
-            // Those still in the cluster: one taken out of it since is not waited for.
-            Set<String> still = new java.util.HashSet<>(node.peersMissedSinceStart());
-            still.retainAll(resync.peers());
+            Set<String> still = node.peersMissedSinceStart();
             if (still.isEmpty() || resync.isStopping()) {
               return;
             }

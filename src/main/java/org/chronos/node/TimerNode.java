@@ -514,10 +514,19 @@ public final class TimerNode implements TimerEvents {
     }
   }
 
-  /** The peers the start-up resync missed that no resync has reached since; empty: none. */
+  /**
+   * The peers the start-up resync missed that no resync has reached since and that are still in the
+   * cluster (one taken out of it since is not waited for); empty: none.
+   */
   public Set<String> peersMissedSinceStart() {
     Set<String> missed = notReachedSinceStart;
-    return missed == null ? Set.of() : missed;
+    if (missed == null) {
+      return Set.of();
+    }
+    ClusterView v = view.get();
+    Set<String> still = new LinkedHashSet<>(missed);
+    still.removeIf(peer -> !v.oldCluster().contains(peer) && !v.newCluster().contains(peer));
+    return still;
   }
 
   /**
@@ -532,13 +541,8 @@ public final class TimerNode implements TimerEvents {
     if (owed == null) {
       return;
     }
-    ClusterView v = view.get();
-    Set<String> still = new LinkedHashSet<>(owed);
+    Set<String> still = peersMissedSinceStart();
     still.removeAll(reached);
-    // A peer taken out of the cluster since is not waited for.
-    Set<String> members = new java.util.HashSet<>(v.oldCluster());
-    members.addAll(v.newCluster());
-    still.retainAll(members);
     notReachedSinceStart = still.isEmpty() ? null : Set.copyOf(still);
     List<String> newlyReached = owed.stream().filter(reached::contains).toList();
     String after =

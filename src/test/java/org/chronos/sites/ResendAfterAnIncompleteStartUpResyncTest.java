@@ -132,6 +132,14 @@ class ResendAfterAnIncompleteStartUpResyncTest {
     assertThat(node.view().viewId()).isEqualTo(view.viewId());
   }
 
+  /** The start-up resync's summary, once it has finished. */
+  private ResyncSummary startUpSummary() {
+    await("the start-up resync")
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> node.app().resyncService().lastSummary() != null);
+    return node.app().resyncService().lastSummary();
+  }
+
   @Test
   void aResyncThatReachesThePeerTheStartUpResyncMissedSendsItsTimersToTheOtherSite() {
     start(true, "0s"); // no retry by itself: the operator's resyncs here
@@ -142,10 +150,7 @@ class ResendAfterAnIncompleteStartUpResyncTest {
     try (LogCapture log = LogCapture.of(TimerNode.class, Level.INFO)) {
       // The start-up resync gives up on the missed peer after its retries; the site's first
       // re-send, which waited for it, has what the other peer gave back.
-      await("the start-up resync")
-          .atMost(Duration.ofSeconds(30))
-          .until(() -> node.app().resyncService().lastSummary() != null);
-      ResyncSummary startUp = node.app().resyncService().lastSummary();
+      ResyncSummary startUp = startUpSummary();
       assertThat(startUp.nodesFailed()).as(startUp.toString()).isEqualTo(1);
       await("the site's first re-send")
           .atMost(Duration.ofSeconds(10))
@@ -188,10 +193,7 @@ class ResendAfterAnIncompleteStartUpResyncTest {
   @Test
   void theStartUpResyncIsRetriedForThePeersItMissedByItself() {
     start(true, "1s");
-    await("the start-up resync")
-        .atMost(Duration.ofSeconds(30))
-        .until(() -> node.app().resyncService().lastSummary() != null);
-    ResyncSummary startUp = node.app().resyncService().lastSummary();
+    ResyncSummary startUp = startUpSummary();
     assertThat(startUp.nodesFailed()).isEqualTo(1);
     int askedOfReached = reached.rawQueries.size();
     missed.failGetsWith = 0;
@@ -220,9 +222,7 @@ class ResendAfterAnIncompleteStartUpResyncTest {
   @Test
   void aPeerStillMissedAtTheFirstRetryIsAskedAgainLater() {
     start(true, "1s");
-    await("the start-up resync")
-        .atMost(Duration.ofSeconds(30))
-        .until(() -> node.app().resyncService().lastSummary() != null);
+    startUpSummary();
     int askedAtStart = missed.rawQueries.size();
     await("the first retry's attempts, all refused")
         .atMost(Duration.ofSeconds(30))

@@ -14,14 +14,20 @@ public final class VersionRule {
   private VersionRule() {}
 
   /**
+   * A copy under the receiver's current cluster view beats one under another view; otherwise the
+   * sequence numbers and start times decide. One way only, as the original has it: a stored copy
+   * under the current view does not beat an incoming one under another, which in a rolling reload
+   * is a later update from a node not reloaded yet (or already reloaded, seen from one that is
+   * not): a client's deletion there would be answered 200 and the timer pop on, and another node's
+   * pop would be popped again here.
+   *
    * @param currentViewId the receiving node's current cluster view id
    * @return true if {@code incoming} should replace {@code stored}
    */
   public static boolean incomingWins(Timer stored, Timer incoming, String currentViewId) {
-    boolean storedCurrent = Objects.equals(stored.clusterViewId(), currentViewId);
-    boolean incomingCurrent = Objects.equals(incoming.clusterViewId(), currentViewId);
-    if (storedCurrent != incomingCurrent) {
-      return incomingCurrent;
+    if (Objects.equals(incoming.clusterViewId(), currentViewId)
+        && !Objects.equals(stored.clusterViewId(), currentViewId)) {
+      return true;
     }
     if (incoming.sequence() == stored.sequence()) {
       return incoming.startMillis() >= stored.startMillis();

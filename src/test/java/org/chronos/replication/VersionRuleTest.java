@@ -22,7 +22,20 @@ class VersionRuleTest {
   void theCopyFromTheCurrentViewWinsOverAnOlderView() {
     assertThat(VersionRule.incomingWins(copy(5, 2000, "old"), copy(0, 1000, CURRENT), CURRENT))
         .isTrue();
+  }
+
+  @Test
+  void aStoredCopyFromTheCurrentViewDoesNotBeatALaterOneFromAnotherView() {
+    // A rolling reload: news of a later pop, or a client's later update, from a node that has
+    // not reloaded yet goes by the sequence numbers and start times.
     assertThat(VersionRule.incomingWins(copy(0, 1000, CURRENT), copy(5, 2000, "old"), CURRENT))
+        .isTrue();
+    assertThat(VersionRule.incomingWins(copy(0, 1000, CURRENT), copy(0, 1500, "old"), CURRENT))
+        .isTrue();
+    // And an earlier one from there still loses.
+    assertThat(VersionRule.incomingWins(copy(0, 1500, CURRENT), copy(0, 1000, "old"), CURRENT))
+        .isFalse();
+    assertThat(VersionRule.incomingWins(copy(3, 1000, CURRENT), copy(2, 1100, "old"), CURRENT))
         .isFalse();
   }
 

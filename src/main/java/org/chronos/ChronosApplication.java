@@ -39,6 +39,7 @@ import org.chronos.overload.OverloadFilter;
 import org.chronos.replication.Replicator;
 import org.chronos.resources.IgnoreAccept;
 import org.chronos.resources.PingResource;
+import org.chronos.resources.PlainTextErrors;
 import org.chronos.resources.TimersResource;
 import org.chronos.resync.ResyncService;
 import org.chronos.resync.ResyncSource;
@@ -244,6 +245,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     DeadlockWatch.install(environment.metrics(), environment.healthChecks());
     environment.jersey().register(new PingResource(ts.getMaxBodySize().toBytes()));
     environment.jersey().register(new IgnoreAccept());
+    environment.jersey().register(new PlainTextErrors());
     // How the timer thread is scheduled, once the managed start below has asked for a policy.
     AtomicReference<String> timerScheduling = new AtomicReference<>("normal (not started yet)");
     environment

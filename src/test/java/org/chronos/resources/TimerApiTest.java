@@ -279,6 +279,30 @@ class TimerApiTest {
     assertThat(response.statusCode()).isEqualTo(405);
   }
 
+  /**
+   * Jersey's own errors (a path no resource has, a method {@code /ping} lacks) come in the API's
+   * one error form, text with a reason, not Dropwizard's JSON; with Jersey's status and Allow.
+   */
+  @Test
+  void jerseysOwnErrorsAreTextWithAReason() {
+    HttpResponse<String> notFound = chronos.get("/no-such-thing");
+    assertThat(notFound.statusCode()).isEqualTo(404);
+    assertTextPlain(notFound);
+    assertThat(notFound.body()).isEqualTo("not found: GET /no-such-thing\n");
+
+    HttpResponse<String> notAllowed = chronos.send("PUT", "/ping", BodyPublishers.ofString("x"));
+    assertThat(notAllowed.statusCode()).isEqualTo(405);
+    assertTextPlain(notAllowed);
+    assertThat(notAllowed.body()).isEqualTo("method not allowed: PUT /ping\n");
+    assertThat(notAllowed.headers().firstValue("Allow"))
+        .hasValueSatisfying(allow -> assertThat(allow).contains("GET").contains("POST"));
+  }
+
+  private static void assertTextPlain(HttpResponse<String> response) {
+    assertThat(response.headers().firstValue("Content-Type"))
+        .hasValueSatisfying(type -> assertThat(type).startsWith("text/plain"));
+  }
+
   @Test
   void getOnTheCollectionIsTheResyncApiAndNamesTheMissingParameter() {
     // GET /timers?node-for-replicas=...&cluster-view-id=... is the internal resync API (section 6).

@@ -196,13 +196,16 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
     if (!path.equals("timers") && !path.startsWith("timers/")) {
       return false;
     }
+    // PUT and DELETE on the collection are no client's timer: the resource's 405 for them costs
+    // nothing to answer, and a 503 instead would tell the client to retry what will never work.
+    boolean collection = path.equals("timers") || path.equals("timers/");
     switch (request.getMethod()) {
       case "POST":
         return !path.equals("timers/batch");
       case "DELETE":
-        return !path.equals("timers/references");
+        return !path.equals("timers/references") && !collection;
       case "PUT":
-        return true;
+        return !collection;
       default:
         return false;
     }

@@ -463,9 +463,65 @@ public final class TimersResource {
    */
   @OPTIONS
   public Response optionsOnTheCollection() {
+    return notAllowedOnTheCollection();
+  }
+
+  /**
+   * {@code PUT}, {@code DELETE} and {@code PATCH /timers}: the same 405 as {@code OPTIONS}, rather
+   * than Jersey's, whose {@code Allow} would name {@code OPTIONS} (refused above) and not {@code
+   * HEAD}.
+   */
+  @PUT
+  public Response putOnTheCollection() {
+    return notAllowedOnTheCollection();
+  }
+
+  @DELETE
+  public Response deleteOnTheCollection() {
+    return notAllowedOnTheCollection();
+  }
+
+  @PATCH
+  public Response patchOnTheCollection() {
+    return notAllowedOnTheCollection();
+  }
+
+  /**
+   * {@code OPTIONS /timers/references} and {@code /timers/batch}: 404, as every method on them but
+   * the internal API's is (they are no timer URL), rather than Jersey's own 200 listing the methods
+   * of the internal API.
+   */
+  @OPTIONS
+  @Path("references")
+  public Response optionsOnReferences() {
+    return notFound("references");
+  }
+
+  @OPTIONS
+  @Path("batch")
+  public Response optionsOnBatch() {
+    return notFound("batch");
+  }
+
+  /** What {@code Allow} says on {@code /timers}: POST, and the internal API's GET (and HEAD). */
+  static final String COLLECTION_ALLOWS = "POST, GET, HEAD";
+
+  /** What {@code Allow} says on a timer's URL. */
+  static final String TIMER_ALLOWS = "PUT, DELETE";
+
+  static final String NOT_ALLOWED_ON_THE_COLLECTION = "method not allowed on /timers\n";
+  static final String NOT_ALLOWED_ON_A_TIMER = "method not allowed on a timer\n";
+
+  /** The body of a 404 for {@code /timers/<rest>}, {@code rest} not a timer's. */
+  static String noSuchTimerUrl(String rest) {
+    return "no such timer URL: /timers/" + rest + "\n";
+  }
+
+  private static Response notAllowedOnTheCollection() {
     return Response.status(405)
-        .header("Allow", "POST, GET, HEAD")
-        .entity("method not allowed on /timers\n")
+        .header("Allow", COLLECTION_ALLOWS)
+        .type(MediaType.TEXT_PLAIN_TYPE)
+        .entity(NOT_ALLOWED_ON_THE_COLLECTION)
         .build();
   }
 
@@ -474,8 +530,9 @@ public final class TimersResource {
       return notFound(rest);
     }
     return Response.status(405)
-        .header("Allow", "PUT, DELETE")
-        .entity("method not allowed on a timer\n")
+        .header("Allow", TIMER_ALLOWS)
+        .type(MediaType.TEXT_PLAIN_TYPE)
+        .entity(NOT_ALLOWED_ON_A_TIMER)
         .build();
   }
 
@@ -508,7 +565,7 @@ public final class TimersResource {
   private static Response notFound(String rest) {
     return Response.status(404)
         .type(MediaType.TEXT_PLAIN_TYPE)
-        .entity("no such timer URL: /timers/" + rest + "\n")
+        .entity(noSuchTimerUrl(rest))
         .build();
   }
 }

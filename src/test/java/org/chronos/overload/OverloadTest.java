@@ -240,6 +240,27 @@ class OverloadTest {
     assertThat(deleteRefused).as("a client DELETE was refused").isTrue();
   }
 
+  /**
+   * PUT and DELETE on the collection are no timer of a client's: while the bucket is empty they
+   * still get their 405, not a 503 that would have the client retry them.
+   */
+  @Test
+  void wrongMethodsOnTheCollectionTakeNoToken() {
+    ChronosClient client = ChronosClient.of(APP);
+    List<Integer> statuses = new ArrayList<>();
+    for (int round = 0; round < 5; round++) {
+      // Empty the bucket with bodies that are refused (400) once they have taken their token.
+      for (int i = 0; i < 500; i++) {
+        if (client.post("/timers", "{}").statusCode() == 503) {
+          break;
+        }
+      }
+      statuses.add(client.put("/timers", "{}").statusCode());
+      statuses.add(client.delete("/timers").statusCode());
+    }
+    assertThat(statuses).containsOnly(405);
+  }
+
   private static String replicationBody(String self) {
     return replicationBody(self, "r");
   }

@@ -11,7 +11,10 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpRequest.BodyPublisher;
 import java.net.http.HttpRequest.BodyPublishers;
 import java.net.http.HttpResponse;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.stream.Stream;
 import org.chronos.ChronosConfiguration;
 import org.chronos.replication.Replicator;
 import org.chronos.testing.CallbackServer;
@@ -23,7 +26,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -258,25 +263,74 @@ class TimerApiTest {
     assertThat(response.statusCode()).isEqualTo(404);
   }
 
+  /**
+   * Every method but the timer API's, and the internal API's on its own paths, on a URL under
+   * {@code /timers/} that is not a timer's: {@code OPTIONS} on the internal API's paths included,
+   * which Jersey would answer itself.
+   */
+  static Stream<Arguments> everyMethodOnAUrlThatIsNotATimer() {
+    List<Arguments> cases = new ArrayList<>();
+    for (String rest : List.of("garbage", "references", "batch", VALID_ID + "_2")) {
+      for (String method : List.of("GET", "PUT", "DELETE", "POST", "PATCH", "OPTIONS")) {
+        boolean internal =
+            (rest.equals("references") && method.equals("DELETE"))
+                || (rest.equals("batch") && method.equals("POST"));
+        if (!internal) {
+          cases.add(Arguments.of(method, rest));
+        }
+      }
+    }
+    return cases.stream();
+  }
+
+  @ParameterizedTest(name = "{0} /timers/{1} is 404 with a reason")
+  @MethodSource("everyMethodOnAUrlThatIsNotATimer")
+  void aUrlThatIsNotATimerIs404WithAReasonWhateverTheMethod(String method, String rest) {
+    HttpResponse<String> response = chronos.send(method, "/timers/" + rest, bodyFor(method));
+
+    assertThat(response.statusCode()).isEqualTo(404);
+    assertTextPlain(response);
+    assertThat(response.body()).isEqualTo("no such timer URL: /timers/" + rest + "\n");
+  }
+
   @ParameterizedTest(name = "{0} on a timer is 405")
   @ValueSource(strings = {"GET", "POST", "PATCH", "HEAD", "OPTIONS"})
   void methodsOtherThanPutAndDeleteOnATimerAre405(String method) {
-    HttpResponse<String> response =
-        chronos.send(method, "/timers/" + VALID_ID + "-2", bodyFor(method));
+    for (String path : List.of(VALID_ID + "-2", VALID_ID + "-2anything")) {
+      HttpResponse<String> response = chronos.send(method, "/timers/" + path, bodyFor(method));
 
-    assertThat(response.statusCode()).isEqualTo(405);
-    // The Allow header of a 405 must name what is allowed (RFC 9110, 15.5.6).
-    assertThat(response.headers().firstValue("Allow"))
-        .hasValueSatisfying(
-            allow -> assertThat(allow).contains("PUT").contains("DELETE").doesNotContain("GET"));
+      assertThat(response.statusCode()).as(path).isEqualTo(405);
+      // The Allow header of a 405 must name what is allowed (RFC 9110, 15.5.6).
+      assertThat(response.headers().firstValue("Allow"))
+          .hasValueSatisfying(
+              allow -> assertThat(allow).contains("PUT").contains("DELETE").doesNotContain("GET"));
+      assertTextPlain(response);
+      if (!method.equals("HEAD")) {
+        assertThat(response.body()).isEqualTo("method not allowed on a timer\n");
+      }
+    }
   }
 
-  @ParameterizedTest(name = "{0} /timers is 405")
-  @ValueSource(strings = {"PUT", "DELETE", "PATCH", "OPTIONS"})
-  void methodsOtherThanPostOnTheCollectionAre405(String method) {
-    HttpResponse<String> response = chronos.send(method, "/timers", bodyFor(method));
+  @ParameterizedTest(name = "{0} {1} is 405")
+  @CsvSource({
+    "PUT,      /timers",
+    "DELETE,   /timers",
+    "PATCH,    /timers",
+    "OPTIONS,  /timers",
+    "PUT,      /timers/",
+    "DELETE,   /timers/",
+    "PATCH,    /timers/",
+    "OPTIONS,  /timers/",
+  })
+  void methodsOtherThanPostOnTheCollectionAre405(String method, String path) {
+    HttpResponse<String> response = chronos.send(method, path, bodyFor(method));
 
     assertThat(response.statusCode()).isEqualTo(405);
+    // One answer whichever method: the same reason, and an Allow that names what works (HEAD
+    // as GET, the internal API's), not OPTIONS, which is one of these 405s.
+    assertThat(response.headers().firstValue("Allow")).hasValue("POST, GET, HEAD");
+    assertTextPlain(response);
+    assertThat(response.body()).isEqualTo("method not allowed on /timers\n");
   }
 
   /**

@@ -38,6 +38,7 @@ import org.chronos.node.TimerNode;
 import org.chronos.overload.OverloadFilter;
 import org.chronos.replication.Replicator;
 import org.chronos.resources.IgnoreAccept;
+import org.chronos.resources.OtherMethodsFilter;
 import org.chronos.resources.PingResource;
 import org.chronos.resources.PlainTextErrors;
 import org.chronos.resources.TimersResource;
@@ -246,6 +247,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     environment.jersey().register(new PingResource(ts.getMaxBodySize().toBytes()));
     environment.jersey().register(new IgnoreAccept());
     environment.jersey().register(new PlainTextErrors());
+    OtherMethodsFilter.install(environment);
     // How the timer thread is scheduled, once the managed start below has asked for a policy.
     AtomicReference<String> timerScheduling = new AtomicReference<>("normal (not started yet)");
     environment

@@ -68,7 +68,7 @@ class TimerApiTest {
    */
   private static BodyPublisher bodyFor(String method) {
     return switch (method) {
-      case "GET", "HEAD", "OPTIONS", "DELETE" -> BodyPublishers.noBody();
+      case "GET", "HEAD", "OPTIONS", "DELETE", "TRACE" -> BodyPublishers.noBody();
       default -> BodyPublishers.ofString(farFuture("/unused"));
     };
   }
@@ -265,13 +265,15 @@ class TimerApiTest {
 
   /**
    * Every method but the timer API's, and the internal API's on its own paths, on a URL under
-   * {@code /timers/} that is not a timer's: {@code OPTIONS} on the internal API's paths included,
-   * which Jersey would answer itself.
+   * {@code /timers/} that is not a timer's: methods Jersey has no resource method for ({@code
+   * TRACE}, {@code PROPFIND}) included, which Dropwizard's allowed-methods filter would refuse with
+   * 405, and {@code OPTIONS} on the internal API's paths, which Jersey would answer itself.
    */
   static Stream<Arguments> everyMethodOnAUrlThatIsNotATimer() {
     List<Arguments> cases = new ArrayList<>();
     for (String rest : List.of("garbage", "references", "batch", VALID_ID + "_2")) {
-      for (String method : List.of("GET", "PUT", "DELETE", "POST", "PATCH", "OPTIONS")) {
+      for (String method :
+          List.of("GET", "PUT", "DELETE", "POST", "PATCH", "OPTIONS", "TRACE", "PROPFIND")) {
         boolean internal =
             (rest.equals("references") && method.equals("DELETE"))
                 || (rest.equals("batch") && method.equals("POST"));
@@ -294,7 +296,7 @@ class TimerApiTest {
   }
 
   @ParameterizedTest(name = "{0} on a timer is 405")
-  @ValueSource(strings = {"GET", "POST", "PATCH", "HEAD", "OPTIONS"})
+  @ValueSource(strings = {"GET", "POST", "PATCH", "HEAD", "OPTIONS", "TRACE", "PROPFIND"})
   void methodsOtherThanPutAndDeleteOnATimerAre405(String method) {
     for (String path : List.of(VALID_ID + "-2", VALID_ID + "-2anything")) {
       HttpResponse<String> response = chronos.send(method, "/timers/" + path, bodyFor(method));
@@ -317,10 +319,14 @@ class TimerApiTest {
     "DELETE,   /timers",
     "PATCH,    /timers",
     "OPTIONS,  /timers",
+    "TRACE,    /timers",
+    "PROPFIND, /timers",
     "PUT,      /timers/",
     "DELETE,   /timers/",
     "PATCH,    /timers/",
     "OPTIONS,  /timers/",
+    "TRACE,    /timers/",
+    "PROPFIND, /timers/",
   })
   void methodsOtherThanPostOnTheCollectionAre405(String method, String path) {
     HttpResponse<String> response = chronos.send(method, path, bodyFor(method));

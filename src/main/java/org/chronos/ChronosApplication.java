@@ -13,12 +13,9 @@ import io.dropwizard.jetty.HttpConnectorFactory;
 import io.dropwizard.lifecycle.Managed;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.chronos.admin.ReloadTask;
 import org.chronos.admin.ResyncTask;
@@ -96,46 +93,6 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
   public void initialize(Bootstrap<ChronosConfiguration> bootstrap) {
     bootstrap.addCommand(new ReplicasCommand());
     bootstrap.addCommand(new TrainCommand());
-  }
-
-  /** The longest wait between two resyncs from the peers the start-up resync missed. */
-  static final long MAX_START_UP_RETRY_MILLIS = 10 * 60_000;
-
-  /**
-   * Resyncs from the peers the start-up resync missed, and that no resync has reached since, in
-   * {@code delayMillis}, then again at twice the wait (up to {@link #MAX_START_UP_RETRY_MILLIS})
-   * while one is still missed: a node restarted while a peer was unreachable otherwise held one
-   * copy fewer of that peer's timers until an operator ran a resync. Not while another run is under
-   * way or waiting (it asks every peer anyway), nor once the node is stopping.
-   */
-  private static void retryStartUpResync(
-      ScheduledExecutorService retries, ResyncService resync, TimerNode node, long delayMillis) {
-    Set<String> missed = node.peersMissedSinceStart();
-    if (missed.isEmpty() || resync.isStopping()) {
-      return;
-    }
-    LOG.info(
-        "the start-up resync missed {}: this node resyncs from them in {} s (resync.startUpRetry)",
-        missed,
-        delayMillis / 1000.0);
-    long nextMillis = Math.min(2 * delayMillis, MAX_START_UP_RETRY_MILLIS);
-    try {
-      retries.schedule(
-          () -> {
-            Set<String> still = node.peersMissedSinceStart();
-            if (still.isEmpty() || resync.isStopping()) {
-              return;
-            }
-            resync
-                .startIfIdle("retry of the start-up resync for the peers it missed", still)
-                .whenComplete(
-                    (summary, e) -> retryStartUpResync(retries, resync, node, nextMillis));
-          },
-          delayMillis,
-          TimeUnit.MILLISECONDS);
-    } catch (RejectedExecutionException e) {
-      // The node is stopping.
-    }
   }
 
   @Override
@@ -310,6 +267,10 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
               }
             });
     environment.lifecycle().manage(clusterService);
+    // The retries of the start-up resync for the peers it missed; the resync's stop cancels the
+    // one pending.
+    ScheduledExecutorService resyncRetries =
+        environment.lifecycle().scheduledExecutorService("chronos-resync-retry").threads(1).build();
     ResyncService resync =
         new ResyncService(
             clock,
@@ -327,67 +288,30 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
             // The warm-up's copies go to this node itself through a replicator like the real one,
             // whose metrics nobody reads.
             () -> newReplicator(clock, new MetricRegistry(), rs, port),
+            resyncRetries,
             port);
     resyncService = resync;
-    ScheduledExecutorService resyncRetries =
-        environment.lifecycle().scheduledExecutorService("chronos-resync-retry").threads(1).build();
-    long startUpRetryMillis = config.getResync().getStartUpRetry().toMilliseconds();
-    // Every run, whoever asked for it. Told of the start-up run before that run's whenComplete
-    // below has marked it incomplete, so only the runs after it re-send.
-    resync.onFinished(
-        finished -> {
-          if (!resync.isStopping()) {
-            node.resyncCompleted(finished.reached(), finished.summary().stored());
-          }
-        });
+    // A later resync that brings what the start-up resync missed: other sites get it too.
+    resync.onMissedPeersReached(
+        reached -> node.missedPeersReached(reached.peers(), reached.stored()));
     environment
         .lifecycle()
         .manage(
             new Managed() {
               @Override
               public void start() {
-                if (config.getResync().isOnStart() && resync.hasPeers()) {
-                  // A restarted node gets its timers back from its peers.
-                  // Not when a stop cut it short: a re-send would then send part of the store
-                  // while the node stops. A peer not reached: later resyncs send other sites what
-                  // they bring.
-                  resync
-                      .start("node start")
-                      .whenComplete(
-                          (summary, e) -> {
-                            if (!resync.isStopping()) {
-                              if (e != null) {
-                                node.startUpResyncIncomplete(resync.peers(), "it failed: " + e);
-                              } else {
-                                // Before any other run can start: on the resync thread, or on
-                                // this one if the run ended before this was attached.
-                                node.startUpResyncIncomplete(
-                                    resync.lastFinished().notReached(),
-                                    "peers not reached: " + summary.failures());
-                              }
-                              if (startUpRetryMillis > 0) {
-                                retryStartUpResync(resyncRetries, resync, node, startUpRetryMillis);
-                              }
-                              startedUp.complete(null);
-                            }
-                          });
-                } else {
-                  if (resync.hasPeers()) {
-                    // The store is what has been sent here since the start: the first re-sends
-                    // lack the rest, which the operator's first resync brings.
-                    node.startUpResyncIncomplete(
-                        resync.peers(), "none ran: resync.onStart is false");
-                  }
-                  startedUp.complete(null);
-                }
+                // A restarted node gets its timers back from its peers; site re-sends wait for it.
+                resync
+                    .startUp(
+                        config.getResync().isOnStart(),
+                        config.getResync().getStartUpRetry().toMilliseconds())
+                    .thenRun(() -> startedUp.complete(null));
                 // Queued behind the start-up resync, if any.
                 resync.warmUp(config.getResync().getWarmUpTimers());
               }
 
               @Override
               public void stop() {
-                // A retry waiting to run would hold the stop for the executor's grace period.
-                resyncRetries.shutdownNow();
                 resync.stop();
               }
             });

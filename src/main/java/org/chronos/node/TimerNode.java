@@ -96,16 +96,6 @@ public final class TimerNode implements TimerEvents {
   private final java.util.concurrent.CompletableFuture<?> startedUp;
 
   /**
-   * The peers the start-up resync did not reach (or all, when it failed or none ran) that no resync
-   * has reached since; null: none. The first re-sends to other sites, which waited for it ({@link
-   * #startedUp}), went with only the timers held then, and a site that lost its copies meanwhile
-   * would get the rest only as each changes. A resync that reaches one of these peers and stores
-   * timers sends them on ({@link #resyncCompleted}). The resync thread sets it (start-up's
-   * completion runs there too).
-   */
-  private volatile Set<String> notReachedSinceStart;
-
-  /**
    * How long a resync remembers a timer after the store forgot it. A page is a snapshot; by the
    * time it is merged, a timer it shows live may have popped for the last time here and its
    * tombstone expired (one interval later), or been dropped here after its callback failed, and the
@@ -497,70 +487,22 @@ public final class TimerNode implements TimerEvents {
   }
 
   /**
-   * The start-up resync did not reach {@code notReached} (every peer, when it failed or none ran;
-   * {@code why}): the re-sends to other sites that waited for it send only what it brought, and
-   * later resyncs that reach those peers make up for it ({@link #resyncCompleted}). Called before
-   * the re-sends are let go.
+   * A resync reached {@code peers}, which the start-up resync missed (it failed, or none ran) and
+   * no resync had reached since, and stored {@code stored} timers: the first re-sends to other
+   * sites, which waited for the start-up resync ({@link #startedUp}), went without the timers those
+   * peers hold, and a site that lost its copies meanwhile would get them only as each changes. Each
+   * remote site that answers is sent a re-send; a site taken for down, or not reached yet, gets a
+   * whole re-send when it answers anyway. Resync thread.
    */
-  public void startUpResyncIncomplete(Set<String> notReached, String why) {
-    if (notReached.isEmpty()) {
-      return;
-    }
-    notReachedSinceStart = Set.copyOf(notReached);
-    if (sendsToOtherSites()) {
-      LOG.info(
-          "start-up resync incomplete ({}): other sites are sent the timers this node holds now,"
-              + " and those that answer are sent again what a later resync brings from {}",
-          why,
-          notReached);
-    }
-  }
-
-  /**
-   * The peers the start-up resync missed that no resync has reached since and that are still in the
-   * cluster (one taken out of it since is not waited for); empty: none.
-   */
-  public Set<String> peersMissedSinceStart() {
-    Set<String> missed = notReachedSinceStart;
-    if (missed == null) {
-      return Set.of();
-    }
-    ClusterView v = view.get();
-    Set<String> still = new LinkedHashSet<>(missed);
-    still.removeIf(peer -> !v.oldCluster().contains(peer) && !v.newCluster().contains(peer));
-    return still;
-  }
-
-  /**
-   * A resync finished, having stored {@code stored} timers and got every page from the peers {@code
-   * reached}. After an incomplete start-up resync ({@link #startUpResyncIncomplete}), if it reached
-   * a peer that none had reached since the start and stored timers, each remote site that answers
-   * is sent a re-send: its first re-send lacked them. A site taken for down, or not reached yet,
-   * gets a whole re-send when it answers anyway. Resync thread.
-   */
-  public void resyncCompleted(Set<String> reached, long stored) {
-    Set<String> owed = notReachedSinceStart;
-    if (owed == null) {
-      return;
-    }
-    Set<String> still = peersMissedSinceStart();
-    still.removeAll(reached);
-    notReachedSinceStart = still.isEmpty() ? null : Set.copyOf(still);
-    List<String> newlyReached = owed.stream().filter(reached::contains).toList();
-    String after =
-        still.isEmpty()
-            ? "every peer the start-up resync missed has been reached since"
-            : "still not reached since the start: " + still;
+  public void missedPeersReached(Set<String> peers, long stored) {
     if (!sendsToOtherSites()) {
       return;
     }
-    if (newlyReached.isEmpty() || stored == 0) {
+    if (stored == 0) {
       LOG.info(
-          "resync after an incomplete start-up resync: no re-send to other sites, {}; {}",
-          newlyReached.isEmpty()
-              ? "as it reached no peer the start-up resync missed"
-              : "as it stored no timers",
-          after);
+          "resync reached {}, which the start-up resync missed, but stored no timers: no re-send"
+              + " to other sites",
+          peers);
       return;
     }
     SitesConfig config = sites.get();
@@ -571,15 +513,14 @@ public final class TimerNode implements TimerEvents {
       (siteReplicator.isReachedAndNotDown(site) ? answering : notAnswering).add(site);
     }
     LOG.info(
-        "resync after an incomplete start-up resync reached {} and stored {} timers, which the"
-            + " first re-sends to other sites lacked: re-sending to the sites that answer {}{}; {}",
-        newlyReached,
+        "resync reached {}, which the start-up resync missed, and stored {} timers, which the"
+            + " first re-sends to other sites lacked: re-sending to the sites that answer {}{}",
+        peers,
         stored,
         answering,
         notAnswering.isEmpty()
             ? ""
-            : " (those not answering, " + notAnswering + ", get all when they answer)",
-        after);
+            : " (those not answering, " + notAnswering + ", get all when they answer)");
     answering.forEach(this::resendToSite);
   }
 

@@ -29,6 +29,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -74,6 +75,10 @@ import org.slf4j.LoggerFactory;
  * pop or deletion, see {@code TimerNode}); then tells the peer, with {@code DELETE
  * /timers/references}, which timers it now holds. An unreachable peer is retried a few times, then
  * reported; a malformed page or timer is counted and skipped. The run always finishes.
+ *
+ * <p>Also runs the node's start-up resync ({@link #startUp}) and keeps track of the peers it
+ * missed: retries them by themselves, and tells listeners when a later run reaches one ({@link
+ * #onMissedPeersReached}).
  */
 public final class ResyncService {
   private static final Logger LOG = LoggerFactory.getLogger(ResyncService.class);
@@ -109,12 +114,28 @@ public final class ResyncService {
   private final Counter warmedUp;
   private final WarmUpGate warmUps;
   private final Supplier<Replicator> warmUpReplicators;
-  private final List<Consumer<Finished>> finishedListeners = new CopyOnWriteArrayList<>();
+  private final List<Consumer<MissedPeersReached>> missedPeersListeners =
+      new CopyOnWriteArrayList<>();
+  // Retries of the start-up resync for the peers it missed: one pending at a time.
+  private final ScheduledExecutorService retries;
+
+  /** The longest wait between two retries of the start-up resync for the peers it missed. */
+  static final long MAX_START_UP_RETRY_MILLIS = 10 * 60_000;
 
   private CompletableFuture<ResyncSummary> running;
   private CompletableFuture<ResyncSummary> queued;
   private volatile ResyncSummary last;
-  private volatile Finished lastFinished;
+  // Set by startUp, before its run is handed to the resync thread.
+  private CompletableFuture<Void> startedUp;
+  private long firstRetryMillis;
+
+  /**
+   * The peers the start-up resync did not reach (every peer, when it failed or none ran) that no
+   * run has reached since; null: none. Written on the resync thread (or by startUp, before any
+   * run).
+   */
+  private volatile Set<String> missedSinceStart;
+
   // The running run if it asks only some peers (startIfIdle), which wait-sync does not wait for.
   private CompletableFuture<ResyncSummary> partial;
   private volatile long startedMillis;
@@ -137,8 +158,10 @@ public final class ResyncService {
       MetricRegistry metrics,
       WarmUpGate warmUps,
       Supplier<Replicator> warmUpReplicators,
+      ScheduledExecutorService retries,
       int defaultPort) {
     this.clock = clock;
+    this.retries = retries;
     this.defaultPort = defaultPort;
     this.warmUps = warmUps;
     this.warmUpReplicators = warmUpReplicators;
@@ -192,42 +215,203 @@ public final class ResyncService {
    * A finished run: its summary, the peers it got every page from ({@code reached}), and those it
    * did not (failed, or not asked because the node is stopping).
    */
-  public record Finished(ResyncSummary summary, Set<String> reached, Set<String> notReached) {}
+  private record Finished(ResyncSummary summary, Set<String> reached, Set<String> notReached) {}
 
   /**
-   * Tells {@code listener} of every run that finishes with a summary, whoever asked for it (the
-   * node's start, the admin task, SIGUSR1): on the resync thread, before the run's future completes
-   * (so before what {@link #start}'s caller chained to it runs). Not of a run that throws or is
-   * dropped at a stop.
+   * A run after the start-up resync reached {@code peers}, which the start-up resync missed and no
+   * run had reached since, having stored {@code stored} timers; {@code stillMissed}: those of the
+   * missed peers it has yet to reach (still in the cluster).
    */
-  public void onFinished(Consumer<Finished> listener) {
-    finishedListeners.add(listener);
+  public record MissedPeersReached(Set<String> peers, Set<String> stillMissed, long stored) {}
+
+  /**
+   * Tells {@code listener} of every run after an incomplete start-up resync ({@link #startUp}) that
+   * reaches a peer the start-up resync missed and no run has reached since: on the resync thread,
+   * before the run's future completes. Not while the node is stopping.
+   */
+  public void onMissedPeersReached(Consumer<MissedPeersReached> listener) {
+    missedPeersListeners.add(listener);
   }
 
   /**
-   * Tells the listeners of a finished run; one that throws is logged, and the others still told
-   * (and the run still answered with its summary).
+   * The node's start-up resync, so that a restarted node gets its timers back from its peers: with
+   * {@code onStart}, a run that asks every peer; without, none, and every peer counts as missed
+   * (the store is what has been sent here since the start). Once it has finished, a run that
+   * reaches a peer it missed is told to the listeners ({@link #onMissedPeersReached}), and with
+   * {@code firstRetryMillis} above 0 (and {@code onStart}) this node resyncs from the peers it
+   * missed by itself: after {@code firstRetryMillis}, then at twice the wait (up to {@link
+   * #MAX_START_UP_RETRY_MILLIS}) while one is still missed and in the cluster, skipping a turn
+   * while another run is running or waiting (it asks every peer anyway). Such a run is not what
+   * {@link #awaitCurrent} waits for or answers, nor the last summary.
+   *
+   * <p>Completes once the start-up resync has finished (at once without one, or with no peers),
+   * what it missed recorded; never if the node stopped first. Called once, before any other run.
    */
-  private void tellFinished(Finished finished) {
-    for (Consumer<Finished> listener : finishedListeners) {
+  public CompletableFuture<Void> startUp(boolean onStart, long firstRetryMillis) {
+    CompletableFuture<Void> done = new CompletableFuture<>();
+    Set<String> peers = peers();
+    if (peers.isEmpty()) {
+      done.complete(null);
+      return done;
+    }
+    if (!onStart) {
+      // The first re-sends to other sites lack the rest, which the operator's first resync brings.
+      missed(peers, "none ran: resync.onStart is false");
+      done.complete(null);
+      return done;
+    }
+    Run run = new Run("node start", false, null, true);
+    synchronized (this) {
+      if (startedUp != null || running != null) {
+        throw new IllegalStateException("the start-up resync is the node's first, and runs once");
+      }
+      startedUp = done;
+      this.firstRetryMillis = firstRetryMillis;
+      running = run.result;
+    }
+    submit(run);
+    return done;
+  }
+
+  /**
+   * The start-up run has finished, without reaching {@code notReached} ({@code why}): recorded, and
+   * retried. Not when a stop cut it short: the re-sends to other sites that wait for it would then
+   * send part of the store while the node stops. On the resync thread, before any other run.
+   */
+  private void startUpFinished(Set<String> notReached, String why) {
+    if (stopping) {
+      return;
+    }
+    missed(notReached, why);
+    if (firstRetryMillis > 0) {
+      scheduleRetry(firstRetryMillis);
+    }
+    startedUp.complete(null);
+  }
+
+  /** The start-up resync did not reach {@code notReached} ({@code why}), if any. */
+  private void missed(Set<String> notReached, String why) {
+    if (notReached.isEmpty()) {
+      return;
+    }
+    missedSinceStart = Set.copyOf(notReached);
+    LOG.info(
+        "start-up resync incomplete ({}): later resyncs that reach {} make up for it (with timers"
+            + " replicated to other sites, those that answer are sent again what they bring)",
+        why,
+        notReached);
+  }
+
+  /**
+   * The peers the start-up resync missed that no run has reached since and that are still in the
+   * cluster (one taken out of it since is not waited for); empty: none.
+   */
+  Set<String> peersMissedSinceStart() {
+    Set<String> missed = missedSinceStart;
+    if (missed == null) {
+      return Set.of();
+    }
+    ClusterView v = view.get();
+    Set<String> still = new LinkedHashSet<>(missed);
+    still.removeIf(peer -> !v.oldCluster().contains(peer) && !v.newCluster().contains(peer));
+    return still;
+  }
+
+  /**
+   * A run other than the start-up one finished: the missed peers it reached are missed no more, and
+   * if there were any, the listeners are told. Resync thread.
+   */
+  private void afterRun(Finished finished) {
+    Set<String> owed = missedSinceStart;
+    if (owed == null || stopping) {
+      return;
+    }
+    Set<String> still = peersMissedSinceStart();
+    still.removeAll(finished.reached());
+    missedSinceStart = still.isEmpty() ? null : Set.copyOf(still);
+    Set<String> newlyReached = new LinkedHashSet<>(owed);
+    newlyReached.retainAll(finished.reached());
+    String after =
+        still.isEmpty()
+            ? "every peer the start-up resync missed has been reached since"
+            : "still not reached since the start: " + still;
+    if (newlyReached.isEmpty()) {
+      LOG.info(
+          "resync after an incomplete start-up resync: it reached no peer the start-up resync"
+              + " missed; {}",
+          after);
+      return;
+    }
+    long stored = finished.summary().stored();
+    LOG.info(
+        "resync after an incomplete start-up resync reached {}, which the start-up resync missed,"
+            + " and stored {} timers; {}",
+        newlyReached,
+        stored,
+        after);
+    MissedPeersReached reached =
+        new MissedPeersReached(Set.copyOf(newlyReached), Set.copyOf(still), stored);
+    for (Consumer<MissedPeersReached> listener : missedPeersListeners) {
       try {
-        listener.accept(finished);
+        listener.accept(reached);
       } catch (Throwable e) {
-        LOG.error("a listener of finished resyncs failed", e);
+        LOG.error("a listener of resyncs that reach peers the start-up resync missed failed", e);
       }
     }
   }
 
   /**
-   * Starts a resync from {@code only} of the peers, if no run is running or waiting: one that is
-   * asks every peer anyway. Completes with its summary, or null if none was started.
+   * Resyncs from the peers the start-up resync missed, and that no run has reached since, in {@code
+   * delayMillis}, then again at twice the wait while one is still missed: a node restarted while a
+   * peer was unreachable otherwise held one copy fewer of that peer's timers until an operator ran
+   * a resync. Not once the node is stopping.
    */
-  public synchronized CompletableFuture<ResyncSummary> startIfIdle(
+  private void scheduleRetry(long delayMillis) {
+    Set<String> missed = peersMissedSinceStart();
+    if (missed.isEmpty() || stopping) {
+      return;
+    }
+    LOG.info(
+        "the start-up resync missed {}: this node resyncs from them in {} s (resync.startUpRetry)",
+        missed,
+        delayMillis / 1000.0);
+    long nextMillis = Math.min(2 * delayMillis, MAX_START_UP_RETRY_MILLIS);
+    try {
+      retries.schedule(() -> retry(nextMillis), delayMillis, TimeUnit.MILLISECONDS);
+    } catch (RejectedExecutionException e) {
+      // The node is stopping.
+    }
+  }
+
+  /** A retry's turn: a run from the peers still missed, unless another is running or waiting. */
+  private void retry(long nextMillis) {
+    Set<String> still = peersMissedSinceStart();
+    if (still.isEmpty() || stopping) {
+      return;
+    }
+    CompletableFuture<ResyncSummary> run =
+        startIfIdle("retry of the start-up resync for the peers it missed", still);
+    if (run == null) {
+      LOG.info(
+          "retry of the start-up resync for {} skips its turn: another resync is running or"
+              + " waiting, and asks every peer",
+          still);
+      scheduleRetry(nextMillis);
+      return;
+    }
+    run.whenComplete((summary, e) -> scheduleRetry(nextMillis));
+  }
+
+  /**
+   * Starts a resync from {@code only} of the peers, if no run is running or waiting: one that is
+   * asks every peer anyway. Its future, or null if none was started.
+   */
+  private synchronized CompletableFuture<ResyncSummary> startIfIdle(
       String reason, Set<String> only) {
     if ((running != null && !running.isDone()) || queued != null) {
-      return CompletableFuture.completedFuture(null);
+      return null;
     }
-    Run run = new Run(reason, false, Set.copyOf(only));
+    Run run = new Run(reason, false, Set.copyOf(only), false);
     running = run.result;
     partial = run.result;
     submit(run);
@@ -248,15 +432,17 @@ public final class ResyncService {
     private final String reason;
     private final boolean next;
     private final Set<String> only; // null: every peer
+    private final boolean startUp; // the node's start-up resync
 
     Run(String reason, boolean next) {
-      this(reason, next, null);
+      this(reason, next, null, false);
     }
 
-    Run(String reason, boolean next, Set<String> only) {
+    Run(String reason, boolean next, Set<String> only, boolean startUp) {
       this.reason = reason;
       this.next = next;
       this.only = only;
+      this.startUp = startUp;
     }
 
     @Override
@@ -267,15 +453,30 @@ public final class ResyncService {
           queued = null;
         }
       }
+      Finished finished;
       try {
-        Finished finished = ResyncService.this.run(reason, only);
-        tellFinished(finished);
-        result.complete(finished.summary());
+        finished = ResyncService.this.run(reason, only);
       } catch (Throwable e) {
         // A run started by the node itself or by SIGUSR1 has nobody waiting for its answer.
         LOG.error("resync ({}) failed", reason, e);
+        if (startUp) {
+          startUpFinished(peers(), "it failed: " + e);
+        }
         result.completeExceptionally(e);
+        return;
       }
+      // Before the run's future completes, and so before any run asked for meanwhile starts.
+      try {
+        if (startUp) {
+          startUpFinished(
+              finished.notReached(), "peers not reached: " + finished.summary().failures());
+        } else {
+          afterRun(finished);
+        }
+      } catch (RuntimeException e) {
+        LOG.error("keeping track of the peers the start-up resync missed failed", e);
+      }
+      result.complete(finished.summary());
     }
 
     @Override
@@ -335,13 +536,8 @@ public final class ResyncService {
         : current.exceptionally(e -> last);
   }
 
-  /** Whether the cluster has any node but this one to resync from. */
-  public boolean hasPeers() {
-    return !peers().isEmpty();
-  }
-
   /** The nodes a resync would ask now: every node of the old and new cluster but this one. */
-  public Set<String> peers() {
+  private Set<String> peers() {
     return peers(view.get());
   }
 
@@ -361,14 +557,6 @@ public final class ResyncService {
     return last;
   }
 
-  /**
-   * The last run that finished with a summary, and the peers it reached, or null: for whoever is
-   * told its future completed (on the resync thread, before the next run starts).
-   */
-  public Finished lastFinished() {
-    return lastFinished;
-  }
-
   public long startedMillis() {
     return startedMillis;
   }
@@ -384,6 +572,8 @@ public final class ResyncService {
    */
   public void stop() {
     stopping = true;
+    // A retry waiting for its turn would otherwise hold the node's stop for the scheduler's grace.
+    retries.shutdownNow();
     for (Runnable task : runner.shutdownNow()) {
       if (task instanceof Droppable d) {
         d.dropped();
@@ -464,11 +654,6 @@ public final class ResyncService {
 
   /** Why a run ends before a peer: the node is stopping (the resync threads are interrupted). */
   private static final String CUT_SHORT = "not resynced: the node is stopping";
-
-  /** Whether {@link #stop} has been called: the node is stopping. */
-  public boolean isStopping() {
-    return stopping;
-  }
 
   private boolean stoppingOrInterrupted() {
     return stopping || Thread.currentThread().isInterrupted();
@@ -563,9 +748,7 @@ public final class ResyncService {
     }
     Set<String> reached = new LinkedHashSet<>(peers);
     reached.removeAll(notReached);
-    Finished finished = new Finished(summary, Set.copyOf(reached), Set.copyOf(notReached));
-    lastFinished = finished;
-    return finished;
+    return new Finished(summary, Set.copyOf(reached), Set.copyOf(notReached));
   }
 
   private static final class Tally {

@@ -212,17 +212,24 @@ public final class ResyncService {
   }
 
   /**
-   * A finished run: its summary, the peers it got every page from ({@code reached}), and those it
-   * did not (failed, or not asked because the node is stopping).
+   * A finished run: its summary, the peers it got every page from ({@code reached}), those it did
+   * not (failed, or not asked because the node is stopping), and how many timers it brought from
+   * each peer reached: stored, and not held here before as they are now (a timer this node already
+   * held, stored again, is counted in the summary's {@code stored} but brought nothing).
    */
-  private record Finished(ResyncSummary summary, Set<String> reached, Set<String> notReached) {}
+  private record Finished(
+      ResyncSummary summary,
+      Set<String> reached,
+      Set<String> notReached,
+      Map<String, Long> broughtFrom) {}
 
   /**
    * A run after the start-up resync reached {@code peers}, which the start-up resync missed and no
-   * run had reached since, having stored {@code stored} timers; {@code stillMissed}: those of the
-   * missed peers it has yet to reach (still in the cluster).
+   * run had reached since, and brought {@code brought} timers from them: stored, and not held here
+   * before as they are now; {@code stillMissed}: those of the missed peers it has yet to reach
+   * (still in the cluster).
    */
-  public record MissedPeersReached(Set<String> peers, Set<String> stillMissed, long stored) {}
+  public record MissedPeersReached(Set<String> peers, Set<String> stillMissed, long brought) {}
 
   /**
    * Tells {@code listener} of every run after an incomplete start-up resync ({@link #startUp}) that
@@ -342,15 +349,18 @@ public final class ResyncService {
           after);
       return;
     }
-    long stored = finished.summary().stored();
+    long brought = 0;
+    for (String peer : newlyReached) {
+      brought += finished.broughtFrom().getOrDefault(peer, 0L);
+    }
     LOG.info(
         "resync after an incomplete start-up resync reached {}, which the start-up resync missed,"
-            + " and stored {} timers; {}",
+            + " and brought {} timers from them that this node did not hold as they are; {}",
         newlyReached,
-        stored,
+        brought,
         after);
     MissedPeersReached reached =
-        new MissedPeersReached(Set.copyOf(newlyReached), Set.copyOf(still), stored);
+        new MissedPeersReached(Set.copyOf(newlyReached), Set.copyOf(still), brought);
     for (Consumer<MissedPeersReached> listener : missedPeersListeners) {
       try {
         listener.accept(reached);
@@ -673,6 +683,7 @@ public final class ResyncService {
     // Peers not resynced because the node is stopping: not failures worth a line each, one line
     // for them all.
     int cutShort = 0;
+    Map<String, Long> broughtFrom = new java.util.HashMap<>();
     for (String peer : peers) {
       boolean cut = cutShort > 0 || stoppingOrInterrupted();
       String failure = null;
@@ -682,7 +693,10 @@ public final class ResyncService {
             throw new ResyncException("not asked: " + cannotStart);
           }
           contacted++;
+          long broughtBefore = tally.brought.get();
           resyncFrom(peer, v, tally);
+          // Its pages are merged by now (each awaited); copies sent on may still be under way.
+          broughtFrom.put(peer, tally.brought.get() - broughtBefore);
         }
       } catch (ResyncException e) {
         cut = stoppingOrInterrupted();
@@ -748,12 +762,15 @@ public final class ResyncService {
     }
     Set<String> reached = new LinkedHashSet<>(peers);
     reached.removeAll(notReached);
-    return new Finished(summary, Set.copyOf(reached), Set.copyOf(notReached));
+    return new Finished(
+        summary, Set.copyOf(reached), Set.copyOf(notReached), Map.copyOf(broughtFrom));
   }
 
   private static final class Tally {
     final AtomicLong received = new AtomicLong();
     final AtomicLong stored = new AtomicLong();
+    // Of those stored, the timers this node did not hold before as they are now.
+    final AtomicLong brought = new AtomicLong();
     final AtomicLong replicated = new AtomicLong();
     final AtomicLong tombstoned = new AtomicLong();
     final AtomicLong malformed = new AtomicLong();
@@ -1515,6 +1532,7 @@ public final class ResyncService {
       throws InterruptedException, ResyncException {
     long urgentBefore = clock.millis() + URGENT_WITHIN_MILLIS;
     boolean[] superseded = new boolean[plans.size()];
+    boolean[] brought = new boolean[plans.size()];
     // Detached copies for the bulk lane, filled in on the timer thread.
     Timer[] bulk = new Timer[plans.size()];
     List<CompletableFuture<Void>> chunks = new ArrayList<>();
@@ -1535,8 +1553,9 @@ public final class ResyncService {
               store,
               callbackOut,
               transitMillis,
-              (i, placed) -> {
+              (i, placed, changed) -> {
                 Plan plan = chunk.get(i);
+                brought[base + i] = changed;
                 if (placed == null) {
                   superseded[base + i] = true;
                 } else if (plan.sendsOn() && placed.nextDueMillis() < urgentBefore) {
@@ -1563,6 +1582,9 @@ public final class ResyncService {
         }
         if (plan.store()) {
           tally.stored.incrementAndGet();
+          if (brought[k]) {
+            tally.brought.incrementAndGet();
+          }
         }
         if (!plan.sendsOn()) {
           continue;

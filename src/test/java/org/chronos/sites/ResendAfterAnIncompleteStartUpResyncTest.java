@@ -190,6 +190,40 @@ class ResendAfterAnIncompleteStartUpResyncTest {
   }
 
   /**
+   * A resync that reaches the peer the start-up resync missed, but brings no timer this node lacked
+   * (that peer's timers reached this node meanwhile, as its replication messages), sends the other
+   * site nothing again, though it stored every timer again: a whole re-send followed whenever the
+   * run stored any timer, even one this node held already as it was.
+   */
+  @Test
+  void aResyncThatReachesTheMissedPeerButBringsNothingNewSendsTheOtherSiteNothingAgain() {
+    start(true, "0s");
+    assertThat(startUpSummary().nodesFailed()).isEqualTo(1);
+    for (long id : missed.timers.keySet()) {
+      var put = node.client().put(TimerPath.location(id, 2), missed.timerJson(id));
+      assertThat(put.statusCode()).as(put.body()).isEqualTo(200);
+    }
+    await("the missed peer's timers held, as it replicated them")
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> missed.timers.keySet().stream().allMatch(node::holdsLive));
+    try (LogCapture nodeLog = LogCapture.of(TimerNode.class, Level.INFO);
+        LogCapture resyncLog = LogCapture.of(ResyncService.class, Level.INFO)) {
+      List<LogCapture> log = List.of(nodeLog, resyncLog);
+      missed.failGetsWith = 0;
+
+      JsonNode summary = node.resync();
+
+      assertThat(summary.get("nodesFailed").asInt()).as(summary.toString()).isZero();
+      assertThat(summary.get("stored").asLong())
+          .as(summary.toString())
+          .isGreaterThanOrEqualTo(missed.timers.size());
+      assertThat(count(log, "and brought 0 timers from them")).isEqualTo(1);
+      assertThat(count(log, "but brought no timer this node did not hold")).isEqualTo(1);
+      assertThat(count(log, "re-sending to the sites that answer")).isZero();
+    }
+  }
+
+  /**
    * A node restarted while a peer did not answer held one copy fewer of that peer's timers, and
    * sent other sites none of those it is primary for, until an operator ran a resync. It now
    * resyncs from the peers it missed by itself ({@code resync.startUpRetry}), and sends them on.

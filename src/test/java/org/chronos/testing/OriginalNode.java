@@ -218,6 +218,14 @@ public final class OriginalNode {
     }
   }
 
+  /**
+   * One of its timers as its pages show it now (the {@code Timer} of an entry): what it would send
+   * the requester as a replication message too.
+   */
+  public String timerJson(long id) {
+    return entry(id, timers.get(id), System.currentTimeMillis()).get("Timer").toString();
+  }
+
   /** When this node's copy pops: the due time after its own replica delay. */
   private long popKey(long[] t) {
     return t[0] + t[1] + 2000L * t[2] + keyDelay;

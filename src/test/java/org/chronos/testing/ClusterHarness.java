@@ -214,6 +214,10 @@ public final class ClusterHarness implements AutoCloseable {
       return support.getEnvironment().metrics();
     }
 
+    public io.dropwizard.core.setup.Environment environment() {
+      return support.getEnvironment();
+    }
+
     /** POST /tasks/reload; returns the HTTP status. */
     public int reload() {
       return client.adminPost("/tasks/reload").statusCode();

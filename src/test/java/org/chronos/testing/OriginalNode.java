@@ -55,6 +55,16 @@ public final class OriginalNode {
    */
   public volatile int failGetsWith;
 
+  /** How many GETs more {@link #failGetsWith} fails, if set; those after it are answered. */
+  public final java.util.concurrent.atomic.AtomicInteger getsToFail =
+      new java.util.concurrent.atomic.AtomicInteger(Integer.MAX_VALUE);
+
+  /**
+   * While set, every GET waits for it (30 s at most) before it is answered or failed: a peer slow
+   * to answer, which holds the requester's resync.
+   */
+  public volatile java.util.concurrent.CountDownLatch holdGets;
+
   /** The {@code reliability.sites} of the timers it serves; null: none, as in a single site. */
   public volatile List<String> sites;
 
@@ -153,7 +163,15 @@ public final class OriginalNode {
       Map<String, String> query = new HashMap<>();
       String raw = exchange.getRequestURI().getRawQuery();
       rawQueries.add(raw);
-      if (failGetsWith != 0) {
+      java.util.concurrent.CountDownLatch hold = holdGets;
+      if (hold != null) {
+        try {
+          hold.await(30, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+      if (failGetsWith != 0 && getsToFail.getAndDecrement() > 0) {
         exchange.sendResponseHeaders(failGetsWith, -1);
         return;
       }

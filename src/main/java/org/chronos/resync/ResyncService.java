@@ -289,11 +289,14 @@ public final class ResyncService {
     if (stopping) {
       return;
     }
-    missed(notReached, why);
-    if (firstRetryMillis > 0) {
-      scheduleRetry(firstRetryMillis);
+    try {
+      missed(notReached, why);
+      if (firstRetryMillis > 0) {
+        scheduleRetry(firstRetryMillis);
+      }
+    } finally {
+      startedUp.complete(null);
     }
-    startedUp.complete(null);
   }
 
   /** The start-up resync did not reach {@code notReached} ({@code why}), if any. */
@@ -463,30 +466,34 @@ public final class ResyncService {
           queued = null;
         }
       }
-      Finished finished;
+      Finished finished = null;
+      Throwable failure = null;
       try {
         finished = ResyncService.this.run(reason, only);
       } catch (Throwable e) {
         // A run started by the node itself or by SIGUSR1 has nobody waiting for its answer.
         LOG.error("resync ({}) failed", reason, e);
-        if (startUp) {
-          startUpFinished(peers(), "it failed: " + e);
-        }
-        result.completeExceptionally(e);
-        return;
+        failure = e;
       }
       // Before the run's future completes, and so before any run asked for meanwhile starts.
       try {
         if (startUp) {
           startUpFinished(
-              finished.notReached(), "peers not reached: " + finished.summary().failures());
-        } else {
+              finished == null ? peers() : finished.notReached(),
+              finished == null
+                  ? "it failed: " + failure
+                  : "peers not reached: " + finished.summary().failures());
+        } else if (finished != null) {
           afterRun(finished);
         }
       } catch (RuntimeException e) {
         LOG.error("keeping track of the peers the start-up resync missed failed", e);
       }
-      result.complete(finished.summary());
+      if (finished == null) {
+        result.completeExceptionally(failure);
+      } else {
+        result.complete(finished.summary());
+      }
     }
 
     @Override

@@ -396,23 +396,88 @@ public final class ResyncService {
     }
   }
 
-  /** A retry's turn: a run from the peers still missed, unless another is running or waiting. */
+  /**
+   * A retry's turn: a run from the peers still missed that answer {@code GET /ping}, unless another
+   * run is running or waiting. With none answering, no run: against a host that drops packets, a
+   * run would hold the resync thread (and any resync an operator asks for meanwhile) for every
+   * attempt at every page request, some 40 s at the default {@code resync.requestTimeout}, every
+   * turn while the peer is down; the probe waits on this scheduler's thread instead, once.
+   */
   private void retry(long nextMillis) {
     Set<String> still = peersMissedSinceStart();
     if (still.isEmpty() || stopping) {
       return;
     }
-    CompletableFuture<ResyncSummary> run =
-        startIfIdle("retry of the start-up resync for the peers it missed", still);
-    if (run == null) {
-      LOG.info(
-          "retry of the start-up resync for {} skips its turn: another resync is running or"
-              + " waiting, and asks every peer",
-          still);
+    if (busy()) {
+      skipWhileBusy(still, nextMillis);
+      return;
+    }
+    Set<String> answering = answeringHttp(still);
+    if (stopping) {
+      return;
+    }
+    if (answering.isEmpty()) {
+      LOG.info("retry of the start-up resync skips its turn: none of {} answers GET /ping", still);
       scheduleRetry(nextMillis);
       return;
     }
+    CompletableFuture<ResyncSummary> run =
+        startIfIdle("retry of the start-up resync for the peers it missed", answering);
+    if (run == null) {
+      skipWhileBusy(still, nextMillis); // one started while the peers were asked
+      return;
+    }
     run.whenComplete((summary, e) -> scheduleRetry(nextMillis));
+  }
+
+  private void skipWhileBusy(Set<String> still, long nextMillis) {
+    LOG.info(
+        "retry of the start-up resync for {} skips its turn: another resync is running or"
+            + " waiting, and asks every peer",
+        still);
+    scheduleRetry(nextMillis);
+  }
+
+  /** Whether a run is running or waiting. */
+  private synchronized boolean busy() {
+    return (running != null && !running.isDone()) || queued != null;
+  }
+
+  /**
+   * The peers of {@code peers} that answer {@code GET /ping} with any HTTP answer within {@code
+   * resync.requestTimeout}, asked at once, each once: one that does not is down, or cut off.
+   */
+  private Set<String> answeringHttp(Set<String> peers) {
+    Map<String, Future<Message<HttpResponse, byte[]>>> probes = new java.util.LinkedHashMap<>();
+    for (String peer : peers) {
+      try {
+        probes.put(
+            peer,
+            http.execute(
+                AsyncRequestBuilder.get(url(peer) + "/ping").build(),
+                new BasicResponseConsumer<>(new BasicAsyncEntityConsumer()),
+                null));
+      } catch (RuntimeException e) {
+        LOG.debug("GET /ping to {} not sent: {}", peer, e.toString()); // the node is stopping
+      }
+    }
+    long deadline = System.nanoTime() + requestTimeout.toNanos();
+    Set<String> answering = new LinkedHashSet<>();
+    for (Map.Entry<String, Future<Message<HttpResponse, byte[]>>> probe : probes.entrySet()) {
+      try {
+        probe.getValue().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        answering.add(probe.getKey());
+      } catch (ExecutionException | TimeoutException e) {
+        probe.getValue().cancel(true);
+        LOG.debug("{} does not answer GET /ping: {}", probe.getKey(), e.toString());
+      } catch (InterruptedException e) {
+        // The node is stopping (its scheduler shut down).
+        probes.values().forEach(f -> f.cancel(true));
+        Thread.currentThread().interrupt();
+        return Set.of();
+      }
+    }
+    return answering;
   }
 
   /**
@@ -421,7 +486,7 @@ public final class ResyncService {
    */
   private synchronized CompletableFuture<ResyncSummary> startIfIdle(
       String reason, Set<String> only) {
-    if ((running != null && !running.isDone()) || queued != null) {
+    if (busy()) {
       return null;
     }
     Run run = new Run(reason, false, Set.copyOf(only), false);

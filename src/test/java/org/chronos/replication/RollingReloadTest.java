@@ -15,11 +15,12 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * A client's update in the window of a rolling reload, where one node runs under the new cluster
- * view and another still under the old one (an operator reloads the nodes one at a time,
- * PROTOCOL.md section 6). A copy made under the receiver's current view must not beat a later
- * update only because that update came from a node not reloaded yet: the deletion was answered 200,
- * and the timer must not pop.
+ * A client's request in the window of a rolling reload, where one node runs under the new cluster
+ * view and others still under the old one (an operator reloads the nodes one at a time, PROTOCOL.md
+ * section 6). A copy made under the receiver's current view must not beat a later update only
+ * because that update came from a node on the other view; and a node not reloaded yet, which does
+ * not know a joining node, reaches it through a reloaded node that passes its messages on.
+ * Otherwise a deletion answered 200 is lost, and the timer pops.
  */
 class RollingReloadTest {
   private static final int INTERVAL = 4;
@@ -28,33 +29,70 @@ class RollingReloadTest {
   private CallbackServer callbacks;
   private Node reloaded;
   private Node notReloaded;
+  private Node third; // leaving, or (joining) not reloaded and no replica of the test's timer
+  private Node joining;
 
   @BeforeEach
   void setUp() {
     callbacks = CallbackServer.start();
-    cluster = ClusterHarness.start(3);
-    reloaded = cluster.node(0);
-    notReloaded = cluster.node(1);
-    // The third node leaves; only the first node has reloaded so far.
-    reloaded.writeClusterFile(
-        cluster.nodeLines("node", List.of(reloaded, notReloaded))
-            + "\n"
-            + cluster.nodeLines("leaving", List.of(cluster.node(2))));
-    assertThat(reloaded.reload()).isEqualTo(200);
-    assertThat(reloaded.view().viewId()).isNotEqualTo(notReloaded.view().viewId());
   }
 
   @AfterEach
   void tearDown() {
-    cluster.close();
+    if (cluster != null) {
+      cluster.close();
+    }
     callbacks.close();
+  }
+
+  /** Three nodes; the third leaves, and only the first has reloaded so far. */
+  private void scaleDownFromThreeWithTheFirstReloaded() {
+    cluster = ClusterHarness.start(3);
+    reloaded = cluster.node(0);
+    notReloaded = cluster.node(1);
+    third = cluster.node(2);
+    reloaded.writeClusterFile(
+        cluster.nodeLines("node", List.of(reloaded, notReloaded))
+            + "\n"
+            + cluster.nodeLines("leaving", List.of(third)));
+    reload(reloaded);
+  }
+
+  /**
+   * Three nodes and a fourth joining, which runs under the new view from its start; only the first
+   * of the three has reloaded so far.
+   */
+  private void scaleUpFromThreeWithTheFirstReloaded() {
+    cluster = ClusterHarness.create(4);
+    reloaded = cluster.node(0);
+    notReloaded = cluster.node(1);
+    third = cluster.node(2);
+    joining = cluster.node(3);
+    List<Node> old = List.of(reloaded, notReloaded, third);
+    for (Node n : old) {
+      n.writeClusterFile(cluster.nodeLines("node", old));
+    }
+    old.forEach(Node::start);
+    String during =
+        cluster.nodeLines("node", old) + "\n" + cluster.nodeLines("joining", List.of(joining));
+    for (Node n : cluster.nodes()) {
+      n.writeClusterFile(during);
+    }
+    joining.start();
+    reload(reloaded);
+  }
+
+  private void reload(Node node) {
+    assertThat(node.reload()).isEqualTo(200);
+    assertThat(reloaded.view().viewId()).isNotEqualTo(notReloaded.view().viewId());
   }
 
   @Test
   void aDeletionThroughANodeNotYetReloadedEndsATimerMadeUnderTheNewView() {
-    long id = anIdHeldByTheFirstTwoNodesUnderBothViews();
+    scaleDownFromThreeWithTheFirstReloaded();
+    long id = anIdOnTheFirstTwoUnderBothViews();
     String path = callbacks.newPath("deleted");
-    put(reloaded, id, path);
+    put(reloaded, id, path, INTERVAL);
     await().until(() -> notReloaded.holdsLive(id));
 
     assertThat(notReloaded.client().delete(location(id)).statusCode()).isEqualTo(200);
@@ -64,9 +102,10 @@ class RollingReloadTest {
 
   @Test
   void aDeletionThroughTheReloadedNodeEndsATimerMadeUnderTheOldView() {
-    long id = anIdHeldByTheFirstTwoNodesUnderBothViews();
+    scaleDownFromThreeWithTheFirstReloaded();
+    long id = anIdOnTheFirstTwoUnderBothViews();
     String path = callbacks.newPath("deleted");
-    put(notReloaded, id, path);
+    put(notReloaded, id, path, INTERVAL);
     await().until(() -> reloaded.holdsLive(id));
 
     assertThat(reloaded.client().delete(location(id)).statusCode()).isEqualTo(200);
@@ -74,11 +113,59 @@ class RollingReloadTest {
     assertNoPop(path);
   }
 
+  @Test
+  void aDeletionThroughANodeNotReloadedReachesTheJoiningReplica() {
+    scaleUpFromThreeWithTheFirstReloaded();
+    long id = anIdOnTheFirstTwoBeforeAndTheSecondAndJoiningAfter();
+    String path = callbacks.newPath("deleted");
+    put(notReloaded, id, path, 10 * INTERVAL);
+    await().until(() -> notReloaded.holdsLive(id));
+    put(reloaded, id, path, 10 * INTERVAL); // under the new view: the joining node holds it too
+    await().until(() -> joining.holdsLive(id));
+
+    // Through a node that holds no copy and has not reloaded: it tells the old view's replicas.
+    assertThat(third.client().delete(location(id)).statusCode()).isEqualTo(200);
+
+    await().until(() -> joining.timer(id).isTombstone());
+    assertNoPop(path);
+  }
+
+  @Test
+  void aTimerMadeThroughANodeNotReloadedReachesTheJoiningReplica() {
+    scaleUpFromThreeWithTheFirstReloaded();
+    long id = anIdOnTheFirstTwoBeforeAndTheSecondAndJoiningAfter();
+    String path = callbacks.newPath("made");
+    put(notReloaded, id, path, 10 * INTERVAL);
+
+    // Passed on by the reloaded node, placed as that node places what a client sends it: the
+    // joining node and the second hold it, the reloaded node no replica under the new view.
+    await().until(() -> joining.holdsLive(id) && notReloaded.holdsLive(id));
+    assertThat(reloaded.holdsLive(id)).isFalse();
+    callbacks.awaitRequests(path, 1, Duration.ofSeconds(INTERVAL + 15));
+  }
+
+  @Test
+  void anUpdateThroughANodeNotReloadedReachesTheJoiningReplica() {
+    scaleUpFromThreeWithTheFirstReloaded();
+    long id = anIdOnTheFirstTwoBeforeAndTheSecondAndJoiningAfter();
+    String before = callbacks.newPath("before");
+    put(reloaded, id, before, 10 * INTERVAL);
+    await().until(() -> joining.holdsLive(id) && notReloaded.holdsLive(id));
+
+    String after = callbacks.newPath("after");
+    put(third, id, after, 10 * INTERVAL);
+
+    callbacks.awaitRequests(after, 1, Duration.ofSeconds(INTERVAL + 15));
+    // The joining node's copy names the new callback, so neither replica can pop the old one.
+    await().until(() -> joining.timer(id).callbackUri().equals(callbacks.url(after)));
+    assertThat(callbacks.requestsTo(before)).as("pops of the replaced timer").isEmpty();
+  }
+
   /**
    * A timer id whose two replicas are the first two nodes under both views (and none extra under
    * the new one), so that each of the two holds it and the leaving node plays no part.
    */
-  private long anIdHeldByTheFirstTwoNodesUnderBothViews() {
+  private long anIdOnTheFirstTwoUnderBothViews() {
     Set<String> both = Set.of(reloaded.address(), notReloaded.address());
     for (long id = 1; ; id++) {
       long candidate = id << 20;
@@ -90,14 +177,29 @@ class RollingReloadTest {
     }
   }
 
+  /** Old view {first, second}; new view {second, joining}. */
+  private long anIdOnTheFirstTwoBeforeAndTheSecondAndJoiningAfter() {
+    for (long id = 1; ; id++) {
+      long candidate = id << 20;
+      if (Set.copyOf(notReloaded.view().replicasFor(candidate, 2))
+              .equals(Set.of(reloaded.address(), notReloaded.address()))
+          && Set.copyOf(reloaded.view().replicasFor(candidate, 2))
+              .equals(Set.of(notReloaded.address(), joining.address()))) {
+        return candidate;
+      }
+    }
+  }
+
   private static String location(long id) {
     return String.format("/timers/%016x-2", id);
   }
 
-  private void put(Node via, long id, String path) {
+  /** A timer popping every {@link #INTERVAL} s for {@code repeatFor} s. */
+  private void put(Node via, long id, String path, int repeatFor) {
     String json =
         TimerJson.timer()
             .interval(INTERVAL)
+            .repeatFor(repeatFor)
             .callback(callbacks.url(path), "o")
             .replicationFactor(2)
             .json();
@@ -105,8 +207,8 @@ class RollingReloadTest {
   }
 
   /**
-   * No callback to {@code path}: a timer made now with an interval past both replicas' pops of the
-   * deleted one (the backup pops 2 s after the primary) pops first.
+   * No callback to {@code path}: a timer made now with an interval past both replicas' first pops
+   * of the deleted one (the backup pops 2 s after the primary) pops first.
    */
   private void assertNoPop(String path) {
     String control = callbacks.newPath("control");

@@ -126,6 +126,29 @@ class StartUpResyncRetryTest {
   }
 
   /**
+   * A retry's turn asks no page of a peer that does not answer {@code GET /ping}: against a host
+   * that drops packets, each page request's attempts held the resync thread (and an operator's
+   * resync behind it) some 40 s, every turn while the peer was down. Once it answers, the next turn
+   * brings its timers.
+   */
+  @Test
+  void aRetryAsksNoPageOfAPeerThatDoesNotAnswerPing() {
+    missed.failGetsWith = 400; // refused at once: the start-up resync misses it
+    missed.pingRefused = true;
+    start("500ms");
+    await("two turns skipped")
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> logged("none of [" + missed.address() + "] answers GET /ping") >= 2);
+    assertThat(missed.rawQueries).as("page GETs the missed peer got: the start-up's").hasSize(1);
+
+    missed.failGetsWith = 0;
+    missed.pingRefused = false;
+    await("the missed peer's timers held after a later retry")
+        .atMost(Duration.ofSeconds(30))
+        .until(() -> missed.timers.keySet().stream().allMatch(node::holdsLive));
+  }
+
+  /**
    * A retry whose turn comes while the operator's resync runs (held by the first peer's slow
    * answer) does not run then, nor queue behind it: it tries again at its next turn, and asks the
    * peer then, in one run.

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpHandler;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
 import java.net.URLDecoder;
@@ -65,6 +66,21 @@ public final class OriginalNode {
    */
   public volatile java.util.concurrent.CountDownLatch holdGets;
 
+  /** While set, a {@code GET /ping} gets no answer: the connection is closed. */
+  public volatile boolean pingRefused;
+
+  private void ping(HttpExchange exchange) throws IOException {
+    try (exchange) {
+      exchange.getRequestBody().readAllBytes();
+      if (pingRefused) {
+        return; // closed without an answer
+      }
+      byte[] ok = "OK".getBytes(StandardCharsets.UTF_8);
+      exchange.sendResponseHeaders(200, ok.length);
+      exchange.getResponseBody().write(ok);
+    }
+  }
+
   /** The {@code reliability.sites} of the timers it serves; null: none, as in a single site. */
   public volatile List<String> sites;
 
@@ -85,7 +101,7 @@ public final class OriginalNode {
 
   /** Started on a loopback port of its own. */
   public OriginalNode() {
-    server = LoopbackServer.start("/timers", this::handle);
+    server = LoopbackServer.start("/timers", this::handle, "/ping", (HttpHandler) this::ping);
   }
 
   public String address() {

@@ -83,7 +83,6 @@ public final class TimerNode implements TimerEvents {
   private final Meter deletionsKept;
   private final Meter keptForUnreachableReplicas;
   private final Meter popsInProgressHeld;
-  private final Meter relayedFromOlderView;
   private final Map<List<String>, List<String>> replicaLists = new ConcurrentHashMap<>();
   private volatile TimerService service;
 
@@ -172,7 +171,6 @@ public final class TimerNode implements TimerEvents {
     this.deletionsKept = metrics.meter("chronos.sites.deletions-kept");
     this.keptForUnreachableReplicas = metrics.meter("chronos.pops.kept-for-unreachable-replicas");
     this.popsInProgressHeld = metrics.meter("chronos.resync.pops-in-progress-held");
-    this.relayedFromOlderView = metrics.meter("chronos.replication.passed-on-from-older-view");
   }
 
   private boolean siteFailing(String site) {
@@ -777,7 +775,7 @@ public final class TimerNode implements TimerEvents {
     Timer incoming = replicaFrom(id, rf, request, writtenMillis);
     boolean accepted =
         snapshotMillis < 0
-            ? service.execute(store -> merge(store, incoming, Long.MIN_VALUE, true))
+            ? service.execute(store -> merge(store, incoming))
             : service.execute(store -> mergeSnapshotCopy(store, incoming, snapshotMillis));
     if (!accepted) {
       throw new OverloadedException("timer queue is full");
@@ -1056,17 +1054,6 @@ public final class TimerNode implements TimerEvents {
    * As {@link #merge(TimerStore, Timer)}, a live copy taken not popping before {@code notBefore}.
    */
   private boolean merge(TimerStore store, Timer incoming, long notBeforeMillis) {
-    return merge(store, incoming, notBeforeMillis, false);
-  }
-
-  /**
-   * As {@link #merge(TimerStore, Timer, long)}; for {@code news} (a peer's replication message, not
-   * a snapshot) made under the view before this node's last reload, by a node not reloaded yet,
-   * that wins: placed here under the current view, and sent on to the replicas (and extra replicas)
-   * of the current view its sender did not address (a joining node, in a scale-up), which would
-   * otherwise never hear of it, and pop a timer a client deleted, or popped there already.
-   */
-  private boolean merge(TimerStore store, Timer incoming, long notBeforeMillis, boolean news) {
     ClusterView v = view.get();
     long now = clock.millis();
     Timer existing = store.get(incoming.id());
@@ -1076,12 +1063,6 @@ public final class TimerNode implements TimerEvents {
     if (existing != null && !VersionRule.incomingWins(existing, incoming, v.viewId())) {
       LOG.debug("kept {} over replicated {}", existing, incoming);
       return true;
-    }
-    List<String> addressed = null;
-    if (news && fromANodeNotReloaded(incoming, v)) {
-      addressed = incoming.replicas();
-      incoming.setReplicas(intern(v.replicasFor(incoming.id(), incoming.replicationFactor())));
-      incoming.setClusterViewId(v.viewId());
     }
     int index = incoming.replicas().indexOf(v.localAddress());
     Timer toStore = incoming;
@@ -1105,32 +1086,7 @@ public final class TimerNode implements TimerEvents {
     // A tombstone told late (after retries, or of a pop made late) is kept an interval from now,
     // as on the node that made it.
     store.put(toStore, now);
-    if (addressed != null) {
-      Set<String> to =
-          currentPeersOf(v, incoming.id(), incoming.replicationFactor(), incoming.replicas());
-      to.removeAll(addressed);
-      if (!to.isEmpty()) {
-        LOG.debug("passing on {}, from a node not reloaded yet, to {}", incoming, to);
-        relayedFromOlderView.mark();
-        replicator.send(
-            to,
-            TimerPath.location(incoming.id(), incoming.replicationFactor()),
-            TimerJson.write(incoming, now));
-      }
-    }
     return true;
-  }
-
-  /**
-   * Whether a copy was made under the view this node had before its last reload, and so by a node
-   * that has not reloaded yet (or a retry of a message from before it). Not one of a view this node
-   * does not know: its sender has reloaded ahead of this node and addresses the new view itself.
-   */
-  private boolean fromANodeNotReloaded(Timer copy, ClusterView v) {
-    ClusterView before = previousView.get();
-    return before != v
-        && !Objects.equals(before.viewId(), v.viewId())
-        && Objects.equals(copy.clusterViewId(), before.viewId());
   }
 
   /**

@@ -293,7 +293,7 @@ public class ChronosApplication extends Application<ChronosConfiguration> {
     resyncService = resync;
     // A later resync that brings what the start-up resync missed: other sites get it too.
     resync.onMissedPeersReached(
-        reached -> node.missedPeersReached(reached.peers(), reached.brought()));
+        reached -> node.missedPeersReached(reached.peers(), reached.stored()));
     environment
         .lifecycle()
         .manage(

@@ -486,21 +486,21 @@ public final class TimerNode implements TimerEvents {
 
   /**
    * A resync reached {@code peers}, which the start-up resync missed (it failed, or none ran) and
-   * no resync had reached since, and brought {@code brought} timers from them (stored, and not held
-   * here before as they are now): the first re-sends to other sites, which waited for the start-up
-   * resync ({@link #startedUp}), went without the timers those peers hold, and a site that lost its
-   * copies meanwhile would get them only as each changes. Each remote site that answers is sent a
-   * re-send; a site taken for down, or not reached yet, gets a whole re-send when it answers
-   * anyway. Resync thread.
+   * no resync had reached since, and stored {@code stored} timers from them (held here already or
+   * not: they may have come by a way that told no other site): the first re-sends to other sites,
+   * which waited for the start-up resync ({@link #startedUp}), went without the timers those peers
+   * hold, and a site that lost its copies meanwhile would get them only as each changes. Each
+   * remote site that answers is sent a re-send; a site taken for down, or not reached yet, gets a
+   * whole re-send when it answers anyway. Resync thread.
    */
-  public void missedPeersReached(Set<String> peers, long brought) {
+  public void missedPeersReached(Set<String> peers, long stored) {
     if (!sendsToOtherSites()) {
       return;
     }
-    if (brought == 0) {
+    if (stored == 0) {
       LOG.info(
-          "resync reached {}, which the start-up resync missed, but brought no timer this node"
-              + " did not hold as it is: no re-send to other sites",
+          "resync reached {}, which the start-up resync missed, but stored no timer from them: no"
+              + " re-send to other sites",
           peers);
       return;
     }
@@ -512,10 +512,11 @@ public final class TimerNode implements TimerEvents {
       (siteReplicator.isReachedAndNotDown(site) ? answering : notAnswering).add(site);
     }
     LOG.info(
-        "resync reached {}, which the start-up resync missed, and brought {} timers, which the"
-            + " first re-sends to other sites lacked: re-sending to the sites that answer {}{}",
+        "resync reached {}, which the start-up resync missed, and stored {} timers from them,"
+            + " which the first re-sends to other sites may have lacked: re-sending to the sites"
+            + " that answer {}{}",
         peers,
-        brought,
+        stored,
         answering,
         notAnswering.isEmpty()
             ? ""
@@ -955,11 +956,8 @@ public final class TimerNode implements TimerEvents {
      *     stored here if it was to be and won the version rule; null if this node holds a later pop
      *     or a deletion of it, and the copy must go nowhere. Valid on the timer thread only, for
      *     the duration of the call ({@link Timer#snapshot} it to keep it).
-     * @param changed whether the copy was stored and this node held nothing of the timer before, or
-     *     held it otherwise than it now does (see {@link #sameForOtherSites}): the copy brought
-     *     something
      */
-    void merged(int index, Timer placed, boolean changed);
+    void merged(int index, Timer placed);
   }
 
   /**
@@ -988,8 +986,6 @@ public final class TimerNode implements TimerEvents {
         s -> {
           ClusterView v = view.get();
           for (int i = 0; i < copies.size(); i++) {
-            long id = copies.get(i).id();
-            Timer before = s.get(id);
             // A page's copies all make this node a replica (the resync checks).
             Timer placed = placeSnapshot(s, copies.get(i), v, transitMillis);
             long notBefore =
@@ -997,31 +993,10 @@ public final class TimerNode implements TimerEvents {
             if (placed != null && store[i] && !merge(s, placed, notBefore)) {
               placed = null; // a deletion this node owes another site is later (keepDeletion)
             }
-            Timer after = placed != null && store[i] ? s.get(id) : before;
-            then.merged(i, placed, after != before && !sameForOtherSites(before, after));
+            then.merged(i, placed);
           }
           return null;
         });
-  }
-
-  /**
-   * Whether two of this node's copies of a timer are the same as another site would be sent them
-   * (replicas and view id aside, which are this site's own): both absent, or both present with the
-   * same timing, callback, tags and sites, and both live or both tombstones.
-   */
-  static boolean sameForOtherSites(Timer a, Timer b) {
-    if (a == null || b == null) {
-      return a == b;
-    }
-    return a.isTombstone() == b.isTombstone()
-        && a.startMillis() == b.startMillis()
-        && a.sequence() == b.sequence()
-        && a.intervalMillis() == b.intervalMillis()
-        && a.repeatForMillis() == b.repeatForMillis()
-        && Objects.equals(a.callbackUri(), b.callbackUri())
-        && java.util.Arrays.equals(a.opaque(), b.opaque())
-        && Objects.equals(a.tags(), b.tags())
-        && Objects.equals(a.sites(), b.sites());
   }
 
   /**

@@ -213,23 +213,23 @@ public final class ResyncService {
 
   /**
    * A finished run: its summary, the peers it got every page from ({@code reached}), those it did
-   * not (failed, or not asked because the node is stopping), and how many timers it brought from
-   * each peer reached: stored, and not held here before as they are now (a timer this node already
-   * held, stored again, is counted in the summary's {@code stored} but brought nothing).
+   * not (failed, or not asked because the node is stopping), and how many timers it stored from
+   * each peer reached. Stored counts a timer this node held already as it was: it may have come by
+   * a way that told no other site (another node's resync, a replication message, an earlier run
+   * that failed after merging that peer's pages).
    */
   private record Finished(
       ResyncSummary summary,
       Set<String> reached,
       Set<String> notReached,
-      Map<String, Long> broughtFrom) {}
+      Map<String, Long> storedFrom) {}
 
   /**
    * A run after the start-up resync reached {@code peers}, which the start-up resync missed and no
-   * run had reached since, and brought {@code brought} timers from them: stored, and not held here
-   * before as they are now; {@code stillMissed}: those of the missed peers it has yet to reach
-   * (still in the cluster).
+   * run had reached since, and stored {@code stored} timers from them; {@code stillMissed}: those
+   * of the missed peers it has yet to reach (still in the cluster).
    */
-  public record MissedPeersReached(Set<String> peers, Set<String> stillMissed, long brought) {}
+  public record MissedPeersReached(Set<String> peers, Set<String> stillMissed, long stored) {}
 
   /**
    * Tells {@code listener} of every run after an incomplete start-up resync ({@link #startUp}) that
@@ -352,18 +352,18 @@ public final class ResyncService {
           after);
       return;
     }
-    long brought = 0;
+    long stored = 0;
     for (String peer : newlyReached) {
-      brought += finished.broughtFrom().getOrDefault(peer, 0L);
+      stored += finished.storedFrom().getOrDefault(peer, 0L);
     }
     LOG.info(
         "resync after an incomplete start-up resync reached {}, which the start-up resync missed,"
-            + " and brought {} timers from them that this node did not hold as they are; {}",
+            + " and stored {} timers from them; {}",
         newlyReached,
-        brought,
+        stored,
         after);
     MissedPeersReached reached =
-        new MissedPeersReached(Set.copyOf(newlyReached), Set.copyOf(still), brought);
+        new MissedPeersReached(Set.copyOf(newlyReached), Set.copyOf(still), stored);
     for (Consumer<MissedPeersReached> listener : missedPeersListeners) {
       try {
         listener.accept(reached);
@@ -551,7 +551,8 @@ public final class ResyncService {
         } else if (finished != null) {
           afterRun(finished);
         }
-      } catch (RuntimeException e) {
+      } catch (Throwable e) {
+        // The run's future completes whatever happened here: wait-sync and a queued run wait on it.
         LOG.error("keeping track of the peers the start-up resync missed failed", e);
       }
       if (finished == null) {
@@ -755,7 +756,7 @@ public final class ResyncService {
     // Peers not resynced because the node is stopping: not failures worth a line each, one line
     // for them all.
     int cutShort = 0;
-    Map<String, Long> broughtFrom = new java.util.HashMap<>();
+    Map<String, Long> storedFrom = new java.util.HashMap<>();
     for (String peer : peers) {
       boolean cut = cutShort > 0 || stoppingOrInterrupted();
       String failure = null;
@@ -765,10 +766,10 @@ public final class ResyncService {
             throw new ResyncException("not asked: " + cannotStart);
           }
           contacted++;
-          long broughtBefore = tally.brought.get();
+          long storedBefore = tally.stored.get();
           resyncFrom(peer, v, tally);
           // Its pages are merged by now (each awaited); copies sent on may still be under way.
-          broughtFrom.put(peer, tally.brought.get() - broughtBefore);
+          storedFrom.put(peer, tally.stored.get() - storedBefore);
         }
       } catch (ResyncException e) {
         cut = stoppingOrInterrupted();
@@ -835,14 +836,12 @@ public final class ResyncService {
     Set<String> reached = new LinkedHashSet<>(peers);
     reached.removeAll(notReached);
     return new Finished(
-        summary, Set.copyOf(reached), Set.copyOf(notReached), Map.copyOf(broughtFrom));
+        summary, Set.copyOf(reached), Set.copyOf(notReached), Map.copyOf(storedFrom));
   }
 
   private static final class Tally {
     final AtomicLong received = new AtomicLong();
     final AtomicLong stored = new AtomicLong();
-    // Of those stored, the timers this node did not hold before as they are now.
-    final AtomicLong brought = new AtomicLong();
     final AtomicLong replicated = new AtomicLong();
     final AtomicLong tombstoned = new AtomicLong();
     final AtomicLong malformed = new AtomicLong();
@@ -1604,7 +1603,6 @@ public final class ResyncService {
       throws InterruptedException, ResyncException {
     long urgentBefore = clock.millis() + URGENT_WITHIN_MILLIS;
     boolean[] superseded = new boolean[plans.size()];
-    boolean[] brought = new boolean[plans.size()];
     // Detached copies for the bulk lane, filled in on the timer thread.
     Timer[] bulk = new Timer[plans.size()];
     List<CompletableFuture<Void>> chunks = new ArrayList<>();
@@ -1625,9 +1623,8 @@ public final class ResyncService {
               store,
               callbackOut,
               transitMillis,
-              (i, placed, changed) -> {
+              (i, placed) -> {
                 Plan plan = chunk.get(i);
-                brought[base + i] = changed;
                 if (placed == null) {
                   superseded[base + i] = true;
                 } else if (plan.sendsOn() && placed.nextDueMillis() < urgentBefore) {
@@ -1654,9 +1651,6 @@ public final class ResyncService {
         }
         if (plan.store()) {
           tally.stored.incrementAndGet();
-          if (brought[k]) {
-            tally.brought.incrementAndGet();
-          }
         }
         if (!plan.sendsOn()) {
           continue;

@@ -66,6 +66,9 @@ public final class OriginalNode {
    */
   public volatile java.util.concurrent.CountDownLatch holdGets;
 
+  /** What it answers every DELETE (the requester's references) with instead of 202; 0: 202. */
+  public volatile int failDeletesWith;
+
   /** While set, a {@code GET /ping} gets no answer: the connection is closed. */
   public volatile boolean pingRefused;
 
@@ -172,7 +175,10 @@ public final class OriginalNode {
       exchange.getRequestBody().readAllBytes();
       if (!method.equals("GET")) {
         // Copies and tombstones the requester sends on, its references; no batches (ours only).
-        int status = method.equals("PUT") ? 200 : method.equals("DELETE") ? 202 : 405;
+        int status =
+            method.equals("PUT")
+                ? 200
+                : method.equals("DELETE") ? (failDeletesWith != 0 ? failDeletesWith : 202) : 405;
         exchange.sendResponseHeaders(status, -1);
         return;
       }
@@ -250,14 +256,6 @@ public final class OriginalNode {
       exchange.sendResponseHeaders(more ? 206 : 200, bytes.length);
       exchange.getResponseBody().write(bytes);
     }
-  }
-
-  /**
-   * One of its timers as its pages show it now (the {@code Timer} of an entry): what it would send
-   * the requester as a replication message too.
-   */
-  public String timerJson(long id) {
-    return entry(id, timers.get(id), System.currentTimeMillis()).get("Timer").toString();
   }
 
   /** When this node's copy pops: the due time after its own replica delay. */

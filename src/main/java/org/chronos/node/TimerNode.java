@@ -4,6 +4,7 @@ import com.codahale.metrics.Meter;
 import com.codahale.metrics.MetricRegistry;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -686,7 +687,7 @@ public final class TimerNode implements TimerEvents {
     if (tombstone.sequence() == 0) {
       // This site's replicas may have taken the site's copy from before the deletion
       // meanwhile (after their tombstones expired), and this node never saw it.
-      keepDeletion(store, held, tombstone, view.get());
+      keepDeletion(store, held, tombstone, view.get(), List.of());
       held = store.get(tombstone.id());
     }
     if (held != null && !held.isTombstone() && isPrimaryHere(held)) {
@@ -831,8 +832,7 @@ public final class TimerNode implements TimerEvents {
     if (existing != null
         && copy.replicas().contains(v.localAddress())
         && (VersionRule.isLaterPop(existing, copy, v.viewId(), lateByMillis)
-            || VersionRule.isLaterDelete(
-                existing, copy, v.viewId(), v.localAddress(), lateByMillis))) {
+            || VersionRule.isLaterDelete(existing, copy, v.localAddress(), lateByMillis))) {
       return null;
     }
     return keepingStart(existing, copy, lateByMillis);
@@ -1084,7 +1084,7 @@ public final class TimerNode implements TimerEvents {
     deletionsKept.mark();
     LOG.debug(
         "kept the deletion {} over {}, of a series that started before it", deletion, incoming);
-    keepDeletion(store, existing, deletion, v);
+    keepDeletion(store, existing, deletion, v, incoming.replicas());
     if (deletion == held) {
       sendToOtherSites(
           held, sites.get(), TimerPath.location(held.id(), held.replicationFactor()), now);
@@ -1103,9 +1103,17 @@ public final class TimerNode implements TimerEvents {
    * here again for an interval and told again to this site's replicas, which may have taken the
    * copy (passed on by the node that received it), as a snapshot: a replica that holds a later
    * series (the timer made again since, through another node) keeps it, where by the version rule
-   * any tombstone would beat a pop. Timer thread.
+   * any tombstone would beat a pop. So are the replicas the refused copy names ({@code
+   * copyReplicas}): in a rolling reload, a copy made under the other view names replicas this
+   * node's view does not (a joining node that never heard of the deletion, and pops on). Timer
+   * thread.
    */
-  private void keepDeletion(TimerStore store, Timer existing, Timer deletion, ClusterView v) {
+  private void keepDeletion(
+      TimerStore store,
+      Timer existing,
+      Timer deletion,
+      ClusterView v,
+      Collection<String> copyReplicas) {
     if (existing != null
         && (existing.isTombstone()
             ? existing.replicas().contains(v.localAddress())
@@ -1128,6 +1136,8 @@ public final class TimerNode implements TimerEvents {
     // dropped takes any copy as a tombstone, and may hold the only copy of the timer made again
     // until a resync.
     Set<String> to = currentPeersOf(v, id, rf, replicas);
+    to.addAll(copyReplicas);
+    to.remove(v.localAddress());
     if (!to.isEmpty()) {
       replicator.sendSnapshot(
           to, TimerPath.location(id, rf), TimerJson.write(tombstone, now), 0, null);
@@ -1143,14 +1153,15 @@ public final class TimerNode implements TimerEvents {
   }
 
   /**
-   * Whether {@code t} is a client's deletion this node holds as a replica under the current view: a
-   * tombstone of sequence number 0, not a last pop's, nor one kept because this node is no replica.
+   * Whether {@code t} is a client's deletion this node holds as a replica: a tombstone of sequence
+   * number 0, not a last pop's, nor one kept because this node is no replica (it names the timer's
+   * replicas, not this node). Under whichever view it was made: one made by a node not reloaded yet
+   * (or before this node's reload) is a client's deletion all the same, and a copy of the series it
+   * ended, from a replica that never heard of it (a joining node the deleting node did not know),
+   * must not bring the timer back.
    */
   private static boolean isClientsDeletion(Timer t, ClusterView v) {
-    return t.isTombstone()
-        && t.sequence() == 0
-        && Objects.equals(t.clusterViewId(), v.viewId())
-        && t.replicas().contains(v.localAddress());
+    return t.isTombstone() && t.sequence() == 0 && t.replicas().contains(v.localAddress());
   }
 
   @Override

@@ -67,21 +67,22 @@ public final class VersionRule {
 
   /**
    * Whether {@code held} is a deletion of the timer {@code snapshot} was taken from: a tombstone
-   * that this node holds as a replica under the current view (a client's DELETE, or the final pop)
-   * and that starts later than the snapshot's earliest possible start (its start less {@code
-   * transitMillis}, see {@link #isLaterPop}), so after the snapshot's series began. By the rule
-   * above, the snapshot's start, late by up to its page's transit, could pass the deletion's and
-   * bring the deleted timer back. A tombstone kept because this node was no replica of the timer
-   * under an older view is no deletion: the snapshot then gives this node the timer it now holds.
+   * that this node holds as a replica (a client's DELETE, or the final pop), under whichever view
+   * (a deletion taken through a node not reloaded yet carries the older one), and that starts later
+   * than the snapshot's earliest possible start (its start less {@code transitMillis}, see {@link
+   * #isLaterPop}), so after the snapshot's series began. By the rule above, the snapshot's start,
+   * late by up to its page's transit, could pass the deletion's and bring the deleted timer back;
+   * and a snapshot under the current view would beat any tombstone under the older one. A tombstone
+   * kept because this node is no replica of the timer names the replicas, not this node, and is no
+   * deletion: the snapshot then gives this node the timer it now holds.
    *
    * @param localAddress this node's address
    * @param transitMillis how long the page took from request to answer (0 or more)
    */
   public static boolean isLaterDelete(
-      Timer held, Timer snapshot, String currentViewId, String localAddress, long transitMillis) {
+      Timer held, Timer snapshot, String localAddress, long transitMillis) {
     return held.isTombstone()
         && !snapshot.isTombstone()
-        && Objects.equals(held.clusterViewId(), currentViewId)
         && held.replicas().contains(localAddress)
         && snapshot.startMillis() - Math.max(0, transitMillis) < held.startMillis();
   }

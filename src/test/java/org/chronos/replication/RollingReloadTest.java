@@ -62,6 +62,12 @@ class RollingReloadTest {
    * of the three has reloaded so far.
    */
   private void scaleUpFromThreeWithTheFirstReloaded() {
+    scaleUpFromThree();
+    reload(reloaded);
+  }
+
+  /** As {@link #scaleUpFromThreeWithTheFirstReloaded}, but none of the three reloaded yet. */
+  private void scaleUpFromThree() {
     cluster = ClusterHarness.create(4);
     reloaded = cluster.node(0);
     notReloaded = cluster.node(1);
@@ -78,7 +84,6 @@ class RollingReloadTest {
       n.writeClusterFile(during);
     }
     joining.start();
-    reload(reloaded);
   }
 
   private void reload(Node node) {
@@ -130,6 +135,108 @@ class RollingReloadTest {
   }
 
   /**
+   * A deletion through a node not reloaded and holding no copy reaches only the old view's
+   * replicas: the joining node, a replica under the new view, never hears of it and pops the timer.
+   * Its pop's news, which by the version rule beats the tombstones of the other view, is refused by
+   * the nodes that hold the deletion, and they tell the joining node: one pop, then none, and the
+   * timer is not brought back (it popped every interval, from every node, before).
+   */
+  @Test
+  void aDeletionTheJoiningReplicaNeverHeardOfEndsAtItsFirstPop() throws InterruptedException {
+    scaleUpFromThreeWithTheFirstReloaded();
+    long id = anIdOnTheFirstTwoBeforeAndTheSecondAndJoiningAfter();
+    String path = callbacks.newPath("deleted");
+    put(notReloaded, id, path, 10 * INTERVAL);
+    await().until(() -> reloaded.holdsLive(id) && notReloaded.holdsLive(id));
+    put(reloaded, id, path, 10 * INTERVAL);
+    await().until(() -> joining.holdsLive(id));
+
+    deleteThroughTheThirdAndAssertOnePopAtMost(id, path);
+  }
+
+  /**
+   * As above, with none of the old nodes reloaded: the joining node, which took the timer from a
+   * client, is told the deletion by those that refuse its pop's news though their view does not
+   * make it a replica (it is one of the replicas the news names).
+   */
+  @Test
+  void aDeletionTheJoiningReplicaNeverHeardOfEndsAtItsFirstPopWithNoNodeReloaded()
+      throws InterruptedException {
+    scaleUpFromThree();
+    long id = anIdOnTheFirstTwoBeforeAndTheSecondAndJoiningAfter();
+    String path = callbacks.newPath("deleted");
+    put(joining, id, path, 10 * INTERVAL);
+    await().until(() -> notReloaded.holdsLive(id));
+
+    deleteThroughTheThirdAndAssertOnePopAtMost(id, path);
+  }
+
+  /**
+   * As the first above, and the reloads then finish and the second node resyncs, all before the
+   * joining node's first pop: the deletions the second and first hold were made under the view
+   * before their reloads, and a resync page or news of a pop under the new one would beat them by
+   * the version rule, and bring the timer back.
+   */
+  @Test
+  void aDeletionMadeBeforeTheReloadsFinishedIsKeptOverTheJoiningReplicasCopy()
+      throws InterruptedException {
+    scaleUpFromThreeWithTheFirstReloaded();
+    long id = anIdOnTheFirstTwoBeforeAndTheSecondAndJoiningAfter();
+    String path = callbacks.newPath("deleted");
+    put(notReloaded, id, path, 10 * INTERVAL);
+    await().until(() -> reloaded.holdsLive(id) && notReloaded.holdsLive(id));
+    put(reloaded, id, path, 10 * INTERVAL);
+    await().until(() -> joining.holdsLive(id));
+
+    deleteThroughTheThirdAndAssertOnePopAtMost(
+        id,
+        path,
+        () -> {
+          assertThat(notReloaded.reload()).isEqualTo(200);
+          assertThat(third.reload()).isEqualTo(200);
+          assertThat(notReloaded.resync().get("nodesFailed").asInt()).isZero();
+          assertThat(notReloaded.holdsLive(id)).as("the timer back after the resync").isFalse();
+        });
+  }
+
+  private void deleteThroughTheThirdAndAssertOnePopAtMost(long id, String path)
+      throws InterruptedException {
+    deleteThroughTheThirdAndAssertOnePopAtMost(id, path, () -> {});
+  }
+
+  /**
+   * Deletes the timer through the third node (not reloaded, no copy of it: it tells the old view's
+   * replicas only), runs {@code then}, and checks the timer pops once at most (the joining node's
+   * first pop), then never again and nowhere, past two more of its intervals.
+   */
+  private void deleteThroughTheThirdAndAssertOnePopAtMost(long id, String path, Runnable then)
+      throws InterruptedException {
+    // The client deletes it a while later: a deletion within 200 ms of the series' start is taken
+    // for the same series as a pop's copy (VersionRule.isLaterPop), and loses to the pop.
+    Thread.sleep(VersionRule.SAME_START_MILLIS + 100);
+
+    assertThat(third.client().delete(location(id)).statusCode()).isEqualTo(200);
+    then.run();
+
+    await("the joining node told of the deletion")
+        .atMost(Duration.ofSeconds(INTERVAL + 15))
+        .until(() -> joining.timer(id).isTombstone());
+    String control = callbacks.newPath("control");
+    reloaded
+        .client()
+        .createTimer(
+            TimerJson.timer()
+                .interval(2 * INTERVAL + 3)
+                .callback(callbacks.url(control), "c")
+                .json());
+    callbacks.awaitRequests(control, 1, Duration.ofSeconds(2 * INTERVAL + 15));
+    assertThat(callbacks.requestsTo(path)).as("pops of the deleted timer").hasSizeLessThan(2);
+    for (Node n : cluster.nodes()) {
+      assertThat(n.holdsLive(id)).as("%s holds the deleted timer", n).isFalse();
+    }
+  }
+
+  /**
    * A timer id whose two replicas are the first two nodes under both views (and none extra under
    * the new one), so that each of the two holds it and the leaving node plays no part.
    */
@@ -151,7 +258,7 @@ class RollingReloadTest {
       long candidate = id << 20;
       if (Set.copyOf(notReloaded.view().replicasFor(candidate, 2))
               .equals(Set.of(reloaded.address(), notReloaded.address()))
-          && Set.copyOf(reloaded.view().replicasFor(candidate, 2))
+          && Set.copyOf(joining.view().replicasFor(candidate, 2))
               .equals(Set.of(notReloaded.address(), joining.address()))) {
         return candidate;
       }

@@ -445,39 +445,48 @@ public final class ResyncService {
 
   /**
    * The peers of {@code peers} that answer {@code GET /ping} with any HTTP answer within {@code
-   * resync.requestTimeout}, asked at once, each once: one that does not is down, or cut off.
+   * resync.requestTimeout}, asked at once, each once: one that does not is down, or cut off. On a
+   * client of its own with a connection for each peer: on the resync's (four connections), four
+   * silent peers held every connection until the deadline, and a peer that answers behind them was
+   * taken for down at every turn (helper-74). Package-private for tests.
    */
-  private Set<String> answeringHttp(Set<String> peers) {
-    Map<String, Future<Message<HttpResponse, byte[]>>> probes = new java.util.LinkedHashMap<>();
-    for (String peer : peers) {
-      try {
+  Set<String> answeringHttp(Set<String> peers) {
+    CloseableHttpAsyncClient probe =
+        AsyncHttp.client(
+            requestTimeout.toMillis(),
+            Math.max(1, peers.size()),
+            1,
+            1,
+            "chronos-resync-probe",
+            AsyncHttp.BACKGROUND);
+    try {
+      probe.start();
+      Map<String, Future<Message<HttpResponse, byte[]>>> probes = new java.util.LinkedHashMap<>();
+      for (String peer : peers) {
         probes.put(
             peer,
-            http.execute(
+            probe.execute(
                 AsyncRequestBuilder.get(url(peer) + "/ping").build(),
                 new BasicResponseConsumer<>(new BasicAsyncEntityConsumer()),
                 null));
-      } catch (RuntimeException e) {
-        LOG.debug("GET /ping to {} not sent: {}", peer, e.toString()); // the node is stopping
       }
-    }
-    long deadline = System.nanoTime() + requestTimeout.toNanos();
-    Set<String> answering = new LinkedHashSet<>();
-    for (Map.Entry<String, Future<Message<HttpResponse, byte[]>>> probe : probes.entrySet()) {
-      try {
-        probe.getValue().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-        answering.add(probe.getKey());
-      } catch (ExecutionException | TimeoutException e) {
-        probe.getValue().cancel(true);
-        LOG.debug("{} does not answer GET /ping: {}", probe.getKey(), e.toString());
-      } catch (InterruptedException e) {
-        // The node is stopping (its scheduler shut down).
-        probes.values().forEach(f -> f.cancel(true));
-        Thread.currentThread().interrupt();
-        return Set.of();
+      long deadline = System.nanoTime() + requestTimeout.toNanos();
+      Set<String> answering = new LinkedHashSet<>();
+      for (Map.Entry<String, Future<Message<HttpResponse, byte[]>>> each : probes.entrySet()) {
+        try {
+          each.getValue().get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+          answering.add(each.getKey());
+        } catch (ExecutionException | TimeoutException | CancellationException e) {
+          LOG.debug("{} does not answer GET /ping: {}", each.getKey(), e.toString());
+        }
       }
+      return answering;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt(); // the node is stopping (its scheduler shut down)
+      return Set.of();
+    } finally {
+      probe.close(CloseMode.IMMEDIATE); // and with it any probe still waiting
     }
-    return answering;
   }
 
   /**

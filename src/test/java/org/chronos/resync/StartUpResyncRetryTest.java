@@ -149,6 +149,38 @@ class StartUpResyncRetryTest {
   }
 
   /**
+   * The probe finds a peer that answers though four that never do (their hosts take connections and
+   * say nothing) are asked first: on the resync's own four connections, the silent ones held them
+   * all until the deadline, and the peer that answers was taken for down at every turn.
+   */
+  @Test
+  void thePingProbeFindsAPeerThatAnswersBehindFourThatNeverDo() throws Exception {
+    cluster =
+        ClusterHarness.create(
+            1, "resync:", "  onStart: false", "  requestTimeout: 1s", "  warmUpTimers: 0");
+    node = cluster.node(0);
+    node.writeClusterFile("node = " + node.address());
+    node.start();
+    List<java.net.ServerSocket> silent = new java.util.ArrayList<>();
+    try {
+      java.util.Set<String> peers = new java.util.LinkedHashSet<>();
+      for (int i = 0; i < 4; i++) {
+        java.net.ServerSocket socket =
+            new java.net.ServerSocket(0, 10, java.net.InetAddress.getLoopbackAddress());
+        silent.add(socket);
+        peers.add("127.0.0.1:" + socket.getLocalPort());
+      }
+      peers.add(first.address());
+
+      assertThat(node.app().resyncService().answeringHttp(peers)).containsExactly(first.address());
+    } finally {
+      for (java.net.ServerSocket socket : silent) {
+        socket.close();
+      }
+    }
+  }
+
+  /**
    * A retry whose turn comes while the operator's resync runs (held by the first peer's slow
    * answer) does not run then, nor queue behind it: it tries again at its next turn, and asks the
    * peer then, in one run.

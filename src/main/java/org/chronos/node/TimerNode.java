@@ -1132,9 +1132,10 @@ public final class TimerNode implements TimerEvents {
     tombstone.setSites(deletion.sites());
     store.put(tombstone, now); // kept an interval from now
     LOG.debug("telling this site's replicas again of the deletion {}", tombstone);
-    // The current replicas (and, during a scale-up or down, the extra ones) only: one a reload
-    // dropped takes any copy as a tombstone, and may hold the only copy of the timer made again
-    // until a resync.
+    // The current replicas (and, during a scale-up or down, the extra ones), not those a reload
+    // dropped: one takes any copy of the current view as a tombstone, and may hold the only copy
+    // of the timer made again until a resync. And the replicas the refused copy names, which hold
+    // the series it is of (under another view, in a rolling reload, they are none of the others).
     Set<String> to = currentPeersOf(v, id, rf, replicas);
     to.addAll(copyReplicas);
     to.remove(v.localAddress());

@@ -120,13 +120,8 @@ class RollingReloadTest {
   @Test
   void aDeletionThroughANodeNotReloadedEndsTheTimerOnTheJoiningReplicaItsCopyNames() {
     scaleUpFromThreeWithTheFirstReloaded();
-    long id = anIdOnTheFirstTwoBeforeAndTheSecondAndJoiningAfter();
     String path = callbacks.newPath("deleted");
-    put(notReloaded, id, path, 10 * INTERVAL);
-    await().until(() -> reloaded.holdsLive(id) && notReloaded.holdsLive(id));
-    // Placed under the new view by the reloaded node: every copy names the joining node now.
-    put(reloaded, id, path, 10 * INTERVAL);
-    await().until(() -> joining.holdsLive(id));
+    long id = aTimerPlacedUnderBothViews(path);
 
     // The node not reloaded tells the replicas its copy names, and the others of its view.
     assertThat(notReloaded.client().delete(location(id)).statusCode()).isEqualTo(200);
@@ -144,12 +139,8 @@ class RollingReloadTest {
   @Test
   void aDeletionTheJoiningReplicaNeverHeardOfEndsAtItsFirstPop() throws InterruptedException {
     scaleUpFromThreeWithTheFirstReloaded();
-    long id = anIdOnTheFirstTwoBeforeAndTheSecondAndJoiningAfter();
     String path = callbacks.newPath("deleted");
-    put(notReloaded, id, path, 10 * INTERVAL);
-    await().until(() -> reloaded.holdsLive(id) && notReloaded.holdsLive(id));
-    put(reloaded, id, path, 10 * INTERVAL);
-    await().until(() -> joining.holdsLive(id));
+    long id = aTimerPlacedUnderBothViews(path);
 
     deleteThroughTheThirdAndAssertOnePopAtMost(id, path);
   }
@@ -172,8 +163,8 @@ class RollingReloadTest {
   }
 
   /**
-   * As the first above, and the reloads then finish and the second node resyncs, all before the
-   * joining node's first pop: the deletions the second and first hold were made under the view
+   * As the first above, and the reloads then finish and the second node resyncs (as a rule before
+   * the joining node's first pop): the deletions the second and first hold were made under the view
    * before their reloads, and a resync page or news of a pop under the new one would beat them by
    * the version rule, and bring the timer back.
    */
@@ -181,12 +172,8 @@ class RollingReloadTest {
   void aDeletionMadeBeforeTheReloadsFinishedIsKeptOverTheJoiningReplicasCopy()
       throws InterruptedException {
     scaleUpFromThreeWithTheFirstReloaded();
-    long id = anIdOnTheFirstTwoBeforeAndTheSecondAndJoiningAfter();
     String path = callbacks.newPath("deleted");
-    put(notReloaded, id, path, 10 * INTERVAL);
-    await().until(() -> reloaded.holdsLive(id) && notReloaded.holdsLive(id));
-    put(reloaded, id, path, 10 * INTERVAL);
-    await().until(() -> joining.holdsLive(id));
+    long id = aTimerPlacedUnderBothViews(path);
 
     deleteThroughTheThirdAndAssertOnePopAtMost(
         id,
@@ -250,6 +237,19 @@ class RollingReloadTest {
         return candidate;
       }
     }
+  }
+
+  /**
+   * A timer made through the node not reloaded, then updated through the reloaded one, which places
+   * it under the new view: every copy names the joining node then. Its id.
+   */
+  private long aTimerPlacedUnderBothViews(String path) {
+    long id = anIdOnTheFirstTwoBeforeAndTheSecondAndJoiningAfter();
+    put(notReloaded, id, path, 10 * INTERVAL);
+    await().until(() -> reloaded.holdsLive(id) && notReloaded.holdsLive(id));
+    put(reloaded, id, path, 10 * INTERVAL);
+    await().until(() -> joining.holdsLive(id));
+    return id;
   }
 
   /** Old view {first, second}; new view {second, joining}. */

@@ -10,9 +10,12 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
 import org.apache.hc.client5.http.DnsResolver;
 import org.apache.hc.core5.net.InetAddressUtils;
 import org.chronos.http.AsyncHttp;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The callback client's host name lookups, done on threads of their own; thread-safe.
@@ -24,14 +27,23 @@ import org.chronos.http.AsyncHttp;
  * other callbacks; HttpClient then gets the answer from {@link #resolve} at once.
  *
  * <p>An answer is used for {@link #FRESH_NANOS} (the JDK's own default cache time); after that it
- * is still used while a fresh lookup runs, unless that lookup fails. A failed lookup is remembered
- * for {@link #FAILED_NANOS}, so that callbacks to a name that does not resolve fail at once rather
- * than each waiting for the resolver. At most {@link #THREADS} lookups run at once and {@link
- * #MAX_WAITING} wait; a name that finds no room fails for {@link #BUSY_NANOS}.
+ * is still used while a fresh lookup runs. If that lookup fails, the last addresses the name had
+ * are still used, looked up again every {@link #FAILED_NANOS}, for up to {@link #STALE_NANOS} from
+ * the last lookup that answered (logged): a resolver's blip at a name's refresh failed every
+ * callback to it for 10 s, and each failure dropped a timer's copy, on every replica. A failed
+ * lookup of a name with no such answer is remembered for {@link #FAILED_NANOS}, so that callbacks
+ * to a name that does not resolve fail at once rather than each waiting for the resolver. At most
+ * {@link #THREADS} lookups run at once and {@link #MAX_WAITING} wait; a name that finds no room
+ * fails for {@link #BUSY_NANOS}.
  */
 final class HostLookups implements DnsResolver {
   static final long FRESH_NANOS = TimeUnit.SECONDS.toNanos(30);
   static final long FAILED_NANOS = TimeUnit.SECONDS.toNanos(10);
+
+  /** How long a name's last addresses are used while its lookups fail. */
+  static final long STALE_NANOS = TimeUnit.MINUTES.toNanos(10);
+
+  private static final Logger LOG = LoggerFactory.getLogger(HostLookups.class);
 
   /** Lookups at once: one client's slow names hold up others' only when this many are out. */
   static final int THREADS = 16;
@@ -50,21 +62,35 @@ final class HostLookups implements DnsResolver {
     InetAddress[] resolve(String host) throws UnknownHostException;
   }
 
-  /** A lookup's answer: addresses, or the failure; used for {@code forNanos}. */
+  /**
+   * A lookup's answer: addresses, or the failure; used for {@code forNanos}. {@code answeredNanos}:
+   * when the addresses were last looked up with success (they may be kept over failed lookups).
+   */
   private record Answer(
-      InetAddress[] addresses, UnknownHostException failure, long atNanos, long forNanos) {
+      InetAddress[] addresses,
+      UnknownHostException failure,
+      long atNanos,
+      long forNanos,
+      long answeredNanos) {
     boolean fresh(long now) {
       return now - atNanos < forNanos;
     }
   }
 
   private final Lookup lookup;
+  private final LongSupplier nanoTime;
   private final Map<String, Answer> answers = new ConcurrentHashMap<>();
   private final Map<String, CompletableFuture<Void>> running = new ConcurrentHashMap<>();
   private final ExecutorService threads;
 
   HostLookups(Lookup lookup) {
+    this(lookup, System::nanoTime);
+  }
+
+  /** With the clock {@code nanoTime} ({@link System#nanoTime} but in tests). */
+  HostLookups(Lookup lookup, LongSupplier nanoTime) {
     this.lookup = lookup;
+    this.nanoTime = nanoTime;
     ThreadPoolExecutor pool =
         new ThreadPoolExecutor(
             THREADS,
@@ -86,7 +112,7 @@ final class HostLookups implements DnsResolver {
       return null;
     }
     Answer answer = answers.get(host);
-    long now = System.nanoTime();
+    long now = nanoTime.getAsLong();
     if (answer != null && answer.fresh(now)) {
       return null;
     }
@@ -95,7 +121,8 @@ final class HostLookups implements DnsResolver {
     return answer != null && answer.failure() == null ? null : done;
   }
 
-  private CompletableFuture<Void> lookUp(String host) {
+  /** Looks {@code host} up (once at a time); done once it has been. Package-private for tests. */
+  CompletableFuture<Void> lookUp(String host) {
     CompletableFuture<Void> started = new CompletableFuture<>();
     CompletableFuture<Void> already = running.putIfAbsent(host, started);
     if (already != null) {
@@ -105,7 +132,7 @@ final class HostLookups implements DnsResolver {
       threads.execute(
           () -> {
             try {
-              remember(host, ask(host));
+              remember(host, keepingAddresses(host, ask(host)));
             } finally {
               running.remove(host);
               started.complete(null);
@@ -125,8 +152,9 @@ final class HostLookups implements DnsResolver {
           new Answer(
               null,
               new UnknownHostException(host + ": too many host name lookups waiting"),
-              System.nanoTime(),
-              BUSY_NANOS));
+              nanoTime.getAsLong(),
+              BUSY_NANOS,
+              0));
       running.remove(host);
       started.complete(null);
     }
@@ -135,7 +163,7 @@ final class HostLookups implements DnsResolver {
 
   private void remember(String host, Answer answer) {
     if (answers.size() >= MAX_HOSTS) {
-      long now = System.nanoTime();
+      long now = nanoTime.getAsLong();
       answers.values().removeIf(a -> !a.fresh(now));
       if (answers.size() >= MAX_HOSTS) {
         answers.clear();
@@ -146,13 +174,47 @@ final class HostLookups implements DnsResolver {
 
   private Answer ask(String host) {
     try {
-      return new Answer(lookup.resolve(host), null, System.nanoTime(), FRESH_NANOS);
+      InetAddress[] addresses = lookup.resolve(host);
+      long now = nanoTime.getAsLong();
+      return new Answer(addresses, null, now, FRESH_NANOS, now);
     } catch (UnknownHostException e) {
-      return new Answer(null, e, System.nanoTime(), FAILED_NANOS);
+      return new Answer(null, e, nanoTime.getAsLong(), FAILED_NANOS, 0);
     } catch (RuntimeException e) {
       UnknownHostException failure = new UnknownHostException(host + ": " + e);
-      return new Answer(null, failure, System.nanoTime(), FAILED_NANOS);
+      return new Answer(null, failure, nanoTime.getAsLong(), FAILED_NANOS, 0);
     }
+  }
+
+  /**
+   * {@code next}, or, if it failed and the name had addresses looked up with success less than
+   * {@link #STALE_NANOS} ago, those addresses again, until the next lookup in {@link
+   * #FAILED_NANOS}.
+   */
+  private Answer keepingAddresses(String host, Answer next) {
+    Answer earlier = answers.get(host);
+    if (next.failure() == null || earlier == null || earlier.addresses() == null) {
+      return next;
+    }
+    if (next.atNanos() - earlier.answeredNanos() >= STALE_NANOS) {
+      LOG.warn(
+          "host name {} has not been looked up with success for {} min: callbacks to it fail"
+              + " until it is ({})",
+          host,
+          TimeUnit.NANOSECONDS.toMinutes(STALE_NANOS),
+          next.failure().getMessage());
+      return next;
+    }
+    if (earlier.atNanos() == earlier.answeredNanos()) {
+      LOG.warn(
+          "looking host name {} up failed ({}): callbacks to it go to the addresses it had for up"
+              + " to {} min, while it is looked up again every {} s",
+          host,
+          next.failure().getMessage(),
+          TimeUnit.NANOSECONDS.toMinutes(STALE_NANOS),
+          TimeUnit.NANOSECONDS.toSeconds(FAILED_NANOS));
+    }
+    return new Answer(
+        earlier.addresses(), null, next.atNanos(), FAILED_NANOS, earlier.answeredNanos());
   }
 
   @Override

@@ -22,6 +22,7 @@ import java.io.InputStream;
 import java.io.SequenceInputStream;
 import java.util.EnumSet;
 import java.util.Locale;
+import org.chronos.resources.TimerPath;
 
 /**
  * Throttles client requests to the public timer API with a {@link LoadMonitor} (PROTOCOL.md section
@@ -196,16 +197,16 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
     if (!path.equals("timers") && !path.startsWith("timers/")) {
       return false;
     }
-    // PUT and DELETE on the collection are no client's timer: the resource's 405 for them costs
-    // nothing to answer, and a 503 instead would tell the client to retry what will never work.
+    // Only a request the resource may take: its 405 or 404 for any other (PUT on the collection,
+    // a URL that is no timer's) costs nothing to answer, and a 503 instead would tell the client
+    // to retry what will never work.
     boolean collection = path.equals("timers") || path.equals("timers/");
     switch (request.getMethod()) {
       case "POST":
-        return !path.equals("timers/batch");
+        return collection;
       case "DELETE":
-        return !path.equals("timers/references") && !collection;
       case "PUT":
-        return !collection;
+        return !collection && TimerPath.parse(path.substring("timers/".length())) != null;
       default:
         return false;
     }

@@ -261,6 +261,27 @@ class OverloadTest {
     assertThat(statuses).containsOnly(405);
   }
 
+  /**
+   * Nor does a URL under {@code /timers} that is no timer's: its 404 costs nothing, and a 503 with
+   * {@code Retry-After} would tell the client to retry its buggy request when retries cost most.
+   */
+  @Test
+  void aUrlThatIsNoTimersTakesNoToken() {
+    ChronosClient client = ChronosClient.of(APP);
+    List<Integer> statuses = new ArrayList<>();
+    for (int round = 0; round < 5; round++) {
+      for (int i = 0; i < 500; i++) {
+        if (client.post("/timers", "{}").statusCode() == 503) {
+          break;
+        }
+      }
+      statuses.add(client.put("/timers/not-a-timer", "{}").statusCode());
+      statuses.add(client.delete("/timers/not-a-timer").statusCode());
+      statuses.add(client.post("/timers/not-a-timer", "{}").statusCode());
+    }
+    assertThat(statuses).containsOnly(404);
+  }
+
   private static String replicationBody(String self) {
     return replicationBody(self, "r");
   }

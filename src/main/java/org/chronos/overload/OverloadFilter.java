@@ -15,6 +15,7 @@ import jakarta.ws.rs.container.ContainerRequestFilter;
 import jakarta.ws.rs.container.ContainerResponseContext;
 import jakarta.ws.rs.container.ContainerResponseFilter;
 import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.PathSegment;
 import jakarta.ws.rs.core.Response;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -22,6 +23,7 @@ import java.io.InputStream;
 import java.io.SequenceInputStream;
 import java.util.EnumSet;
 import java.util.Locale;
+import java.util.stream.Collectors;
 import org.chronos.resources.TimerPath;
 
 /**
@@ -190,7 +192,12 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
    * ({@link #isReplication}).
    */
   private static boolean mayTakeToken(ContainerRequestContext request) {
-    String path = request.getUriInfo().getPath();
+    // The path as the resources match it: without ";" parameters, which Jersey drops from each
+    // segment ("POST /timers/;x=y" is a create, and was let through untaxed).
+    String path =
+        request.getUriInfo().getPathSegments().stream()
+            .map(PathSegment::getPath)
+            .collect(Collectors.joining("/"));
     if (path.startsWith("/")) {
       path = path.substring(1);
     }

@@ -13,6 +13,7 @@ import io.prometheus.metrics.instrumentation.dropwizard.DropwizardExports;
 import io.prometheus.metrics.instrumentation.dropwizard5.labels.CustomLabelMapper;
 import io.prometheus.metrics.instrumentation.dropwizard5.labels.MapperConfig;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.PrometheusNaming;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -44,9 +45,10 @@ import org.slf4j.LoggerFactory;
  *   <li>Names ending in {@code .total} are left out: the bridge exports a meter {@code X} as {@code
  *       X_total}, so a registry holding both {@code X} and {@code X.total} yields two families with
  *       one name, and the whole scrape fails with a 500.
- *   <li>Of names that are one once dots and dashes are underscores (the sites {@code dc-2} and
- *       {@code dc_2}, both valid), only the first in sort order is exported, for the same reason; a
- *       WARN names each one left out ({@link Collisions}).
+ *   <li>Of names that are one family in Prometheus form (dots and dashes as underscores, endings
+ *       such as {@code _total} stripped: the sites {@code dc-2} and {@code dc_2}, both valid), only
+ *       the first in sort order is exported, for the same reason; a WARN names each one left out
+ *       ({@link Collisions}).
  * </ul>
  */
 public final class PrometheusEndpoint {
@@ -83,9 +85,13 @@ public final class PrometheusEndpoint {
     private final Map<String, NavigableSet<String>> byForm = new HashMap<>();
     private final Set<String> leftOut = ConcurrentHashMap.newKeySet();
 
-    /** The name as the bridge exports it: characters other than letters, digits, _ and : as _. */
+    /**
+     * The name's family as the bridge exports it: its characters made valid, and the endings
+     * Prometheus reserves ({@code _total}, {@code _info}, ...) stripped, as the bridge strips them
+     * (a counter {@code a.b} and a gauge {@code a.b_total} are one family).
+     */
     static String form(String name) {
-      return name.replaceAll("[^A-Za-z0-9_:]", "_");
+      return PrometheusNaming.prometheusName(PrometheusNaming.sanitizeMetricName(name));
     }
 
     boolean exports(String name) {

@@ -42,5 +42,12 @@ class PrometheusNamesTest {
     assertThat(scrape.body())
         .contains("chronos_sites_dc_2_answering ")
         .contains("chronos_timers_live ");
+
+    // A counter and a gauge whose names differ by an ending Prometheus strips are one family too.
+    node.metrics().counter("test.a.b").inc();
+    node.metrics().gauge("test.a.b_total", () -> () -> 7);
+    HttpResponse<String> again = node.client().admin("/prometheus");
+    assertThat(again.statusCode()).as(again.body()).isEqualTo(200);
+    assertThat(again.body()).contains("chronos_timers_live ");
   }
 }

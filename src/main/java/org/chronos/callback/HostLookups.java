@@ -10,6 +10,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 import org.apache.hc.client5.http.DnsResolver;
 import org.apache.hc.core5.net.InetAddressUtils;
@@ -29,12 +30,12 @@ import org.slf4j.LoggerFactory;
  * <p>An answer is used for {@link #FRESH_NANOS} (the JDK's own default cache time); after that it
  * is still used while a fresh lookup runs. If that lookup fails, the last addresses the name had
  * are still used, looked up again every {@link #FAILED_NANOS}, for up to {@link #STALE_NANOS} from
- * the last lookup that answered (logged): a resolver's blip at a name's refresh failed every
- * callback to it for 10 s, and each failure dropped a timer's copy, on every replica. A failed
- * lookup of a name with no such answer is remembered for {@link #FAILED_NANOS}, so that callbacks
- * to a name that does not resolve fail at once rather than each waiting for the resolver. At most
- * {@link #THREADS} lookups run at once and {@link #MAX_WAITING} wait; a name that finds no room
- * fails for {@link #BUSY_NANOS}.
+ * the first lookup that failed (logged, at most once a minute): a resolver's blip at a name's
+ * refresh failed every callback to it for 10 s, and each failure dropped a timer's copy, on every
+ * replica. A failed lookup of a name with no such answer is remembered for {@link #FAILED_NANOS},
+ * so that callbacks to a name that does not resolve fail at once rather than each waiting for the
+ * resolver. At most {@link #THREADS} lookups run at once and {@link #MAX_WAITING} wait; a name that
+ * finds no room fails for {@link #BUSY_NANOS}.
  */
 final class HostLookups implements DnsResolver {
   static final long FRESH_NANOS = TimeUnit.SECONDS.toNanos(30);
@@ -63,19 +64,23 @@ final class HostLookups implements DnsResolver {
   }
 
   /**
-   * A lookup's answer: addresses, or the failure; used for {@code forNanos}. {@code answeredNanos}:
-   * when the addresses were last looked up with success (they may be kept over failed lookups).
+   * A lookup's answer: addresses, or the failure; used for {@code forNanos}. Addresses kept over
+   * failed lookups have {@code kept}, and {@code failingSinceNanos}: when the first of them failed.
    */
   private record Answer(
       InetAddress[] addresses,
       UnknownHostException failure,
       long atNanos,
       long forNanos,
-      long answeredNanos) {
+      boolean kept,
+      long failingSinceNanos) {
     boolean fresh(long now) {
       return now - atNanos < forNanos;
     }
   }
+
+  /** When a WARN of addresses kept was last logged; one a minute at most, for all names. */
+  private final AtomicLong keptWarnedNanos = new AtomicLong(Long.MIN_VALUE);
 
   private final Lookup lookup;
   private final LongSupplier nanoTime;
@@ -154,6 +159,7 @@ final class HostLookups implements DnsResolver {
               new UnknownHostException(host + ": too many host name lookups waiting"),
               nanoTime.getAsLong(),
               BUSY_NANOS,
+              false,
               0));
       running.remove(host);
       started.complete(null);
@@ -164,7 +170,8 @@ final class HostLookups implements DnsResolver {
   private void remember(String host, Answer answer) {
     if (answers.size() >= MAX_HOSTS) {
       long now = nanoTime.getAsLong();
-      answers.values().removeIf(a -> !a.fresh(now));
+      // Not addresses kept over failed lookups: callbacks to those names would fail at once.
+      answers.values().removeIf(a -> !a.fresh(now) && !a.kept());
       if (answers.size() >= MAX_HOSTS) {
         answers.clear();
       }
@@ -175,27 +182,28 @@ final class HostLookups implements DnsResolver {
   private Answer ask(String host) {
     try {
       InetAddress[] addresses = lookup.resolve(host);
-      long now = nanoTime.getAsLong();
-      return new Answer(addresses, null, now, FRESH_NANOS, now);
+      return new Answer(addresses, null, nanoTime.getAsLong(), FRESH_NANOS, false, 0);
     } catch (UnknownHostException e) {
-      return new Answer(null, e, nanoTime.getAsLong(), FAILED_NANOS, 0);
+      return new Answer(null, e, nanoTime.getAsLong(), FAILED_NANOS, false, 0);
     } catch (RuntimeException e) {
       UnknownHostException failure = new UnknownHostException(host + ": " + e);
-      return new Answer(null, failure, nanoTime.getAsLong(), FAILED_NANOS, 0);
+      return new Answer(null, failure, nanoTime.getAsLong(), FAILED_NANOS, false, 0);
     }
   }
 
   /**
-   * {@code next}, or, if it failed and the name had addresses looked up with success less than
-   * {@link #STALE_NANOS} ago, those addresses again, until the next lookup in {@link
-   * #FAILED_NANOS}.
+   * {@code next}, or, if it failed and the name has addresses (looked up with success, however long
+   * ago: a name called back rarely is looked up again only when next called), those addresses
+   * again, until the next lookup in {@link #FAILED_NANOS}; for up to {@link #STALE_NANOS} from the
+   * first lookup that failed.
    */
   private Answer keepingAddresses(String host, Answer next) {
     Answer earlier = answers.get(host);
     if (next.failure() == null || earlier == null || earlier.addresses() == null) {
       return next;
     }
-    if (next.atNanos() - earlier.answeredNanos() >= STALE_NANOS) {
+    long failingSince = earlier.kept() ? earlier.failingSinceNanos() : next.atNanos();
+    if (next.atNanos() - failingSince >= STALE_NANOS) {
       LOG.warn(
           "host name {} has not been looked up with success for {} min: callbacks to it fail"
               + " until it is ({})",
@@ -204,17 +212,25 @@ final class HostLookups implements DnsResolver {
           next.failure().getMessage());
       return next;
     }
-    if (earlier.atNanos() == earlier.answeredNanos()) {
-      LOG.warn(
-          "looking host name {} up failed ({}): callbacks to it go to the addresses it had for up"
-              + " to {} min, while it is looked up again every {} s",
-          host,
-          next.failure().getMessage(),
-          TimeUnit.NANOSECONDS.toMinutes(STALE_NANOS),
-          TimeUnit.NANOSECONDS.toSeconds(FAILED_NANOS));
+    if (!earlier.kept()) {
+      long last = keptWarnedNanos.get();
+      boolean warn =
+          (last == Long.MIN_VALUE || next.atNanos() - last >= TimeUnit.MINUTES.toNanos(1))
+              && keptWarnedNanos.compareAndSet(last, next.atNanos());
+      if (warn) {
+        LOG.warn(
+            "looking host name {} up failed ({}): callbacks to it go to the addresses it had for"
+                + " up to {} min, while it is looked up again every {} s (this is said once a"
+                + " minute at most, for all names)",
+            host,
+            next.failure().getMessage(),
+            TimeUnit.NANOSECONDS.toMinutes(STALE_NANOS),
+            TimeUnit.NANOSECONDS.toSeconds(FAILED_NANOS));
+      } else {
+        LOG.debug("looking host name {} up failed ({}): its addresses kept", host, next.failure());
+      }
     }
-    return new Answer(
-        earlier.addresses(), null, next.atNanos(), FAILED_NANOS, earlier.answeredNanos());
+    return new Answer(earlier.addresses(), null, next.atNanos(), FAILED_NANOS, true, failingSince);
   }
 
   @Override

@@ -75,13 +75,23 @@ class HostLookupsTest {
   void aNameWhoseLookupsFailLongerThanThatFails() throws Exception {
     lookups.lookUp(HOST).join();
     dns.set(null);
+    // Looked up every 11 s; the first failure at 11 s, the last more than 10 min after it.
     for (long waited = 0;
-        waited <= TimeUnit.NANOSECONDS.toSeconds(HostLookups.STALE_NANOS);
+        waited <= TimeUnit.NANOSECONDS.toSeconds(HostLookups.STALE_NANOS) + 11;
         waited += 11) {
       advanceSeconds(11);
       lookups.lookUp(HOST).join();
     }
     assertThatThrownBy(this::resolved).isInstanceOf(UnknownHostException.class);
+  }
+
+  @Test
+  void aNameCalledBackRarelyKeepsItsAddressesWhenItsNextLookupFails() throws Exception {
+    lookups.lookUp(HOST).join();
+    advanceSeconds(11 * 60); // no callback to it for 11 min
+    dns.set(null);
+    lookups.lookUp(HOST).join();
+    assertThat(resolved()).isEqualTo("10.0.0.1");
   }
 
   @Test

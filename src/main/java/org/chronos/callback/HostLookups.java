@@ -205,8 +205,8 @@ final class HostLookups implements DnsResolver {
     long failingSince = earlier.kept() ? earlier.failingSinceNanos() : next.atNanos();
     if (next.atNanos() - failingSince >= STALE_NANOS) {
       LOG.warn(
-          "host name {} has not been looked up with success for {} min: callbacks to it fail"
-              + " until it is ({})",
+          "looking host name {} up has failed for {} min: callbacks to it fail until a lookup"
+              + " answers ({})",
           host,
           TimeUnit.NANOSECONDS.toMinutes(STALE_NANOS),
           next.failure().getMessage());

@@ -192,12 +192,16 @@ public final class OverloadFilter implements ContainerRequestFilter, ContainerRe
    * ({@link #isReplication}).
    */
   private static boolean mayTakeToken(ContainerRequestContext request) {
-    // The path as the resources match it: without ";" parameters, which Jersey drops from each
-    // segment ("POST /timers/;x=y" is a create, and was let through untaxed).
-    String path =
-        request.getUriInfo().getPathSegments().stream()
-            .map(PathSegment::getPath)
-            .collect(Collectors.joining("/"));
+    String path = request.getUriInfo().getPath();
+    if (path.indexOf(';') >= 0) {
+      // The path as the resources match it: without ";" parameters, which Jersey drops from each
+      // segment ("POST /timers/;x=y" is a create, and was let through untaxed). Only then: the
+      // segments are parsed for it, on every client request's thread.
+      path =
+          request.getUriInfo().getPathSegments().stream()
+              .map(PathSegment::getPath)
+              .collect(Collectors.joining("/"));
+    }
     if (path.startsWith("/")) {
       path = path.substring(1);
     }

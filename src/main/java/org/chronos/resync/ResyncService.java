@@ -226,10 +226,9 @@ public final class ResyncService {
 
   /**
    * A run after the start-up resync reached {@code peers}, which the start-up resync missed and no
-   * run had reached since, and stored {@code stored} timers from them; {@code stillMissed}: those
-   * of the missed peers it has yet to reach (still in the cluster).
+   * run had reached since, and stored {@code stored} timers from them.
    */
-  public record MissedPeersReached(Set<String> peers, Set<String> stillMissed, long stored) {}
+  public record MissedPeersReached(Set<String> peers, long stored) {}
 
   /**
    * Tells {@code listener} of every run after an incomplete start-up resync ({@link #startUp}) that
@@ -362,8 +361,7 @@ public final class ResyncService {
         newlyReached,
         stored,
         after);
-    MissedPeersReached reached =
-        new MissedPeersReached(Set.copyOf(newlyReached), Set.copyOf(still), stored);
+    MissedPeersReached reached = new MissedPeersReached(Set.copyOf(newlyReached), stored);
     for (Consumer<MissedPeersReached> listener : missedPeersListeners) {
       try {
         listener.accept(reached);

@@ -246,14 +246,10 @@ class OverloadTest {
    */
   @Test
   void wrongMethodsOnTheCollectionTakeNoToken() {
-    ChronosClient client = ChronosClient.of(APP);
-    List<Integer> statuses = new ArrayList<>();
-    for (int round = 0; round < 5; round++) {
-      emptyTheBucket(client);
-      statuses.add(client.put("/timers", "{}").statusCode());
-      statuses.add(client.delete("/timers").statusCode());
-    }
-    assertThat(statuses).containsOnly(405);
+    assertThat(
+            statusesWithTheBucketEmpty(
+                client -> client.put("/timers", "{}"), client -> client.delete("/timers")))
+        .containsOnly(405);
   }
 
   /**
@@ -262,15 +258,12 @@ class OverloadTest {
    */
   @Test
   void aUrlThatIsNoTimersTakesNoToken() {
-    ChronosClient client = ChronosClient.of(APP);
-    List<Integer> statuses = new ArrayList<>();
-    for (int round = 0; round < 5; round++) {
-      emptyTheBucket(client);
-      statuses.add(client.put("/timers/not-a-timer", "{}").statusCode());
-      statuses.add(client.delete("/timers/not-a-timer").statusCode());
-      statuses.add(client.post("/timers/not-a-timer", "{}").statusCode());
-    }
-    assertThat(statuses).containsOnly(404);
+    assertThat(
+            statusesWithTheBucketEmpty(
+                client -> client.put("/timers/not-a-timer", "{}"),
+                client -> client.delete("/timers/not-a-timer"),
+                client -> client.post("/timers/not-a-timer", "{}")))
+        .containsOnly(404);
   }
 
   /**
@@ -279,13 +272,23 @@ class OverloadTest {
    */
   @Test
   void aCreateWithAPathParameterTakesAToken() {
+    assertThat(statusesWithTheBucketEmpty(client -> client.post("/timers/;x=y", "{}")))
+        .contains(503);
+  }
+
+  /** The statuses of {@code requests}, each sent right after the bucket is emptied, five times. */
+  @SafeVarargs
+  private static List<Integer> statusesWithTheBucketEmpty(
+      java.util.function.Function<ChronosClient, HttpResponse<String>>... requests) {
     ChronosClient client = ChronosClient.of(APP);
     List<Integer> statuses = new ArrayList<>();
     for (int round = 0; round < 5; round++) {
-      emptyTheBucket(client);
-      statuses.add(client.post("/timers/;x=y", "{}").statusCode());
+      for (var request : requests) {
+        emptyTheBucket(client);
+        statuses.add(request.apply(client).statusCode());
+      }
     }
-    assertThat(statuses).contains(503);
+    return statuses;
   }
 
   /** Empties the bucket with bodies that are refused (400) once they have taken their token. */
